@@ -1,0 +1,72 @@
+/* spikebridge: entry point. Parses global options, dispatches to one subcommand,
+ * installs the signal handler that removes half-written output files. */
+#include "cli/cli.h"
+#include "sim/core.h"
+
+#include <gsl/gsl_errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const sb_cli_cmd sb_cli_cmds[] = {
+    {"run", "simulate a spiking network from a JSON model file", sb_cmd_run},
+    {"train", "train an MLP, CNN or GAN on Fashion-MNIST", sb_cmd_train},
+    {"convert", "convert a trained ANN into a spiking network", sb_cmd_convert},
+    {"eval", "evaluate a converted SNN (latency-accuracy curve)", sb_cmd_eval},
+    {"analyze", "spike-train statistics and figures from HDF5 spike files", sb_cmd_analyze},
+    {"sweep", "run a parameter sweep (grid, zip, random; Slurm arrays)", sb_cmd_sweep},
+    {"info", "describe an HDF5 file (model, SNN, spikes) or the data set", sb_cmd_info},
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "Usage: spikebridge [--quiet] COMMAND [ARGS...]\n"
+          "       spikebridge --help | --version\n\n"
+          "An event-driven spiking simulator and a small deep-learning toolkit, bridged.\n\n"
+          "Commands:\n");
+  for (const sb_cli_cmd *c = sb_cli_cmds; c->name; c++) fprintf(out, "  %-9s %s\n", c->name, c->summary);
+  fprintf(out,
+          "\nGlobal options:\n"
+          "  -q, --quiet    no progress line\n"
+          "  -h, --help     this help; 'spikebridge COMMAND --help' for a command's options\n"
+          "  -V, --version  print the version\n\n"
+          "Exit status: 0 success, 1 runtime failure, 2 usage or input error.\n");
+}
+
+static void on_signal(int sig) {
+  sb_h5_cleanup_on_signal();
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+int main(int argc, char **argv) {
+  gsl_set_error_handler_off();
+  sb_h5_quiet();
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+
+  int i = 1;
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+    if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+      printf("spikebridge %s\n", SB_VERSION);
+      return 0;
+    }
+    if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { sb_quiet = 1; continue; }
+    fprintf(stderr, "spikebridge: unknown option '%s'\n", a);
+    usage(stderr);
+    return 2;
+  }
+  if (i >= argc) {
+    usage(stderr);
+    return 2;
+  }
+  for (const sb_cli_cmd *c = sb_cli_cmds; c->name; c++)
+    if (!strcmp(argv[i], c->name)) return c->main(argc - i, argv + i);
+  fprintf(stderr, "spikebridge: unknown command '%s'\n", argv[i]);
+  usage(stderr);
+  return 2;
+}

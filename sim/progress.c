@@ -1,0 +1,62 @@
+/* Progress line on a terminal, timing and memory figures for summaries.
+ * Deliberately tiny: no bars or ETA logic beyond what callers format themselves. */
+#include "sim/core.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int sb_quiet = 0;
+
+double sb_wall_time(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+size_t sb_peak_rss(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  size_t kb = 0;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "VmHWM:", 6) == 0) { kb = (size_t)strtoull(line + 6, NULL, 10); break; }
+  fclose(f);
+  return kb * 1024;
+}
+
+void sb_progress_init(sb_progress *p, FILE *out, int quiet) {
+  memset(p, 0, sizeof *p);
+  p->out = out;
+  p->enabled = !quiet && !sb_quiet && out && isatty(fileno(out));
+  p->t_start = sb_wall_time();
+  p->t_last = -1.0;
+}
+
+void sb_progress_force(sb_progress *p, int enabled) { p->enabled = enabled; }
+
+double sb_progress_elapsed(const sb_progress *p) { return sb_wall_time() - p->t_start; }
+
+void sb_progress_update(sb_progress *p, const char *fmt, ...) {
+  if (!p->enabled) return;
+  double now = sb_wall_time();
+  if (p->t_last >= 0 && now - p->t_last < 0.1) return; /* at most ~10 redraws per second */
+  p->t_last = now;
+  va_list ap;
+  va_start(ap, fmt);
+  fputc('\r', p->out);
+  vfprintf(p->out, fmt, ap);
+  fputs("\033[K", p->out);
+  va_end(ap);
+  fflush(p->out);
+  p->printed = 1;
+}
+
+void sb_progress_done(sb_progress *p) {
+  if (p->enabled && p->printed) {
+    fputs("\r\033[K", p->out);
+    fflush(p->out);
+  }
+  p->printed = 0;
+}
