@@ -1,10 +1,142 @@
-/* spikebridge analyze: argument parsing only until issue 4 lands. */
+/* spikebridge analyze: spike-train statistics per population of a SONATA / NWB / NEST file,
+ * as a terminal table, JSON, or PNG figures. Argument parsing and output only; the statistics
+ * are in analysis/. */
+#include "analysis/analysis.h"
 #include "cli/cli.h"
 
+#include <jansson.h>
+#include <math.h>
+#include <string.h>
+
 static const char usage[] =
-"Usage: spikebridge analyze SPIKES.h5 [--population P] [--t-start MS] [--t-stop MS]\n"
+    "Usage: spikebridge analyze SPIKES.h5 [--population P] [--t-start MS] [--t-stop MS]\n"
     "                           [--bin MS] [--json] [--plot DIR] [--quiet]\n\n"
-    "Spike-train statistics per population, as a table, JSON, or figures.\n";
+    "Spike-train statistics per population, as a table, JSON, or figures.\n"
+    "Reads SONATA spike files (any population layout, legacy /spikes/gids too), NWB units\n"
+    "tables (/units/spike_times), BMTK NWB-1 spike trains and NEST text recordings (.gdf/.dat).\n"
+    "Statistics follow Elephant's definitions (see docs/analysis.md).\n\n"
+    "  --population P   only population P (default: all)\n"
+    "  --t-start MS     start of the analysis window (default 0)\n"
+    "  --t-stop MS      end of the window (default: last spike of the population)\n"
+    "  --bin MS         bin size for Fano factor, PSTH, correlations, synchrony (default 5)\n"
+    "  --sigma MS       Gaussian kernel of the smoothed rate (default 2 x bin)\n"
+    "  --pairs K        neurons (most active) for pairwise measures (default 20)\n"
+    "  --window N       spikes read at a time (default 1048576; the memory bound)\n"
+    "  --json           print JSON instead of the table\n"
+    "  --plot DIR       write PNG figures (raster, rate, ISI histogram, CV distribution) to DIR\n";
+
+static const char *sorting_name(sb_spk_sorting s) {
+  switch (s) {
+    case SB_SORT_BY_TIME: return "by_time";
+    case SB_SORT_BY_ID: return "by_id";
+    case SB_SORT_NONE: return "none";
+    default: return "unknown";
+  }
+}
+
+static json_t *jnum(double v) { return isnan(v) || isinf(v) ? json_null() : json_real(v); }
+
+static json_t *jarr(const double *v, size_t n) {
+  json_t *a = json_array();
+  for (size_t i = 0; i < n; i++) json_array_append_new(a, jnum(v[i]));
+  return a;
+}
+
+static json_t *jstat(double mean, size_t n_defined, size_t n_total) {
+  json_t *o = json_object();
+  json_object_set_new(o, "mean", jnum(mean));
+  json_object_set_new(o, "n_defined", json_integer((json_int_t)n_defined));
+  json_object_set_new(o, "n_undefined", json_integer((json_int_t)(n_total - n_defined)));
+  return o;
+}
+
+static json_t *summary_json(const sb_spk_pop_info *pi, const sb_stats_summary *s) {
+  json_t *p = json_object();
+  json_object_set_new(p, "population", json_string(s->population));
+  json_object_set_new(p, "source", json_string(pi->where ? pi->where : ""));
+  json_object_set_new(p, "sorting", json_string(sorting_name(pi->sorting)));
+  json_object_set_new(p, "n_spikes_file", json_integer((json_int_t)s->n_spikes_file));
+  json_object_set_new(p, "n_spikes", json_integer((json_int_t)s->n_spikes));
+  json_object_set_new(p, "n_neurons", json_integer((json_int_t)s->n_neurons));
+  if (pi->n_nodes) json_object_set_new(p, "n_nodes", json_integer((json_int_t)pi->n_nodes));
+  json_object_set_new(p, "t_start_ms", json_real(s->t_start));
+  json_object_set_new(p, "t_stop_ms", json_real(s->t_stop));
+  json_object_set_new(p, "bin_ms", json_real(s->bin));
+  json_object_set_new(p, "mean_rate_hz", jnum(s->mean_rate));
+  json_object_set_new(p, "population_rate_hz", jnum(s->pop_rate));
+  json_object_set_new(p, "cv", jstat(s->mean_cv, s->n_cv, s->n_neurons));
+  json_object_set_new(p, "cv2", jstat(s->mean_cv2, s->n_cv2, s->n_neurons));
+  json_object_set_new(p, "lv", jstat(s->mean_lv, s->n_lv, s->n_neurons));
+  json_object_set_new(p, "fano", jstat(s->mean_fano, s->n_fano, s->n_neurons));
+  json_t *sync = json_object();
+  json_object_set_new(sync, "measure", json_string("golomb_chi"));
+  json_object_set_new(sync, "value", jnum(s->chi));
+  if (isnan(s->chi)) json_object_set_new(sync, "why_nan", json_string(sb_stats_why(s->why_chi)));
+  json_object_set_new(p, "synchrony", sync);
+  json_object_set_new(p, "psth_rate_hz", jarr(s->psth, s->n_bins));
+  json_t *ir = json_object();
+  json_object_set_new(ir, "dt_ms", json_real(s->irate_dt));
+  json_object_set_new(ir, "rate_hz", jarr(s->irate, s->n_irate));
+  json_object_set_new(p, "instantaneous_rate", ir);
+  json_t *isi = json_object();
+  json_object_set_new(isi, "edges_ms", jarr(s->isi_edges, SB_ISI_HIST_BINS + 1));
+  json_object_set_new(isi, "counts", jarr(s->isi_hist, SB_ISI_HIST_BINS));
+  json_object_set_new(p, "isi_histogram", isi);
+  json_t *nv = json_array();
+  for (size_t i = 0; i < s->n_neurons; i++) {
+    const sb_stats_neuron *r = &s->neurons[i];
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer((json_int_t)r->id));
+    json_object_set_new(o, "n", json_integer((json_int_t)r->n));
+    json_object_set_new(o, "rate_hz", jnum(r->rate));
+    json_object_set_new(o, "cv", jnum(r->cv));
+    json_object_set_new(o, "cv2", jnum(r->cv2));
+    json_object_set_new(o, "lv", jnum(r->lv));
+    json_object_set_new(o, "fano", jnum(r->fano));
+    if (isnan(r->cv)) json_object_set_new(o, "why_cv_nan", json_string(sb_stats_why(r->why_cv)));
+    if (isnan(r->fano)) json_object_set_new(o, "why_fano_nan", json_string(sb_stats_why(r->why_fano)));
+    json_array_append_new(nv, o);
+  }
+  json_object_set_new(p, "neurons", nv);
+  json_t *pr = json_object();
+  json_t *ids = json_array();
+  for (size_t i = 0; i < s->K; i++) json_array_append_new(ids, json_integer((json_int_t)s->pair_ids[i]));
+  json_object_set_new(pr, "ids", ids);
+  size_t KK = s->K * s->K;
+  json_object_set_new(pr, "corrcoef", jarr(s->corrcoef, KK));
+  json_object_set_new(pr, "sttc", jarr(s->sttc, KK));
+  json_object_set_new(pr, "van_rossum", jarr(s->van_rossum, KK));
+  json_object_set_new(pr, "victor_purpura", jarr(s->victor_purpura, KK));
+  json_object_set_new(pr, "mean_corrcoef", jnum(s->mean_corrcoef));
+  json_object_set_new(pr, "mean_sttc", jnum(s->mean_sttc));
+  json_t *cch = json_object();
+  json_object_set_new(cch, "lag_bins_max", json_integer((json_int_t)s->cch_L));
+  json_object_set_new(cch, "counts", jarr(s->cch, 2 * s->cch_L + 1));
+  json_object_set_new(pr, "cch_summed", cch);
+  json_object_set_new(p, "pairs", pr);
+  json_object_set_new(p, "passes", json_integer(s->passes));
+  json_object_set_new(p, "peak_window_spikes", json_integer((json_int_t)s->peak_window_spikes));
+  return p;
+}
+
+static void fmt(char *buf, size_t n, double v, const char *f) {
+  if (isnan(v)) snprintf(buf, n, "nan");
+  else snprintf(buf, n, f, v);
+}
+
+static void table_row(const sb_stats_summary *s) {
+  char r[16], cv[16], cv2[16], lv[16], ff[16], chi[16], cc[16], stc[16];
+  fmt(r, sizeof r, s->mean_rate, "%.3f");
+  fmt(cv, sizeof cv, s->mean_cv, "%.3f");
+  fmt(cv2, sizeof cv2, s->mean_cv2, "%.3f");
+  fmt(lv, sizeof lv, s->mean_lv, "%.3f");
+  fmt(ff, sizeof ff, s->mean_fano, "%.3f");
+  fmt(chi, sizeof chi, s->chi, "%.4f");
+  fmt(cc, sizeof cc, s->mean_corrcoef, "%.4f");
+  fmt(stc, sizeof stc, s->mean_sttc, "%.4f");
+  printf("%-12s %10zu %8zu %10s %7s %7s %7s %7s %8s %8s %8s\n", s->population, s->n_spikes, s->n_neurons, r, cv, cv2,
+         lv, ff, chi, cc, stc);
+}
 
 int sb_cmd_analyze(int argc, char **argv) {
   static const struct option opts[] = {
@@ -14,14 +146,102 @@ int sb_cmd_analyze(int argc, char **argv) {
       {"bin", required_argument, 0, 4},
       {"json", no_argument, 0, 5},
       {"plot", required_argument, 0, 6},
+      {"sigma", required_argument, 0, 7},
+      {"pairs", required_argument, 0, 8},
+      {"window", required_argument, 0, 9},
       {"help", no_argument, 0, 'h'},
       {"quiet", no_argument, 0, 'q'},
       {0, 0, 0, 0}};
+  sb_stats_opts o;
+  sb_stats_opts_default(&o);
+  const char *popname = NULL, *plotdir = NULL;
+  int want_json = 0;
+  long lv;
   sb_cli_getopt_reset();
   int c;
   while ((c = sb_cli_getopt("analyze", usage, argc, argv, ":hq", opts)) != -1) {
     if (c == SB_CLI_HELP) return 0;
     if (c == SB_CLI_BADOPT) return 2;
+    switch (c) {
+      case 1: popname = optarg; break;
+      case 2: if (sb_cli_double("analyze", "--t-start", optarg, &o.t_start)) return 2; break;
+      case 3: if (sb_cli_double("analyze", "--t-stop", optarg, &o.t_stop)) return 2; break;
+      case 4: if (sb_cli_double("analyze", "--bin", optarg, &o.bin)) return 2; break;
+      case 5: want_json = 1; break;
+      case 6: plotdir = optarg; break;
+      case 7: if (sb_cli_double("analyze", "--sigma", optarg, &o.sigma)) return 2; break;
+      case 8: if (sb_cli_long("analyze", "--pairs", optarg, 0, 1000, &lv)) return 2; o.n_pairs_neurons = (size_t)lv; break;
+      case 9: if (sb_cli_long("analyze", "--window", optarg, 1, 1L << 30, &lv)) return 2; o.window = (size_t)lv; break;
+      default: break;
+    }
   }
-  return sb_cli_not_built("analyze", "4");
+  if (argc - optind != 1) return sb_cli_usage_error("analyze", "expected one spike file");
+  if (!(o.bin > 0)) return sb_cli_usage_error("analyze", "--bin: must be > 0 ms (got %g)", o.bin);
+  if (o.t_start < 0) return sb_cli_usage_error("analyze", "--t-start: must be >= 0 ms (got %g)", o.t_start);
+  if (!isnan(o.t_stop) && !(o.t_stop > o.t_start))
+    return sb_cli_usage_error("analyze", "--t-stop: must be > --t-start (got %g <= %g)", o.t_stop, o.t_start);
+  if (!isnan(o.sigma) && !(o.sigma > 0)) return sb_cli_usage_error("analyze", "--sigma: must be > 0 ms (got %g)", o.sigma);
+  const char *path = argv[optind];
+
+  sb_spk_file *f = NULL;
+  int st = sb_spk_open(path, &f);
+  if (st) return sb_cli_fail(st);
+  size_t lo = 0, hi = sb_spk_n_pops(f);
+  if (popname) {
+    long k = sb_spk_find_pop(f, popname);
+    if (k < 0) {
+      fprintf(stderr, "spikebridge: error: %s: no population '%s' (have:", path, popname);
+      for (size_t i = 0; i < hi; i++) fprintf(stderr, " %s", sb_spk_pop(f, i)->name);
+      fprintf(stderr, ")\n");
+      sb_spk_close(f);
+      return 2;
+    }
+    lo = (size_t)k;
+    hi = lo + 1;
+  }
+  json_t *root = want_json ? json_object() : NULL;
+  json_t *pops = want_json ? json_array() : NULL;
+  if (!want_json) {
+    printf("%s: %s, %zu population%s\n", path, sb_spk_kind_name(sb_spk_file_kind(f)), sb_spk_n_pops(f),
+           sb_spk_n_pops(f) == 1 ? "" : "s");
+    printf("%-12s %10s %8s %10s %7s %7s %7s %7s %8s %8s %8s\n", "population", "spikes", "neurons", "rate_Hz", "CV",
+           "CV2", "LV", "Fano", "chi", "corr", "STTC");
+  }
+  for (size_t p = lo; p < hi && !st; p++) {
+    const sb_spk_pop_info *pi = sb_spk_pop(f, p);
+    sb_stats_summary *s = NULL;
+    st = sb_stats_summarize(f, p, &o, &s);
+    if (st) break;
+    if (want_json) json_array_append_new(pops, summary_json(pi, s));
+    else table_row(s);
+    if (plotdir) st = sb_stats_plot(f, p, s, plotdir);
+    if (!want_json && !st) {
+      printf("  %s: window [%g, %g] ms, bin %g ms, sorting %s%s", s->population, s->t_start, s->t_stop, s->bin,
+             sorting_name(pi->sorting), pi->n_nodes ? "" : "\n");
+      if (pi->n_nodes) printf(", %zu nodes in file\n", pi->n_nodes);
+      if (s->n_neurons) {
+        size_t und = s->n_neurons - s->n_cv;
+        if (und) printf("  %s: CV/CV2/LV undefined (nan) for %zu neuron(s): fewer than 3 spikes\n", s->population, und);
+        if (isnan(s->chi)) printf("  %s: chi nan: %s\n", s->population, sb_stats_why(s->why_chi));
+        if (s->K > 1)
+          printf("  %s: pairs over the %zu most active neurons (corr: bin %g ms; STTC dt %g ms)\n", s->population,
+                 s->K, s->bin, o.sttc_dt);
+      }
+      if (plotdir) printf("  %s: figures in %s/%s_{raster,rate,isi,cv}.png\n", s->population, plotdir, s->population);
+    }
+    sb_stats_summary_free(s);
+  }
+  if (!st && want_json) {
+    json_object_set_new(root, "file", json_string(path));
+    json_object_set_new(root, "kind", json_string(sb_spk_kind_name(sb_spk_file_kind(f))));
+    json_object_set_new(root, "populations", pops);
+    json_dumpf(root, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
+    printf("\n");
+    pops = NULL;
+  }
+  json_decref(pops);
+  json_decref(root);
+  sb_spk_close(f);
+  if (st) return sb_cli_fail(st);
+  return 0;
 }

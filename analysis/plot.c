@@ -1,0 +1,193 @@
+/* PNG figures of a population summary with PLplot (pngcairo driver): raster, population rate,
+ * ISI histogram, CV distribution. Each figure is its own PLplot stream, written under a
+ * temporary name and renamed when complete. Statistics are computed elsewhere (summary.c). */
+#include "analysis/analysis.h"
+
+#include <errno.h>
+#include <math.h>
+#include <plplot.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RASTER_MAX 200000
+
+typedef struct { char final[4096], tmp[4200]; PLINT strm, old; } fig;
+
+static void fig_open(fig *g, const char *dir, const char *pop, const char *what, const char *title_x,
+                     const char *title_y, const char *title, double xmin, double xmax, double ymin, double ymax,
+                     int axis) {
+  char name[256];
+  snprintf(name, sizeof name, "%s", pop);
+  for (char *c = name; *c; c++) if (*c == '/' || *c == ' ') *c = '_';
+  snprintf(g->final, sizeof g->final, "%s/%s_%s.png", dir, name, what);
+  snprintf(g->tmp, sizeof g->tmp, "%s.tmp.%ld.png", g->final, (long)getpid());
+  plgstrm(&g->old);
+  plmkstrm(&g->strm);
+  plsdev("pngcairo");
+  plsfnam(g->tmp);
+  plsetopt("geometry", "1000x650");
+  plscol0(0, 255, 255, 255);  /* background white */
+  plscol0(1, 0, 0, 0);        /* axes, labels */
+  plscol0(2, 31, 119, 180);   /* blue */
+  plscol0(3, 214, 39, 40);    /* red */
+  plscol0(4, 170, 200, 230);  /* light blue */
+  plscol0(5, 120, 120, 120);  /* grey */
+  plinit();
+  plcol0(1);
+  plschr(0, 1.1);
+  if (!(xmax > xmin)) xmax = xmin + 1;
+  if (!(ymax > ymin)) ymax = ymin + 1;
+  plenv(xmin, xmax, ymin, ymax, 0, axis);
+  pllab(title_x, title_y, title);
+}
+
+static int fig_close(fig *g) {
+  plend1();
+  plsstrm(g->old);
+  if (rename(g->tmp, g->final) != 0) {
+    unlink(g->tmp);
+    SB_ERROR(SB_EIO, "%s: cannot write figure: %s", g->final, strerror(errno));
+  }
+  return SB_OK;
+}
+
+static void bars(const double *edges, const double *h, size_t n, int color) {
+  for (size_t i = 0; i < n; i++) {
+    if (!(h[i] > 0)) continue;
+    PLFLT x[4] = {edges[i], edges[i], edges[i + 1], edges[i + 1]}, y[4] = {0, h[i], h[i], 0};
+    plcol0(color);
+    plfill(4, x, y);
+    plcol0(1);
+    plline(4, x, y);
+  }
+}
+
+static double vmax(const double *v, size_t n) {
+  double m = 0;
+  for (size_t i = 0; i < n; i++) if (v[i] > m) m = v[i];
+  return m;
+}
+
+static int raster(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const char *dir) {
+  size_t n = sb_spk_pop(f, pop)->n_spikes, W = (size_t)1 << 20;
+  size_t stride = n > RASTER_MAX ? (n + RASTER_MAX - 1) / RASTER_MAX : 1;
+  double *x = sb_malloc((RASTER_MAX + 1) * sizeof *x), *y = sb_malloc((RASTER_MAX + 1) * sizeof *y);
+  double *t = sb_malloc((W < n ? W : n + 1) * sizeof *t);
+  uint64_t *id = sb_malloc((W < n ? W : n + 1) * sizeof *id);
+  int st = (!x || !y || !t || !id) ? SB_ENOMEM : SB_OK;
+  size_t m = 0;
+  double ymin = INFINITY, ymax = -INFINITY;
+  for (size_t off = 0; !st && off < n; off += W) {
+    size_t k = n - off < W ? n - off : W;
+    st = sb_spk_read(f, pop, off, k, t, id);
+    for (size_t i = 0; !st && i < k; i++) {
+      if ((off + i) % stride || t[i] < s->t_start || t[i] > s->t_stop || m >= RASTER_MAX) continue;
+      x[m] = t[i];
+      y[m] = (double)id[i];
+      if (y[m] < ymin) ymin = y[m];
+      if (y[m] > ymax) ymax = y[m];
+      m++;
+    }
+  }
+  if (!st) {
+    char title[256];
+    if (stride > 1)
+      snprintf(title, sizeof title, "%s: raster (%zu spikes, every %zu-th shown)", s->population, s->n_spikes, stride);
+    else
+      snprintf(title, sizeof title, "%s: raster (%zu spikes, %zu neurons)", s->population, s->n_spikes, s->n_neurons);
+    if (m == 0) ymin = 0, ymax = 1;
+    double pad = (ymax - ymin) * 0.02 + 0.5;
+    fig g;
+    fig_open(&g, dir, s->population, "raster", "time (ms)", "node id", title, s->t_start, s->t_stop, ymin - pad,
+             ymax + pad, 0);
+    plcol0(2);
+    plssym(0, m > 20000 ? 0.4 : 1.0);
+    plpoin((PLINT)m, x, y, m > 20000 ? 1 : 17);
+    st = fig_close(&g);
+  }
+  sb_free(x); sb_free(y); sb_free(t); sb_free(id);
+  return st;
+}
+
+static int rate(const sb_stats_summary *s, const char *dir) {
+  size_t B = s->n_bins;
+  double *e = sb_malloc((B + 2) * sizeof *e), *tx = sb_malloc((s->n_irate + 1) * sizeof *tx);
+  if (!e || !tx) { sb_free(e); sb_free(tx); return SB_ENOMEM; }
+  for (size_t b = 0; b <= B; b++) e[b] = s->t_start + (double)b * s->bin;
+  for (size_t i = 0; i < s->n_irate; i++) tx[i] = s->t_start + (double)i * s->irate_dt;
+  double ym = fmax(vmax(s->psth, B), vmax(s->irate, s->n_irate)) * 1.08;
+  char title[256];
+  snprintf(title, sizeof title, "%s: population rate (bars: %g ms bins; line: Gaussian kernel)", s->population, s->bin);
+  fig g;
+  fig_open(&g, dir, s->population, "rate", "time (ms)", "rate per neuron (Hz)", title, s->t_start, s->t_stop, 0, ym, 0);
+  bars(e, s->psth, B, 4);
+  plcol0(3);
+  plwidth(2);
+  plline((PLINT)s->n_irate, tx, s->irate);
+  int st = fig_close(&g);
+  sb_free(e); sb_free(tx);
+  return st;
+}
+
+static int isi(const sb_stats_summary *s, const char *dir) {
+  double le[SB_ISI_HIST_BINS + 1];
+  for (int b = 0; b <= SB_ISI_HIST_BINS; b++) le[b] = log10(s->isi_edges[b]);
+  /* show the decades that hold intervals */
+  int lo = 0, hi = SB_ISI_HIST_BINS - 1;
+  while (lo < hi && s->isi_hist[lo] == 0) lo++;
+  while (hi > lo && s->isi_hist[hi] == 0) hi--;
+  double xmin = floor(le[lo]), xmax = ceil(le[hi + 1]);
+  if (xmax <= xmin) xmax = xmin + 1;
+  double total = 0;
+  for (int b = 0; b < SB_ISI_HIST_BINS; b++) total += s->isi_hist[b];
+  char title[256];
+  snprintf(title, sizeof title, "%s: ISI histogram (%.0f intervals, 10 bins per decade)", s->population, total);
+  fig g;
+  fig_open(&g, dir, s->population, "isi", "inter-spike interval (ms)", "count", title, xmin, xmax, 0,
+           vmax(s->isi_hist, SB_ISI_HIST_BINS) * 1.08, 10);
+  bars(le, s->isi_hist, SB_ISI_HIST_BINS, 4);
+  return fig_close(&g);
+}
+
+static int cvdist(const sb_stats_summary *s, const char *dir) {
+  enum { NB = 30 };
+  double mx = 2.0;
+  for (size_t i = 0; i < s->n_neurons; i++) if (s->neurons[i].cv > mx) mx = s->neurons[i].cv;
+  mx = ceil(mx * 2) / 2;
+  double e[NB + 1], h[NB] = {0};
+  for (int b = 0; b <= NB; b++) e[b] = mx * b / NB;
+  for (size_t i = 0; i < s->n_neurons; i++) {
+    double v = s->neurons[i].cv;
+    if (isnan(v)) continue;
+    int b = (int)(v / mx * NB);
+    h[b >= NB ? NB - 1 : b] += 1;
+  }
+  char title[256];
+  snprintf(title, sizeof title, "%s: CV of ISIs, %zu neurons (%zu with < 3 spikes left out)", s->population, s->n_cv,
+           s->n_neurons - s->n_cv);
+  double ym = vmax(h, NB) * 1.1;
+  fig g;
+  fig_open(&g, dir, s->population, "cv", "CV of inter-spike intervals (dashed: Poisson, CV = 1)", "neurons", title, 0,
+           mx, 0, ym > 0 ? ym : 1, 0);
+  bars(e, h, NB, 4);
+  PLFLT lx[2] = {1, 1}, ly[2] = {0, ym > 0 ? ym : 1};
+  plcol0(3);
+  pllsty(2);
+  plline(2, lx, ly);
+  pllsty(1);
+  return fig_close(&g);
+}
+
+int sb_stats_plot(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const char *dir) {
+  if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+    SB_ERROR(SB_EIO, "%s: cannot create figure directory: %s", dir, strerror(errno));
+  struct stat sbuf;
+  if (stat(dir, &sbuf) != 0 || !S_ISDIR(sbuf.st_mode)) SB_ERROR(SB_EIO, "%s: not a directory", dir);
+  int st = raster(f, pop, s, dir);
+  if (!st) st = rate(s, dir);
+  if (!st) st = isi(s, dir);
+  if (!st) st = cvdist(s, dir);
+  return st;
+}
