@@ -59,8 +59,10 @@ static void bars(const double *edges, const double *h, size_t n, int color) {
     PLFLT x[4] = {edges[i], edges[i], edges[i + 1], edges[i + 1]}, y[4] = {0, h[i], h[i], 0};
     plcol0(color);
     plfill(4, x, y);
-    plcol0(1);
-    plline(4, x, y);
+    if (n <= 200) {   /* outlines only while bars are wide enough to see them */
+      plcol0(2);
+      plline(4, x, y);
+    }
   }
 }
 

@@ -92,6 +92,40 @@ static spk_pop *add_pop(sb_spk_file *f, const char *name) {
 
 /* ---- attributes: units and sorting ---- */
 
+/* Read a string attribute, fixed or variable length, ASCII or UTF-8 (sb_h5_attr_read_string's
+ * ASCII memory type cannot convert variable-length UTF-8 strings, which BMTK writes). */
+static int attr_string(hid_t obj, const char *name, char **value) {
+  *value = NULL;
+  if (H5Aexists(obj, name) <= 0) SB_ERROR(SB_EFORMAT, "attribute '%s': missing", name);
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  hid_t ft = H5Aget_type(a);
+  int st = SB_OK;
+  if (H5Tget_class(ft) != H5T_STRING) {
+    st = SB_SET_ERROR(SB_EFORMAT, "attribute '%s': expected a string", name);
+  } else if (H5Tis_variable_str(ft) > 0) {
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, H5T_VARIABLE);
+    H5Tset_cset(mt, H5Tget_cset(ft));
+    char *tmp = NULL;
+    if (H5Aread(a, mt, &tmp) < 0 || !tmp) st = SB_SET_ERROR(SB_EFORMAT, "attribute '%s': unreadable", name);
+    else {
+      *value = sb_strdup(tmp);
+      if (!*value) st = SB_ENOMEM;
+      H5free_memory(tmp);
+    }
+    H5Tclose(mt);
+  } else {
+    size_t n = H5Tget_size(ft);
+    char *buf = sb_calloc(n + 1, 1);
+    if (!buf) st = SB_ENOMEM;
+    else if (H5Aread(a, ft, buf) < 0) { sb_free(buf); st = SB_SET_ERROR(SB_EFORMAT, "attribute '%s': unreadable", name); }
+    else *value = buf;
+  }
+  H5Tclose(ft);
+  H5Aclose(a);
+  return st;
+}
+
 /* Factor from a units string to ms; 0 if unknown. */
 static double units_scale(const char *u) {
   static const char *const ms[] = {"ms", "msec", "millisecond", "milliseconds", NULL};
@@ -107,7 +141,7 @@ static double units_scale(const char *u) {
 static int read_units(const char *file, hid_t obj, const char *objpath, const char *name, double *scale) {
   if (!sb_h5_attr_exists(obj, name)) return SB_OK;
   char *u = NULL;
-  int st = sb_h5_attr_read_string(obj, name, &u);
+  int st = attr_string(obj, name, &u);
   if (st) return sb_error_prefix_(st, "%s: %s", file, objpath);
   double k = units_scale(u);
   if (k == 0.0) {
@@ -145,7 +179,7 @@ static sb_spk_sorting read_sorting(hid_t obj) {
   if (t >= 0) H5Tclose(t);
   if (a >= 0) H5Aclose(a);
   if (!is_str) return r;
-  if (sb_h5_attr_read_string(obj, "sorting", &s) != SB_OK) return SB_SORT_UNKNOWN;
+  if (attr_string(obj, "sorting", &s) != SB_OK) return SB_SORT_UNKNOWN;
   if (!strcasecmp(s, "by_time") || !strcasecmp(s, "time")) r = SB_SORT_BY_TIME;
   else if (!strcasecmp(s, "by_id") || !strcasecmp(s, "by_gid") || !strcasecmp(s, "id") || !strcasecmp(s, "gid"))
     r = SB_SORT_BY_ID;
