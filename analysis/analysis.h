@@ -118,20 +118,21 @@ double sb_stats_fano(const double *c, size_t n, sb_stats_why_code *why);
 
 /* Instantaneous rate (Hz) by Gaussian kernel smoothing, exactly as
  * elephant.statistics.instantaneous_rate(kernel=GaussianKernel(sigma), cutoff=5,
- * center_kernel=True, trim=False): spikes are histogrammed in n_out = int((t_stop-t_start)/dt)+1
- * bins of width dt starting at t_start (np.histogram over [t_start, t_stop+dt], last bin closed),
- * then convolved with the kernel sampled at 2*ceil(5 sigma/dt)+1 points spread evenly over
- * [-5 sigma, 5 sigma]; the 'same' part is kept and negatives are clipped to 0.
+ * center_kernel=True, trim=False): spikes are histogrammed in int((t_stop-t_start)/dt)+1 bins
+ * over [t_start, t_stop+dt] (np.histogram, last bin closed), convolved with the kernel sampled
+ * at 2*ceil(5 sigma/dt)+1 points spread evenly over [-5 sigma, 5 sigma] (so not exactly dt
+ * apart), kept from the kernel median on, giving n_out = sb_stats_irate_len() = int((t_stop -
+ * t_start)/dt) samples at t_start + i dt; negatives clipped to 0.
  * `trains` of `n_trains` trains (t[k], n[k]); rate[n_out] is the mean over the trains
- * (Elephant returns one column per train; we average them, which is the population rate).
- * Returns n_out via *n_out; rate must hold sb_stats_irate_len(...) values. */
+ * (Elephant returns one column per train; their mean is the population rate).
+ * Errors: SB_EINVAL if n_out is 0 or sigma <= 0; SB_ENOMEM. */
 size_t sb_stats_irate_len(double t_start, double t_stop, double dt);
 int sb_stats_instantaneous_rate(const double *const *trains, const size_t *n, size_t n_trains, double t_start,
                                 double t_stop, double dt, double sigma, double *rate);
-/* The same smoothing applied to an already binned population histogram counts[n_out]
- * (bins of width dt from t_start, as above); rate[n_out] = smoothed counts / n_trains in Hz.
- * This is what the streaming summary uses (the histogram is built chunk by chunk). */
-int sb_stats_smooth_counts(const double *counts, size_t n_out, double dt, double sigma, size_t n_trains,
+/* The smoothing step alone, on a histogram counts[n_counts] built as above (bins of width dt
+ * from t_start, n_counts = n_out + 1); writes rate[n_counts - 1] = smoothed counts / n_trains,
+ * Hz. The streaming summary builds the histogram chunk by chunk and calls this. */
+int sb_stats_smooth_counts(const double *counts, size_t n_counts, double dt, double sigma, size_t n_trains,
                            double *rate);
 
 /* Pearson correlation coefficients of binned counts: x is (K, B) row-major, c is (K, K).
@@ -215,7 +216,7 @@ typedef struct {
   sb_stats_why_code why_chi;
   size_t n_bins;           /* PSTH bins */
   double *psth;            /* (n_bins) population rate, Hz: counts / (n_neurons * bin) (time_histogram output='rate') */
-  double *irate;           /* (n_irate) Gaussian-smoothed population rate, Hz */
+  double *irate;           /* (n_irate) Gaussian-smoothed population rate, Hz, at t_start + i*irate_dt */
   size_t n_irate;
   double irate_dt;         /* ms, sampling period of irate (= bin) */
   double isi_hist[SB_ISI_HIST_BINS];  /* counts of all intervals, log bins */

@@ -126,28 +126,32 @@ double sb_stats_fano(const double *c, size_t n, sb_stats_why_code *why) {
 
 size_t sb_stats_irate_len(double t_start, double t_stop, double dt) {
   if (!(t_stop >= t_start) || !(dt > 0)) return 0;
-  return (size_t)((t_stop - t_start) / dt) + 1;
+  return (size_t)((t_stop - t_start) / dt);
 }
 
-int sb_stats_smooth_counts(const double *counts, size_t n_out, double dt, double sigma, size_t n_trains,
+int sb_stats_smooth_counts(const double *counts, size_t n_counts, double dt, double sigma, size_t n_trains,
                            double *rate) {
   if (!(dt > 0) || !(sigma > 0)) SB_ERROR(SB_EINVAL, "instantaneous rate: dt and sigma must be > 0 (got %g, %g)", dt, sigma);
-  const double cutoff = 5.0;
+  if (n_counts < 2) return SB_OK;
+  const double cutoff = 5.0;   /* Elephant's default; GaussianKernel.min_cutoff is 3 */
   size_t n_half = (size_t)ceil(cutoff * sigma / dt);
   size_t L = 2 * n_half + 1;
   double *k = sb_malloc(L * sizeof *k);
   if (!k) return SB_ENOMEM;
-  /* np.linspace(-cutoff*sigma, cutoff*sigma, 2*n_half+1); kernel in 1/ms, times 1000 -> Hz */
+  /* t_arr = np.linspace(-cutoff*sigma, cutoff*sigma, 2*n_half+1): spacing cutoff*sigma/n_half,
+   * not dt (Elephant's sampling); kernel in 1/ms, times 1000 -> Hz */
   double half = cutoff * sigma;
   for (size_t i = 0; i < L; i++) {
     double x = -half + 2.0 * half * (double)i / (double)(L - 1);
     k[i] = 1000.0 * exp(-0.5 * x * x / (sigma * sigma)) / (sqrt(2.0 * M_PI) * sigma);
   }
   double norm = n_trains ? 1.0 / (double)n_trains : 1.0;
-  /* full convolution restricted to indices n_half .. n_half + n_out - 1 ('same', median-centred) */
+  /* full convolution, kept from the kernel median (index n_half) for n_counts - 1 samples:
+   * rate[i] = sum_j counts[j] k[i + n_half - j] */
+  size_t n_out = n_counts - 1;
   for (size_t i = 0; i < n_out; i++) {
     size_t jlo = i + n_half >= L - 1 ? i + n_half - (L - 1) : 0;
-    size_t jhi = i + n_half < n_out - 1 ? i + n_half : n_out - 1;
+    size_t jhi = i + n_half < n_counts - 1 ? i + n_half : n_counts - 1;
     double s = 0;
     for (size_t j = jlo; j <= jhi; j++)
       if (counts[j] != 0) s += counts[j] * k[i + n_half - j];
@@ -160,20 +164,21 @@ int sb_stats_smooth_counts(const double *counts, size_t n_out, double dt, double
 int sb_stats_instantaneous_rate(const double *const *trains, const size_t *n, size_t n_trains, double t_start,
                                 double t_stop, double dt, double sigma, double *rate) {
   size_t n_out = sb_stats_irate_len(t_start, t_stop, dt);
-  if (n_out == 0) SB_ERROR(SB_EINVAL, "instantaneous rate: need t_stop >= t_start and dt > 0 (got %g, %g, %g)", t_start, t_stop, dt);
-  double *h = sb_calloc(n_out, sizeof *h);
+  if (n_out == 0) SB_ERROR(SB_EINVAL, "instantaneous rate: need t_stop - t_start >= dt > 0 (got %g, %g, %g)", t_start, t_stop, dt);
+  size_t nh = n_out + 1;
+  double *h = sb_calloc(nh, sizeof *h);
   if (!h) return SB_ENOMEM;
-  /* np.histogram(t, bins=n_out, range=(t_start, t_stop + dt)): equal bins, last one closed */
-  double hi = t_stop + dt, w = (hi - t_start) / (double)n_out;
+  /* np.histogram(t, bins=nh, range=(t_start, t_stop + dt)): equal bins, last one closed */
+  double hi = t_stop + dt, w = (hi - t_start) / (double)nh;
   for (size_t k = 0; k < n_trains; k++)
     for (size_t i = 0; i < n[k]; i++) {
       double x = trains[k][i];
       if (x < t_start || x > hi) continue;
-      size_t b = x == hi ? n_out - 1 : (size_t)((x - t_start) / w);
-      if (b >= n_out) b = n_out - 1;
+      size_t b = x == hi ? nh - 1 : (size_t)((x - t_start) / w);
+      if (b >= nh) b = nh - 1;
       h[b] += 1;
     }
-  int st = sb_stats_smooth_counts(h, n_out, dt, sigma, n_trains, rate);
+  int st = sb_stats_smooth_counts(h, nh, dt, sigma, n_trains, rate);
   sb_free(h);
   return st;
 }

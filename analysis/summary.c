@@ -444,7 +444,8 @@ int sb_stats_summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, sb_st
   s->bin = o->bin;
   a.n_bins = sb_stats_n_bins(a.t0, a.t1, o->bin);
   double sigma = isnan(o->sigma) ? 2.0 * o->bin : o->sigma;
-  a.n_irate = a.t1 > a.t0 ? sb_stats_irate_len(a.t0, a.t1, o->bin) : 0;
+  size_t n_irate_out = a.t1 > a.t0 ? sb_stats_irate_len(a.t0, a.t1, o->bin) : 0;
+  a.n_irate = n_irate_out ? n_irate_out + 1 : 0;   /* histogram over [t0, t1 + bin], one bin longer */
   a.irate_hi = a.t1 + o->bin;
   a.irate_w = a.n_irate ? (a.irate_hi - a.t0) / (double)a.n_irate : 1;
   if (!st) {
@@ -500,9 +501,9 @@ int sb_stats_summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, sb_st
   /* population rate: time_histogram(output='rate') and the smoothed rate */
   s->n_bins = a.n_bins;
   s->psth = sb_calloc(a.n_bins + 1, sizeof *s->psth);
-  s->n_irate = a.n_irate;
+  s->n_irate = n_irate_out;
   s->irate_dt = o->bin;
-  s->irate = sb_calloc(a.n_irate + 1, sizeof *s->irate);
+  s->irate = sb_calloc(n_irate_out + 1, sizeof *s->irate);
   if (!s->psth || !s->irate) { st = SB_ENOMEM; goto fail; }
   for (size_t b = 0; b < a.n_bins; b++)
     s->psth[b] = a.n_ns ? 1000.0 * a.hist[b] / ((double)a.n_ns * o->bin) : 0.0;
