@@ -156,7 +156,7 @@ static int parse_layer(json_t *o, sb_layer_spec *sp, const char *what, const cha
 static int parse_train(json_t *t, sb_train_config *c, const char *what) {
   if (!json_is_object(t)) SB_ERROR(SB_EINVAL, "%s: train: expected an object", what);
   static const char *const losses[] = {"cross_entropy", "mse", "bce", NULL};
-  static const char *const opts[] = {"adam", "sgd", NULL};
+  static const char *const opts[] = {"adam", "adamw", "sgd", NULL};
   static const char *const scheds[] = {"none", "cosine", "step", NULL};
   static const char *const known[] = {"loss", "optimizer", "lr", "momentum", "beta1", "beta2", "weight_decay",
                                       "schedule", "step_gamma", "step_epochs", "batch", "epochs", NULL};

@@ -114,6 +114,46 @@ def main():
         g.create_dataset("dx", data=f32(xr.grad))
         grads = [f32(p.grad).ravel() for p in m.parameters()]
         g.create_dataset("grads", data=np.concatenate(grads))
+        # losses: value and gradient of the mean
+        g = f.create_group("loss")
+        z = torch.randn(5, 7) * 2.1 + 0.3
+        lab = torch.tensor([3, 0, 6, 2, 2])
+        zz = z.clone().requires_grad_(True)
+        l = nn.functional.cross_entropy(zz, lab)
+        l.backward()
+        g.create_dataset("xent_logits", data=f32(z))
+        g.create_dataset("xent_labels", data=lab.numpy().astype(np.int32))
+        g.attrs["xent_loss"] = float(l)
+        g.create_dataset("xent_grad", data=f32(zz.grad))
+        t = torch.rand(5, 7)
+        for name, fn, inp in (("bce_logits", nn.functional.binary_cross_entropy_with_logits, z),
+                              ("bce", nn.functional.binary_cross_entropy, torch.sigmoid(z)),
+                              ("mse", nn.functional.mse_loss, z)):
+            xx = inp.clone().requires_grad_(True)
+            l = fn(xx, t)
+            l.backward()
+            g.create_dataset(name + "_x", data=f32(inp))
+            g.create_dataset(name + "_t", data=f32(t))
+            g.attrs[name + "_loss"] = float(l)
+            g.create_dataset(name + "_grad", data=f32(xx.grad))
+        # optimizers: 4 steps from p0 with a fixed gradient sequence
+        p0 = torch.randn(9) * 0.7
+        grads = torch.randn(4, 9) * 0.5 + 0.05
+        for name, mk in (("sgd", lambda p: torch.optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=0.01)),
+                         ("adam", lambda p: torch.optim.Adam([p], lr=0.01, weight_decay=0.01)),
+                         ("adamw", lambda p: torch.optim.AdamW([p], lr=0.01, weight_decay=0.05))):
+            p = p0.clone().requires_grad_(True)
+            opt = mk(p)
+            traj = []
+            for k in range(4):
+                opt.zero_grad()
+                p.grad = grads[k].clone()
+                opt.step()
+                traj.append(f32(p).copy())
+            g = f.create_group("optim_" + name)
+            g.create_dataset("p0", data=f32(p0))
+            g.create_dataset("grads", data=f32(grads))
+            g.create_dataset("traj", data=np.stack(traj))
     print("wrote", out)
 
 
