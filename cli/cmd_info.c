@@ -1,5 +1,6 @@
 /* spikebridge info: describe an HDF5 file, or (without a file) the Fashion-MNIST data set.
- * Model-specific descriptions (ANN architecture, SNN layers) are added by their issues. */
+ * ANN model files (and GAN files) first get their architecture table and parameter counts;
+ * SNN descriptions are added by their issue. */
 #include "cli/cli.h"
 #include "models/ann/ann.h"
 #include "sim/core.h"
@@ -9,7 +10,8 @@
 static const char usage[] =
     "Usage: spikebridge info FILE.h5\n"
     "       spikebridge info --dataset [--data DIR]\n\n"
-    "Describe FILE.h5 (groups, datasets with shapes and types, attributes), or summarise\n"
+    "Describe FILE.h5 (groups, datasets with shapes and types, attributes; for an ANN model\n"
+    "file first its architecture and parameter counts), or summarise\n"
     "the Fashion-MNIST data set (default: Debian's /usr/share/datasets/fashion-mnist,\n"
     "or $SB_DATA_DIR, or --data DIR).\n";
 
@@ -104,11 +106,55 @@ static herr_t visit(hid_t obj, const char *name, const H5O_info_t *info, void *d
   return 0;
 }
 
+/* Root string attributes written as training metadata, printed under the architecture. */
+static void print_meta(hid_t f) {
+  static const char *const keys[] = {"test_accuracy", "train_loss", "epochs", "batch", "lr", "optimizer", "loss",
+                                     "seed", "threads", "train_seconds", "frechet_distance", "source", NULL};
+  for (int i = 0; keys[i]; i++) {
+    char *v = NULL;
+    if (sb_h5_attr_exists(f, keys[i]) && sb_h5_attr_read_string(f, keys[i], &v) == SB_OK) printf("  %s: %s\n", keys[i], v);
+    sb_free(v);
+  }
+  sb_error_clear();
+}
+
+/* Architecture of an ANN model file (or both nets of a GAN file). Errors as sb_model_load. */
+static int model_summary(const char *path, hid_t f) {
+  char *fmt = NULL;
+  int st = sb_h5_attr_read_string(f, "format", &fmt);
+  if (st) return st;
+  int gan = !strcmp(fmt, "spikebridge-gan");
+  sb_free(fmt);
+  const char *groups[2] = {gan ? "generator" : ".", "discriminator"};
+  for (int i = 0; i < (gan ? 2 : 1); i++) {
+    hid_t g = H5Gopen2(f, groups[i], H5P_DEFAULT);
+    if (g < 0) SB_ERROR(SB_EFORMAT, "%s: /%s: missing group", path, groups[i]);
+    char what[4200];
+    snprintf(what, sizeof what, "%s%s%s", path, gan ? ": /" : "", gan ? groups[i] : "");
+    sb_model *m = NULL;
+    st = sb_model_load_from(&m, g, what);
+    H5Gclose(g);
+    if (st) return st;
+    if (gan) printf("%s:\n", groups[i]);
+    sb_model_print(m, stdout);
+    sb_model_free(m);
+  }
+  print_meta(f);
+  return SB_OK;
+}
+
 static int file_summary(const char *path) {
   hid_t f;
   int st = sb_h5_open_read(path, &f);
   if (st) return sb_cli_fail(st);
   printf("%s\n", path);
+  if (sb_model_file_is_ann(path)) {
+    if ((st = model_summary(path, f))) {
+      H5Fclose(f);
+      return sb_cli_fail(st);
+    }
+    printf("HDF5 contents:\n");
+  }
   H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_INC, visit, NULL, H5O_INFO_BASIC);
   H5Fclose(f);
   return 0;

@@ -166,6 +166,7 @@ int sb_h5_attr_read_string(hid_t obj, const char *name, char **value) {
   } else if (H5Tis_variable_str(ft) > 0) {
     hid_t mt = H5Tcopy(H5T_C_S1);
     H5Tset_size(mt, H5T_VARIABLE);
+    H5Tset_cset(mt, H5Tget_cset(ft)); /* h5py writes UTF-8; HDF5 will not convert between csets */
     char *tmp = NULL;
     if (H5Aread(a, mt, &tmp) < 0 || !tmp) status = SB_SET_ERROR(SB_EFORMAT, "attribute '%s': unreadable", name);
     else {

@@ -1,10 +1,14 @@
-/* The ANN side: data sets (IDX / Fashion-MNIST) and, from the ANN issue on, layers and models.
- * Plain float32 arrays, batch-first, NCHW. */
+/* The ANN side: data sets (IDX / Fashion-MNIST), layers with paired forward/backward, models
+ * (one contiguous parameter buffer), HDF5 model files, JSON architectures, training, the GAN.
+ * Plain float32 arrays, batch-first, NCHW. Not a general autograd: a model is a plain sequence
+ * of layers, as nn.Sequential is. Losses and optimizers live in learning/learning.h. */
 #ifndef SB_ANN_H
 #define SB_ANN_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <hdf5.h>
 
 /* ---- IDX files and Fashion-MNIST ---- */
 
@@ -50,5 +54,286 @@ const char *sb_fmnist_dir(const char *dir);
  * or images that are not 2-D. Ownership: caller calls sb_dataset_free. */
 int sb_fmnist_load(const char *dir, const char *split, sb_dataset *out);
 void sb_dataset_free(sb_dataset *d);
+
+/* ==== layers: paired forward and backward (llm.c style) ====
+ * Shape letters: N batch, C/H/W input image, OC output channels, OH/OW output image,
+ * K kernel (square), S stride, P padding, IN/OUT features. All arrays float32, row-major,
+ * batch-first, NCHW. Forward writes `out`; backward writes `dinp` (=, may be NULL when the
+ * input gradient is not needed) and ACCUMULATES (+=) parameter gradients. Backward needs only
+ * what forward saw (its input, sometimes its output or a cache), nothing else.
+ * Matrix products use GSL's CBLAS interface (gsl/gsl_cblas.h) linked against OpenBLAS. */
+
+/* out (N,OUT) = inp (N,IN) . w^T + b;  w (OUT,IN) as torch.nn.Linear.weight, b (OUT) or NULL.
+ * Source: torch.nn.Linear. */
+void sb_dense_forward(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT);
+/* dinp (N,IN) = dout . w;  dw (OUT,IN) += dout^T . inp;  db (OUT) += sum_n dout (db may be NULL). */
+void sb_dense_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                       const float *w, int N, int IN, int OUT);
+
+/* Geometry of a 2-D convolution (square kernel K, same stride S and zero padding P on both axes).
+ * OH = (H + 2P - K)/S + 1, OW likewise (sb_conv_shape_init fills them). */
+typedef struct {
+  int C, H, W;       /* input channels, height, width */
+  int OC, K, S, P;   /* output channels, kernel, stride, padding */
+  int OH, OW;        /* output height, width */
+} sb_conv_shape;
+/* Fill OH/OW. Errors: SB_EINVAL when the kernel does not fit (OH or OW < 1) or a size is < 1. */
+int sb_conv_shape_init(sb_conv_shape *s, int C, int H, int W, int OC, int K, int S, int P);
+/* Floats of workspace sb_conv2d_forward/backward need when run with `nthreads` OpenMP threads:
+ * per thread one im2col matrix (C*K*K, OH*OW) plus gradient accumulators (OC*C*K*K + OC). */
+size_t sb_conv2d_workspace(const sb_conv_shape *s, int nthreads);
+/* out (N,OC,OH,OW) = conv(inp (N,C,H,W), w (OC,C,K,K)) + b (OC) (cross-correlation, as
+ * torch.nn.Conv2d). im2col + one sgemm per image, OpenMP over images (BLAS single-threaded
+ * inside). `ws` holds sb_conv2d_workspace(s, omp_get_max_threads()) floats. */
+void sb_conv2d_forward(float *out, const float *inp, const float *w, const float *b,
+                       const sb_conv_shape *s, int N, float *ws);
+/* Reference implementation: direct 7-loop convolution, no BLAS (tests, awkward shapes). */
+void sb_conv2d_forward_naive(float *out, const float *inp, const float *w, const float *b,
+                             const sb_conv_shape *s, int N);
+/* dinp (N,C,H,W) = conv^T(dout) (NULL: not computed), dw += ..., db += ... (db may be NULL).
+ * Per-thread accumulators are summed in thread order: bit-identical for a fixed thread count. */
+void sb_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, const sb_conv_shape *s, int N, float *ws);
+void sb_conv2d_backward_naive(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                              const float *w, const sb_conv_shape *s, int N);
+
+/* Pooling over K x K windows with stride S, no padding: OH = (H-K)/S + 1 (torch floor mode).
+ * out (N,C,OH,OW). Average: torch.nn.AvgPool2d; max: torch.nn.MaxPool2d, ties -> first index. */
+void sb_avgpool_forward(float *out, const float *inp, int N, int C, int H, int W, int K, int S);
+/* dinp (N,C,H,W) = spread of dout over each window (= write, zero outside windows). */
+void sb_avgpool_backward(float *dinp, const float *dout, int N, int C, int H, int W, int K, int S);
+/* argmax (N,C,OH,OW): flat index h*W+w inside the (H,W) plane of the chosen input; may be NULL. */
+void sb_maxpool_forward(float *out, int *argmax, const float *inp, int N, int C, int H, int W, int K, int S);
+void sb_maxpool_backward(float *dinp, const float *dout, const int *argmax, int N, int C, int H, int W,
+                         int K, int S);
+
+/* Element-wise activations over n values. Backward writes dinp (may alias dout). */
+void sb_relu_forward(float *out, const float *inp, size_t n);
+void sb_relu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+/* out = x > 0 ? x : alpha x (torch.nn.LeakyReLU(negative_slope=alpha)). */
+void sb_leaky_relu_forward(float *out, const float *inp, size_t n, float alpha);
+void sb_leaky_relu_backward(float *dinp, const float *dout, const float *inp, size_t n, float alpha);
+/* Backward of sigmoid and tanh uses forward's OUTPUT. */
+void sb_sigmoid_forward(float *out, const float *inp, size_t n);
+void sb_sigmoid_backward(float *dinp, const float *dout, const float *out, size_t n);
+void sb_tanh_forward(float *out, const float *inp, size_t n);
+void sb_tanh_backward(float *dinp, const float *dout, const float *out, size_t n);
+
+/* Clipped and quantised ReLU (QCFS, Bu et al. 2022, "Optimal ANN-SNN conversion for
+ * high-accuracy and ultra-low-latency spiking neural networks", ICLR, eq. 12):
+ *   out = lambda * clamp(floor(x L / lambda + 1/2) / L, 0, 1)
+ * with a trainable threshold lambda (one per layer) and L quantisation levels. An SNN of
+ * integrate-and-fire neurons with threshold lambda and initial membrane lambda/2 reproduces it.
+ * Backward as the authors' code (github.com/putshua/SNN_conversion_QCFS, MyFloor with a
+ * straight-through floor): q = floor(..)/L, m = [0 <= q <= 1];
+ *   dinp = dout * m;   dlambda += sum dout * (clamp(q,0,1) - m * x / lambda). */
+void sb_qcfs_forward(float *out, const float *inp, size_t n, float lambda, int L);
+void sb_qcfs_backward(float *dinp, float *dlambda, const float *dout, const float *inp, size_t n,
+                      float lambda, int L);
+
+/* Batch normalisation over (N, HW) per channel C (HW = 1 for a (N,C) dense input), as
+ * torch.nn.BatchNorm1d/2d: y = gamma (x - mean) / sqrt(var + eps) + beta.
+ * Training form: batch statistics (biased variance), stores mean and invstd (C) for backward,
+ * and updates running stats: r = (1-momentum) r + momentum * stat (running_var gets the
+ * unbiased variance, as PyTorch). running_* may be NULL. */
+void sb_batchnorm_forward_train(float *out, float *mean, float *invstd, float *running_mean,
+                                float *running_var, const float *inp, const float *gamma,
+                                const float *beta, int N, int C, int HW, float eps, float momentum);
+/* Inference form with running statistics. */
+void sb_batchnorm_forward_eval(float *out, const float *inp, const float *gamma, const float *beta,
+                               const float *running_mean, const float *running_var, int N, int C,
+                               int HW, float eps);
+/* Backward of the training form: dinp (=), dgamma and dbeta (+=). */
+void sb_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
+                           const float *mean, const float *invstd, const float *gamma, int N, int C, int HW);
+
+/* ==== models: a sequence of layers over one parameter buffer ==== */
+
+typedef enum {
+  SB_LAYER_DENSE = 0,
+  SB_LAYER_CONV2D,
+  SB_LAYER_AVGPOOL,
+  SB_LAYER_MAXPOOL,
+  SB_LAYER_FLATTEN,
+  SB_LAYER_RELU,
+  SB_LAYER_LEAKY_RELU,
+  SB_LAYER_SIGMOID,
+  SB_LAYER_TANH,
+  SB_LAYER_QCFS,       /* clipped + quantised ReLU */
+  SB_LAYER_BATCHNORM,
+  SB_LAYER_NKINDS
+} sb_layer_kind;
+
+/* Name used in JSON and HDF5 ("dense", "conv2d", "avgpool", "maxpool", "flatten", "relu",
+ * "leaky_relu", "sigmoid", "tanh", "qcfs", "batchnorm"); static storage. */
+const char *sb_layer_kind_name(sb_layer_kind k);
+/* Inverse; returns -1 for an unknown name. */
+int sb_layer_kind_parse(const char *name);
+
+/* Per-sample tensor shape: rank 3 is (C,H,W); rank 1 is (C) features with H = W = 1. */
+typedef struct {
+  int rank;      /* 1 or 3 */
+  int c, h, w;
+} sb_shape;
+static inline size_t sb_shape_size(sb_shape s) { return (size_t)s.c * (size_t)s.h * (size_t)s.w; }
+
+/* One layer. Parameters are views into the owning model's buffers (never owned here).
+ * Parameter layout per kind (this order inside the model's buffer, same as the HDF5 datasets):
+ *   dense      weight (OUT, IN), bias (OUT)
+ *   conv2d     weight (OC, C, K, K), bias (OC)
+ *   batchnorm  weight = gamma (C), bias = beta (C);  state: running_mean (C), running_var (C)
+ *   qcfs       threshold lambda (1)
+ *   others     none */
+typedef struct {
+  sb_layer_kind kind;
+  sb_shape in, out;          /* per-sample shapes */
+  int k, stride, pad;        /* conv2d, avgpool, maxpool: kernel, stride, zero padding (pool: pad 0) */
+  float alpha;               /* leaky_relu negative slope (default 0.01) */
+  int levels;                /* qcfs: L (default 8) */
+  float eps, momentum;       /* batchnorm (defaults 1e-5, 0.1) */
+  size_t param_off, n_params;  /* into model->params / model->grads */
+  size_t state_off, n_state;   /* into model->state (batchnorm running stats) */
+  float *w, *b;              /* views: weight (or gamma, or &lambda), bias (or beta); NULL if none */
+  float *dw, *db;            /* views into model->grads */
+  float *running_mean, *running_var;  /* views into model->state (batchnorm) */
+  sb_conv_shape conv;        /* conv2d geometry */
+  /* caches of the last training forward, owned by the model: */
+  int *argmax;               /* maxpool (max_batch * out size) */
+  float *bn_mean, *bn_invstd;  /* batchnorm (C each) */
+} sb_layer;
+
+/* Construction-time description of one layer (what the JSON architecture file gives). Fields
+ * that do not apply are ignored; 0 means "default" for k/stride/levels/alpha/eps/momentum. */
+typedef struct {
+  sb_layer_kind kind;
+  int out;          /* dense: OUT features; conv2d: OC */
+  int in;           /* dense: expected IN (0 = infer); conv2d: expected C (0 = infer) */
+  int k, stride, pad;
+  float alpha, eps, momentum;
+  int levels;
+  float threshold;  /* qcfs initial lambda (default 8) */
+} sb_layer_spec;
+
+/* A model: layers, one parameter buffer, one gradient buffer, one state buffer, and the
+ * activation workspace for batches up to max_batch (allocated by sb_model_reserve).
+ * Ownership: everything below is owned by the model (sb_model_free). */
+typedef struct {
+  int n_layers;
+  sb_layer *layers;          /* (n_layers) */
+  sb_layer_spec *specs;      /* (n_layers) as given, for saving the architecture */
+  sb_shape input;            /* per-sample input shape, (1,28,28) for Fashion-MNIST */
+  char *name;                /* "mlp", "cnn", file stem, ... */
+  size_t n_params;           /* trainable floats */
+  float *params;             /* (n_params): layer 0's weight, bias, layer 1's ... */
+  float *grads;              /* (n_params), same layout */
+  size_t n_state;
+  float *state;              /* (n_state): batchnorm running statistics */
+  /* workspace (sb_model_reserve) */
+  int max_batch;
+  float **acts;              /* acts[i] (max_batch, layers[i].out): output of layer i */
+  float *dbuf[2];            /* ping-pong gradient buffers (max_batch * largest tensor) */
+  float *conv_ws;            /* shared conv workspace */
+  size_t conv_ws_size;
+  int nthreads;              /* OpenMP threads the workspace was sized for */
+} sb_model;
+
+/* Build a model from layer specs for inputs of shape `input`, inferring each layer's input
+ * shape from the previous output. Parameters are zero; call sb_model_init_params.
+ * Errors: SB_EINVAL naming the layer index and kind on a shape mismatch
+ * ("layer 7 (dense): in: expected 3136 (got 3000)"), a dense layer on a rank-3 input (needs a
+ * flatten first), a conv/pool on a rank-1 input, a kernel that does not fit; SB_ENOMEM.
+ * `name` is copied. Ownership: caller frees with sb_model_free. */
+int sb_model_build(sb_model **out, const char *name, sb_shape input, const sb_layer_spec *specs, int n);
+void sb_model_free(sb_model *m);
+
+/* PyTorch's default initialisation (kaiming_uniform(a=sqrt(5)): weight and bias uniform in
+ * +-1/sqrt(fan_in)), batchnorm gamma 1 beta 0 running var 1, qcfs lambda from the spec,
+ * from the RNG stream (seed, SB_RNG_PARAM, layer index). */
+void sb_model_init_params(sb_model *m, uint64_t seed);
+
+/* Allocate activation workspace for batches up to N (no-op if already large enough) and for
+ * the current omp_get_max_threads(). Errors: SB_ENOMEM. */
+int sb_model_reserve(sb_model *m, int N);
+
+/* Forward pass of N samples x (N, input) -> returns the output (N, layers[last].out) in the
+ * model's workspace (valid until the next forward). `train` = 1 uses batch statistics in
+ * batchnorm (and updates running stats) and stores caches for backward; 0 is inference.
+ * Every layer's output stays available as m->acts[i] (sb_model_layer_output).
+ * Calls sb_model_reserve(m, N) itself; returns NULL only if that fails (SB_ENOMEM set). */
+const float *sb_model_forward(sb_model *m, const float *x, int N, int train);
+/* Output of layer i after the last forward: (N, layers[i].out), borrowed. */
+const float *sb_model_layer_output(const sb_model *m, int i);
+/* Backward pass after a training forward of the same x and N: dout is d loss / d output
+ * (N, output). Accumulates into m->grads. If dx is non-NULL it receives d loss / d x (N, input)
+ * (the GAN's generator needs the discriminator's input gradient). */
+void sb_model_backward(sb_model *m, const float *x, const float *dout, int N, float *dx);
+void sb_model_zero_grad(sb_model *m);
+/* Per-sample output shape. */
+sb_shape sb_model_output_shape(const sb_model *m);
+
+/* ==== architecture files (JSON) ====
+ * {"name": "cnn", "input": [1, 28, 28],
+ *  "layers": [{"kind": "conv2d", "out": 32, "kernel": 5, "stride": 1, "padding": 2}, {"kind": "relu"},
+ *             {"kind": "avgpool", "kernel": 2}, ..., {"kind": "flatten"},
+ *             {"kind": "dense", "in": 3136, "out": 128}, ...],
+ *  "train": {"loss": "cross_entropy", "optimizer": "adam", "lr": 0.001, "batch": 128, "epochs": 10,
+ *            "momentum": 0.9, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0, "schedule": "none"}}
+ * See docs/ann.md for every key. */
+
+/* Training settings of an architecture file (and the CLI's defaults). */
+typedef struct {
+  char loss[32];        /* "cross_entropy", "mse", "bce" */
+  char optimizer[16];   /* "adam", "sgd" */
+  double lr, momentum, beta1, beta2, weight_decay;
+  char schedule[16];    /* "none", "cosine", "step" */
+  double step_gamma;    /* step schedule: lr *= gamma every step_epochs */
+  int step_epochs;
+  int batch, epochs;
+} sb_train_config;
+
+/* Defaults: cross_entropy, adam, lr 1e-3, betas (0.9, 0.999), momentum 0.9, no weight decay,
+ * schedule none, batch 128, epochs 10. */
+void sb_train_config_default(sb_train_config *c);
+
+/* Parse an architecture from JSON text (`what` names the source in messages, e.g. the file).
+ * `cfg` (may be NULL) receives the "train" object over the defaults.
+ * Errors: SB_EFORMAT for malformed JSON (line and column), SB_EINVAL naming the JSON path
+ * ("arch.json: layers[7].in: expected 3136 from the previous layer (got 3000)"). */
+int sb_model_from_json(sb_model **out, const char *json, const char *what, sb_train_config *cfg);
+/* Same from a file. Errors: SB_EINVAL if it cannot be read (input error), then as above. */
+int sb_model_from_json_file(sb_model **out, const char *path, sb_train_config *cfg);
+/* The architecture as canonical JSON (every inferred shape filled in); caller sb_free's. */
+char *sb_model_to_json(const sb_model *m);
+/* Built-in architectures of `spikebridge train`: "mlp", "cnn", "gan_g", "gan_d",
+ * "mlp_sigmoid", "cnn_maxpool". Errors: SB_EINVAL for an unknown name. */
+int sb_model_builtin(sb_model **out, const char *name);
+
+/* ==== model files (HDF5) ====
+ * Root attributes: format = "spikebridge-ann", version = 1, name, architecture (JSON string),
+ * input_shape (int64 rank 1 or 3), n_layers, n_params; plus any metadata written by
+ * sb_model_save's caller (test_accuracy, epochs, seed, ...).
+ * /layers/000, /layers/001, ... one group per layer, attributes: kind, activation (the
+ * function for activation kinds, "linear" otherwise), in_shape, out_shape (int64), and kind
+ * specifics: kernel, stride, padding (conv2d, pools), alpha (leaky_relu), levels (qcfs),
+ * eps, momentum (batchnorm). Datasets (float32, PyTorch layouts): weight, bias; batchnorm
+ * weight (gamma), bias (beta), running_mean, running_var; qcfs threshold (1). */
+
+/* Save to `path` atomically (temporary name, renamed on success). `meta` (may be NULL) is a
+ * NULL-terminated list of {name, value} string pairs written as extra root attributes.
+ * Errors: SB_EIO. */
+int sb_model_save(const sb_model *m, const char *path, const char *const *meta);
+/* Save into an already open file/group `loc` (used by the GAN: /generator, /discriminator). */
+int sb_model_save_to(const sb_model *m, hid_t loc);
+/* Load a model file. Errors: SB_EIO if missing or unreadable, SB_EFORMAT naming the file and
+ * the dataset/attribute for corrupt content, a wrong format tag, or a weight whose shape
+ * disagrees with the architecture ("m.h5: /layers/003/weight: expected (128, 3136) (got ...)").
+ * Ownership: caller frees with sb_model_free. */
+int sb_model_load(sb_model **out, const char *path);
+/* Load from group `loc` of an open file; `what` names it in messages. */
+int sb_model_load_from(sb_model **out, hid_t loc, const char *what);
+/* 1 if `path` is an HDF5 file with format = "spikebridge-ann" (or a GAN file), else 0. */
+int sb_model_file_is_ann(const char *path);
+/* Print the architecture table (layer, kind, output shape, parameters) and totals. */
+void sb_model_print(const sb_model *m, FILE *f);
 
 #endif
