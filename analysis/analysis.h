@@ -162,8 +162,13 @@ double sb_stats_van_rossum(const double *a, size_t na, const double *b, size_t n
 
 /* Victor-Purpura distance (Victor & Purpura 1996) with cost q (1/ms) per ms of shift; insert
  * and delete cost 1. q = 0 gives |na - nb|, q = inf gives na + nb (Elephant's conventions).
- * O(na nb) time, O(nb) memory. Source: elephant.spike_train_dissimilarity.victor_purpura_distance. */
+ * Trains sorted. The DP runs separately on the segments of the merged trains split at gaps
+ * >= 2/q (no optimal transformation shifts a spike across one, so the sum is exact): time
+ * O(sum of segment products) <= O(na nb), memory O(nb). NaN only if allocation fails.
+ * Source: elephant.spike_train_dissimilarity.victor_purpura_distance (same values). */
 double sb_stats_victor_purpura(const double *a, size_t na, const double *b, size_t nb, double q);
+/* DP cells sb_stats_victor_purpura would evaluate (its cost), for callers that cap work. */
+double sb_stats_victor_purpura_cells(const double *a, size_t na, const double *b, size_t nb, double q);
 
 /* Golomb's synchrony measure chi (Golomb & Rinzel 1993; Golomb 2007, Scholarpedia 2(1):1347)
  * on binned spike counts: chi^2 = var_t(V) / mean_i var_t(x_i) with V(t) = mean_i x_i(t).

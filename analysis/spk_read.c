@@ -498,7 +498,13 @@ static int open_nest(sb_spk_file *f) {
     lineno++;
     char *s = line;
     while (isspace((unsigned char)*s)) s++;
-    if (!*s || *s == '#') continue;
+    if (*s == '#') {
+      /* NEST 3's ASCII backend puts the column names in a comment: "# sender\ttime_ms" */
+      s++;
+      while (isspace((unsigned char)*s)) s++;
+      if (!strstr(s, "sender") || header_seen || n > 0) continue;
+    }
+    if (!*s) continue;
     /* split into at most 16 columns */
     char *tok[16];
     int nt = 0;

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #define PAIR_CAP 200000   /* spikes kept per neuron for pairwise measures */
-#define VP_MAX_WORK 4e6   /* na * nb above which Victor-Purpura is skipped */
+#define VP_MAX_WORK 2.5e7  /* DP cells above which Victor-Purpura is skipped (~50 ms a pair) */
 
 void sb_stats_opts_default(sb_stats_opts *o) {
   o->t_start = 0.0;
@@ -361,7 +361,7 @@ static int pairwise(acc *a, sb_spk_file *f, size_t pop, size_t n, size_t W, doub
       double stc = sb_stats_sttc(tr[i], nt[i], tr[j], nt[j], a->o->sttc_dt, a->t0, a->t1, NULL);
       double vr = i == j ? 0.0 : sb_stats_van_rossum(tr[i], nt[i], tr[j], nt[j], a->o->vr_tau);
       double vp = i == j ? 0.0
-                  : (double)nt[i] * (double)nt[j] > VP_MAX_WORK ? NAN
+                  : sb_stats_victor_purpura_cells(tr[i], nt[i], tr[j], nt[j], a->o->vp_q) > VP_MAX_WORK ? NAN
                   : sb_stats_victor_purpura(tr[i], nt[i], tr[j], nt[j], a->o->vp_q);
       s->corrcoef[i * K + j] = s->corrcoef[j * K + i] = cc;
       s->sttc[i * K + j] = s->sttc[j * K + i] = stc;

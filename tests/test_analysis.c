@@ -276,6 +276,12 @@ static void test_analytic_distances(void **state) {
   check_rel(sb_stats_van_rossum(one, 1, other, 1, 10.0), sqrt(2.0 * (1.0 - exp(-7.5 / 10.0))), 1e-14,
             "van Rossum two single spikes");
   check_abs(sb_stats_van_rossum(three, 3, three, 3, 10.0), 0.0, 1e-7, "van Rossum of a train with itself");
+  /* late spikes (t/tau >> 709, where a naive exp(t/tau) overflows) */
+  const double late1[1] = {1e5 + 12.5}, late2[2] = {1e5 + 20.0, 2e5};
+  check_rel(sb_stats_van_rossum(late1, 1, late2, 1, 10.0), sqrt(2.0 * (1.0 - exp(-7.5 / 10.0))), 1e-12,
+            "van Rossum two single spikes at 100 s");
+  check_rel(sb_stats_van_rossum(late1, 1, late2, 2, 10.0), sqrt(3.0 - 2.0 * exp(-7.5 / 10.0)), 1e-12,
+            "van Rossum 1 vs 2 spikes at 100 s");
   /* one spike vs three: closed form from the double sum */
   double s_aa = 1, s_bb = 0, s_ab = 0;
   for (int i = 0; i < 3; i++) {
@@ -293,6 +299,33 @@ static void test_analytic_distances(void **state) {
   check_rel(sb_stats_victor_purpura(one, 1, three, 3, INFINITY), 4.0, 1e-14, "VP q=inf: na+nb");
   /* one (12.5) vs three: keep 7.25 shifted by 5.25 (0.525), delete 3.0 and 40.0 -> 2.525 */
   check_rel(sb_stats_victor_purpura(one, 1, three, 3, 0.1), 2.525, 1e-14, "VP 1 vs 3 spikes");
+  /* the segmented DP equals the full DP (no segmentation) on random 400-spike trains */
+  gsl_rng *r = sb_rng_alloc(11, SB_RNG_USER, 2);
+  enum { NV = 400 };
+  double va[NV], vb[NV], acc_a = 0, acc_b = 0;
+  for (int i = 0; i < NV; i++) {
+    acc_a += gsl_ran_exponential(r, 12.0);
+    acc_b += gsl_ran_exponential(r, 9.0);
+    va[i] = acc_a;
+    vb[i] = acc_b;
+  }
+  gsl_rng_free(r);
+  for (int qi = 0; qi < 3; qi++) {
+    double q = (double[]){0.02, 0.1, 0.7}[qi];
+    static double row[NV + 1];
+    for (int j = 0; j <= NV; j++) row[j] = j;
+    for (int i = 1; i <= NV; i++) {
+      double diag = row[0];
+      row[0] = i;
+      for (int j = 1; j <= NV; j++) {
+        double up = row[j], v = fmin(fmin(up + 1, row[j - 1] + 1), diag + q * fabs(va[i - 1] - vb[j - 1]));
+        diag = up;
+        row[j] = v;
+      }
+    }
+    check_rel(sb_stats_victor_purpura(va, NV, vb, NV, q), row[NV], 1e-12, "VP segmented vs full DP, q=%g", q);
+    assert_true(sb_stats_victor_purpura_cells(va, NV, vb, NV, q) <= (double)NV * NV);
+  }
   /* Golomb chi: identical trains give 1 */
   const double pop[4] = {2, 0, 4, 2};   /* two identical neurons with counts 1,0,2,1 */
   double var1 = 0.5;                    /* var of {1,0,2,1} = 0.5 */

@@ -1,0 +1,464 @@
+/* Spike file readers and `spikebridge analyze`: every real file in ../shared/data/spikes loads
+ * with h5py's counts (fixture tests/ref/shared_spike_counts.txt, made by make_shared_counts.py),
+ * SONATA variants (integer widths, float32, seconds, several/empty populations, legacy layout),
+ * NWB units tables, NEST text, bad files (exit 2, clear message), JSON and figure output. */
+#include "analysis/analysis.h"
+#include "tests/testutil.h"
+
+#include <dirent.h>
+#include <jansson.h>
+
+/* ---- writing test files ---- */
+
+static void write_ds(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *data, size_t n) {
+  hsize_t d = n;
+  hid_t sp = H5Screate_simple(1, &d, NULL);
+  hid_t ds = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(ds >= 0);
+  if (n) assert_true(H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
+  H5Dclose(ds);
+  H5Sclose(sp);
+}
+
+static void attr_str(hid_t loc, const char *obj, const char *name, const char *v) {
+  hid_t o = H5Oopen(loc, obj, H5P_DEFAULT);
+  assert_int_equal(sb_h5_attr_write_string(o, name, v), SB_OK);
+  H5Oclose(o);
+}
+
+/* A SONATA population with times of file type ttype and ids of file type itype. */
+static void sonata_pop(hid_t f, const char *pop, hid_t ttype, const double *t, size_t nt, hid_t itype,
+                       const int64_t *ids, size_t ni, const char *units, const char *sorting) {
+  char path[256];
+  snprintf(path, sizeof path, "spikes/%s", pop);
+  hid_t g = sb_h5_group(f, path);
+  if (t) write_ds(g, "timestamps", ttype, H5T_NATIVE_DOUBLE, t, nt);
+  if (ids) write_ds(g, "node_ids", itype, H5T_NATIVE_INT64, ids, ni);
+  if (units && t) attr_str(g, "timestamps", "units", units);
+  if (sorting) assert_int_equal(sb_h5_attr_write_string(g, "sorting", sorting), SB_OK);
+  H5Gclose(g);
+}
+
+static const char *tmpfile_path(const char *name) {
+  static char buf[8][512];
+  static int k;
+  k = (k + 1) % 8;
+  snprintf(buf[k], sizeof buf[k], "%s/%s", sb_test_tmpdir(), name);
+  return buf[k];
+}
+
+static hid_t h5new(const char *path) {
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(f >= 0);
+  return f;
+}
+
+static void write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* ---- real third-party files ---- */
+
+static void test_shared_files_match_h5py(void **state) {
+  (void)state;
+  const char *shared = sb_test_shared();
+  if (!shared) skip();
+  FILE *in = fopen("tests/ref/shared_spike_counts.txt", "r");
+  assert_non_null(in);
+  char line[1024], listed[64][256];
+  int n_listed = 0, n_pops = 0;
+  while (fgets(line, sizeof line, in)) {
+    if (line[0] == '#') continue;
+    char file[256], pop[128];
+    unsigned long long ns, nn, nnodes;
+    double tsum;
+    assert_int_equal(sscanf(line, "%255s %127s %llu %llu %llu %lg", file, pop, &ns, &nn, &nnodes, &tsum), 6);
+    if (n_listed == 0 || strcmp(listed[n_listed - 1], file)) snprintf(listed[n_listed++], 256, "%s", file);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/data/spikes/%s", shared, file);
+    sb_spk_file *f;
+    int st = sb_spk_open(path, &f);
+    if (st) fprintf(stderr, "%s: %s\n", path, sb_last_error());
+    assert_int_equal(st, SB_OK);
+    long p = sb_spk_find_pop(f, pop);
+    if (p < 0) fprintf(stderr, "%s: population %s not found\n", file, pop);
+    assert_true(p >= 0);
+    const sb_spk_pop_info *pi = sb_spk_pop(f, (size_t)p);
+    if (pi->n_spikes != ns) fprintf(stderr, "%s %s: %zu spikes, h5py %llu\n", file, pop, pi->n_spikes, ns);
+    assert_int_equal(pi->n_spikes, ns);
+    assert_int_equal(pi->n_nodes, nnodes);
+    /* every spike readable, times in ms summing as h5py's */
+    double *t = malloc((ns + 1) * sizeof *t), s = 0;
+    uint64_t *id = malloc((ns + 1) * sizeof *id);
+    assert_int_equal(sb_spk_read(f, (size_t)p, 0, ns, t, id), SB_OK);
+    for (size_t i = 0; i < ns; i++) s += t[i];
+    check_rel(s, tsum, 1e-9, "%s %s sum of spike times (ms)", file, pop);  /* summation order */
+    free(t);
+    free(id);
+    sb_stats_opts o;
+    sb_stats_opts_default(&o);
+    sb_stats_summary *sm;
+    assert_int_equal(sb_stats_summarize(f, (size_t)p, &o, &sm), SB_OK);
+    assert_int_equal(sm->n_neurons, nn);
+    sb_stats_summary_free(sm);
+    sb_spk_close(f);
+    /* and through the command line */
+    char out[16384];
+    assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --population %s", path, pop), 0);
+    check_contains(out, pop);
+    n_pops++;
+  }
+  fclose(in);
+  /* every file in the directory is in the fixture */
+  char dpath[1024];
+  snprintf(dpath, sizeof dpath, "%s/data/spikes", shared);
+  DIR *d = opendir(dpath);
+  assert_non_null(d);
+  int n_files = 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] == '.' || strstr(e->d_name, ".md")) continue;
+    int found = 0;
+    for (int i = 0; i < n_listed; i++) found |= !strcmp(listed[i], e->d_name);
+    if (!found) fprintf(stderr, "%s not in tests/ref/shared_spike_counts.txt (rerun make_shared_counts.py)\n", e->d_name);
+    assert_true(found);
+    n_files++;
+  }
+  closedir(d);
+  assert_true(n_files >= 8 && n_pops >= 9);
+}
+
+/* ---- SONATA variants ---- */
+
+static void test_sonata_variants(void **state) {
+  (void)state;
+  const char *path = tmpfile_path("variants.h5");
+  hid_t f = h5new(path);
+  const double ts[5] = {0.5, 0.25, 1.5, 0.75, 2.0};   /* seconds, exact in float32 */
+  const int64_t ids[5] = {7, 3, 7, 3, 100000};
+  sonata_pop(f, "exc", H5T_IEEE_F32LE, ts, 5, H5T_STD_I32LE, ids, 5, "s", "none");
+  sonata_pop(f, "inh", H5T_IEEE_F64LE, ts, 0, H5T_STD_U16LE, ids, 0, "ms", "by_time");
+  const double tb[4] = {1.0, 2.0, 3.5, 0.5};
+  const int64_t ib[4] = {1, 2, 1, 255};
+  sonata_pop(f, "bg", H5T_IEEE_F64BE, tb, 4, H5T_STD_U8LE, ib, 4, "milliseconds", NULL);
+  H5Fclose(f);
+
+  sb_spk_file *sf;
+  assert_int_equal(sb_spk_open(path, &sf), SB_OK);
+  assert_int_equal(sb_spk_file_kind(sf), SB_SPK_SONATA);
+  assert_int_equal(sb_spk_n_pops(sf), 3);
+  long e = sb_spk_find_pop(sf, "exc"), i = sb_spk_find_pop(sf, "inh"), b = sb_spk_find_pop(sf, "bg");
+  assert_true(e >= 0 && i >= 0 && b >= 0);
+  assert_int_equal(sb_spk_pop(sf, (size_t)e)->sorting, SB_SORT_NONE);
+  assert_int_equal(sb_spk_pop(sf, (size_t)b)->sorting, SB_SORT_UNKNOWN);
+  double t[5];
+  uint64_t id[5];
+  assert_int_equal(sb_spk_read(sf, (size_t)e, 1, 4, t, id), SB_OK);   /* a window inside */
+  for (int k = 0; k < 4; k++) {
+    check_abs(t[k], ts[k + 1] * 1000.0, 0, "exc time %d in ms (float32 seconds)", k);
+    assert_int_equal(id[k], (uint64_t)ids[k + 1]);
+  }
+  assert_int_equal(sb_spk_read(sf, (size_t)b, 0, 4, t, id), SB_OK);
+  assert_int_equal(id[3], 255);
+  check_abs(t[2], 3.5, 0, "big-endian float64 read");
+  assert_int_equal(sb_spk_read(sf, (size_t)e, 3, 5, t, id), SB_EINVAL);   /* past the end */
+  /* statistics of the unsorted, seconds-based population; and of the empty one */
+  sb_stats_opts o;
+  sb_stats_opts_default(&o);
+  sb_stats_summary *s;
+  assert_int_equal(sb_stats_summarize(sf, (size_t)e, &o, &s), SB_OK);
+  assert_int_equal(s->n_neurons, 3);
+  check_abs(s->t_stop, 2000.0, 0, "default t_stop = last spike");
+  assert_int_equal(s->neurons[0].id, 3);
+  assert_int_equal(s->neurons[2].id, 100000);
+  check_rel(s->neurons[0].rate, 1.0, 1e-15, "2 spikes in 2 s");
+  assert_true(isnan(s->neurons[0].cv));
+  sb_stats_summary_free(s);
+  assert_int_equal(sb_stats_summarize(sf, (size_t)i, &o, &s), SB_OK);
+  assert_int_equal(s->n_neurons, 0);
+  assert_int_equal(s->n_spikes, 0);
+  assert_true(isnan(s->mean_cv) && isnan(s->chi));
+  sb_stats_summary_free(s);
+  /* t_start/t_stop honoured */
+  o.t_start = 400;
+  o.t_stop = 1000;
+  assert_int_equal(sb_stats_summarize(sf, (size_t)e, &o, &s), SB_OK);
+  assert_int_equal(s->n_spikes, 2);   /* 500 and 750 ms */
+  sb_stats_summary_free(s);
+  sb_spk_close(sf);
+
+  /* legacy layout: /spikes/gids + /spikes/timestamps, int64 gids, no units (ms) */
+  path = tmpfile_path("legacy.h5");
+  f = h5new(path);
+  hid_t g = sb_h5_group(f, "spikes");
+  write_ds(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, tb, 4);
+  write_ds(g, "gids", H5T_STD_I64LE, H5T_NATIVE_INT64, ib, 4);
+  assert_int_equal(sb_h5_attr_write_string(g, "sorting", "by_gid"), SB_OK);
+  H5Gclose(g);
+  H5Fclose(f);
+  assert_int_equal(sb_spk_open(path, &sf), SB_OK);
+  assert_int_equal(sb_spk_file_kind(sf), SB_SPK_SONATA_LEGACY);
+  assert_string_equal(sb_spk_pop(sf, 0)->name, "default");
+  assert_int_equal(sb_spk_pop(sf, 0)->sorting, SB_SORT_BY_ID);
+  assert_int_equal(sb_spk_read(sf, 0, 0, 4, t, id), SB_OK);
+  check_abs(t[3], 0.5, 0, "legacy time in ms");
+  sb_spk_close(sf);
+}
+
+static void test_nwb_units(void **state) {
+  (void)state;
+  const char *path = tmpfile_path("units.nwb");
+  hid_t f = h5new(path);
+  hid_t u = sb_h5_group(f, "units");
+  const double st[5] = {0.1, 0.2, 0.05, 0.15, 0.3};   /* seconds */
+  const int64_t idx[3] = {2, 2, 5}, uid[3] = {10, 11, 12};
+  write_ds(u, "spike_times", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, st, 5);
+  write_ds(u, "spike_times_index", H5T_STD_I32LE, H5T_NATIVE_INT64, idx, 3);
+  write_ds(u, "id", H5T_STD_I32LE, H5T_NATIVE_INT64, uid, 3);
+  H5Gclose(u);
+  H5Fclose(f);
+  sb_spk_file *sf;
+  assert_int_equal(sb_spk_open(path, &sf), SB_OK);
+  assert_int_equal(sb_spk_file_kind(sf), SB_SPK_NWB_UNITS);
+  const sb_spk_pop_info *pi = sb_spk_pop(sf, 0);
+  assert_int_equal(pi->n_spikes, 5);
+  assert_int_equal(pi->n_nodes, 3);
+  double t[5];
+  uint64_t id[5];
+  assert_int_equal(sb_spk_read(sf, 0, 1, 3, t, id), SB_OK);   /* window starting inside unit 10 */
+  assert_int_equal(id[0], 10);
+  assert_int_equal(id[1], 12);   /* unit 11 has no spikes */
+  assert_int_equal(id[2], 12);
+  check_rel(t[0], 200.0, 1e-15, "NWB seconds -> ms");
+  sb_spk_close(sf);
+}
+
+static void test_nest_text(void **state) {
+  (void)state;
+  const char *gdf = tmpfile_path("spikes-12-0.gdf");
+  write_text(gdf, "1\t12.5\n2\t13.0\n1\t20.25\n\n1 31.5\n");
+  sb_spk_file *sf;
+  assert_int_equal(sb_spk_open(gdf, &sf), SB_OK);
+  assert_int_equal(sb_spk_file_kind(sf), SB_SPK_NEST_TEXT);
+  assert_string_equal(sb_spk_pop(sf, 0)->name, "spikes-12-0");
+  assert_int_equal(sb_spk_pop(sf, 0)->n_spikes, 4);
+  double t[4];
+  uint64_t id[4];
+  assert_int_equal(sb_spk_read(sf, 0, 0, 4, t, id), SB_OK);
+  check_abs(t[2], 20.25, 0, "gdf time");
+  assert_int_equal(id[1], 2);
+  sb_spk_close(sf);
+  /* NEST 3 ASCII backend: the column names sit in a comment ("# sender\ttime_ms"); here in
+   * the other order to check that the names, not the positions, are used */
+  const char *dat = tmpfile_path("spike_recorder-7-0.dat");
+  write_text(dat, "# NEST version: 3.4\n# RecordingBackendASCII\n# Recorder label: spike_recorder\n"
+                  "# time_ms\tsender\n5.000\t3\n7.500\t4\n");
+  assert_int_equal(sb_spk_open(dat, &sf), SB_OK);
+  assert_int_equal(sb_spk_read(sf, 0, 0, 2, t, id), SB_OK);
+  check_abs(t[1], 7.5, 0, "NEST 3 time_ms column");
+  assert_int_equal(id[1], 4);
+  sb_spk_close(sf);
+  /* plain header line without '#' */
+  write_text(dat, "sender time_ms\n3 5.0\n");
+  assert_int_equal(sb_spk_open(dat, &sf), SB_OK);
+  assert_int_equal(sb_spk_pop(sf, 0)->n_spikes, 1);
+  sb_spk_close(sf);
+  /* times in steps are refused with a reason */
+  write_text(dat, "# sender\ttime_step\ttime_offset\n3\t50\t0.0\n");
+  assert_int_equal(sb_spk_open(dat, &sf), SB_EFORMAT);
+  check_contains(sb_last_error(), "time_in_steps");
+}
+
+/* ---- bad input: exit 2 with the file, the field and what was expected ---- */
+
+static void bad_cli(const char *path, const char *args, int want_rc, const char *want_msg) {
+  char out[8192];
+  int rc = sb_test_run(out, sizeof out, "analyze '%s' %s", path, args);
+  if (rc != want_rc) fprintf(stderr, "analyze %s %s: exit %d, want %d; output:\n%s\n", path, args, rc, want_rc, out);
+  assert_int_equal(rc, want_rc);
+  check_contains(out, want_msg);
+}
+
+static void test_bad_files_exit_2(void **state) {
+  (void)state;
+  const char *p = tmpfile_path("garbage.h5");
+  write_text(p, "this is not HDF5\n");
+  bad_cli(p, "", 2, "not an HDF5 file");
+  p = tmpfile_path("binary.dat");
+  FILE *fb = fopen(p, "wb");
+  fwrite("\x01\x02\x00\xff", 1, 4, fb);
+  fclose(fb);
+  bad_cli(p, "", 2, "not an HDF5 file (nor a NEST text");
+
+  const double t3[3] = {1, 2, 3}, tneg[3] = {1, -1, 3}, tnan[3] = {1, NAN, 3};
+  const int64_t i3[3] = {0, 1, 2}, i2[2] = {0, 1}, ineg[3] = {0, -4, 1};
+  p = tmpfile_path("missing.h5");
+  hid_t f = h5new(p);
+  sonata_pop(f, "exc", H5T_IEEE_F64LE, t3, 3, 0, NULL, 0, "ms", NULL);
+  H5Fclose(f);
+  bad_cli(p, "", 2, "/spikes/exc/node_ids: missing dataset");
+
+  p = tmpfile_path("mismatch.h5");
+  f = h5new(p);
+  sonata_pop(f, "exc", H5T_IEEE_F64LE, t3, 3, H5T_STD_U64LE, i2, 2, "ms", NULL);
+  H5Fclose(f);
+  bad_cli(p, "", 2, "/spikes/exc/node_ids: length 2 differs from /spikes/exc/timestamps (3)");
+
+  p = tmpfile_path("negative.h5");
+  f = h5new(p);
+  sonata_pop(f, "exc", H5T_IEEE_F64LE, tneg, 3, H5T_STD_U64LE, i3, 3, "ms", NULL);
+  H5Fclose(f);
+  bad_cli(p, "", 2, "/spikes/exc/timestamps[1]: spike time must be finite and >= 0 (got -1)");
+
+  p = tmpfile_path("nan.h5");
+  f = h5new(p);
+  sonata_pop(f, "exc", H5T_IEEE_F64LE, tnan, 3, H5T_STD_U64LE, i3, 3, "ms", NULL);
+  H5Fclose(f);
+  bad_cli(p, "", 2, "/spikes/exc/timestamps[1]: spike time must be finite and >= 0 (got nan)");
+
+  p = tmpfile_path("negid.h5");
+  f = h5new(p);
+  sonata_pop(f, "exc", H5T_IEEE_F64LE, t3, 3, H5T_STD_I16LE, ineg, 3, "ms", NULL);
+  H5Fclose(f);
+  bad_cli(p, "", 2, "/spikes/exc/node_ids[1]: node id must be >= 0 (got -4)");
+
+  p = tmpfile_path("units.h5");
+  f = h5new(p);
+  sonata_pop(f, "exc", H5T_IEEE_F64LE, t3, 3, H5T_STD_U64LE, i3, 3, "fortnights", NULL);
+  H5Fclose(f);
+  bad_cli(p, "", 2, "unknown time units 'fortnights'");
+
+  p = tmpfile_path("floatids.h5");
+  f = h5new(p);
+  hid_t g = sb_h5_group(f, "spikes/exc");
+  write_ds(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t3, 3);
+  write_ds(g, "node_ids", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t3, 3);
+  H5Gclose(g);
+  H5Fclose(f);
+  bad_cli(p, "", 2, "/spikes/exc/node_ids: expected integers");
+
+  p = tmpfile_path("nospikes.h5");
+  f = h5new(p);
+  H5Gclose(sb_h5_group(f, "something/else"));
+  H5Fclose(f);
+  bad_cli(p, "", 2, "no spikes found");
+
+  p = tmpfile_path("badunits.nwb");
+  f = h5new(p);
+  hid_t u = sb_h5_group(f, "units");
+  const int64_t bad_idx[2] = {2, 7};
+  write_ds(u, "spike_times", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t3, 3);
+  write_ds(u, "spike_times_index", H5T_STD_I64LE, H5T_NATIVE_INT64, bad_idx, 2);
+  H5Gclose(u);
+  H5Fclose(f);
+  bad_cli(p, "", 2, "/units/spike_times_index[1]: expected non-decreasing ends <= 3 (got 7)");
+
+  p = tmpfile_path("bad.gdf");
+  write_text(p, "1 2.5\n2 abc\n");
+  bad_cli(p, "", 2, "bad.gdf:2: time: expected a number in ms (got 'abc')");
+
+  bad_cli("/nonexistent/spikes.h5", "", 1, "/nonexistent/spikes.h5: cannot open");
+  /* bad options on a good file */
+  bad_cli("tests/ref/analysis_ref.h5", "--bin 0", 2, "--bin: must be > 0");
+  bad_cli("tests/ref/analysis_ref.h5", "--t-start 50 --t-stop 10", 2, "--t-stop: must be > --t-start");
+  bad_cli("tests/ref/analysis_ref.h5", "--population nope", 2, "no population 'nope' (have: mixed shuffled)");
+  bad_cli("tests/ref/analysis_ref.h5", "--bin abc", 2, "--bin: expected a finite number");
+}
+
+/* ---- output: table, JSON, figures ---- */
+
+static void test_cli_table_json_plots(void **state) {
+  (void)state;
+  static char out[1 << 20];
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze tests/ref/analysis_ref.h5 --t-stop 1000 --bin 7"), 0);
+  check_contains(out, "SONATA spikes, 2 populations");
+  check_contains(out, "population       spikes  neurons");
+  check_contains(out, "mixed");
+  check_contains(out, "CV/CV2/LV undefined (nan) for 2 neuron(s): fewer than 3 spikes");
+
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze tests/ref/analysis_ref.h5 --population mixed --json --t-start 0 --t-stop 1000 --bin 7"), 0);
+  json_error_t err;
+  json_t *j = json_loads(out, 0, &err);
+  if (!j) fprintf(stderr, "JSON: %s at line %d\n%s\n", err.text, err.line, out);
+  assert_non_null(j);
+  json_t *p = json_array_get(json_object_get(j, "populations"), 0);
+  assert_non_null(p);
+  assert_int_equal(json_integer_value(json_object_get(p, "n_neurons")), 7);
+  assert_int_equal(json_integer_value(json_object_get(p, "n_spikes")), 137);
+  assert_int_equal(json_array_size(json_object_get(p, "psth_rate_hz")), 142);
+  /* mean CV over the 5 defined neurons, from the fixture's per-neuron values */
+  hid_t f;
+  assert_int_equal(sb_h5_open_read("tests/ref/analysis_ref.h5", &f), SB_OK);
+  double *cv = NULL;
+  size_t n = 0;
+  assert_int_equal(sb_h5_read(f, "ref/cv", H5T_NATIVE_DOUBLE, (void **)&cv, &n, NULL, NULL, 0), SB_OK);
+  H5Fclose(f);
+  double s = 0;
+  int c = 0;
+  for (size_t i = 0; i < n; i++) if (!isnan(cv[i])) { s += cv[i]; c++; }
+  sb_free(cv);
+  json_t *jcv = json_object_get(p, "cv");
+  check_rel(json_real_value(json_object_get(jcv, "mean")), s / c, 1e-9, "JSON mean CV");
+  assert_int_equal(json_integer_value(json_object_get(jcv, "n_undefined")), 2);
+  json_t *n20 = json_array_get(json_object_get(p, "neurons"), 4);
+  assert_int_equal(json_integer_value(json_object_get(n20, "id")), 20);
+  assert_true(json_is_null(json_object_get(n20, "cv")));
+  check_contains(json_string_value(json_object_get(n20, "why_cv_nan")), "fewer than 3 spikes");
+  check_contains(json_string_value(json_object_get(json_object_get(p, "synchrony"), "measure")), "golomb_chi");
+  json_decref(j);
+
+  /* t_start/t_stop: spikes counted inside the window only */
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze tests/ref/analysis_ref.h5 --population mixed --json --t-start 100 --t-stop 500"), 0);
+  j = json_loads(out, 0, &err);
+  assert_non_null(j);
+  p = json_array_get(json_object_get(j, "populations"), 0);
+  sb_spk_file *sf;
+  assert_int_equal(sb_spk_open("tests/ref/analysis_ref.h5", &sf), SB_OK);
+  size_t ns = sb_spk_pop(sf, 0)->n_spikes, inside = 0;
+  double *t = malloc(ns * sizeof *t);
+  assert_int_equal(sb_spk_read(sf, 0, 0, ns, t, NULL), SB_OK);
+  for (size_t i = 0; i < ns; i++) inside += t[i] >= 100 && t[i] <= 500;
+  free(t);
+  sb_spk_close(sf);
+  assert_int_equal(json_integer_value(json_object_get(p, "n_spikes")), inside);
+  json_decref(j);
+
+  /* figures: four PNGs per population, nothing left under temporary names */
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/figs", sb_test_tmpdir());
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze tests/ref/analysis_ref.h5 --plot %s", dir), 0);
+  const char *pops[2] = {"mixed", "shuffled"}, *kinds[4] = {"raster", "rate", "isi", "cv"};
+  for (int a = 0; a < 2; a++)
+    for (int k = 0; k < 4; k++) {
+      char png[1024];
+      snprintf(png, sizeof png, "%s/%s_%s.png", dir, pops[a], kinds[k]);
+      FILE *pf = fopen(png, "rb");
+      if (!pf) fprintf(stderr, "missing %s\n", png);
+      assert_non_null(pf);
+      unsigned char sig[8] = {0};
+      assert_int_equal(fread(sig, 1, 8, pf), 8);
+      fseek(pf, 0, SEEK_END);
+      long size = ftell(pf);
+      fclose(pf);
+      assert_memory_equal(sig, "\x89PNG\r\n\x1a\n", 8);
+      assert_true(size > 5000);
+    }
+  DIR *d = opendir(dir);
+  for (struct dirent *e; (e = readdir(d));) assert_null(strstr(e->d_name, ".tmp."));
+  closedir(d);
+}
+
+int main(void) {
+  sb_h5_quiet();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_shared_files_match_h5py),
+      cmocka_unit_test(test_sonata_variants),
+      cmocka_unit_test(test_nwb_units),
+      cmocka_unit_test(test_nest_text),
+      cmocka_unit_test(test_bad_files_exit_2),
+      cmocka_unit_test(test_cli_table_json_plots),
+  };
+  return cmocka_run_group_tests_name("analysis_files", tests, NULL, NULL);
+}
