@@ -19,7 +19,8 @@ static const char usage[] =
     "spikes per image per layer, synaptic operations per image against the ANN's\n"
     "multiply-accumulates, wall time.\n\n"
     "  --steps T         time steps (default 100)\n"
-    "  --backend X       clocked (time-stepped batches, default) or event (the event-driven engine)\n"
+    "  --backend X       clocked (time-stepped batches, default), event (the event-driven engine),\n"
+    "                    or both (clocked, then event; prints their agreement)\n"
     "  --limit N         first N test images (default all 10000)\n"
     "  --coding X        current (constant current from pixel intensity, default) or poisson\n"
     "  --v-init F        initial membrane as a fraction of threshold (default: the file's)\n"
@@ -141,7 +142,8 @@ int sb_cmd_eval(int argc, char **argv) {
       case 3:
         if (!strcmp(optarg, "clocked")) event = 0;
         else if (!strcmp(optarg, "event")) event = 1;
-        else return sb_cli_usage_error("eval", "--backend: expected clocked or event (got '%s')", optarg);
+        else if (!strcmp(optarg, "both")) event = 2;
+        else return sb_cli_usage_error("eval", "--backend: expected clocked, event or both (got '%s')", optarg);
         break;
       case 4:
         if (sb_cli_long("eval", "--limit", optarg, 1, 100000000, &limit)) return 2;
@@ -213,15 +215,37 @@ int sb_cmd_eval(int argc, char **argv) {
     free(dup);
     o.record = rec;
   }
-  const char *backend = event ? "event" : "clocked";
+  const char *backend = event == 1 ? "event" : "clocked";
   double v_init = o.v_init >= 0 ? o.v_init : net->v_init;
   printf("eval %s: %zu test images, T = %d steps of 1 ms, backend %s, input %s, v_init %g, reset %s\n", path, n,
          o.steps, backend, o.coding ? "poisson" : "constant current", v_init, net->reset_zero ? "zero" : "subtract");
-  rc = event ? sb_convert_eval_event(net, d.images, d.labels, n, &o, &r)
-             : sb_convert_eval_clocked(net, d.images, d.labels, n, &o, &r);
+  rc = event == 1 ? sb_convert_eval_event(net, d.images, d.labels, n, &o, &r)
+                  : sb_convert_eval_clocked(net, d.images, d.labels, n, &o, &r);
   if (rc) {
     status = sb_cli_fail(rc);
     goto out;
+  }
+  if (event == 2) {   /* the same images on the engine, then the agreement */
+    sb_convert_result e;
+    sb_convert_eval_opts oe = o;
+    oe.n_record = 0;
+    oe.record = NULL;
+    if ((rc = sb_convert_eval_event(net, d.images, d.labels, n, &oe, &e))) {
+      status = sb_cli_fail(rc);
+      goto out;
+    }
+    size_t same = 0;
+    for (size_t i = 0; i < n; i++) same += r.pred[i] == e.pred[i];
+    printf("backends (clocked vs event, delay %g ms per layer): same class for %zu/%zu images (%.2f%%); "
+           "accuracy at T = %d: %.2f%% vs %.2f%%; wall %.2f s vs %.2f s\n", o.delay, same, n,
+           100.0 * (double)same / (double)n, o.steps, 100.0 * (double)r.correct[o.steps - 1] / (double)n,
+           100.0 * (double)e.correct[o.steps - 1] / (double)n, r.wall, e.wall);
+    printf("  %-14s %14s %14s %9s\n", "layer", "clocked/img", "event/img", "diff %");
+    for (int l = 0; l < net->n_layers; l++)
+      printf("  %-14s %14.2f %14.2f %+9.3f\n", net->layers[l].name, r.spikes[l] / (double)n, e.spikes[l] / (double)n,
+             r.spikes[l] > 0 ? 100.0 * (e.spikes[l] - r.spikes[l]) / r.spikes[l] : 0.0);
+    printf("\nclocked backend:\n");
+    sb_convert_result_free(&e);
   }
   double ann_acc = -1;
   size_t agree = 0;
