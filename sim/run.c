@@ -126,6 +126,7 @@ int sb_net_prepare_(sb_net *net) {
     }
   }
   (void)cmp_stim;
+  for (size_t g = 0; g < n; g++) net->stim_pos[g] = net->stim_first[g];
   /* recording membership */
   for (int r = 0; r < net->n_recs; r++)
     for (size_t c = 0; c < net->recs[r].n; c++)
@@ -545,7 +546,7 @@ int sb_net_run(sb_net *net, double t_stop) {
 int sb_net_reset(sb_net *net) {
   if (!net->prepared) return SB_OK;
   for (size_t i = 0; i < (size_t)net->S * net->n; i++) net->ev[i].n = 0;
-  memset(net->stim_pos, 0, net->n * sizeof *net->stim_pos);
+  for (size_t g = 0; g < net->n; g++) net->stim_pos[g] = net->stim_first[g];
   memset(net->count, 0, net->n * sizeof *net->count);
   memset(net->t_state, 0, net->n * sizeof *net->t_state);
   memset(net->t_safe, 0, net->n * sizeof *net->t_safe);
