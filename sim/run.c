@@ -464,13 +464,13 @@ static void between_windows(sb_net *net, double t_stop) {
   }
   net->gsp_n = 0;
   for (int k = 0; k < net->threads; k++) {   /* thread order = neuron id order */
-    memcpy(net->gsp + net->gsp_n, net->tsp[k], net->tsp_n[k] * sizeof *net->gsp);
+    if (net->tsp_n[k]) memcpy(net->gsp + net->gsp_n, net->tsp[k], net->tsp_n[k] * sizeof *net->gsp);
     net->gsp_n += net->tsp_n[k];
     net->tsp_n[k] = 0;
   }
   net->spikes_total += net->gsp_n;
   /* by (time, id): thread-count independent, and constant-delay arrivals then come in time order */
-  qsort(net->gsp, net->gsp_n, sizeof *net->gsp, cmp_spike);
+  if (net->gsp_n > 1) qsort(net->gsp, net->gsp_n, sizeof *net->gsp, cmp_spike);
   int rc = sb_rec_window_(net, net->w_t0, net->w_t1);
   if (rc) thread_error(net, rc);
   double wend = (double)(net->k + 1) * net->W;
