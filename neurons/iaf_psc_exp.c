@@ -22,7 +22,7 @@
  * Propagator: V(h) - E_L = y_inf + (y0 - y_inf) e^{-h/tau_m} + I_ex P(h, tau_syn_ex) + ...,
  * P from sb_lif_psc_exp_p21 (exprel form, continuous through tau_syn == tau_m). Threshold:
  * a cheap upper bound of V on an interval rules most intervals out; otherwise the interval is
- * bisected until a sub-interval [a, b] with V(a) < V_th <= V(b) shorter than 1e-6 ms is found,
+ * bisected until a sub-interval [a, b] with V(a) < V_th <= V(b) shorter than 1e-3 ms is found,
  * whose root GSL's Brent solver polishes to 1e-14 ms. The bound makes the first crossing the one
  * found even when V rises and falls inside an interval.
  * References: Rotter & Diesmann 1999; NEST models/iaf_psc_exp.{h,cpp}, libnestutil/iaf_propagator.cpp;
@@ -35,7 +35,7 @@
 #include <stddef.h>
 
 typedef struct { double E_L, C_m, tau_m, tau_syn_ex, tau_syn_in, t_ref, V_th, V_reset, I_e; } par;
-typedef struct { double R; } der;
+typedef struct { double R, Pmax_ex, Pmax_in; /* peak of P(t) per receptor, mV/pA */ } der;
 typedef struct { double V_m, I_syn_ex, I_syn_in, I_dc, t_ref_end; } st;
 
 static const sb_param_info params[] = {
@@ -62,9 +62,19 @@ static int validate(const void *pv) {
   return SB_OK;
 }
 
+/* Peak of P(t) = sb_lif_psc_exp_p21: at t* = tau_m ln(r)/(r - 1), r = tau_m/tau_syn (tau_m at r = 1). */
+static double p_peak(double tau_m, double tau_syn, double C_m) {
+  double x = tau_m / tau_syn - 1.0;
+  double ts = x == 0.0 ? tau_m : tau_m * log1p(x) / x;
+  return sb_lif_psc_exp_p21(ts, tau_m, tau_syn, C_m) * (1.0 + 1e-12);
+}
+
 static void derive(const void *pv, void *dv) {
   const par *p = pv;
-  ((der *)dv)->R = p->tau_m / p->C_m;
+  der *d = dv;
+  d->R = p->tau_m / p->C_m;
+  d->Pmax_ex = p_peak(p->tau_m, p->tau_syn_ex, p->C_m);
+  d->Pmax_in = p_peak(p->tau_m, p->tau_syn_in, p->C_m);
 }
 
 static void init(const void *pv, const void *dv, void *sv) {
@@ -125,8 +135,9 @@ static double upper_bound(const par *p, const der *d, const st *s, double h) {
   double y = s->V_m - p->E_L;
   double yh = y_inf + (y - y_inf) * exp(-h / p->tau_m);
   double ub = y > yh ? y : yh;
-  if (s->I_syn_ex > 0) ub += s->I_syn_ex * h / p->C_m;
-  if (s->I_syn_in > 0) ub += s->I_syn_in * h / p->C_m;
+  double hc = h / p->C_m;
+  if (s->I_syn_ex > 0) ub += s->I_syn_ex * (hc < d->Pmax_ex ? hc : d->Pmax_ex);
+  if (s->I_syn_in > 0) ub += s->I_syn_in * (hc < d->Pmax_in ? hc : d->Pmax_in);
   return p->E_L + ub;
 }
 
@@ -161,9 +172,9 @@ static int crossing_rec(const par *p, const der *d, const st *s, double h, doubl
   if (upper_bound(p, d, s, h) < p->V_th) return SB_NOSPIKE;
   st sb = *s;
   evolve(p, d, &sb, h);
-  if (h < 1e-6 || depth > 60) {
+  if (h < 1e-3 || depth > 60) {
     if (sb.V_m >= p->V_th) return polish(p, d, s, h, x, r);
-    return SB_NOSPIKE;   /* grazing the threshold within 1e-6 ms without reaching it */
+    return SB_NOSPIKE;   /* the bound touches the threshold but V does not reach it */
   }
   double hm = 0.5 * h;
   st sm = *s;
@@ -206,6 +217,26 @@ static int next_crossing(const void *pv, const void *dv, const void *sv, double 
   return rc;
 }
 
+/* Conservative: double h while the upper bound of V on [t, t + h] stays below threshold. */
+static double safe_until(const void *pv, const void *dv, const void *sv, double t) {
+  const par *p = pv;
+  const der *d = dv;
+  const st *s = sv;
+  if (t < s->t_ref_end) return s->t_ref_end;
+  if (s->V_m >= p->V_th) return t;
+  if (s->I_syn_ex == 0.0 && s->I_syn_in == 0.0) {
+    double x = sb_lif_time_to_threshold(s->V_m, p->E_L + d->R * (p->I_e + s->I_dc), p->V_th, p->tau_m);
+    return t + x;
+  }
+  double h = 0.05, good = 0.0;
+  while (h < 200.0 && upper_bound(p, d, s, h) < p->V_th) {
+    good = h;
+    h *= 2.0;
+  }
+  return h >= 200.0 ? t + good * (1.0 - 1e-12) + (upper_bound(p, d, s, 1e9) < p->V_th ? INFINITY : 0.0)
+                    : t + good * (1.0 - 1e-12);
+}
+
 static void reset(const void *pv, const void *dv, void *sv, double t_spike) {
   (void)dv;
   const par *p = pv;
@@ -226,5 +257,5 @@ static void work_free(void *w) {
 
 const sb_neuron_type sb_iaf_psc_exp_type = {
     "iaf_psc_exp", sizeof(par), sizeof(der), sizeof(st), params, recs, validate, derive, init,
-    advance, receive, next_crossing, reset, work_alloc, work_free};
+    advance, receive, next_crossing, reset, work_alloc, work_free, safe_until};
 const sb_neuron_type *const sb_neuron_iaf_psc_exp = &sb_iaf_psc_exp_type;

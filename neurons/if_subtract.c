@@ -112,6 +112,12 @@ static int next_crossing(const void *pv, const void *dv, const void *sv, double 
   return SB_NOSPIKE;
 }
 
+static double safe_until(const void *pv, const void *dv, const void *sv, double t) {
+  double ts;
+  if (next_crossing(pv, dv, sv, t, INFINITY, &ts, NULL) == SB_OK) return ts;
+  return INFINITY;
+}
+
 static void reset(const void *pv, const void *dv, void *sv, double t_spike) {
   (void)dv;
   const par *p = pv;
@@ -125,5 +131,5 @@ static void reset(const void *pv, const void *dv, void *sv, double t_spike) {
 
 const sb_neuron_type sb_if_subtract_type = {
     "if_subtract", sizeof(par), sizeof(der), sizeof(st), params, recs, validate, derive, init,
-    advance, receive, next_crossing, reset, NULL, NULL};
+    advance, receive, next_crossing, reset, NULL, NULL, safe_until};
 const sb_neuron_type *const sb_neuron_if_subtract = &sb_if_subtract_type;

@@ -62,6 +62,10 @@ typedef struct sb_neuron_type {
   /* Optional per-thread workspace (ODE models); NULL for closed-form models. */
   void *(*work_alloc)(const void *p);
   void (*work_free)(void *w);
+  /* Optional: a time >= t before which the neuron cannot reach threshold without new input
+   * (a conservative bound, INFINITY if never). The engine skips such neurons in windows
+   * without input and advances them lazily. NULL: processed every window. */
+  double (*safe_until)(const void *p, const void *d, const void *s, double t);
 } sb_neuron_type;
 
 /* The models (one exported pointer per model file; the structs are for static tables). */

@@ -119,6 +119,8 @@ struct sb_net {
   size_t *stim_pos;             /* (n) cursor */
   size_t *rec_first;            /* (n + 1) */
   sb_recmap *recmap;
+  double *t_state;              /* (n) time each neuron's state refers to (lazy update) */
+  double *t_safe;               /* (n) wake time: nothing (spike, stimulus, sample) before it without new events */
   uint64_t *count;              /* (n) spikes */
   double *last, *isi_sum, *isi_sq;  /* (n) for CV */
   sb_spike **tsp;               /* per-thread spikes of the window */
@@ -154,7 +156,8 @@ static inline uint64_t sb_bin_(const sb_net *net, double t) {
 }
 
 int sb_net_prepare_(sb_net *net);
-int sb_rec_window_(sb_net *net, double t0, double t1);      /* write spikes/samples of a window */
+int sb_rec_window_(sb_net *net, double t0, double t1);      /* keep spikes/samples of a window (gsp by time) */
+int sb_pop_of_(const sb_net *net, uint32_t gid);
 int sb_rec_flush_(sb_net *net);
 void sb_rec_free_(sb_net *net);
 int sb_ev_push_(sb_evvec *v, double t, double w);

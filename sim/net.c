@@ -44,11 +44,11 @@ static void free_run_state(sb_net *net) {
   sb_free(net->pois_first); sb_free(net->pois_next); sb_free(net->pois_s);
   sb_free(net->stim_first); sb_free(net->stim_s); sb_free(net->stim_pos);
   sb_free(net->rec_first); sb_free(net->recmap);
-  sb_free(net->count); sb_free(net->last); sb_free(net->isi_sum); sb_free(net->isi_sq);
+  sb_free(net->t_state); sb_free(net->t_safe); sb_free(net->count); sb_free(net->last); sb_free(net->isi_sum); sb_free(net->isi_sq);
   net->pois_first = NULL; net->pois_next = NULL; net->pois_s = NULL;
   net->stim_first = NULL; net->stim_s = NULL; net->stim_pos = NULL;
   net->rec_first = NULL; net->recmap = NULL;
-  net->count = NULL; net->last = net->isi_sum = net->isi_sq = NULL;
+  net->t_state = net->t_safe = NULL; net->count = NULL; net->last = net->isi_sum = net->isi_sq = NULL;
   if (net->tsp) {
     for (int k = 0; k < net->threads; k++) sb_free(net->tsp[k]);
     for (int k = 0; k < net->threads; k++) sb_free(net->scratch[k]);
@@ -766,6 +766,56 @@ int sb_net_connect_conv(sb_net *net, int src, int tgt, const sb_net_conv_shape *
   p->nsyn = ns * (size_t)cs->C_in * (size_t)cs->C_out;
   p->bytes = nk * sizeof(float);
   return commit_proj(net, p, proj);
+}
+
+int sb_net_proj_get(const sb_net *net, int proj, uint32_t **src, uint32_t **tgt, double **w, double **d, size_t *n) {
+  if (proj < 0 || proj >= net->n_projs) SB_ERROR(SB_EINVAL, "projection index %d out of range", proj);
+  const sb_proj *p = &net->projs[proj];
+  if (p->kind == SB_PROJ_DENSE || p->kind == SB_PROJ_CONV)
+    SB_ERROR(SB_EINVAL, "projection %d: dense and conv projections are not synapse lists", proj);
+  size_t m = p->nsyn;
+  *src = sb_malloc((m + 1) * sizeof **src);
+  *tgt = sb_malloc((m + 1) * sizeof **tgt);
+  *w = sb_malloc((m + 1) * sizeof **w);
+  *d = sb_malloc((m + 1) * sizeof **d);
+  if (!*src || !*tgt || !*w || !*d) {
+    sb_free(*src); sb_free(*tgt); sb_free(*w); sb_free(*d);
+    return SB_ENOMEM;
+  }
+  size_t q = 0;
+  if (p->kind == SB_PROJ_ONE_TO_ONE) {
+    for (size_t i = 0; i < m; i++, q++) {
+      (*src)[q] = (*tgt)[q] = (uint32_t)i;
+      (*w)[q] = p->wt ? (double)p->wt[i] : p->w_const;
+      (*d)[q] = p->d1 ? (double)p->d1[i] : p->d_const;
+    }
+  } else {
+    size_t ns = net->pops[p->src].n;
+    for (int k = 0; k < net->threads; k++) {   /* partitions are ordered by target ranges */
+      const sb_csr *c = &p->part[k];
+      size_t base = q;
+      for (size_t s = 0; s < ns; s++)
+        for (uint32_t x = c->row[s]; x < c->row[s + 1]; x++, q++) {
+          (*src)[q] = (uint32_t)s;
+          (*tgt)[q] = c->tgt[x];
+          (*w)[q] = c->w ? (double)c->w[x] : p->w_const;
+          (*d)[q] = c->d ? (double)c->d[x] : p->d_const;
+        }
+      /* stable insertion by target within the partition (tests and inspection only) */
+      for (size_t i = base + 1; i < q; i++) {
+        uint32_t ts = (*src)[i], tt = (*tgt)[i];
+        double tw = (*w)[i], td = (*d)[i];
+        size_t j = i;
+        while (j > base && (*tgt)[j - 1] > tt) {
+          (*src)[j] = (*src)[j - 1]; (*tgt)[j] = (*tgt)[j - 1]; (*w)[j] = (*w)[j - 1]; (*d)[j] = (*d)[j - 1];
+          j--;
+        }
+        (*src)[j] = ts; (*tgt)[j] = tt; (*w)[j] = tw; (*d)[j] = td;
+      }
+    }
+  }
+  *n = q;
+  return SB_OK;
 }
 
 size_t sb_net_proj_synapses(const sb_net *net, int proj) { return net->projs[proj].nsyn; }

@@ -71,13 +71,7 @@ void sb_rec_free_(sb_net *net) {
 
 /* ---- per window ---- */
 
-static int cmp_spike(const void *a, const void *b) {
-  const sb_spike *x = a, *y = b;
-  if (x->t != y->t) return x->t < y->t ? -1 : 1;
-  return (x->gid > y->gid) - (x->gid < y->gid);
-}
-
-static int pop_of(const sb_net *net, uint32_t gid) {
+int sb_pop_of_(const sb_net *net, uint32_t gid) {
   int lo = 0, hi = net->n_pops - 1;
   while (lo < hi) {
     int mid = (lo + hi + 1) / 2;
@@ -90,12 +84,9 @@ static int pop_of(const sb_net *net, uint32_t gid) {
 int sb_rec_window_(sb_net *net, double t0, double t1) {
   (void)t0;
   if (net->gsp_n) {
-    sb_spike *s = sb_malloc(net->gsp_n * sizeof *s);
-    if (!s) return SB_ENOMEM;
-    memcpy(s, net->gsp, net->gsp_n * sizeof *s);
-    qsort(s, net->gsp_n, sizeof *s, cmp_spike);
+    const sb_spike *s = net->gsp;   /* ordered by (time, id) */
     for (size_t q = 0; q < net->gsp_n; q++) {
-      sb_pop *p = &net->pops[pop_of(net, s[q].gid)];
+      sb_pop *p = &net->pops[sb_pop_of_(net, s[q].gid)];
       if (!p->rec_spikes) continue;
       if (p->sp_n == p->sp_cap) {
         size_t cap = p->sp_cap ? 2 * p->sp_cap : 4096;
@@ -103,16 +94,12 @@ int sb_rec_window_(sb_net *net, double t0, double t1) {
         if (nt) p->sp_t = nt;
         uint32_t *ni = sb_realloc(p->sp_id, cap * sizeof *ni);
         if (ni) p->sp_id = ni;
-        if (!nt || !ni) {
-          sb_free(s);
-          return SB_ENOMEM;
-        }
+        if (!nt || !ni) return SB_ENOMEM;
         p->sp_cap = cap;
       }
       p->sp_t[p->sp_n] = s[q].t;
       p->sp_id[p->sp_n++] = (uint32_t)(s[q].gid - p->first);
     }
-    sb_free(s);
   }
   for (int i = 0; i < net->n_recs; i++) {
     sb_rec *r = &net->recs[i];

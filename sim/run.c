@@ -71,6 +71,8 @@ int sb_net_prepare_(sb_net *net) {
   net->stim_s = sb_malloc((net->n_stim + 1) * sizeof *net->stim_s);
   net->stim_pos = sb_calloc(n, sizeof *net->stim_pos);
   net->rec_first = sb_calloc(n + 1, sizeof *net->rec_first);
+  net->t_state = sb_calloc(n, sizeof *net->t_state);
+  net->t_safe = sb_calloc(n, sizeof *net->t_safe);
   net->count = sb_calloc(n, sizeof *net->count);
   net->last = sb_calloc(n, sizeof *net->last);
   net->isi_sum = sb_calloc(n, sizeof *net->isi_sum);
@@ -84,7 +86,7 @@ int sb_net_prepare_(sb_net *net) {
   net->t_events = sb_calloc((size_t)T, sizeof *net->t_events);
   net->t_ext = sb_calloc((size_t)T, sizeof *net->t_ext);
   if (!net->ev || !net->pois_first || !net->pois_next || !net->pois_s || !net->pois_rng || !net->stim_first ||
-      !net->stim_s || !net->stim_pos || !net->rec_first || !net->count || !net->last || !net->isi_sum ||
+      !net->stim_s || !net->stim_pos || !net->rec_first || !net->t_state || !net->t_safe || !net->count || !net->last || !net->isi_sum ||
       !net->isi_sq || !net->tsp || !net->tsp_n || !net->tsp_cap || !net->scratch || !net->scratch_cap ||
       !net->t_events || !net->t_ext)
     return SB_ENOMEM;
@@ -124,6 +126,7 @@ int sb_net_prepare_(sb_net *net) {
     }
   }
   (void)cmp_stim;
+  for (size_t g = 0; g < n; g++) net->stim_pos[g] = net->stim_first[g];
   /* recording membership */
   for (int r = 0; r < net->n_recs; r++)
     for (size_t c = 0; c < net->recs[r].n; c++)
@@ -164,6 +167,7 @@ int sb_net_prepare_(sb_net *net) {
     if (!p->state0) return SB_ENOMEM;
     memcpy(p->state0, p->state, p->n * p->type->state_size);
   }
+  for (size_t g = 0; g < n; g++) net->t_safe[g] = -INFINITY;
   net->k = 0;
   net->t = 0;
   net->next_flush = net->flush_interval;
@@ -217,6 +221,12 @@ static int emit(sb_net *net, int tid, uint32_t gid, double t) {
   return SB_OK;
 }
 
+static int cmp_spike(const void *a, const void *b) {
+  const sb_spike *x = a, *y = b;
+  if (x->t != y->t) return x->t < y->t ? -1 : 1;
+  return (x->gid > y->gid) - (x->gid < y->gid);
+}
+
 enum { SRC_END, SRC_REC, SRC_STIM, SRC_EV, SRC_POIS };
 
 static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0, double t1, int full) {
@@ -226,6 +236,9 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
   void *w = pop->work ? pop->work[tid] : NULL;
   uint32_t gid = (uint32_t)(pop->first + i);
   sb_evvec *v = &net->ev[(size_t)(net->k % (uint64_t)net->S) * net->n + gid];
+  size_t sp = net->stim_pos[gid], se = net->stim_first[gid + 1];
+  size_t pf = net->pois_first[gid], pl = net->pois_first[gid + 1];
+  size_t rf = net->rec_first[gid], rl = net->rec_first[gid + 1];
   if (v->n > 1) {
     if (v->n > net->scratch_cap[tid]) {
       sb_event *sc = sb_realloc(net->scratch[tid], v->n * sizeof *sc);
@@ -236,13 +249,11 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
     sort_events(v->e, v->n, net->scratch[tid]);
   }
   uint32_t ie = 0;
-  size_t sp = net->stim_pos[gid], se = net->stim_first[gid + 1];
-  size_t pf = net->pois_first[gid], pl = net->pois_first[gid + 1];
-  size_t rf = net->rec_first[gid], rl = net->rec_first[gid + 1];
   uint64_t kc[MAX_RECS_PER_NEURON];
   for (size_t j = rf; j < rl; j++) kc[j - rf] = net->recs[net->recmap[j].rec].k_next;
   uint64_t n_ext = 0;
-  double t = t0;
+  double t = net->t_state[gid];
+  (void)t0;
   int rc;
   for (;;) {
     double te = t1;
@@ -300,6 +311,13 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
     }
   }
 done:
+  net->t_state[gid] = t;
+  /* the next time this neuron must be looked at without new events (lazy update) */
+  double wake = T->safe_until && rf == rl ? T->safe_until(p, d, s, t) : -INFINITY;
+  if (sp < se && net->stim_s[sp].t < wake) wake = net->stim_s[sp].t;
+  for (size_t q = pf; q < pl; q++)
+    if (net->pois_next[q] < wake) wake = net->pois_next[q];
+  net->t_safe[gid] = wake;
   net->stim_pos[gid] = sp;
   net->t_ext[tid] += n_ext;
   if (full) v->n = 0;
@@ -315,7 +333,10 @@ static int process_partition(sb_net *net, int k, double t0, double t1, int full)
   for (int pi = 0; pi < net->n_pops; pi++) {
     sb_pop *pop = &net->pops[pi];
     size_t a = pop->first > lo ? pop->first : lo, b = pop->first + pop->n < hi ? pop->first + pop->n : hi;
+    const sb_evvec *v = &net->ev[(size_t)(net->k % (uint64_t)net->S) * net->n];
+    const double *wake = net->t_safe;
     for (size_t g = a; g < b; g++) {
+      if (v[g].n == 0 && t1 <= wake[g]) continue;   /* nothing happens to it in this window */
       int rc = process_neuron(net, pop, g - pop->first, k, t0, t1, full);
       if (rc) return rc;
     }
@@ -333,12 +354,10 @@ static inline int push(sb_net *net, size_t gid, double t, double w) {
 static int deliver_partition(sb_net *net, int k) {
   size_t lo = net->bound[k], hi = net->bound[k + 1];
   uint64_t nev = 0;
-  int pi = 0;
   for (size_t q = 0; q < net->gsp_n; q++) {
     uint32_t gid = net->gsp[q].gid;
     double ts = net->gsp[q].t;
-    while (gid >= net->pops[pi].first + net->pops[pi].n) pi++;
-    const sb_pop *sp = &net->pops[pi];
+    const sb_pop *sp = &net->pops[sb_pop_of_(net, gid)];
     size_t j = gid - sp->first;
     for (int o = 0; o < sp->n_out; o++) {
       const sb_proj *pr = &net->projs[sp->out[o]];
@@ -449,11 +468,13 @@ static void between_windows(sb_net *net, double t_stop) {
   }
   net->gsp_n = 0;
   for (int k = 0; k < net->threads; k++) {   /* thread order = neuron id order */
-    memcpy(net->gsp + net->gsp_n, net->tsp[k], net->tsp_n[k] * sizeof *net->gsp);
+    if (net->tsp_n[k]) memcpy(net->gsp + net->gsp_n, net->tsp[k], net->tsp_n[k] * sizeof *net->gsp);
     net->gsp_n += net->tsp_n[k];
     net->tsp_n[k] = 0;
   }
   net->spikes_total += net->gsp_n;
+  /* by (time, id): thread-count independent, and constant-delay arrivals then come in time order */
+  if (net->gsp_n > 1) qsort(net->gsp, net->gsp_n, sizeof *net->gsp, cmp_spike);
   int rc = sb_rec_window_(net, net->w_t0, net->w_t1);
   if (rc) thread_error(net, rc);
   double wend = (double)(net->k + 1) * net->W;
@@ -505,6 +526,22 @@ int sb_net_run(sb_net *net, double t_stop) {
       }
 #pragma omp barrier
     }
+    /* bring lazily skipped neurons to the current time (no crossing possible: t_safe >= t) */
+    for (int k = tid; k < net->threads; k += nth)
+      for (int pi = 0; pi < net->n_pops; pi++) {
+        sb_pop *pop = &net->pops[pi];
+        size_t a = pop->first > net->bound[k] ? pop->first : net->bound[k];
+        size_t b = pop->first + pop->n < net->bound[k + 1] ? pop->first + pop->n : net->bound[k + 1];
+        for (size_t g = a; g < b; g++) {
+          if (net->t_state[g] >= net->t) continue;
+          size_t i = g - pop->first;
+          int r = pop->type->advance(pop->params + i * pop->pstride, pop->derived + i * pop->dstride,
+                                     pop->state + i * pop->type->state_size, net->t_state[g], net->t,
+                                     pop->work ? pop->work[k] : NULL);
+          if (r) thread_error(net, r);
+          net->t_state[g] = net->t;
+        }
+      }
   }
   if (net->err) SB_ERROR(net->err, "%s", net->err_msg);
   return SB_OK;
@@ -513,8 +550,10 @@ int sb_net_run(sb_net *net, double t_stop) {
 int sb_net_reset(sb_net *net) {
   if (!net->prepared) return SB_OK;
   for (size_t i = 0; i < (size_t)net->S * net->n; i++) net->ev[i].n = 0;
-  memset(net->stim_pos, 0, net->n * sizeof *net->stim_pos);
+  for (size_t g = 0; g < net->n; g++) net->stim_pos[g] = net->stim_first[g];
   memset(net->count, 0, net->n * sizeof *net->count);
+  memset(net->t_state, 0, net->n * sizeof *net->t_state);
+  for (size_t g = 0; g < net->n; g++) net->t_safe[g] = -INFINITY;
   memset(net->last, 0, net->n * sizeof *net->last);
   memset(net->isi_sum, 0, net->n * sizeof *net->isi_sum);
   memset(net->isi_sq, 0, net->n * sizeof *net->isi_sq);

@@ -129,6 +129,12 @@ typedef struct { int C_in, H, W, C_out, KH, KW, stride, pad; } sb_net_conv_shape
 int sb_net_connect_conv(sb_net *net, int src, int tgt, const sb_net_conv_shape *shape, const float *kernel,
                         double delay, int *proj);
 
+/* Every synapse of a sparse or one-to-one projection, ordered by target, then as stored:
+ * local source and target ids, weight (as stored, float precision) and delay (ms). Arrays are
+ * new (caller sb_free's each). Errors: SB_EINVAL for dense/conv projections (their weights are
+ * the matrix / kernel given), SB_ENOMEM. For tests, inspection and plasticity bookkeeping. */
+int sb_net_proj_get(const sb_net *net, int proj, uint32_t **src, uint32_t **tgt, double **w, double **d, size_t *n);
+
 /* Synapse count of a projection and the bytes its storage uses. */
 size_t sb_net_proj_synapses(const sb_net *net, int proj);
 size_t sb_net_proj_bytes(const sb_net *net, int proj);
