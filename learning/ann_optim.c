@@ -4,6 +4,9 @@
 #include "learning/learning.h"
 
 #include <math.h>
+#ifdef __SSE2__
+#include <immintrin.h>
+#endif
 #include <string.h>
 
 /* ---- losses ---- */
@@ -102,6 +105,39 @@ int sb_opt_kind_parse(const char *name) {
   return -1;
 }
 
+/* Adam over [lo, hi). */
+static void adam_range(float *restrict params, const float *restrict grads, float *restrict m, float *restrict v,
+                       long lo, long hi, float b1, float b2, float step, float bc2s, float eps, float l2, float shrink) {
+  long i = lo;
+#ifdef __SSE2__
+  /* 4 lanes with SSE (baseline on x86-64): sqrtps has no errno, so this is what the compiler
+   * would emit with -fno-math-errno; same operations and order as the scalar tail */
+  const __m128 vb1 = _mm_set1_ps(b1), vb2 = _mm_set1_ps(b2), vb1c = _mm_set1_ps(1.0f - b1),
+               vb2c = _mm_set1_ps(1.0f - b2), vstep = _mm_set1_ps(step), vbc2s = _mm_set1_ps(bc2s),
+               veps = _mm_set1_ps(eps), vl2 = _mm_set1_ps(l2), vshr = _mm_set1_ps(shrink);
+  for (; i + 4 <= hi; i += 4) {
+    __m128 p = _mm_mul_ps(_mm_loadu_ps(params + i), vshr);
+    __m128 g = _mm_add_ps(_mm_loadu_ps(grads + i), _mm_mul_ps(vl2, p));
+    __m128 mi = _mm_add_ps(_mm_mul_ps(vb1, _mm_loadu_ps(m + i)), _mm_mul_ps(vb1c, g));
+    __m128 vi = _mm_add_ps(_mm_mul_ps(vb2, _mm_loadu_ps(v + i)), _mm_mul_ps(_mm_mul_ps(vb2c, g), g));
+    _mm_storeu_ps(m + i, mi);
+    _mm_storeu_ps(v + i, vi);
+    __m128 den = _mm_add_ps(_mm_div_ps(_mm_sqrt_ps(vi), vbc2s), veps);
+    _mm_storeu_ps(params + i, _mm_sub_ps(p, _mm_div_ps(_mm_mul_ps(vstep, mi), den)));
+  }
+#endif
+  for (; i < hi; i++) {
+    float p = params[i] * shrink;
+    float g = grads[i] + l2 * p;
+    float mi = b1 * m[i] + (1.0f - b1) * g;
+    float vi = b2 * v[i] + (1.0f - b2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    /* torch: denom = sqrt(v) / sqrt(bc2) + eps; p -= (lr / bc1) m / denom */
+    params[i] = p - step * mi / (sqrtf(vi) / bc2s + eps);
+  }
+}
+
 void sb_opt_step(sb_opt *o, float *params, const float *grads) {
   o->t++;
   const long n = (long)o->n;
@@ -125,17 +161,15 @@ void sb_opt_step(sb_opt *o, float *params, const float *grads) {
   const float bc1 = (float)(1.0 - pow(o->beta1, (double)o->t));
   const float bc2s = (float)sqrt(1.0 - pow(o->beta2, (double)o->t));
   const float step = lr / bc1;
+  /* AdamW shrinks p by (1 - lr wd) first; Adam adds wd p to the gradient */
   const int decoupled = o->kind == SB_OPT_ADAMW;
-  float *m = o->m, *v = o->v;
+  const float shrink = decoupled ? 1.0f - lr * wd : 1.0f, l2 = decoupled ? 0.0f : wd;
+  const long chunk = 16384;
+  const long nchunks = (n + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static) if (n > 100000)
-  for (long i = 0; i < n; i++) {
-    float p = params[i], g = grads[i];
-    if (decoupled) p *= 1.0f - lr * wd;
-    else g += wd * p;
-    m[i] = b1 * m[i] + (1.0f - b1) * g;
-    v[i] = b2 * v[i] + (1.0f - b2) * g * g;
-    /* torch: denom = sqrt(v) / sqrt(bc2) + eps; p -= (lr / bc1) m / denom */
-    params[i] = p - step * m[i] / (sqrtf(v[i]) / bc2s + eps);
+  for (long c = 0; c < nchunks; c++) {
+    long lo = c * chunk, hi = lo + chunk < n ? lo + chunk : n;
+    adam_range(params, grads, o->m, o->v, lo, hi, b1, b2, step, bc2s, eps, l2, shrink);
   }
 }
 

@@ -289,10 +289,14 @@ typedef struct {
   double step_gamma;    /* step schedule: lr *= gamma every step_epochs */
   int step_epochs;
   int batch, epochs;
+  /* run settings (not from the file): */
+  uint64_t seed;        /* parameter init and shuffling streams (default 1) */
+  size_t train_limit;   /* use the first n training images (0 = all) */
+  size_t test_limit;    /* evaluate on the first n test images (0 = all) */
 } sb_train_config;
 
 /* Defaults: cross_entropy, adam, lr 1e-3, betas (0.9, 0.999), momentum 0.9, no weight decay,
- * schedule none, batch 128, epochs 10. */
+ * schedule none, batch 128, epochs 10, seed 1, no limits. */
 void sb_train_config_default(sb_train_config *c);
 
 /* Parse an architecture from JSON text (`what` names the source in messages, e.g. the file).
@@ -307,6 +311,89 @@ char *sb_model_to_json(const sb_model *m);
 /* Built-in architectures of `spikebridge train`: "mlp", "cnn", "gan_g", "gan_d",
  * "mlp_sigmoid", "cnn_maxpool". Errors: SB_EINVAL for an unknown name. */
 int sb_model_builtin(sb_model **out, const char *name);
+
+/* ==== training and evaluation ==== */
+
+/* Copy images idx[0..N-1] of `d` into x (N, h*w) as pixel/255 in [0, 1] (the input scaling of
+ * every model here: no mean/std normalisation, so a converted SNN sees plain intensities) and
+ * their labels into `labels` (may be NULL). `idx` NULL means images 0..N-1. */
+void sb_dataset_batch(const sb_dataset *d, const size_t *idx, int N, float *x, int *labels);
+
+/* Check that `d`'s images fit the model's input (h*w values, one channel) and, for
+ * classification, that the output has d->n_classes values. Errors: SB_EINVAL naming both
+ * shapes ("data: images are 20x20 but the model expects input (1, 28, 28)"). */
+int sb_model_check_data(const sb_model *m, const sb_dataset *d, int classify);
+
+/* Result of a training run. */
+typedef struct {
+  int epochs;
+  double train_loss, train_acc;   /* last epoch, running mean over its batches; acc in 0..1 */
+  double test_loss, test_acc;     /* after the last epoch */
+  double seconds;                 /* wall time of all epochs, without evaluation */
+  double epoch_seconds_min;       /* fastest epoch (training part only) */
+  double samples_per_s;           /* training throughput over all epochs */
+} sb_train_result;
+
+/* Train `m` on `train` with `cfg` (loss, optimizer, schedule, batch, epochs, seed, limits):
+ * parameters initialised from cfg->seed (sb_model_init_params) unless `keep_params`, each
+ * epoch's order shuffled from the stream (seed, SB_RNG_SHUFFLE, epoch), mini-batches (the
+ * last one smaller), evaluation on `test` after every epoch (may be NULL). A progress line
+ * (epoch, batch, loss, accuracy, samples/s) goes to stderr on a terminal unless sb_quiet;
+ * one line per epoch goes to `log` (may be NULL). Same seed and thread count => identical
+ * parameters. Errors: SB_EINVAL (data shape, unknown loss/optimizer), SB_ENOMEM. */
+int sb_ann_train(sb_model *m, const sb_train_config *cfg, const sb_dataset *train, const sb_dataset *test,
+                 int keep_params, FILE *log, sb_train_result *res);
+
+/* Classification accuracy (0..1) and mean cross-entropy of `m` (inference mode) on the first
+ * `limit` images of `d` (0 = all), in batches of `batch`. loss may be NULL. Errors as
+ * sb_model_check_data, SB_ENOMEM. */
+int sb_ann_evaluate(sb_model *m, const sb_dataset *d, size_t limit, int batch, double *acc, double *loss);
+
+/* ==== GAN ==== */
+
+/* Result of a GAN run. */
+typedef struct {
+  int epochs;
+  double d_loss, g_loss;      /* last epoch means (BCE with logits) */
+  double d_real, d_fake;      /* last epoch mean sigmoid(D(x)) on real / generated images */
+  double seconds, epoch_seconds_min;
+} sb_gan_result;
+
+/* Train generator g (100 -> 784, tanh) against discriminator d (784 -> 1 logit) on `train`
+ * images scaled to [-1, 1] (Goodfellow et al. 2014 with the non-saturating generator loss):
+ * per batch one D step on real (target 1) and generated (target 0) images, then one G step
+ * with targets 1, both with BCE on logits; Adam with cfg->lr, cfg->beta1 (2e-4, 0.5 by
+ * default), noise z ~ N(0,1) from the stream (seed, SB_RNG_NOISE, epoch). Parameters are
+ * initialised from cfg->seed unless `keep_params`. One line per epoch to `log`.
+ * Errors: SB_EINVAL (shapes), SB_ENOMEM. */
+int sb_gan_train(sb_model *g, sb_model *d, const sb_train_config *cfg, const sb_dataset *train, int keep_params,
+                 FILE *log, sb_gan_result *res);
+/* n generated images (n, out) mapped from tanh's [-1,1] to [0,1], noise from the stream
+ * (seed, SB_RNG_NOISE, id). Errors: SB_ENOMEM. */
+int sb_gan_sample(sb_model *g, size_t n, uint64_t seed, uint64_t id, float *out);
+/* Save/load a GAN file: root format "spikebridge-gan", groups /generator and /discriminator
+ * each in the ANN model format. `meta` as sb_model_save. Errors as sb_model_save/load. */
+int sb_gan_save(const sb_model *g, const sb_model *d, const char *path, const char *const *meta);
+int sb_gan_load(sb_model **g, sb_model **d, const char *path);
+
+/* Frechet distance between Gaussians fitted to two feature sets a (na, dim), b (nb, dim):
+ * |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)) (Heusel et al. 2017, "FID"), the
+ * matrix square root's trace from the eigenvalues of S_a^(1/2) S_b S_a^(1/2) (GSL
+ * gsl_eigen_symmv; both symmetric PSD). Double accumulation. Errors: SB_EINVAL (n < 2), SB_ENOMEM. */
+int sb_frechet_distance(const float *a, size_t na, const float *b, size_t nb, int dim, double *fd);
+/* Output of layer `layer` of m (inference mode) for n inputs x (n, input), in batches:
+ * feats (n, layers[layer].out). Errors: SB_EINVAL bad layer, SB_ENOMEM. */
+int sb_model_features(sb_model *m, int layer, const float *x, size_t n, float *feats);
+
+/* Write an 8-bit greyscale PNG (w x h, row-major, 0 black) with zlib (RFC 2083: IHDR, one
+ * IDAT with filter 0, IEND). Written atomically (temporary name + rename). Errors: SB_EIO. */
+int sb_png_write_gray(const char *path, const uint8_t *pix, int w, int h);
+
+/* The `spikebridge train gan` pipeline (train, save, PNG grid, Frechet distance against a
+ * CNN model file if given); prints its summary to stdout. `init` (may be NULL) is a GAN file
+ * to continue from (e.g. one exported from PyTorch). Internal to the CLI. */
+int sb_gan_cli_(sb_train_config *cfg, const sb_dataset *train, const sb_dataset *test, const char *init,
+                const char *out, const char *png, const char *fid_model, int nthreads);
 
 /* ==== model files (HDF5) ====
  * Root attributes: format = "spikebridge-ann", version = 1, name, architecture (JSON string),

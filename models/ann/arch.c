@@ -21,6 +21,7 @@ void sb_train_config_default(sb_train_config *c) {
   c->step_epochs = 5;
   c->batch = 128;
   c->epochs = 10;
+  c->seed = 1;
 }
 
 /* ---- parsing ---- */

@@ -319,12 +319,18 @@ void sb_model_zero_grad(sb_model *m) { memset(m->grads, 0, (m->n_params ? m->n_p
 void sb_model_backward(sb_model *m, const float *x, const float *dout, int N, float *dx) {
   const float *g = dout;
   int pp = 0;
+  /* input gradients are only computed down to the first layer with parameters (unless the
+   * caller wants dx): an MLP's first dense layer skips its largest product, as autograd does */
+  int first_param = m->n_layers;
+  for (int i = 0; i < m->n_layers; i++)
+    if (m->layers[i].n_params) { first_param = i; break; }
   for (int i = m->n_layers - 1; i >= 0; i--) {
     sb_layer *L = &m->layers[i];
     const float *inp = i ? m->acts[i - 1] : x;
     const float *out = m->acts[i];
-    /* the first layer writes the input gradient only when asked */
+    if (!dx && i < first_param) break; /* nothing below needs a gradient */
     float *d = i ? m->dbuf[pp] : dx;
+    if (!dx && i == first_param) d = NULL;
     const size_t n_in = (size_t)N * sb_shape_size(L->in);
     if (d || L->n_params) {
       switch (L->kind) {
