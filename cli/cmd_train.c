@@ -13,7 +13,8 @@
 static const char usage[] =
     "Usage: spikebridge train {mlp|cnn|gan|mlp_sigmoid|cnn_maxpool|ARCH.json|MODEL.h5} [options]\n\n"
     "Train a network on Fashion-MNIST and save it to MODEL.h5 (default NAME.h5).\n"
-    "A MODEL.h5 argument continues training a saved model.\n\n"
+    "A MODEL.h5 argument continues training a saved model (or GAN file; --epochs 0 only\n"
+    "evaluates it, e.g. the Frechet distance of a GAN exported from PyTorch).\n\n"
     "  --data DIR          Fashion-MNIST IDX files (default $SB_DATA_DIR or /usr/share/datasets/fashion-mnist)\n"
     "  --epochs N          epochs (default 10; GAN 30)\n"
     "  --batch N           mini-batch size (default 128; GAN 64)\n"
@@ -21,7 +22,8 @@ static const char usage[] =
     "  --optimizer NAME    adam, adamw or sgd (default adam, or the architecture file's)\n"
     "  --momentum X        SGD momentum (default 0.9)\n"
     "  --weight-decay X    L2 weight decay (decoupled for adamw; default 0)\n"
-    "  --schedule NAME     learning-rate schedule per epoch: none, cosine, step (default none)\n"
+    "  --schedule NAME     learning-rate schedule per epoch: none, cosine, step\n"
+    "                      (default cosine for mlp, cnn, cnn_maxpool; none otherwise)\n"
     "  --seed N            seed of initialisation, shuffling and GAN noise (default 1)\n"
     "  --threads N         OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
     "  --limit N           train on the first N training images only\n"
@@ -41,6 +43,18 @@ static int fail_input(int st) {
 static int ends_with(const char *s, const char *suf) {
   size_t a = strlen(s), b = strlen(suf);
   return a >= b && !strcmp(s + a - b, suf);
+}
+
+/* 1 if `path` is a GAN file (root format "spikebridge-gan"). */
+static int is_gan_file(const char *path) {
+  hid_t f;
+  if (sb_h5_open_read(path, &f)) { sb_error_clear(); return 0; }
+  char *fmt = NULL;
+  int yes = sb_h5_attr_read_string(f, "format", &fmt) == SB_OK && !strcmp(fmt, "spikebridge-gan");
+  sb_free(fmt);
+  sb_error_clear();
+  H5Fclose(f);
+  return yes;
 }
 
 int sb_cmd_train(int argc, char **argv) {
@@ -102,7 +116,8 @@ int sb_cmd_train(int argc, char **argv) {
   sb_h5_quiet();
   sb_train_config cfg;
   sb_train_config_default(&cfg);
-  int is_gan = !strcmp(what, "gan");
+  int gan_file = ends_with(what, ".h5") && sb_model_file_is_ann(what) && is_gan_file(what);
+  int is_gan = !strcmp(what, "gan") || gan_file;
   if (is_gan) {
     cfg.lr = 2e-4;
     cfg.beta1 = 0.5;
@@ -118,6 +133,10 @@ int sb_cmd_train(int argc, char **argv) {
     else if (ends_with(what, ".h5")) { st = sb_model_load(&m, what); keep = 1; }
     else {
       st = sb_model_builtin(&m, what);
+      /* Adam 1e-3 annealed to 0 over the run (cosine, per epoch): the default of the two
+       * classifiers that conversion starts from */
+      if (!st && (!strcmp(what, "mlp") || !strcmp(what, "cnn") || !strcmp(what, "cnn_maxpool")))
+        snprintf(cfg.schedule, sizeof cfg.schedule, "cosine");
       if (!st && !strcmp(what, "mlp_sigmoid")) {
         snprintf(cfg.loss, sizeof cfg.loss, "mse");
         snprintf(cfg.optimizer, sizeof cfg.optimizer, "sgd");
@@ -152,7 +171,7 @@ int sb_cmd_train(int argc, char **argv) {
   if (is_gan) {
     char defpng[600];
     snprintf(defpng, sizeof defpng, "%.*s_samples.png", (int)(strlen(out) > 3 ? strlen(out) - 3 : strlen(out)), out);
-    st = sb_gan_cli_(&cfg, &train, &test, out, samples ? samples : defpng, fid_model, nthreads);
+    st = sb_gan_cli_(&cfg, &train, &test, gan_file ? what : NULL, out, samples ? samples : defpng, fid_model, nthreads);
     sb_dataset_free(&train);
     sb_dataset_free(&test);
     return st ? sb_cli_fail(st) : 0;

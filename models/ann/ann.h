@@ -364,10 +364,10 @@ typedef struct {
  * per batch one D step on real (target 1) and generated (target 0) images, then one G step
  * with targets 1, both with BCE on logits; Adam with cfg->lr, cfg->beta1 (2e-4, 0.5 by
  * default), noise z ~ N(0,1) from the stream (seed, SB_RNG_NOISE, epoch). Parameters are
- * initialised from cfg->seed. One line per epoch to `log`. Errors: SB_EINVAL (shapes),
- * SB_ENOMEM. */
-int sb_gan_train(sb_model *g, sb_model *d, const sb_train_config *cfg, const sb_dataset *train, FILE *log,
-                 sb_gan_result *res);
+ * initialised from cfg->seed unless `keep_params`. One line per epoch to `log`.
+ * Errors: SB_EINVAL (shapes), SB_ENOMEM. */
+int sb_gan_train(sb_model *g, sb_model *d, const sb_train_config *cfg, const sb_dataset *train, int keep_params,
+                 FILE *log, sb_gan_result *res);
 /* n generated images (n, out) mapped from tanh's [-1,1] to [0,1], noise from the stream
  * (seed, SB_RNG_NOISE, id). Errors: SB_ENOMEM. */
 int sb_gan_sample(sb_model *g, size_t n, uint64_t seed, uint64_t id, float *out);
@@ -390,9 +390,10 @@ int sb_model_features(sb_model *m, int layer, const float *x, size_t n, float *f
 int sb_png_write_gray(const char *path, const uint8_t *pix, int w, int h);
 
 /* The `spikebridge train gan` pipeline (train, save, PNG grid, Frechet distance against a
- * CNN model file if given); prints its summary to stdout. Internal to the CLI. */
-int sb_gan_cli_(sb_train_config *cfg, const sb_dataset *train, const sb_dataset *test, const char *out,
-                const char *png, const char *fid_model, int nthreads);
+ * CNN model file if given); prints its summary to stdout. `init` (may be NULL) is a GAN file
+ * to continue from (e.g. one exported from PyTorch). Internal to the CLI. */
+int sb_gan_cli_(sb_train_config *cfg, const sb_dataset *train, const sb_dataset *test, const char *init,
+                const char *out, const char *png, const char *fid_model, int nthreads);
 
 /* ==== model files (HDF5) ====
  * Root attributes: format = "spikebridge-ann", version = 1, name, architecture (JSON string),

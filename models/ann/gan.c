@@ -20,8 +20,8 @@ static void noise(gsl_rng *r, float *z, size_t n) {
   for (size_t i = 0; i < n; i++) z[i] = (float)gsl_ran_gaussian_ziggurat(r, 1.0);
 }
 
-int sb_gan_train(sb_model *g, sb_model *d, const sb_train_config *cfg, const sb_dataset *train, FILE *log,
-                 sb_gan_result *res) {
+int sb_gan_train(sb_model *g, sb_model *d, const sb_train_config *cfg, const sb_dataset *train, int keep_params,
+                 FILE *log, sb_gan_result *res) {
   memset(res, 0, sizeof *res);
   const size_t sz = (size_t)train->h * (size_t)train->w;
   const int Z = (int)sb_shape_size(g->input);
@@ -51,8 +51,10 @@ int sb_gan_train(sb_model *g, sb_model *d, const sb_train_config *cfg, const sb_
     both[k]->beta2 = cfg->beta2;
     both[k]->weight_decay = cfg->weight_decay;
   }
-  sb_model_init_params(g, cfg->seed);
-  sb_model_init_params(d, cfg->seed ^ 0x5bd1e995u);
+  if (!keep_params) {
+    sb_model_init_params(g, cfg->seed);
+    sb_model_init_params(d, cfg->seed ^ 0x5bd1e995u);
+  }
   sb_progress p;
   sb_progress_init(&p, stderr, sb_quiet);
   const int nb = (int)(n / (size_t)B); /* full batches only, as drop_last=True */
@@ -328,8 +330,8 @@ int sb_png_write_gray(const char *path, const uint8_t *pix, int w, int h) {
 
 /* ---- the CLI pipeline ---- */
 
-int sb_gan_cli_(sb_train_config *cfg, const sb_dataset *train, const sb_dataset *test, const char *out,
-                const char *png, const char *fid_model, int nthreads) {
+int sb_gan_cli_(sb_train_config *cfg, const sb_dataset *train, const sb_dataset *test, const char *init,
+                const char *out, const char *png, const char *fid_model, int nthreads) {
   sb_model *g = NULL, *d = NULL, *cnn = NULL;
   int st;
   /* validate the feature model before spending minutes on training */
@@ -337,14 +339,18 @@ int sb_gan_cli_(sb_train_config *cfg, const sb_dataset *train, const sb_dataset 
     if ((st = sb_model_load(&cnn, fid_model))) return st == SB_EIO ? SB_EINVAL : st;
     if ((st = sb_model_check_data(cnn, test, 1))) { sb_model_free(cnn); return sb_error_prefix_(st, "%s", fid_model); }
   }
-  if ((st = sb_model_builtin(&g, "gan_g")) || (st = sb_model_builtin(&d, "gan_d"))) goto done;
+  if (init) {
+    if ((st = sb_gan_load(&g, &d, init))) { if (st == SB_EIO) st = SB_EINVAL; goto done; }
+  } else if ((st = sb_model_builtin(&g, "gan_g")) || (st = sb_model_builtin(&d, "gan_d"))) {
+    goto done;
+  }
   printf("training gan: generator %zu + discriminator %zu parameters on %zu images: adam lr %g beta1 %g, batch %d, "
          "%d epochs, seed %llu, %d threads\n", g->n_params, d->n_params,
          cfg->train_limit && cfg->train_limit < train->n ? cfg->train_limit : train->n, cfg->lr, cfg->beta1, cfg->batch,
          cfg->epochs, (unsigned long long)cfg->seed, nthreads);
   fflush(stdout);
   sb_gan_result res;
-  if ((st = sb_gan_train(g, d, cfg, train, stdout, &res))) goto done;
+  if ((st = sb_gan_train(g, d, cfg, train, init != NULL, stdout, &res))) goto done;
 
   /* 8 x 8 grid of samples, 28x28 each with 2-pixel gaps */
   {

@@ -6,6 +6,8 @@ Usage as a library:
     export(model, (1, 28, 28), "model.h5", name="mine")
 Usage from the shell (a state_dict saved with torch.save of one of the layer kinds below):
     /usr/bin/python3 tests/ref/export_torch.py --demo out.h5   # writes a small random CNN
+    /usr/bin/python3 tests/ref/export_torch.py --gan G.pt gan.h5  # generator state_dict -> GAN file
+                                               # (the discriminator is left untrained)
 
 Supported modules: nn.Linear, nn.Conv2d (square kernel, equal stride/padding, zero padding),
 nn.AvgPool2d, nn.MaxPool2d (padding 0), nn.Flatten, nn.ReLU, nn.LeakyReLU, nn.Sigmoid,
@@ -136,6 +138,25 @@ def export(model, input_shape, path, name="torch", meta=None):
                 g.create_dataset(k, data=v)
 
 
+def export_gan(G, D, path, z_dim=100, image_shape=(784,), meta=None):
+    """Write a GAN file (docs/ann.md): root format "spikebridge-gan", groups /generator
+    (input (z_dim,)) and /discriminator (input image_shape), each in the model file format."""
+    import tempfile
+    with h5py.File(path, "w") as f:
+        f.attrs["format"] = "spikebridge-gan"
+        f.attrs["version"] = np.int64(1)
+        for key, val in (meta or {}).items():
+            f.attrs[key] = val
+        for name, net, shape in (("generator", G, (z_dim,)), ("discriminator", D, tuple(image_shape))):
+            with tempfile.NamedTemporaryFile(suffix=".h5") as tmp:
+                export(net, shape, tmp.name, name=name)
+                with h5py.File(tmp.name, "r") as src:
+                    g = f.create_group(name)
+                    for k, v in src.attrs.items():
+                        g.attrs[k] = v
+                    src.copy("layers", g)
+
+
 def demo_model():
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
@@ -147,6 +168,14 @@ def demo_model():
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--demo":
         export(demo_model().eval(), (1, 16, 16), sys.argv[2], name="demo")
+    elif len(sys.argv) == 4 and sys.argv[1] == "--gan":
+        # a generator state_dict saved by bench/bench_ann_torch.py gan (same shapes as ours)
+        G = nn.Sequential(nn.Linear(100, 256), nn.LeakyReLU(0.2), nn.Linear(256, 512), nn.LeakyReLU(0.2),
+                          nn.Linear(512, 784), nn.Tanh())
+        G.load_state_dict(torch.load(sys.argv[2]))
+        D = nn.Sequential(nn.Linear(784, 512), nn.LeakyReLU(0.2), nn.Linear(512, 256), nn.LeakyReLU(0.2),
+                          nn.Linear(256, 1))
+        export_gan(G, D, sys.argv[3], meta={"source": "PyTorch GAN (bench/bench_ann_torch.py gan)"})
     else:
         print(__doc__)
         sys.exit(2)
