@@ -443,6 +443,7 @@ static int summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, int sho
   int st = (!s || !t || !id) ? SB_ENOMEM : SB_OK;
   if (!st) s->population = sb_strdup(pi->name);
   if (!st && !s->population) st = SB_ENOMEM;
+  if (st) goto fail;
   if (W > n) W = n ? n : 1;
   s->n_spikes_file = n;
   s->peak_window_spikes = W;

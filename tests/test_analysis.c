@@ -409,7 +409,40 @@ static void test_nan_reasons_and_edges(void **state) {
   check_rel(sb_stats_mean_rate(t3, 3, 1.0, 2.0, &why), 2000.0, 1e-15, "rate counts both window ends");
 }
 
+/* Every allocation failure in open + summarise gives SB_ENOMEM (or success), never a crash or,
+ * under `make sanitize`, a leak. */
+static void test_allocation_failures(void **state) {
+  (void)state;
+  int failed = 0, n;
+  for (n = 1; n < 2000; n++) {
+    sb_alloc_fail_after(n);
+    sb_spk_file *sf = NULL;
+    int st = sb_spk_open(REF, &sf);
+    sb_stats_summary *s = NULL;
+    if (!st) {
+      sb_stats_opts o;
+      sb_stats_opts_default(&o);
+      o.window = 30;   /* "shuffled" (index 2) takes the id-partitioned path */
+      for (size_t p = 0; p < sb_spk_n_pops(sf) && !st; p++) {
+        st = sb_stats_summarize(sf, p, &o, &s);
+        sb_stats_summary_free(s);
+        s = NULL;
+      }
+    }
+    sb_spk_close(sf);
+    sb_alloc_fail_after(0);
+    if (st != SB_OK && st != SB_ENOMEM) fprintf(stderr, "fail at %d: %d %s\n", n, st, sb_last_error());
+    assert_true(st == SB_OK || st == SB_ENOMEM);
+    if (st == SB_ENOMEM) failed++;
+    else break;   /* the n-th allocation was never reached: every earlier one was exercised */
+  }
+  if (failed <= 20) fprintf(stderr, "only %d allocation failures exercised (n = %d)\n", failed, n);
+  assert_true(failed > 20);
+  assert_true(n < 2000);
+}
+
 int main(void) {
+  sb_h5_quiet();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_summary_vs_fixture_by_time),
       cmocka_unit_test(test_summary_vs_fixture_unsorted),
@@ -419,6 +452,7 @@ int main(void) {
       cmocka_unit_test(test_analytic_regular_and_poisson),
       cmocka_unit_test(test_analytic_distances),
       cmocka_unit_test(test_nan_reasons_and_edges),
+      cmocka_unit_test(test_allocation_failures),
   };
   return cmocka_run_group_tests_name("analysis", tests, NULL, NULL);
 }
