@@ -224,6 +224,7 @@ typedef struct {
   double *irate;           /* (n_irate) Gaussian-smoothed population rate, Hz, at t_start + i*irate_dt */
   size_t n_irate;
   double irate_dt;         /* ms, sampling period of irate (= bin) */
+  double irate_sigma;      /* ms, the Gaussian kernel's sigma */
   double isi_hist[SB_ISI_HIST_BINS];  /* counts of all intervals, log bins */
   double isi_edges[SB_ISI_HIST_BINS + 1];  /* ms */
   sb_stats_neuron *neurons;    /* (n_neurons), by node id */

@@ -521,6 +521,7 @@ static int summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, int sho
   s->psth = sb_calloc(a.n_bins + 1, sizeof *s->psth);
   s->n_irate = n_irate_out;
   s->irate_dt = o->bin;
+  s->irate_sigma = sigma;
   s->irate = sb_calloc(n_irate_out + 1, sizeof *s->irate);
   if (!s->psth || !s->irate) { st = SB_ENOMEM; goto fail; }
   for (size_t b = 0; b < a.n_bins; b++)

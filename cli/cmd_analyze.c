@@ -76,6 +76,8 @@ static json_t *summary_json(const sb_spk_pop_info *pi, const sb_stats_summary *s
   json_object_set_new(p, "psth_rate_hz", jarr(s->psth, s->n_bins));
   json_t *ir = json_object();
   json_object_set_new(ir, "dt_ms", json_real(s->irate_dt));
+  json_object_set_new(ir, "sigma_ms", json_real(s->irate_sigma));
+  json_object_set_new(ir, "kernel", json_string("gaussian, cutoff 5 sigma (elephant.statistics.instantaneous_rate)"));
   json_object_set_new(ir, "rate_hz", jarr(s->irate, s->n_irate));
   json_object_set_new(p, "instantaneous_rate", ir);
   json_t *isi = json_object();
