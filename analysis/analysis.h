@@ -191,6 +191,7 @@ typedef struct {
   double vr_tau;      /* ms; default 10 */
   double vp_q;        /* 1/ms; default 0.1 (a 10 ms shift costs 1) */
   double cch_max_lag; /* ms; default 50 */
+  int progress;       /* 1: a progress line on stderr when it is a terminal (and not sb_quiet) */
 } sb_stats_opts;
 
 /* Defaults as listed above. */

@@ -22,6 +22,16 @@ void sb_stats_opts_default(sb_stats_opts *o) {
   o->vr_tau = 10.0;
   o->vp_q = 0.1;
   o->cch_max_lag = 50.0;
+  o->progress = 0;
+}
+
+/* The progress line of the current summary (NULL when off); passes report through it. */
+static _Thread_local sb_progress *prog;
+static _Thread_local const char *prog_what;
+
+static void progress(size_t done, size_t n) {
+  if (prog)
+    sb_progress_update(prog, "analyze: %s %.0f%% of %zu spikes", prog_what, n ? 100.0 * (double)done / (double)n : 100.0, n);
 }
 
 /* ---- node id -> dense index (open addressing) ---- */
@@ -206,6 +216,7 @@ static int pass_times(sb_spk_file *f, size_t pop, size_t n, size_t W, double *t,
     int st = sb_spk_read(f, pop, off, m, t, NULL);
     if (st) return st;
     for (size_t i = 0; i < m; i++) if (t[i] > *t_max) *t_max = t[i];
+    progress(off + m, n);
   }
   return SB_OK;
 }
@@ -233,6 +244,7 @@ static int pass_main(acc *a, sb_spk_file *f, size_t pop, size_t n, size_t W, dou
       s->n_all++;
       if (!*violated && feed(a, s, t[i])) *violated = 1;
     }
+    progress(off + m, n);
   }
   return SB_OK;
 }
@@ -427,6 +439,7 @@ static double mean_defined(const sb_stats_neuron *v, size_t n, size_t off, size_
 static int summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, int shortcut, int *retry,
                      sb_stats_summary **out) {
   *out = NULL;
+  prog_what = "reading";
   const sb_spk_pop_info *pi = sb_spk_pop(f, pop);
   if (!pi) SB_ERROR(SB_EINVAL, "population index %zu out of range", pop);
   if (!(o->bin > 0) || !isfinite(o->bin)) SB_ERROR(SB_EINVAL, "--bin: must be > 0 ms (got %g)", o->bin);
@@ -549,7 +562,12 @@ int sb_stats_summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, sb_st
   if (!pi) SB_ERROR(SB_EINVAL, "population index %zu out of range", pop);
   int retry = 0;
   int shortcut = isnan(o->t_stop) && pi->sorting == SB_SORT_BY_TIME && pi->n_spikes > 0;
+  sb_progress p;
+  sb_progress_init(&p, stderr, sb_quiet || !o->progress);
+  prog = o->progress ? &p : NULL;
   int st = summarize(f, pop, o, shortcut, &retry, out);
   if (retry) st = summarize(f, pop, o, 0, &retry, out);   /* `sorting` said by_time, but it is not */
+  sb_progress_done(&p);
+  prog = NULL;
   return st;
 }

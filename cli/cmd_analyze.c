@@ -156,6 +156,7 @@ int sb_cmd_analyze(int argc, char **argv) {
       {0, 0, 0, 0}};
   sb_stats_opts o;
   sb_stats_opts_default(&o);
+  o.progress = 1;   /* shown only on a terminal, and not with --quiet */
   const char *popname = NULL, *plotdir = NULL;
   int want_json = 0;
   long lv;
@@ -164,6 +165,7 @@ int sb_cmd_analyze(int argc, char **argv) {
   while ((c = sb_cli_getopt("analyze", usage, argc, argv, ":hq", opts)) != -1) {
     if (c == SB_CLI_HELP) return 0;
     if (c == SB_CLI_BADOPT) return 2;
+    if (c == 'q') sb_quiet = 1;
     switch (c) {
       case 1: popname = optarg; break;
       case 2: if (sb_cli_double("analyze", "--t-start", optarg, &o.t_start)) return 2; break;
