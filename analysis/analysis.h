@@ -191,6 +191,7 @@ typedef struct {
   double vr_tau;      /* ms; default 10 */
   double vp_q;        /* 1/ms; default 0.1 (a 10 ms shift costs 1) */
   double cch_max_lag; /* ms; default 50 */
+  int progress;       /* 1: a progress line on stderr when it is a terminal (and not sb_quiet) */
 } sb_stats_opts;
 
 /* Defaults as listed above. */
@@ -224,6 +225,7 @@ typedef struct {
   double *irate;           /* (n_irate) Gaussian-smoothed population rate, Hz, at t_start + i*irate_dt */
   size_t n_irate;
   double irate_dt;         /* ms, sampling period of irate (= bin) */
+  double irate_sigma;      /* ms, the Gaussian kernel's sigma */
   double isi_hist[SB_ISI_HIST_BINS];  /* counts of all intervals, log bins */
   double isi_edges[SB_ISI_HIST_BINS + 1];  /* ms */
   sb_stats_neuron *neurons;    /* (n_neurons), by node id */

@@ -72,6 +72,13 @@ static double vmax(const double *v, size_t n) {
   return m;
 }
 
+/* Centred note on an empty plot. */
+static void no_data(double xmin, double xmax, double ymin, double ymax, const char *what) {
+  plcol0(5);
+  plptex(0.5 * (xmin + xmax), 0.5 * (ymin + ymax), 1, 0, 0.5, what);
+  plcol0(1);
+}
+
 static int raster(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const char *dir) {
   size_t n = sb_spk_pop(f, pop)->n_spikes, W = (size_t)1 << 20;
   size_t stride = n > RASTER_MAX ? (n + RASTER_MAX - 1) / RASTER_MAX : 1;
@@ -107,6 +114,8 @@ static int raster(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const c
     plcol0(2);
     plssym(0, m > 20000 ? 0.4 : 1.0);
     plpoin((PLINT)m, x, y, m > 20000 ? 1 : 17);
+    if (m == 0) no_data(s->t_start, s->t_stop > s->t_start ? s->t_stop : s->t_start + 1, ymin - pad, ymax + pad,
+                        "no spikes in the window");
     st = fig_close(&g);
   }
   sb_free(x); sb_free(y); sb_free(t); sb_free(id);
@@ -114,22 +123,30 @@ static int raster(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const c
 }
 
 static int rate(const sb_stats_summary *s, const char *dir) {
-  size_t B = s->n_bins;
-  double *e = sb_malloc((B + 2) * sizeof *e), *tx = sb_malloc((s->n_irate + 1) * sizeof *tx);
-  if (!e || !tx) { sb_free(e); sb_free(tx); return SB_ENOMEM; }
-  for (size_t b = 0; b <= B; b++) e[b] = s->t_start + (double)b * s->bin;
+  /* at most ~1000 bars on the figure: merge k bins (their mean rate) when there are more */
+  size_t k = s->n_bins > 1000 ? (s->n_bins + 999) / 1000 : 1, B = (s->n_bins + k - 1) / k;
+  double *e = sb_malloc((B + 2) * sizeof *e), *h = sb_calloc(B + 1, sizeof *h);
+  double *tx = sb_malloc((s->n_irate + 1) * sizeof *tx);
+  if (!e || !h || !tx) { sb_free(e); sb_free(h); sb_free(tx); return SB_ENOMEM; }
+  for (size_t b = 0; b <= B; b++) e[b] = s->t_start + (double)(b * k) * s->bin;
+  if (B) e[B] = fmin(e[B], s->t_start + (double)s->n_bins * s->bin);
+  for (size_t b = 0; b < s->n_bins; b++) h[b / k] += s->psth[b];
+  for (size_t b = 0; b < B; b++) h[b] /= (double)(b + 1 < B ? k : s->n_bins - b * k);
   for (size_t i = 0; i < s->n_irate; i++) tx[i] = s->t_start + (double)i * s->irate_dt;
-  double ym = fmax(vmax(s->psth, B), vmax(s->irate, s->n_irate)) * 1.08;
+  double ym = fmax(vmax(h, B), vmax(s->irate, s->n_irate)) * 1.08;
   char title[256];
-  snprintf(title, sizeof title, "%s: population rate (bars: %g ms bins; line: Gaussian kernel)", s->population, s->bin);
+  snprintf(title, sizeof title, "%s: population rate (bars: %g ms bins; line: Gaussian, sigma %g ms)",
+           s->population, s->bin * (double)k, s->irate_sigma);
   fig g;
   fig_open(&g, dir, s->population, "rate", "time (ms)", "rate per neuron (Hz)", title, s->t_start, s->t_stop, 0, ym, 0);
-  bars(e, s->psth, B, 4);
+  bars(e, h, B, 4);
   plcol0(3);
   plwidth(2);
   plline((PLINT)s->n_irate, tx, s->irate);
+  plwidth(1);
+  if (s->n_spikes == 0) no_data(s->t_start, s->t_start + 1, 0, 1, "no spikes in the window");
   int st = fig_close(&g);
-  sb_free(e); sb_free(tx);
+  sb_free(e); sb_free(h); sb_free(tx);
   return st;
 }
 
@@ -150,6 +167,7 @@ static int isi(const sb_stats_summary *s, const char *dir) {
   fig_open(&g, dir, s->population, "isi", "inter-spike interval (ms)", "count", title, xmin, xmax, 0,
            vmax(s->isi_hist, SB_ISI_HIST_BINS) * 1.08, 10);
   bars(le, s->isi_hist, SB_ISI_HIST_BINS, 4);
+  if (total == 0) no_data(xmin, xmax, 0, 1, "no intervals (fewer than 2 spikes per neuron)");
   return fig_close(&g);
 }
 
@@ -179,6 +197,7 @@ static int cvdist(const sb_stats_summary *s, const char *dir) {
   pllsty(2);
   plline(2, lx, ly);
   pllsty(1);
+  if (s->n_cv == 0) no_data(0, mx, 0, 1, "no neuron with 3 or more spikes");
   return fig_close(&g);
 }
 

@@ -154,8 +154,9 @@ static int read_units(const char *file, hid_t obj, const char *objpath, const ch
   return SB_OK;
 }
 
-static sb_spk_sorting read_sorting(hid_t obj) {
-  if (!sb_h5_attr_exists(obj, "sorting")) return SB_SORT_UNKNOWN;
+static int read_sorting(hid_t obj, sb_spk_sorting *out) {
+  *out = SB_SORT_UNKNOWN;
+  if (!sb_h5_attr_exists(obj, "sorting")) return SB_OK;
   char *s = NULL;
   sb_spk_sorting r = SB_SORT_UNKNOWN;
   hid_t a = H5Aopen(obj, "sorting", H5P_DEFAULT);
@@ -178,14 +179,18 @@ static sb_spk_sorting read_sorting(hid_t obj) {
   }
   if (t >= 0) H5Tclose(t);
   if (a >= 0) H5Aclose(a);
-  if (!is_str) return r;
-  if (attr_string(obj, "sorting", &s) != SB_OK) return SB_SORT_UNKNOWN;
+  *out = r;
+  if (!is_str) return SB_OK;
+  int st = attr_string(obj, "sorting", &s);
+  if (st == SB_ENOMEM) return st;
+  if (st) return SB_OK;   /* unreadable: treated as unknown, the order is checked anyway */
   if (!strcasecmp(s, "by_time") || !strcasecmp(s, "time")) r = SB_SORT_BY_TIME;
   else if (!strcasecmp(s, "by_id") || !strcasecmp(s, "by_gid") || !strcasecmp(s, "id") || !strcasecmp(s, "gid"))
     r = SB_SORT_BY_ID;
   else if (!strcasecmp(s, "none")) r = SB_SORT_NONE;
   sb_free(s);
-  return r;
+  *out = r;
+  return SB_OK;
 }
 
 /* ---- HDF5 datasets ---- */
@@ -255,8 +260,8 @@ static int open_sonata_pop(sb_spk_file *f, hid_t g, const char *name, const char
     SB_ERROR(SB_EFORMAT, "%s: %s: length %zu differs from %s (%zu); expected one node id per spike", f->path,
              p->ids_path, ni, p->ts_path, nt);
   p->info.n_spikes = nt;
-  p->info.sorting = read_sorting(g);
-  st = read_units(f->path, p->ts, p->ts_path, "units", &p->info.time_scale);
+  st = read_sorting(g, &p->info.sorting);
+  if (!st) st = read_units(f->path, p->ts, p->ts_path, "units", &p->info.time_scale);
   if (!st && !sb_h5_attr_exists(p->ts, "units")) st = read_units(f->path, g, gpath, "units", &p->info.time_scale);
   return st;
 }

@@ -186,10 +186,10 @@ int sb_stats_instantaneous_rate(const double *const *trains, const size_t *n, si
 /* ---- correlations ---- */
 
 void sb_stats_corrcoef(const double *x, size_t K, size_t B, double *c) {
-  double *mu = malloc(K * sizeof *mu), *sd = malloc(K * sizeof *sd);
-  if (!mu || !sd) {
+  double *mu = sb_malloc((K + 1) * sizeof *mu), *sd = sb_malloc((K + 1) * sizeof *sd);
+  if (!mu || !sd) {   /* no status to return: NaN everywhere, sb_last_error() says why */
     for (size_t i = 0; i < K * K; i++) c[i] = NAN;
-    free(mu); free(sd);
+    sb_free(mu); sb_free(sd);
     return;
   }
   for (size_t i = 0; i < K; i++) {
@@ -211,8 +211,8 @@ void sb_stats_corrcoef(const double *x, size_t K, size_t B, double *c) {
       }
       c[i * K + j] = c[j * K + i] = v;
     }
-  free(mu);
-  free(sd);
+  sb_free(mu);
+  sb_free(sd);
 }
 
 void sb_stats_cch(const double *a, const double *b, size_t B, size_t L, double *cch) {
@@ -369,10 +369,10 @@ double sb_stats_victor_purpura(const double *a, size_t na, const double *b, size
   if (q == 0) return fabs((double)na - (double)nb);
   if (isinf(q)) return (double)(na + nb);
   if (na == 0 || nb == 0) return (double)(na > nb ? na : nb);
-  double *row = malloc((nb + 1) * sizeof *row), cells;
+  double *row = sb_malloc((nb + 1) * sizeof *row), cells;
   if (!row) return NAN;
   double d = vp_segments(a, na, b, nb, q, row, &cells);
-  free(row);
+  sb_free(row);
   return d;
 }
 

@@ -22,6 +22,16 @@ void sb_stats_opts_default(sb_stats_opts *o) {
   o->vr_tau = 10.0;
   o->vp_q = 0.1;
   o->cch_max_lag = 50.0;
+  o->progress = 0;
+}
+
+/* The progress line of the current summary (NULL when off); passes report through it. */
+static _Thread_local sb_progress *prog;
+static _Thread_local const char *prog_what;
+
+static void progress(size_t done, size_t n) {
+  if (prog)
+    sb_progress_update(prog, "analyze: %s %.0f%% of %zu spikes", prog_what, n ? 100.0 * (double)done / (double)n : 100.0, n);
 }
 
 /* ---- node id -> dense index (open addressing) ---- */
@@ -206,18 +216,27 @@ static int pass_times(sb_spk_file *f, size_t pop, size_t n, size_t W, double *t,
     int st = sb_spk_read(f, pop, off, m, t, NULL);
     if (st) return st;
     for (size_t i = 0; i < m; i++) if (t[i] > *t_max) *t_max = t[i];
+    progress(off + m, n);
   }
   return SB_OK;
 }
 
 /* Main pass: ids and times, per-neuron state in file order. *violated = 1 if some neuron's
  * spikes are out of time order (the state is then incomplete). */
-static int pass_main(acc *a, sb_spk_file *f, size_t pop, size_t n, size_t W, double *t, uint64_t *id, int *violated) {
+static int pass_main(acc *a, sb_spk_file *f, size_t pop, size_t n, size_t W, double *t, uint64_t *id, int *violated,
+                     int check_time_order, int *time_order_broken) {
   *violated = 0;
+  double prev = -INFINITY;
   for (size_t off = 0; off < n; off += W) {
     size_t m = n - off < W ? n - off : W;
     int st = sb_spk_read(f, pop, off, m, t, id);
     if (st) return st;
+    if (check_time_order) {
+      for (size_t i = 0; i < m; i++) {
+        if (t[i] < prev) { *time_order_broken = 1; return SB_OK; }
+        prev = t[i];
+      }
+    }
     for (size_t i = 0; i < m; i++) {
       long k = neuron_index(a, id[i]);
       if (k < 0) return SB_ENOMEM;
@@ -225,6 +244,7 @@ static int pass_main(acc *a, sb_spk_file *f, size_t pop, size_t n, size_t W, dou
       s->n_all++;
       if (!*violated && feed(a, s, t[i])) *violated = 1;
     }
+    progress(off + m, n);
   }
   return SB_OK;
 }
@@ -413,8 +433,13 @@ static double mean_defined(const sb_stats_neuron *v, size_t n, size_t off, size_
   return c ? s / (double)c : NAN;
 }
 
-int sb_stats_summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, sb_stats_summary **out) {
+/* One attempt. With `shortcut`, a by_time file's last timestamp is taken as the default t_stop
+ * without the times-only pass; if the file turns out not to be in time order, *retry is set
+ * and the caller runs again without the shortcut. */
+static int summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, int shortcut, int *retry,
+                     sb_stats_summary **out) {
   *out = NULL;
+  prog_what = "reading";
   const sb_spk_pop_info *pi = sb_spk_pop(f, pop);
   if (!pi) SB_ERROR(SB_EINVAL, "population index %zu out of range", pop);
   if (!(o->bin > 0) || !isfinite(o->bin)) SB_ERROR(SB_EINVAL, "--bin: must be > 0 ms (got %g)", o->bin);
@@ -431,12 +456,16 @@ int sb_stats_summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, sb_st
   int st = (!s || !t || !id) ? SB_ENOMEM : SB_OK;
   if (!st) s->population = sb_strdup(pi->name);
   if (!st && !s->population) st = SB_ENOMEM;
+  if (st) goto fail;
   if (W > n) W = n ? n : 1;
   s->n_spikes_file = n;
   s->peak_window_spikes = W;
   double t_max = -INFINITY;
-  if (!st) st = pass_times(f, pop, n, W, t, &t_max);
-  if (!st) s->passes = 1;
+  if (!st && shortcut) st = sb_spk_read(f, pop, n - 1, 1, &t_max, NULL);
+  else if (!st) {
+    st = pass_times(f, pop, n, W, t, &t_max);
+    s->passes = 1;
+  }
   a.t0 = o->t_start;
   a.t1 = !isnan(o->t_stop) ? o->t_stop : (n && t_max > o->t_start ? t_max : o->t_start);
   s->t_start = a.t0;
@@ -454,7 +483,9 @@ int sb_stats_summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, sb_st
     if (!a.hist || !a.irate_hist) st = SB_ENOMEM;
   }
   int violated = 0;
-  if (!st) { st = pass_main(&a, f, pop, n, W, t, id, &violated); s->passes++; }
+  int broken = 0;
+  if (!st) { st = pass_main(&a, f, pop, n, W, t, id, &violated, shortcut, &broken); s->passes++; }
+  if (!st && broken) { *retry = 1; goto fail; }
   if (!st && violated) st = pass_partitioned(&a, f, pop, n, W, t, id, &s->passes, &s->peak_window_spikes);
   if (st) goto fail;
 
@@ -503,6 +534,7 @@ int sb_stats_summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, sb_st
   s->psth = sb_calloc(a.n_bins + 1, sizeof *s->psth);
   s->n_irate = n_irate_out;
   s->irate_dt = o->bin;
+  s->irate_sigma = sigma;
   s->irate = sb_calloc(n_irate_out + 1, sizeof *s->irate);
   if (!s->psth || !s->irate) { st = SB_ENOMEM; goto fail; }
   for (size_t b = 0; b < a.n_bins; b++)
@@ -521,5 +553,21 @@ int sb_stats_summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, sb_st
 fail:
   sb_free(t); sb_free(id); sb_free(a.hist); sb_free(a.irate_hist); sb_free(a.ns); idmap_free(&a.map);
   sb_stats_summary_free(s);
+  return st;
+}
+
+int sb_stats_summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, sb_stats_summary **out) {
+  *out = NULL;
+  const sb_spk_pop_info *pi = sb_spk_pop(f, pop);
+  if (!pi) SB_ERROR(SB_EINVAL, "population index %zu out of range", pop);
+  int retry = 0;
+  int shortcut = isnan(o->t_stop) && pi->sorting == SB_SORT_BY_TIME && pi->n_spikes > 0;
+  sb_progress p;
+  sb_progress_init(&p, stderr, sb_quiet || !o->progress);
+  prog = o->progress ? &p : NULL;
+  int st = summarize(f, pop, o, shortcut, &retry, out);
+  if (retry) st = summarize(f, pop, o, 0, &retry, out);   /* `sorting` said by_time, but it is not */
+  sb_progress_done(&p);
+  prog = NULL;
   return st;
 }

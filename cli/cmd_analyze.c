@@ -76,6 +76,8 @@ static json_t *summary_json(const sb_spk_pop_info *pi, const sb_stats_summary *s
   json_object_set_new(p, "psth_rate_hz", jarr(s->psth, s->n_bins));
   json_t *ir = json_object();
   json_object_set_new(ir, "dt_ms", json_real(s->irate_dt));
+  json_object_set_new(ir, "sigma_ms", json_real(s->irate_sigma));
+  json_object_set_new(ir, "kernel", json_string("gaussian, cutoff 5 sigma (elephant.statistics.instantaneous_rate)"));
   json_object_set_new(ir, "rate_hz", jarr(s->irate, s->n_irate));
   json_object_set_new(p, "instantaneous_rate", ir);
   json_t *isi = json_object();
@@ -154,6 +156,7 @@ int sb_cmd_analyze(int argc, char **argv) {
       {0, 0, 0, 0}};
   sb_stats_opts o;
   sb_stats_opts_default(&o);
+  o.progress = 1;   /* shown only on a terminal, and not with --quiet */
   const char *popname = NULL, *plotdir = NULL;
   int want_json = 0;
   long lv;
@@ -162,6 +165,7 @@ int sb_cmd_analyze(int argc, char **argv) {
   while ((c = sb_cli_getopt("analyze", usage, argc, argv, ":hq", opts)) != -1) {
     if (c == SB_CLI_HELP) return 0;
     if (c == SB_CLI_BADOPT) return 2;
+    if (c == 'q') sb_quiet = 1;
     switch (c) {
       case 1: popname = optarg; break;
       case 2: if (sb_cli_double("analyze", "--t-start", optarg, &o.t_start)) return 2; break;

@@ -75,7 +75,13 @@ static void check_summary(const char *pop, size_t window, int min_passes) {
   assert_int_equal(sb_stats_summarize(sf, (size_t)p, &o, &s), SB_OK);
   assert_int_equal(s->n_neurons, K);
   assert_true(s->passes >= min_passes);
-  assert_true(s->peak_window_spikes <= (window > 200 ? 200 : window) + 200);  /* bound: window (+ one id range) */
+  /* the memory bound: one window of spikes, plus (unsorted files) one id range of at most
+   * max(window, the largest neuron's 50 spikes) */
+  size_t W = window < s->n_spikes_file ? window : s->n_spikes_file;
+  if (s->peak_window_spikes > W + (W > 50 ? W : 50))
+    fprintf(stderr, "%s: peak %zu spikes held, window %zu\n", pop, s->peak_window_spikes, W);
+  assert_true(s->peak_window_spikes <= W + (W > 50 ? W : 50));
+  if (min_passes == 3) assert_int_equal(s->peak_window_spikes, W);
   /* tolerances: 1e-12 relative for closed forms (summation order differs from numpy) */
   for (size_t i = 0; i < K; i++) {
     assert_int_equal(s->neurons[i].id, (uint64_t)ids[i]);
@@ -128,6 +134,43 @@ static void test_summary_vs_fixture_unsorted(void **state) {
   (void)state;
   /* random order: the id-partitioned passes (window 40 spikes -> several id ranges) */
   check_summary("shuffled", 40, 5);
+  check_summary("mislabelled", 40, 5);
+}
+
+/* Default t_stop (last spike): a by_time file takes its last timestamp without a pass over the
+ * times; a file whose `sorting` attribute lies must still give the right answer. */
+static void test_default_t_stop_and_wrong_sorting_attribute(void **state) {
+  (void)state;
+  sb_spk_file *sf;
+  assert_int_equal(sb_spk_open(REF, &sf), SB_OK);
+  sb_stats_opts o;
+  sb_stats_opts_default(&o);
+  o.window = 16;
+  sb_stats_summary *s[3];
+  const char *pops[3] = {"mixed", "shuffled", "mislabelled"};
+  for (int k = 0; k < 3; k++) {
+    long p = sb_spk_find_pop(sf, pops[k]);
+    assert_true(p >= 0);
+    assert_int_equal(sb_stats_summarize(sf, (size_t)p, &o, &s[k]), SB_OK);
+  }
+  size_t ns = sb_spk_pop(sf, 0)->n_spikes;
+  double *t = malloc(ns * sizeof *t), tmax = 0;
+  assert_int_equal(sb_spk_read(sf, 0, 0, ns, t, NULL), SB_OK);
+  for (size_t i = 0; i < ns; i++) tmax = fmax(tmax, t[i]);
+  free(t);
+  check_abs(s[0]->t_stop, tmax, 0, "default t_stop = last spike of the population");
+  assert_true(s[0]->passes < s[1]->passes);   /* by_time: no times-only pass */
+  for (int k = 1; k < 3; k++) {
+    check_abs(s[k]->t_stop, s[0]->t_stop, 0, "%s t_stop", pops[k]);
+    assert_int_equal(s[k]->n_spikes, s[0]->n_spikes);
+    for (size_t i = 0; i < s[0]->n_neurons; i++) {
+      check_nan_or_rel(s[k]->neurons[i].lv, s[0]->neurons[i].lv, 1e-12, "lv by order", i);
+      check_nan_or_rel(s[k]->neurons[i].fano, s[0]->neurons[i].fano, 1e-12, "fano by order", i);
+    }
+    check_rel(s[k]->chi, s[0]->chi, 1e-12, "%s chi", pops[k]);
+  }
+  for (int k = 0; k < 3; k++) sb_stats_summary_free(s[k]);
+  sb_spk_close(sf);
 }
 
 /* Array functions on the fixture's trains (read back through the reader). */
@@ -144,10 +187,12 @@ static void test_array_functions_vs_fixture(void **state) {
   H5Fclose(f);
   sb_spk_file *sf;
   assert_int_equal(sb_spk_open(REF, &sf), SB_OK);
-  size_t n = sb_spk_pop(sf, 0)->n_spikes;
+  long pm = sb_spk_find_pop(sf, "mixed");   /* the time-sorted copy */
+  assert_true(pm >= 0);
+  size_t n = sb_spk_pop(sf, (size_t)pm)->n_spikes;
   double *t = malloc(n * sizeof *t);
   uint64_t *id = malloc(n * sizeof *id);
-  assert_int_equal(sb_spk_read(sf, 0, 0, n, t, id), SB_OK);
+  assert_int_equal(sb_spk_read(sf, (size_t)pm, 0, n, t, id), SB_OK);
   double **tr = calloc(K, sizeof *tr);
   size_t *nt = calloc(K, sizeof *nt);
   for (size_t k = 0; k < K; k++) tr[k] = malloc(n * sizeof **tr);
@@ -370,15 +415,50 @@ static void test_nan_reasons_and_edges(void **state) {
   check_rel(sb_stats_mean_rate(t3, 3, 1.0, 2.0, &why), 2000.0, 1e-15, "rate counts both window ends");
 }
 
+/* Every allocation failure in open + summarise gives SB_ENOMEM (or success), never a crash or,
+ * under `make sanitize`, a leak. */
+static void test_allocation_failures(void **state) {
+  (void)state;
+  int failed = 0, n;
+  for (n = 1; n < 2000; n++) {
+    sb_alloc_fail_after(n);
+    sb_spk_file *sf = NULL;
+    int st = sb_spk_open(REF, &sf);
+    sb_stats_summary *s = NULL;
+    if (!st) {
+      sb_stats_opts o;
+      sb_stats_opts_default(&o);
+      o.window = 30;   /* "shuffled" (index 2) takes the id-partitioned path */
+      for (size_t p = 0; p < sb_spk_n_pops(sf) && !st; p++) {
+        st = sb_stats_summarize(sf, p, &o, &s);
+        sb_stats_summary_free(s);
+        s = NULL;
+      }
+    }
+    sb_spk_close(sf);
+    sb_alloc_fail_after(0);
+    if (st != SB_OK && st != SB_ENOMEM) fprintf(stderr, "fail at %d: %d %s\n", n, st, sb_last_error());
+    assert_true(st == SB_OK || st == SB_ENOMEM);
+    if (st == SB_ENOMEM) failed++;
+    else break;   /* the n-th allocation was never reached: every earlier one was exercised */
+  }
+  if (failed <= 20) fprintf(stderr, "only %d allocation failures exercised (n = %d)\n", failed, n);
+  assert_true(failed > 20);
+  assert_true(n < 2000);
+}
+
 int main(void) {
+  sb_h5_quiet();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_summary_vs_fixture_by_time),
       cmocka_unit_test(test_summary_vs_fixture_unsorted),
+      cmocka_unit_test(test_default_t_stop_and_wrong_sorting_attribute),
       cmocka_unit_test(test_array_functions_vs_fixture),
       cmocka_unit_test(test_elephant_doc_examples),
       cmocka_unit_test(test_analytic_regular_and_poisson),
       cmocka_unit_test(test_analytic_distances),
       cmocka_unit_test(test_nan_reasons_and_edges),
+      cmocka_unit_test(test_allocation_failures),
   };
   return cmocka_run_group_tests_name("analysis", tests, NULL, NULL);
 }

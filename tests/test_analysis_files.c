@@ -363,7 +363,7 @@ static void test_bad_files_exit_2(void **state) {
   /* bad options on a good file */
   bad_cli("tests/ref/analysis_ref.h5", "--bin 0", 2, "--bin: must be > 0");
   bad_cli("tests/ref/analysis_ref.h5", "--t-start 50 --t-stop 10", 2, "--t-stop: must be > --t-start");
-  bad_cli("tests/ref/analysis_ref.h5", "--population nope", 2, "no population 'nope' (have: mixed shuffled)");
+  bad_cli("tests/ref/analysis_ref.h5", "--population nope", 2, "no population 'nope' (have: mislabelled mixed shuffled)");
   bad_cli("tests/ref/analysis_ref.h5", "--bin abc", 2, "--bin: expected a finite number");
 }
 
@@ -373,7 +373,7 @@ static void test_cli_table_json_plots(void **state) {
   (void)state;
   static char out[1 << 20];
   assert_int_equal(sb_test_run(out, sizeof out, "analyze tests/ref/analysis_ref.h5 --t-stop 1000 --bin 7"), 0);
-  check_contains(out, "SONATA spikes, 2 populations");
+  check_contains(out, "SONATA spikes, 3 populations");
   check_contains(out, "population       spikes  neurons");
   check_contains(out, "mixed");
   check_contains(out, "CV/CV2/LV undefined (nan) for 2 neuron(s): fewer than 3 spikes");
@@ -429,8 +429,8 @@ static void test_cli_table_json_plots(void **state) {
   char dir[512];
   snprintf(dir, sizeof dir, "%s/figs", sb_test_tmpdir());
   assert_int_equal(sb_test_run(out, sizeof out, "analyze tests/ref/analysis_ref.h5 --plot %s", dir), 0);
-  const char *pops[2] = {"mixed", "shuffled"}, *kinds[4] = {"raster", "rate", "isi", "cv"};
-  for (int a = 0; a < 2; a++)
+  const char *pops[3] = {"mislabelled", "mixed", "shuffled"}, *kinds[4] = {"raster", "rate", "isi", "cv"};
+  for (int a = 0; a < 3; a++)
     for (int k = 0; k < 4; k++) {
       char png[1024];
       snprintf(png, sizeof png, "%s/%s_%s.png", dir, pops[a], kinds[k]);

@@ -12,6 +12,7 @@ searchsorted STTC, fftconvolve for the CCH and the instantaneous rate).
 Writes tests/ref/analysis_ref.h5:
   /spikes/mixed/{timestamps,node_ids}   float64 ms / uint64, sorting by_time (the trains below)
   /spikes/shuffled/...                  the same spikes in random order, sorting none
+  /spikes/mislabelled/...               the same random order, but labelled sorting by_time
   /ref/...                              expected values (see the datasets' names)
 Run: /usr/bin/python3 tests/ref/make_analysis_ref.py   (numpy, scipy, h5py from Debian)
 """
@@ -236,6 +237,12 @@ def main():
         p = rng.permutation(allt.size)
         g = f.create_group('spikes/shuffled')
         g.attrs['sorting'] = 'none'
+        d = g.create_dataset('timestamps', data=allt[p])
+        d.attrs['units'] = 'ms'
+        g.create_dataset('node_ids', data=alln[p])
+        # the same shuffled spikes under a wrong `sorting` attribute: readers must not trust it
+        g = f.create_group('spikes/mislabelled')
+        g.attrs['sorting'] = 'by_time'
         d = g.create_dataset('timestamps', data=allt[p])
         d.attrs['units'] = 'ms'
         g.create_dataset('node_ids', data=alln[p])
