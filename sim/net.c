@@ -166,6 +166,13 @@ int sb_net_n_populations(const sb_net *net) { return net->n_pops; }
 int sb_net_n_projections(const sb_net *net) { return net->n_projs; }
 double sb_net_time(const sb_net *net) { return net->t; }
 
+/* After a parameter or state change between runs, wake every neuron of the population in the
+ * next window (their lazy-update bounds were computed with the old values). */
+static void wake_pop(sb_net *net, const sb_pop *p) {
+  if (!net->prepared) return;
+  for (size_t i = 0; i < p->n; i++) net->t_safe[p->first + i] = -INFINITY;
+}
+
 /* Re-initialise the state of neurons whose parameters changed (before any run). */
 static void reinit_state(sb_pop *p, size_t i) {
   p->type->init(p->params + i * p->pstride, p->derived + i * p->dstride, p->state + i * p->type->state_size);
@@ -193,6 +200,7 @@ int sb_net_set_param(sb_net *net, int pop, const char *key, double value) {
   }
   if (!net->prepared)
     for (size_t i = 0; i < p->n; i++) reinit_state(p, i);
+  wake_pop(net, p);
   return SB_OK;
 }
 
@@ -232,6 +240,7 @@ int sb_net_set_param_array(sb_net *net, int pop, const char *key, const double *
     T->derive(p->params + i * p->pstride, p->derived + i * p->dstride);
     if (!net->prepared) reinit_state(p, i);
   }
+  wake_pop(net, p);
   return SB_OK;
 }
 
@@ -258,6 +267,7 @@ int sb_net_set_state(sb_net *net, int pop, const char *var, const double *values
     if (!isfinite(values[i])) SB_ERROR(SB_EINVAL, "%s: neuron %zu: must be finite (got %g)", var, i, values[i]);
     memcpy(p->state + i * p->type->state_size + off, &values[i], sizeof(double));
   }
+  wake_pop(net, p);
   return SB_OK;
 }
 
