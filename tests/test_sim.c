@@ -391,6 +391,87 @@ static void test_api_errors(void **state) {
   sb_net_free(net);
 }
 
+/* The conversion backend's loop: run, read counts, reset, change per-neuron biases, run again.
+ * Parameter changes between runs take effect at once (lazily skipped neurons are woken). */
+static void test_params_between_runs(void **state) {
+  (void)state;
+  sb_net *net = sb_net_alloc(1, 2);
+  int a;
+  assert_int_equal(sb_net_add_population(net, "a", sb_neuron_if_subtract, 4, &a), SB_OK);
+  assert_int_equal(sb_net_run(net, 50.0), SB_OK);   /* no input: every neuron sleeps */
+  double ie[4] = {0.0123, 0.0237, 0.0411, 0.0};
+  assert_int_equal(sb_net_set_param_array(net, a, "I_e", ie), SB_OK);
+  assert_int_equal(sb_net_run(net, 200.0), SB_OK);
+  uint64_t c[4];
+  sb_net_spike_counts(net, a, c);
+  for (int i = 0; i < 4; i++) assert_int_equal(c[i], (uint64_t)floor(150.0 * ie[i] + 1e-9));
+  const double *t;
+  const uint32_t *id;
+  size_t n;
+  sb_net_spikes(net, a, &t, &id, &n);
+  check_abs(t[0], 50.0 + 1.0 / 0.0411, 1e-9, "first spike after the bias was set at 50 ms");
+  assert_int_equal(sb_net_reset(net), SB_OK);
+  double ie2[4] = {0.0, 0.0, 0.0, 0.0512};
+  assert_int_equal(sb_net_set_param_array(net, a, "I_e", ie2), SB_OK);
+  assert_int_equal(sb_net_run(net, 100.0), SB_OK);
+  sb_net_spike_counts(net, a, c);
+  assert_true(c[0] == 0 && c[1] == 0 && c[2] == 0 && c[3] == 5);
+  double v[4];
+  sb_net_get_state(net, a, "V_m", v);
+  check_abs(v[3], 100.0 * 0.0512 - 5.0, 1e-12, "V_m = integrated bias - 5 spikes");
+  check_abs(v[0], 0.0, 0, "V_m restored by reset");
+  sb_net_free(net);
+}
+
+/* Every allocation of building and running a network that uses every feature may fail: the
+ * result is SB_OK or SB_ENOMEM, never a crash or a leak (ASan checks the latter). */
+static int build_and_run(void) {
+  sb_net *net = sb_net_alloc(4, 1);
+  if (!net) return SB_ENOMEM;
+  int a, b, c, rc;
+  double ie[6] = {300, 310, 320, 330, 340, 350}, ts[2] = {1.0, 2.5};
+  float w[6 * 6], ker[2 * 1 * 2 * 2] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f};
+  for (int i = 0; i < 36; i++) w[i] = 0.01f * (float)i;
+  sb_conn_spec cs = {0};
+  cs.rule = SB_RULE_FIXED_INDEGREE;
+  cs.indegree = 3;
+  cs.allow_autapses = cs.allow_multapses = 1;
+  sb_syn_spec ys = {{SB_DIST_NORMAL, 50, 10, 0, 0}, {SB_DIST_UNIFORM, 1.0, 2.0, 0, 0}, SB_RECEPTOR_SIGN};
+  sb_conv_shape sh = {1, 2, 3, 2, 2, 2, 1, 0};
+  if ((rc = sb_net_add_population(net, "a", sb_neuron_iaf_psc_exp, 6, &a)) ||
+      (rc = sb_net_add_population(net, "b", sb_neuron_if_subtract, 6, &b)) ||
+      (rc = sb_net_add_population(net, "c", sb_neuron_iaf_cond_exp, 4, &c)) ||
+      (rc = sb_net_set_param_array(net, a, "I_e", ie)) || (rc = sb_net_set_param(net, b, "V_th", 0.3)) ||
+      (rc = sb_net_connect(net, a, a, &cs, &ys, NULL)) || (rc = sb_net_connect_dense(net, a, b, w, 1.0, NULL)) ||
+      (rc = sb_net_connect_conv(net, b, c, &sh, ker, 1.0, NULL)) ||
+      (rc = sb_net_add_poisson(net, a, NULL, 0, 500.0, 0, 30, 20.0, 1.0)) ||
+      (rc = sb_net_add_dc(net, c, NULL, 0, 400.0, 5.0, 25.0)) ||
+      (rc = sb_net_add_spike_train(net, b, NULL, 0, ts, 2, 0.5, 1.0)) ||
+      (rc = sb_net_record_state(net, a, "V_m", NULL, 0, 0.5)) || (rc = sb_net_run(net, 30.0)) ||
+      (rc = sb_net_set_param(net, b, "I_e", 0.01)) ||
+      (rc = sb_net_reset(net)) || (rc = sb_net_run(net, 10.0))) {
+    sb_net_free(net);
+    return rc;
+  }
+  sb_net_free(net);
+  return SB_OK;
+}
+
+static void test_alloc_failures(void **state) {
+  (void)state;
+  assert_int_equal(build_and_run(), SB_OK);
+  int n_fail = 0;
+  for (long n = 1; n < 5000; n++) {
+    sb_alloc_fail_after(n);
+    int rc = build_and_run();
+    sb_alloc_fail_after(0);
+    if (rc == SB_OK) break;
+    assert_int_equal(rc, SB_ENOMEM);
+    n_fail++;
+  }
+  assert_true(n_fail > 20);
+}
+
 int main(void) {
   gsl_set_error_handler_off();
   sb_h5_quiet();
@@ -401,6 +482,8 @@ int main(void) {
       cmocka_unit_test(test_dense_and_conv),
       cmocka_unit_test(test_poisson_rate_and_independence),
       cmocka_unit_test(test_api_errors),
+      cmocka_unit_test(test_alloc_failures),
+      cmocka_unit_test(test_params_between_runs),
       cmocka_unit_test(test_thread_invariance_api),
       cmocka_unit_test(test_cuba_vs_brian2),
       cmocka_unit_test(test_brunel_small_vs_brian2),
