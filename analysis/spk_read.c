@@ -660,10 +660,11 @@ int sb_spk_read(sb_spk_file *f, size_t pi, size_t off, size_t n, double *t_ms, u
     SB_ERROR(SB_EINVAL, "%s: %s: window [%zu, %zu) past the end (%zu spikes)", f->path, p->info.name, off, off + n,
              p->info.n_spikes);
   if (n == 0) return SB_OK;
-  if (p->mem_t) {
+  if (p->mem_t) {   /* NEST text, NWB-1: loaded at open */
     if (t_ms) {
       memcpy(t_ms, p->mem_t + off, n * sizeof *t_ms);
-      return check_times(f, p, off, t_ms, n) ? SB_EFORMAT : (ids ? (memcpy(ids, p->mem_id + off, n * sizeof *ids), SB_OK) : SB_OK);
+      int st = check_times(f, p, off, t_ms, n);
+      if (st) return st;
     }
     if (ids) memcpy(ids, p->mem_id + off, n * sizeof *ids);
     return SB_OK;
