@@ -46,9 +46,13 @@ typedef struct sb_spk_file sb_spk_file;
  * "Spike file"), NWB 2 Units table (nwb-schema core nwb.misc.yaml), NEST 3 recording backend
  * "ascii" and NEST 2 .gdf files. */
 int sb_spk_open(const char *path, sb_spk_file **f);
+/* Close the file and free everything sb_spk_open allocated; NULL is a no-op. */
 void sb_spk_close(sb_spk_file *f);
+/* The detected kind of the file. */
 sb_spk_kind sb_spk_file_kind(const sb_spk_file *f);
+/* Human-readable name of a kind ("SONATA spikes", ...). Static storage. */
 const char *sb_spk_kind_name(sb_spk_kind kind);
+/* Number of populations (0 for a SONATA file with an empty /spikes group). */
 size_t sb_spk_n_pops(const sb_spk_file *f);
 /* Borrowed; valid until sb_spk_close. NULL if `i` is out of range. */
 const sb_spk_pop_info *sb_spk_pop(const sb_spk_file *f, size_t i);
@@ -76,6 +80,7 @@ typedef enum {
   SB_WHY_EMPTY_WINDOW,   /* t_stop <= t_start */
   SB_WHY_TOO_LARGE       /* skipped: the pair has too many spikes for an O(n m) measure */
 } sb_stats_why_code;
+/* The reason as text ("fewer than 3 spikes (2 intervals)"; "" for SB_WHY_OK). Static storage. */
 const char *sb_stats_why(sb_stats_why_code why);
 
 /* Mean firing rate in Hz: spikes with t_start <= t <= t_stop (both ends included) divided by
@@ -255,6 +260,7 @@ typedef struct {
  * Errors: reader errors (bad times), SB_EINVAL for bad options (bin <= 0, t_stop <= t_start),
  * SB_ENOMEM. */
 int sb_stats_summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, sb_stats_summary **out);
+/* Free a summary and all its arrays; NULL is a no-op. */
 void sb_stats_summary_free(sb_stats_summary *s);
 
 /* ---- figures ---- */

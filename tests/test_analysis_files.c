@@ -359,6 +359,16 @@ static void test_bad_files_exit_2(void **state) {
   write_text(p, "1 2.5\n2 abc\n");
   bad_cli(p, "", 2, "bad.gdf:2: time: expected a number in ms (got 'abc')");
 
+  /* a truncated HDF5 file (signature intact, the rest cut off) */
+  p = tmpfile_path("truncated.h5");
+  FILE *src = fopen("tests/ref/analysis_ref.h5", "rb"), *dst = fopen(p, "wb");
+  char buf[3000];
+  size_t got = fread(buf, 1, sizeof buf, src);
+  fwrite(buf, 1, got, dst);
+  fclose(src);
+  fclose(dst);
+  bad_cli(p, "", 2, "truncated.h5");
+
   bad_cli("/nonexistent/spikes.h5", "", 1, "/nonexistent/spikes.h5: cannot open");
   /* bad options on a good file */
   bad_cli("tests/ref/analysis_ref.h5", "--bin 0", 2, "--bin: must be > 0");
