@@ -66,6 +66,14 @@ long sb_spk_find_pop(const sb_spk_file *f, const char *name);
  * negative node id; SB_EINVAL for a window past the end; SB_EIO on read failure. */
 int sb_spk_read(sb_spk_file *f, size_t pop, size_t offset, size_t n, double *t_ms, uint64_t *ids);
 
+/* Every node id of population `pop` of a file that lists nodes: a SONATA nodes file
+ * (/nodes/<pop>/node_id, or 0..n-1 when that dataset is absent), an NWB units table (/units/id,
+ * units without spikes included) or a BMTK NWB-1 file. With them the summary counts silent
+ * neurons (rate 0), as Elephant does when given their empty spike trains.
+ * Ownership: *ids is allocated (sb_free). Errors: SB_EINVAL for files that list only spikes
+ * (SONATA spikes, NEST text); SB_EFORMAT for a negative id; SB_EIO. */
+int sb_spk_node_ids(sb_spk_file *f, size_t pop, uint64_t **ids, size_t *n);
+
 /* ---- statistics on one spike train (sorted times in ms) ---- */
 
 /* Why a statistic is NaN; SB_WHY_OK when it is defined. sb_stats_why() gives the text. */
@@ -197,6 +205,9 @@ typedef struct {
   double vp_q;        /* 1/ms; default 0.1 (a 10 ms shift costs 1) */
   double cch_max_lag; /* ms; default 50 */
   int progress;       /* 1: a progress line on stderr when it is a terminal (and not sb_quiet) */
+  const uint64_t *node_ids;  /* optional (n_node_ids): every node of the population, so neurons
+                              * without spikes count (sb_spk_node_ids); NULL = ids seen in spikes */
+  size_t n_node_ids;
 } sb_stats_opts;
 
 /* Defaults as listed above. */
@@ -217,7 +228,7 @@ typedef struct {
   char *population;
   size_t n_spikes_file;    /* spikes stored for the population */
   size_t n_spikes;         /* spikes in [t_start, t_stop] */
-  size_t n_neurons;        /* distinct node ids with at least one spike in the file */
+  size_t n_neurons;        /* distinct node ids with a spike in the file, plus opts.node_ids */
   double t_start, t_stop, bin;
   double mean_rate;        /* Hz, mean over neurons of their rates */
   double pop_rate;         /* Hz, n_spikes / n_neurons / duration */

@@ -23,6 +23,8 @@ void sb_stats_opts_default(sb_stats_opts *o) {
   o->vp_q = 0.1;
   o->cch_max_lag = 50.0;
   o->progress = 0;
+  o->node_ids = NULL;
+  o->n_node_ids = 0;
 }
 
 /* The progress line of the current summary (NULL when off); passes report through it. */
@@ -516,6 +518,8 @@ static int summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, int sho
     a.irate_hist = sb_calloc(a.n_irate + 1, sizeof *a.irate_hist);
     if (!a.hist || !a.irate_hist) st = SB_ENOMEM;
   }
+  for (size_t i = 0; !st && i < o->n_node_ids; i++)   /* silent neurons count too */
+    if (neuron_index(&a, o->node_ids[i]) < 0) st = SB_ENOMEM;
   int violated = 0;
   int broken = 0;
   if (!st) { st = pass_main(&a, f, pop, n, W, t, id, &violated, shortcut, &broken); s->passes++; }
