@@ -46,9 +46,13 @@ typedef struct sb_spk_file sb_spk_file;
  * "Spike file"), NWB 2 Units table (nwb-schema core nwb.misc.yaml), NEST 3 recording backend
  * "ascii" and NEST 2 .gdf files. */
 int sb_spk_open(const char *path, sb_spk_file **f);
+/* Close the file and free everything sb_spk_open allocated; NULL is a no-op. */
 void sb_spk_close(sb_spk_file *f);
+/* The detected kind of the file. */
 sb_spk_kind sb_spk_file_kind(const sb_spk_file *f);
+/* Human-readable name of a kind ("SONATA spikes", ...). Static storage. */
 const char *sb_spk_kind_name(sb_spk_kind kind);
+/* Number of populations (0 for a SONATA file with an empty /spikes group). */
 size_t sb_spk_n_pops(const sb_spk_file *f);
 /* Borrowed; valid until sb_spk_close. NULL if `i` is out of range. */
 const sb_spk_pop_info *sb_spk_pop(const sb_spk_file *f, size_t i);
@@ -61,6 +65,14 @@ long sb_spk_find_pop(const sb_spk_file *f, const char *name);
  * Errors: SB_EFORMAT naming dataset and index for a NaN/infinite or negative time, or a
  * negative node id; SB_EINVAL for a window past the end; SB_EIO on read failure. */
 int sb_spk_read(sb_spk_file *f, size_t pop, size_t offset, size_t n, double *t_ms, uint64_t *ids);
+
+/* Every node id of population `pop` of a file that lists nodes: a SONATA nodes file
+ * (/nodes/<pop>/node_id, or 0..n-1 when that dataset is absent), an NWB units table (/units/id,
+ * units without spikes included) or a BMTK NWB-1 file. With them the summary counts silent
+ * neurons (rate 0), as Elephant does when given their empty spike trains.
+ * Ownership: *ids is allocated (sb_free). Errors: SB_EINVAL for files that list only spikes
+ * (SONATA spikes, NEST text); SB_EFORMAT for a negative id; SB_EIO. */
+int sb_spk_node_ids(sb_spk_file *f, size_t pop, uint64_t **ids, size_t *n);
 
 /* ---- statistics on one spike train (sorted times in ms) ---- */
 
@@ -76,6 +88,7 @@ typedef enum {
   SB_WHY_EMPTY_WINDOW,   /* t_stop <= t_start */
   SB_WHY_TOO_LARGE       /* skipped: the pair has too many spikes for an O(n m) measure */
 } sb_stats_why_code;
+/* The reason as text ("fewer than 3 spikes (2 intervals)"; "" for SB_WHY_OK). Static storage. */
 const char *sb_stats_why(sb_stats_why_code why);
 
 /* Mean firing rate in Hz: spikes with t_start <= t <= t_stop (both ends included) divided by
@@ -192,6 +205,9 @@ typedef struct {
   double vp_q;        /* 1/ms; default 0.1 (a 10 ms shift costs 1) */
   double cch_max_lag; /* ms; default 50 */
   int progress;       /* 1: a progress line on stderr when it is a terminal (and not sb_quiet) */
+  const uint64_t *node_ids;  /* optional (n_node_ids): every node of the population, so neurons
+                              * without spikes count (sb_spk_node_ids); NULL = ids seen in spikes */
+  size_t n_node_ids;
 } sb_stats_opts;
 
 /* Defaults as listed above. */
@@ -212,7 +228,7 @@ typedef struct {
   char *population;
   size_t n_spikes_file;    /* spikes stored for the population */
   size_t n_spikes;         /* spikes in [t_start, t_stop] */
-  size_t n_neurons;        /* distinct node ids with at least one spike in the file */
+  size_t n_neurons;        /* distinct node ids with a spike in the file, plus opts.node_ids */
   double t_start, t_stop, bin;
   double mean_rate;        /* Hz, mean over neurons of their rates */
   double pop_rate;         /* Hz, n_spikes / n_neurons / duration */
@@ -255,6 +271,7 @@ typedef struct {
  * Errors: reader errors (bad times), SB_EINVAL for bad options (bin <= 0, t_stop <= t_start),
  * SB_ENOMEM. */
 int sb_stats_summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, sb_stats_summary **out);
+/* Free a summary and all its arrays; NULL is a no-op. */
 void sb_stats_summary_free(sb_stats_summary *s);
 
 /* ---- figures ---- */

@@ -22,6 +22,7 @@ typedef struct {
   size_t n_units;
   double *mem_t;         /* in-memory kinds: times in file units (n_spikes) */
   uint64_t *mem_id;
+  uint64_t *node_list;   /* BMTK NWB-1: every node's id, spiking or not (n_nodes) */
 } spk_pop;
 
 struct sb_spk_file {
@@ -69,6 +70,7 @@ void sb_spk_close(sb_spk_file *f) {
     sb_free(p->unit_ids);
     sb_free(p->mem_t);
     sb_free(p->mem_id);
+    sb_free(p->node_list);
   }
   sb_free(f->pops);
   if (f->file >= 0) H5Fclose(f->file);
@@ -304,27 +306,39 @@ static int open_sonata(sb_spk_file *f) {
 static herr_t nodes_visit(hid_t loc, const char *name, const H5L_info_t *li, void *data) {
   (void)li;
   sonata_iter *it = data;
-  hid_t g = H5Gopen2(loc, name, H5P_DEFAULT);
-  if (g < 0) return 0;
-  const char *cands[] = {"node_id", "node_type_id", "node_group_id", NULL};
-  size_t n = 0;
-  for (int i = 0; cands[i]; i++) {
-    if (H5Lexists(g, cands[i], H5P_DEFAULT) > 0) {
-      hid_t d;
-      char path[512];
-      snprintf(path, sizeof path, "/nodes/%s/%s", name, cands[i]);
-      if (open_1d(it->f->path, g, cands[i], path, 1, &d, &n, NULL) == SB_OK) H5Dclose(d);
-      break;
-    }
-  }
-  H5Gclose(g);
+  H5O_info_t oi;
+  if (H5Oget_info_by_name2(loc, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_GROUP) return 0;
   spk_pop *p = add_pop(it->f, name);
   if (!p) { it->status = SB_ENOMEM; return -1; }
   char path[512];
   snprintf(path, sizeof path, "/nodes/%s", name);
   p->info.where = sb_strdup(path);
+  if (!p->info.where) { it->status = SB_ENOMEM; return -1; }
+  hid_t g = H5Gopen2(loc, name, H5P_DEFAULT);
+  /* node_id holds the ids; without it (allowed by SONATA) the ids are 0..n-1, n from the
+   * other per-node datasets */
+  const char *cands[] = {"node_id", "node_type_id", "node_group_id", NULL};
+  size_t n = 0;
+  int st = SB_OK;
+  for (int i = 0; cands[i]; i++) {
+    if (H5Lexists(g, cands[i], H5P_DEFAULT) <= 0) continue;
+    hid_t d;
+    snprintf(path, sizeof path, "/nodes/%s/%s", name, cands[i]);
+    st = open_1d(it->f->path, g, cands[i], path, 1, &d, &n, i == 0 ? &p->ids_signed : NULL);
+    if (st) break;
+    if (i == 0) {
+      p->ids = d;
+      p->ids_path = sb_strdup(path);
+      if (!p->ids_path) st = SB_ENOMEM;
+    } else {
+      H5Dclose(d);
+    }
+    break;
+  }
+  H5Gclose(g);
   p->info.n_nodes = n;
-  return 0;
+  it->status = st;
+  return st ? -1 : 0;
 }
 
 /* ---- NWB 2 units table ---- */
@@ -432,6 +446,9 @@ static herr_t bmtk_trial(hid_t loc, const char *trial, const H5L_info_t *li, voi
     p->info.where = sb_strdup(path);
     p->info.sorting = SB_SORT_BY_ID;
     p->info.n_nodes = l.n;
+    p->node_list = sb_malloc((l.n + 1) * sizeof *p->node_list);
+    if (!p->node_list) st = SB_ENOMEM;
+    for (size_t k = 0; !st && k < l.n; k++) p->node_list[k] = l.v[k].id;
     size_t total = 0, cap = 0;
     for (size_t k = 0; !st && k < l.n; k++) {
       char dpath[256], full[768];
@@ -660,10 +677,11 @@ int sb_spk_read(sb_spk_file *f, size_t pi, size_t off, size_t n, double *t_ms, u
     SB_ERROR(SB_EINVAL, "%s: %s: window [%zu, %zu) past the end (%zu spikes)", f->path, p->info.name, off, off + n,
              p->info.n_spikes);
   if (n == 0) return SB_OK;
-  if (p->mem_t) {
+  if (p->mem_t) {   /* NEST text, NWB-1: loaded at open */
     if (t_ms) {
       memcpy(t_ms, p->mem_t + off, n * sizeof *t_ms);
-      return check_times(f, p, off, t_ms, n) ? SB_EFORMAT : (ids ? (memcpy(ids, p->mem_id + off, n * sizeof *ids), SB_OK) : SB_OK);
+      int st = check_times(f, p, off, t_ms, n);
+      if (st) return st;
     }
     if (ids) memcpy(ids, p->mem_id + off, n * sizeof *ids);
     return SB_OK;
@@ -699,5 +717,42 @@ int sb_spk_read(sb_spk_file *f, size_t pi, size_t off, size_t n, double *t_ms, u
       ids[i] = p->unit_ids[k < p->n_units ? k : p->n_units - 1];
     }
   }
+  return SB_OK;
+}
+
+int sb_spk_node_ids(sb_spk_file *f, size_t pi, uint64_t **ids, size_t *n) {
+  *ids = NULL;
+  *n = 0;
+  if (pi >= f->n_pops) SB_ERROR(SB_EINVAL, "%s: population index %zu out of range", f->path, pi);
+  spk_pop *p = &f->pops[pi];
+  size_t m = p->info.n_nodes;
+  if (f->kind != SB_SPK_SONATA_NODES && f->kind != SB_SPK_NWB_UNITS && f->kind != SB_SPK_NWB_BMTK)
+    SB_ERROR(SB_EINVAL, "%s: %s: this %s lists no nodes, only spikes (give a SONATA nodes file)", f->path,
+             p->info.name, sb_spk_kind_name(f->kind));
+  uint64_t *v = sb_malloc((m + 1) * sizeof *v);
+  if (!v) return SB_ENOMEM;
+  if (f->kind == SB_SPK_NWB_UNITS) memcpy(v, p->unit_ids, m * sizeof *v);
+  else if (f->kind == SB_SPK_NWB_BMTK) memcpy(v, p->node_list, m * sizeof *v);
+  else if (p->ids < 0) for (size_t i = 0; i < m; i++) v[i] = i;
+  else if (m) {
+    int bad = 0;
+    if (p->ids_signed) {
+      int64_t *sv = (int64_t *)(void *)v;
+      bad = read_window(p->ids, H5T_NATIVE_INT64, 0, m, sv) < 0;
+      for (size_t i = 0; !bad && i < m; i++)
+        if (sv[i] < 0) {
+          sb_free(v);
+          SB_ERROR(SB_EFORMAT, "%s: %s[%zu]: node id must be >= 0 (got %lld)", f->path, p->ids_path, i, (long long)sv[i]);
+        }
+    } else {
+      bad = read_window(p->ids, H5T_NATIVE_UINT64, 0, m, v) < 0;
+    }
+    if (bad) {
+      sb_free(v);
+      SB_ERROR(SB_EIO, "%s: %s: cannot read", f->path, p->ids_path);
+    }
+  }
+  *ids = v;
+  *n = m;
   return SB_OK;
 }

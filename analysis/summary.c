@@ -23,6 +23,8 @@ void sb_stats_opts_default(sb_stats_opts *o) {
   o->vp_q = 0.1;
   o->cch_max_lag = 50.0;
   o->progress = 0;
+  o->node_ids = NULL;
+  o->n_node_ids = 0;
 }
 
 /* The progress line of the current summary (NULL when off); passes report through it. */
@@ -34,12 +36,19 @@ static void progress(size_t done, size_t n) {
     sb_progress_update(prog, "analyze: %s %.0f%% of %zu spikes", prog_what, n ? 100.0 * (double)done / (double)n : 100.0, n);
 }
 
-/* ---- node id -> dense index (open addressing) ---- */
+/* ---- node id -> dense index ---- */
+
+/* Ids below SB_DIRECT_MAX (the usual dense 0..N-1 node ids) are looked up in a direct table
+ * grown to the largest id seen; larger ids go to an open-addressing hash table. */
+#define SB_DIRECT_MAX ((uint64_t)1 << 22)
 
 typedef struct {
+  uint32_t *direct;  /* (dcap) dense index + 1; 0 = unseen */
+  size_t dcap;
   uint64_t *keys;
   uint32_t *vals;   /* dense index + 1; 0 = empty slot */
-  size_t cap, n;
+  size_t cap, nh;   /* hash capacity and entries */
+  size_t n;         /* dense indices handed out */
 } idmap;
 
 static inline size_t hash64(uint64_t x) {
@@ -67,7 +76,23 @@ static int idmap_grow(idmap *m) {
 /* Dense index of `id`, inserting it as `m->n` if new (*is_new = 1). -1 on allocation failure. */
 static long idmap_get(idmap *m, uint64_t id, int *is_new) {
   *is_new = 0;
-  if ((m->n + 1) * 2 > m->cap && idmap_grow(m)) return -1;
+  if (id < SB_DIRECT_MAX) {
+    if (id >= m->dcap) {
+      size_t nc = m->dcap ? m->dcap : 1024;
+      while (nc <= id) nc *= 2;
+      uint32_t *nd = sb_realloc(m->direct, nc * sizeof *nd);
+      if (!nd) return -1;
+      memset(nd + m->dcap, 0, (nc - m->dcap) * sizeof *nd);
+      m->direct = nd;
+      m->dcap = nc;
+    }
+    uint32_t v = m->direct[id];
+    if (v) return (long)v - 1;
+    m->direct[id] = (uint32_t)(m->n + 1);
+    *is_new = 1;
+    return (long)m->n++;
+  }
+  if ((m->nh + 1) * 2 > m->cap && idmap_grow(m)) return -1;
   size_t h = hash64(id) & (m->cap - 1);
   while (m->vals[h]) {
     if (m->keys[h] == id) return (long)m->vals[h] - 1;
@@ -75,11 +100,12 @@ static long idmap_get(idmap *m, uint64_t id, int *is_new) {
   }
   m->keys[h] = id;
   m->vals[h] = (uint32_t)(m->n + 1);
+  m->nh++;
   *is_new = 1;
   return (long)m->n++;
 }
 
-static void idmap_free(idmap *m) { sb_free(m->keys); sb_free(m->vals); memset(m, 0, sizeof *m); }
+static void idmap_free(idmap *m) { sb_free(m->direct); sb_free(m->keys); sb_free(m->vals); memset(m, 0, sizeof *m); }
 
 /* ---- per-neuron running state ---- */
 
@@ -104,6 +130,7 @@ typedef struct {
   double *irate_hist;      /* (n_irate) np.histogram counts for the smoothed rate */
   double irate_hi, irate_w;
   double isi_hist[SB_ISI_HIST_BINS];
+  double isi_e[SB_ISI_HIST_BINS + 1];   /* ISI histogram edges, ms */
   nstate *ns;
   size_t n_ns, cap_ns;
   idmap map;
@@ -133,10 +160,18 @@ static long neuron_index(acc *a, uint64_t id) {
   return k;
 }
 
-static inline int isi_bin(double isi) {
-  if (!(isi > 0.1)) return 0;
-  int b = (int)floor((log10(isi) + 1.0) * 10.0);
-  return b < 0 ? 0 : b >= SB_ISI_HIST_BINS ? SB_ISI_HIST_BINS - 1 : b;
+/* ISI histogram bin: 10 per decade from 0.1 ms, b = floor(10 (log10(isi) + 1)) clipped to
+ * [0, 59]; found by binary search in the edges 10^(-1 + b/10) instead of a log10 per interval. */
+static void isi_edges_init(double *e) {
+  for (int b = 0; b <= SB_ISI_HIST_BINS; b++) e[b] = pow(10.0, -1.0 + b / 10.0);
+}
+static inline int isi_bin(const double *e, double isi) {
+  int lo = 0, hi = SB_ISI_HIST_BINS - 1;   /* the last bin with e[b] <= isi */
+  while (lo < hi) {
+    int mid = (lo + hi + 1) / 2;
+    if (e[mid] <= isi) lo = mid; else hi = mid - 1;
+  }
+  return lo;
 }
 
 /* One spike of neuron s at time t, which must not precede the neuron's previous spike.
@@ -151,7 +186,7 @@ static inline int feed(acc *a, nstate *s, double t) {
     double d = isi - s->isi_mean;
     s->isi_mean += d / (double)s->n_isi;
     s->isi_m2 += d * (isi - s->isi_mean);
-    a->isi_hist[isi_bin(isi)] += 1;
+    a->isi_hist[isi_bin(a->isi_e, isi)] += 1;
     if (s->n_isi > 1) {
       double den = s->prev_isi + isi;
       if (den == 0) s->zero_pair = 1;
@@ -453,6 +488,7 @@ static int summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, int sho
   acc a;
   memset(&a, 0, sizeof a);
   a.o = o;
+  isi_edges_init(a.isi_e);
   int st = (!s || !t || !id) ? SB_ENOMEM : SB_OK;
   if (!st) s->population = sb_strdup(pi->name);
   if (!st && !s->population) st = SB_ENOMEM;
@@ -482,6 +518,8 @@ static int summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, int sho
     a.irate_hist = sb_calloc(a.n_irate + 1, sizeof *a.irate_hist);
     if (!a.hist || !a.irate_hist) st = SB_ENOMEM;
   }
+  for (size_t i = 0; !st && i < o->n_node_ids; i++)   /* silent neurons count too */
+    if (neuron_index(&a, o->node_ids[i]) < 0) st = SB_ENOMEM;
   int violated = 0;
   int broken = 0;
   if (!st) { st = pass_main(&a, f, pop, n, W, t, id, &violated, shortcut, &broken); s->passes++; }
@@ -542,7 +580,7 @@ static int summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, int sho
   if (a.n_irate && (st = sb_stats_smooth_counts(a.irate_hist, a.n_irate, o->bin, sigma, a.n_ns ? a.n_ns : 1, s->irate)))
     goto fail;
   memcpy(s->isi_hist, a.isi_hist, sizeof a.isi_hist);
-  for (int b = 0; b <= SB_ISI_HIST_BINS; b++) s->isi_edges[b] = pow(10.0, -1.0 + b / 10.0);
+  memcpy(s->isi_edges, a.isi_e, sizeof a.isi_e);
 
   st = pairwise(&a, f, pop, n, W, t, id, s);
   s->passes++;

@@ -22,6 +22,8 @@ static const char usage[] =
     "  --sigma MS       Gaussian kernel of the smoothed rate (default 2 x bin)\n"
     "  --pairs K        neurons (most active) for pairwise measures (default 20)\n"
     "  --window N       spikes read at a time (default 1048576; the memory bound)\n"
+    "  --nodes FILE     SONATA nodes file: neurons without spikes count (rate 0) in the population\n"
+    "                   of the same name (NWB files list their units themselves)\n"
     "  --json           print JSON instead of the table\n"
     "  --plot DIR       write PNG figures (raster, rate, ISI histogram, CV distribution) to DIR\n";
 
@@ -151,13 +153,14 @@ int sb_cmd_analyze(int argc, char **argv) {
       {"sigma", required_argument, 0, 7},
       {"pairs", required_argument, 0, 8},
       {"window", required_argument, 0, 9},
+      {"nodes", required_argument, 0, 10},
       {"help", no_argument, 0, 'h'},
       {"quiet", no_argument, 0, 'q'},
       {0, 0, 0, 0}};
   sb_stats_opts o;
   sb_stats_opts_default(&o);
   o.progress = 1;   /* shown only on a terminal, and not with --quiet */
-  const char *popname = NULL, *plotdir = NULL;
+  const char *popname = NULL, *plotdir = NULL, *nodespath = NULL;
   int want_json = 0;
   long lv;
   sb_cli_getopt_reset();
@@ -176,6 +179,7 @@ int sb_cmd_analyze(int argc, char **argv) {
       case 7: if (sb_cli_double("analyze", "--sigma", optarg, &o.sigma)) return 2; break;
       case 8: if (sb_cli_long("analyze", "--pairs", optarg, 0, 1000, &lv)) return 2; o.n_pairs_neurons = (size_t)lv; break;
       case 9: if (sb_cli_long("analyze", "--window", optarg, 1, 1L << 30, &lv)) return 2; o.window = (size_t)lv; break;
+      case 10: nodespath = optarg; break;
       default: break;
     }
   }
@@ -187,9 +191,19 @@ int sb_cmd_analyze(int argc, char **argv) {
   if (!isnan(o.sigma) && !(o.sigma > 0)) return sb_cli_usage_error("analyze", "--sigma: must be > 0 ms (got %g)", o.sigma);
   const char *path = argv[optind];
 
-  sb_spk_file *f = NULL;
+  sb_spk_file *f = NULL, *nf = NULL;
   int st = sb_spk_open(path, &f);
   if (st) return sb_cli_fail(st);
+  if (nodespath && (st = sb_spk_open(nodespath, &nf)) == SB_OK && sb_spk_file_kind(nf) != SB_SPK_SONATA_NODES)
+    st = SB_SET_ERROR(SB_EFORMAT, "%s: --nodes: expected a SONATA nodes file (/nodes/<population>/node_id), got %s",
+                      nodespath, sb_spk_kind_name(sb_spk_file_kind(nf)));
+  if (st) {
+    sb_spk_close(nf);
+    sb_spk_close(f);
+    return sb_cli_fail(st);
+  }
+  sb_spk_kind kind = sb_spk_file_kind(f);
+  int self_listed = kind == SB_SPK_NWB_UNITS || kind == SB_SPK_NWB_BMTK;
   size_t lo = 0, hi = sb_spk_n_pops(f);
   if (popname) {
     long k = sb_spk_find_pop(f, popname);
@@ -214,7 +228,25 @@ int sb_cmd_analyze(int argc, char **argv) {
   for (size_t p = lo; p < hi && !st; p++) {
     const sb_spk_pop_info *pi = sb_spk_pop(f, p);
     sb_stats_summary *s = NULL;
-    st = sb_stats_summarize(f, p, &o, &s);
+    uint64_t *nodes = NULL;
+    size_t n_nodes = 0;
+    if (nf) {
+      long k = sb_spk_find_pop(nf, pi->name);
+      if (k < 0) {
+        st = SB_SET_ERROR(SB_EINVAL, "%s: --nodes: no node population '%s' for the spikes of that name", nodespath,
+                          pi->name);
+        break;
+      }
+      st = sb_spk_node_ids(nf, (size_t)k, &nodes, &n_nodes);
+    } else if (self_listed) {
+      st = sb_spk_node_ids(f, p, &nodes, &n_nodes);
+    }
+    o.node_ids = nodes;
+    o.n_node_ids = n_nodes;
+    if (!st) st = sb_stats_summarize(f, p, &o, &s);
+    sb_free(nodes);
+    o.node_ids = NULL;
+    o.n_node_ids = 0;
     if (st) break;
     if (want_json) json_array_append_new(pops, summary_json(pi, s));
     else table_row(s);
@@ -223,6 +255,8 @@ int sb_cmd_analyze(int argc, char **argv) {
       printf("  %s: window [%g, %g] ms, bin %g ms, sorting %s%s", s->population, s->t_start, s->t_stop, s->bin,
              sorting_name(pi->sorting), pi->n_nodes ? "" : "\n");
       if (pi->n_nodes) printf(", %zu nodes in file\n", pi->n_nodes);
+      if (nf || self_listed) printf("  %s: neurons = all listed nodes (%s), silent ones included\n", s->population,
+                                    nf ? nodespath : "from the file itself");
       if (s->n_neurons) {
         size_t und = s->n_neurons - s->n_cv;
         if (und) printf("  %s: CV/CV2/LV undefined (nan) for %zu neuron(s): fewer than 3 spikes\n", s->population, und);
@@ -239,12 +273,13 @@ int sb_cmd_analyze(int argc, char **argv) {
     json_object_set_new(root, "file", json_string(path));
     json_object_set_new(root, "kind", json_string(sb_spk_kind_name(sb_spk_file_kind(f))));
     json_object_set_new(root, "populations", pops);
-    json_dumpf(root, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
+    json_dumpf(root, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(17));
     printf("\n");
     pops = NULL;
   }
   json_decref(pops);
   json_decref(root);
+  sb_spk_close(nf);
   sb_spk_close(f);
   if (st) return sb_cli_fail(st);
   return 0;

@@ -130,6 +130,30 @@ static void test_shared_files_match_h5py(void **state) {
   assert_true(n_files >= 8 && n_pops >= 9);
 }
 
+/* The SONATA example's nodes file gives the 27 silent neurons of its spike file. */
+static void test_shared_nodes_file(void **state) {
+  (void)state;
+  const char *shared = sb_test_shared();
+  if (!shared) skip();
+  static char out[1 << 20];
+  assert_int_equal(sb_test_run(out, sizeof out,
+                               "analyze %s/data/spikes/sonata_300_intfire_output_spikes.h5 --json --nodes "
+                               "%s/data/spikes/sonata_300_intfire_network_v1_nodes.h5", shared, shared), 0);
+  json_error_t err;
+  json_t *j = json_loads(out, 0, &err);
+  assert_non_null(j);
+  json_t *p = json_array_get(json_object_get(j, "populations"), 0);
+  assert_int_equal(json_integer_value(json_object_get(p, "n_neurons")), 300);
+  double t_stop = json_real_value(json_object_get(p, "t_stop_ms"));
+  check_rel(json_real_value(json_object_get(p, "mean_rate_hz")), 1000.0 * 4322 / 300 / t_stop, 1e-12,
+            "mean rate over all 300 nodes, silent ones included");
+  json_decref(j);
+  assert_int_equal(sb_test_run(out, sizeof out,
+                               "analyze %s/data/spikes/sonata_300_intfire_output_spikes.h5 --nodes "
+                               "%s/data/spikes/sonata_9_cells_output_spikes.h5", shared, shared), 2);
+  check_contains(out, "--nodes: expected a SONATA nodes file");
+}
+
 /* ---- SONATA variants ---- */
 
 static void test_sonata_variants(void **state) {
@@ -204,6 +228,50 @@ static void test_sonata_variants(void **state) {
   assert_int_equal(sb_spk_pop(sf, 0)->sorting, SB_SORT_BY_ID);
   assert_int_equal(sb_spk_read(sf, 0, 0, 4, t, id), SB_OK);
   check_abs(t[3], 0.5, 0, "legacy time in ms");
+  uint64_t *nodes = NULL;
+  size_t nn = 0;
+  assert_int_equal(sb_spk_node_ids(sf, 0, &nodes, &nn), SB_EINVAL);   /* spike files list no nodes */
+  check_contains(sb_last_error(), "lists no nodes");
+  sb_spk_close(sf);
+
+  /* nodes files: with node_id, and without it (ids 0..n-1 from the node_type_id length) */
+  path = tmpfile_path("nodes.h5");
+  f = h5new(path);
+  const int64_t nid[4] = {2, 5, 9, 11}, ntype[3] = {100, 100, 101};
+  g = sb_h5_group(f, "nodes/exc");
+  write_ds(g, "node_id", H5T_STD_U32LE, H5T_NATIVE_INT64, nid, 4);
+  H5Gclose(g);
+  g = sb_h5_group(f, "nodes/inh");
+  write_ds(g, "node_type_id", H5T_STD_U64LE, H5T_NATIVE_INT64, ntype, 3);
+  H5Gclose(g);
+  H5Fclose(f);
+  assert_int_equal(sb_spk_open(path, &sf), SB_OK);
+  assert_int_equal(sb_spk_file_kind(sf), SB_SPK_SONATA_NODES);
+  long ex = sb_spk_find_pop(sf, "exc"), in = sb_spk_find_pop(sf, "inh");
+  assert_int_equal(sb_spk_pop(sf, (size_t)ex)->n_spikes, 0);
+  assert_int_equal(sb_spk_node_ids(sf, (size_t)ex, &nodes, &nn), SB_OK);
+  assert_int_equal(nn, 4);
+  assert_int_equal(nodes[3], 11);
+  sb_free(nodes);
+  assert_int_equal(sb_spk_node_ids(sf, (size_t)in, &nodes, &nn), SB_OK);
+  assert_int_equal(nn, 3);
+  assert_int_equal(nodes[2], 2);
+  /* silent neurons in a summary: spikes of ids 3 and 7 (the "exc" file above), nodes 0..2 */
+  sb_spk_file *spk;
+  assert_int_equal(sb_spk_open(tmpfile_path("variants.h5"), &spk), SB_OK);
+  sb_stats_opts_default(&o);
+  o.node_ids = nodes;
+  o.n_node_ids = nn;
+  assert_int_equal(sb_stats_summarize(spk, (size_t)sb_spk_find_pop(spk, "exc"), &o, &s), SB_OK);
+  assert_int_equal(s->n_neurons, 6);   /* 0, 1, 2 silent; 3, 7, 100000 spiking */
+  assert_int_equal(s->neurons[1].id, 1);
+  assert_int_equal(s->neurons[1].n, 0);
+  check_abs(s->neurons[1].rate, 0.0, 0, "silent neuron rate");
+  assert_true(isnan(s->neurons[1].fano));
+  check_rel(s->mean_rate, 1000.0 * 5 / 6 / 2000.0, 1e-15, "mean rate with silent neurons");
+  sb_stats_summary_free(s);
+  sb_free(nodes);
+  sb_spk_close(spk);
   sb_spk_close(sf);
 }
 
@@ -359,6 +427,16 @@ static void test_bad_files_exit_2(void **state) {
   write_text(p, "1 2.5\n2 abc\n");
   bad_cli(p, "", 2, "bad.gdf:2: time: expected a number in ms (got 'abc')");
 
+  /* a truncated HDF5 file (signature intact, the rest cut off) */
+  p = tmpfile_path("truncated.h5");
+  FILE *src = fopen("tests/ref/analysis_ref.h5", "rb"), *dst = fopen(p, "wb");
+  char buf[3000];
+  size_t got = fread(buf, 1, sizeof buf, src);
+  fwrite(buf, 1, got, dst);
+  fclose(src);
+  fclose(dst);
+  bad_cli(p, "", 2, "truncated.h5");
+
   bad_cli("/nonexistent/spikes.h5", "", 1, "/nonexistent/spikes.h5: cannot open");
   /* bad options on a good file */
   bad_cli("tests/ref/analysis_ref.h5", "--bin 0", 2, "--bin: must be > 0");
@@ -454,6 +532,7 @@ int main(void) {
   sb_h5_quiet();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_shared_files_match_h5py),
+      cmocka_unit_test(test_shared_nodes_file),
       cmocka_unit_test(test_sonata_variants),
       cmocka_unit_test(test_nwb_units),
       cmocka_unit_test(test_nest_text),
