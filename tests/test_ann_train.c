@@ -220,10 +220,11 @@ static void test_cli_gan(void **state) {
   snprintf(png, sizeof png, "%s/gan.png", sb_test_tmpdir());
   /* the feature network only needs the right shape for this test: an untrained CNN file */
   assert_int_equal(sb_test_run(out, sizeof out, "train cnn --epochs 0 -o %s", cnn), 0);
-  int rc = sb_test_run(out, sizeof out, "train gan --epochs 1 --limit 640 --fid-model %s --samples %s -o %s", cnn, png, gan);
+  int rc = sb_test_run(out, sizeof out, "train gan --epochs 1 --limit 640 --test-limit 1000 --fid-model %s --samples %s -o %s", cnn, png, gan);
   if (rc) fprintf(stderr, "%s\n", out);
   assert_int_equal(rc, 0);
   check_contains(out, "Frechet distance");
+  check_contains(out, "1000 generated vs 1000 real test images");
   check_contains(out, "summary: gan, 1 epochs");
   assert_true(sb_test_file_exists(png));
   sb_model *g = NULL, *d = NULL;

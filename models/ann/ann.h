@@ -216,7 +216,10 @@ typedef struct {
 
 /* A model: layers, one parameter buffer, one gradient buffer, one state buffer, and the
  * activation workspace for batches up to max_batch (allocated by sb_model_reserve).
- * Ownership: everything below is owned by the model (sb_model_free). */
+ * Ownership: everything below is owned by the model (sb_model_free).
+ * Threads: a model's forward/backward use OpenMP inside; one model must not run two passes at
+ * once (the workspace is shared). Separate sb_model objects may run in different threads
+ * (inside an outer parallel region the inner loops run serially). */
 typedef struct {
   int n_layers;
   sb_layer *layers;          /* (n_layers) */

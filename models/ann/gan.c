@@ -373,7 +373,8 @@ int sb_gan_cli_(sb_train_config *cfg, const sb_dataset *train, const sb_dataset 
   }
   char fds[32] = "";
   if (cnn) {
-    const size_t n = test->n, isz = (size_t)test->h * test->w;
+    const size_t n = cfg->test_limit && cfg->test_limit < test->n ? cfg->test_limit : test->n;
+    const size_t isz = (size_t)test->h * test->w;
     const int layer = cnn->n_layers - 2, dim = (int)sb_shape_size(cnn->layers[layer].out);
     float *gen = sb_malloc(n * isz * sizeof(float)), *real = sb_malloc(n * isz * sizeof(float));
     float *fg = sb_malloc(n * (size_t)dim * sizeof(float)), *fr = sb_malloc(n * (size_t)dim * sizeof(float));

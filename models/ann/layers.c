@@ -92,8 +92,10 @@ static void im2col(float *col, const float *x, const sb_conv_shape *s) {
             int lo = iw0 < 0 ? -iw0 : 0;
             int hi = W - iw0 < OW ? W - iw0 : OW;
             if (hi < lo) hi = lo;
+            /* rows are short (OW = 14..28): a plain loop beats a memcpy call */
+            const float *src = xr + iw0;
             for (int ow = 0; ow < lo; ow++) r[ow] = 0.0f;
-            if (hi > lo) memcpy(r + lo, xr + lo + iw0, (size_t)(hi - lo) * sizeof(float));
+            for (int ow = lo; ow < hi; ow++) r[ow] = src[ow];
             for (int ow = hi; ow < OW; ow++) r[ow] = 0.0f;
           } else {
             for (int ow = 0; ow < OW; ow++) {
