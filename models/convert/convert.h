@@ -72,6 +72,10 @@ typedef struct {
   int n_samples;          /* training images used for normalisation (default 1000, evenly strided) */
   const char *data_dir;   /* Fashion-MNIST directory (NULL: default, see sb_fmnist_dir) */
   int eval_ann;           /* 1: run the ANN on the test set and store its predictions (default) */
+  const uint8_t *samples; /* optional (n_given, h, w) images 0..255 used for normalisation instead of
+                           * the training set (all of them; tests and hand-made networks) */
+  size_t n_given;
+  int given_h, given_w;
 } sb_convert_opts;
 
 void sb_convert_opts_default(sb_convert_opts *o);
