@@ -205,7 +205,7 @@ static void test_qcfs_closed_form(void **state) {
   sb_convert_net *net = NULL;
   assert_int_equal(sb_convert_file(&net, ann, &o), SB_OK);   /* no data needed */
   check_rel(net->layers[0].lambda, 0.83, 1e-6, "qcfs layer: lambda = clip value");
-  check_rel(net->v_init, 0.5, 0, "qcfs network: default V0 = threshold / 2");
+  check_rel(net->v_init, 0.5, 0, "default V0 = threshold / 2");
   double a[3], want = 0;
   hand_hidden(hand_image, a);
   for (int j = 0; j < 3; j++) {
@@ -333,6 +333,7 @@ static sb_convert_net *tiny_net(void) {
   sb_convert_opts_default(&o);
   o.eval_ann = 0;
   o.n_samples = 200;
+  o.v_init = 0;   /* as the numpy reference */
   sb_convert_net *net = NULL;
   int rc = sb_convert_file(&net, TINY, &o);
   if (rc) fprintf(stderr, "%s\n", sb_last_error());

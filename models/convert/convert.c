@@ -301,8 +301,6 @@ int sb_convert_file(sb_convert_net **out, const char *ann_path, const sb_convert
     goto fail;
   }
   if ((rc = plan(m, ann_path, g, &ng))) goto fail;
-  int qcfs = 0;
-  for (int q = 0; q < ng; q++) qcfs |= g[q].qcfs >= 0;
   int need_data = 0;
   for (int q = 0; q < ng; q++)
     need_data |= g[q].qcfs < 0 && g[q].kind != SB_CONVERT_MAXPOOL && (q < ng - 1 || o->readout_spikes);
@@ -339,7 +337,7 @@ int sb_convert_file(sb_convert_net **out, const char *ann_path, const sb_convert
   net->in_h = m->input.h;
   net->in_w = m->input.w;
   net->reset_zero = o->reset_zero;
-  net->v_init = o->v_init >= 0 ? o->v_init : qcfs ? 0.5 : 0.0;
+  net->v_init = o->v_init >= 0 ? o->v_init : 0.5;
   net->readout_spikes = o->readout_spikes;
   if (o->norm_max) snprintf(net->norm, sizeof net->norm, "max");
   else snprintf(net->norm, sizeof net->norm, "percentile:%g", o->percentile);
