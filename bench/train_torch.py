@@ -80,7 +80,8 @@ def main():
               flush=True)
     export(m, (1, 28, 28), out, name=what,
            meta={"test_accuracy": "%.4f" % (acc / 10000), "epochs": str(epochs), "seed": "1",
-                 "source": "PyTorch %s, bench/train_torch.py" % torch.__version__})
+                 "source": "PyTorch %s" % torch.__version__,
+                 "script": "bench/train_torch.py %s OUT.h5 %d" % (what, epochs)})
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ static int plot_curve(const char *path, const sb_convert_result *r, double ann_a
   plsfnam(path);
   plsetopt("geometry", "800x500");
   plscolbg(255, 255, 255);
+  plscol0(15, 0, 0, 0);   /* axes and labels black on the white background */
   plinit();
   plcol0(15);
   double ymin = floor(lo / 10) * 10;

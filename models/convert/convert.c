@@ -301,14 +301,20 @@ int sb_convert_file(sb_convert_net **out, const char *ann_path, const sb_convert
     goto fail;
   }
   if ((rc = plan(m, ann_path, g, &ng))) goto fail;
-  int qcfs = 0;
-  for (int q = 0; q < ng; q++) qcfs |= g[q].qcfs >= 0;
   int need_data = 0;
   for (int q = 0; q < ng; q++)
     need_data |= g[q].qcfs < 0 && g[q].kind != SB_CONVERT_MAXPOOL && (q < ng - 1 || o->readout_spikes);
-  if ((need_data || o->eval_ann)) {
-    if ((rc = sb_fmnist_load(o->data_dir, need_data ? "train" : "test", need_data ? &train : &test))) goto fail;
-    if (need_data && o->eval_ann && (rc = sb_fmnist_load(o->data_dir, "test", &test))) goto fail;
+  sb_convert_opts oo = *o;
+  if (o->samples && need_data) {   /* caller's images: a view, never freed here */
+    train.n = o->n_given;
+    train.h = o->given_h;
+    train.w = o->given_w;
+    train.images = (uint8_t *)(uintptr_t)o->samples;
+    oo.n_samples = (int)o->n_given;
+  }
+  if ((need_data && !o->samples) || o->eval_ann) {
+    if (need_data && !o->samples && (rc = sb_fmnist_load(o->data_dir, "train", &train))) goto fail;
+    if (o->eval_ann && (rc = sb_fmnist_load(o->data_dir, "test", &test))) goto fail;
     if ((train.n && (train.h != m->input.h || train.w != m->input.w)) ||
         (test.n && (test.h != m->input.h || test.w != m->input.w))) {
       rc = SB_SET_ERROR(SB_EINVAL, "%s: input_shape (1, %d, %d) does not match the data set's %dx%d images",
@@ -316,7 +322,7 @@ int sb_convert_file(sb_convert_net **out, const char *ann_path, const sb_convert
       goto fail;
     }
   }
-  if (need_data && (rc = norm_factors(m, g, ng, &train, o, o->readout_spikes, lambda))) goto fail;
+  if (need_data && (rc = norm_factors(m, g, ng, &train, &oo, o->readout_spikes, lambda))) goto fail;
   if (!need_data)
     for (int q = 0; q < ng; q++)
       lambda[q] = g[q].qcfs >= 0 ? m->layers[g[q].qcfs].w[0] : q > 0 ? lambda[q - 1] : 1.0;
@@ -331,11 +337,11 @@ int sb_convert_file(sb_convert_net **out, const char *ann_path, const sb_convert
   net->in_h = m->input.h;
   net->in_w = m->input.w;
   net->reset_zero = o->reset_zero;
-  net->v_init = o->v_init >= 0 ? o->v_init : qcfs ? 0.5 : 0.0;
+  net->v_init = o->v_init >= 0 ? o->v_init : 0.5;
   net->readout_spikes = o->readout_spikes;
   if (o->norm_max) snprintf(net->norm, sizeof net->norm, "max");
   else snprintf(net->norm, sizeof net->norm, "percentile:%g", o->percentile);
-  net->n_norm_samples = need_data ? (int)((size_t)o->n_samples < train.n ? (size_t)o->n_samples : train.n) : 0;
+  net->n_norm_samples = need_data ? (int)((size_t)oo.n_samples < train.n ? (size_t)oo.n_samples : train.n) : 0;
   snprintf(net->source, sizeof net->source, "%s", ann_path);
   snprintf(net->ann_name, sizeof net->ann_name, "%s", m->name ? m->name : "");
   for (int i = 0; i < m->n_layers; i++) {
@@ -353,6 +359,7 @@ int sb_convert_file(sb_convert_net **out, const char *ann_path, const sb_convert
   net = NULL;
 fail:
   sb_convert_net_free(net);
+  if (o->samples) memset(&train, 0, sizeof train);
   sb_dataset_free(&train);
   sb_dataset_free(&test);
   sb_free(g);

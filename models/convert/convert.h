@@ -67,11 +67,15 @@ typedef struct {
   int norm_max;           /* 1: maximum activation; 0: percentile */
   double percentile;      /* 99.9 (Rueckauer et al. 2017) */
   int reset_zero;         /* 0 subtract (default), 1 zero */
-  double v_init;          /* -1: default (0, or 0.5 for qcfs networks, Bu et al. 2022); else fraction */
+  double v_init;          /* -1: default 0.5 (half threshold, Bu et al. 2022); else the fraction (0: classic) */
   int readout_spikes;     /* 0 membrane (default), 1 spike count */
   int n_samples;          /* training images used for normalisation (default 1000, evenly strided) */
   const char *data_dir;   /* Fashion-MNIST directory (NULL: default, see sb_fmnist_dir) */
   int eval_ann;           /* 1: run the ANN on the test set and store its predictions (default) */
+  const uint8_t *samples; /* optional (n_given, h, w) images 0..255 used for normalisation instead of
+                           * the training set (all of them; tests and hand-made networks) */
+  size_t n_given;
+  int given_h, given_w;
 } sb_convert_opts;
 
 void sb_convert_opts_default(sb_convert_opts *o);

@@ -1,0 +1,521 @@
+/* ANN -> SNN conversion and the two backends: hand-made networks against closed forms (spike
+ * counts, readout at every step, exact event-backend spike times, reset to zero, half-threshold
+ * start, qcfs, maxpool gates), the numpy reference conversion (tests/ref/convert_tiny_ref.h5 by
+ * tests/ref/make_convert_ref.py), SNN vs ANN accuracy and backend agreement on real data, the
+ * SNN file round trip, SONATA recording and bad inputs through the CLI. */
+#include "models/ann/ann.h"
+#include "models/convert/convert.h"
+#include "sim/core.h"
+#include "tests/testutil.h"
+
+#define TINY "tests/ref/convert_tiny_cnn.h5"
+#define TINY_REF "tests/ref/convert_tiny_ref.h5"
+
+/* ---- helpers ---- */
+
+/* Build an ANN from JSON with the given parameters (copied in layer order) and save it. */
+static void make_ann(const char *path, const char *json, const float *params, size_t n) {
+  sb_model *m = NULL;
+  int rc = sb_model_from_json(&m, json, "test", NULL);
+  if (rc) fprintf(stderr, "%s\n", sb_last_error());
+  assert_int_equal(rc, SB_OK);
+  assert_int_equal(m->n_params, n);
+  memcpy(m->params, params, n * sizeof *params);
+  assert_int_equal(sb_model_save(m, path, NULL), SB_OK);
+  sb_model_free(m);
+}
+
+static char *tmp(const char *name) {
+  static char buf[8][512];
+  static int k;
+  char *b = buf[k++ % 8];
+  snprintf(b, 512, "%s/%s", sb_test_tmpdir(), name);
+  return b;
+}
+
+static sb_convert_net *convert_with(const char *path, const uint8_t *samples, size_t ns, int h, int w,
+                                    int norm_max, int reset_zero, double v_init) {
+  sb_convert_opts o;
+  sb_convert_opts_default(&o);
+  o.eval_ann = 0;
+  o.samples = samples;
+  o.n_given = ns;
+  o.given_h = h;
+  o.given_w = w;
+  o.norm_max = norm_max;
+  o.reset_zero = reset_zero;
+  o.v_init = v_init;
+  sb_convert_net *net = NULL;
+  int rc = sb_convert_file(&net, path, &o);
+  if (rc) fprintf(stderr, "%s\n", sb_last_error());
+  assert_int_equal(rc, SB_OK);
+  return net;
+}
+
+/* ---- a hand-made MLP: 2x2 image -> dense 3 -> relu -> dense 2 ---- */
+
+static const char hand_json[] =
+    "{\"name\":\"hand\",\"input\":[1,2,2],\"layers\":[{\"kind\":\"flatten\"},{\"kind\":\"dense\",\"out\":3},"
+    "{\"kind\":\"relu\"},{\"kind\":\"dense\",\"out\":2}]}";
+/* W1 (3,4), b1 (3), W2 (2,3), b2 (2) */
+static const float hand_params[] = {0.9f,  0.35f, -0.2f, 0.15f,  /* hidden 0 */
+                                    0.1f,  0.6f,  0.45f, -0.3f,  /* hidden 1 */
+                                    -0.8f, -0.5f, 0.2f,  -0.1f,  /* hidden 2: silent on our images */
+                                    0.05f, -0.02f, 0.1f,
+                                    0.7f,  -0.4f, 0.9f,          /* class 0 */
+                                    -0.3f, 0.8f,  0.2f,          /* class 1 */
+                                    -0.05f, 0.31f};
+static const uint8_t hand_samples[2][4] = {{200, 90, 30, 140}, {60, 220, 180, 10}};
+static const uint8_t hand_image[4] = {170, 40, 95, 120};
+
+/* hidden pre-activations (ANN units) for an image */
+static void hand_hidden(const uint8_t *img, double *a) {
+  for (int j = 0; j < 3; j++) {
+    a[j] = hand_params[12 + j];
+    for (int i = 0; i < 4; i++) a[j] += (double)hand_params[j * 4 + i] * img[i] / 255.0;
+  }
+}
+
+static double hand_lambda(void) {
+  double mx = 0, a[3];
+  for (int s = 0; s < 2; s++) {
+    hand_hidden(hand_samples[s], a);
+    for (int j = 0; j < 3; j++)
+      if (a[j] > mx) mx = a[j];
+  }
+  return mx;
+}
+
+static void test_hand_closed_form_clocked(void **state) {
+  (void)state;
+  const char *ann = tmp("hand.h5");
+  make_ann(ann, hand_json, hand_params, sizeof hand_params / sizeof *hand_params);
+  sb_convert_net *net = convert_with(ann, &hand_samples[0][0], 2, 2, 2, 1, 0, 0);
+  double lam = hand_lambda(), a[3], I[3];
+  assert_int_equal(net->n_layers, 2);
+  check_rel(net->layers[0].lambda, lam, 1e-6, "lambda of the hidden layer = max activation over the samples");
+  check_rel(net->layers[0].w[5], hand_params[5] / lam, 1e-6, "normalised W1[1][1] = W/lambda");
+  check_rel(net->layers[0].b[1], hand_params[13] / lam, 1e-6, "normalised b1[1] = b/lambda");
+  check_rel(net->layers[1].w[4], hand_params[19] * lam, 1e-6, "output W2' = W2 lambda");
+  hand_hidden(hand_image, a);
+  for (int j = 0; j < 3; j++) I[j] = a[j] / lam;   /* threshold units per step */
+  assert_true(I[2] < 0 && I[0] > 0 && I[1] > 0 && I[0] < 1 && I[1] < 1);
+  const int T = 37;
+  uint8_t label = 0;
+  size_t rec0 = 0;
+  sb_convert_eval_opts o;
+  sb_convert_eval_opts_default(&o);
+  o.steps = T;
+  o.record = &rec0;
+  o.n_record = 1;
+  sb_convert_result r;
+  assert_int_equal(sb_convert_eval_clocked(net, hand_image, &label, 1, &o, &r), SB_OK);
+  /* closed form: n_j(t) = floor(t I_j) (reset by subtraction, V0 = 0, constant current);
+   * V_k(t) = sum_j W2'_kj n_j(t) + t b2_k; class = argmax_k V_k(t) */
+  double want_spikes = 0;
+  for (int t = 1; t <= T; t++) {
+    double n[3], V[2];
+    for (int j = 0; j < 3; j++) {
+      n[j] = I[j] > 0 ? floor(t * I[j]) : 0;
+      double frac = t * I[j] - floor(t * I[j]);
+      assert_true(I[j] < 0 || (frac > 1e-4 && frac < 1 - 1e-4));   /* no float32 boundary case */
+    }
+    for (int k = 0; k < 2; k++) V[k] = t * (double)hand_params[21 + k];
+    for (int k = 0; k < 2; k++)
+      for (int j = 0; j < 3; j++) V[k] += (double)hand_params[15 + 3 * k + j] * lam * n[j];
+    int p = V[1] > V[0];
+    check_abs((double)r.correct[t - 1], (double)(p == label), 0, "readout after step %d (V = %g, %g)", t, V[0], V[1]);
+    if (t == T) want_spikes = n[0] + n[1] + n[2];
+    if (t == T) check_abs(r.pred[0], p, 0, "class after T");
+  }
+  check_abs(r.spikes[0], want_spikes, 0, "hidden spikes after T = %d", T);
+  check_abs(r.spikes[1], 0, 0, "the membrane-readout output never spikes");
+  check_abs(r.layer_synops[1], want_spikes * 2, 0, "synaptic ops = hidden spikes x 2 targets");
+  check_abs(r.input_macs, 12, 0, "analog input MACs of the first layer");
+  /* recorded spike times: neuron j spikes at the steps where floor(t I_j) increases */
+  const sb_convert_spikes *s = &r.rec[0];
+  size_t k = 0;
+  for (int t = 1; t <= T; t++)
+    for (int j = 0; j < 3; j++)
+      if (I[j] > 0 && floor(t * I[j]) > floor((t - 1) * I[j])) {
+        assert_true(k < s->n);
+        check_abs(s->t[k], t, 0, "recorded spike %zu time (ms)", k);
+        check_abs((double)s->id[k], j, 0, "recorded spike %zu neuron", k);
+        k++;
+      }
+  check_abs((double)s->n, (double)k, 0, "recorded spike count");
+  sb_convert_result_free(&r);
+
+  /* event backend: exact spike times k / I_j, arrivals delay later; same counts */
+  o.delay = 0.1;
+  assert_int_equal(sb_convert_eval_event(net, hand_image, &label, 1, &o, &r), SB_OK);
+  check_abs(r.spikes[0], want_spikes, 0, "event backend: hidden spikes after T");
+  s = &r.rec[0];
+  for (size_t q = 0; q < s->n; q++) {
+    uint64_t j = s->id[q];
+    double kth = 0;
+    for (size_t p = 0; p <= q; p++) kth += s->id[p] == j;
+    /* 1e-6: the engine's current W x + b comes from float32 weights and sb_dense_forward */
+    check_rel(s->t[q], kth / I[j], 1e-6, "event backend: exact time of spike %zu of neuron %llu", q,
+              (unsigned long long)j);
+  }
+  for (int t = 1; t <= T; t++) {   /* readout: spikes that arrived (time + delay <= t) */
+    double V[2] = {t * (double)hand_params[21], t * (double)hand_params[22]};
+    for (int j = 0; j < 2; j++) {
+      double nj = I[j] * t - 0.1 * I[j] > 0 ? floor(I[j] * (t - 0.1)) : 0;
+      for (int kk = 0; kk < 2; kk++) V[kk] += (double)hand_params[15 + 3 * kk + j] * lam * nj;
+    }
+    check_abs((double)r.correct[t - 1], (double)((V[1] > V[0]) == label), 0, "event readout after %d ms", t);
+  }
+  sb_convert_result_free(&r);
+  sb_convert_net_free(net);
+
+  /* reset to zero: period ceil(1/I); half-threshold start: floor(T I + 1/2) */
+  net = convert_with(ann, &hand_samples[0][0], 2, 2, 2, 1, 1, 0);
+  o.record = NULL;
+  o.n_record = 0;
+  assert_int_equal(sb_convert_eval_clocked(net, hand_image, &label, 1, &o, &r), SB_OK);
+  double wz = floor(T / ceil(1 / I[0])) + floor(T / ceil(1 / I[1]));
+  check_abs(r.spikes[0], wz, 0, "reset to zero: spikes = sum floor(T / ceil(1/I))");
+  sb_convert_result_free(&r);
+  sb_convert_net_free(net);
+  net = convert_with(ann, &hand_samples[0][0], 2, 2, 2, 1, 0, 0.5);
+  check_rel(net->v_init, 0.5, 0, "v_init stored");
+  assert_int_equal(sb_convert_eval_clocked(net, hand_image, &label, 1, &o, &r), SB_OK);
+  check_abs(r.spikes[0], floor(T * I[0] + 0.5) + floor(T * I[1] + 0.5), 0, "V0 = theta/2: floor(T I + 1/2)");
+  sb_convert_result_free(&r);
+  sb_convert_net_free(net);
+}
+
+/* qcfs: threshold = clip lambda, V0 = lambda/2; after T = L steps the spike count equals the
+ * quantised activation times L/lambda (Bu et al. 2022, theorem 2) */
+static void test_qcfs_closed_form(void **state) {
+  (void)state;
+  const char *json = "{\"name\":\"q\",\"input\":[1,2,2],\"layers\":[{\"kind\":\"flatten\"},{\"kind\":\"dense\",\"out\":3},"
+                     "{\"kind\":\"qcfs\",\"levels\":4,\"threshold\":2.0},{\"kind\":\"dense\",\"out\":2}]}";
+  float p[sizeof hand_params / sizeof *hand_params + 1];
+  memcpy(p, hand_params, 15 * sizeof *p);
+  p[15] = 0.83f;   /* lambda */
+  memcpy(p + 16, hand_params + 15, 8 * sizeof *p);
+  const char *ann = tmp("qcfs.h5");
+  make_ann(ann, json, p, 24);
+  sb_convert_opts o;
+  sb_convert_opts_default(&o);
+  o.eval_ann = 0;
+  sb_convert_net *net = NULL;
+  assert_int_equal(sb_convert_file(&net, ann, &o), SB_OK);   /* no data needed */
+  check_rel(net->layers[0].lambda, 0.83, 1e-6, "qcfs layer: lambda = clip value");
+  check_rel(net->v_init, 0.5, 0, "default V0 = threshold / 2");
+  double a[3], want = 0;
+  hand_hidden(hand_image, a);
+  for (int j = 0; j < 3; j++) {
+    float q;
+    float x = (float)a[j];
+    sb_qcfs_forward(&q, &x, 1, 0.83f, 4);
+    want += q * 4 / 0.83;
+  }
+  uint8_t label = 0;
+  sb_convert_eval_opts eo;
+  sb_convert_eval_opts_default(&eo);
+  eo.steps = 4;
+  sb_convert_result r;
+  assert_int_equal(sb_convert_eval_clocked(net, hand_image, &label, 1, &eo, &r), SB_OK);
+  check_abs(r.spikes[0], round(want), 0, "spikes after T = L equal the QCFS output x L / lambda");
+  sb_convert_result_free(&r);
+  sb_convert_net_free(net);
+}
+
+/* maxpool gate: the window's most active input (first on ties) passes its spikes */
+static void test_maxpool_gate(void **state) {
+  (void)state;
+  const char *json = "{\"name\":\"mp\",\"input\":[1,2,2],\"layers\":[{\"kind\":\"conv2d\",\"out\":1,\"kernel\":1},"
+                     "{\"kind\":\"relu\"},{\"kind\":\"maxpool\",\"kernel\":2},{\"kind\":\"flatten\"},"
+                     "{\"kind\":\"dense\",\"out\":2}]}";
+  const float p[] = {1.0f, 0.0f, 1.0f, -1.0f, 0.0f, 0.0f};
+  const char *ann = tmp("maxpool.h5");
+  make_ann(ann, json, p, 6);
+  const uint8_t samples[4] = {255, 100, 50, 10};
+  sb_convert_net *net = convert_with(ann, samples, 1, 2, 2, 1, 0, 0);
+  assert_int_equal(net->layers[1].kind, SB_CONVERT_MAXPOOL);
+  const uint8_t img[4] = {230, 150, 201, 77};   /* pixel 0 has the highest rate */
+  uint8_t label = 0;
+  sb_convert_eval_opts o;
+  sb_convert_eval_opts_default(&o);
+  o.steps = 50;
+  sb_convert_result r;
+  assert_int_equal(sb_convert_eval_clocked(net, img, &label, 1, &o, &r), SB_OK);
+  double n0 = 0, tot = 0;
+  for (int i = 0; i < 4; i++) {
+    double I = img[i] / 255.0;   /* lambda = 1 (max of the sample) */
+    double c = floor(50 * I + 1e-9);
+    tot += c;
+    if (i == 0) n0 = c;
+  }
+  check_abs(r.spikes[1], n0, 0, "maxpool output = spikes of the most active input");
+  check_abs(r.maxpool_cmp, 4 * tot, 0, "comparisons = K*K per input spike");
+  sb_convert_result_free(&r);
+  assert_int_equal(sb_convert_eval_event(net, img, &label, 1, &o, &r), SB_EUNSUPPORTED);
+  sb_convert_net_free(net);
+}
+
+static void test_file_roundtrip(void **state) {
+  (void)state;
+  const char *ann = tmp("hand_rt.h5"), *snn = tmp("hand_rt.snn.h5");
+  make_ann(ann, hand_json, hand_params, sizeof hand_params / sizeof *hand_params);
+  sb_convert_net *a = convert_with(ann, &hand_samples[0][0], 2, 2, 2, 1, 1, 0.5), *b = NULL;
+  assert_int_equal(sb_convert_save(a, snn), SB_OK);
+  assert_true(sb_convert_file_is_snn(snn));
+  assert_false(sb_convert_file_is_snn(ann));
+  assert_int_equal(sb_convert_load(&b, snn), SB_OK);
+  assert_int_equal(b->n_layers, a->n_layers);
+  assert_int_equal(b->reset_zero, 1);
+  check_abs(b->v_init, 0.5, 0, "v_init");
+  for (int l = 0; l < a->n_layers; l++) {
+    assert_int_equal(b->layers[l].kind, a->layers[l].kind);
+    assert_string_equal(b->layers[l].name, a->layers[l].name);
+    check_abs(b->layers[l].lambda, a->layers[l].lambda, 0, "lambda %d", l);
+    assert_int_equal(b->layers[l].spiking, a->layers[l].spiking);
+    size_t nw = l == 0 ? 12 : 6;
+    assert_memory_equal(b->layers[l].w, a->layers[l].w, nw * sizeof(float));
+  }
+  sb_convert_net_free(a);
+  sb_convert_net_free(b);
+  /* a weight of the wrong shape is a format error naming the dataset */
+  hid_t f = H5Fopen(snn, H5F_ACC_RDWR, H5P_DEFAULT);
+  H5Ldelete(f, "layers/001/weight", H5P_DEFAULT);
+  hid_t g = H5Gopen2(f, "layers/001", H5P_DEFAULT);
+  float w[5] = {0};
+  size_t d[2] = {1, 5};
+  sb_h5_write_float(g, "weight", w, 2, d);
+  H5Gclose(g);
+  H5Fclose(f);
+  assert_int_equal(sb_convert_load(&b, snn), SB_EFORMAT);
+  check_contains(sb_last_error(), "/layers/001/weight: expected shape (2, 3) (got (1, 5))");
+  char out[8192];
+  assert_int_equal(sb_test_run(out, sizeof out, "eval %s --steps 5", snn), 2);
+  check_contains(out, "expected shape (2, 3)");
+  assert_int_equal(sb_test_run(out, sizeof out, "eval %s --steps 5", ann), 2);
+  check_contains(out, "spikebridge-snn");
+}
+
+static void test_cli_bad_inputs(void **state) {
+  (void)state;
+  char out[8192];
+  sb_model *m = NULL;
+  assert_int_equal(sb_model_builtin(&m, "mlp_sigmoid"), SB_OK);
+  const char *sig = tmp("sigmoid.h5"), *o = tmp("sigmoid.snn.h5");
+  assert_int_equal(sb_model_save(m, sig, NULL), SB_OK);
+  sb_model_free(m);
+  assert_int_equal(sb_test_run(out, sizeof out, "convert %s -o %s", sig, o), 2);
+  check_contains(out, "layer 2 (sigmoid): not convertible");
+  assert_false(sb_test_file_exists(o));
+  assert_int_equal(sb_test_run(out, sizeof out, "convert %s --norm median", sig), 2);
+  check_contains(out, "--norm");
+  assert_int_equal(sb_test_run(out, sizeof out, "convert %s --reset never", sig), 2);
+  assert_int_equal(sb_test_run(out, sizeof out, "convert %s --norm percentile:120", sig), 2);
+  assert_int_equal(sb_test_run(out, sizeof out, "eval x.h5 --steps 0"), 2);
+  assert_int_equal(sb_test_run(out, sizeof out, "eval x.h5 --backend gpu"), 2);
+  assert_int_equal(sb_test_run(out, sizeof out, "convert %s/nonexistent.h5", sb_test_tmpdir()), 1);
+  check_contains(out, "nonexistent.h5");
+}
+
+/* ---- real data ---- */
+
+static int have_data(void) {
+  sb_dataset d;
+  if (sb_fmnist_load(NULL, "test", &d)) return 0;
+  sb_dataset_free(&d);
+  return 1;
+}
+
+static sb_convert_net *tiny_net(void) {
+  sb_convert_opts o;
+  sb_convert_opts_default(&o);
+  o.eval_ann = 0;
+  o.n_samples = 200;
+  o.v_init = 0;   /* as the numpy reference */
+  sb_convert_net *net = NULL;
+  int rc = sb_convert_file(&net, TINY, &o);
+  if (rc) fprintf(stderr, "%s\n", sb_last_error());
+  assert_int_equal(rc, SB_OK);
+  return net;
+}
+
+/* The numpy reference conversion of the same network (fixture) in normalisation factors,
+ * per-neuron and per-layer spike counts, and predictions. */
+static void test_numpy_reference(void **state) {
+  (void)state;
+  if (!have_data()) skip();
+  sb_convert_net *net = tiny_net();
+  hid_t f;
+  assert_int_equal(sb_h5_open_read(TINY_REF, &f), SB_OK);
+  double *lam;
+  int64_t *counts, *pred, *correct;
+  int8_t *c0;
+  size_t n, dims[4];
+  int rank;
+  assert_int_equal(sb_h5_read(f, "lambda", H5T_NATIVE_DOUBLE, (void **)&lam, &n, NULL, NULL, 0), SB_OK);
+  assert_int_equal(sb_h5_read(f, "counts", H5T_NATIVE_INT64, (void **)&counts, &n, &rank, dims, 4), SB_OK);
+  size_t N = dims[0];
+  assert_int_equal(sb_h5_read(f, "counts0", H5T_NATIVE_INT8, (void **)&c0, &n, NULL, NULL, 0), SB_OK);
+  assert_int_equal(sb_h5_read(f, "pred", H5T_NATIVE_INT64, (void **)&pred, &n, NULL, NULL, 0), SB_OK);
+  assert_int_equal(sb_h5_read(f, "correct", H5T_NATIVE_INT64, (void **)&correct, &n, NULL, NULL, 0), SB_OK);
+  int T = (int)n;
+  H5Fclose(f);
+  /* lambda: percentile of float32 activations; the C and numpy forwards differ in summation order */
+  for (int l = 0; l < 3; l++) check_rel(net->layers[l].lambda, lam[l], 1e-5, "lambda of layer %d vs numpy", l);
+  sb_dataset d;
+  assert_int_equal(sb_fmnist_load(NULL, "test", &d), SB_OK);
+  size_t *rec = malloc(N * sizeof *rec);
+  for (size_t i = 0; i < N; i++) rec[i] = i;
+  sb_convert_eval_opts o;
+  sb_convert_eval_opts_default(&o);
+  o.steps = T;
+  o.record = rec;
+  o.n_record = N;
+  sb_convert_result r;
+  assert_int_equal(sb_convert_eval_clocked(net, d.images, d.labels, N, &o, &r), SB_OK);
+  size_t n0 = 8 * 14 * 14, off = 0, same = 0;
+  int *cnt = calloc(n0, sizeof *cnt);
+  for (size_t i = 0; i < N; i++) {
+    for (int l = 0; l < 2; l++) {
+      /* per layer and image: float32 rounding in another order can move a threshold crossing by a
+       * step for a handful of neurons; 0.5% of the count allows that and nothing systematic */
+      check_rel((double)r.rec[i * 3 + (size_t)l].n, (double)counts[i * 2 + (size_t)l], 5e-3,
+                "image %zu layer %d spikes vs numpy", i, l);
+    }
+    memset(cnt, 0, n0 * sizeof *cnt);
+    for (size_t k = 0; k < r.rec[i * 3].n; k++) cnt[r.rec[i * 3].id[k]]++;
+    for (size_t j = 0; j < n0; j++) off += abs(cnt[j] - c0[i * n0 + j]) > 0;
+    same += r.pred[i] == pred[i];
+  }
+  check_abs((double)off, 0, 0.001 * (double)(N * n0), "neurons of layer 0 whose count differs from numpy (<= 0.1%%)");
+  check_abs((double)same, (double)N, 1, "predictions equal to numpy's (at most one image may flip)");
+  check_abs((double)r.correct[T - 1], (double)correct[T - 1], 1, "correct after T vs numpy");
+  free(cnt);
+  free(rec);
+  free(lam);
+  free(counts);
+  free(c0);
+  free(pred);
+  free(correct);
+  sb_convert_result_free(&r);
+  sb_dataset_free(&d);
+  sb_convert_net_free(net);
+}
+
+/* SNN accuracy after T = 100 steps within 1.5 points of the ANN's on the same 300 test images:
+ * the 8-channel network measured 0.8 points below on 500 images; 1.5 covers the sampling spread
+ * of 300 images (1 image = 0.33 point) and no more. */
+static void test_accuracy_vs_ann(void **state) {
+  (void)state;
+  if (!have_data()) skip();
+  sb_convert_net *net = tiny_net();
+  sb_dataset d;
+  assert_int_equal(sb_fmnist_load(NULL, "test", &d), SB_OK);
+  const size_t N = 300;
+  sb_model *m = NULL;
+  assert_int_equal(sb_model_load(&m, TINY), SB_OK);
+  float *x = malloc(N * 784 * sizeof *x);
+  for (size_t i = 0; i < N * 784; i++) x[i] = d.images[i] / 255.0f;
+  const float *y = sb_model_forward(m, x, (int)N, 0);
+  size_t ann_ok = 0;
+  for (size_t i = 0; i < N; i++) {
+    int b = 0;
+    for (int k = 1; k < 10; k++)
+      if (y[i * 10 + (size_t)k] > y[i * 10 + (size_t)b]) b = k;
+    ann_ok += b == d.labels[i];
+  }
+  sb_convert_eval_opts o;
+  sb_convert_eval_opts_default(&o);
+  o.steps = 100;
+  sb_convert_result r;
+  assert_int_equal(sb_convert_eval_clocked(net, d.images, d.labels, N, &o, &r), SB_OK);
+  double ann = 100.0 * (double)ann_ok / (double)N, snn = 100.0 * (double)r.correct[99] / (double)N;
+  fprintf(stderr, "tiny CNN: ANN %.2f%%, SNN %.2f%% at T = 100 on %zu test images\n", ann, snn, N);
+  check_abs(snn, ann, 1.5, "SNN accuracy at T = 100 vs ANN");
+  assert_true(r.correct[4] < r.correct[99]);   /* the curve rises: T = 5 is far from converged */
+  free(x);
+  sb_model_free(m);
+  sb_convert_result_free(&r);
+  sb_dataset_free(&d);
+  sb_convert_net_free(net);
+}
+
+/* Clocked and event backends on the same 30 images at T = 100: same class for >= 29 and per-layer
+ * spike counts within 2% (issue 8's criterion on 200 images; measured 99.8% and 0.04% on 500). */
+static void test_backend_agreement(void **state) {
+  (void)state;
+  if (!have_data()) skip();
+  sb_convert_net *net = tiny_net();
+  sb_dataset d;
+  assert_int_equal(sb_fmnist_load(NULL, "test", &d), SB_OK);
+  const size_t N = 30;
+  sb_convert_eval_opts o;
+  sb_convert_eval_opts_default(&o);
+  o.steps = 100;
+  sb_convert_result a, b;
+  assert_int_equal(sb_convert_eval_clocked(net, d.images, d.labels, N, &o, &a), SB_OK);
+  assert_int_equal(sb_convert_eval_event(net, d.images, d.labels, N, &o, &b), SB_OK);
+  size_t same = 0;
+  for (size_t i = 0; i < N; i++) same += a.pred[i] == b.pred[i];
+  assert_true(same >= N - 1);
+  for (int l = 0; l < 2; l++) check_rel(b.spikes[l], a.spikes[l], 0.02, "layer %d spikes event vs clocked", l);
+  sb_convert_result_free(&a);
+  sb_convert_result_free(&b);
+  sb_dataset_free(&d);
+  sb_convert_net_free(net);
+}
+
+/* convert + eval through the CLI, with JSON, PNG and a SONATA recording */
+static void test_cli_end_to_end(void **state) {
+  (void)state;
+  if (!have_data()) skip();
+  char out[16384];
+  const char *snn = tmp("tiny.snn.h5"), *js = tmp("tiny.json"), *png = tmp("tiny.png"), *rec = tmp("tiny_spikes.h5");
+  assert_int_equal(sb_test_run(out, sizeof out, "convert %s -o %s --samples 200 --no-ann-eval", TINY, snn), 0);
+  check_contains(out, "l0_conv");
+  check_contains(out, "avgpool (fixed weight)");
+  assert_int_equal(sb_test_run(out, sizeof out, "eval %s --steps 20 --limit 5 --json %s --plot %s --record %s "
+                               "--record-images 0,3", snn, js, png, rec), 0);
+  check_contains(out, "synops/img");
+  assert_true(sb_test_file_exists(js));
+  assert_true(sb_test_file_exists(png));
+  hid_t f;
+  assert_int_equal(sb_h5_open_read(rec, &f), SB_OK);
+  assert_true(sb_h5_exists(f, "spikes/l0_conv/timestamps"));
+  assert_true(sb_h5_exists(f, "spikes/l1_avgpool/node_ids"));
+  double *t;
+  uint64_t *id;
+  size_t n, m;
+  assert_int_equal(sb_h5_read(f, "spikes/l0_conv/timestamps", H5T_NATIVE_DOUBLE, (void **)&t, &n, NULL, NULL, 0), SB_OK);
+  assert_int_equal(sb_h5_read(f, "spikes/l0_conv/node_ids", H5T_NATIVE_UINT64, (void **)&id, &m, NULL, NULL, 0), SB_OK);
+  assert_int_equal(n, m);
+  assert_true(n > 0);
+  for (size_t i = 0; i < n; i++) {
+    assert_true(t[i] >= 1 && t[i] <= 40);
+    assert_true(id[i] < 8 * 14 * 14);
+    if (i) assert_true(t[i] >= t[i - 1]);
+  }
+  hid_t ds = H5Dopen2(f, "spikes/l0_conv/timestamps", H5P_DEFAULT);
+  char *u = NULL;
+  assert_int_equal(sb_h5_attr_read_string(ds, "units", &u), SB_OK);
+  assert_string_equal(u, "ms");
+  sb_free(u);
+  H5Dclose(ds);
+  H5Fclose(f);
+  free(t);
+  free(id);
+}
+
+int main(void) {
+  sb_h5_quiet();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_hand_closed_form_clocked), cmocka_unit_test(test_qcfs_closed_form),
+      cmocka_unit_test(test_maxpool_gate),             cmocka_unit_test(test_file_roundtrip),
+      cmocka_unit_test(test_cli_bad_inputs),           cmocka_unit_test(test_numpy_reference),
+      cmocka_unit_test(test_accuracy_vs_ann),          cmocka_unit_test(test_backend_agreement),
+      cmocka_unit_test(test_cli_end_to_end),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
