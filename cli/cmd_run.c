@@ -1,16 +1,33 @@
-/* spikebridge run: argument parsing only until issue 3 lands. */
+/* spikebridge run: load a JSON model file, simulate, write spikes (SONATA) and state samples
+ * (SONATA report) to an HDF5 file under a temporary name, print a closing summary.
+ * Argument parsing and reporting only; the science is in sim/. */
 #include "cli/cli.h"
+#include "sim/sim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const char usage[] =
 "Usage: spikebridge run MODEL.json [-o OUT.h5] [--t-stop MS] [--seed N] [--threads N]\n"
     "                       [--set PATH=VALUE]... [--quiet]\n\n"
     "Simulate the spiking network described by MODEL.json; spikes go to OUT.h5 (SONATA).\n\n"
-    "  -o, --output OUT.h5   output file (default: simulation.output of the model)\n"
+    "  -o, --output OUT.h5   output file (default: simulation.output of the model, else MODEL.h5)\n"
     "      --t-stop MS       biological time to simulate, ms\n"
     "      --seed N          master seed\n"
-    "      --threads N       OpenMP threads\n"
+    "      --threads N       OpenMP threads (results do not depend on it)\n"
     "      --set PATH=VALUE  override a model value, e.g. populations.exc.params.tau_m=15\n"
+    "                        or projections[1].weight=-0.6 (VALUE is JSON, else a string)\n"
     "  -q, --quiet           no progress line\n";
+
+typedef struct { sb_progress *p; double t0; } prog_ctx;
+
+static void on_progress(void *vc, double t, double t_stop, uint64_t spikes) {
+  prog_ctx *c = vc;
+  double wall = sb_wall_time() - c->t0;
+  sb_progress_update(c->p, "t = %.1f / %.1f ms  (%.0f%%)  real-time factor %.3g  %.3g spikes/s", t, t_stop,
+                     100.0 * t / t_stop, wall > 0 ? t / 1000.0 / wall : 0.0, wall > 0 ? (double)spikes / wall : 0.0);
+}
 
 int sb_cmd_run(int argc, char **argv) {
   static const struct option opts[] = {
@@ -24,9 +41,114 @@ int sb_cmd_run(int argc, char **argv) {
       {0, 0, 0, 0}};
   sb_cli_getopt_reset();
   int c;
+  const char *out = NULL;
+  const char **sets = calloc((size_t)argc + 1, sizeof *sets);
+  if (!sets) return 1;
+  int n_set = 0, quiet = sb_quiet;
+  sb_model_opts mo = {NULL, 0, NAN, -1, 0};
+  double v;
+  long l;
+  int rc = 0;
   while ((c = sb_cli_getopt("run", usage, argc, argv, ":ho:q", opts)) != -1) {
-    if (c == SB_CLI_HELP) return 0;
-    if (c == SB_CLI_BADOPT) return 2;
+    if (c == SB_CLI_HELP) goto done;
+    if (c == SB_CLI_BADOPT) { rc = 2; goto done; }
+    switch (c) {
+      case 'o': out = optarg; break;
+      case 'q': quiet = 1; break;
+      case 1:
+        if ((rc = sb_cli_double("run", "--t-stop", optarg, &v))) goto done;
+        if (!(v > 0)) { rc = sb_cli_usage_error("run", "--t-stop: must be > 0 ms (got %s)", optarg); goto done; }
+        mo.t_stop = v;
+        break;
+      case 2:
+        if ((rc = sb_cli_long("run", "--seed", optarg, 0, 0x7fffffffffffffffL, &l))) goto done;
+        mo.seed = l;
+        break;
+      case 3:
+        if ((rc = sb_cli_long("run", "--threads", optarg, 1, 4096, &l))) goto done;
+        mo.threads = (int)l;
+        break;
+      case 4:
+        if (!strchr(optarg, '=')) { rc = sb_cli_usage_error("run", "--set: expected PATH=VALUE (got '%s')", optarg); goto done; }
+        sets[n_set++] = optarg;
+        break;
+      default: break;
+    }
   }
-  return sb_cli_not_built("run", "3");
+  if (optind != argc - 1) {
+    rc = sb_cli_usage_error("run", optind >= argc ? "missing MODEL.json" : "expected one MODEL.json (got %d arguments)",
+                            argc - optind);
+    goto done;
+  }
+  const char *file = argv[optind];
+  mo.set = sets;
+  mo.n_set = n_set;
+  double t_build = sb_wall_time();
+  sb_model m;
+  int st = sb_model_load(file, &mo, &m);
+  if (st) { rc = sb_cli_fail(st); goto done; }
+  t_build = sb_wall_time() - t_build;
+  char defout[4096];
+  if (!out) out = m.output;
+  if (!out) {
+    const char *b = strrchr(file, '/');
+    b = b ? b + 1 : file;
+    snprintf(defout, sizeof defout, "%s", b);
+    char *dot = strrchr(defout, '.');
+    if (dot && !strcmp(dot, ".json")) *dot = 0;
+    strncat(defout, ".h5", sizeof defout - strlen(defout) - 1);
+    out = defout;
+  }
+  sb_h5_out o;
+  if ((st = sb_h5_create(&o, out))) { sb_model_free(&m); rc = sb_cli_fail(st); goto done; }
+  sb_h5_attr_write_string(o.file, "spikebridge_version", SB_VERSION);
+  sb_h5_attr_write_string(o.file, "model_file", file);
+  int64_t seed = (int64_t)m.seed, thr = m.threads;
+  sb_h5_attr_write_int64s(o.file, "seed", &seed, 1);
+  sb_h5_attr_write_int64s(o.file, "threads", &thr, 1);
+  sb_h5_attr_write_doubles(o.file, "t_stop", &m.t_stop, 1);
+  if ((st = sb_net_attach_output(m.net, o.file, m.flush_interval))) goto fail;
+  sb_progress prog;
+  sb_progress_init(&prog, stderr, quiet);
+  prog_ctx pc = {&prog, sb_wall_time()};
+  sb_net_set_progress(m.net, on_progress, &pc);
+  double t_sim = sb_wall_time();
+  st = sb_net_run(m.net, m.t_stop);
+  t_sim = sb_wall_time() - t_sim;
+  sb_progress_done(&prog);
+  if (st) goto fail;
+  if ((st = sb_net_finish_output(m.net))) goto fail;
+  if ((st = sb_h5_commit(&o))) { sb_model_free(&m); rc = sb_cli_fail(st); goto done; }
+
+  sb_net_counters ct;
+  sb_net_get_counters(m.net, &ct);
+  {
+    printf("spikebridge run %s: %.1f ms biological time, %d thread%s, seed %llu -> %s\n", file, m.t_stop, m.threads,
+           m.threads == 1 ? "" : "s", (unsigned long long)m.seed, out);
+    printf("  construction  %.3f s (%zu synapses, %.2f bytes/synapse)\n", t_build, ct.synapses,
+           ct.synapses ? (double)ct.syn_bytes / (double)ct.synapses : 0.0);
+    printf("  simulation    %.3f s, real-time factor %.3g (%.3g s wall per biological s), window %g ms\n", t_sim,
+           t_sim > 0 ? m.t_stop / 1000.0 / t_sim : 0.0, t_sim / (m.t_stop / 1000.0), ct.window);
+    printf("  peak memory   %.1f MB\n", (double)sb_peak_rss() / 1048576.0);
+    printf("  events        %llu synaptic, %llu stimulus (%.3g events/s wall)\n", (unsigned long long)ct.syn_events,
+           (unsigned long long)ct.ext_events, t_sim > 0 ? (double)(ct.syn_events + ct.ext_events) / t_sim : 0.0);
+    printf("  %-16s %10s %12s %10s %8s\n", "population", "neurons", "spikes", "rate/Hz", "CV ISI");
+    for (int i = 0; i < sb_net_n_populations(m.net); i++) {
+      sb_pop_stats ps;
+      sb_net_pop_stats(m.net, i, &ps);
+      printf("  %-16s %10zu %12llu %10.3f %8.3f\n", sb_net_pop_name(m.net, i), sb_net_pop_size(m.net, i),
+             (unsigned long long)ps.spikes, ps.rate, ps.cv);
+    }
+  }
+  sb_model_free(&m);
+  rc = 0;
+  goto done;
+fail:
+  rc = sb_cli_fail(st);
+  sb_net_attach_output(m.net, -1, 0);
+  sb_h5_abort(&o);
+  sb_model_free(&m);
+done:
+  free(sets);
+  return rc;
 }

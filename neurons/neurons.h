@@ -1,5 +1,115 @@
-/* Neuron and stimulus models behind one interface (filled in by the engine issue). */
+/* Neuron models behind one interface (a table of functions, GSL `*_type` style), and the
+ * closed forms they share. The engine (sim/) owns parameters (per population, or per neuron
+ * when heterogeneous) and state (per neuron, `state_size` bytes each); a model owns neither.
+ * Stimulus devices (poisson, dc, spike lists) live in the engine, not here: they reach a
+ * neuron as events (SB_RCPT_SPIKE) or current steps (SB_RCPT_CURRENT).
+ *
+ * Conventions shared by every model (NEST names and units: ms, mV, pF, pA, nS):
+ *  - times are absolute ms (doubles, continuous); a state is "at" some time the engine keeps;
+ *  - advance(s, t0, t1) integrates exactly (closed form) or to ODE tolerance from t0 to t1,
+ *    without looking at the threshold; refractoriness is inside the state (t_ref_end);
+ *  - next_crossing(s, t, t_limit) finds the first time in [t, t_limit) where V_m >= V_th
+ *    (t itself when already at/above threshold and not refractory), else SB_NOSPIKE;
+ *  - receive(s, t, receptor, w): a spike (weight sign picks the excitatory or inhibitory
+ *    receptor, as in NEST) or a step of injected current (pA) at time t;
+ *  - reset(s, t_spike): after a spike: reset V_m, start the refractory period. */
 #ifndef SB_NEURONS_H
 #define SB_NEURONS_H
 #include "sim/core.h"
+
+/* Receptors of receive(). */
+enum {
+  SB_RCPT_SPIKE = 0,   /* synaptic event, weight > 0 excitatory, < 0 inhibitory (mV, pA or nS) */
+  SB_RCPT_CURRENT = 1  /* change of injected current by `weight` pA (dc_generator on/off) */
+};
+
+/* A double parameter: name, unit, offset in the model's parameter struct, default. */
+typedef struct {
+  const char *name;  /* NEST name, "tau_m" */
+  const char *unit;  /* "ms" */
+  size_t offset;     /* byte offset of the double in the parameter struct */
+  double def;        /* default value */
+} sb_param_info;
+
+/* A recordable / settable state variable (a double in the state struct). */
+typedef struct {
+  const char *name;  /* "V_m" */
+  const char *unit;  /* "mV" */
+  size_t offset;     /* byte offset of the double in the state struct */
+} sb_recordable;
+
+typedef struct sb_neuron_type {
+  const char *name;                     /* NEST model name, "iaf_psc_exp" */
+  size_t param_size, derived_size, state_size;  /* bytes */
+  const sb_param_info *params;          /* NULL-name terminated; every field a double */
+  const sb_recordable *recordables;     /* NULL-name terminated; [0] is V_m */
+  /* Cross-parameter checks after all values are set (e.g. V_reset < V_th). Returns SB_OK or
+   * SB_EINVAL with a message "<param>: must be ... (got ...)" that callers prefix with the
+   * file and JSON path. Single values are range-checked by sb_neuron_set_param. */
+  int (*validate)(const void *p);
+  /* Constants from parameters, once per parameter set (singular limits live here). */
+  void (*derive)(const void *p, void *d);
+  /* State at rest at time 0 (V_m = E_L, currents 0, not refractory). */
+  void (*init)(const void *p, const void *d, void *s);
+  /* Exact (or ODE-tolerance) evolution from t0 to t1 >= t0, ms. Returns SB_OK or SB_ENOCONV. */
+  int (*advance)(const void *p, const void *d, void *s, double t0, double t1, void *w);
+  void (*receive)(const void *p, const void *d, void *s, double t, int receptor, double weight);
+  /* First threshold crossing in [t, t_limit): SB_OK with *t_spike, or SB_NOSPIKE; SB_ENOCONV
+   * if a root cannot be located. Does not change the state. */
+  int (*next_crossing)(const void *p, const void *d, const void *s, double t, double t_limit,
+                       double *t_spike, void *w);
+  void (*reset)(const void *p, const void *d, void *s, double t_spike);
+  /* Optional per-thread workspace (ODE models); NULL for closed-form models. */
+  void *(*work_alloc)(const void *p);
+  void (*work_free)(void *w);
+  /* Optional: a time >= t before which the neuron cannot reach threshold without new input
+   * (a conservative bound, INFINITY if never). The engine skips such neurons in windows
+   * without input and advances them lazily. NULL: processed every window. */
+  double (*safe_until)(const void *p, const void *d, const void *s, double t);
+} sb_neuron_type;
+
+/* The models (one exported pointer per model file; the structs are for static tables). */
+extern const sb_neuron_type sb_iaf_psc_delta_type, sb_iaf_psc_exp_type, sb_iaf_cond_exp_type,
+    sb_if_subtract_type;
+extern const sb_neuron_type *const sb_neuron_iaf_psc_delta;
+extern const sb_neuron_type *const sb_neuron_iaf_psc_exp;
+extern const sb_neuron_type *const sb_neuron_iaf_cond_exp;
+extern const sb_neuron_type *const sb_neuron_if_subtract;
+
+/* NULL-terminated table of every model (neurons/registry.c); tests and the CLI walk it. */
+extern const sb_neuron_type *const sb_neuron_types[];
+
+/* Look a model up by its NEST name; NULL if unknown. */
+const sb_neuron_type *sb_neuron_find(const char *name);
+
+/* Fill `p` (type->param_size bytes) with the defaults of the parameter table. */
+void sb_neuron_defaults(const sb_neuron_type *type, void *p);
+
+/* Set parameter `key` to `value` after its range check (time constants and C_m > 0, t_ref >= 0,
+ * finite values). Errors: SB_EINVAL "<key>: unknown parameter of <model>" or
+ * "<key>: must be > 0 (got -20)"; the caller prefixes file and JSON path. */
+int sb_neuron_set_param(const sb_neuron_type *type, void *p, const char *key, double value);
+/* Read a parameter; SB_EINVAL if unknown. */
+int sb_neuron_get_param(const sb_neuron_type *type, const void *p, const char *key, double *value);
+
+/* Index of recordable `name` in type->recordables, or -1. */
+int sb_neuron_recordable(const sb_neuron_type *type, const char *name);
+
+/* ---- closed forms shared by the LIF models (sb_lif_) ---- */
+
+/* expm1(x)/x, 1 at x = 0: the stable factor of the exponential-current propagator. */
+double sb_lif_exprel(double x);
+
+/* Membrane response at time h (ms) to a synaptic current I0 e^{-t/tau_syn} (pA) starting at 0
+ * with V at 0, for a leaky membrane (tau_m ms, C_m pF): mV.
+ *   P(h) = (h/C) e^{-h/tau_m} exprel(h (1/tau_m - 1/tau_syn)),
+ * which equals tau_m tau_syn/(C (tau_m - tau_syn)) (e^{-h/tau_m} - e^{-h/tau_syn}) for
+ * tau_syn != tau_m and its limit (h/C) e^{-h/tau_m} at tau_syn == tau_m, without cancellation
+ * near the singularity (Rotter & Diesmann 1999; NEST IAFPropagatorExp handles the same case). */
+double sb_lif_psc_exp_p21(double h, double tau_m, double tau_syn, double C_m);
+
+/* Time (ms, >= 0) for V(t) = V_inf + (V0 - V_inf) e^{-t/tau_m} to reach V_th, or INFINITY if
+ * it never does (V0 < V_th assumed). */
+double sb_lif_time_to_threshold(double V0, double V_inf, double V_th, double tau_m);
+
 #endif

@@ -1,8 +1,253 @@
-/* The sim module: core infrastructure (sim/core.h) and the event-driven engine.
- * The engine part is filled in by the engine issue. */
+/* The sim module: core infrastructure (sim/core.h) and the event-driven engine: networks of
+ * populations and projections, stimuli, the window-synchronous event loop, recording, and the
+ * JSON model-file loader. docs/engine.md is the user's guide; this header is the reference.
+ *
+ * The engine (DESIGN.md "The engine"): time is continuous (ms, double). The smallest synaptic
+ * delay d_min cuts time into windows [k W, (k+1) W), W = d_min (at most 5 ms). Inside a window
+ * every neuron is independent: its incoming events are taken in time order, its state advanced
+ * exactly between them, threshold crossings located exactly, spikes emitted with their exact
+ * times. At the window's end the spikes of all threads are concatenated (ordered by neuron id)
+ * and every thread delivers them to the neurons it owns, through synapses stored on the
+ * target's side, partitioned by owning thread and indexed by source. No locks, no atomics.
+ * The same network and seed give bit-identical spikes for any number of threads: connectivity,
+ * weights, initial states and Poisson input come from RNG streams keyed by (seed, purpose, id).
+ *
+ * Typical use from C (the conversion backend does exactly this):
+ *   sb_net *net = sb_net_alloc(seed, threads);
+ *   int in, out;
+ *   sb_net_add_population(net, "in", sb_neuron_if_subtract, 784, &in);
+ *   sb_net_add_population(net, "out", sb_neuron_if_subtract, 10, &out);
+ *   sb_net_set_param_array(net, out, "I_e", bias);          // per-neuron bias currents
+ *   sb_net_connect_dense(net, in, out, w, 1.0, NULL);       // w (10, 784) row-major
+ *   sb_net_run(net, 100.0);                                 // ms
+ *   sb_net_spike_counts(net, out, counts);  sb_net_get_state(net, out, "V_m", v);
+ *   sb_net_reset(net);  ...  sb_net_free(net);
+ */
 #ifndef SB_SIM_H
 #define SB_SIM_H
 
 #include "sim/core.h"
+#include "neurons/neurons.h"
+
+#include <gsl/gsl_rng.h>
+
+typedef struct sb_net sb_net;
+
+/* ---- networks and populations ---- */
+
+/* A new empty network. `seed` keys every RNG stream; `threads` >= 1 is the number of OpenMP
+ * threads (and of storage partitions), 0 means omp_get_max_threads(). Fixed for the network's
+ * life. Errors: NULL with SB_ENOMEM. Free with sb_net_free. */
+sb_net *sb_net_alloc(uint64_t seed, int threads);
+void sb_net_free(sb_net *net);
+
+/* Smallest allowed synaptic delay, ms (default 0.1, NEST's default resolution). A projection
+ * whose delay is below it is an error (SB_EINVAL). Set before connecting. */
+int sb_net_set_min_delay(sb_net *net, double min_delay);
+
+/* Add a population of `n` neurons of `type` with the type's default parameters, at rest.
+ * Neuron ids are global in order of creation; `*pop` gets the population index.
+ * Errors: SB_EINVAL (duplicate or empty name, n = 0, after a run started), SB_ENOMEM. */
+int sb_net_add_population(sb_net *net, const char *name, const sb_neuron_type *type, size_t n, int *pop);
+/* Population index by name, or -1. */
+int sb_net_find_population(const sb_net *net, const char *name);
+/* Size / first global id / name / type of a population. */
+size_t sb_net_pop_size(const sb_net *net, int pop);
+size_t sb_net_pop_first(const sb_net *net, int pop);
+const char *sb_net_pop_name(const sb_net *net, int pop);
+const sb_neuron_type *sb_net_pop_type(const sb_net *net, int pop);
+int sb_net_n_populations(const sb_net *net);
+
+/* Set a parameter for every neuron of `pop` (NEST name and unit). Validates the value and the
+ * model's cross-parameter rules, leaving the old value on error (transactional).
+ * Errors: SB_EINVAL "<key>: must be > 0 (got -20)" etc. (callers prefix file and path). */
+int sb_net_set_param(sb_net *net, int pop, const char *key, double value);
+/* Per-neuron values `values[n]` of one parameter (e.g. I_e bias currents): the population then
+ * keeps one parameter block per neuron. Same errors as sb_net_set_param (neuron index named). */
+int sb_net_set_param_array(sb_net *net, int pop, const char *key, const double *values);
+/* Set / read a state variable (recordable name, e.g. "V_m") of every neuron: values[n]. */
+int sb_net_set_state(sb_net *net, int pop, const char *var, const double *values);
+int sb_net_get_state(const sb_net *net, int pop, const char *var, double *values);
+
+/* ---- distributions for weights, delays and initial values ---- */
+
+enum { SB_DIST_CONST, SB_DIST_UNIFORM, SB_DIST_NORMAL, SB_DIST_NORMAL_CLIPPED, SB_DIST_LOGNORMAL };
+/* const: a; uniform: [a=min, b=max); normal: mean a, std b; normal_clipped: normal(a, b)
+ * redrawn until inside [c=min, d=max] (NEST's redraw semantics); lognormal: exp(normal(a=mu, b=sigma)). */
+typedef struct { int kind; double a, b, c, d; } sb_dist;
+/* One draw with GSL's samplers (gsl_ran_flat, gsl_ran_gaussian_ziggurat, gsl_ran_lognormal). */
+double sb_dist_draw(const sb_dist *dist, gsl_rng *r);
+/* Check a distribution's parameters (std >= 0, min < max, ...). SB_EINVAL "<field>: ..." */
+int sb_dist_check(const sb_dist *dist);
+
+/* ---- projections ---- */
+
+/* Connection rules with NEST's names and meaning. */
+enum { SB_RULE_ALL_TO_ALL, SB_RULE_ONE_TO_ONE, SB_RULE_PAIRWISE_BERNOULLI, SB_RULE_FIXED_INDEGREE,
+       SB_RULE_FIXED_OUTDEGREE, SB_RULE_FIXED_TOTAL_NUMBER, SB_RULE_EXPLICIT };
+/* Receptor: by the weight's sign (NEST), or forced excitatory (|w|) / inhibitory (-|w|). */
+enum { SB_RECEPTOR_SIGN = 0, SB_RECEPTOR_EX = 1, SB_RECEPTOR_IN = -1 };
+
+typedef struct {
+  int rule;               /* SB_RULE_* */
+  double p;               /* pairwise_bernoulli probability */
+  size_t indegree, outdegree, N;   /* fixed_indegree / fixed_outdegree / fixed_total_number */
+  int allow_autapses;     /* default 1 (NEST); only matters when source == target population */
+  int allow_multapses;    /* default 1 (NEST) */
+  /* explicit: n pairs of local indices; weights/delays may be NULL (then the syn spec's) */
+  size_t n;
+  const uint32_t *sources, *targets;
+  const double *weights, *delays;
+} sb_conn_spec;
+
+typedef struct {
+  sb_dist weight;   /* mV (psc_delta, if_subtract), pA (psc_exp), nS (cond_exp) */
+  sb_dist delay;    /* ms, >= min_delay */
+  int receptor;     /* SB_RECEPTOR_* */
+} sb_syn_spec;
+
+/* Connect population `src` to `tgt` with a rule; synapses stored sparse (per owning thread,
+ * CSR by source: 4-byte target index, plus a 4-byte float weight only if weights are drawn or
+ * explicit and a 4-byte float delay only if delays are; at most 12 bytes per synapse).
+ * one_to_one uses the one-to-one storage kind. Connectivity and weights are drawn from streams
+ * keyed by (seed, projection index, target) (or source, for fixed_outdegree), so they do not
+ * depend on the thread count. Errors: SB_EINVAL (bad rule parameters, e.g. indegree > sources
+ * without multapses; delay < min_delay; sizes differ for one_to_one; explicit index out of
+ * range), SB_ENOMEM. `*proj` (may be NULL) gets the projection index. */
+int sb_net_connect(sb_net *net, int src, int tgt, const sb_conn_spec *conn, const sb_syn_spec *syn, int *proj);
+
+/* Dense projection: every source to every target with weights `w` (n_tgt, n_src) row-major
+ * (PyTorch's Linear layout), copied (stored transposed, float32). One delay (ms).
+ * Zero weights send no events. Errors: SB_EINVAL, SB_ENOMEM. */
+int sb_net_connect_dense(sb_net *net, int src, int tgt, const float *w, double delay, int *proj);
+
+/* Convolution projection (shared kernel; targets computed on the fly, never expanded):
+ * source population laid out (C_in, H, W), target (C_out, H_out, W_out) with
+ * H_out = (H + 2 pad - KH) / stride + 1 (PyTorch Conv2d, no dilation). kernel (C_out, C_in, KH, KW)
+ * row-major, copied. Sizes must match the populations. Errors: SB_EINVAL, SB_ENOMEM. */
+typedef struct { int C_in, H, W, C_out, KH, KW, stride, pad; } sb_conv_shape;
+int sb_net_connect_conv(sb_net *net, int src, int tgt, const sb_conv_shape *shape, const float *kernel,
+                        double delay, int *proj);
+
+/* Every synapse of a sparse or one-to-one projection, ordered by target, then as stored:
+ * local source and target ids, weight (as stored, float precision) and delay (ms). Arrays are
+ * new (caller sb_free's each). Errors: SB_EINVAL for dense/conv projections (their weights are
+ * the matrix / kernel given), SB_ENOMEM. For tests, inspection and plasticity bookkeeping. */
+int sb_net_proj_get(const sb_net *net, int proj, uint32_t **src, uint32_t **tgt, double **w, double **d, size_t *n);
+
+/* Synapse count of a projection and the bytes its storage uses. */
+size_t sb_net_proj_synapses(const sb_net *net, int proj);
+size_t sb_net_proj_bytes(const sb_net *net, int proj);
+int sb_net_n_projections(const sb_net *net);
+
+/* ---- stimuli ---- */
+
+/* Poisson input (NEST poisson_generator): every listed neuron gets its own independent train
+ * of rate `rate` (Hz) in [start, stop) ms (stop may be INFINITY), arriving `delay` ms later with
+ * `weight`. Generated lazily per neuron inside its window from the stream (seed, POISSON, id),
+ * never materialised. `ids` = local indices (NULL: all n of the population). */
+int sb_net_add_poisson(sb_net *net, int pop, const uint32_t *ids, size_t n, double rate, double start,
+                       double stop, double weight, double delay);
+/* Constant current `amplitude` pA in [start, stop) ms (NEST dc_generator). */
+int sb_net_add_dc(sb_net *net, int pop, const uint32_t *ids, size_t n, double amplitude, double start,
+                  double stop);
+/* Explicit spike times `times[nt]` (ms) to every listed neuron, with `weight`, arriving `delay`
+ * later (NEST spike_generator). Times must be >= 0 and finite. */
+int sb_net_add_spike_train(sb_net *net, int pop, const uint32_t *ids, size_t n, const double *times,
+                           size_t nt, double weight, double delay);
+
+/* ---- recording ---- */
+
+/* Keep the spikes of `pop` (default: on for every population). */
+int sb_net_record_spikes(sb_net *net, int pop, int on);
+/* Sample state variable `var` of the listed neurons (local ids; NULL = all) every `interval`
+ * ms from t = 0 (the state just before events at the sample time). */
+int sb_net_record_state(sb_net *net, int pop, const char *var, const uint32_t *ids, size_t n,
+                        double interval);
+/* Stream recordings into `file` (an open, writable HDF5 file; borrowed until sb_net_free or
+ * sb_net_attach_output(net, -1)): spikes in the SONATA layout /spikes/<pop>/{timestamps,node_ids}
+ * (float64 ms, uint64; sorting = "by_time"; root attributes magic = 0x0A7A, version = [0, 1]),
+ * state samples in the SONATA report layout /report/<pop>/{data (n_times, n_nodes) float32,
+ * mapping/node_ids, mapping/time = [start, stop, dt], mapping/index_pointers, element_ids}.
+ * Appended in chunks and flushed every `flush_interval` ms of biological time. Without a file
+ * the spikes stay in memory (sb_net_spikes). */
+int sb_net_attach_output(sb_net *net, hid_t file, double flush_interval);
+/* Write what is still buffered and close the datasets (before sb_h5_commit). */
+int sb_net_finish_output(sb_net *net);
+
+/* ---- running ---- */
+
+/* Optional progress callback, called from the master thread about every window. */
+typedef void (*sb_net_progress_fn)(void *ctx, double t, double t_stop, uint64_t spikes);
+void sb_net_set_progress(sb_net *net, sb_net_progress_fn fn, void *ctx);
+
+/* Simulate from the current time to `t_stop` ms (may be called repeatedly; the first call
+ * prepares the event buffers). Errors: SB_EINVAL (t_stop < now), SB_ENOCONV (a model's root or
+ * ODE failed: message names the neuron and time), SB_EIO (recording), SB_ENOMEM. */
+int sb_net_run(sb_net *net, double t_stop);
+/* Back to t = 0: every state restored to what it was when the first run started (including
+ * sb_net_set_state values), queues, counters and in-memory spikes and samples cleared, Poisson
+ * streams rewound. Parameters, projections and stimuli stay; parameters may be changed between
+ * runs with sb_net_set_param(_array) (e.g. a new input image's bias currents). */
+int sb_net_reset(sb_net *net);
+/* Current time, ms. */
+double sb_net_time(const sb_net *net);
+
+/* Spikes of `pop` kept in memory (only without an output file): `*times` ms, `*ids` local ids,
+ * ordered by time (ties by id). Borrowed, valid until the next run/reset. */
+int sb_net_spikes(const sb_net *net, int pop, const double **times, const uint32_t **ids, size_t *n);
+/* Spike count of every neuron since t = 0: counts[n]. */
+int sb_net_spike_counts(const sb_net *net, int pop, uint64_t *counts);
+
+/* Per-population statistics since t = 0. */
+typedef struct {
+  uint64_t spikes;      /* total */
+  double rate;          /* mean rate, Hz */
+  double cv;            /* mean over neurons with >= 3 spikes of std(ISI)/mean(ISI) (ddof 0) */
+  size_t n_cv;          /* neurons that entered cv */
+} sb_pop_stats;
+int sb_net_pop_stats(const sb_net *net, int pop, sb_pop_stats *st);
+
+/* Run-wide counters. */
+typedef struct {
+  uint64_t syn_events;     /* synaptic events delivered through projections */
+  uint64_t ext_events;     /* stimulus events (poisson_generator, spike_generator) */
+  uint64_t spikes;
+  size_t synapses;         /* stored synapses (dense: nonzero weights; conv: expanded count) */
+  size_t syn_bytes;        /* bytes used by synapse storage */
+  double window;           /* window length, ms */
+  int threads;
+} sb_net_counters;
+void sb_net_get_counters(const sb_net *net, sb_net_counters *c);
+
+/* ---- model files (JSON) ---- */
+
+/* Options of a model-file load: overrides of command-line flags and --set paths. */
+typedef struct {
+  const char *const *set;   /* "populations.exc.params.tau_m=15" ..., n_set of them */
+  int n_set;
+  double t_stop;            /* NAN: from the file */
+  long seed;                /* < 0: from the file */
+  int threads;              /* <= 0: from the file (or all cores) */
+} sb_model_opts;
+
+/* A loaded model: the network plus the file's simulation settings. */
+typedef struct {
+  sb_net *net;
+  double t_stop;          /* ms */
+  uint64_t seed;
+  int threads;
+  char *output;           /* simulation.output or NULL (owned) */
+  double flush_interval;  /* ms */
+} sb_model;
+
+/* Read a JSON model file (DESIGN.md "Model descriptions", docs/engine.md has the schema),
+ * apply `opts`, validate everything and build the network. Every error names the file, the
+ * JSON path and what was expected versus found, e.g.
+ * "brunel.json: populations.exc.params.tau_m: must be > 0 (got -20)"; parse errors give line
+ * and column (jansson). Errors: SB_EIO (cannot read), SB_EFORMAT (not JSON), SB_EINVAL.
+ * Ownership: `*model` is the caller's (sb_model_free). */
+int sb_model_load(const char *path, const sb_model_opts *opts, sb_model *model);
+void sb_model_free(sb_model *model);
 
 #endif

@@ -1,0 +1,118 @@
+/* iaf_psc_delta: leaky integrate-and-fire neuron with delta-shaped synaptic input (NEST name,
+ * parameters and units). Exact integration in closed form, exact spike times.
+ *
+ *   tau_m dV/dt = -(V - E_L) + tau_m/C_m (I_e + I_dc);  an input spike of weight w (mV) makes V
+ *   jump by w. V >= V_th: spike, V = V_reset, clamped for t_ref; spikes arriving during the
+ *   refractory period are discarded (NEST iaf_psc_delta, refractory_input = false).
+ *
+ * Parameters  default  unit  meaning
+ *   E_L        -70     mV    resting potential
+ *   C_m        250     pF    membrane capacitance
+ *   tau_m       10     ms    membrane time constant
+ *   t_ref        2     ms    refractory period
+ *   V_th       -55     mV    threshold
+ *   V_reset    -70     mV    reset potential
+ *   I_e          0     pA    constant input current
+ * State: V_m (mV), I_dc (pA, dc_generator input), t_ref_end (ms).
+ * References: Rotter & Diesmann 1999; NEST models/iaf_psc_delta.{h,cpp}. */
+#include "neurons/neurons.h"
+
+#include <math.h>
+#include <stddef.h>
+
+typedef struct { double E_L, C_m, tau_m, t_ref, V_th, V_reset, I_e; } par;
+typedef struct { double R; /* tau_m / C_m, MOhm */ } der;
+typedef struct { double V_m, I_dc, t_ref_end; } st;
+
+static const sb_param_info params[] = {
+    {"E_L", "mV", offsetof(par, E_L), -70.0},   {"C_m", "pF", offsetof(par, C_m), 250.0},
+    {"tau_m", "ms", offsetof(par, tau_m), 10.0}, {"t_ref", "ms", offsetof(par, t_ref), 2.0},
+    {"V_th", "mV", offsetof(par, V_th), -55.0},  {"V_reset", "mV", offsetof(par, V_reset), -70.0},
+    {"I_e", "pA", offsetof(par, I_e), 0.0},      {NULL, NULL, 0, 0}};
+static const sb_recordable recs[] = {{"V_m", "mV", offsetof(st, V_m)}, {"I_dc", "pA", offsetof(st, I_dc)},
+                                     {NULL, NULL, 0}};
+
+static int validate(const void *pv) {
+  const par *p = pv;
+  if (!(p->V_reset < p->V_th))
+    SB_ERROR(SB_EINVAL, "V_reset: must be < V_th = %g (got %g)", p->V_th, p->V_reset);
+  return SB_OK;
+}
+
+static void derive(const void *pv, void *dv) {
+  const par *p = pv;
+  der *d = dv;
+  d->R = p->tau_m / p->C_m;
+}
+
+static void init(const void *pv, const void *dv, void *sv) {
+  (void)dv;
+  const par *p = pv;
+  st *s = sv;
+  s->V_m = p->E_L;
+  s->I_dc = 0.0;
+  s->t_ref_end = -INFINITY;
+}
+
+static int advance(const void *pv, const void *dv, void *sv, double t0, double t1, void *w) {
+  (void)w;
+  const par *p = pv;
+  const der *d = dv;
+  st *s = sv;
+  if (t0 < s->t_ref_end) {
+    s->V_m = p->V_reset;
+    t0 = s->t_ref_end;
+  }
+  if (t1 <= t0) return SB_OK;
+  double V_inf = p->E_L + d->R * (p->I_e + s->I_dc);
+  s->V_m = V_inf + (s->V_m - V_inf) * exp(-(t1 - t0) / p->tau_m);
+  return SB_OK;
+}
+
+static void receive(const void *pv, const void *dv, void *sv, double t, int receptor, double weight) {
+  (void)pv;
+  (void)dv;
+  st *s = sv;
+  if (receptor == SB_RCPT_CURRENT) s->I_dc += weight;
+  else if (!(t < s->t_ref_end)) s->V_m += weight;
+}
+
+static int next_crossing(const void *pv, const void *dv, const void *sv, double t, double t_limit,
+                         double *t_spike, void *w) {
+  (void)w;
+  const par *p = pv;
+  const der *d = dv;
+  const st *s = sv;
+  double V = s->V_m;
+  if (t < s->t_ref_end) {
+    t = s->t_ref_end;
+    V = p->V_reset;
+  }
+  if (t >= t_limit) return SB_NOSPIKE;
+  double V_inf = p->E_L + d->R * (p->I_e + s->I_dc);
+  double h = sb_lif_time_to_threshold(V, V_inf, p->V_th, p->tau_m);
+  if (t + h < t_limit) {
+    *t_spike = t + h;
+    return SB_OK;
+  }
+  return SB_NOSPIKE;
+}
+
+static double safe_until(const void *pv, const void *dv, const void *sv, double t) {
+  double ts;
+  if (next_crossing(pv, dv, sv, t, INFINITY, &ts, NULL) == SB_OK) return ts;
+  return INFINITY;
+}
+
+static void reset(const void *pv, const void *dv, void *sv, double t_spike) {
+  (void)dv;
+  const par *p = pv;
+  st *s = sv;
+  s->V_m = p->V_reset;
+  s->t_ref_end = t_spike + p->t_ref;
+}
+
+const sb_neuron_type sb_iaf_psc_delta_type = {
+    "iaf_psc_delta", sizeof(par), sizeof(der), sizeof(st), params, recs, validate, derive, init,
+    advance, receive, next_crossing, reset, NULL, NULL, safe_until};
+const sb_neuron_type *const sb_neuron_iaf_psc_delta = &sb_iaf_psc_delta_type;

@@ -1,0 +1,261 @@
+/* iaf_psc_exp: leaky integrate-and-fire neuron with exponentially decaying synaptic currents
+ * (NEST name, parameters, units). Exact integration for any interval, including the singular
+ * case tau_syn == tau_m; exact spike times by a bracketed root.
+ *
+ *   C_m dV/dt = -C_m/tau_m (V - E_L) + I_ex + I_in + I_e + I_dc
+ *   dI_ex/dt = -I_ex/tau_syn_ex,  dI_in/dt = -I_in/tau_syn_in
+ *   a spike of weight w (pA) adds w to I_ex (w >= 0) or I_in (w < 0), as NEST does.
+ *   V >= V_th: spike, V = V_reset and clamped for t_ref while the currents keep decaying.
+ *
+ * Parameters  default  unit  meaning
+ *   E_L        -70     mV    resting potential
+ *   C_m        250     pF    membrane capacitance
+ *   tau_m       10     ms    membrane time constant
+ *   tau_syn_ex   2     ms    excitatory current time constant
+ *   tau_syn_in   2     ms    inhibitory current time constant
+ *   t_ref        2     ms    refractory period
+ *   V_th       -55     mV    threshold
+ *   V_reset    -70     mV    reset potential
+ *   I_e          0     pA    constant input current
+ * State: V_m (mV), I_syn_ex, I_syn_in, I_dc (pA), t_ref_end (ms).
+ *
+ * Propagator: V(h) - E_L = y_inf + (y0 - y_inf) e^{-h/tau_m} + I_ex P(h, tau_syn_ex) + ...,
+ * P from sb_lif_psc_exp_p21 (exprel form, continuous through tau_syn == tau_m). Threshold:
+ * a cheap upper bound of V on an interval rules most intervals out; otherwise the interval is
+ * bisected until a sub-interval [a, b] with V(a) < V_th <= V(b) shorter than 1e-3 ms is found,
+ * whose root GSL's Brent solver polishes to 1e-14 ms. The bound makes the first crossing the one
+ * found even when V rises and falls inside an interval.
+ * References: Rotter & Diesmann 1999; NEST models/iaf_psc_exp.{h,cpp}, libnestutil/iaf_propagator.cpp;
+ * Hanuschkin et al. 2010 (exact spike times). */
+#include "neurons/neurons.h"
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_roots.h>
+#include <math.h>
+#include <stddef.h>
+
+typedef struct { double E_L, C_m, tau_m, tau_syn_ex, tau_syn_in, t_ref, V_th, V_reset, I_e; } par;
+typedef struct { double R, Pmax_ex, Pmax_in; /* peak of P(t) per receptor, mV/pA */ } der;
+typedef struct { double V_m, I_syn_ex, I_syn_in, I_dc, t_ref_end; } st;
+
+static const sb_param_info params[] = {
+    {"E_L", "mV", offsetof(par, E_L), -70.0},
+    {"C_m", "pF", offsetof(par, C_m), 250.0},
+    {"tau_m", "ms", offsetof(par, tau_m), 10.0},
+    {"tau_syn_ex", "ms", offsetof(par, tau_syn_ex), 2.0},
+    {"tau_syn_in", "ms", offsetof(par, tau_syn_in), 2.0},
+    {"t_ref", "ms", offsetof(par, t_ref), 2.0},
+    {"V_th", "mV", offsetof(par, V_th), -55.0},
+    {"V_reset", "mV", offsetof(par, V_reset), -70.0},
+    {"I_e", "pA", offsetof(par, I_e), 0.0},
+    {NULL, NULL, 0, 0}};
+static const sb_recordable recs[] = {{"V_m", "mV", offsetof(st, V_m)},
+                                     {"I_syn_ex", "pA", offsetof(st, I_syn_ex)},
+                                     {"I_syn_in", "pA", offsetof(st, I_syn_in)},
+                                     {"I_dc", "pA", offsetof(st, I_dc)},
+                                     {NULL, NULL, 0}};
+
+static int validate(const void *pv) {
+  const par *p = pv;
+  if (!(p->V_reset < p->V_th))
+    SB_ERROR(SB_EINVAL, "V_reset: must be < V_th = %g (got %g)", p->V_th, p->V_reset);
+  return SB_OK;
+}
+
+/* Peak of P(t) = sb_lif_psc_exp_p21: at t* = tau_m ln(r)/(r - 1), r = tau_m/tau_syn (tau_m at r = 1). */
+static double p_peak(double tau_m, double tau_syn, double C_m) {
+  double x = tau_m / tau_syn - 1.0;
+  double ts = x == 0.0 ? tau_m : tau_m * log1p(x) / x;
+  return sb_lif_psc_exp_p21(ts, tau_m, tau_syn, C_m) * (1.0 + 1e-12);
+}
+
+static void derive(const void *pv, void *dv) {
+  const par *p = pv;
+  der *d = dv;
+  d->R = p->tau_m / p->C_m;
+  d->Pmax_ex = p_peak(p->tau_m, p->tau_syn_ex, p->C_m);
+  d->Pmax_in = p_peak(p->tau_m, p->tau_syn_in, p->C_m);
+}
+
+static void init(const void *pv, const void *dv, void *sv) {
+  (void)dv;
+  const par *p = pv;
+  st *s = sv;
+  s->V_m = p->E_L;
+  s->I_syn_ex = s->I_syn_in = s->I_dc = 0.0;
+  s->t_ref_end = -INFINITY;
+}
+
+/* free (non-refractory) evolution over h >= 0 */
+static void evolve(const par *p, const der *d, st *s, double h) {
+  if (h <= 0) return;
+  double y_inf = d->R * (p->I_e + s->I_dc);
+  double y = s->V_m - p->E_L;
+  double ym = y_inf + (y - y_inf) * exp(-h / p->tau_m);
+  if (s->I_syn_ex != 0.0) {
+    ym += s->I_syn_ex * sb_lif_psc_exp_p21(h, p->tau_m, p->tau_syn_ex, p->C_m);
+    s->I_syn_ex *= exp(-h / p->tau_syn_ex);
+  }
+  if (s->I_syn_in != 0.0) {
+    ym += s->I_syn_in * sb_lif_psc_exp_p21(h, p->tau_m, p->tau_syn_in, p->C_m);
+    s->I_syn_in *= exp(-h / p->tau_syn_in);
+  }
+  s->V_m = p->E_L + ym;
+}
+
+static int advance(const void *pv, const void *dv, void *sv, double t0, double t1, void *w) {
+  (void)w;
+  const par *p = pv;
+  st *s = sv;
+  if (t0 < s->t_ref_end) {
+    double tr = t1 < s->t_ref_end ? t1 : s->t_ref_end;
+    s->I_syn_ex *= exp(-(tr - t0) / p->tau_syn_ex);
+    s->I_syn_in *= exp(-(tr - t0) / p->tau_syn_in);
+    s->V_m = p->V_reset;
+    t0 = tr;
+  }
+  evolve(p, dv, s, t1 - t0);
+  return SB_OK;
+}
+
+static void receive(const void *pv, const void *dv, void *sv, double t, int receptor, double weight) {
+  (void)pv;
+  (void)dv;
+  (void)t;
+  st *s = sv;
+  if (receptor == SB_RCPT_CURRENT) s->I_dc += weight;
+  else if (weight >= 0) s->I_syn_ex += weight;
+  else s->I_syn_in += weight;
+}
+
+/* Upper bound of V on [0, h] from state s: the free part is monotone, the response to a
+ * current I is I P(t) with 0 <= P(t) <= t / C_m. */
+static double upper_bound(const par *p, const der *d, const st *s, double h) {
+  double y_inf = d->R * (p->I_e + s->I_dc);
+  double y = s->V_m - p->E_L;
+  double yh = y_inf + (y - y_inf) * exp(-h / p->tau_m);
+  double ub = y > yh ? y : yh;
+  double hc = h / p->C_m;
+  if (s->I_syn_ex > 0) ub += s->I_syn_ex * (hc < d->Pmax_ex ? hc : d->Pmax_ex);
+  if (s->I_syn_in > 0) ub += s->I_syn_in * (hc < d->Pmax_in ? hc : d->Pmax_in);
+  return p->E_L + ub;
+}
+
+typedef struct { const par *p; const der *d; const st *s; } root_ctx;
+
+static double root_f(double x, void *ctx) {
+  const root_ctx *c = ctx;
+  st s = *c->s;
+  evolve(c->p, c->d, &s, x);
+  return s.V_m - c->p->V_th;
+}
+
+/* Root of V - V_th in [0, h] from state s, V(0) < V_th <= V(h). */
+static int polish(const par *p, const der *d, const st *s, double h, double *x, gsl_root_fsolver *r) {
+  root_ctx c = {p, d, s};
+  gsl_function F = {root_f, &c};
+  if (gsl_root_fsolver_set(r, &F, 0.0, h) != GSL_SUCCESS)
+    SB_ERROR(SB_ENOCONV, "iaf_psc_exp: threshold root not bracketed in [0, %g] ms", h);
+  for (int it = 0; it < 100; it++) {
+    gsl_root_fsolver_iterate(r);
+    double lo = gsl_root_fsolver_x_lower(r), hi = gsl_root_fsolver_x_upper(r);
+    if (gsl_root_test_interval(lo, hi, 1e-15, 0) == GSL_SUCCESS) {
+      *x = hi;   /* V(hi) >= V_th: the spike is never placed before the crossing */
+      return SB_OK;
+    }
+  }
+  SB_ERROR(SB_ENOCONV, "iaf_psc_exp: threshold root did not converge in [0, %g] ms", h);
+}
+
+static int crossing_rec(const par *p, const der *d, const st *s, double h, double *x, int depth,
+                        gsl_root_fsolver *r) {
+  if (upper_bound(p, d, s, h) < p->V_th) return SB_NOSPIKE;
+  st sb = *s;
+  evolve(p, d, &sb, h);
+  if (h < 1e-3 || depth > 60) {
+    if (sb.V_m >= p->V_th) return polish(p, d, s, h, x, r);
+    return SB_NOSPIKE;   /* the bound touches the threshold but V does not reach it */
+  }
+  double hm = 0.5 * h;
+  st sm = *s;
+  evolve(p, d, &sm, hm);
+  if (sm.V_m >= p->V_th) return crossing_rec(p, d, s, hm, x, depth + 1, r);
+  int rc = crossing_rec(p, d, s, hm, x, depth + 1, r);
+  if (rc != SB_NOSPIKE) return rc;
+  rc = crossing_rec(p, d, &sm, h - hm, x, depth + 1, r);
+  if (rc == SB_OK) *x += hm;
+  return rc;
+}
+
+static int next_crossing(const void *pv, const void *dv, const void *sv, double t, double t_limit,
+                         double *t_spike, void *w) {
+  const par *p = pv;
+  const der *d = dv;
+  st s = *(const st *)sv;
+  if (t < s.t_ref_end) {
+    if (s.t_ref_end >= t_limit) return SB_NOSPIKE;
+    advance(p, d, &s, t, s.t_ref_end, NULL);
+    t = s.t_ref_end;
+  }
+  if (t >= t_limit) return SB_NOSPIKE;
+  if (s.V_m >= p->V_th) {
+    *t_spike = t;
+    return SB_OK;
+  }
+  double h = t_limit - t;
+  if (s.I_syn_ex == 0.0 && s.I_syn_in == 0.0) {
+    double x = sb_lif_time_to_threshold(s.V_m, p->E_L + d->R * (p->I_e + s.I_dc), p->V_th, p->tau_m);
+    if (x < h) {
+      *t_spike = t + x;
+      return SB_OK;
+    }
+    return SB_NOSPIKE;
+  }
+  double x = 0;
+  int rc = crossing_rec(p, d, &s, h, &x, 0, w);
+  if (rc == SB_OK) *t_spike = t + x;
+  return rc;
+}
+
+/* Conservative: double h while the upper bound of V on [t, t + h] stays below threshold. */
+static double safe_until(const void *pv, const void *dv, const void *sv, double t) {
+  const par *p = pv;
+  const der *d = dv;
+  const st *s = sv;
+  if (t < s->t_ref_end) return s->t_ref_end;
+  if (s->V_m >= p->V_th) return t;
+  if (s->I_syn_ex == 0.0 && s->I_syn_in == 0.0) {
+    double x = sb_lif_time_to_threshold(s->V_m, p->E_L + d->R * (p->I_e + s->I_dc), p->V_th, p->tau_m);
+    return t + x;
+  }
+  double h = 0.05, good = 0.0;
+  while (h < 200.0 && upper_bound(p, d, s, h) < p->V_th) {
+    good = h;
+    h *= 2.0;
+  }
+  return h >= 200.0 ? t + good * (1.0 - 1e-12) + (upper_bound(p, d, s, 1e9) < p->V_th ? INFINITY : 0.0)
+                    : t + good * (1.0 - 1e-12);
+}
+
+static void reset(const void *pv, const void *dv, void *sv, double t_spike) {
+  (void)dv;
+  const par *p = pv;
+  st *s = sv;
+  s->V_m = p->V_reset;
+  s->t_ref_end = t_spike + p->t_ref;
+}
+
+static void *work_alloc(const void *p) {
+  (void)p;
+  gsl_root_fsolver *r = gsl_root_fsolver_alloc(gsl_root_fsolver_brent);
+  if (!r) SB_SET_ERROR(SB_ENOMEM, "iaf_psc_exp: out of memory for the root solver");
+  return r;
+}
+static void work_free(void *w) {
+  if (w) gsl_root_fsolver_free(w);
+}
+
+const sb_neuron_type sb_iaf_psc_exp_type = {
+    "iaf_psc_exp", sizeof(par), sizeof(der), sizeof(st), params, recs, validate, derive, init,
+    advance, receive, next_crossing, reset, work_alloc, work_free, safe_until};
+const sb_neuron_type *const sb_neuron_iaf_psc_exp = &sb_iaf_psc_exp_type;

@@ -1,0 +1,165 @@
+/* Engine internals shared by sim/net.c (construction), sim/run.c (event loop), sim/record.c
+ * (recording) and sim/model.c (JSON). Never included outside sim/. */
+#ifndef SB_SIM_INTERNAL_H
+#define SB_SIM_INTERNAL_H
+
+#include "sim/sim.h"
+
+#include <hdf5.h>
+
+/* A synaptic or stimulus event waiting in a neuron's queue: arrival time (ms) and weight. */
+typedef struct { double t, w; } sb_event;
+/* One neuron's events for one window slot (grown, never shrunk). */
+typedef struct { sb_event *e; uint32_t n, cap; } sb_evvec;
+
+/* A static (precomputed, sorted) stimulus event: spike_generator spikes and dc steps. */
+typedef struct { double t, w; int rcpt; uint32_t gid; } sb_stim_ev;
+/* A Poisson source on one neuron. */
+typedef struct { uint32_t gid; double rate, start, stop, w; } sb_pois;
+
+enum { SB_PROJ_SPARSE, SB_PROJ_DENSE, SB_PROJ_ONE_TO_ONE, SB_PROJ_CONV };
+
+/* Sparse storage of one thread partition: CSR by source local index. */
+typedef struct {
+  uint32_t *row;   /* (n_src + 1) offsets */
+  uint32_t *tgt;   /* (nnz) target local index in the target population */
+  float *w;        /* (nnz) or NULL (constant weight) */
+  float *d;        /* (nnz) or NULL (constant delay) */
+  size_t nnz;
+} sb_csr;
+
+typedef struct {
+  int kind, src, tgt;
+  double w_const, d_const;
+  sb_csr *part;           /* [threads], SPARSE */
+  float *wt;              /* DENSE (n_src, n_tgt); ONE_TO_ONE (n) or NULL */
+  float *d1;              /* ONE_TO_ONE delays (n) or NULL */
+  sb_conv_shape cs;       /* CONV */
+  int OH, OW;
+  float *kernel;          /* CONV (C_out, C_in, KH, KW) */
+  size_t nsyn, bytes;
+  double dmin, dmax;
+} sb_proj;
+
+typedef struct {
+  char *name;
+  const sb_neuron_type *type;
+  size_t n, first;
+  char *params, *derived;  /* shared (stride 0) or per neuron */
+  size_t pstride, dstride;
+  char *state;             /* (n, state_size) */
+  char *state0;            /* snapshot at the first run, for sb_net_reset */
+  int rec_spikes;
+  int *out;                /* outgoing projections */
+  int n_out;
+  void **work;             /* per-thread workspace (models with work_alloc) */
+  /* in-memory spikes (by time) */
+  double *sp_t;
+  uint32_t *sp_id;
+  size_t sp_n, sp_cap;
+  /* output datasets */
+  hid_t ds_t, ds_id;
+  uint64_t written;
+} sb_pop;
+
+/* A state recording. */
+typedef struct {
+  int pop;
+  size_t var_off;
+  char *var, *unit;
+  uint32_t *ids;
+  size_t n;
+  double interval;
+  uint64_t k_next;         /* first sample index not yet written */
+  float *buf;              /* (rows_cap, n) samples of the current window */
+  size_t rows_cap;
+  float *mem;              /* in-memory samples when there is no file */
+  size_t mem_rows, mem_cap;
+  hid_t ds;
+  uint64_t written;
+  char group[256];
+} sb_rec;
+
+/* Per-neuron recording membership. */
+typedef struct { uint32_t rec, col; } sb_recmap;
+
+typedef struct { double t; uint32_t gid; } sb_spike;
+
+struct sb_net {
+  uint64_t seed;
+  int threads;
+  double min_delay;
+  sb_pop *pops;
+  int n_pops;
+  sb_proj *projs;
+  int n_projs;
+  size_t n;                     /* neurons */
+  size_t *bound;                /* [threads + 1] owned gid ranges */
+  /* stimuli as given */
+  sb_pois *pois;
+  size_t n_pois, cap_pois;
+  sb_stim_ev *stim;
+  size_t n_stim, cap_stim;
+  /* recordings */
+  sb_rec *recs;
+  int n_recs;
+  /* run-time (built by prepare) */
+  int prepared;
+  double W;                     /* window, ms */
+  int S;                        /* slots */
+  uint64_t k;                   /* current window index */
+  double t;                     /* current time */
+  sb_evvec *ev;                 /* (S, n) */
+  size_t *pois_first;           /* (n + 1) */
+  double *pois_next;            /* (n_pois) sorted by gid */
+  sb_pois *pois_s;              /* sorted copy */
+  gsl_rng **pois_rng;           /* (n) or NULL entries */
+  size_t *stim_first;           /* (n + 1) */
+  sb_stim_ev *stim_s;           /* sorted by (gid, t) */
+  size_t *stim_pos;             /* (n) cursor */
+  size_t *rec_first;            /* (n + 1) */
+  sb_recmap *recmap;
+  double *t_state;              /* (n) time each neuron's state refers to (lazy update) */
+  double *t_safe;               /* (n) no spike possible before this without new input */
+  uint64_t *count;              /* (n) spikes */
+  double *last, *isi_sum, *isi_sq;  /* (n) for CV */
+  sb_spike **tsp;               /* per-thread spikes of the window */
+  size_t *tsp_n, *tsp_cap;
+  sb_spike *gsp;                /* concatenated */
+  size_t gsp_n, gsp_cap;
+  uint64_t *t_events;           /* per-thread delivered events */
+  uint64_t *t_ext;              /* per-thread stimulus events */
+  uint64_t k_emit;              /* window whose spikes are being delivered */
+  double w_t0, w_t1;            /* the window being processed */
+  int done;
+  sb_event **scratch;           /* per-thread sort scratch */
+  size_t *scratch_cap;
+  uint64_t spikes_total;
+  /* errors from worker threads */
+  int err;
+  char err_msg[512];
+  /* output */
+  hid_t file;
+  double flush_interval, next_flush;
+  sb_net_progress_fn progress;
+  void *progress_ctx;
+};
+
+/* Window index of arrival time t, at least k_emit + 1. */
+static inline uint64_t sb_bin_(const sb_net *net, double t) {
+  double q = t / net->W;
+  uint64_t b = q > 0 ? (uint64_t)q : 0;
+  if (b > 0 && (double)b * net->W > t) b--;
+  if ((double)(b + 1) * net->W <= t) b++;
+  if (b <= net->k_emit) b = net->k_emit + 1;
+  return b;
+}
+
+int sb_net_prepare_(sb_net *net);
+int sb_rec_window_(sb_net *net, double t0, double t1);      /* keep spikes/samples of a window (gsp by time) */
+int sb_pop_of_(const sb_net *net, uint32_t gid);
+int sb_rec_flush_(sb_net *net);
+void sb_rec_free_(sb_net *net);
+int sb_ev_push_(sb_evvec *v, double t, double w);
+
+#endif

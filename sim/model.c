@@ -1,0 +1,797 @@
+/* JSON model files (DESIGN.md "Model descriptions"; schema in docs/engine.md): parse with
+ * jansson, apply --set overrides, validate every field with a message naming the file, the
+ * JSON path and what was expected versus found, and build the network through the public API.
+ * Library messages that start with a field name ("tau_m: must be > 0") are joined to the JSON
+ * path of their object ("populations.exc.params.tau_m: must be > 0"). */
+#include "sim/internal.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  const char *file;
+  sb_net *net;
+} ctx;
+
+#define FAIL(c, path, ...) return fail_((c), (path), __VA_ARGS__)
+
+static int fail_(const ctx *c, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail_(const ctx *c, const char *path, const char *fmt, ...) {
+  char msg[768];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  SB_ERROR(SB_EINVAL, "%s: %s: %s", c->file, path, msg);
+}
+
+/* Re-raise the library's last error ("field: text") under `path` ("path.field: text"). */
+static int relay(const ctx *c, int rc, const char *path) {
+  char msg[768];
+  snprintf(msg, sizeof msg, "%s", sb_last_error());
+  if (rc == SB_ENOMEM) return rc;
+  SB_ERROR(rc, "%s: %s.%s", c->file, path, msg);
+}
+
+static const char *type_name(const json_t *j) {
+  switch (json_typeof(j)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    default: return "null";
+  }
+}
+
+static int check_keys(const ctx *c, const char *path, const json_t *obj, const char *const *allowed) {
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)obj, k, v) {
+    if (k[0] == '_' || strcmp(k, "comment") == 0 || strcmp(k, "description") == 0) continue;
+    int ok = 0;
+    for (int i = 0; allowed[i]; i++) ok |= strcmp(allowed[i], k) == 0;
+    if (!ok) {
+      char list[512] = "";
+      for (int i = 0; allowed[i]; i++) {
+        if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
+        strncat(list, allowed[i], sizeof list - strlen(list) - 1);
+      }
+      FAIL(c, path, "unknown key '%s' (expected one of %s)", k, list);
+    }
+  }
+  return SB_OK;
+}
+
+static int get_number(const ctx *c, const char *path, const json_t *j, double *v) {
+  if (!json_is_number(j)) FAIL(c, path, "expected a number (got %s)", type_name(j));
+  *v = json_number_value(j);
+  return SB_OK;
+}
+
+static int get_int(const ctx *c, const char *path, const json_t *j, long lo, long hi, long *v) {
+  if (!json_is_number(j)) FAIL(c, path, "expected an integer (got %s)", j ? type_name(j) : "nothing");
+  double x = json_number_value(j);
+  if (x != floor(x)) FAIL(c, path, "expected an integer (got %.17g)", x);
+  if (x < (double)lo || x > (double)hi) FAIL(c, path, "must be in [%ld, %ld] (got %.17g)", lo, hi, x);
+  *v = (long)x;
+  return SB_OK;
+}
+
+static int get_object(const ctx *c, const char *path, const json_t *j) {
+  if (!json_is_object(j)) FAIL(c, path, "expected an object (got %s)", type_name(j));
+  return SB_OK;
+}
+
+/* A constant or a distribution object. */
+static int get_dist(const ctx *c, const char *path, const json_t *j, sb_dist *d) {
+  memset(d, 0, sizeof *d);
+  if (json_is_number(j)) {
+    d->kind = SB_DIST_CONST;
+    d->a = json_number_value(j);
+    return SB_OK;
+  }
+  if (!json_is_object(j)) FAIL(c, path, "expected a number or a distribution object (got %s)", type_name(j));
+  const json_t *dn = json_object_get(j, "distribution");
+  char p2[512];
+  snprintf(p2, sizeof p2, "%s.distribution", path);
+  if (!json_is_string(dn)) FAIL(c, p2, "expected a string naming a distribution (uniform, normal, normal_clipped, lognormal)");
+  const char *name = json_string_value(dn);
+  static const char *const ku[] = {"distribution", "min", "max", NULL};
+  static const char *const kn[] = {"distribution", "mean", "std", NULL};
+  static const char *const kc[] = {"distribution", "mean", "std", "min", "max", NULL};
+  static const char *const kl[] = {"distribution", "mu", "sigma", NULL};
+  const char *const *keys;
+  if (strcmp(name, "uniform") == 0) { d->kind = SB_DIST_UNIFORM; keys = ku; }
+  else if (strcmp(name, "normal") == 0) { d->kind = SB_DIST_NORMAL; keys = kn; }
+  else if (strcmp(name, "normal_clipped") == 0) { d->kind = SB_DIST_NORMAL_CLIPPED; keys = kc; }
+  else if (strcmp(name, "lognormal") == 0) { d->kind = SB_DIST_LOGNORMAL; keys = kl; }
+  else FAIL(c, p2, "unknown distribution '%s' (expected uniform, normal, normal_clipped or lognormal)", name);
+  int rc;
+  if ((rc = check_keys(c, path, j, keys))) return rc;
+  double *slot[4] = {&d->a, &d->b, &d->c, &d->d};
+  for (int i = 1; keys[i]; i++) {
+    const json_t *x = json_object_get(j, keys[i]);
+    snprintf(p2, sizeof p2, "%s.%s", path, keys[i]);
+    if (!x) FAIL(c, p2, "missing (a %s distribution needs it)", name);
+    if ((rc = get_number(c, p2, x, slot[i - 1]))) return rc;
+  }
+  if ((rc = sb_dist_check(d))) return relay(c, rc, path);
+  return SB_OK;
+}
+
+static int get_bool(const ctx *c, const char *path, const json_t *j, int *v) {
+  if (!json_is_boolean(j)) FAIL(c, path, "expected true or false (got %s)", type_name(j));
+  *v = json_is_true(j);
+  return SB_OK;
+}
+
+/* Array of non-negative integers < bound into a new uint32 array. */
+static int get_ids(const ctx *c, const char *path, const json_t *j, size_t bound, uint32_t **out, size_t *n) {
+  if (!json_is_array(j)) FAIL(c, path, "expected an array of integers (got %s)", type_name(j));
+  size_t m = json_array_size(j);
+  uint32_t *v = sb_malloc((m ? m : 1) * sizeof *v);
+  if (!v) return SB_ENOMEM;
+  for (size_t i = 0; i < m; i++) {
+    char p2[512];
+    long x;
+    snprintf(p2, sizeof p2, "%s[%zu]", path, i);
+    int rc = get_int(c, p2, json_array_get(j, i), 0, (long)bound - 1, &x);
+    if (rc) {
+      sb_free(v);
+      return rc;
+    }
+    v[i] = (uint32_t)x;
+  }
+  *out = v;
+  *n = m;
+  return SB_OK;
+}
+
+static int get_doubles(const ctx *c, const char *path, const json_t *j, double **out, size_t *n) {
+  if (!json_is_array(j)) FAIL(c, path, "expected an array of numbers (got %s)", type_name(j));
+  size_t m = json_array_size(j);
+  double *v = sb_malloc((m ? m : 1) * sizeof *v);
+  if (!v) return SB_ENOMEM;
+  for (size_t i = 0; i < m; i++) {
+    char p2[512];
+    snprintf(p2, sizeof p2, "%s[%zu]", path, i);
+    int rc = get_number(c, p2, json_array_get(j, i), &v[i]);
+    if (rc) {
+      sb_free(v);
+      return rc;
+    }
+  }
+  *out = v;
+  *n = m;
+  return SB_OK;
+}
+
+static int pop_by_name(const ctx *c, const char *path, const json_t *j, int *pop) {
+  if (!json_is_string(j)) FAIL(c, path, "expected a population name (got %s)", j ? type_name(j) : "nothing");
+  *pop = sb_net_find_population(c->net, json_string_value(j));
+  if (*pop < 0) {
+    char list[512] = "";
+    for (int i = 0; i < c->net->n_pops; i++) {
+      if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
+      strncat(list, c->net->pops[i].name, sizeof list - strlen(list) - 1);
+    }
+    FAIL(c, path, "unknown population '%s' (expected one of %s)", json_string_value(j), list);
+  }
+  return SB_OK;
+}
+
+/* ---- --set overrides ---- */
+
+static int apply_set(const char *file, json_t *root, const char *assign) {
+  const char *eq = strchr(assign, '=');
+  if (!eq || eq == assign) SB_ERROR(SB_EINVAL, "--set %s: expected PATH=VALUE", assign);
+  char path[512];
+  size_t pl = (size_t)(eq - assign);
+  if (pl >= sizeof path) SB_ERROR(SB_EINVAL, "--set: path too long");
+  memcpy(path, assign, pl);
+  path[pl] = 0;
+  json_error_t jerr;
+  json_t *val = json_loads(eq + 1, JSON_DECODE_ANY, &jerr);
+  if (!val) val = json_string(eq + 1);
+  if (!val) return SB_ENOMEM;
+  /* tokens split at '.' and '[i]' */
+  json_t *cur = root;
+  char *save = NULL, *tok = strtok_r(path, ".[]", &save);
+  while (tok) {
+    char *next = strtok_r(NULL, ".[]", &save);
+    if (json_is_array(cur)) {
+      char *end;
+      long i = strtol(tok, &end, 10);
+      if (*end || i < 0 || (size_t)i >= json_array_size(cur)) {
+        json_decref(val);
+        SB_ERROR(SB_EINVAL, "%s: --set %.*s: '%s' is not an index of an array of %zu", file, (int)pl, assign, tok,
+                 json_array_size(cur));
+      }
+      if (!next) {
+        json_array_set_new(cur, (size_t)i, val);
+        return SB_OK;
+      }
+      cur = json_array_get(cur, (size_t)i);
+    } else if (json_is_object(cur)) {
+      if (!next) {
+        json_object_set_new(cur, tok, val);
+        return SB_OK;
+      }
+      json_t *nx = json_object_get(cur, tok);
+      if (!nx) {   /* create intermediate objects (e.g. params of a population without one) */
+        nx = json_object();
+        json_object_set_new(cur, tok, nx);
+      }
+      cur = nx;
+    } else {
+      json_decref(val);
+      SB_ERROR(SB_EINVAL, "%s: --set %.*s: '%s' is below a value that is neither object nor array", file, (int)pl,
+               assign, tok);
+    }
+    tok = next;
+  }
+  json_decref(val);
+  SB_ERROR(SB_EINVAL, "--set %s: empty path", assign);
+}
+
+/* ---- sections ---- */
+
+static int load_simulation(const ctx *c, const json_t *s, const sb_model_opts *o, sb_model *m, double *min_delay) {
+  static const char *const keys[] = {"t_stop", "seed", "threads", "output", "min_delay", "flush_interval", NULL};
+  int rc;
+  m->t_stop = 1000.0;
+  m->seed = 1;
+  m->threads = 0;
+  m->flush_interval = 1000.0;
+  *min_delay = 0.1;
+  if (s) {
+    if ((rc = get_object(c, "simulation", s)) || (rc = check_keys(c, "simulation", s, keys))) return rc;
+    const json_t *j;
+    long l;
+    if ((j = json_object_get(s, "t_stop"))) {
+      if ((rc = get_number(c, "simulation.t_stop", j, &m->t_stop))) return rc;
+    }
+    if ((j = json_object_get(s, "seed"))) {
+      if ((rc = get_int(c, "simulation.seed", j, 0, 0x7fffffffffffffffL, &l))) return rc;
+      m->seed = (uint64_t)l;
+    }
+    if ((j = json_object_get(s, "threads"))) {
+      if ((rc = get_int(c, "simulation.threads", j, 1, 4096, &l))) return rc;
+      m->threads = (int)l;
+    }
+    if ((j = json_object_get(s, "output"))) {
+      if (!json_is_string(j)) FAIL(c, "simulation.output", "expected a file name (got %s)", type_name(j));
+      m->output = sb_strdup(json_string_value(j));
+      if (!m->output) return SB_ENOMEM;
+    }
+    if ((j = json_object_get(s, "min_delay")) && (rc = get_number(c, "simulation.min_delay", j, min_delay))) return rc;
+    if (!(*min_delay > 0)) FAIL(c, "simulation.min_delay", "must be > 0 ms (got %g)", *min_delay);
+    if ((j = json_object_get(s, "flush_interval")) && (rc = get_number(c, "simulation.flush_interval", j, &m->flush_interval)))
+      return rc;
+    if (!(m->flush_interval > 0)) FAIL(c, "simulation.flush_interval", "must be > 0 ms (got %g)", m->flush_interval);
+  }
+  if (!isnan(o->t_stop)) m->t_stop = o->t_stop;
+  if (o->seed >= 0) m->seed = (uint64_t)o->seed;
+  if (o->threads > 0) m->threads = o->threads;
+  if (!(m->t_stop > 0) || !isfinite(m->t_stop)) FAIL(c, "simulation.t_stop", "must be > 0 ms (got %g)", m->t_stop);
+  return SB_OK;
+}
+
+static int load_population(const ctx *c, const char *name, const json_t *j) {
+  static const char *const keys[] = {"model", "n", "params", "init", NULL};
+  char path[512], p2[600];
+  snprintf(path, sizeof path, "populations.%s", name);
+  int rc;
+  if ((rc = get_object(c, path, j)) || (rc = check_keys(c, path, j, keys))) return rc;
+  const json_t *jm = json_object_get(j, "model");
+  snprintf(p2, sizeof p2, "%s.model", path);
+  if (!jm) FAIL(c, p2, "missing (a neuron model name such as iaf_psc_exp)");
+  if (!json_is_string(jm)) FAIL(c, p2, "expected a model name (got %s)", type_name(jm));
+  const sb_neuron_type *T = sb_neuron_find(json_string_value(jm));
+  if (!T) {
+    char list[256] = "";
+    for (int i = 0; sb_neuron_types[i]; i++) {
+      if (i) strncat(list, ", ", sizeof list - strlen(list) - 1);
+      strncat(list, sb_neuron_types[i]->name, sizeof list - strlen(list) - 1);
+    }
+    FAIL(c, p2, "unknown model '%s' (expected one of %s)", json_string_value(jm), list);
+  }
+  const json_t *jn = json_object_get(j, "n");
+  snprintf(p2, sizeof p2, "%s.n", path);
+  if (!jn) FAIL(c, p2, "missing (number of neurons)");
+  long n;
+  if ((rc = get_int(c, p2, jn, 1, 0xffffffffL, &n))) return rc;
+  /* parameters: parse into a copy, validate all, then commit */
+  char *tmp = sb_malloc(T->param_size);
+  if (!tmp) return SB_ENOMEM;
+  sb_neuron_defaults(T, tmp);
+  const json_t *jp = json_object_get(j, "params");
+  snprintf(p2, sizeof p2, "%s.params", path);
+  if (jp) {
+    if ((rc = get_object(c, p2, jp))) goto out;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)jp, k, v) {
+      double x;
+      char p3[700];
+      snprintf(p3, sizeof p3, "%s.%s", p2, k);
+      if (T == sb_neuron_if_subtract && strcmp(k, "reset_mode") == 0 && json_is_string(v)) {
+        const char *s = json_string_value(v);
+        if (strcmp(s, "subtract") == 0) x = 0;
+        else if (strcmp(s, "zero") == 0) x = 1;
+        else {
+          rc = fail_(c, p3, "expected \"subtract\" or \"zero\" (got \"%s\")", s);
+          goto out;
+        }
+      } else if ((rc = get_number(c, p3, v, &x))) {
+        goto out;
+      }
+      if ((rc = sb_neuron_set_param(T, tmp, k, x))) {
+        rc = relay(c, rc, p2);
+        goto out;
+      }
+    }
+  }
+  if ((rc = T->validate(tmp))) {
+    rc = relay(c, rc, p2);
+    goto out;
+  }
+  int pop;
+  if ((rc = sb_net_add_population(c->net, name, T, (size_t)n, &pop))) {
+    rc = relay(c, rc, "populations");
+    goto out;
+  }
+  sb_pop *P = &c->net->pops[pop];
+  memcpy(P->params, tmp, T->param_size);
+  T->derive(P->params, P->derived);
+  for (size_t i = 0; i < P->n; i++) T->init(P->params, P->derived, P->state + i * T->state_size);
+  /* initial state */
+  const json_t *ji = json_object_get(j, "init");
+  snprintf(p2, sizeof p2, "%s.init", path);
+  if (ji) {
+    if ((rc = get_object(c, p2, ji))) goto out;
+    const char *k;
+    json_t *v;
+    int vi = 0;
+    json_object_foreach((json_t *)ji, k, v) {
+      char p3[700];
+      snprintf(p3, sizeof p3, "%s.%s", p2, k);
+      if (sb_neuron_recordable(T, k) < 0) {
+        rc = fail_(c, p3, "not a state variable of %s (try V_m)", T->name);
+        goto out;
+      }
+      sb_dist d;
+      if ((rc = get_dist(c, p3, v, &d))) goto out;
+      double *vals = sb_malloc(P->n * sizeof *vals);
+      gsl_rng *r = sb_rng_alloc(0, 0, 0);
+      if (!vals || !r) {
+        sb_free(vals);
+        if (r) gsl_rng_free(r);
+        rc = SB_ENOMEM;
+        goto out;
+      }
+      for (size_t i = 0; i < P->n; i++) {
+        sb_rng_reseed(r, c->net->seed, SB_RNG_INIT, ((uint64_t)vi << 40) | (P->first + i));
+        vals[i] = sb_dist_draw(&d, r);
+      }
+      rc = sb_net_set_state(c->net, pop, k, vals);
+      sb_free(vals);
+      gsl_rng_free(r);
+      if (rc) {
+        rc = relay(c, rc, p2);
+        goto out;
+      }
+      vi++;
+    }
+  }
+  rc = SB_OK;
+out:
+  sb_free(tmp);
+  return rc;
+}
+
+static int rule_of(const ctx *c, const char *path, const json_t *j, int *rule) {
+  static const char *const names[] = {"all_to_all", "one_to_one", "pairwise_bernoulli", "fixed_indegree",
+                                      "fixed_outdegree", "fixed_total_number", "explicit", "conv", NULL};
+  if (!j) FAIL(c, path, "missing (one of all_to_all, one_to_one, pairwise_bernoulli, fixed_indegree, fixed_outdegree, fixed_total_number, explicit, conv)");
+  if (!json_is_string(j)) FAIL(c, path, "expected a rule name (got %s)", type_name(j));
+  for (int i = 0; names[i]; i++)
+    if (strcmp(names[i], json_string_value(j)) == 0) {
+      *rule = i;
+      return SB_OK;
+    }
+  FAIL(c, path, "unknown rule '%s' (expected all_to_all, one_to_one, pairwise_bernoulli, fixed_indegree, "
+       "fixed_outdegree, fixed_total_number, explicit or conv)", json_string_value(j));
+}
+
+static int load_projection(const ctx *c, size_t idx, const json_t *j) {
+  static const char *const keys[] = {"source", "target", "rule", "p", "indegree", "outdegree", "N", "allow_autapses",
+                                     "allow_multapses", "weight", "delay", "receptor", "synapse_model", "storage",
+                                     "sources", "targets", "weights", "delays", "in_shape", "kernel_shape", "kernel",
+                                     "stride", "padding", NULL};
+  char path[64], p2[128];
+  snprintf(path, sizeof path, "projections[%zu]", idx);
+  int rc, src, tgt;
+  if ((rc = get_object(c, path, j)) || (rc = check_keys(c, path, j, keys))) return rc;
+  snprintf(p2, sizeof p2, "%s.source", path);
+  if ((rc = pop_by_name(c, p2, json_object_get(j, "source"), &src))) return rc;
+  snprintf(p2, sizeof p2, "%s.target", path);
+  if ((rc = pop_by_name(c, p2, json_object_get(j, "target"), &tgt))) return rc;
+  const json_t *sm = json_object_get(j, "synapse_model");
+  if (sm && (!json_is_string(sm) || strcmp(json_string_value(sm), "static_synapse") != 0)) {
+    snprintf(p2, sizeof p2, "%s.synapse_model", path);
+    FAIL(c, p2, "expected \"static_synapse\" (plastic synapses are not part of this build)");
+  }
+  sb_conn_spec cs = {0};
+  sb_syn_spec ss = {0};
+  cs.allow_autapses = cs.allow_multapses = 1;
+  snprintf(p2, sizeof p2, "%s.rule", path);
+  int rule = 0;
+  if ((rc = rule_of(c, p2, json_object_get(j, "rule"), &rule))) return rc;
+  const json_t *x;
+  long l;
+  if ((x = json_object_get(j, "allow_autapses"))) {
+    snprintf(p2, sizeof p2, "%s.allow_autapses", path);
+    if ((rc = get_bool(c, p2, x, &cs.allow_autapses))) return rc;
+  }
+  if ((x = json_object_get(j, "allow_multapses"))) {
+    snprintf(p2, sizeof p2, "%s.allow_multapses", path);
+    if ((rc = get_bool(c, p2, x, &cs.allow_multapses))) return rc;
+  }
+  ss.weight.kind = SB_DIST_CONST;
+  ss.weight.a = 1.0;
+  ss.delay.kind = SB_DIST_CONST;
+  ss.delay.a = c->net->min_delay;
+  if ((x = json_object_get(j, "weight"))) {
+    snprintf(p2, sizeof p2, "%s.weight", path);
+    if ((rc = get_dist(c, p2, x, &ss.weight))) return rc;
+  }
+  if ((x = json_object_get(j, "delay"))) {
+    snprintf(p2, sizeof p2, "%s.delay", path);
+    if ((rc = get_dist(c, p2, x, &ss.delay))) return rc;
+  }
+  if ((x = json_object_get(j, "receptor"))) {
+    snprintf(p2, sizeof p2, "%s.receptor", path);
+    const char *r = json_is_string(x) ? json_string_value(x) : "";
+    if (strcmp(r, "excitatory") == 0) ss.receptor = SB_RECEPTOR_EX;
+    else if (strcmp(r, "inhibitory") == 0) ss.receptor = SB_RECEPTOR_IN;
+    else FAIL(c, p2, "expected \"excitatory\" or \"inhibitory\" (got %s)", json_is_string(x) ? r : type_name(x));
+  }
+  const char *storage = "sparse";
+  if ((x = json_object_get(j, "storage"))) {
+    snprintf(p2, sizeof p2, "%s.storage", path);
+    if (!json_is_string(x)) FAIL(c, p2, "expected \"sparse\" or \"dense\" (got %s)", type_name(x));
+    storage = json_string_value(x);
+    if (strcmp(storage, "sparse") && strcmp(storage, "dense"))
+      FAIL(c, p2, "expected \"sparse\" or \"dense\" (got \"%s\"); one_to_one and conv storage follow from the rule", storage);
+    if (!strcmp(storage, "dense") && rule != SB_RULE_ALL_TO_ALL)
+      FAIL(c, p2, "dense storage needs rule all_to_all");
+  }
+  size_t ns = c->net->pops[src].n, nt = c->net->pops[tgt].n;
+  int proj;
+  if (rule == 7) {   /* conv: shared kernel */
+    sb_conv_shape sh = {0};
+    long v[4];
+    const char *names[2] = {"in_shape", "kernel_shape"};
+    int dims[2] = {3, 4};
+    for (int q = 0; q < 2; q++) {
+      snprintf(p2, sizeof p2, "%s.%s", path, names[q]);
+      x = json_object_get(j, names[q]);
+      if (!json_is_array(x) || json_array_size(x) != (size_t)dims[q]) FAIL(c, p2, "expected an array of %d integers", dims[q]);
+      for (int i = 0; i < dims[q]; i++) {
+        char p3[160];
+        snprintf(p3, sizeof p3, "%s[%d]", p2, i);
+        if ((rc = get_int(c, p3, json_array_get(x, (size_t)i), 1, 1 << 20, &v[i]))) return rc;
+      }
+      if (q == 0) { sh.C_in = (int)v[0]; sh.H = (int)v[1]; sh.W = (int)v[2]; }
+      else {
+        sh.C_out = (int)v[0]; sh.KH = (int)v[2]; sh.KW = (int)v[3];
+        if (v[1] != sh.C_in) FAIL(c, p2, "kernel input channels must equal in_shape[0] = %d (got %ld)", sh.C_in, v[1]);
+      }
+    }
+    sh.stride = 1;
+    sh.pad = 0;
+    if ((x = json_object_get(j, "stride"))) {
+      snprintf(p2, sizeof p2, "%s.stride", path);
+      if ((rc = get_int(c, p2, x, 1, 1 << 20, &l))) return rc;
+      sh.stride = (int)l;
+    }
+    if ((x = json_object_get(j, "padding"))) {
+      snprintf(p2, sizeof p2, "%s.padding", path);
+      if ((rc = get_int(c, p2, x, 0, 1 << 20, &l))) return rc;
+      sh.pad = (int)l;
+    }
+    double *kd;
+    size_t nk;
+    snprintf(p2, sizeof p2, "%s.kernel", path);
+    if ((rc = get_doubles(c, p2, json_object_get(j, "kernel"), &kd, &nk))) return rc;
+    size_t want = (size_t)sh.C_out * (size_t)sh.C_in * (size_t)sh.KH * (size_t)sh.KW;
+    if (nk != want) {
+      sb_free(kd);
+      FAIL(c, p2, "expected %zu values (C_out*C_in*KH*KW) (got %zu)", want, nk);
+    }
+    float *kf = sb_malloc(want * sizeof *kf);
+    if (!kf) { sb_free(kd); return SB_ENOMEM; }
+    for (size_t i = 0; i < want; i++) kf[i] = (float)kd[i];
+    sb_free(kd);
+    if (ss.delay.kind != SB_DIST_CONST) { sb_free(kf); snprintf(p2, sizeof p2, "%s.delay", path); FAIL(c, p2, "conv projections need a constant delay"); }
+    rc = sb_net_connect_conv(c->net, src, tgt, &sh, kf, ss.delay.a, &proj);
+    sb_free(kf);
+    return rc ? relay(c, rc, path) : SB_OK;
+  }
+  cs.rule = rule;
+  switch (rule) {
+    case SB_RULE_PAIRWISE_BERNOULLI:
+      snprintf(p2, sizeof p2, "%s.p", path);
+      if (!(x = json_object_get(j, "p"))) FAIL(c, p2, "missing (connection probability)");
+      if ((rc = get_number(c, p2, x, &cs.p))) return rc;
+      break;
+    case SB_RULE_FIXED_INDEGREE:
+    case SB_RULE_FIXED_OUTDEGREE:
+    case SB_RULE_FIXED_TOTAL_NUMBER: {
+      const char *k = rule == SB_RULE_FIXED_INDEGREE ? "indegree" : rule == SB_RULE_FIXED_OUTDEGREE ? "outdegree" : "N";
+      snprintf(p2, sizeof p2, "%s.%s", path, k);
+      if (!(x = json_object_get(j, k))) FAIL(c, p2, "missing (the rule %s needs it)", json_string_value(json_object_get(j, "rule")));
+      if ((rc = get_int(c, p2, x, 0, 0xffffffffL, &l))) return rc;
+      if (rule == SB_RULE_FIXED_INDEGREE) cs.indegree = (size_t)l;
+      else if (rule == SB_RULE_FIXED_OUTDEGREE) cs.outdegree = (size_t)l;
+      else cs.N = (size_t)l;
+      break;
+    }
+    default: break;
+  }
+  uint32_t *sv = NULL, *tv = NULL;
+  double *wv = NULL, *dv = NULL;
+  if (rule == SB_RULE_EXPLICIT) {
+    size_t n1, n2, n3;
+    snprintf(p2, sizeof p2, "%s.sources", path);
+    if ((rc = get_ids(c, p2, json_object_get(j, "sources"), ns, &sv, &n1))) goto out;
+    snprintf(p2, sizeof p2, "%s.targets", path);
+    if ((rc = get_ids(c, p2, json_object_get(j, "targets"), nt, &tv, &n2))) goto out;
+    if (n1 != n2) { rc = fail_(c, p2, "expected as many targets as sources (%zu) (got %zu)", n1, n2); goto out; }
+    cs.n = n1;
+    if ((x = json_object_get(j, "weights"))) {
+      snprintf(p2, sizeof p2, "%s.weights", path);
+      if ((rc = get_doubles(c, p2, x, &wv, &n3))) goto out;
+      if (n3 != n1) { rc = fail_(c, p2, "expected %zu weights (got %zu)", n1, n3); goto out; }
+    }
+    if ((x = json_object_get(j, "delays"))) {
+      snprintf(p2, sizeof p2, "%s.delays", path);
+      if ((rc = get_doubles(c, p2, x, &dv, &n3))) goto out;
+      if (n3 != n1) { rc = fail_(c, p2, "expected %zu delays (got %zu)", n1, n3); goto out; }
+    }
+    cs.sources = sv;
+    cs.targets = tv;
+    cs.weights = wv;
+    cs.delays = dv;
+  }
+  if (!strcmp(storage, "dense")) {
+    float *w = sb_malloc(ns * nt * sizeof *w);
+    gsl_rng *r = sb_rng_alloc(0, 0, 0);
+    if (!w || !r) { sb_free(w); if (r) gsl_rng_free(r); rc = SB_ENOMEM; goto out; }
+    for (size_t t = 0; t < nt; t++) {
+      sb_rng_reseed(r, c->net->seed, SB_RNG_WEIGHT, ((uint64_t)(unsigned)c->net->n_projs << 40) | t);
+      for (size_t s = 0; s < ns; s++) {
+        double wt = sb_dist_draw(&ss.weight, r);
+        w[t * ns + s] = (float)(ss.receptor == SB_RECEPTOR_EX ? fabs(wt) : ss.receptor == SB_RECEPTOR_IN ? -fabs(wt) : wt);
+        if (src == tgt && s == t && !cs.allow_autapses) w[t * ns + s] = 0;
+      }
+    }
+    gsl_rng_free(r);
+    if (ss.delay.kind != SB_DIST_CONST) { sb_free(w); snprintf(p2, sizeof p2, "%s.delay", path); rc = fail_(c, p2, "dense storage needs a constant delay"); goto out; }
+    rc = sb_net_connect_dense(c->net, src, tgt, w, ss.delay.a, &proj);
+    sb_free(w);
+  } else {
+    rc = sb_net_connect(c->net, src, tgt, &cs, &ss, &proj);
+  }
+  if (rc) rc = relay(c, rc, path);
+out:
+  sb_free(sv); sb_free(tv); sb_free(wv); sb_free(dv);
+  return rc;
+}
+
+static int load_stimulus(const ctx *c, size_t idx, const json_t *j) {
+  static const char *const keys[] = {"model", "target", "node_ids", "params", "weight", "delay", NULL};
+  char path[64], p2[128];
+  snprintf(path, sizeof path, "stimuli[%zu]", idx);
+  int rc, pop;
+  if ((rc = get_object(c, path, j)) || (rc = check_keys(c, path, j, keys))) return rc;
+  const json_t *jm = json_object_get(j, "model");
+  snprintf(p2, sizeof p2, "%s.model", path);
+  if (!json_is_string(jm)) FAIL(c, p2, "expected poisson_generator, dc_generator or spike_generator");
+  const char *model = json_string_value(jm);
+  int kind = !strcmp(model, "poisson_generator") ? 0 : !strcmp(model, "dc_generator") ? 1 : !strcmp(model, "spike_generator") ? 2 : -1;
+  if (kind < 0) FAIL(c, p2, "unknown stimulus '%s' (expected poisson_generator, dc_generator or spike_generator)", model);
+  snprintf(p2, sizeof p2, "%s.target", path);
+  if ((rc = pop_by_name(c, p2, json_object_get(j, "target"), &pop))) return rc;
+  uint32_t *ids = NULL;
+  size_t n = 0;
+  const json_t *x;
+  if ((x = json_object_get(j, "node_ids"))) {
+    snprintf(p2, sizeof p2, "%s.node_ids", path);
+    if ((rc = get_ids(c, p2, x, c->net->pops[pop].n, &ids, &n))) return rc;
+  }
+  double weight = 1.0, delay = 0.0;
+  double *times = NULL;
+  size_t nt = 0;
+  if ((x = json_object_get(j, "weight"))) {
+    snprintf(p2, sizeof p2, "%s.weight", path);
+    if ((rc = get_number(c, p2, x, &weight))) goto out;
+  }
+  if ((x = json_object_get(j, "delay"))) {
+    snprintf(p2, sizeof p2, "%s.delay", path);
+    if ((rc = get_number(c, p2, x, &delay))) goto out;
+  }
+  const json_t *jp = json_object_get(j, "params");
+  snprintf(p2, sizeof p2, "%s.params", path);
+  if (!jp) jp = json_object();
+  else json_incref((json_t *)jp);
+  static const char *const kp[] = {"rate", "start", "stop", NULL};
+  static const char *const kd[] = {"amplitude", "start", "stop", NULL};
+  static const char *const ks[] = {"spike_times", NULL};
+  if ((rc = get_object(c, p2, jp)) || (rc = check_keys(c, p2, jp, kind == 0 ? kp : kind == 1 ? kd : ks))) goto outp;
+  double v[3] = {0, 0, INFINITY};
+  const char *const *kk = kind == 0 ? kp : kd;
+  if (kind < 2) {
+    for (int i = 0; i < 3; i++) {
+      char p3[160];
+      snprintf(p3, sizeof p3, "%s.%s", p2, kk[i]);
+      if ((x = json_object_get(jp, kk[i])) && (rc = get_number(c, p3, x, &v[i]))) goto outp;
+      if (i == 0 && !x) { rc = fail_(c, p3, "missing (%s)", kind == 0 ? "rate in Hz" : "amplitude in pA"); goto outp; }
+    }
+    rc = kind == 0 ? sb_net_add_poisson(c->net, pop, ids, n, v[0], v[1], v[2], weight, delay)
+                   : sb_net_add_dc(c->net, pop, ids, n, v[0], v[1], v[2]);
+  } else {
+    char p3[160];
+    snprintf(p3, sizeof p3, "%s.spike_times", p2);
+    if ((rc = get_doubles(c, p3, json_object_get(jp, "spike_times"), &times, &nt))) goto outp;
+    rc = sb_net_add_spike_train(c->net, pop, ids, n, times, nt, weight, delay);
+  }
+  if (rc) {
+    const char *e = sb_last_error();
+    int top = !strncmp(e, "weight", 6) || !strncmp(e, "delay", 5) || !strncmp(e, "node_ids", 8);
+    rc = relay(c, rc, top ? path : p2);
+  }
+outp:
+  json_decref((json_t *)jp);
+out:
+  sb_free(ids);
+  sb_free(times);
+  return rc;
+}
+
+static int load_record(const ctx *c, const json_t *j) {
+  static const char *const keys[] = {"spikes", "state", NULL};
+  int rc;
+  if ((rc = get_object(c, "record", j)) || (rc = check_keys(c, "record", j, keys))) return rc;
+  const json_t *s = json_object_get(j, "spikes");
+  if (s) {
+    if (json_is_string(s) && !strcmp(json_string_value(s), "all")) {
+    } else if (json_is_false(s)) {
+      for (int i = 0; i < c->net->n_pops; i++) sb_net_record_spikes(c->net, i, 0);
+    } else if (json_is_array(s)) {
+      for (int i = 0; i < c->net->n_pops; i++) sb_net_record_spikes(c->net, i, 0);
+      for (size_t i = 0; i < json_array_size(s); i++) {
+        char p2[64];
+        int pop;
+        snprintf(p2, sizeof p2, "record.spikes[%zu]", i);
+        if ((rc = pop_by_name(c, p2, json_array_get(s, i), &pop))) return rc;
+        sb_net_record_spikes(c->net, pop, 1);
+      }
+    } else {
+      FAIL(c, "record.spikes", "expected \"all\", false or an array of population names (got %s)", type_name(s));
+    }
+  }
+  const json_t *st = json_object_get(j, "state");
+  if (st) {
+    if (!json_is_array(st)) FAIL(c, "record.state", "expected an array of recordings (got %s)", type_name(st));
+    for (size_t i = 0; i < json_array_size(st); i++) {
+      static const char *const kr[] = {"population", "variables", "node_ids", "interval", NULL};
+      const json_t *e = json_array_get(st, i);
+      char path[64], p2[128];
+      snprintf(path, sizeof path, "record.state[%zu]", i);
+      if ((rc = get_object(c, path, e)) || (rc = check_keys(c, path, e, kr))) return rc;
+      int pop;
+      snprintf(p2, sizeof p2, "%s.population", path);
+      if ((rc = pop_by_name(c, p2, json_object_get(e, "population"), &pop))) return rc;
+      double interval = 0.1;
+      const json_t *x;
+      snprintf(p2, sizeof p2, "%s.interval", path);
+      if ((x = json_object_get(e, "interval")) && (rc = get_number(c, p2, x, &interval))) return rc;
+      uint32_t *ids = NULL;
+      size_t n = 0;
+      if ((x = json_object_get(e, "node_ids"))) {
+        snprintf(p2, sizeof p2, "%s.node_ids", path);
+        if ((rc = get_ids(c, p2, x, c->net->pops[pop].n, &ids, &n))) return rc;
+      }
+      const json_t *vars = json_object_get(e, "variables");
+      snprintf(p2, sizeof p2, "%s.variables", path);
+      if (!json_is_array(vars) || !json_array_size(vars)) {
+        sb_free(ids);
+        FAIL(c, p2, "expected a non-empty array of state variable names such as [\"V_m\"]");
+      }
+      for (size_t v = 0; v < json_array_size(vars); v++) {
+        const json_t *vn = json_array_get(vars, v);
+        char p3[160];
+        snprintf(p3, sizeof p3, "%s[%zu]", p2, v);
+        if (!json_is_string(vn)) { sb_free(ids); FAIL(c, p3, "expected a variable name (got %s)", type_name(vn)); }
+        rc = sb_net_record_state(c->net, pop, json_string_value(vn), ids, ids ? n : 0, interval);
+        if (rc) {
+          sb_free(ids);
+          return relay(c, rc, path);
+        }
+      }
+      sb_free(ids);
+    }
+  }
+  return SB_OK;
+}
+
+int sb_model_load(const char *file, const sb_model_opts *opts, sb_model *m) {
+  memset(m, 0, sizeof *m);
+  json_error_t jerr;
+  json_t *root = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
+  if (!root) {
+    FILE *f = fopen(file, "r");
+    if (!f) SB_ERROR(SB_EIO, "%s: cannot open (%s)", file, jerr.text);
+    fclose(f);
+    SB_ERROR(SB_EFORMAT, "%s: line %d column %d: not valid JSON: %s", file, jerr.line, jerr.column, jerr.text);
+  }
+  ctx c = {file, NULL};
+  int rc = SB_OK;
+  double min_delay;
+  if (!json_is_object(root)) {
+    rc = fail_(&c, "(top level)", "expected an object with populations, projections, ... (got %s)", type_name(root));
+    goto fail;
+  }
+  for (int i = 0; i < opts->n_set; i++)
+    if ((rc = apply_set(file, root, opts->set[i]))) goto fail;
+  static const char *const keys[] = {"simulation", "populations", "stimuli", "projections", "record", NULL};
+  if ((rc = check_keys(&c, "(top level)", root, keys))) goto fail;
+  if ((rc = load_simulation(&c, json_object_get(root, "simulation"), opts, m, &min_delay))) goto fail;
+  m->net = c.net = sb_net_alloc(m->seed, m->threads);
+  if (!m->net) { rc = SB_ENOMEM; goto fail; }
+  m->threads = m->net->threads;
+  sb_net_set_min_delay(m->net, min_delay);
+  const json_t *pops = json_object_get(root, "populations");
+  if (!pops) { rc = fail_(&c, "populations", "missing (an object of named populations)"); goto fail; }
+  if ((rc = get_object(&c, "populations", pops))) goto fail;
+  if (!json_object_size(pops)) { rc = fail_(&c, "populations", "must define at least one population"); goto fail; }
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)pops, k, v) {
+    if ((rc = load_population(&c, k, v))) goto fail;
+  }
+  const json_t *pr = json_object_get(root, "projections");
+  if (pr) {
+    if (!json_is_array(pr)) { rc = fail_(&c, "projections", "expected an array (got %s)", type_name(pr)); goto fail; }
+    for (size_t i = 0; i < json_array_size(pr); i++)
+      if ((rc = load_projection(&c, i, json_array_get(pr, i)))) goto fail;
+  }
+  const json_t *st = json_object_get(root, "stimuli");
+  if (st) {
+    if (!json_is_array(st)) { rc = fail_(&c, "stimuli", "expected an array (got %s)", type_name(st)); goto fail; }
+    for (size_t i = 0; i < json_array_size(st); i++)
+      if ((rc = load_stimulus(&c, i, json_array_get(st, i)))) goto fail;
+  }
+  const json_t *rec = json_object_get(root, "record");
+  if (rec && (rc = load_record(&c, rec))) goto fail;
+  json_decref(root);
+  return SB_OK;
+fail:
+  json_decref(root);
+  sb_model_free(m);
+  return rc;
+}
+
+void sb_model_free(sb_model *m) {
+  sb_net_free(m->net);
+  sb_free(m->output);
+  memset(m, 0, sizeof *m);
+}
