@@ -120,7 +120,7 @@ struct sb_net {
   size_t *rec_first;            /* (n + 1) */
   sb_recmap *recmap;
   double *t_state;              /* (n) time each neuron's state refers to (lazy update) */
-  double *t_safe;               /* (n) no spike possible before this without new input */
+  double *t_safe;               /* (n) wake time: nothing (spike, stimulus, sample) before it without new events */
   uint64_t *count;              /* (n) spikes */
   double *last, *isi_sum, *isi_sq;  /* (n) for CV */
   sb_spike **tsp;               /* per-thread spikes of the window */

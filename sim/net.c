@@ -12,6 +12,8 @@
 
 /* ---- networks and populations ---- */
 
+static void free_proj_storage(const sb_net *net, sb_proj *pr);
+
 sb_net *sb_net_alloc(uint64_t seed, int threads) {
 #ifdef _OPENMP
   if (threads <= 0) threads = omp_get_max_threads();
@@ -49,10 +51,10 @@ static void free_run_state(sb_net *net) {
   net->stim_first = NULL; net->stim_s = NULL; net->stim_pos = NULL;
   net->rec_first = NULL; net->recmap = NULL;
   net->t_state = net->t_safe = NULL; net->count = NULL; net->last = net->isi_sum = net->isi_sq = NULL;
-  if (net->tsp) {
+  if (net->tsp)
     for (int k = 0; k < net->threads; k++) sb_free(net->tsp[k]);
+  if (net->scratch)
     for (int k = 0; k < net->threads; k++) sb_free(net->scratch[k]);
-  }
   sb_free(net->tsp); sb_free(net->tsp_n); sb_free(net->tsp_cap);
   sb_free(net->scratch); sb_free(net->scratch_cap); sb_free(net->t_events); sb_free(net->t_ext);
   sb_free(net->gsp);
@@ -80,16 +82,7 @@ void sb_net_free(sb_net *net) {
     sb_free(p->out); sb_free(p->sp_t); sb_free(p->sp_id);
   }
   sb_free(net->pops);
-  for (int i = 0; i < net->n_projs; i++) {
-    sb_proj *pr = &net->projs[i];
-    if (pr->part) {
-      for (int k = 0; k < net->threads; k++) {
-        sb_free(pr->part[k].row); sb_free(pr->part[k].tgt); sb_free(pr->part[k].w); sb_free(pr->part[k].d);
-      }
-      sb_free(pr->part);
-    }
-    sb_free(pr->wt); sb_free(pr->d1); sb_free(pr->kernel);
-  }
+  for (int i = 0; i < net->n_projs; i++) free_proj_storage(net, &net->projs[i]);
   sb_free(net->projs);
   sb_free(net->bound);
   sb_free(net->pois);
@@ -335,10 +328,25 @@ static int new_proj(sb_net *net, int src, int tgt, int kind, sb_proj **out) {
   return SB_OK;
 }
 
+static void free_proj_storage(const sb_net *net, sb_proj *pr) {
+  if (pr->part) {
+    for (int k = 0; k < net->threads; k++) {
+      sb_free(pr->part[k].row); sb_free(pr->part[k].tgt); sb_free(pr->part[k].w); sb_free(pr->part[k].d);
+    }
+    sb_free(pr->part);
+  }
+  sb_free(pr->wt); sb_free(pr->d1); sb_free(pr->kernel);
+  pr->part = NULL;
+  pr->wt = pr->d1 = pr->kernel = NULL;
+}
+
 static int commit_proj(sb_net *net, sb_proj *p, int *proj) {
   sb_pop *s = &net->pops[p->src];
   int *o = sb_realloc(s->out, (size_t)(s->n_out + 1) * sizeof *o);
-  if (!o) return SB_ENOMEM;
+  if (!o) {
+    free_proj_storage(net, p);
+    return SB_ENOMEM;
+  }
   s->out = o;
   o[s->n_out++] = net->n_projs;
   if (proj) *proj = net->n_projs;
@@ -790,29 +798,29 @@ int sb_net_proj_get(const sb_net *net, int proj, uint32_t **src, uint32_t **tgt,
       (*d)[q] = p->d1 ? (double)p->d1[i] : p->d_const;
     }
   } else {
-    size_t ns = net->pops[p->src].n;
-    for (int k = 0; k < net->threads; k++) {   /* partitions are ordered by target ranges */
-      const sb_csr *c = &p->part[k];
-      size_t base = q;
-      for (size_t s = 0; s < ns; s++)
-        for (uint32_t x = c->row[s]; x < c->row[s + 1]; x++, q++) {
-          (*src)[q] = (uint32_t)s;
-          (*tgt)[q] = c->tgt[x];
-          (*w)[q] = c->w ? (double)c->w[x] : p->w_const;
-          (*d)[q] = c->d ? (double)c->d[x] : p->d_const;
-        }
-      /* stable insertion by target within the partition (tests and inspection only) */
-      for (size_t i = base + 1; i < q; i++) {
-        uint32_t ts = (*src)[i], tt = (*tgt)[i];
-        double tw = (*w)[i], td = (*d)[i];
-        size_t j = i;
-        while (j > base && (*tgt)[j - 1] > tt) {
-          (*src)[j] = (*src)[j - 1]; (*tgt)[j] = (*tgt)[j - 1]; (*w)[j] = (*w)[j - 1]; (*d)[j] = (*d)[j - 1];
-          j--;
-        }
-        (*src)[j] = ts; (*tgt)[j] = tt; (*w)[j] = tw; (*d)[j] = td;
-      }
+    size_t ns = net->pops[p->src].n, nt = net->pops[p->tgt].n;
+    size_t *cnt = sb_calloc(nt + 1, sizeof *cnt);
+    if (!cnt) {
+      sb_free(*src); sb_free(*tgt); sb_free(*w); sb_free(*d);
+      return SB_ENOMEM;
     }
+    /* counting sort by target; within a target, partitions then CSR order (stable) */
+    for (int k = 0; k < net->threads; k++)
+      for (size_t x = 0; x < p->part[k].nnz; x++) cnt[p->part[k].tgt[x] + 1]++;
+    for (size_t t = 0; t < nt; t++) cnt[t + 1] += cnt[t];
+    for (int k = 0; k < net->threads; k++) {
+      const sb_csr *c = &p->part[k];
+      for (size_t s = 0; s < ns; s++)
+        for (uint32_t x = c->row[s]; x < c->row[s + 1]; x++) {
+          size_t j = cnt[c->tgt[x]]++;
+          (*src)[j] = (uint32_t)s;
+          (*tgt)[j] = c->tgt[x];
+          (*w)[j] = c->w ? (double)c->w[x] : p->w_const;
+          (*d)[j] = c->d ? (double)c->d[x] : p->d_const;
+          q++;
+        }
+    }
+    sb_free(cnt);
   }
   *n = q;
   return SB_OK;

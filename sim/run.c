@@ -126,6 +126,7 @@ int sb_net_prepare_(sb_net *net) {
     }
   }
   (void)cmp_stim;
+  for (size_t g = 0; g < n; g++) net->stim_pos[g] = net->stim_first[g];
   /* recording membership */
   for (int r = 0; r < net->n_recs; r++)
     for (size_t c = 0; c < net->recs[r].n; c++)
@@ -166,6 +167,7 @@ int sb_net_prepare_(sb_net *net) {
     if (!p->state0) return SB_ENOMEM;
     memcpy(p->state0, p->state, p->n * p->type->state_size);
   }
+  for (size_t g = 0; g < n; g++) net->t_safe[g] = -INFINITY;
   net->k = 0;
   net->t = 0;
   net->next_flush = net->flush_interval;
@@ -237,11 +239,6 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
   size_t sp = net->stim_pos[gid], se = net->stim_first[gid + 1];
   size_t pf = net->pois_first[gid], pl = net->pois_first[gid + 1];
   size_t rf = net->rec_first[gid], rl = net->rec_first[gid + 1];
-  if (v->n == 0 && rf == rl && t1 <= net->t_safe[gid] && (sp == se || net->stim_s[sp].t >= t1)) {
-    int quiet = 1;   /* nothing happens to this neuron in the window: leave its state behind */
-    for (size_t q = pf; q < pl; q++) quiet &= net->pois_next[q] >= t1;
-    if (quiet) return SB_OK;
-  }
   if (v->n > 1) {
     if (v->n > net->scratch_cap[tid]) {
       sb_event *sc = sb_realloc(net->scratch[tid], v->n * sizeof *sc);
@@ -315,7 +312,12 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
   }
 done:
   net->t_state[gid] = t;
-  net->t_safe[gid] = T->safe_until ? T->safe_until(p, d, s, t) : t;
+  /* the next time this neuron must be looked at without new events (lazy update) */
+  double wake = T->safe_until && rf == rl ? T->safe_until(p, d, s, t) : -INFINITY;
+  if (sp < se && net->stim_s[sp].t < wake) wake = net->stim_s[sp].t;
+  for (size_t q = pf; q < pl; q++)
+    if (net->pois_next[q] < wake) wake = net->pois_next[q];
+  net->t_safe[gid] = wake;
   net->stim_pos[gid] = sp;
   net->t_ext[tid] += n_ext;
   if (full) v->n = 0;
@@ -331,7 +333,10 @@ static int process_partition(sb_net *net, int k, double t0, double t1, int full)
   for (int pi = 0; pi < net->n_pops; pi++) {
     sb_pop *pop = &net->pops[pi];
     size_t a = pop->first > lo ? pop->first : lo, b = pop->first + pop->n < hi ? pop->first + pop->n : hi;
+    const sb_evvec *v = &net->ev[(size_t)(net->k % (uint64_t)net->S) * net->n];
+    const double *wake = net->t_safe;
     for (size_t g = a; g < b; g++) {
+      if (v[g].n == 0 && t1 <= wake[g]) continue;   /* nothing happens to it in this window */
       int rc = process_neuron(net, pop, g - pop->first, k, t0, t1, full);
       if (rc) return rc;
     }
@@ -463,13 +468,13 @@ static void between_windows(sb_net *net, double t_stop) {
   }
   net->gsp_n = 0;
   for (int k = 0; k < net->threads; k++) {   /* thread order = neuron id order */
-    memcpy(net->gsp + net->gsp_n, net->tsp[k], net->tsp_n[k] * sizeof *net->gsp);
+    if (net->tsp_n[k]) memcpy(net->gsp + net->gsp_n, net->tsp[k], net->tsp_n[k] * sizeof *net->gsp);
     net->gsp_n += net->tsp_n[k];
     net->tsp_n[k] = 0;
   }
   net->spikes_total += net->gsp_n;
   /* by (time, id): thread-count independent, and constant-delay arrivals then come in time order */
-  qsort(net->gsp, net->gsp_n, sizeof *net->gsp, cmp_spike);
+  if (net->gsp_n > 1) qsort(net->gsp, net->gsp_n, sizeof *net->gsp, cmp_spike);
   int rc = sb_rec_window_(net, net->w_t0, net->w_t1);
   if (rc) thread_error(net, rc);
   double wend = (double)(net->k + 1) * net->W;
@@ -545,10 +550,10 @@ int sb_net_run(sb_net *net, double t_stop) {
 int sb_net_reset(sb_net *net) {
   if (!net->prepared) return SB_OK;
   for (size_t i = 0; i < (size_t)net->S * net->n; i++) net->ev[i].n = 0;
-  memset(net->stim_pos, 0, net->n * sizeof *net->stim_pos);
+  for (size_t g = 0; g < net->n; g++) net->stim_pos[g] = net->stim_first[g];
   memset(net->count, 0, net->n * sizeof *net->count);
   memset(net->t_state, 0, net->n * sizeof *net->t_state);
-  memset(net->t_safe, 0, net->n * sizeof *net->t_safe);
+  for (size_t g = 0; g < net->n; g++) net->t_safe[g] = -INFINITY;
   memset(net->last, 0, net->n * sizeof *net->last);
   memset(net->isi_sum, 0, net->n * sizeof *net->isi_sum);
   memset(net->isi_sq, 0, net->n * sizeof *net->isi_sq);

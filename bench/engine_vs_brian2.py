@@ -1,0 +1,113 @@
+#!/usr/bin/python3
+"""Engine benchmark: CUBA (Brette et al. 2007) and Brunel 2000 (NEST brunel_delta) in
+spikebridge vs Brian2's C++ standalone mode, same thread count, same machine, same run.
+Not a test. Usage (Debian python3 with python3-brian and g++):
+    /usr/bin/python3 bench/engine_vs_brian2.py [--t-stop S] [--brunel-t-stop S] [--threads N] [--reps R]
+Prints, per network: wall time per biological second for both (median of R runs; Brian2's is
+the generated binary's whole run, ours the simulation phase and the whole command), their ratio,
+synaptic events per second, bytes per synapse and peak RSS (ours from the summary, Brian2's
+from getrusage of the child)."""
+import argparse, os, re, resource, shutil, statistics, subprocess, sys, tempfile, time
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BIN = os.path.join(ROOT, 'spikebridge')
+
+
+def brian_build(net, T, threads, d):
+    import brian2
+    from brian2 import (ms, mV, Hz, NeuronGroup, Synapses, PoissonInput, SpikeMonitor, run,
+                        set_device, device, prefs, seed)
+    set_device('cpp_standalone', directory=d, build_on_run=False)
+    prefs.devices.cpp_standalone.openmp_threads = threads
+    seed(1)
+    if net == 'cuba':
+        taum = 20 * ms; taue = 5 * ms; taui = 10 * ms; Vt = -50 * mV; Vr = -60 * mV; El = -49 * mV
+        eqs = '''dv/dt = (ge+gi-(v-El))/taum : volt (unless refractory)
+                 dge/dt = -ge/taue : volt
+                 dgi/dt = -gi/taui : volt'''
+        P = NeuronGroup(4000, eqs, threshold='v>Vt', reset='v = Vr', refractory=5 * ms, method='exact')
+        P.v = 'Vr + rand() * (Vt - Vr)'
+        Ce = Synapses(P, P, on_pre='ge += 1.62*mV', delay=0.1 * ms)
+        Ci = Synapses(P, P, on_pre='gi += -9*mV', delay=0.1 * ms)
+        Ce.connect('i<3200', p=0.02); Ci.connect('i>=3200', p=0.02)
+        SpikeMonitor(P)
+    else:
+        NE, NI, CE, CI = 10000, 2500, 1000, 250
+        J = 0.1 * mV; g = 5.0; D = 1.5 * ms; tau = 20 * ms; theta = 20 * mV
+        G = NeuronGroup(NE + NI, 'dv/dt = -v/tau : volt (unless refractory)', threshold='v>=theta',
+                        reset='v=0*mV', refractory=2 * ms, method='exact')
+        G.v = 'rand()*theta'
+        rng = np.random.RandomState(1)
+        post = np.repeat(np.arange(NE + NI), CE)
+        Se = Synapses(G, G, on_pre='v_post += J*int(not_refractory_post)', delay=D)
+        Se.connect(i=rng.randint(0, NE, (NE + NI) * CE), j=post)
+        Si = Synapses(G, G, on_pre='v_post += -g*J*int(not_refractory_post)', delay=D)
+        Si.connect(i=rng.randint(NE, NE + NI, (NE + NI) * CI), j=np.repeat(np.arange(NE + NI), CI))
+        PoissonInput(G, 'v', N=CE, rate=20 * Hz, weight='J*int(not_refractory)')
+        SpikeMonitor(G)
+    run(T * 1000 * ms)
+    device.build(directory=d, compile=True, run=False)
+
+
+def brian_time(d):
+    t0 = time.time()
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run(['./main'], cwd=d, check=True, stdout=subprocess.DEVNULL)
+    return time.time() - t0, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+
+
+def ours(model, T, threads):
+    o = tempfile.mktemp(suffix='.h5')
+    t0 = time.time()
+    out = subprocess.run([BIN, 'run', model, '--t-stop', str(T * 1000), '--threads', str(threads), '-o', o, '-q'],
+                         check=True, capture_output=True, text=True).stdout
+    total = time.time() - t0
+    os.unlink(o)
+    sim = float(re.search(r'simulation\s+([\d.]+) s', out).group(1))
+    syn = int(re.search(r'events\s+(\d+) synaptic, (\d+) stimulus', out).group(1))
+    ext = int(re.search(r'events\s+(\d+) synaptic, (\d+) stimulus', out).group(2))
+    bps = float(re.search(r'([\d.]+) bytes/synapse', out).group(1))
+    rss = float(re.search(r'peak memory\s+([\d.]+) MB', out).group(1))
+    return sim, total, syn + ext, bps, rss
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--t-stop', type=float, default=10.0, help='CUBA biological seconds')
+    ap.add_argument('--brunel-t-stop', type=float, default=10.0, help='Brunel biological seconds')
+    ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--reps', type=int, default=3)
+    ap.add_argument('--only', choices=['cuba', 'brunel'])
+    a = ap.parse_args()
+    print('spikebridge engine vs Brian2 %s cpp_standalone, %d thread(s), OMP/OpenBLAS threads pinned; '
+          'machine load at start: %s' % (__import__('brian2').__version__, a.threads, os.getloadavg()))
+    for net, model, T in (('cuba', 'models/snn/cuba.json', a.t_stop),
+                          ('brunel', 'models/snn/brunel_delta.json', a.brunel_t_stop)):
+        if a.only and a.only != net:
+            continue
+        d = tempfile.mkdtemp(prefix='sb_brian_%s_' % net)
+        try:
+            brian_build(net, T, a.threads, d)
+            bt, ot, ots = [], [], []
+            for r in range(a.reps):
+                w, brss = brian_time(d)
+                bt.append(w)
+                sim, total, ev, bps, rss = ours(os.path.join(ROOT, model), T, a.threads)
+                ot.append(sim); ots.append(total)
+            b, s, st = statistics.median(bt), statistics.median(ot), statistics.median(ots)
+            print('%-7s T=%gs  Brian2 %.3f s/bio-s (whole binary, peak RSS %.0f MB) | spikebridge %.3f s/bio-s '
+                  'simulation, %.3f s/bio-s whole command | ratio Brian2/ours %.2f (sim), %.2f (whole) | '
+                  '%.3g events/s | %.2f bytes/synapse | peak RSS %.0f MB'
+                  % (net, T, b / T, brss / 1024.0, s / T, st / T, b / s, b / st, ev / s, bps, rss))
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+            from brian2 import device
+            device.reinit(); device.activate()
+
+
+if __name__ == '__main__':
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+    main()

@@ -1,0 +1,295 @@
+/* Neuron models: every registered type gets the same interface checks (registry walk); the LIF
+ * models are checked against closed forms (spike times under constant current, PSP sums,
+ * the tau_syn == tau_m singularity); iaf_cond_exp against a Brian2 fixture; if_subtract against
+ * its arithmetic (charge conservation of reset by subtraction). */
+#include "sim/sim.h"
+#include "tests/testutil.h"
+
+#include <gsl/gsl_errno.h>
+
+/* ---- registry walk ---- */
+
+static void test_registry_interface(void **state) {
+  (void)state;
+  int count = 0;
+  for (int i = 0; sb_neuron_types[i]; i++, count++) {
+    const sb_neuron_type *T = sb_neuron_types[i];
+    assert_ptr_equal(sb_neuron_find(T->name), T);
+    assert_string_equal(T->recordables[0].name, "V_m");
+    char *p = malloc(T->param_size), *d = malloc(T->derived_size), *s = malloc(T->state_size);
+    sb_neuron_defaults(T, p);
+    assert_int_equal(T->validate(p), SB_OK);
+    /* unknown parameter and bad time constant are rejected, naming the key */
+    assert_int_equal(sb_neuron_set_param(T, p, "tau_q", 1.0), SB_EINVAL);
+    check_contains(sb_last_error(), "tau_q: unknown parameter");
+    assert_int_equal(sb_neuron_set_param(T, p, "C_m", -20.0), SB_EINVAL);
+    check_contains(sb_last_error(), "C_m: must be > 0 (got -20)");
+    assert_int_equal(sb_neuron_set_param(T, p, "V_th", NAN), SB_EINVAL);
+    /* V_reset above V_th fails validation */
+    double vth;
+    assert_int_equal(sb_neuron_get_param(T, p, "V_th", &vth), SB_OK);
+    assert_int_equal(sb_neuron_set_param(T, p, "V_reset", vth + 1.0), SB_OK);
+    assert_int_equal(T->validate(p), SB_EINVAL);
+    check_contains(sb_last_error(), "V_reset: must be < V_th");
+    sb_neuron_defaults(T, p);
+    /* at rest, no input: no spike within 100 ms; a strong current: a spike where V = V_th */
+    T->derive(p, d);
+    T->init(p, d, s);
+    void *w = T->work_alloc ? T->work_alloc(p) : NULL;
+    double ts;
+    assert_int_equal(T->next_crossing(p, d, s, 0.0, 100.0, &ts, w), SB_NOSPIKE);
+    assert_int_equal(sb_neuron_set_param(T, p, "I_e", 2385.0 * (T == sb_neuron_if_subtract ? 0.001 : 1.0)), SB_OK);
+    T->derive(p, d);
+    T->init(p, d, s);
+    assert_int_equal(T->next_crossing(p, d, s, 0.0, 100.0, &ts, w), SB_OK);
+    assert_true(ts > 0 && ts < 100);
+    assert_int_equal(T->advance(p, d, s, 0.0, ts, w), SB_OK);
+    double V;
+    memcpy(&V, s + T->recordables[0].offset, sizeof V);
+    check_abs(V, vth, 1e-9, "%s: V_m at the crossing", T->name);
+    /* the interval is half-open: asking for [0, ts) from rest finds nothing */
+    T->init(p, d, s);
+    assert_int_equal(T->next_crossing(p, d, s, 0.0, ts * (1 - 1e-9), &ts, w), SB_NOSPIKE);
+    if (w) T->work_free(w);
+    free(p); free(d); free(s);
+  }
+  assert_int_equal(count, 4);
+}
+
+/* ---- closed forms under constant current, through the engine ---- */
+
+/* NEST test_iaf_psc_exp style: V(t) = E_L + R I_e (1 - e^{-t/tau_m}); first spike
+ * t1 = tau_m ln(R I_e / (R I_e - (V_th - E_L))); after reset + t_ref the next interval is
+ * t_ref + tau_m ln((R I_e - (V_reset - E_L)) / (R I_e - (V_th - E_L))). */
+static void lif_constant_current(const sb_neuron_type *T) {
+  const double E_L = -65.3, C = 237.5, tau = 13.7, V_th = -51.2, V_reset = -68.9, t_ref = 2.385, I_e = 412.3;
+  sb_net *net = sb_net_alloc(7, 2);
+  int a;
+  assert_int_equal(sb_net_add_population(net, "a", T, 1, &a), SB_OK);
+  const char *k[] = {"E_L", "C_m", "tau_m", "V_th", "V_reset", "t_ref", "I_e"};
+  double v[] = {E_L, C, tau, V_th, V_reset, t_ref, I_e};
+  for (int i = 0; i < 7; i++) assert_int_equal(sb_net_set_param(net, a, k[i], v[i]), SB_OK);
+  assert_int_equal(sb_net_run(net, 1000.0), SB_OK);
+  const double *t;
+  const uint32_t *id;
+  size_t n;
+  sb_net_spikes(net, a, &t, &id, &n);
+  double RI = tau / C * I_e;
+  double t1 = tau * log(RI / (RI - (V_th - E_L)));
+  double per = t_ref + tau * log((RI - (V_reset - E_L)) / (RI - (V_th - E_L)));
+  size_t want = (size_t)floor((1000.0 - t1) / per) + 1;
+  assert_true(n >= 50);
+  assert_int_equal(n, want);
+  for (size_t i = 0; i < n; i++)
+    check_abs(t[i], t1 + (double)i * per, 1e-9, "%s spike %zu under I_e = %g pA", T->name, i, I_e);
+  sb_net_free(net);
+}
+
+static void test_psc_delta_constant_current(void **state) {
+  (void)state;
+  lif_constant_current(sb_neuron_iaf_psc_delta);
+}
+static void test_psc_exp_constant_current(void **state) {
+  (void)state;
+  lif_constant_current(sb_neuron_iaf_psc_exp);
+}
+
+/* ---- PSP sums ---- */
+
+/* Closed form of one PSC's membrane response, written independently of the library. */
+static double psp(double t, double tau_m, double tau_s, double C) {
+  if (t <= 0) return 0;
+  if (tau_m == tau_s) return t / C * exp(-t / tau_m);
+  return tau_m * tau_s / (C * (tau_m - tau_s)) * (exp(-t / tau_m) - exp(-t / tau_s));
+}
+
+static const double in_t[] = {1.25, 3.7, 3.7, 8.15, 12.0, 12.3, 20.45, 31.7};
+static const double in_w[] = {385.0, -212.5, 150.25, 512.0, -333.0, 275.5, 96.0, -180.0};
+#define N_IN 8
+
+/* iaf_psc_exp driven by spike_generators: V_m at many times vs sum of PSPs. */
+static void psp_sum(double tau_ex, double tau_in, double tol) {
+  const double E_L = -70.0, C = 250.0, tau_m = 10.0;
+  sb_net *net = sb_net_alloc(3, 1);
+  int a;
+  assert_int_equal(sb_net_add_population(net, "a", sb_neuron_iaf_psc_exp, 1, &a), SB_OK);
+  assert_int_equal(sb_net_set_param(net, a, "V_th", 1000.0), SB_OK);
+  assert_int_equal(sb_net_set_param(net, a, "tau_syn_ex", tau_ex), SB_OK);
+  assert_int_equal(sb_net_set_param(net, a, "tau_syn_in", tau_in), SB_OK);
+  for (int i = 0; i < N_IN; i++)
+    assert_int_equal(sb_net_add_spike_train(net, a, NULL, 0, &in_t[i], 1, in_w[i], 0.5), SB_OK);
+  for (int k = 1; k <= 400; k++) {
+    double t = 0.1137 * k;
+    assert_int_equal(sb_net_run(net, t), SB_OK);
+    double V, want = E_L;
+    sb_net_get_state(net, a, "V_m", &V);
+    for (int i = 0; i < N_IN; i++)
+      want += in_w[i] * psp(t - in_t[i] - 0.5, tau_m, in_w[i] >= 0 ? tau_ex : tau_in, C);
+    check_abs(V, want, tol, "V_m at t = %g ms, tau_syn_ex = %.17g, tau_syn_in = %.17g", t, tau_ex, tau_in);
+  }
+  sb_net_free(net);
+}
+
+static void test_psc_exp_psp_sum(void **state) {
+  (void)state;
+  psp_sum(2.0, 5.0, 1e-9);    /* tau_syn != tau_m */
+  psp_sum(10.0, 10.0, 1e-9);  /* tau_syn == tau_m: the singular case, both receptors */
+  psp_sum(10.0, 3.3, 1e-9);
+}
+
+/* tau_syn = tau_m (1 + eps): the propagator stays finite and continuous (NEST test_iaf_singularity). */
+static void test_psc_exp_singularity_sweep(void **state) {
+  (void)state;
+  const double tau_m = 10.0, C = 250.0;
+  for (int e = -14; e <= -1; e++) {
+    for (int sgn = -1; sgn <= 1; sgn += 2) {
+      double eps = sgn * pow(10.0, e), tau_s = tau_m * (1 + eps);
+      for (double h = 0.1; h < 50; h *= 2.7) {
+        double got = sb_lif_psc_exp_p21(h, tau_m, tau_s, C);
+        double lim = psp(h, tau_m, tau_m, C);
+        /* |dP/dtau_s| <= h^2/(C tau^2) e^{-h/tau} roughly; the direct formula is accurate away from 0 */
+        double dev = fabs(eps) * tau_m * h * h / (C * tau_m * tau_m) * 2.0;
+        check_abs(got, lim, dev + 1e-15, "P(h=%g) at tau_syn = tau_m(1%+g) vs singular limit", h, eps);
+        if (fabs(eps) >= 1e-4)
+          check_rel(got, psp(h, tau_m, tau_s, C), 1e-9, "P(h=%g) at tau_syn = tau_m(1%+g) vs direct form", h, eps);
+      }
+    }
+  }
+  assert_true(sb_lif_psc_exp_p21(0.5, 10.0, 10.0, 250.0) == 0.5 / 250.0 * exp(-0.05));
+}
+
+static void test_psc_delta_psp_sum_and_refractory_discard(void **state) {
+  (void)state;
+  const double E_L = -70.0, tau_m = 10.0;
+  sb_net *net = sb_net_alloc(3, 1);
+  int a;
+  assert_int_equal(sb_net_add_population(net, "a", sb_neuron_iaf_psc_delta, 1, &a), SB_OK);
+  assert_int_equal(sb_net_set_param(net, a, "V_th", 1000.0), SB_OK);
+  for (int i = 0; i < N_IN; i++) {
+    double w = in_w[i] / 100.0;
+    assert_int_equal(sb_net_add_spike_train(net, a, NULL, 0, &in_t[i], 1, w, 0.25), SB_OK);
+  }
+  for (int k = 1; k <= 300; k++) {
+    double t = 0.1371 * k;
+    assert_int_equal(sb_net_run(net, t), SB_OK);
+    double V, want = E_L;
+    sb_net_get_state(net, a, "V_m", &V);
+    for (int i = 0; i < N_IN; i++)
+      if (t >= in_t[i] + 0.25) want += in_w[i] / 100.0 * exp(-(t - in_t[i] - 0.25) / tau_m);
+    check_abs(V, want, 1e-9, "iaf_psc_delta V_m at t = %g", t);
+  }
+  sb_net_free(net);
+  /* NEST: spikes arriving during the refractory period are discarded */
+  net = sb_net_alloc(3, 1);
+  assert_int_equal(sb_net_add_population(net, "a", sb_neuron_iaf_psc_delta, 1, &a), SB_OK);
+  double t_kick = 5.0, t_in = 6.0, t_after = 8.0;
+  assert_int_equal(sb_net_add_spike_train(net, a, NULL, 0, &t_kick, 1, 20.0, 0.0), SB_OK);   /* -70 + 20 > -55 */
+  assert_int_equal(sb_net_add_spike_train(net, a, NULL, 0, &t_in, 1, 5.0, 0.0), SB_OK);      /* lost */
+  assert_int_equal(sb_net_add_spike_train(net, a, NULL, 0, &t_after, 1, 5.0, 0.0), SB_OK);   /* counts */
+  assert_int_equal(sb_net_run(net, 10.0), SB_OK);
+  const double *t;
+  const uint32_t *id;
+  size_t n;
+  sb_net_spikes(net, a, &t, &id, &n);
+  assert_int_equal(n, 1);
+  check_abs(t[0], 5.0, 0, "spike at the input time");
+  double V;
+  sb_net_get_state(net, a, "V_m", &V);
+  check_abs(V, -70.0 + 5.0 * exp(-2.0 / 10.0), 1e-12, "V_m after refractory input discarded");
+  sb_net_free(net);
+}
+
+/* ---- if_subtract ---- */
+
+static void test_if_subtract(void **state) {
+  (void)state;
+  sb_net *net = sb_net_alloc(3, 2);
+  int a, z;
+  assert_int_equal(sb_net_add_population(net, "a", sb_neuron_if_subtract, 3, &a), SB_OK);
+  assert_int_equal(sb_net_add_population(net, "z", sb_neuron_if_subtract, 1, &z), SB_OK);
+  double bias[3] = {0.0237, 0.0612, 0.0};
+  assert_int_equal(sb_net_set_param_array(net, a, "I_e", bias), SB_OK);
+  assert_int_equal(sb_net_set_param(net, a, "V_th", 0.85), SB_OK);
+  /* neuron 2: one input of 2.3 * V_th -> two spikes at the same time, 0.3 V_th left */
+  double tin = 10.0;
+  uint32_t two = 2;
+  assert_int_equal(sb_net_add_spike_train(net, a, &two, 1, &tin, 1, 2.3 * 0.85, 0.0), SB_OK);
+  /* reset to zero: the remainder is lost */
+  assert_int_equal(sb_net_set_param(net, z, "reset_mode", 1.0), SB_OK);
+  assert_int_equal(sb_net_add_spike_train(net, z, NULL, 0, &tin, 1, 2.3, 0.0), SB_OK);
+  assert_int_equal(sb_net_run(net, 3000.0), SB_OK);
+  uint64_t cnt[3];
+  sb_net_spike_counts(net, a, cnt);
+  const double *t;
+  const uint32_t *id;
+  size_t n;
+  sb_net_spikes(net, a, &t, &id, &n);
+  for (int j = 0; j < 2; j++) {
+    double per = 0.85 / bias[j];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+      if (id[i] == (uint32_t)j) {
+        k++;
+        check_abs(t[i], (double)k * per, 1e-9, "if_subtract neuron %d spike %zu", j, k);
+      }
+    assert_true(k >= 50);
+    assert_int_equal(cnt[j], (uint64_t)floor(3000.0 / per));
+  }
+  assert_int_equal(cnt[2], 2);
+  double V[3];
+  sb_net_get_state(net, a, "V_m", V);
+  check_abs(V[2], 0.3 * 0.85, 1e-12, "charge kept by reset by subtraction");
+  check_abs(V[0], 3000.0 * bias[0] - (double)cnt[0] * 0.85, 1e-9, "V_m = integral of input - spikes * V_th");
+  sb_net_get_state(net, z, "V_m", V);
+  sb_net_spike_counts(net, z, cnt);
+  assert_int_equal(cnt[0], 1);
+  check_abs(V[0], 0.0, 0, "reset to zero");
+  sb_net_free(net);
+}
+
+/* ---- iaf_cond_exp vs Brian2 ---- */
+
+static void test_cond_exp_vs_brian2(void **state) {
+  (void)state;
+  hid_t f;
+  assert_int_equal(sb_h5_open_read("tests/ref/cond_exp_brian2.h5", &f), SB_OK);
+  double *ref, *ex, *in;
+  size_t nref, nex, nin;
+  assert_int_equal(sb_h5_read(f, "spike_times", H5T_NATIVE_DOUBLE, (void **)&ref, &nref, NULL, NULL, 0), SB_OK);
+  assert_int_equal(sb_h5_read(f, "ex_times", H5T_NATIVE_DOUBLE, (void **)&ex, &nex, NULL, NULL, 0), SB_OK);
+  assert_int_equal(sb_h5_read(f, "in_times", H5T_NATIVE_DOUBLE, (void **)&in, &nin, NULL, NULL, 0), SB_OK);
+  H5Fclose(f);
+  sb_net *net = sb_net_alloc(1, 1);
+  int a;
+  assert_int_equal(sb_net_add_population(net, "a", sb_neuron_iaf_cond_exp, 1, &a), SB_OK);
+  assert_int_equal(sb_net_set_param(net, a, "I_e", 300.0), SB_OK);
+  assert_int_equal(sb_net_add_spike_train(net, a, NULL, 0, ex, nex, 10.0, 1.0), SB_OK);
+  assert_int_equal(sb_net_add_spike_train(net, a, NULL, 0, in, nin, -15.0, 1.0), SB_OK);
+  assert_int_equal(sb_net_run(net, 200.0), SB_OK);
+  const double *t;
+  const uint32_t *id;
+  size_t n;
+  sb_net_spikes(net, a, &t, &id, &n);
+  assert_true(nref >= 5);
+  assert_int_equal(n, nref);
+  /* Brian2 places a spike at the first 0.001 ms step with v >= V_th, rk4 error is far smaller */
+  for (size_t i = 0; i < n; i++) check_abs(t[i], ref[i], 0.01, "iaf_cond_exp spike %zu vs Brian2", i);
+  sb_net_free(net);
+  sb_free(ref); sb_free(ex); sb_free(in);
+}
+
+int main(void) {
+  gsl_set_error_handler_off();
+  sb_h5_quiet();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_registry_interface),
+      cmocka_unit_test(test_psc_delta_constant_current),
+      cmocka_unit_test(test_psc_exp_constant_current),
+      cmocka_unit_test(test_psc_exp_psp_sum),
+      cmocka_unit_test(test_psc_exp_singularity_sweep),
+      cmocka_unit_test(test_psc_delta_psp_sum_and_refractory_discard),
+      cmocka_unit_test(test_if_subtract),
+      cmocka_unit_test(test_cond_exp_vs_brian2),
+  };
+  return cmocka_run_group_tests_name("neurons", tests, NULL, NULL);
+}

@@ -1,0 +1,458 @@
+/* The engine: connection rules (counts, autapses, multapses, distributions), storage kinds
+ * (dense, conv against a direct computation), Poisson input rate, thread-count invariance,
+ * reset, recording layout, and CUBA / Brunel statistics against Brian2 fixtures. */
+#include "sim/sim.h"
+#include "tests/testutil.h"
+
+#include <gsl/gsl_errno.h>
+
+static sb_net *two_pops(int threads, size_t ns, size_t nt, int *a, int *b) {
+  sb_net *net = sb_net_alloc(2385, threads);
+  assert_non_null(net);
+  assert_int_equal(sb_net_add_population(net, "a", sb_neuron_iaf_psc_delta, ns, a), SB_OK);
+  if (b) assert_int_equal(sb_net_add_population(net, "b", sb_neuron_iaf_psc_delta, nt, b), SB_OK);
+  return net;
+}
+
+static sb_syn_spec syn_const(double w, double d) {
+  sb_syn_spec y = {{SB_DIST_CONST, w, 0, 0, 0}, {SB_DIST_CONST, d, 0, 0, 0}, SB_RECEPTOR_SIGN};
+  return y;
+}
+
+typedef struct { uint32_t *s, *t; double *w, *d; size_t n; } syns;
+
+static syns get(sb_net *net, int proj) {
+  syns x;
+  assert_int_equal(sb_net_proj_get(net, proj, &x.s, &x.t, &x.w, &x.d, &x.n), SB_OK);
+  return x;
+}
+static void syns_free(syns *x) { sb_free(x->s); sb_free(x->t); sb_free(x->w); sb_free(x->d); }
+
+/* ---- connection rules ---- */
+
+static void test_rules_counts(void **state) {
+  (void)state;
+  int a, b, p;
+  sb_net *net = two_pops(2, 60, 60, &a, &b);
+  sb_syn_spec y = syn_const(0.5, 1.0);
+  sb_conn_spec c = {0};
+  c.allow_autapses = c.allow_multapses = 1;
+  /* all_to_all without autapses */
+  c.rule = SB_RULE_ALL_TO_ALL;
+  c.allow_autapses = 0;
+  assert_int_equal(sb_net_connect(net, a, a, &c, &y, &p), SB_OK);
+  syns x = get(net, p);
+  assert_int_equal(x.n, 60 * 59);
+  for (size_t i = 0; i < x.n; i++) assert_true(x.s[i] != x.t[i]);
+  syns_free(&x);
+  /* fixed_indegree without multapses and autapses: K distinct sources per target */
+  c.rule = SB_RULE_FIXED_INDEGREE;
+  c.indegree = 17;
+  c.allow_multapses = 0;
+  assert_int_equal(sb_net_connect(net, a, a, &c, &y, &p), SB_OK);
+  x = get(net, p);
+  assert_int_equal(x.n, 60 * 17);
+  for (size_t t = 0; t < 60; t++) {
+    int seen[60] = {0}, k = 0;
+    for (size_t i = 0; i < x.n; i++)
+      if (x.t[i] == t) {
+        assert_true(x.s[i] != t);
+        assert_int_equal(seen[x.s[i]]++, 0);
+        k++;
+      }
+    assert_int_equal(k, 17);
+  }
+  syns_free(&x);
+  /* fixed_outdegree: K per source */
+  c.rule = SB_RULE_FIXED_OUTDEGREE;
+  c.outdegree = 9;
+  c.allow_autapses = c.allow_multapses = 1;
+  assert_int_equal(sb_net_connect(net, a, b, &c, &y, &p), SB_OK);
+  x = get(net, p);
+  assert_int_equal(x.n, 60 * 9);
+  for (size_t s = 0; s < 60; s++) {
+    int k = 0;
+    for (size_t i = 0; i < x.n; i++) k += x.s[i] == s;
+    assert_int_equal(k, 9);
+  }
+  syns_free(&x);
+  /* fixed_total_number */
+  c.rule = SB_RULE_FIXED_TOTAL_NUMBER;
+  c.N = 1234;
+  assert_int_equal(sb_net_connect(net, a, b, &c, &y, &p), SB_OK);
+  assert_int_equal(sb_net_proj_synapses(net, p), 1234);
+  /* pairwise_bernoulli: count within 5 sigma of the binomial mean */
+  c.rule = SB_RULE_PAIRWISE_BERNOULLI;
+  c.p = 0.237;
+  assert_int_equal(sb_net_connect(net, a, b, &c, &y, &p), SB_OK);
+  double m = 3600 * 0.237, sd = sqrt(3600 * 0.237 * 0.763);
+  check_abs((double)sb_net_proj_synapses(net, p), m, 5 * sd, "pairwise_bernoulli count");
+  /* one_to_one */
+  c.rule = SB_RULE_ONE_TO_ONE;
+  assert_int_equal(sb_net_connect(net, a, b, &c, &y, &p), SB_OK);
+  x = get(net, p);
+  assert_int_equal(x.n, 60);
+  for (size_t i = 0; i < 60; i++) assert_true(x.s[i] == i && x.t[i] == i);
+  syns_free(&x);
+  /* explicit */
+  uint32_t es[3] = {0, 5, 59}, et[3] = {7, 7, 0};
+  double ew[3] = {0.25, -1.5, 2.0}, ed[3] = {1.0, 2.5, 0.75};
+  c.rule = SB_RULE_EXPLICIT;
+  c.n = 3;
+  c.sources = es; c.targets = et; c.weights = ew; c.delays = ed;
+  assert_int_equal(sb_net_connect(net, a, b, &c, &y, &p), SB_OK);
+  x = get(net, p);
+  assert_int_equal(x.n, 3);
+  assert_true(x.t[0] == 0 && x.s[0] == 59 && x.w[0] == 2.0 && x.d[0] == 0.75);
+  assert_true(x.t[1] == 7 && x.s[1] == 0 && x.w[1] == 0.25);
+  syns_free(&x);
+  /* errors */
+  c.rule = SB_RULE_FIXED_INDEGREE;
+  c.indegree = 61;
+  c.allow_multapses = 0;
+  assert_int_equal(sb_net_connect(net, a, b, &c, &y, &p), SB_EINVAL);
+  check_contains(sb_last_error(), "indegree: must be <= 60");
+  c.indegree = 3;
+  y.delay.a = 0.05;
+  assert_int_equal(sb_net_connect(net, a, b, &c, &y, &p), SB_EINVAL);
+  check_contains(sb_last_error(), "delay: must be >= min_delay = 0.1");
+  sb_net_free(net);
+}
+
+/* Connectivity and weights do not depend on the thread count. */
+static void test_rules_thread_invariant(void **state) {
+  (void)state;
+  syns x[2];
+  for (int k = 0; k < 2; k++) {
+    int a, b, p;
+    sb_net *net = two_pops(k + 1, 80, 70, &a, &b);
+    sb_syn_spec y = {{SB_DIST_NORMAL, 1.5, 0.3, 0, 0}, {SB_DIST_UNIFORM, 0.5, 2.5, 0, 0}, SB_RECEPTOR_SIGN};
+    sb_conn_spec c = {0};
+    c.rule = SB_RULE_PAIRWISE_BERNOULLI;
+    c.p = 0.3;
+    c.allow_autapses = c.allow_multapses = 1;
+    assert_int_equal(sb_net_connect(net, a, b, &c, &y, &p), SB_OK);
+    x[k] = get(net, p);
+    sb_net_free(net);
+  }
+  assert_int_equal(x[0].n, x[1].n);
+  assert_memory_equal(x[0].s, x[1].s, x[0].n * sizeof *x[0].s);
+  assert_memory_equal(x[0].t, x[1].t, x[0].n * sizeof *x[0].t);
+  assert_memory_equal(x[0].w, x[1].w, x[0].n * sizeof *x[0].w);
+  assert_memory_equal(x[0].d, x[1].d, x[0].n * sizeof *x[0].d);
+  syns_free(&x[0]);
+  syns_free(&x[1]);
+}
+
+/* Weight distributions: sample mean and std within sampling error; clipping and receptors. */
+static void test_distributions(void **state) {
+  (void)state;
+  int a, b, p;
+  sb_net *net = two_pops(2, 100, 100, &a, &b);
+  sb_conn_spec c = {0};
+  c.rule = SB_RULE_ALL_TO_ALL;
+  c.allow_autapses = c.allow_multapses = 1;
+  struct { sb_dist d; double mean, sd, lo, hi; } cases[] = {
+      {{SB_DIST_UNIFORM, 0.5, 2.0, 0, 0}, 1.25, 1.5 / sqrt(12.0), 0.5, 2.0},
+      {{SB_DIST_NORMAL, 1.7, 0.4, 0, 0}, 1.7, 0.4, -INFINITY, INFINITY},
+      {{SB_DIST_LOGNORMAL, 0.2, 0.3, 0, 0}, exp(0.2 + 0.045), exp(0.2 + 0.045) * sqrt(exp(0.09) - 1), 0, INFINITY},
+      {{SB_DIST_NORMAL_CLIPPED, 1.0, 1.0, 0.5, 1.5}, 1.0, -1, 0.5, 1.5},
+  };
+  for (int i = 0; i < 4; i++) {
+    sb_syn_spec y = {cases[i].d, {SB_DIST_CONST, 1.0, 0, 0, 0}, SB_RECEPTOR_SIGN};
+    assert_int_equal(sb_net_connect(net, a, b, &c, &y, &p), SB_OK);
+    syns x = get(net, p);
+    double s = 0, s2 = 0, lo = INFINITY, hi = -INFINITY;
+    for (size_t q = 0; q < x.n; q++) {
+      s += x.w[q];
+      s2 += x.w[q] * x.w[q];
+      lo = fmin(lo, x.w[q]);
+      hi = fmax(hi, x.w[q]);
+    }
+    double m = s / (double)x.n, sd = sqrt(s2 / (double)x.n - m * m);
+    if (cases[i].sd > 0) {
+      check_abs(m, cases[i].mean, 5 * cases[i].sd / 100.0, "distribution %d mean", i);
+      check_rel(sd, cases[i].sd, 0.05, "distribution %d std", i);
+    } else {
+      check_abs(m, cases[i].mean, 0.02, "clipped normal mean (symmetric clip)");
+    }
+    assert_true(lo >= cases[i].lo - 1e-6 && hi <= cases[i].hi + 1e-6);
+    syns_free(&x);
+  }
+  /* receptor inhibitory makes every weight negative */
+  sb_syn_spec y = {{SB_DIST_NORMAL, 1.0, 0.5, 0, 0}, {SB_DIST_CONST, 1.0, 0, 0, 0}, SB_RECEPTOR_IN};
+  assert_int_equal(sb_net_connect(net, a, b, &c, &y, &p), SB_OK);
+  syns x = get(net, p);
+  for (size_t q = 0; q < x.n; q++) assert_true(x.w[q] <= 0);
+  syns_free(&x);
+  /* a drawn delay below the minimum is an error */
+  sb_syn_spec yd = {{SB_DIST_CONST, 1.0, 0, 0, 0}, {SB_DIST_NORMAL, 0.3, 0.2, 0, 0}, SB_RECEPTOR_SIGN};
+  assert_int_equal(sb_net_connect(net, a, b, &c, &yd, &p), SB_EINVAL);
+  check_contains(sb_last_error(), "below min_delay");
+  sb_net_free(net);
+}
+
+/* ---- storage kinds against direct computation ---- */
+
+/* Sources (if_subtract, V_th = 1) spike once each on an input of exactly 1; targets (non-leaky, never firing) integrate the
+ * weights: V_m = sum over sources of w. Compared with W x and a direct convolution. */
+static void test_dense_and_conv(void **state) {
+  (void)state;
+  for (int threads = 1; threads <= 2; threads++) {
+    sb_net *net = sb_net_alloc(5, threads);
+    int in, out, cin, cout;
+    const int C = 2, H = 5, W = 6, OC = 3, K = 3, S = 2, P = 1;
+    const int OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1;
+    assert_int_equal(sb_net_add_population(net, "in", sb_neuron_if_subtract, 7, &in), SB_OK);
+    assert_int_equal(sb_net_add_population(net, "out", sb_neuron_if_subtract, 4, &out), SB_OK);
+    assert_int_equal(sb_net_add_population(net, "cin", sb_neuron_if_subtract, (size_t)(C * H * W), &cin), SB_OK);
+    assert_int_equal(sb_net_add_population(net, "cout", sb_neuron_if_subtract, (size_t)(OC * OH * OW), &cout), SB_OK);
+    assert_int_equal(sb_net_set_param(net, out, "V_th", 1e9), SB_OK);
+    assert_int_equal(sb_net_set_param(net, cout, "V_th", 1e9), SB_OK);
+    float w[4 * 7], ker[3 * 2 * 3 * 3];
+    for (int i = 0; i < 28; i++) w[i] = (float)(0.125 * ((i * 7) % 11) - 0.5);
+    for (int i = 0; i < 54; i++) ker[i] = (float)(0.0625 * ((i * 5) % 13) - 0.375);
+    /* source neuron j spikes iff x_j = 1 */
+    int x[7] = {1, 0, 1, 1, 0, 1, 1}, xc[60];
+    for (int i = 0; i < 60; i++) xc[i] = (i * 7) % 3 != 0;
+    double tin = 1.0;
+    for (uint32_t j = 0; j < 7; j++)
+      if (x[j]) assert_int_equal(sb_net_add_spike_train(net, in, &j, 1, &tin, 1, 1.0, 0.0), SB_OK);
+    for (uint32_t j = 0; j < 60; j++)
+      if (xc[j]) assert_int_equal(sb_net_add_spike_train(net, cin, &j, 1, &tin, 1, 1.0, 0.0), SB_OK);
+    assert_int_equal(sb_net_connect_dense(net, in, out, w, 1.0, NULL), SB_OK);
+    sb_conv_shape cs = {C, H, W, OC, K, K, S, P};
+    int pj;
+    assert_int_equal(sb_net_connect_conv(net, cin, cout, &cs, ker, 1.0, &pj), SB_OK);
+    assert_int_equal(sb_net_run(net, 5.0), SB_OK);
+    double v[64];
+    sb_net_get_state(net, out, "V_m", v);
+    for (int t = 0; t < 4; t++) {
+      double want = 0;
+      for (int s = 0; s < 7; s++) want += x[s] * (double)w[t * 7 + s];
+      check_abs(v[t], want, 1e-12, "dense target %d (threads %d)", t, threads);
+    }
+    sb_net_get_state(net, cout, "V_m", v);
+    for (int co = 0; co < OC; co++)
+      for (int oy = 0; oy < OH; oy++)
+        for (int ox = 0; ox < OW; ox++) {
+          double want = 0;
+          for (int ci = 0; ci < C; ci++)
+            for (int ky = 0; ky < K; ky++)
+              for (int kx = 0; kx < K; kx++) {
+                int yy = oy * S - P + ky, xx = ox * S - P + kx;
+                if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
+                want += xc[(ci * H + yy) * W + xx] * (double)ker[((co * C + ci) * K + ky) * K + kx];
+              }
+          check_abs(v[(co * OH + oy) * OW + ox], want, 1e-12, "conv target (%d,%d,%d)", co, oy, ox);
+        }
+    /* the kernel is stored once, never expanded */
+    assert_int_equal(sb_net_proj_bytes(net, pj), sizeof ker);
+    sb_net_free(net);
+  }
+}
+
+/* ---- Poisson input ---- */
+
+static void test_poisson_rate_and_independence(void **state) {
+  (void)state;
+  sb_net *net = sb_net_alloc(11, 2);
+  int a;
+  assert_int_equal(sb_net_add_population(net, "a", sb_neuron_if_subtract, 200, &a), SB_OK);
+  assert_int_equal(sb_net_set_param(net, a, "V_th", 1e9), SB_OK);
+  assert_int_equal(sb_net_add_poisson(net, a, NULL, 0, 2385.0, 100.0, 900.0, 1.0, 1.0), SB_OK);
+  assert_int_equal(sb_net_run(net, 1000.0), SB_OK);
+  double v[200];
+  sb_net_get_state(net, a, "V_m", v);   /* V_m = number of input events */
+  double s = 0, s2 = 0;
+  int differ = 0;
+  for (int i = 0; i < 200; i++) {
+    s += v[i];
+    s2 += v[i] * v[i];
+    differ += i && v[i] != v[i - 1];
+  }
+  double mean = s / 200, var = s2 / 200 - mean * mean, lam = 2385.0 * 0.8;
+  check_abs(mean, lam, 5 * sqrt(lam / 200), "Poisson events per neuron in [100, 900) ms");
+  check_rel(var, lam, 0.3, "Poisson count variance (Fano factor 1)");
+  assert_true(differ > 150);   /* independent trains per target */
+  sb_net_counters ct;
+  sb_net_get_counters(net, &ct);
+  assert_int_equal(ct.ext_events, (uint64_t)s);
+  sb_net_free(net);
+}
+
+/* ---- networks: thread invariance, reset, statistics vs Brian2 ---- */
+
+static sb_model load(const char *file, double t_stop, int threads) {
+  sb_model_opts o = {NULL, 0, t_stop, -1, threads};
+  sb_model m;
+  int rc = sb_model_load(file, &o, &m);
+  if (rc) fprintf(stderr, "%s\n", sb_last_error());
+  assert_int_equal(rc, SB_OK);
+  return m;
+}
+
+static void test_thread_invariance_api(void **state) {
+  (void)state;
+  const char *files[] = {"models/snn/cuba.json", "models/snn/brunel_small.json"};
+  for (int f = 0; f < 2; f++) {
+    sb_model m1 = load(files[f], 300.0, 1), m2 = load(files[f], 300.0, 2);
+    assert_int_equal(sb_net_run(m1.net, 300.0), SB_OK);
+    assert_int_equal(sb_net_run(m2.net, 300.0), SB_OK);
+    for (int p = 0; p < sb_net_n_populations(m1.net); p++) {
+      const double *t1, *t2;
+      const uint32_t *i1, *i2;
+      size_t n1, n2;
+      sb_net_spikes(m1.net, p, &t1, &i1, &n1);
+      sb_net_spikes(m2.net, p, &t2, &i2, &n2);
+      assert_true(n1 > 100);
+      assert_int_equal(n1, n2);
+      assert_memory_equal(t1, t2, n1 * sizeof *t1);
+      assert_memory_equal(i1, i2, n1 * sizeof *i1);
+    }
+    /* reset replays the same run */
+    size_t n_before;
+    const double *tb;
+    const uint32_t *ib;
+    sb_net_spikes(m1.net, 0, &tb, &ib, &n_before);
+    double *copy = malloc(n_before * sizeof *copy);
+    memcpy(copy, tb, n_before * sizeof *copy);
+    assert_int_equal(sb_net_reset(m1.net), SB_OK);
+    assert_int_equal(sb_net_run(m1.net, 300.0), SB_OK);
+    size_t n_after;
+    sb_net_spikes(m1.net, 0, &tb, &ib, &n_after);
+    assert_int_equal(n_after, n_before);
+    assert_memory_equal(tb, copy, n_before * sizeof *copy);
+    free(copy);
+    sb_model_free(&m1);
+    sb_model_free(&m2);
+  }
+}
+
+static void compare_fixture(const char *model, const char *fixture) {
+  /* 1 s of two networks is slow under ASan; the same code paths run in the thread test */
+  if (getenv("SB_SANITIZE")) skip();
+  hid_t f;
+  assert_int_equal(sb_h5_open_read(fixture, &f), SB_OK);
+  const char *names[4] = {"rate_exc", "cv_exc", "rate_inh", "cv_inh"};
+  double ref[4];
+  for (int i = 0; i < 4; i++) {
+    double *v;
+    size_t n;
+    assert_int_equal(sb_h5_read(f, names[i], H5T_NATIVE_DOUBLE, (void **)&v, &n, NULL, NULL, 0), SB_OK);
+    ref[i] = v[0];
+    sb_free(v);
+  }
+  H5Fclose(f);
+  sb_model m = load(model, 1000.0, 2);
+  assert_int_equal(sb_net_run(m.net, 1000.0), SB_OK);
+  for (int p = 0; p < 2; p++) {
+    sb_pop_stats st;
+    sb_net_pop_stats(m.net, p, &st);
+    /* different random network and input realisation: population means agree within 10% */
+    check_rel(st.rate, ref[2 * p], 0.10, "%s %s mean rate (Hz) vs Brian2", model, sb_net_pop_name(m.net, p));
+    check_rel(st.cv, ref[2 * p + 1], 0.10, "%s %s mean ISI CV vs Brian2", model, sb_net_pop_name(m.net, p));
+  }
+  sb_model_free(&m);
+}
+
+static void test_cuba_vs_brian2(void **state) {
+  (void)state;
+  compare_fixture("models/snn/cuba.json", "tests/ref/cuba_brian2.h5");
+}
+
+static void test_brunel_small_vs_brian2(void **state) {
+  (void)state;
+  compare_fixture("models/snn/brunel_small.json", "tests/ref/brunel_small_brian2.h5");
+}
+
+static void test_api_errors(void **state) {
+  (void)state;
+  sb_net *net = sb_net_alloc(1, 1);
+  int a;
+  assert_int_equal(sb_net_add_population(net, "a", sb_neuron_iaf_psc_exp, 3, &a), SB_OK);
+  assert_int_equal(sb_net_add_population(net, "a", sb_neuron_iaf_psc_exp, 3, NULL), SB_EINVAL);
+  check_contains(sb_last_error(), "defined twice");
+  assert_int_equal(sb_net_set_param(net, a, "tau_m", -20.0), SB_EINVAL);
+  check_contains(sb_last_error(), "tau_m: must be > 0 (got -20)");
+  assert_int_equal(sb_net_set_param(net, a, "V_reset", -50.0), SB_EINVAL);   /* above V_th = -55 */
+  check_contains(sb_last_error(), "V_reset: must be < V_th = -55 (got -50)");
+  double iv[3] = {1, 2, NAN};
+  assert_int_equal(sb_net_set_param_array(net, a, "I_e", iv), SB_EINVAL);
+  check_contains(sb_last_error(), "neuron 2");
+  assert_int_equal(sb_net_add_poisson(net, a, NULL, 0, -5.0, 0, 10, 1, 1), SB_EINVAL);
+  check_contains(sb_last_error(), "rate: must be >= 0");
+  uint32_t bad = 3;
+  assert_int_equal(sb_net_add_dc(net, a, &bad, 1, 1.0, 0, 10), SB_EINVAL);
+  check_contains(sb_last_error(), "node_ids[0]: must be < 3");
+  assert_int_equal(sb_net_record_state(net, a, "U_m", NULL, 0, 0.1), SB_EINVAL);
+  assert_int_equal(sb_net_run(net, 10.0), SB_OK);
+  assert_int_equal(sb_net_run(net, 5.0), SB_EINVAL);
+  sb_net_free(net);
+}
+
+/* Every allocation of building and running a network that uses every feature may fail: the
+ * result is SB_OK or SB_ENOMEM, never a crash or a leak (ASan checks the latter). */
+static int build_and_run(void) {
+  sb_net *net = sb_net_alloc(4, 1);
+  if (!net) return SB_ENOMEM;
+  int a, b, c, rc;
+  double ie[6] = {300, 310, 320, 330, 340, 350}, ts[2] = {1.0, 2.5};
+  float w[6 * 6], ker[2 * 1 * 2 * 2] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f};
+  for (int i = 0; i < 36; i++) w[i] = 0.01f * (float)i;
+  sb_conn_spec cs = {0};
+  cs.rule = SB_RULE_FIXED_INDEGREE;
+  cs.indegree = 3;
+  cs.allow_autapses = cs.allow_multapses = 1;
+  sb_syn_spec ys = {{SB_DIST_NORMAL, 50, 10, 0, 0}, {SB_DIST_UNIFORM, 1.0, 2.0, 0, 0}, SB_RECEPTOR_SIGN};
+  sb_conv_shape sh = {1, 2, 3, 2, 2, 2, 1, 0};
+  if ((rc = sb_net_add_population(net, "a", sb_neuron_iaf_psc_exp, 6, &a)) ||
+      (rc = sb_net_add_population(net, "b", sb_neuron_if_subtract, 6, &b)) ||
+      (rc = sb_net_add_population(net, "c", sb_neuron_iaf_cond_exp, 4, &c)) ||
+      (rc = sb_net_set_param_array(net, a, "I_e", ie)) || (rc = sb_net_set_param(net, b, "V_th", 0.3)) ||
+      (rc = sb_net_connect(net, a, a, &cs, &ys, NULL)) || (rc = sb_net_connect_dense(net, a, b, w, 1.0, NULL)) ||
+      (rc = sb_net_connect_conv(net, b, c, &sh, ker, 1.0, NULL)) ||
+      (rc = sb_net_add_poisson(net, a, NULL, 0, 500.0, 0, 30, 20.0, 1.0)) ||
+      (rc = sb_net_add_dc(net, c, NULL, 0, 400.0, 5.0, 25.0)) ||
+      (rc = sb_net_add_spike_train(net, b, NULL, 0, ts, 2, 0.5, 1.0)) ||
+      (rc = sb_net_record_state(net, a, "V_m", NULL, 0, 0.5)) || (rc = sb_net_run(net, 30.0)) ||
+      (rc = sb_net_reset(net)) || (rc = sb_net_run(net, 10.0))) {
+    sb_net_free(net);
+    return rc;
+  }
+  sb_net_free(net);
+  return SB_OK;
+}
+
+static void test_alloc_failures(void **state) {
+  (void)state;
+  assert_int_equal(build_and_run(), SB_OK);
+  int n_fail = 0;
+  for (long n = 1; n < 5000; n++) {
+    sb_alloc_fail_after(n);
+    int rc = build_and_run();
+    sb_alloc_fail_after(0);
+    if (rc == SB_OK) break;
+    assert_int_equal(rc, SB_ENOMEM);
+    n_fail++;
+  }
+  assert_true(n_fail > 20);
+}
+
+int main(void) {
+  gsl_set_error_handler_off();
+  sb_h5_quiet();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_rules_counts),
+      cmocka_unit_test(test_rules_thread_invariant),
+      cmocka_unit_test(test_distributions),
+      cmocka_unit_test(test_dense_and_conv),
+      cmocka_unit_test(test_poisson_rate_and_independence),
+      cmocka_unit_test(test_api_errors),
+      cmocka_unit_test(test_alloc_failures),
+      cmocka_unit_test(test_thread_invariance_api),
+      cmocka_unit_test(test_cuba_vs_brian2),
+      cmocka_unit_test(test_brunel_small_vs_brian2),
+  };
+  return cmocka_run_group_tests_name("sim", tests, NULL, NULL);
+}

@@ -1,0 +1,191 @@
+/* `spikebridge run`: bad model files (exit 2, message naming the file and JSON path, no output
+ * file), the SONATA spike and report layout of the output, --set overrides, thread invariance of
+ * the written spike datasets, and the closing summary. */
+#include "sim/sim.h"
+#include "tests/testutil.h"
+
+static char out[65536];
+
+static const char *write_model(const char *name, const char *text) {
+  static char path[512];
+  snprintf(path, sizeof path, "%s/%s", sb_test_tmpdir(), name);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+  return path;
+}
+
+#define GOOD_POP "\"populations\": {\"exc\": {\"model\": \"iaf_psc_exp\", \"n\": 10, \"params\": {\"I_e\": 400.0}}}"
+
+static void test_bad_model_files(void **state) {
+  (void)state;
+  struct { const char *name, *text, *want; } bad[] = {
+      {"unknown_model.json", "{\"populations\": {\"exc\": {\"model\": \"iaf_psc_alpha_x\", \"n\": 10}}}",
+       "populations.exc.model: unknown model 'iaf_psc_alpha_x'"},
+      {"neg_tau.json", "{\"populations\": {\"exc\": {\"model\": \"iaf_psc_exp\", \"n\": 10, \"params\": {\"tau_m\": -20}}}}",
+       "populations.exc.params.tau_m: must be > 0 (got -20)"},
+      {"missing_pop.json", "{" GOOD_POP ", \"projections\": [{\"source\": \"exc\", \"target\": \"inh\", \"rule\": \"all_to_all\"}]}",
+       "projections[0].target: unknown population 'inh' (expected one of exc)"},
+      {"short_delay.json", "{" GOOD_POP ", \"projections\": [{\"source\": \"exc\", \"target\": \"exc\", \"rule\": \"all_to_all\", \"delay\": 0.01}]}",
+       "projections[0].delay: must be >= min_delay = 0.1 ms (got 0.01)"},
+      {"bad_dist.json", "{" GOOD_POP ", \"projections\": [{\"source\": \"exc\", \"target\": \"exc\", \"rule\": \"all_to_all\", \"weight\": {\"distribution\": \"gamma\", \"k\": 2}}]}",
+       "projections[0].weight.distribution: unknown distribution 'gamma'"},
+      {"bad_dist_param.json", "{" GOOD_POP ", \"projections\": [{\"source\": \"exc\", \"target\": \"exc\", \"rule\": \"all_to_all\", \"weight\": {\"distribution\": \"normal\", \"mean\": 1, \"std\": -2}}]}",
+       "projections[0].weight.std: must be >= 0 (got -2)"},
+      {"wrong_type.json", "{\"populations\": {\"exc\": {\"model\": \"iaf_psc_exp\", \"n\": \"ten\"}}}",
+       "populations.exc.n: expected an integer (got a string)"},
+      {"truncated.json", "{\"populations\": {\"exc\": {\"model\": \"iaf_psc_exp\", \"n\": 10",
+       "line 1 column"},
+      {"no_pops.json", "{\"simulation\": {\"t_stop\": 10}}", "populations: missing"},
+      {"unknown_rule.json", "{" GOOD_POP ", \"projections\": [{\"source\": \"exc\", \"target\": \"exc\", \"rule\": \"small_world\"}]}",
+       "projections[0].rule: unknown rule 'small_world'"},
+      {"unknown_key.json", "{" GOOD_POP ", \"simulation\": {\"t_sotp\": 10}}", "simulation: unknown key 't_sotp'"},
+      {"reset_above.json", "{\"populations\": {\"exc\": {\"model\": \"iaf_psc_delta\", \"n\": 10, \"params\": {\"V_reset\": -40}}}}",
+       "populations.exc.params.V_reset: must be < V_th = -55 (got -40)"},
+      {"indegree.json", "{" GOOD_POP ", \"projections\": [{\"source\": \"exc\", \"target\": \"exc\", \"rule\": \"fixed_indegree\", \"indegree\": 20, \"allow_multapses\": false}]}",
+       "projections[0].indegree: must be <= 10"},
+      {"bad_stim.json", "{" GOOD_POP ", \"stimuli\": [{\"model\": \"poisson_generator\", \"target\": \"exc\", \"params\": {\"rate\": -5}}]}",
+       "stimuli[0].params.rate: must be >= 0 Hz (got -5)"},
+      {"bad_ids.json", "{" GOOD_POP ", \"record\": {\"state\": [{\"population\": \"exc\", \"variables\": [\"V_m\"], \"node_ids\": [3, 10]}]}}",
+       "record.state[0].node_ids[1]: must be in [0, 9] (got 10)"},
+      {"not_object.json", "[1, 2, 3]", "(top level): expected an object"},
+      {"neg_tstop.json", "{" GOOD_POP ", \"simulation\": {\"t_stop\": -5}}", "simulation.t_stop: must be > 0 ms (got -5)"},
+      {"bad_var.json", "{" GOOD_POP ", \"record\": {\"state\": [{\"population\": \"exc\", \"variables\": [\"g_ex\"]}]}}",
+       "record.state[0].variable: 'g_ex' is not a state variable of iaf_psc_exp"},
+  };
+  int nbad = (int)(sizeof bad / sizeof bad[0]);
+  assert_true(nbad >= 10);
+  for (int i = 0; i < nbad; i++) {
+    const char *path = write_model(bad[i].name, bad[i].text);
+    char o[600];
+    snprintf(o, sizeof o, "%s/out_%d.h5", sb_test_tmpdir(), i);
+    int rc = sb_test_run(out, sizeof out, "run %s -o %s --quiet", path, o);
+    if (rc != 2 || !strstr(out, bad[i].want) || !strstr(out, bad[i].name))
+      fprintf(stderr, "case %s: exit %d, output:\n%s\n", bad[i].name, rc, out);
+    assert_int_equal(rc, 2);
+    check_contains(out, bad[i].name);   /* the file */
+    check_contains(out, bad[i].want);   /* the JSON path and expected vs got */
+    assert_false(sb_test_file_exists(o));
+  }
+  /* missing file: exit 1 (runtime), no output */
+  assert_int_equal(sb_test_run(out, sizeof out, "run /nonexistent/model.json -o %s/x.h5", sb_test_tmpdir()), 1);
+  check_contains(out, "/nonexistent/model.json: cannot open");
+  /* a bad --set path and a bad value */
+  const char *good = write_model("good.json", "{" GOOD_POP "}");
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s --set populations.exc.params.tau_m=-3 -o %s/y.h5", good, sb_test_tmpdir()), 2);
+  check_contains(out, "populations.exc.params.tau_m: must be > 0 (got -3)");
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s --set projections[0].weight=1 -o %s/y.h5", good, sb_test_tmpdir()), 2);
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s --t-stop -1", good), 2);
+  assert_false(sb_test_file_exists("good.h5"));
+}
+
+static int read_ds(hid_t f, const char *name, hid_t t, void **v, size_t *n) {
+  return sb_h5_read(f, name, t, v, n, NULL, NULL, 0);
+}
+
+static void test_output_layout_and_set(void **state) {
+  (void)state;
+  char o[600];
+  snprintf(o, sizeof o, "%s/single.h5", sb_test_tmpdir());
+  assert_int_equal(sb_test_run(out, sizeof out, "run examples/single_neuron.json -o %s --quiet", o), 0);
+  check_contains(out, "construction");
+  check_contains(out, "real-time factor");
+  check_contains(out, "peak memory");
+  check_contains(out, "synaptic");
+  hid_t f;
+  assert_int_equal(sb_h5_open_read(o, &f), SB_OK);
+  /* SONATA: root magic and version, /spikes/<pop>/{timestamps (ms), node_ids}, sorting */
+  int64_t magic[1], ver[2];
+  size_t n;
+  assert_int_equal(sb_h5_attr_read_int64s(f, "magic", magic, 1, &n), SB_OK);
+  assert_int_equal(magic[0], 0x0A7A);
+  assert_int_equal(sb_h5_attr_read_int64s(f, "version", ver, 2, &n), SB_OK);
+  assert_true(n == 2 && ver[0] == 0 && ver[1] == 1);
+  hid_t g = H5Gopen2(f, "spikes/n", H5P_DEFAULT);
+  char *s;
+  assert_int_equal(sb_h5_attr_read_string(g, "sorting", &s), SB_OK);
+  assert_string_equal(s, "by_time");
+  sb_free(s);
+  hid_t ds = H5Dopen2(g, "timestamps", H5P_DEFAULT);
+  assert_int_equal(sb_h5_attr_read_string(ds, "units", &s), SB_OK);
+  assert_string_equal(s, "ms");
+  sb_free(s);
+  H5Dclose(ds);
+  H5Gclose(g);
+  double *ts;
+  uint64_t *ids;
+  size_t nt, ni;
+  assert_int_equal(read_ds(f, "spikes/n/timestamps", H5T_NATIVE_DOUBLE, (void **)&ts, &nt), SB_OK);
+  assert_int_equal(read_ds(f, "spikes/n/node_ids", H5T_NATIVE_UINT64, (void **)&ids, &ni), SB_OK);
+  assert_true(nt > 0 && nt == ni);
+  for (size_t i = 1; i < nt; i++) assert_true(ts[i] >= ts[i - 1]);
+  /* report: data (n_times, n_nodes), mapping/time = [start, stop, dt] */
+  float *data;
+  size_t nd, dims[2];
+  int rank;
+  assert_int_equal(sb_h5_read(f, "report/n/data", H5T_NATIVE_FLOAT, (void **)&data, &nd, &rank, dims, 2), SB_OK);
+  assert_int_equal(rank, 2);
+  assert_int_equal(dims[0], 2000);
+  assert_int_equal(dims[1], 1);
+  double *tm;
+  assert_int_equal(read_ds(f, "report/n/mapping/time", H5T_NATIVE_DOUBLE, (void **)&tm, &n), SB_OK);
+  assert_int_equal(n, 3);
+  check_abs(tm[0], 0.0, 0, "report start");
+  check_abs(tm[1], 200.0, 1e-9, "report stop");
+  check_abs(tm[2], 0.1, 0, "report dt");
+  /* V_m starts at E_L and never exceeds V_th; it is at V_reset just after each spike */
+  check_abs(data[0], -70.0, 1e-6, "V_m(0)");
+  for (size_t i = 0; i < nd; i++) assert_true(data[i] < -55.0f + 1e-4f);
+  for (size_t k = 0; k < nt; k++) {
+    size_t i = (size_t)ceil(ts[k] / 0.1 + 1e-9);
+    if (i < nd && i * 0.1 - ts[k] < 2.0) check_abs(data[i], -70.0, 1e-5, "V_m clamped after spike %zu", k);
+  }
+  H5Fclose(f);
+  sb_free(ts); sb_free(ids); sb_free(data); sb_free(tm);
+  /* --set: no drive, inputs alone stay subthreshold -> fewer spikes; then a strong drive */
+  assert_int_equal(sb_test_run(out, sizeof out, "run examples/single_neuron.json -o %s --set populations.n.params.I_e=0 --quiet", o), 0);
+  assert_int_equal(sb_h5_open_read(o, &f), SB_OK);
+  assert_int_equal(read_ds(f, "spikes/n/timestamps", H5T_NATIVE_DOUBLE, (void **)&ts, &n), SB_OK);
+  H5Fclose(f);
+  assert_true(n < nt);
+  sb_free(ts);
+  assert_int_equal(sb_test_run(out, sizeof out, "run examples/single_neuron.json -o %s --set populations.n.params.I_e=1000 --t-stop 100 --quiet", o), 0);
+  check_contains(out, "100.0 ms biological time");
+}
+
+static void test_cli_thread_invariance(void **state) {
+  (void)state;
+  char o1[600], o2[600];
+  snprintf(o1, sizeof o1, "%s/b1.h5", sb_test_tmpdir());
+  snprintf(o2, sizeof o2, "%s/b2.h5", sb_test_tmpdir());
+  assert_int_equal(sb_test_run(out, sizeof out, "run models/snn/brunel_small.json --t-stop 200 --threads 1 --seed 9 -o %s -q", o1), 0);
+  assert_int_equal(sb_test_run(out, sizeof out, "run models/snn/brunel_small.json --t-stop 200 --threads 2 --seed 9 -o %s -q", o2), 0);
+  hid_t f1, f2;
+  assert_int_equal(sb_h5_open_read(o1, &f1), SB_OK);
+  assert_int_equal(sb_h5_open_read(o2, &f2), SB_OK);
+  const char *names[] = {"spikes/exc/timestamps", "spikes/exc/node_ids", "spikes/inh/timestamps", "spikes/inh/node_ids"};
+  for (int i = 0; i < 4; i++) {
+    double *a, *b;
+    size_t na, nb;
+    assert_int_equal(read_ds(f1, names[i], H5T_NATIVE_DOUBLE, (void **)&a, &na), SB_OK);
+    assert_int_equal(read_ds(f2, names[i], H5T_NATIVE_DOUBLE, (void **)&b, &nb), SB_OK);
+    assert_true(na > 1000);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na * sizeof *a);
+    sb_free(a);
+    sb_free(b);
+  }
+  H5Fclose(f1);
+  H5Fclose(f2);
+}
+
+int main(void) {
+  sb_h5_quiet();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_bad_model_files),
+      cmocka_unit_test(test_output_layout_and_set),
+      cmocka_unit_test(test_cli_thread_invariance),
+  };
+  return cmocka_run_group_tests_name("sim_run", tests, NULL, NULL);
+}
