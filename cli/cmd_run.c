@@ -45,7 +45,7 @@ int sb_cmd_run(int argc, char **argv) {
   const char **sets = calloc((size_t)argc + 1, sizeof *sets);
   if (!sets) return 1;
   int n_set = 0, quiet = sb_quiet;
-  sb_model_opts mo = {NULL, 0, NAN, -1, 0};
+  sb_snn_model_opts mo = {NULL, 0, NAN, -1, 0};
   double v;
   long l;
   int rc = 0;
@@ -84,8 +84,8 @@ int sb_cmd_run(int argc, char **argv) {
   mo.set = sets;
   mo.n_set = n_set;
   double t_build = sb_wall_time();
-  sb_model m;
-  int st = sb_model_load(file, &mo, &m);
+  sb_snn_model m;
+  int st = sb_snn_model_load(file, &mo, &m);
   if (st) { rc = sb_cli_fail(st); goto done; }
   t_build = sb_wall_time() - t_build;
   char defout[4096];
@@ -100,7 +100,7 @@ int sb_cmd_run(int argc, char **argv) {
     out = defout;
   }
   sb_h5_out o;
-  if ((st = sb_h5_create(&o, out))) { sb_model_free(&m); rc = sb_cli_fail(st); goto done; }
+  if ((st = sb_h5_create(&o, out))) { sb_snn_model_free(&m); rc = sb_cli_fail(st); goto done; }
   sb_h5_attr_write_string(o.file, "spikebridge_version", SB_VERSION);
   sb_h5_attr_write_string(o.file, "model_file", file);
   int64_t seed = (int64_t)m.seed, thr = m.threads;
@@ -118,7 +118,7 @@ int sb_cmd_run(int argc, char **argv) {
   sb_progress_done(&prog);
   if (st) goto fail;
   if ((st = sb_net_finish_output(m.net))) goto fail;
-  if ((st = sb_h5_commit(&o))) { sb_model_free(&m); rc = sb_cli_fail(st); goto done; }
+  if ((st = sb_h5_commit(&o))) { sb_snn_model_free(&m); rc = sb_cli_fail(st); goto done; }
 
   sb_net_counters ct;
   sb_net_get_counters(m.net, &ct);
@@ -140,14 +140,14 @@ int sb_cmd_run(int argc, char **argv) {
              (unsigned long long)ps.spikes, ps.rate, ps.cv);
     }
   }
-  sb_model_free(&m);
+  sb_snn_model_free(&m);
   rc = 0;
   goto done;
 fail:
   rc = sb_cli_fail(st);
   sb_net_attach_output(m.net, -1, 0);
   sb_h5_abort(&o);
-  sb_model_free(&m);
+  sb_snn_model_free(&m);
 done:
   free(sets);
   return rc;

@@ -34,7 +34,7 @@ typedef struct {
   sb_csr *part;           /* [threads], SPARSE */
   float *wt;              /* DENSE (n_src, n_tgt); ONE_TO_ONE (n) or NULL */
   float *d1;              /* ONE_TO_ONE delays (n) or NULL */
-  sb_conv_shape cs;       /* CONV */
+  sb_net_conv_shape cs;       /* CONV */
   int OH, OW;
   float *kernel;          /* CONV (C_out, C_in, KH, KW) */
   size_t nsyn, bytes;

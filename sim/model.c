@@ -242,7 +242,7 @@ static int apply_set(const char *file, json_t *root, const char *assign) {
 
 /* ---- sections ---- */
 
-static int load_simulation(const ctx *c, const json_t *s, const sb_model_opts *o, sb_model *m, double *min_delay) {
+static int load_simulation(const ctx *c, const json_t *s, const sb_snn_model_opts *o, sb_snn_model *m, double *min_delay) {
   static const char *const keys[] = {"t_stop", "seed", "threads", "output", "min_delay", "flush_interval", NULL};
   int rc;
   m->t_stop = 1000.0;
@@ -476,7 +476,7 @@ static int load_projection(const ctx *c, size_t idx, const json_t *j) {
   size_t ns = c->net->pops[src].n, nt = c->net->pops[tgt].n;
   int proj;
   if (rule == 7) {   /* conv: shared kernel */
-    sb_conv_shape sh = {0};
+    sb_net_conv_shape sh = {0};
     long v[4];
     const char *names[2] = {"in_shape", "kernel_shape"};
     int dims[2] = {3, 4};
@@ -733,7 +733,7 @@ static int load_record(const ctx *c, const json_t *j) {
   return SB_OK;
 }
 
-int sb_model_load(const char *file, const sb_model_opts *opts, sb_model *m) {
+int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_model *m) {
   memset(m, 0, sizeof *m);
   json_error_t jerr;
   json_t *root = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
@@ -786,11 +786,11 @@ int sb_model_load(const char *file, const sb_model_opts *opts, sb_model *m) {
   return SB_OK;
 fail:
   json_decref(root);
-  sb_model_free(m);
+  sb_snn_model_free(m);
   return rc;
 }
 
-void sb_model_free(sb_model *m) {
+void sb_snn_model_free(sb_snn_model *m) {
   sb_net_free(m->net);
   sb_free(m->output);
   memset(m, 0, sizeof *m);

@@ -734,7 +734,7 @@ int sb_net_connect_dense(sb_net *net, int src, int tgt, const float *w, double d
   return commit_proj(net, p, proj);
 }
 
-int sb_net_connect_conv(sb_net *net, int src, int tgt, const sb_conv_shape *cs, const float *kernel, double delay,
+int sb_net_connect_conv(sb_net *net, int src, int tgt, const sb_net_conv_shape *cs, const float *kernel, double delay,
                         int *proj) {
   int rc;
   if ((rc = check_delay(net, delay))) return rc;

@@ -405,7 +405,7 @@ static int deliver_partition(sb_net *net, int k) {
           }
           break;
         case SB_PROJ_CONV: {
-          const sb_conv_shape *cs = &pr->cs;
+          const sb_net_conv_shape *cs = &pr->cs;
           int c = (int)(j / (size_t)(cs->H * cs->W)), y = (int)(j / (size_t)cs->W % (size_t)cs->H), xx = (int)(j % (size_t)cs->W);
           double ta = ts + pr->d_const;
           uint64_t b = sb_bin_(net, ta);

@@ -125,8 +125,8 @@ int sb_net_connect_dense(sb_net *net, int src, int tgt, const float *w, double d
  * source population laid out (C_in, H, W), target (C_out, H_out, W_out) with
  * H_out = (H + 2 pad - KH) / stride + 1 (PyTorch Conv2d, no dilation). kernel (C_out, C_in, KH, KW)
  * row-major, copied. Sizes must match the populations. Errors: SB_EINVAL, SB_ENOMEM. */
-typedef struct { int C_in, H, W, C_out, KH, KW, stride, pad; } sb_conv_shape;
-int sb_net_connect_conv(sb_net *net, int src, int tgt, const sb_conv_shape *shape, const float *kernel,
+typedef struct { int C_in, H, W, C_out, KH, KW, stride, pad; } sb_net_conv_shape;
+int sb_net_connect_conv(sb_net *net, int src, int tgt, const sb_net_conv_shape *shape, const float *kernel,
                         double delay, int *proj);
 
 /* Every synapse of a sparse or one-to-one projection, ordered by target, then as stored:
@@ -229,7 +229,7 @@ typedef struct {
   double t_stop;            /* NAN: from the file */
   long seed;                /* < 0: from the file */
   int threads;              /* <= 0: from the file (or all cores) */
-} sb_model_opts;
+} sb_snn_model_opts;
 
 /* A loaded model: the network plus the file's simulation settings. */
 typedef struct {
@@ -239,15 +239,15 @@ typedef struct {
   int threads;
   char *output;           /* simulation.output or NULL (owned) */
   double flush_interval;  /* ms */
-} sb_model;
+} sb_snn_model;
 
 /* Read a JSON model file (DESIGN.md "Model descriptions", docs/engine.md has the schema),
  * apply `opts`, validate everything and build the network. Every error names the file, the
  * JSON path and what was expected versus found, e.g.
  * "brunel.json: populations.exc.params.tau_m: must be > 0 (got -20)"; parse errors give line
  * and column (jansson). Errors: SB_EIO (cannot read), SB_EFORMAT (not JSON), SB_EINVAL.
- * Ownership: `*model` is the caller's (sb_model_free). */
-int sb_model_load(const char *path, const sb_model_opts *opts, sb_model *model);
-void sb_model_free(sb_model *model);
+ * Ownership: `*model` is the caller's (sb_snn_model_free). */
+int sb_snn_model_load(const char *path, const sb_snn_model_opts *opts, sb_snn_model *model);
+void sb_snn_model_free(sb_snn_model *model);
 
 #endif

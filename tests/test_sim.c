@@ -221,7 +221,7 @@ static void test_dense_and_conv(void **state) {
     for (uint32_t j = 0; j < 60; j++)
       if (xc[j]) assert_int_equal(sb_net_add_spike_train(net, cin, &j, 1, &tin, 1, 1.0, 0.0), SB_OK);
     assert_int_equal(sb_net_connect_dense(net, in, out, w, 1.0, NULL), SB_OK);
-    sb_conv_shape cs = {C, H, W, OC, K, K, S, P};
+    sb_net_conv_shape cs = {C, H, W, OC, K, K, S, P};
     int pj;
     assert_int_equal(sb_net_connect_conv(net, cin, cout, &cs, ker, 1.0, &pj), SB_OK);
     assert_int_equal(sb_net_run(net, 5.0), SB_OK);
@@ -283,10 +283,10 @@ static void test_poisson_rate_and_independence(void **state) {
 
 /* ---- networks: thread invariance, reset, statistics vs Brian2 ---- */
 
-static sb_model load(const char *file, double t_stop, int threads) {
-  sb_model_opts o = {NULL, 0, t_stop, -1, threads};
-  sb_model m;
-  int rc = sb_model_load(file, &o, &m);
+static sb_snn_model load(const char *file, double t_stop, int threads) {
+  sb_snn_model_opts o = {NULL, 0, t_stop, -1, threads};
+  sb_snn_model m;
+  int rc = sb_snn_model_load(file, &o, &m);
   if (rc) fprintf(stderr, "%s\n", sb_last_error());
   assert_int_equal(rc, SB_OK);
   return m;
@@ -296,7 +296,7 @@ static void test_thread_invariance_api(void **state) {
   (void)state;
   const char *files[] = {"models/snn/cuba.json", "models/snn/brunel_small.json"};
   for (int f = 0; f < 2; f++) {
-    sb_model m1 = load(files[f], 300.0, 1), m2 = load(files[f], 300.0, 2);
+    sb_snn_model m1 = load(files[f], 300.0, 1), m2 = load(files[f], 300.0, 2);
     assert_int_equal(sb_net_run(m1.net, 300.0), SB_OK);
     assert_int_equal(sb_net_run(m2.net, 300.0), SB_OK);
     for (int p = 0; p < sb_net_n_populations(m1.net); p++) {
@@ -324,8 +324,8 @@ static void test_thread_invariance_api(void **state) {
     assert_int_equal(n_after, n_before);
     assert_memory_equal(tb, copy, n_before * sizeof *copy);
     free(copy);
-    sb_model_free(&m1);
-    sb_model_free(&m2);
+    sb_snn_model_free(&m1);
+    sb_snn_model_free(&m2);
   }
 }
 
@@ -344,7 +344,7 @@ static void compare_fixture(const char *model, const char *fixture) {
     sb_free(v);
   }
   H5Fclose(f);
-  sb_model m = load(model, 1000.0, 2);
+  sb_snn_model m = load(model, 1000.0, 2);
   assert_int_equal(sb_net_run(m.net, 1000.0), SB_OK);
   for (int p = 0; p < 2; p++) {
     sb_pop_stats st;
@@ -353,7 +353,7 @@ static void compare_fixture(const char *model, const char *fixture) {
     check_rel(st.rate, ref[2 * p], 0.10, "%s %s mean rate (Hz) vs Brian2", model, sb_net_pop_name(m.net, p));
     check_rel(st.cv, ref[2 * p + 1], 0.10, "%s %s mean ISI CV vs Brian2", model, sb_net_pop_name(m.net, p));
   }
-  sb_model_free(&m);
+  sb_snn_model_free(&m);
 }
 
 static void test_cuba_vs_brian2(void **state) {
@@ -405,7 +405,7 @@ static int build_and_run(void) {
   cs.indegree = 3;
   cs.allow_autapses = cs.allow_multapses = 1;
   sb_syn_spec ys = {{SB_DIST_NORMAL, 50, 10, 0, 0}, {SB_DIST_UNIFORM, 1.0, 2.0, 0, 0}, SB_RECEPTOR_SIGN};
-  sb_conv_shape sh = {1, 2, 3, 2, 2, 2, 1, 0};
+  sb_net_conv_shape sh = {1, 2, 3, 2, 2, 2, 1, 0};
   if ((rc = sb_net_add_population(net, "a", sb_neuron_iaf_psc_exp, 6, &a)) ||
       (rc = sb_net_add_population(net, "b", sb_neuron_if_subtract, 6, &b)) ||
       (rc = sb_net_add_population(net, "c", sb_neuron_iaf_cond_exp, 4, &c)) ||
