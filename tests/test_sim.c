@@ -437,7 +437,7 @@ static int build_and_run(void) {
   cs.indegree = 3;
   cs.allow_autapses = cs.allow_multapses = 1;
   sb_syn_spec ys = {{SB_DIST_NORMAL, 50, 10, 0, 0}, {SB_DIST_UNIFORM, 1.0, 2.0, 0, 0}, SB_RECEPTOR_SIGN};
-  sb_conv_shape sh = {1, 2, 3, 2, 2, 2, 1, 0};
+  sb_net_conv_shape sh = {1, 2, 3, 2, 2, 2, 1, 0};
   if ((rc = sb_net_add_population(net, "a", sb_neuron_iaf_psc_exp, 6, &a)) ||
       (rc = sb_net_add_population(net, "b", sb_neuron_if_subtract, 6, &b)) ||
       (rc = sb_net_add_population(net, "c", sb_neuron_iaf_cond_exp, 4, &c)) ||
