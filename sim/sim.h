@@ -282,6 +282,7 @@ typedef struct {
  * parameter drawn from {"distribution": "uniform"(min,max) | "loguniform"(min,max > 0) |
  * "normal"(mean,std) | "integer"(min,max inclusive) | "choice"(values)} with GSL samplers and
  * the stream (seed, SB_RNG_SWEEP, run index): run i's sample does not depend on `samples`.
+ * A key "A,B" ties several paths to one value (e.g. both inhibitory weights of Brunel's g).
  * Every PATH is checked against the base model file (array indices in range, parent keys
  * present). `output_dir_override` (may be NULL) replaces the file's output_dir.
  * Errors name the file and the JSON path: "sweep.json: parameters.tau: zip needs lists of equal

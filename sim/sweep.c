@@ -98,7 +98,7 @@ static int fail_(const ctx *c, const char *path, const char *fmt, ...) {
 /* Check that a --set path addresses something in the base model: array indices in range and
  * every parent object present (the last key, or a missing "params"/"init" object, may be new,
  * as --set creates them). */
-static int check_path(const ctx *c, const char *where, const json_t *root, const char *base, const char *path) {
+static int check_one_path(const ctx *c, const char *where, const json_t *root, const char *base, const char *path) {
   char buf[512];
   if (!*path) return fail_(c, where, "empty parameter path");
   if (strlen(path) >= sizeof buf) return fail_(c, where, "path too long");
@@ -138,6 +138,34 @@ static int get_num(const ctx *c, const char *path, const json_t *j, double *v) {
   *v = json_number_value(j);
   if (!isfinite(*v)) return fail_(c, path, "must be finite");
   return SB_OK;
+}
+
+/* A key may tie several paths to one value: "projections[2].weight,projections[3].weight". */
+static int check_path(const ctx *c, const char *where, const json_t *root, const char *base, const char *path) {
+  char buf[1024];
+  if (strlen(path) >= sizeof buf) return fail_(c, where, "path too long");
+  snprintf(buf, sizeof buf, "%s", path);
+  char *save = NULL;
+  int rc = SB_OK, n = 0;
+  for (char *tok = strtok_r(buf, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save), n++)
+    rc = check_one_path(c, where, root, base, tok);
+  if (!rc && (!n || path[strlen(path) - 1] == ',' || strstr(path, ",,"))) rc = fail_(c, where, "empty parameter path");
+  return rc;
+}
+
+/* Append "PATH=VALUE\n" for every comma-separated PATH of `paths` (NULL buf: count only). */
+static size_t put_assign(char *buf, size_t cap, const char *paths, const char *value) {
+  size_t at = 0;
+  const char *p = paths;
+  for (;;) {
+    const char *e = strchr(p, ',');
+    size_t l = e ? (size_t)(e - p) : strlen(p);
+    if (buf) at += (size_t)snprintf(buf + at, cap - at, "%.*s=%s\n", (int)l, p, value);
+    else at += l + strlen(value) + 2;
+    if (!e) break;
+    p = e + 1;
+  }
+  return at;
 }
 
 /* One random draw of a parameter spec `d` (validated by check_dist). New JSON value. */
@@ -470,14 +498,13 @@ void sb_sweep_run_path(const sb_sweep *sw, size_t i, char *buf, size_t cap) {
 char *sb_sweep_overrides_text(const sb_sweep *sw, size_t i) {
   size_t n = 1;
   for (size_t k = 0; k < sw->n_fixed; k++) n += strlen(sw->fixed[k]) + 1;
-  for (size_t p = 0; p < sw->n_params; p++) n += strlen(sw->paths[p]) + strlen(sw->values[i * sw->n_params + p]) + 2;
+  for (size_t p = 0; p < sw->n_params; p++) n += put_assign(NULL, 0, sw->paths[p], sw->values[i * sw->n_params + p]);
   char *s = sb_malloc(n);
   if (!s) return NULL;
   s[0] = 0;
   size_t at = 0;
   for (size_t k = 0; k < sw->n_fixed; k++) at += (size_t)snprintf(s + at, n - at, "%s\n", sw->fixed[k]);
-  for (size_t p = 0; p < sw->n_params; p++)
-    at += (size_t)snprintf(s + at, n - at, "%s=%s\n", sw->paths[p], sw->values[i * sw->n_params + p]);
+  for (size_t p = 0; p < sw->n_params; p++) at += put_assign(s + at, n - at, sw->paths[p], sw->values[i * sw->n_params + p]);
   return s;
 }
 
@@ -510,20 +537,16 @@ int sb_sweep_run(const sb_sweep *sw, size_t i, const sb_sweep_run_opts *o) {
   if (i >= sw->n_runs) SB_ERROR(SB_EINVAL, "%s: run index %zu out of range [0, %zu)", sw->file, i, sw->n_runs);
   int st;
   if ((st = make_dirs(sw->output_dir))) return st;
-  const char **set = sb_calloc(sw->n_fixed + sw->n_params + 1, sizeof *set);
-  char **own = sb_calloc(sw->n_params + 1, sizeof *own);
   char *ov = sb_sweep_overrides_text(sw, i);
-  if (!set || !own || !ov) { sb_free(set); sb_free(own); sb_free(ov); return SB_ENOMEM; }
+  char *lines = ov ? dup_(ov) : NULL;
+  size_t n_lines = 0;
+  for (const char *q = ov; q && *q; q++) n_lines += *q == '\n';
+  const char **set = sb_calloc(n_lines + 1, sizeof *set);
+  if (!set || !ov || !lines) { sb_free(set); sb_free(ov); sb_free(lines); return SB_ENOMEM; }
   int n_set = 0;
-  for (size_t k = 0; k < sw->n_fixed; k++) set[n_set++] = sw->fixed[k];
+  char *save = NULL;
+  for (char *tok = strtok_r(lines, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) set[n_set++] = tok;
   st = SB_OK;
-  for (size_t p = 0; p < sw->n_params; p++) {
-    size_t n = strlen(sw->paths[p]) + strlen(sw->values[i * sw->n_params + p]) + 2;
-    own[p] = sb_malloc(n);
-    if (!own[p]) { st = SB_ENOMEM; break; }
-    snprintf(own[p], n, "%s=%s", sw->paths[p], sw->values[i * sw->n_params + p]);
-    set[n_set++] = own[p];
-  }
   sb_snn_model m;
   memset(&m, 0, sizeof m);
   sb_h5_out out = {0};
@@ -582,8 +605,7 @@ done:
     sb_h5_abort(&out);
   }
   sb_snn_model_free(&m);
-  for (size_t p = 0; p < sw->n_params; p++) sb_free(own[p]);
-  sb_free(own);
+  sb_free(lines);
   sb_free(set);
   sb_free(ov);
   return st;

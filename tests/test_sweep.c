@@ -82,6 +82,14 @@ static void test_grid_and_zip(void **state) {
   assert_string_equal(path, "g_runs/run_0007.h5");
   sb_sweep_free(sw);
 
+  /* a tied key sets several paths to the same value */
+  sw = load_text("tied.json", "{\"base\": \"base.json\", \"parameters\": {\"stimuli[0].params.rate,stimuli[1].params.rate\": [900, 1100]}}");
+  assert_int_equal(sw->n_runs, 2);
+  ov = sb_sweep_overrides_text(sw, 1);
+  assert_string_equal(ov, "stimuli[0].params.rate=1100\nstimuli[1].params.rate=1100\n");
+  sb_free(ov);
+  sb_sweep_free(sw);
+
   sw = load_text("z.json", "{\"base\": \"base.json\", \"mode\": \"zip\", \"output_dir\": \"zz\", \"prefix\": \"p\","
                            " \"set\": {\"simulation.t_stop\": 50},"
                            " \"parameters\": {\"stimuli[0].params.rate\": [1500, 2000, 2500], \"simulation.seed\": [7, 8, 9]}}");
@@ -197,6 +205,8 @@ static void test_bad_sweep_files(void **state) {
       {"unknown.json", "{\"base\": \"base.json\", \"paramters\": {}}", "(top level): unknown key 'paramters'"},
       {"setbad.json", "{\"base\": \"base.json\", \"set\": {\"stimuli[5].weight\": 1}, \"parameters\": {\"simulation.seed\": [1]}}",
        "set.stimuli[5].weight: '5' is not an index of an array of 2"},
+      {"tiedbad.json", "{\"base\": \"base.json\", \"parameters\": {\"stimuli[0].params.rate,stimuli[2].params.rate\": [1]}}",
+       "parameters.stimuli[0].params.rate,stimuli[2].params.rate: '2' is not an index of an array of 2"},
       {"trunc.json", "{\"base\": \"base.json\", \"parameters\": {", "line 1 column"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
