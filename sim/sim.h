@@ -250,4 +250,94 @@ typedef struct {
 int sb_snn_model_load(const char *path, const sb_snn_model_opts *opts, sb_snn_model *model);
 void sb_snn_model_free(sb_snn_model *model);
 
+
+/* ---- parameter sweeps (sim/sweep.c; user guide: docs/clusters.md) ---- */
+
+/* How a sweep file's parameters expand into runs. */
+enum { SB_SWEEP_GRID = 0, SB_SWEEP_ZIP, SB_SWEEP_RANDOM };
+
+/* An expanded sweep: run i applies `fixed` then the i-th row of `values` as --set overrides
+ * (sb_snn_model_opts.set) to the base model file. */
+typedef struct {
+  char *file;          /* the sweep file as given (for messages) */
+  char *base;          /* base model file, resolved against the sweep file's directory */
+  char *output_dir;    /* run files and summary (relative to the working directory) */
+  char *prefix;        /* run file names: <output_dir>/<prefix>_<index>.h5 (default "run") */
+  int mode;            /* SB_SWEEP_* */
+  uint64_t seed;       /* random mode: samples come from sb_rng_alloc(seed, SB_RNG_SWEEP, run) */
+  size_t n_params;     /* swept parameters */
+  size_t n_runs;
+  size_t n_fixed;
+  char **paths;        /* (n_params) --set paths, e.g. "projections[2].weight" */
+  char **values;       /* (n_runs, n_params) row-major: each value as JSON text */
+  char **fixed;        /* (n_fixed) "PATH=VALUE" overrides shared by every run (the file's "set") */
+  int width;           /* digits of the run number in file names (>= 4) */
+} sb_sweep;
+
+/* Read and expand a sweep file (JSON; schema in docs/clusters.md):
+ *   {"base": "brunel.json", "mode": "grid"|"zip"|"random", "parameters": {PATH: [v, ...] | DIST},
+ *    "samples": N, "seed": S, "set": {PATH: v}, "output_dir": "dir", "prefix": "run"}
+ * Grid: the Cartesian product, the last parameter varying fastest (itertools.product order).
+ * Zip: the i-th value of every list (lists of equal length). Random: `samples` runs, each
+ * parameter drawn from {"distribution": "uniform"(min,max) | "loguniform"(min,max > 0) |
+ * "normal"(mean,std) | "integer"(min,max inclusive) | "choice"(values)} with GSL samplers and
+ * the stream (seed, SB_RNG_SWEEP, run index): run i's sample does not depend on `samples`.
+ * A key "A,B" ties several paths to one value (e.g. both inhibitory weights of Brunel's g).
+ * Every PATH is checked against the base model file (array indices in range, parent keys
+ * present). `output_dir_override` (may be NULL) replaces the file's output_dir.
+ * Errors name the file and the JSON path: "sweep.json: parameters.tau: zip needs lists of equal
+ * length (3 here, 4 in parameters.rate)"; SB_EIO (cannot read), SB_EFORMAT (not JSON),
+ * SB_EINVAL. Ownership: *sw is the caller's (sb_sweep_free). */
+int sb_sweep_load(const char *path, const char *output_dir_override, sb_sweep **sw);
+void sb_sweep_free(sb_sweep *sw);
+
+/* Output file of run `i` into buf[cap]: "<output_dir>/<prefix>_<i, width digits>.h5". */
+void sb_sweep_run_path(const sb_sweep *sw, size_t i, char *buf, size_t cap);
+
+/* The overrides of run `i` joined by newlines ("PATH=VALUE\n..."), fixed ones first; new
+ * string (caller sb_free's), NULL on SB_ENOMEM. Stored in the run file to recognise it. */
+char *sb_sweep_overrides_text(const sb_sweep *sw, size_t i);
+
+/* 1 if run `i`'s output file exists, is a readable HDF5 file, and its /sweep group records
+ * index i, the same overrides and complete = 1; else 0 (missing, truncated, or from another
+ * sweep definition: such a run is redone). */
+int sb_sweep_run_complete(const sb_sweep *sw, size_t i);
+
+/* Options of one run. */
+typedef struct {
+  int threads;                 /* <= 0: from the model file */
+  sb_net_progress_fn progress; /* may be NULL */
+  void *progress_ctx;
+} sb_sweep_run_opts;
+
+/* Build the base model with run `i`'s overrides, simulate it and write its file atomically
+ * (sb_h5_create/commit): the SONATA spikes and reports of `spikebridge run`, root attributes as
+ * `run` writes them, and a /sweep group (index, overrides, population names and sizes,
+ * complete = 1). Errors: the model loader's, prefixed "<sweep file>: run <i>"; SB_EIO. */
+int sb_sweep_run(const sb_sweep *sw, size_t i, const sb_sweep_run_opts *o);
+
+/* Statistics of one population of a run, from its output file with analysis/ (sb_spk_open,
+ * sb_stats_summarize over [0, t_stop]). */
+typedef struct {
+  char *name;          /* population (owned) */
+  uint64_t n;          /* neurons */
+  uint64_t spikes;     /* spikes stored */
+  double rate;         /* Hz: spikes / (n * t_stop) (silent neurons count) */
+  double cv;           /* mean ISI CV over neurons with >= 3 spikes (sb_stats_cv); NaN if none */
+} sb_sweep_pop_stats;
+
+/* Read a complete run file's statistics: `*st` (n_pops entries, new; free with
+ * sb_sweep_stats_free). Errors: SB_EFORMAT if the file lacks the /sweep group; reader errors. */
+int sb_sweep_run_stats(const char *run_file, sb_sweep_pop_stats **st, size_t *n_pops);
+void sb_sweep_stats_free(sb_sweep_pop_stats *st, size_t n_pops);
+
+/* Write <output_dir>/summary.csv and summary.h5 (both atomically) from the run files present:
+ * one row per run with index, complete (0/1), the swept values, and per population spikes,
+ * rate_Hz, cv (populations of the first complete run; empty / NaN for incomplete runs).
+ * HDF5: /index (int64), /complete (uint8), /params/<PATH> (float64, or strings when a value is
+ * not a number), /stats/<pop>/{spikes (uint64), rate (float64, Hz), cv (float64)}, root
+ * attributes sweep_file, base, mode. `*n_complete` (may be NULL) gets the complete runs.
+ * Errors: SB_EIO, SB_ENOMEM, reader errors of a run file. */
+int sb_sweep_write_summary(const sb_sweep *sw, size_t *n_complete);
+
 #endif

@@ -1,0 +1,844 @@
+/* Parameter sweeps: read a sweep file (base model + parameters to vary), expand it into runs
+ * (grid, zip, random samples), run one run into its own HDF5 file, recognise complete runs
+ * for restarts, and write the summary table (CSV and HDF5) from the run files.
+ * Not here: argument parsing and printing (cli/cmd_sweep.c), the engine itself (run.c). */
+#include "sim/sim.h"
+#include "analysis/analysis.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gsl/gsl_randist.h>
+
+#define SWEEP_MAX_RUNS 10000000u
+
+/* ---- small helpers ---- */
+
+static char *dup_(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = sb_malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+static const char *type_name(const json_t *j) {
+  switch (json_typeof(j)) {
+  case JSON_OBJECT: return "an object";
+  case JSON_ARRAY: return "an array";
+  case JSON_STRING: return "a string";
+  case JSON_INTEGER: return "an integer";
+  case JSON_REAL: return "a number";
+  case JSON_TRUE: case JSON_FALSE: return "a boolean";
+  default: return "null";
+  }
+}
+
+/* Shortest text that reads back as the same double (15, 16 or 17 digits). */
+static void fmt_double(char *buf, size_t cap, double x) {
+  for (int p = 15; p <= 17; p++) {
+    snprintf(buf, cap, "%.*g", p, x);
+    if (strtod(buf, NULL) == x) break;
+  }
+  /* keep it a JSON real so that the loader sees a number, never an integer overflow */
+  if (!strpbrk(buf, ".eEn")) strncat(buf, ".0", cap - strlen(buf) - 1);
+}
+
+/* A JSON value as compact text (new string). Reals in their shortest round-trip form. */
+static char *value_text(const json_t *v) {
+  char buf[64];
+  if (json_is_real(v)) {
+    fmt_double(buf, sizeof buf, json_real_value(v));
+    return dup_(buf);
+  }
+  char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+  if (!s) return NULL;
+  char *d = dup_(s);
+  free(s);
+  return d;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", path);
+  size_t n = strlen(buf);
+  for (size_t i = 1; i <= n; i++) {
+    if (buf[i] == '/' || buf[i] == 0) {
+      char c = buf[i];
+      buf[i] = 0;
+      if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        SB_ERROR(SB_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
+      buf[i] = c;
+    }
+  }
+  return SB_OK;
+}
+
+/* ---- loading ---- */
+
+typedef struct { const char *file; } ctx;
+
+static int fail_(const ctx *c, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail_(const ctx *c, const char *path, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  SB_ERROR(SB_EINVAL, "%s: %s: %s", c->file, path, msg);
+}
+
+/* Check that a --set path addresses something in the base model: array indices in range and
+ * every parent object present (the last key, or a missing "params"/"init" object, may be new,
+ * as --set creates them). */
+static int check_one_path(const ctx *c, const char *where, const json_t *root, const char *base, const char *path) {
+  char buf[512];
+  if (!*path) return fail_(c, where, "empty parameter path");
+  if (strlen(path) >= sizeof buf) return fail_(c, where, "path too long");
+  if (strchr(path, '=') || strchr(path, '/')) return fail_(c, where, "a path may not contain '=' or '/'");
+  snprintf(buf, sizeof buf, "%s", path);
+  const json_t *cur = root;
+  char *save = NULL, *tok = strtok_r(buf, ".[]", &save);
+  if (!tok) return fail_(c, where, "empty parameter path");
+  while (tok) {
+    char *next = strtok_r(NULL, ".[]", &save);
+    if (json_is_array(cur)) {
+      char *end;
+      long i = strtol(tok, &end, 10);
+      if (*end || i < 0 || (size_t)i >= json_array_size(cur))
+        return fail_(c, where, "'%s' is not an index of an array of %zu in %s", tok, json_array_size(cur), base);
+      cur = json_array_get(cur, (size_t)i);
+    } else if (json_is_object(cur)) {
+      const json_t *nx = json_object_get(cur, tok);
+      if (!nx) {
+        if (!next) return SB_OK;
+        if (strcmp(tok, "params") && strcmp(tok, "init") && strcmp(tok, "simulation"))
+          return fail_(c, where, "'%s' is not a key of %s (no such entry below it)", tok, base);
+        return SB_OK;
+      }
+      cur = nx;
+    } else {
+      return fail_(c, where, "'%s' is below %s in %s, which has no members", tok, type_name(cur), base);
+    }
+    tok = next;
+  }
+  return SB_OK;
+}
+
+static int get_num(const ctx *c, const char *path, const json_t *j, double *v) {
+  if (!j) return fail_(c, path, "missing (a number)");
+  if (!json_is_number(j)) return fail_(c, path, "expected a number (got %s)", type_name(j));
+  *v = json_number_value(j);
+  if (!isfinite(*v)) return fail_(c, path, "must be finite");
+  return SB_OK;
+}
+
+/* A key may tie several paths to one value: "projections[2].weight,projections[3].weight". */
+static int check_path(const ctx *c, const char *where, const json_t *root, const char *base, const char *path) {
+  char buf[1024];
+  if (strlen(path) >= sizeof buf) return fail_(c, where, "path too long");
+  snprintf(buf, sizeof buf, "%s", path);
+  char *save = NULL;
+  int rc = SB_OK, n = 0;
+  for (char *tok = strtok_r(buf, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save), n++)
+    rc = check_one_path(c, where, root, base, tok);
+  if (!rc && (!n || path[strlen(path) - 1] == ',' || strstr(path, ",,"))) rc = fail_(c, where, "empty parameter path");
+  return rc;
+}
+
+/* Append "PATH=VALUE\n" for every comma-separated PATH of `paths` (NULL buf: count only). */
+static size_t put_assign(char *buf, size_t cap, const char *paths, const char *value) {
+  size_t at = 0;
+  const char *p = paths;
+  for (;;) {
+    const char *e = strchr(p, ',');
+    size_t l = e ? (size_t)(e - p) : strlen(p);
+    if (buf) at += (size_t)snprintf(buf + at, cap - at, "%.*s=%s\n", (int)l, p, value);
+    else at += l + strlen(value) + 2;
+    if (!e) break;
+    p = e + 1;
+  }
+  return at;
+}
+
+/* One random draw of a parameter spec `d` (validated by check_dist). New JSON value. */
+static json_t *draw(const json_t *d, gsl_rng *r) {
+  const char *k = json_string_value(json_object_get(d, "distribution"));
+  if (!strcmp(k, "choice")) {
+    const json_t *vals = json_object_get(d, "values");
+    size_t i = (size_t)gsl_rng_uniform_int(r, json_array_size(vals));
+    return json_deep_copy(json_array_get(vals, i));
+  }
+  if (!strcmp(k, "integer")) {
+    long lo = (long)json_integer_value(json_object_get(d, "min")), hi = (long)json_integer_value(json_object_get(d, "max"));
+    return json_integer(lo + (long)gsl_rng_uniform_int(r, (unsigned long)(hi - lo + 1)));
+  }
+  if (!strcmp(k, "normal")) {
+    double m = json_number_value(json_object_get(d, "mean")), s = json_number_value(json_object_get(d, "std"));
+    return json_real(m + gsl_ran_gaussian_ziggurat(r, s));
+  }
+  double lo = json_number_value(json_object_get(d, "min")), hi = json_number_value(json_object_get(d, "max"));
+  if (!strcmp(k, "loguniform")) return json_real(exp(gsl_ran_flat(r, log(lo), log(hi))));
+  return json_real(gsl_ran_flat(r, lo, hi));
+}
+
+static int check_dist(const ctx *c, const char *where, const json_t *d) {
+  char p[600];
+  if (!json_is_object(d))
+    return fail_(c, where, "random mode expects a distribution object, e.g. {\"distribution\": \"uniform\", "
+                           "\"min\": 0, \"max\": 1} (got %s)", type_name(d));
+  const json_t *k = json_object_get(d, "distribution");
+  snprintf(p, sizeof p, "%.500s.distribution", where);
+  if (!json_is_string(k)) return fail_(c, p, "expected one of uniform, loguniform, normal, integer, choice");
+  const char *name = json_string_value(k);
+  static const char *const allowed[][4] = {
+      {"uniform", "min", "max", NULL}, {"loguniform", "min", "max", NULL}, {"normal", "mean", "std", NULL},
+      {"integer", "min", "max", NULL}, {"choice", "values", NULL, NULL}};
+  int which = -1;
+  for (int i = 0; i < 5; i++)
+    if (!strcmp(name, allowed[i][0])) which = i;
+  if (which < 0)
+    return fail_(c, p, "unknown distribution '%s' (expected uniform, loguniform, normal, integer, choice)", name);
+  const char *key;
+  const json_t *v;
+  json_object_foreach((json_t *)d, key, v) {
+    int ok = !strcmp(key, "distribution");
+    for (int i = 1; i < 4 && allowed[which][i]; i++) ok |= !strcmp(key, allowed[which][i]);
+    if (!ok) {
+      snprintf(p, sizeof p, "%s", where);
+      return fail_(c, p, "unknown key '%s' for distribution %s", key, name);
+    }
+  }
+  if (which == 4) {
+    const json_t *vals = json_object_get(d, "values");
+    snprintf(p, sizeof p, "%.500s.values", where);
+    if (!json_is_array(vals) || !json_array_size(vals)) return fail_(c, p, "expected a non-empty array");
+    return SB_OK;
+  }
+  double a, b;
+  char pa[600], pb[600];
+  snprintf(pa, sizeof pa, "%.500s.%.20s", where, allowed[which][1]);
+  snprintf(pb, sizeof pb, "%.500s.%.20s", where, allowed[which][2]);
+  int rc;
+  if ((rc = get_num(c, pa, json_object_get(d, allowed[which][1]), &a))) return rc;
+  if ((rc = get_num(c, pb, json_object_get(d, allowed[which][2]), &b))) return rc;
+  if (which == 2) {
+    if (b < 0) return fail_(c, pb, "must be >= 0 (got %g)", b);
+    return SB_OK;
+  }
+  if (which == 3) {
+    if (!json_is_integer(json_object_get(d, "min"))) return fail_(c, pa, "expected an integer");
+    if (!json_is_integer(json_object_get(d, "max"))) return fail_(c, pb, "expected an integer");
+    if (b < a) return fail_(c, pb, "must be >= min = %g (got %g)", a, b);
+    return SB_OK;
+  }
+  if (!(b > a)) return fail_(c, pb, "must be > min = %g (got %g)", a, b);
+  if (which == 1 && !(a > 0)) return fail_(c, pa, "must be > 0 for loguniform (got %g)", a);
+  return SB_OK;
+}
+
+void sb_sweep_free(sb_sweep *sw) {
+  if (!sw) return;
+  for (size_t i = 0; sw->paths && i < sw->n_params; i++) sb_free(sw->paths[i]);
+  for (size_t i = 0; sw->values && i < sw->n_runs * sw->n_params; i++) sb_free(sw->values[i]);
+  for (size_t i = 0; sw->fixed && i < sw->n_fixed; i++) sb_free(sw->fixed[i]);
+  sb_free(sw->paths);
+  sb_free(sw->values);
+  sb_free(sw->fixed);
+  sb_free(sw->file);
+  sb_free(sw->base);
+  sb_free(sw->output_dir);
+  sb_free(sw->prefix);
+  sb_free(sw);
+}
+
+static int is_ignored_key(const char *k) {
+  return k[0] == '_' || !strcmp(k, "comment") || !strcmp(k, "description");
+}
+
+int sb_sweep_load(const char *path, const char *output_dir_override, sb_sweep **out) {
+  *out = NULL;
+  json_error_t jerr;
+  json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+  if (!root) {
+    FILE *f = fopen(path, "r");
+    if (!f) SB_ERROR(SB_EIO, "%s: cannot open (%s)", path, jerr.text);
+    fclose(f);
+    SB_ERROR(SB_EFORMAT, "%s: line %d column %d: not valid JSON: %s", path, jerr.line, jerr.column, jerr.text);
+  }
+  ctx c = {path};
+  json_t *base_root = NULL;
+  int rc = SB_OK;
+  sb_sweep *sw = sb_calloc(1, sizeof *sw);
+  if (!sw) { rc = SB_ENOMEM; goto fail; }
+  sw->file = dup_(path);
+  if (!sw->file) { rc = SB_ENOMEM; goto fail; }
+  if (!json_is_object(root)) {
+    rc = fail_(&c, "(top level)", "expected an object with base, parameters, ... (got %s)", type_name(root));
+    goto fail;
+  }
+  static const char *const keys[] = {"base", "mode", "parameters", "samples", "seed", "set", "output_dir", "prefix", NULL};
+  const char *k;
+  json_t *v;
+  json_object_foreach(root, k, v) {
+    int ok = is_ignored_key(k);
+    for (int i = 0; keys[i]; i++) ok |= !strcmp(k, keys[i]);
+    if (!ok) {
+      rc = fail_(&c, "(top level)", "unknown key '%s' (expected base, mode, parameters, samples, seed, set, output_dir, prefix)", k);
+      goto fail;
+    }
+  }
+  /* base model, relative to the sweep file's directory */
+  const json_t *b = json_object_get(root, "base");
+  if (!json_is_string(b)) {
+    rc = fail_(&c, "base", b ? "expected a model file name (got %s)" : "missing (the base model file)%s", b ? type_name(b) : "");
+    goto fail;
+  }
+  const char *bs = json_string_value(b);
+  {
+    const char *slash = strrchr(path, '/');
+    size_t dl = (bs[0] != '/' && slash) ? (size_t)(slash - path) + 1 : 0;
+    sw->base = sb_malloc(dl + strlen(bs) + 1);
+    if (!sw->base) { rc = SB_ENOMEM; goto fail; }
+    memcpy(sw->base, path, dl);
+    strcpy(sw->base + dl, bs);
+  }
+  base_root = json_load_file(sw->base, 0, &jerr);
+  if (!base_root) {
+    rc = fail_(&c, "base", "cannot read model file %s: %s (line %d)", sw->base, jerr.text, jerr.line);
+    goto fail;
+  }
+  /* mode */
+  const json_t *m = json_object_get(root, "mode");
+  sw->mode = SB_SWEEP_GRID;
+  if (m) {
+    const char *ms = json_string_value(m);
+    if (ms && !strcmp(ms, "grid")) sw->mode = SB_SWEEP_GRID;
+    else if (ms && !strcmp(ms, "zip")) sw->mode = SB_SWEEP_ZIP;
+    else if (ms && !strcmp(ms, "random")) sw->mode = SB_SWEEP_RANDOM;
+    else {
+      rc = fail_(&c, "mode", "expected \"grid\", \"zip\" or \"random\" (got %s%s%s)", ms ? "'" : "", ms ? ms : type_name(m), ms ? "'" : "");
+      goto fail;
+    }
+  }
+  /* output naming */
+  const json_t *od = json_object_get(root, "output_dir"), *pf = json_object_get(root, "prefix");
+  if (od && !json_is_string(od)) { rc = fail_(&c, "output_dir", "expected a directory name (got %s)", type_name(od)); goto fail; }
+  if (pf && (!json_is_string(pf) || !*json_string_value(pf) || strchr(json_string_value(pf), '/'))) {
+    rc = fail_(&c, "prefix", "expected a non-empty file name prefix without '/'");
+    goto fail;
+  }
+  if (output_dir_override) sw->output_dir = dup_(output_dir_override);
+  else if (od) sw->output_dir = dup_(json_string_value(od));
+  else {   /* default: the sweep file's name without .json, in the working directory */
+    const char *slash = strrchr(path, '/');
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", slash ? slash + 1 : path);
+    char *dot = strrchr(buf, '.');
+    if (dot && !strcmp(dot, ".json")) *dot = 0;
+    strncat(buf, "_runs", sizeof buf - strlen(buf) - 1);
+    sw->output_dir = dup_(buf);
+  }
+  sw->prefix = dup_(pf ? json_string_value(pf) : "run");
+  if (!sw->output_dir || !sw->prefix) { rc = SB_ENOMEM; goto fail; }
+  /* fixed overrides */
+  const json_t *set = json_object_get(root, "set");
+  if (set) {
+    if (!json_is_object(set)) { rc = fail_(&c, "set", "expected an object of PATH: value (got %s)", type_name(set)); goto fail; }
+    sw->fixed = sb_calloc(json_object_size(set) + 1, sizeof *sw->fixed);
+    if (!sw->fixed) { rc = SB_ENOMEM; goto fail; }
+    json_object_foreach((json_t *)set, k, v) {
+      char where[600];
+      snprintf(where, sizeof where, "set.%s", k);
+      if ((rc = check_path(&c, where, base_root, sw->base, k))) goto fail;
+      char *t = value_text(v);
+      if (!t) { rc = SB_ENOMEM; goto fail; }
+      size_t n = strlen(k) + strlen(t) + 2;
+      sw->fixed[sw->n_fixed] = sb_malloc(n);
+      if (!sw->fixed[sw->n_fixed]) { sb_free(t); rc = SB_ENOMEM; goto fail; }
+      snprintf(sw->fixed[sw->n_fixed++], n, "%s=%s", k, t);
+      sb_free(t);
+    }
+  }
+  /* parameters */
+  const json_t *par = json_object_get(root, "parameters");
+  if (!par) { rc = fail_(&c, "parameters", "missing (an object of PATH: values)"); goto fail; }
+  if (!json_is_object(par) || !json_object_size(par)) {
+    rc = fail_(&c, "parameters", "expected a non-empty object of PATH: values (got %s)", type_name(par));
+    goto fail;
+  }
+  sw->n_params = json_object_size(par);
+  sw->paths = sb_calloc(sw->n_params, sizeof *sw->paths);
+  const json_t **specs = sb_calloc(sw->n_params, sizeof *specs);
+  if (!sw->paths || !specs) { sb_free(specs); rc = SB_ENOMEM; goto fail; }
+  size_t np = 0;
+  json_object_foreach((json_t *)par, k, v) {
+    char where[600];
+    snprintf(where, sizeof where, "parameters.%s", k);
+    specs[np] = v;
+    sw->paths[np] = dup_(k);
+    if (!sw->paths[np]) { rc = SB_ENOMEM; break; }
+    np++;
+    if ((rc = check_path(&c, where, base_root, sw->base, k))) break;
+    if (sw->mode == SB_SWEEP_RANDOM) {
+      if ((rc = check_dist(&c, where, v))) break;
+    } else if (!json_is_array(v) || !json_array_size(v)) {
+      rc = fail_(&c, where, "expected a non-empty array of values (got %s)", json_is_array(v) ? "an empty array" : type_name(v));
+      break;
+    }
+  }
+  if (rc) { sb_free(specs); goto fail; }
+  /* number of runs */
+  size_t n_runs = 1;
+  const json_t *samples = json_object_get(root, "samples"), *seed = json_object_get(root, "seed");
+  if (sw->mode == SB_SWEEP_RANDOM) {
+    if (!json_is_integer(samples) || json_integer_value(samples) < 1 || json_integer_value(samples) > SWEEP_MAX_RUNS) {
+      rc = fail_(&c, "samples", samples ? "expected an integer in [1, %u]" : "missing (random mode needs the number of samples, <= %u)",
+                 SWEEP_MAX_RUNS);
+      sb_free(specs);
+      goto fail;
+    }
+    n_runs = (size_t)json_integer_value(samples);
+    sw->seed = 1;
+    if (seed) {
+      if (!json_is_integer(seed) || json_integer_value(seed) < 0) {
+        rc = fail_(&c, "seed", "expected an integer >= 0 (got %s)", type_name(seed));
+        sb_free(specs);
+        goto fail;
+      }
+      sw->seed = (uint64_t)json_integer_value(seed);
+    }
+  } else {
+    if (samples || seed) {
+      rc = fail_(&c, samples ? "samples" : "seed", "only used in random mode (mode is %s)", sw->mode == SB_SWEEP_GRID ? "grid" : "zip");
+      sb_free(specs);
+      goto fail;
+    }
+    for (size_t p = 0; p < sw->n_params; p++) {
+      size_t len = json_array_size(specs[p]);
+      if (sw->mode == SB_SWEEP_ZIP) {
+        if (p > 0 && len != n_runs) {
+          rc = fail_(&c, "parameters", "zip needs lists of equal length: parameters.%s has %zu values, parameters.%s has %zu",
+                     sw->paths[p], len, sw->paths[0], n_runs);
+          sb_free(specs);
+          goto fail;
+        }
+        n_runs = len;
+      } else {
+        if (n_runs > SWEEP_MAX_RUNS / len) {
+          rc = fail_(&c, "parameters", "the grid has more than %u runs", SWEEP_MAX_RUNS);
+          sb_free(specs);
+          goto fail;
+        }
+        n_runs *= len;
+      }
+    }
+  }
+  sw->values = sb_calloc(n_runs * sw->n_params, sizeof *sw->values);
+  if (!sw->values) { sb_free(specs); rc = SB_ENOMEM; goto fail; }
+  sw->n_runs = n_runs;
+  gsl_rng *r = sw->mode == SB_SWEEP_RANDOM ? sb_rng_alloc(sw->seed, SB_RNG_SWEEP, 0) : NULL;
+  if (sw->mode == SB_SWEEP_RANDOM && !r) { sb_free(specs); rc = SB_ENOMEM; goto fail; }
+  for (size_t i = 0; i < n_runs && !rc; i++) {
+    size_t rem = i;
+    if (r) sb_rng_reseed(r, sw->seed, SB_RNG_SWEEP, i);
+    for (size_t pp = sw->n_params; !r && pp-- > 0;) {   /* grid: the last parameter varies fastest */
+      const json_t *src;
+      if (sw->mode == SB_SWEEP_GRID) {
+        size_t len = json_array_size(specs[pp]);
+        src = json_array_get(specs[pp], rem % len);
+        rem /= len;
+      } else {
+        src = json_array_get(specs[pp], i);
+      }
+      char *t = value_text(src);
+      if (!t) { rc = SB_ENOMEM; break; }
+      sw->values[i * sw->n_params + pp] = t;
+    }
+    /* random: draws in parameter order from run i's own stream */
+    if (r)
+      for (size_t pp = 0; pp < sw->n_params && !rc; pp++) {
+        json_t *val = draw(specs[pp], r);
+        char *t = val ? value_text(val) : NULL;
+        json_decref(val);
+        if (!t) { rc = SB_ENOMEM; break; }
+        sw->values[i * sw->n_params + pp] = t;
+      }
+  }
+  gsl_rng_free(r);
+  sb_free(specs);
+  if (rc) goto fail;
+  size_t w = 4;
+  for (size_t x = n_runs - 1; x >= 10000; x /= 10) w++;
+  sw->width = (int)w;
+  json_decref(base_root);
+  json_decref(root);
+  *out = sw;
+  return SB_OK;
+fail:
+  json_decref(base_root);
+  json_decref(root);
+  sb_sweep_free(sw);
+  return rc;
+}
+
+/* ---- runs ---- */
+
+void sb_sweep_run_path(const sb_sweep *sw, size_t i, char *buf, size_t cap) {
+  snprintf(buf, cap, "%s/%s_%0*zu.h5", sw->output_dir, sw->prefix, sw->width, i);
+}
+
+char *sb_sweep_overrides_text(const sb_sweep *sw, size_t i) {
+  size_t n = 1;
+  for (size_t k = 0; k < sw->n_fixed; k++) n += strlen(sw->fixed[k]) + 1;
+  for (size_t p = 0; p < sw->n_params; p++) n += put_assign(NULL, 0, sw->paths[p], sw->values[i * sw->n_params + p]);
+  char *s = sb_malloc(n);
+  if (!s) return NULL;
+  s[0] = 0;
+  size_t at = 0;
+  for (size_t k = 0; k < sw->n_fixed; k++) at += (size_t)snprintf(s + at, n - at, "%s\n", sw->fixed[k]);
+  for (size_t p = 0; p < sw->n_params; p++) at += put_assign(s + at, n - at, sw->paths[p], sw->values[i * sw->n_params + p]);
+  return s;
+}
+
+int sb_sweep_run_complete(const sb_sweep *sw, size_t i) {
+  char path[4096];
+  sb_sweep_run_path(sw, i, path, sizeof path);
+  if (access(path, R_OK) != 0) return 0;
+  hid_t f;
+  if (sb_h5_open_read(path, &f)) { sb_error_clear(); return 0; }
+  int ok = 0;
+  char *ov = NULL, *want = NULL;
+  hid_t g = H5Lexists(f, "sweep", H5P_DEFAULT) > 0 ? H5Gopen2(f, "sweep", H5P_DEFAULT) : H5I_INVALID_HID;
+  if (g >= 0) {
+    int64_t idx = -1, done = 0;
+    size_t n;
+    want = sb_sweep_overrides_text(sw, i);
+    if (want && !sb_h5_attr_read_int64s(g, "index", &idx, 1, &n) && !sb_h5_attr_read_int64s(g, "complete", &done, 1, &n) &&
+        !sb_h5_attr_read_string(g, "overrides", &ov))
+      ok = idx == (int64_t)i && done == 1 && !strcmp(ov, want);
+    H5Gclose(g);
+  }
+  sb_free(ov);
+  sb_free(want);
+  H5Fclose(f);
+  sb_error_clear();
+  return ok;
+}
+
+int sb_sweep_run(const sb_sweep *sw, size_t i, const sb_sweep_run_opts *o) {
+  if (i >= sw->n_runs) SB_ERROR(SB_EINVAL, "%s: run index %zu out of range [0, %zu)", sw->file, i, sw->n_runs);
+  int st;
+  if ((st = make_dirs(sw->output_dir))) return st;
+  char *ov = sb_sweep_overrides_text(sw, i);
+  char *lines = ov ? dup_(ov) : NULL;
+  size_t n_lines = 0;
+  for (const char *q = ov; q && *q; q++) n_lines += *q == '\n';
+  const char **set = sb_calloc(n_lines + 1, sizeof *set);
+  if (!set || !ov || !lines) { sb_free(set); sb_free(ov); sb_free(lines); return SB_ENOMEM; }
+  int n_set = 0;
+  char *save = NULL;
+  for (char *tok = strtok_r(lines, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) set[n_set++] = tok;
+  st = SB_OK;
+  sb_snn_model m;
+  memset(&m, 0, sizeof m);
+  sb_h5_out out = {0};
+  int created = 0;
+  char path[4096];
+  sb_sweep_run_path(sw, i, path, sizeof path);
+  if (st) goto done;
+  sb_snn_model_opts mo = {set, n_set, NAN, -1, o ? o->threads : 0};
+  if ((st = sb_snn_model_load(sw->base, &mo, &m))) {
+    st = sb_error_prefix_(st, "%s: run %zu", sw->file, i);
+    goto done;
+  }
+  if ((st = sb_h5_create(&out, path))) goto done;
+  created = 1;
+  sb_h5_attr_write_string(out.file, "spikebridge_version", SB_VERSION);
+  sb_h5_attr_write_string(out.file, "model_file", sw->base);
+  int64_t seed = (int64_t)m.seed, thr = m.threads;
+  sb_h5_attr_write_int64s(out.file, "seed", &seed, 1);
+  sb_h5_attr_write_int64s(out.file, "threads", &thr, 1);
+  sb_h5_attr_write_doubles(out.file, "t_stop", &m.t_stop, 1);
+  if ((st = sb_net_attach_output(m.net, out.file, m.flush_interval))) goto done;
+  if (o && o->progress) sb_net_set_progress(m.net, o->progress, o->progress_ctx);
+  if ((st = sb_net_run(m.net, m.t_stop))) goto done;
+  if ((st = sb_net_finish_output(m.net))) goto done;
+  {
+    hid_t g = sb_h5_group(out.file, "sweep");
+    if (g < 0) { st = SB_SET_ERROR(SB_EIO, "%s: cannot create group /sweep", path); goto done; }
+    int np = sb_net_n_populations(m.net);
+    size_t nl = 1;
+    for (int p = 0; p < np; p++) nl += strlen(sb_net_pop_name(m.net, p)) + 1;
+    char *names = sb_malloc(nl);
+    int64_t *sizes = sb_malloc((size_t)np * sizeof *sizes + 1);
+    if (!names || !sizes) { sb_free(names); sb_free(sizes); H5Gclose(g); st = SB_ENOMEM; goto done; }
+    size_t at = 0;
+    names[0] = 0;
+    for (int p = 0; p < np; p++) {
+      at += (size_t)snprintf(names + at, nl - at, "%s%s", p ? "\n" : "", sb_net_pop_name(m.net, p));
+      sizes[p] = (int64_t)sb_net_pop_size(m.net, p);
+    }
+    int64_t idx = (int64_t)i, one = 1;
+    if (sb_h5_attr_write_string(g, "sweep_file", sw->file) || sb_h5_attr_write_int64s(g, "index", &idx, 1) ||
+        sb_h5_attr_write_string(g, "overrides", ov) || sb_h5_attr_write_string(g, "population_names", names) ||
+        sb_h5_attr_write_int64s(g, "population_sizes", sizes, (size_t)np) ||
+        sb_h5_attr_write_int64s(g, "complete", &one, 1))
+      st = SB_SET_ERROR(SB_EIO, "%s: cannot write /sweep attributes", path);
+    sb_free(names);
+    sb_free(sizes);
+    H5Gclose(g);
+    if (st) goto done;
+  }
+  st = sb_h5_commit(&out);
+  created = 0;
+done:
+  if (created) {
+    if (m.net) sb_net_attach_output(m.net, -1, 0);
+    sb_h5_abort(&out);
+  }
+  sb_snn_model_free(&m);
+  sb_free(lines);
+  sb_free(set);
+  sb_free(ov);
+  return st;
+}
+
+/* ---- statistics of a run file ---- */
+
+void sb_sweep_stats_free(sb_sweep_pop_stats *st, size_t n_pops) {
+  for (size_t i = 0; st && i < n_pops; i++) sb_free(st[i].name);
+  sb_free(st);
+}
+
+int sb_sweep_run_stats(const char *run_file, sb_sweep_pop_stats **out, size_t *n_out) {
+  *out = NULL;
+  *n_out = 0;
+  hid_t f;
+  int st = sb_h5_open_read(run_file, &f);
+  if (st) return st;
+  char *names = NULL;
+  int64_t sizes[4096];
+  size_t n_sizes = 0, nt = 0;
+  double t_stop = NAN;
+  hid_t g = H5Lexists(f, "sweep", H5P_DEFAULT) > 0 ? H5Gopen2(f, "sweep", H5P_DEFAULT) : H5I_INVALID_HID;
+  if (g < 0 || sb_h5_attr_read_string(g, "population_names", &names) ||
+      sb_h5_attr_read_int64s(g, "population_sizes", sizes, 4096, &n_sizes) ||
+      sb_h5_attr_read_doubles(f, "t_stop", &t_stop, 1, &nt)) {
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(f);
+    sb_free(names);
+    SB_ERROR(SB_EFORMAT, "%s: /sweep: missing population_names/population_sizes or root t_stop (not a sweep run file)",
+             run_file);
+  }
+  H5Gclose(g);
+  H5Fclose(f);
+  if (n_sizes > 4096) n_sizes = 4096;
+  sb_sweep_pop_stats *ps = sb_calloc(n_sizes + 1, sizeof *ps);
+  if (!ps) { sb_free(names); return SB_ENOMEM; }
+  char *save = NULL;
+  size_t np = 0;
+  for (char *tok = strtok_r(names, "\n", &save); tok && np < n_sizes; tok = strtok_r(NULL, "\n", &save)) {
+    ps[np].name = dup_(tok);
+    ps[np].n = (uint64_t)sizes[np];
+    ps[np].cv = NAN;
+    if (!ps[np].name) { st = SB_ENOMEM; break; }
+    np++;
+  }
+  sb_free(names);
+  if (st) { sb_sweep_stats_free(ps, np); return st; }
+  sb_spk_file *sf = NULL;
+  if ((st = sb_spk_open(run_file, &sf))) { sb_sweep_stats_free(ps, np); return st; }
+  sb_stats_opts so;
+  sb_stats_opts_default(&so);
+  so.t_start = 0;
+  so.t_stop = t_stop;
+  so.n_pairs_neurons = 0;   /* pairwise measures are not part of the summary */
+  so.progress = 0;
+  for (size_t p = 0; p < np && !st; p++) {
+    long k = sb_spk_find_pop(sf, ps[p].name);
+    if (k >= 0) {
+      sb_stats_summary *s = NULL;
+      if ((st = sb_stats_summarize(sf, (size_t)k, &so, &s))) break;
+      ps[p].spikes = s->n_spikes_file;
+      ps[p].cv = s->mean_cv;
+      sb_stats_summary_free(s);
+    }
+    ps[p].rate = ps[p].n && t_stop > 0 ? (double)ps[p].spikes / ((double)ps[p].n * t_stop / 1000.0) : NAN;
+  }
+  sb_spk_close(sf);
+  if (st) { sb_sweep_stats_free(ps, np); return st; }
+  *out = ps;
+  *n_out = np;
+  return SB_OK;
+}
+
+/* ---- summary ---- */
+
+static void csv_field(FILE *f, const char *s) {
+  if (!strpbrk(s, ",\"\n")) { fputs(s, f); return; }
+  fputc('"', f);
+  for (; *s; s++) {
+    if (*s == '"') fputc('"', f);
+    fputc(*s, f);
+  }
+  fputc('"', f);
+}
+
+static void csv_double(FILE *f, double x) {
+  char buf[64];
+  if (isnan(x)) return;   /* empty cell */
+  fmt_double(buf, sizeof buf, x);
+  fputs(buf, f);
+}
+
+/* Write the per-parameter column: float64 when every value is a number (or boolean), else
+ * fixed-length strings of the JSON texts. */
+static int write_param_column(hid_t g, const sb_sweep *sw, size_t p) {
+  size_t n = sw->n_runs, maxlen = 1;
+  int numeric = 1;
+  double *x = sb_malloc(n * sizeof *x + 1);
+  if (!x) return SB_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    const char *t = sw->values[i * sw->n_params + p];
+    char *end;
+    x[i] = strtod(t, &end);
+    if (!strcmp(t, "true")) x[i] = 1;
+    else if (!strcmp(t, "false")) x[i] = 0;
+    else if (*end || end == t) numeric = 0;
+    if (strlen(t) > maxlen) maxlen = strlen(t);
+  }
+  int st = SB_OK;
+  if (numeric) {
+    st = sb_h5_write_1d(g, sw->paths[p], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, x, n);
+  } else {
+    char *buf = sb_calloc(n * maxlen + 1, 1);
+    if (!buf) { sb_free(x); return SB_ENOMEM; }
+    for (size_t i = 0; i < n; i++) memcpy(buf + i * maxlen, sw->values[i * sw->n_params + p], strlen(sw->values[i * sw->n_params + p]));
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, maxlen);
+    H5Tset_strpad(t, H5T_STR_NULLPAD);
+    hsize_t dim = n;
+    hid_t sp = H5Screate_simple(1, &dim, NULL);
+    hid_t d = H5Dcreate2(g, sw->paths[p], t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (d < 0 || H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+      st = SB_SET_ERROR(SB_EIO, "summary: cannot write params/%s", sw->paths[p]);
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(sp);
+    H5Tclose(t);
+    sb_free(buf);
+  }
+  sb_free(x);
+  return st;
+}
+
+int sb_sweep_write_summary(const sb_sweep *sw, size_t *n_complete) {
+  size_t n = sw->n_runs, np = 0, done = 0;
+  int st;
+  if ((st = make_dirs(sw->output_dir))) return st;
+  sb_sweep_pop_stats **all = sb_calloc(n, sizeof *all);
+  size_t *nps = sb_calloc(n, sizeof *nps);
+  unsigned char *complete = sb_calloc(n + 1, 1);
+  if (!all || !nps || !complete) { st = SB_ENOMEM; goto done; }
+  char path[4096];
+  for (size_t i = 0; i < n; i++) {
+    if (!sb_sweep_run_complete(sw, i)) continue;
+    sb_sweep_run_path(sw, i, path, sizeof path);
+    if ((st = sb_sweep_run_stats(path, &all[i], &nps[i]))) goto done;
+    complete[i] = 1;
+    if (!done) np = nps[i];
+    done++;
+  }
+  /* the population columns are those of the first complete run */
+  const sb_sweep_pop_stats *cols = NULL;
+  for (size_t i = 0; i < n && !cols; i++)
+    if (complete[i]) cols = all[i];
+  /* CSV */
+  char csv[4096], tmp[4200];
+  snprintf(csv, sizeof csv, "%s/summary.csv", sw->output_dir);
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", csv, (long)getpid());
+  FILE *f = fopen(tmp, "w");
+  if (!f) { st = SB_SET_ERROR(SB_EIO, "%s: cannot create: %s", tmp, strerror(errno)); goto done; }
+  fputs("index,complete", f);
+  for (size_t p = 0; p < sw->n_params; p++) { fputc(',', f); csv_field(f, sw->paths[p]); }
+  for (size_t q = 0; q < np; q++) fprintf(f, ",%s_spikes,%s_rate_Hz,%s_cv", cols[q].name, cols[q].name, cols[q].name);
+  fputs(",file\n", f);
+  for (size_t i = 0; i < n; i++) {
+    fprintf(f, "%zu,%d", i, complete[i]);
+    for (size_t p = 0; p < sw->n_params; p++) { fputc(',', f); csv_field(f, sw->values[i * sw->n_params + p]); }
+    for (size_t q = 0; q < np; q++) {
+      const sb_sweep_pop_stats *s = NULL;
+      for (size_t r = 0; complete[i] && r < nps[i]; r++)
+        if (!strcmp(all[i][r].name, cols[q].name)) s = &all[i][r];
+      if (s) fprintf(f, ",%llu,", (unsigned long long)s->spikes); else fputs(",,", f);
+      csv_double(f, s ? s->rate : NAN);
+      fputc(',', f);
+      csv_double(f, s ? s->cv : NAN);
+    }
+    sb_sweep_run_path(sw, i, path, sizeof path);
+    fputc(',', f);
+    csv_field(f, path);
+    fputc('\n', f);
+  }
+  if (fclose(f) != 0 || rename(tmp, csv) != 0) {
+    unlink(tmp);
+    st = SB_SET_ERROR(SB_EIO, "%s: cannot write: %s", csv, strerror(errno));
+    goto done;
+  }
+  /* HDF5 */
+  snprintf(path, sizeof path, "%s/summary.h5", sw->output_dir);
+  sb_h5_out o;
+  if ((st = sb_h5_create(&o, path))) goto done;
+  sb_h5_attr_write_string(o.file, "sweep_file", sw->file);
+  sb_h5_attr_write_string(o.file, "base", sw->base);
+  sb_h5_attr_write_string(o.file, "mode", sw->mode == SB_SWEEP_GRID ? "grid" : sw->mode == SB_SWEEP_ZIP ? "zip" : "random");
+  int64_t *idx = sb_malloc(n * sizeof *idx);
+  uint64_t *spk = sb_malloc(n * sizeof *spk);
+  double *rate = sb_malloc(n * sizeof *rate), *cv = sb_malloc(n * sizeof *cv);
+  if (!idx || !spk || !rate || !cv) st = SB_ENOMEM;
+  for (size_t i = 0; i < n && !st; i++) idx[i] = (int64_t)i;
+  if (!st) st = sb_h5_write_1d(o.file, "index", H5T_STD_I64LE, H5T_NATIVE_INT64, idx, n);
+  if (!st) st = sb_h5_write_1d(o.file, "complete", H5T_STD_U8LE, H5T_NATIVE_UCHAR, complete, n);
+  hid_t g = st ? H5I_INVALID_HID : sb_h5_group(o.file, "params");
+  for (size_t p = 0; p < sw->n_params && !st && g >= 0; p++) st = write_param_column(g, sw, p);
+  if (g >= 0) H5Gclose(g);
+  for (size_t q = 0; q < np && !st; q++) {
+    for (size_t i = 0; i < n; i++) {
+      spk[i] = 0;
+      rate[i] = cv[i] = NAN;
+      for (size_t r = 0; complete[i] && r < nps[i]; r++)
+        if (!strcmp(all[i][r].name, cols[q].name)) { spk[i] = all[i][r].spikes; rate[i] = all[i][r].rate; cv[i] = all[i][r].cv; }
+    }
+    char gp[1024];
+    snprintf(gp, sizeof gp, "stats/%s", cols[q].name);
+    hid_t sg = sb_h5_group(o.file, gp);
+    if (sg < 0) { st = SB_SET_ERROR(SB_EIO, "%s: cannot create /%s", path, gp); break; }
+    int64_t pn = (int64_t)cols[q].n;
+    sb_h5_attr_write_int64s(sg, "n_nodes", &pn, 1);
+    st = sb_h5_write_1d(sg, "spikes", H5T_STD_U64LE, H5T_NATIVE_UINT64, spk, n);
+    if (!st) st = sb_h5_write_1d(sg, "rate", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, rate, n);
+    if (!st) st = sb_h5_write_1d(sg, "cv", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, cv, n);
+    if (!st) sb_h5_attr_write_string(sg, "rate_units", "Hz");
+    H5Gclose(sg);
+  }
+  sb_free(idx);
+  sb_free(spk);
+  sb_free(rate);
+  sb_free(cv);
+  if (st) sb_h5_abort(&o);
+  else st = sb_h5_commit(&o);
+done:
+  for (size_t i = 0; all && i < n; i++) sb_sweep_stats_free(all[i], nps[i]);
+  sb_free(all);
+  sb_free(nps);
+  sb_free(complete);
+  if (n_complete) *n_complete = done;
+  return st;
+}
