@@ -359,6 +359,7 @@ static int pairwise(acc *a, sb_spk_file *f, size_t pop, size_t n, size_t W, doub
     slot[r[j].k] = (long)j;
     s->pair_ids[j] = r[j].id;
     cp[j] = a->ns[r[j].k].n < PAIR_CAP ? a->ns[r[j].k].n : PAIR_CAP;
+    if (a->ns[r[j].k].n > PAIR_CAP) s->pairs_truncated = 1;
     tr[j] = sb_malloc((cp[j] + 1) * sizeof **tr);
     if (!tr[j]) { st = SB_ENOMEM; goto done; }
   }

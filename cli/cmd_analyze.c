@@ -113,6 +113,7 @@ static json_t *summary_json(const sb_spk_pop_info *pi, const sb_stats_summary *s
   json_object_set_new(pr, "victor_purpura", jarr(s->victor_purpura, KK));
   json_object_set_new(pr, "mean_corrcoef", jnum(s->mean_corrcoef));
   json_object_set_new(pr, "mean_sttc", jnum(s->mean_sttc));
+  json_object_set_new(pr, "truncated_to_200000_spikes", json_boolean(s->pairs_truncated));
   json_t *cch = json_object();
   json_object_set_new(cch, "lag_bins_max", json_integer((json_int_t)s->cch_L));
   json_object_set_new(cch, "counts", jarr(s->cch, 2 * s->cch_L + 1));
@@ -262,8 +263,8 @@ int sb_cmd_analyze(int argc, char **argv) {
         if (und) printf("  %s: CV/CV2/LV undefined (nan) for %zu neuron(s): fewer than 3 spikes\n", s->population, und);
         if (isnan(s->chi)) printf("  %s: chi nan: %s\n", s->population, sb_stats_why(s->why_chi));
         if (s->K > 1)
-          printf("  %s: pairs over the %zu most active neurons (corr: bin %g ms; STTC dt %g ms)\n", s->population,
-                 s->K, s->bin, o.sttc_dt);
+          printf("  %s: pairs over the %zu most active neurons (corr: bin %g ms; STTC dt %g ms)%s\n", s->population,
+                 s->K, s->bin, o.sttc_dt, s->pairs_truncated ? "; trains cut to their first 200000 spikes" : "");
       }
       if (plotdir) printf("  %s: figures in %s/%s_{raster,rate,isi,cv}.png\n", s->population, plotdir, s->population);
     }
