@@ -253,6 +253,8 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
   for (size_t j = rf; j < rl; j++) kc[j - rf] = net->recs[net->recmap[j].rec].k_next;
   uint64_t n_ext = 0;
   double t = net->t_state[gid];
+  /* no threshold crossing is possible before the wake time computed with no input since */
+  double quiet_until = net->t_safe[gid];
   (void)t0;
   int rc;
   for (;;) {
@@ -268,7 +270,10 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
     for (size_t q = pf; q < pl; q++)
       if (net->pois_next[q] < te) { te = net->pois_next[q]; src = SRC_POIS; which = q; }
     if (te < t) te = t;   /* an arrival rounded just below the window start */
-    if (te > t) {
+    if (te > t && te <= quiet_until) {
+      if ((rc = T->advance(p, d, s, t, te, w))) return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
+      t = te;
+    } else if (te > t) {
       long guard = 0;
       double ts;
       while ((rc = T->next_crossing(p, d, s, t, te, &ts, w)) == SB_OK) {
@@ -295,15 +300,18 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
         break;
       }
       case SRC_STIM:
+        quiet_until = -INFINITY;
         T->receive(p, d, s, te, net->stim_s[sp].rcpt, net->stim_s[sp].w);
         n_ext += net->stim_s[sp].rcpt == SB_RCPT_SPIKE;
         sp++;
         break;
       case SRC_EV:
+        quiet_until = -INFINITY;
         T->receive(p, d, s, te, SB_RCPT_SPIKE, v->e[ie].w);
         ie++;
         break;
       case SRC_POIS:
+        quiet_until = -INFINITY;
         T->receive(p, d, s, te, SB_RCPT_SPIKE, net->pois_s[which].w);
         net->pois_next[which] = pois_draw(net->pois_rng[gid], &net->pois_s[which], net->pois_next[which]);
         n_ext++;
