@@ -49,9 +49,10 @@ static int eval_gan(const char *path, const char *data, int steps, size_t n, uin
   for (int l = 0; l < g.n_layers; l++) printf(" %.4g", g.lambda[l]);
   printf("\n\n  %6s %22s\n", "T", "mean |SNN - ANN| pixel");
   static const int marks[] = {1, 2, 5, 10, 20, 25, 50, 100, 200, 500, 1000};
+  int last = 0;
   for (size_t k = 0; k < sizeof marks / sizeof *marks && marks[k] <= steps; k++)
-    printf("  %6d %22.5f\n", marks[k], g.mae_t[marks[k] - 1]);
-  if (steps != 1000 && steps > 1) printf("  %6d %22.5f\n", steps, g.mae);
+    printf("  %6d %22.5f\n", last = marks[k], g.mae_t[marks[k] - 1]);
+  if (last != steps) printf("  %6d %22.5f\n", steps, g.mae);
   printf("\n  spikes per sample (+ and -):");
   for (int l = 0; l < g.n_layers - 1; l++) printf(" %.1f", g.spikes[l] / (double)n);
   printf("\n");
