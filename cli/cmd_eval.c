@@ -14,7 +14,8 @@ static const char usage[] =
     "Usage: spikebridge eval SNN.h5 [--data DIR] [--steps T] [--backend clocked|event]\n"
     "                        [--limit N] [--record OUT.h5] [--record-images I,J,...]\n"
     "                        [--coding current|poisson] [--v-init F] [--seed N] [--json OUT.json]\n"
-    "                        [--plot OUT.png] [--delay MS] [--quiet]\n\n"
+    "                        [--plot OUT.png] [--delay MS] [--quiet]\n"
+    "       spikebridge eval GAN.h5 [--steps T] [--limit N] [--fid-model CNN.h5] [--plot OUT.png]\n\n"
     "Evaluate a converted SNN on the test set: accuracy after every step t = 1..T (dt = 1 ms),\n"
     "spikes per image per layer, synaptic operations per image against the ANN's\n"
     "multiply-accumulates, wall time.\n\n"
@@ -30,7 +31,93 @@ static const char usage[] =
     "  --json FILE       the whole curve and the counts as JSON\n"
     "  --plot FILE       latency-accuracy curve as PNG (PLplot pngcairo)\n"
     "  --delay MS        event backend: synaptic delay per layer (default 0.1)\n"
-    "  --seed N          Poisson input streams (default 1)\n";
+    "  --seed N          Poisson input streams (default 1); GAN: noise vectors\n"
+    "GAN.h5 (a `spikebridge train gan` file): its generator is converted with signed IF neurons and\n"
+    "run on N noise vectors (default 1000); prints the mean pixel difference to the ANN generator\n"
+    "after every T, and with --fid-model the Frechet distances (ANN, SNN vs real test images).\n";
+
+/* A GAN file: convert its generator, run it on noise, compare with the ANN generator. */
+static int eval_gan(const char *path, const char *data, int steps, size_t n, uint64_t seed, const char *fid_model,
+                    const char *png) {
+  sb_convert_opts co;
+  sb_convert_opts_default(&co);
+  sb_convert_gan_result g;
+  int rc = sb_convert_gan(path, &co, steps, n, seed, &g);
+  if (rc) return sb_cli_fail(rc);
+  printf("eval %s: generator converted with signed IF neurons, %zu noise vectors, T = %d steps of 1 ms\n", path, n, steps);
+  printf("  lambda per layer:");
+  for (int l = 0; l < g.n_layers; l++) printf(" %.4g", g.lambda[l]);
+  printf("\n\n  %6s %22s\n", "T", "mean |SNN - ANN| pixel");
+  static const int marks[] = {1, 2, 5, 10, 20, 25, 50, 100, 200, 500, 1000};
+  int last = 0;
+  for (size_t k = 0; k < sizeof marks / sizeof *marks && marks[k] <= steps; k++)
+    printf("  %6d %22.5f\n", last = marks[k], g.mae_t[marks[k] - 1]);
+  if (last != steps) printf("  %6d %22.5f\n", steps, g.mae);
+  printf("\n  spikes per sample (+ and -):");
+  for (int l = 0; l < g.n_layers - 1; l++) printf(" %.1f", g.spikes[l] / (double)n);
+  printf("\n");
+  if (fid_model) {   /* Frechet distance to real test images, features of the CNN's penultimate layer */
+    sb_model *cnn = NULL;
+    sb_dataset d;
+    if ((rc = sb_model_load(&cnn, fid_model))) goto fail;
+    if ((rc = sb_fmnist_load(data, "test", &d))) { sb_model_free(cnn); goto fail; }
+    size_t m = n < d.n ? n : d.n, isz = (size_t)d.h * (size_t)d.w;
+    int layer = cnn->n_layers - 2, dim = (int)sb_shape_size(cnn->layers[layer].out);
+    float *real = malloc(m * isz * sizeof *real), *fr = malloc(m * (size_t)dim * sizeof *fr),
+          *fa = malloc(m * (size_t)dim * sizeof *fa), *fs = malloc(m * (size_t)dim * sizeof *fs);
+    double fd_a = 0, fd_s = 0, fd_as = 0;
+    if (!real || !fr || !fa || !fs) rc = SB_ENOMEM;
+    for (size_t i = 0; !rc && i < m * isz; i++) real[i] = d.images[i] / 255.0f;
+    if (!rc) rc = sb_model_features(cnn, layer, real, m, fr);
+    if (!rc) rc = sb_model_features(cnn, layer, g.ann, m, fa);
+    if (!rc) rc = sb_model_features(cnn, layer, g.snn, m, fs);
+    if (!rc) rc = sb_frechet_distance(fa, m, fr, m, dim, &fd_a);
+    if (!rc) rc = sb_frechet_distance(fs, m, fr, m, dim, &fd_s);
+    if (!rc) rc = sb_frechet_distance(fs, m, fa, m, dim, &fd_as);
+    if (!rc)
+      printf("  Frechet distance (%s layer %d, %d features, %zu images): ANN vs real %.3f, SNN vs real %.3f, "
+             "SNN vs ANN %.3f\n", fid_model, layer, dim, m, fd_a, fd_s, fd_as);
+    free(real); free(fr); free(fa); free(fs);
+    sb_model_free(cnn);
+    sb_dataset_free(&d);
+    if (rc) goto fail;
+  }
+  if (png) {   /* 8 ANN samples above the same 8 noise vectors through the SNN */
+    int k = (int)(n < 8 ? n : 8), s = 28, gap = 2, Wd = k * (s + gap) + gap, H = 2 * (s + gap) + gap;
+    uint8_t *pix = calloc((size_t)Wd * (size_t)H, 1);
+    if (!pix) { rc = SB_ENOMEM; goto fail; }
+    for (int row = 0; row < 2; row++)
+      for (int i = 0; i < k; i++)
+        for (int y = 0; y < s; y++)
+          for (int x = 0; x < s; x++) {
+            float v = (row ? g.snn : g.ann)[(size_t)i * 784 + (size_t)(y * s + x)];
+            v = v < 0 ? 0 : v > 1 ? 1 : v;
+            pix[(size_t)(row * (s + gap) + gap + y) * (size_t)Wd + (size_t)(i * (s + gap) + gap + x)] = (uint8_t)lrintf(v * 255);
+          }
+    rc = sb_png_write_gray(png, pix, Wd, H);
+    free(pix);
+    if (rc) goto fail;
+    printf("  %s: ANN samples (top) and the spiking generator's (bottom) for the same noise\n", png);
+  }
+  printf("\n  wall time %.2f s\n", g.wall);
+  sb_convert_gan_result_free(&g);
+  return 0;
+fail:
+  sb_convert_gan_result_free(&g);
+  return sb_cli_fail(rc);
+}
+
+static int is_gan(const char *path) {
+  hid_t f;
+  sb_h5_quiet();
+  if (sb_h5_open_read(path, &f)) { sb_error_clear(); return 0; }
+  char *fmt = NULL;
+  int ok = sb_h5_attr_read_string(f, "format", &fmt) == SB_OK && !strcmp(fmt, "spikebridge-gan");
+  sb_free(fmt);
+  sb_error_clear();
+  H5Fclose(f);
+  return ok;
+}
 
 static int plot_curve(const char *path, const sb_convert_result *r, double ann_acc, const char *title) {
   int T = r->steps;
@@ -121,11 +208,12 @@ int sb_cmd_eval(int argc, char **argv) {
       {"coding", required_argument, 0, 7},   {"v-init", required_argument, 0, 8},
       {"seed", required_argument, 0, 9},     {"json", required_argument, 0, 10},
       {"plot", required_argument, 0, 11},    {"delay", required_argument, 0, 12},
+      {"fid-model", required_argument, 0, 13},
       {"help", no_argument, 0, 'h'},         {"quiet", no_argument, 0, 'q'},
       {0, 0, 0, 0}};
   sb_convert_eval_opts o;
   sb_convert_eval_opts_default(&o);
-  const char *data = NULL, *record = NULL, *recimg = "0", *json = NULL, *plot = NULL;
+  const char *data = NULL, *record = NULL, *recimg = "0", *json = NULL, *plot = NULL, *fid = NULL;
   int event = 0;
   long limit = -1, lv;
   sb_cli_getopt_reset();
@@ -170,11 +258,13 @@ int sb_cmd_eval(int argc, char **argv) {
         if (sb_cli_double("eval", "--delay", optarg, &o.delay)) return 2;
         if (!(o.delay > 0 && o.delay <= 1)) return sb_cli_usage_error("eval", "--delay: must be in (0, 1] ms (got %s)", optarg);
         break;
+      case 13: fid = optarg; break;
       default: break;
     }
   }
   if (optind != argc - 1) return sb_cli_usage_error("eval", "expected one SNN.h5 argument");
   const char *path = argv[optind];
+  if (is_gan(path)) return eval_gan(path, data, o.steps, limit > 0 ? (size_t)limit : 1000, o.seed, fid, plot);
   sb_convert_net *net = NULL;
   int rc = sb_convert_load(&net, path);
   if (rc) return sb_cli_fail(rc);

@@ -157,6 +157,7 @@ static double scatter(const rt_layer *R, float *restrict v, const int *idx, int 
     size_t OUT = R->nout;
     for (int s = 0; s < n; s++) {
       const float *restrict row = R->wt + (size_t)idx[s] * OUT;
+#pragma omp simd
       for (size_t o = 0; o < OUT; o++) v[o] += row[o];
     }
     return (double)n * (double)OUT;
@@ -176,6 +177,7 @@ static double scatter(const rt_layer *R, float *restrict v, const int *idx, int 
         if (L->kind == SB_CONVERT_CONV) {
           const float *restrict kr = R->wt + (((size_t)c * K + (size_t)kh) * K + (size_t)kw) * (size_t)OC;
           float *restrict vo = v + ((size_t)oh * OW + (size_t)ow) * (size_t)OC;
+#pragma omp simd
           for (int o = 0; o < OC; o++) vo[o] += kr[o];
           ops += OC;
         } else {   /* avgpool: same channel, fixed weight */
@@ -261,6 +263,7 @@ static int run_image(const sb_convert_net *net, const rt_layer *rt, work *w, con
         w->cmp += maxpool_gate(L, w->cnt[l - 1], w->spk[l], w->nspk[l], w->spk[l + 1], &w->nspk[l + 1], w->cnt[l]);
       } else {
         if (l == 0 && z1) {
+#pragma omp simd
           for (size_t i = 0; i < R->nout; i++) v[i] += z1[i];
         } else {
           if (l == 0) {   /* Poisson input: pixel i spikes with probability x_i this step */
@@ -272,8 +275,11 @@ static int run_image(const sb_convert_net *net, const rt_layer *rt, work *w, con
           double o = scatter(R, v, w->spk[l], w->nspk[l]);
           ops += o;
           w->lsyn[l] += o;
-          if (R->bias_full)
-            for (size_t i = 0; i < R->nout; i++) v[i] += R->bias_full[i];
+          if (R->bias_full) {
+            const float *restrict bf = R->bias_full;
+#pragma omp simd
+            for (size_t i = 0; i < R->nout; i++) v[i] += bf[i];
+          }
         }
         w->nspk[l + 1] = L->spiking ? fire(v, R->nout, (float)L->threshold, net->reset_zero, w->spk[l + 1], w->cnt[l]) : 0;
       }

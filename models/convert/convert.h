@@ -177,4 +177,32 @@ int sb_convert_eval_event(const sb_convert_net *net, const uint8_t *images, cons
  * Errors: SB_EIO. */
 int sb_convert_write_spikes(const sb_convert_net *net, const sb_convert_result *r, const char *path);
 
+/* ---- GAN generators ---- */
+
+/* A converted generator run on noise and compared with the ANN generator. */
+typedef struct {
+  size_t n;               /* noise vectors */
+  int steps, n_layers, out;
+  double lambda[16];      /* normalisation factor per layer (|activation| percentile; 1 for the output) */
+  double mae;             /* mean |SNN - ANN| pixel difference after T steps, pixels in [0, 1] */
+  double *mae_t;          /* (steps) the same after every step */
+  double *spikes;         /* (n_layers) spikes (+ and -) summed over samples */
+  float *snn, *ann;       /* (n, out) images in [0, 1] */
+  double wall;            /* s */
+} sb_convert_gan_result;
+
+/* Convert the generator of GAN file `gan_path` (dense layers with relu or leaky_relu between
+ * them, tanh/sigmoid at the end; the GAN of models/ann) with signed integrate-and-fire neurons:
+ * +1 spike at V >= 1 (V -= 1), -1 spike at V <= -1/alpha (V += 1/alpha), so that a LeakyReLU
+ * of slope alpha is reproduced in rate (a documented extension of Rueckauer et al. 2017's
+ * signed-spike idea). lambda_l = o->percentile of |a_l| over o->n_samples noise vectors
+ * (o->norm_max: the maximum); input noise is a constant current; the output integrates
+ * W' s + b and the image is tanh(V/t) mapped to [0, 1] (as sb_gan_sample). Runs `n` noise vectors
+ * z ~ N(0, 1) from the stream (seed, SB_RNG_NOISE, 0) for `steps` steps of 1 ms (OpenMP over samples).
+ * Errors: SB_EIO/SB_EFORMAT loading, SB_EUNSUPPORTED naming the layer, SB_EINVAL, SB_ENOMEM.
+ * Ownership: sb_convert_gan_result_free. */
+int sb_convert_gan(const char *gan_path, const sb_convert_opts *o, int steps, size_t n, uint64_t seed,
+                   sb_convert_gan_result *res);
+void sb_convert_gan_result_free(sb_convert_gan_result *r);
+
 #endif
