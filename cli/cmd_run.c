@@ -2,6 +2,7 @@
  * (SONATA report) to an HDF5 file under a temporary name, print a closing summary.
  * Argument parsing and reporting only; the science is in sim/. */
 #include "cli/cli.h"
+#include "learning/learning.h"
 #include "sim/sim.h"
 
 #include <math.h>
@@ -118,6 +119,7 @@ int sb_cmd_run(int argc, char **argv) {
   sb_progress_done(&prog);
   if (st) goto fail;
   if ((st = sb_net_finish_output(m.net))) goto fail;
+  if ((st = sb_stdp_write_weights(m.net, o.file))) goto fail;   /* plastic projections: /weights */
   if ((st = sb_h5_commit(&o))) { sb_snn_model_free(&m); rc = sb_cli_fail(st); goto done; }
 
   sb_net_counters ct;

@@ -2,6 +2,7 @@
 #ifndef SB_LEARNING_H
 #define SB_LEARNING_H
 #include "sim/core.h"
+#include "sim/sim.h"
 
 /* ======================================================================================
  * ANN side: losses and optimizers (sb_loss_*, sb_opt_*). Plain float32 arrays; each loss
@@ -202,6 +203,45 @@ double sb_stdp_pre(const sb_stdp_params *p, sb_stdp_syn *s, const sb_stdp_post *
 double sb_stdp_sync(const sb_stdp_params *p, sb_stdp_syn *s, const sb_stdp_post *post, double T, double d);
 /* The same weight without changing the synapse (for snapshots). */
 double sb_stdp_weight_at(const sb_stdp_params *p, const sb_stdp_syn *s, const sb_stdp_post *post, double T, double d);
+
+/* ---- plastic projections in the engine (implemented in sim/plastic.c) ----
+ * A plastic projection is a sparse projection whose synapses carry an sb_stdp_syn each (stored
+ * on the target's side beside the CSR target index and delay, partitioned by owning thread) and
+ * whose target neurons keep a postsynaptic spike history. The engine updates a synapse when it
+ * delivers a presynaptic spike (end of the spike's window, on the thread owning the target;
+ * post spikes up to t_pre - d are then known since d >= the window), then queues an event
+ * with the new weight arriving at t_pre + d. Post histories are synced and trimmed every
+ * 500 ms of simulated time. sb_net_reset keeps the learned weights and clears traces and
+ * histories (time restarts at 0). Deterministic for any thread count (per-synapse order is
+ * time order; no synapse is touched by two threads). */
+
+/* Connect like sb_net_connect (any rule but one_to_one and the dense/conv kinds), with STDP
+ * `stdp` on every synapse; initial weights from `syn` (stored as float by the connector, then
+ * double). Errors: those of sb_net_connect; SB_EINVAL for one_to_one; SB_ENOMEM. */
+int sb_stdp_connect(sb_net *net, int src, int tgt, const sb_conn_spec *conn, const sb_syn_spec *syn,
+                    const sb_stdp_params *stdp, int *proj);
+/* 1 if projection `proj` is plastic, else 0. */
+int sb_stdp_is_plastic(const sb_net *net, int proj);
+/* The synapses of a plastic projection in storage order (n = sb_net_proj_synapses): local
+ * source and target ids, delay (ms), and the weight at the current time (including the
+ * potentiation of post spikes that reached the synapse by then). Any output may be NULL.
+ * Errors: SB_EINVAL if `proj` is not plastic. */
+int sb_stdp_get_synapses(const sb_net *net, int proj, uint32_t *src, uint32_t *tgt, double *delay, double *w);
+/* Set the weights (storage order, n values) of a plastic projection, e.g. to restore them. */
+int sb_stdp_set_weights(sb_net *net, int proj, const double *w);
+/* Keep a snapshot of all weights of `proj` at t = 0, interval, 2 interval, ... (< t_stop of
+ * each run), each taken after every pre spike at or before the snapshot time and before any
+ * later one. interval > 0 ms. Errors: SB_EINVAL. */
+int sb_stdp_record_weights(sb_net *net, int proj, double interval);
+/* Snapshots kept so far: w (n_times, n_syn) row-major, snapshot j taken at j * interval ms.
+ * Borrowed, valid until the next run or reset. Errors: SB_EINVAL if `proj` is not plastic. */
+int sb_stdp_snapshots(const sb_net *net, int proj, const double **w, size_t *n_times, double *interval);
+/* Write every plastic projection to `file` as /weights/<index> with attributes source, target
+ * (population names), synapse_model and its parameters, and datasets source_node_ids,
+ * target_node_ids (uint64), delay (float64 ms), weight (float64, at the current time) and, with
+ * snapshots, snapshot_times (float64 ms) and snapshots (n_times, n_syn) float64.
+ * Errors: SB_EIO. */
+int sb_stdp_write_weights(const sb_net *net, hid_t file);
 
 /* ---- adaptive threshold (homeostasis; Diehl & Cook 2015) ----
  * theta (mV) is added to the neuron's threshold: V_th_eff = V_th + theta. Between spikes it

@@ -17,7 +17,8 @@ typedef struct { double t, w; int rcpt; uint32_t gid; } sb_stim_ev;
 /* A Poisson source on one neuron. */
 typedef struct { uint32_t gid; double rate, start, stop, w; } sb_pois;
 
-enum { SB_PROJ_SPARSE, SB_PROJ_DENSE, SB_PROJ_ONE_TO_ONE, SB_PROJ_CONV };
+enum { SB_PROJ_SPARSE, SB_PROJ_DENSE, SB_PROJ_ONE_TO_ONE, SB_PROJ_CONV,
+       SB_PROJ_PLASTIC /* sparse CSR + per-synapse STDP state (sim/plastic.c) */ };
 
 /* Sparse storage of one thread partition: CSR by source local index. */
 typedef struct {
@@ -39,6 +40,7 @@ typedef struct {
   float *kernel;          /* CONV (C_out, C_in, KH, KW) */
   size_t nsyn, bytes;
   double dmin, dmax;
+  struct sb_plastic *pl;  /* PLASTIC: rule, synapse states, post histories (sim/plastic.c) */
 } sb_proj;
 
 typedef struct {
@@ -143,6 +145,7 @@ struct sb_net {
   double flush_interval, next_flush;
   sb_net_progress_fn progress;
   void *progress_ctx;
+  int n_plastic;                /* projections of kind SB_PROJ_PLASTIC (sim/plastic.c) */
 };
 
 /* Window index of arrival time t, at least k_emit + 1. */
@@ -161,5 +164,22 @@ int sb_pop_of_(const sb_net *net, uint32_t gid);
 int sb_rec_flush_(sb_net *net);
 void sb_rec_free_(sb_net *net);
 int sb_ev_push_(sb_evvec *v, double t, double w);
+
+/* ---- plastic projections (sim/plastic.c; STDP rules in learning/stdp.c) ---- */
+/* A spike of neuron gid at t: append it to the post histories of plastic projections onto it. */
+int sb_plastic_post_spike_(sb_net *net, uint32_t gid, double t);
+/* Deliver source j's spike at ts through plastic projection pr, partition k: STDP update of
+ * each synapse, then an event with the new weight. Adds the events to *nev. */
+int sb_plastic_deliver_(sb_net *net, const sb_proj *pr, int k, size_t j, double ts, uint64_t *nev);
+/* Partition k: take weight snapshots due before time t (all pre spikes <= them delivered). */
+void sb_plastic_snapshots_(sb_net *net, int k, double t);
+/* Partition k after a window's delivery: sync and trim post histories now and then. */
+void sb_plastic_window_end_(sb_net *net, int k);
+/* Before a run to t_stop: reserve snapshot rows. */
+int sb_plastic_run_start_(sb_net *net, double t_stop);
+void sb_plastic_reset_(sb_net *net);
+void sb_plastic_free_(sb_proj *pr);
+/* Stored weight of synapse x of partition k. */
+double sb_plastic_weight_(const sb_proj *pr, int k, size_t x);
 
 #endif

@@ -4,6 +4,7 @@
  * Library messages that start with a field name ("tau_m: must be > 0") are joined to the JSON
  * path of their object ("populations.exc.params.tau_m: must be > 0"). */
 #include "sim/internal.h"
+#include "learning/learning.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -414,7 +415,7 @@ static int load_projection(const ctx *c, size_t idx, const json_t *j) {
   static const char *const keys[] = {"source", "target", "rule", "p", "indegree", "outdegree", "N", "allow_autapses",
                                      "allow_multapses", "weight", "delay", "receptor", "synapse_model", "storage",
                                      "sources", "targets", "weights", "delays", "in_shape", "kernel_shape", "kernel",
-                                     "stride", "padding", NULL};
+                                     "stride", "padding", "synapse_params", "record_weights", NULL};
   char path[64], p2[128];
   snprintf(path, sizeof path, "projections[%zu]", idx);
   int rc, src, tgt;
@@ -423,10 +424,47 @@ static int load_projection(const ctx *c, size_t idx, const json_t *j) {
   if ((rc = pop_by_name(c, p2, json_object_get(j, "source"), &src))) return rc;
   snprintf(p2, sizeof p2, "%s.target", path);
   if ((rc = pop_by_name(c, p2, json_object_get(j, "target"), &tgt))) return rc;
+  /* synapse_model: static_synapse (default) or an STDP model (learning/stdp.c) with its
+   * parameters in synapse_params and optional weight snapshots record_weights.interval */
   const json_t *sm = json_object_get(j, "synapse_model");
-  if (sm && (!json_is_string(sm) || strcmp(json_string_value(sm), "static_synapse") != 0)) {
+  sb_stdp_params stdp;
+  int plastic = 0;
+  double snap_dt = 0;
+  if (sm) {
     snprintf(p2, sizeof p2, "%s.synapse_model", path);
-    FAIL(c, p2, "expected \"static_synapse\" (plastic synapses are not part of this build)");
+    if (!json_is_string(sm)) FAIL(c, p2, "expected a synapse model name (got %s)", type_name(sm));
+    if (strcmp(json_string_value(sm), "static_synapse") != 0) {
+      if (sb_stdp_model_parse(json_string_value(sm), &stdp)) return relay(c, SB_EINVAL, path);
+      plastic = 1;
+    }
+  }
+  const json_t *spj = json_object_get(j, "synapse_params");
+  if (spj) {
+    snprintf(p2, sizeof p2, "%s.synapse_params", path);
+    if (!plastic) FAIL(c, p2, "only plastic synapse models take parameters (synapse_model is static_synapse)");
+    if (!json_is_object(spj)) FAIL(c, p2, "expected an object of STDP parameters (got %s)", type_name(spj));
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)spj, k, v) {
+      char p3[192];
+      double val;
+      snprintf(p3, sizeof p3, "%s.%s", p2, k);
+      if (!strcmp(k, "pairing") && json_is_string(v)) {
+        const char *pv = json_string_value(v);
+        val = !strcmp(pv, "all_to_all") ? 0 : !strcmp(pv, "nn_symm") ? 1 : !strcmp(pv, "nn_restr") ? 2 : -1;
+        if (val < 0) FAIL(c, p3, "expected all_to_all, nn_symm or nn_restr (got \"%s\")", pv);
+      } else if ((rc = get_number(c, p3, v, &val))) return rc;
+      if (sb_stdp_set_param(&stdp, k, val)) return relay(c, SB_EINVAL, p2);
+    }
+  }
+  const json_t *rw = json_object_get(j, "record_weights");
+  if (rw) {
+    snprintf(p2, sizeof p2, "%s.record_weights", path);
+    if (!plastic) FAIL(c, p2, "only plastic projections record weights");
+    if (!json_is_object(rw) || !json_object_get(rw, "interval")) FAIL(c, p2, "expected {\"interval\": ms}");
+    snprintf(p2, sizeof p2, "%s.record_weights.interval", path);
+    if ((rc = get_number(c, p2, json_object_get(rw, "interval"), &snap_dt))) return rc;
+    if (!(snap_dt > 0)) FAIL(c, p2, "must be > 0 ms (got %g)", snap_dt);
   }
   sb_conn_spec cs = {0};
   sb_syn_spec ss = {0};
@@ -475,6 +513,10 @@ static int load_projection(const ctx *c, size_t idx, const json_t *j) {
   }
   size_t ns = c->net->pops[src].n, nt = c->net->pops[tgt].n;
   int proj;
+  if (plastic && (rule == 7 || rule == SB_RULE_ONE_TO_ONE || !strcmp(storage, "dense"))) {
+    snprintf(p2, sizeof p2, "%s.synapse_model", path);
+    FAIL(c, p2, "plastic synapses need sparse storage (not conv, one_to_one or dense; write one_to_one as explicit)");
+  }
   if (rule == 7) {   /* conv: shared kernel */
     sb_net_conv_shape sh = {0};
     long v[4];
@@ -587,6 +629,9 @@ static int load_projection(const ctx *c, size_t idx, const json_t *j) {
     if (ss.delay.kind != SB_DIST_CONST) { sb_free(w); snprintf(p2, sizeof p2, "%s.delay", path); rc = fail_(c, p2, "dense storage needs a constant delay"); goto out; }
     rc = sb_net_connect_dense(c->net, src, tgt, w, ss.delay.a, &proj);
     sb_free(w);
+  } else if (plastic) {
+    rc = sb_stdp_connect(c->net, src, tgt, &cs, &ss, &stdp, &proj);
+    if (!rc && snap_dt > 0) rc = sb_stdp_record_weights(c->net, proj, snap_dt);
   } else {
     rc = sb_net_connect(c->net, src, tgt, &cs, &ss, &proj);
   }

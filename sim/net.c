@@ -346,6 +346,7 @@ static void free_proj_storage(const sb_net *net, sb_proj *pr) {
     sb_free(pr->part);
   }
   sb_free(pr->wt); sb_free(pr->d1); sb_free(pr->kernel);
+  sb_plastic_free_(pr);   /* plastic projections (sim/plastic.c) */
   pr->part = NULL;
   pr->wt = pr->d1 = pr->kernel = NULL;
 }
@@ -825,7 +826,7 @@ int sb_net_proj_get(const sb_net *net, int proj, uint32_t **src, uint32_t **tgt,
           size_t j = cnt[c->tgt[x]]++;
           (*src)[j] = (uint32_t)s;
           (*tgt)[j] = c->tgt[x];
-          (*w)[j] = c->w ? (double)c->w[x] : p->w_const;
+          (*w)[j] = p->pl ? sb_plastic_weight_(p, k, x) : c->w ? (double)c->w[x] : p->w_const;
           (*d)[j] = c->d ? (double)c->d[x] : p->d_const;
           q++;
         }

@@ -218,6 +218,7 @@ static int emit(sb_net *net, int tid, uint32_t gid, double t) {
   }
   net->last[gid] = t;
   net->count[gid]++;
+  if (net->n_plastic) return sb_plastic_post_spike_(net, gid, t);   /* STDP post histories */
   return SB_OK;
 }
 
@@ -365,6 +366,7 @@ static int deliver_partition(sb_net *net, int k) {
   for (size_t q = 0; q < net->gsp_n; q++) {
     uint32_t gid = net->gsp[q].gid;
     double ts = net->gsp[q].t;
+    if (net->n_plastic) sb_plastic_snapshots_(net, k, ts);   /* weight snapshots due before ts */
     const sb_pop *sp = &net->pops[sb_pop_of_(net, gid)];
     size_t j = gid - sp->first;
     for (int o = 0; o < sp->n_out; o++) {
@@ -412,6 +414,9 @@ static int deliver_partition(sb_net *net, int k) {
               return SB_ENOMEM;
           }
           break;
+        case SB_PROJ_PLASTIC:
+          if (sb_plastic_deliver_(net, pr, k, j, ts, &nev)) return SB_ENOMEM;
+          break;
         case SB_PROJ_CONV: {
           const sb_net_conv_shape *cs = &pr->cs;
           int c = (int)(j / (size_t)(cs->H * cs->W)), y = (int)(j / (size_t)cs->W % (size_t)cs->H), xx = (int)(j % (size_t)cs->W);
@@ -444,6 +449,10 @@ static int deliver_partition(sb_net *net, int k) {
     }
   }
   net->t_events[k] += nev;
+  if (net->n_plastic) {
+    sb_plastic_snapshots_(net, k, net->t);
+    sb_plastic_window_end_(net, k);
+  }
   return SB_OK;
 }
 
@@ -506,6 +515,7 @@ int sb_net_run(sb_net *net, double t_stop) {
   if (!(t_stop >= net->t) || !isfinite(t_stop))
     SB_ERROR(SB_EINVAL, "t_stop: must be finite and >= the current time %g ms (got %g)", net->t, t_stop);
   if (t_stop == net->t) return SB_OK;
+  if (net->n_plastic && (rc = sb_plastic_run_start_(net, t_stop))) return rc;
   net->err = 0;
   net->done = 0;
   net->w_t0 = net->t;
@@ -557,6 +567,7 @@ int sb_net_run(sb_net *net, double t_stop) {
 
 int sb_net_reset(sb_net *net) {
   if (!net->prepared) return SB_OK;
+  if (net->n_plastic) sb_plastic_reset_(net);
   for (size_t i = 0; i < (size_t)net->S * net->n; i++) net->ev[i].n = 0;
   for (size_t g = 0; g < net->n; g++) net->stim_pos[g] = net->stim_first[g];
   memset(net->count, 0, net->n * sizeof *net->count);
