@@ -143,6 +143,10 @@ struct sb_net {
   double flush_interval, next_flush;
   sb_net_progress_fn progress;
   void *progress_ctx;
+  /* window hook (checkpoints, stop requests): called between windows when set */
+  sb_net_window_fn hook;
+  void *hook_ctx;
+  int stopped;                  /* the hook stopped the last run before t_stop */
 };
 
 /* Window index of arrival time t, at least k_emit + 1. */

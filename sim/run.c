@@ -500,6 +500,7 @@ int sb_net_run(sb_net *net, double t_stop) {
   if (t_stop == net->t) return SB_OK;
   net->err = 0;
   net->done = 0;
+  net->stopped = 0;
   net->w_t0 = net->t;
   double e = (double)(net->k + 1) * net->W;
   net->w_t1 = e < t_stop ? e : t_stop;
@@ -525,6 +526,18 @@ int sb_net_run(sb_net *net, double t_stop) {
         if (r) thread_error(net, r);
       }
 #pragma omp barrier
+      if (net->hook) {   /* a consistent state between windows: checkpoints (sim/checkpoint.c) */
+#pragma omp single
+        {
+          int stop = 0;
+          if (!net->done) {
+            int r = net->hook(net->hook_ctx, net, &stop);
+            if (r) thread_error(net, r);
+          }
+          if (stop || net->err) net->done = 1;
+          net->stopped = stop;
+        }
+      }
     }
     /* bring lazily skipped neurons to the current time (no crossing possible: t_safe >= t) */
     for (int k = tid; k < net->threads; k += nth)

@@ -340,4 +340,47 @@ void sb_sweep_stats_free(sb_sweep_pop_stats *st, size_t n_pops);
  * Errors: SB_EIO, SB_ENOMEM, reader errors of a run file. */
 int sb_sweep_write_summary(const sb_sweep *sw, size_t *n_complete);
 
+
+/* ---- checkpoints (sim/checkpoint.c; docs/clusters.md) ---- */
+
+/* Window hook: called by the master thread between two windows of sb_net_run, when every
+ * neuron has been processed and the window's spikes delivered (a state from which the run
+ * continues bit-identically). Return a status (non-zero aborts the run); set *stop = 1 to end
+ * the run early (sb_net_run then returns SB_OK with sb_net_time < t_stop and
+ * sb_net_stopped = 1). With a hook set, each window costs one more thread barrier. */
+typedef int (*sb_net_window_fn)(void *ctx, sb_net *net, int *stop);
+void sb_net_set_window_hook(sb_net *net, sb_net_window_fn fn, void *ctx);
+/* 1 if the last sb_net_run was ended early by the window hook. */
+int sb_net_stopped(const sb_net *net);
+
+/* What a checkpoint needs to rebuild its network: the model file and --set overrides. */
+typedef struct {
+  char *model_file;    /* owned */
+  char **set;          /* (n_set) "PATH=VALUE", owned */
+  int n_set;
+  uint64_t seed;
+  double t;            /* ms, time of the checkpoint */
+  double t_stop;       /* ms, the run's end */
+} sb_checkpoint_info;
+
+/* Write the full run-time state of `net` to `path` atomically (sb_h5_create/commit), from
+ * inside a window hook or after sb_net_run returned: neuron states and lazy-update times,
+ * in-flight events of every window slot, stimulus cursors, Poisson next times and RNG states
+ * (gsl_rng_state bytes), spike counters and ISI sums, recorder positions, window index and time.
+ * The recordings so far are flushed to the attached output and copied into the checkpoint in
+ * the SONATA layout (/spikes/<pop>/..., /report/...), so `analyze` reads a checkpoint too.
+ * State is stored as the engine's bytes: resume with the same build on the same architecture.
+ * Errors: SB_EINVAL (no output attached, not prepared), SB_EIO, SB_ENOMEM. */
+int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_info *info);
+/* Read a checkpoint's info (caller frees with sb_checkpoint_info_free).
+ * Errors: SB_EIO, SB_EFORMAT ("<file>: not a spikebridge checkpoint"). */
+int sb_checkpoint_read_info(const char *path, sb_checkpoint_info *info);
+void sb_checkpoint_info_free(sb_checkpoint_info *info);
+/* Restore a checkpoint into `net`, freshly built from the same model file and overrides, with
+ * its output attached (sb_net_attach_output): the recordings of the checkpoint are written to
+ * the output first, then sb_net_run(net, t_stop) continues as the interrupted run would have.
+ * Thread counts may differ. Errors: SB_EFORMAT naming the dataset when the network does not
+ * match (neuron, stimulus or recording counts, window), SB_EIO, SB_ENOMEM. */
+int sb_net_checkpoint_restore(sb_net *net, const char *path);
+
 #endif
