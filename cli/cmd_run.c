@@ -154,9 +154,21 @@ int sb_cmd_run(int argc, char **argv) {
   const char *file = argv[optind];
   mo.set = sets;
   mo.n_set = n_set;
+  /* MPI (make MPI=1, under mpirun): rank 0 writes the output and prints; a no-op otherwise */
+  int st = sb_mpi_init(NULL, NULL);
+  if (st) { rc = sb_cli_fail(st); goto done; }
+  int r0 = sb_mpi_rank() == 0, multi = sb_mpi_size() > 1;
+  if (multi && (ck_every > 0 || resume)) {
+    rc = sb_cli_usage_error("run", "--checkpoint-every and --resume are not supported with more than one MPI rank");
+    goto done;
+  }
+  if (!r0) {
+    quiet = 1;
+    if (!freopen("/dev/null", "w", stdout)) { rc = 1; goto done; }
+  }
   double t_build = sb_wall_time();
   sb_snn_model m;
-  int st = sb_snn_model_load(file, &mo, &m);
+  st = sb_snn_model_load(file, &mo, &m);
   if (st) { rc = sb_cli_fail(st); goto done; }
   t_build = sb_wall_time() - t_build;
   char defout[4096];
@@ -171,7 +183,14 @@ int sb_cmd_run(int argc, char **argv) {
     out = defout;
   }
   sb_h5_out o;
+  memset(&o, 0, sizeof o);
+  o.file = -1;
+  if (!r0) goto attached;
   if ((st = sb_h5_create(&o, out))) { sb_snn_model_free(&m); rc = sb_cli_fail(st); goto done; }
+  if (multi) {
+    int64_t nr = sb_mpi_size();
+    sb_h5_attr_write_int64s(o.file, "mpi_ranks", &nr, 1);
+  }
   sb_h5_attr_write_string(o.file, "spikebridge_version", SB_VERSION);
   sb_h5_attr_write_string(o.file, "model_file", file);
   int64_t seed = (int64_t)m.seed, thr = m.threads;
@@ -180,11 +199,12 @@ int sb_cmd_run(int argc, char **argv) {
   sb_h5_attr_write_doubles(o.file, "t_stop", &m.t_stop, 1);
   if ((st = sb_net_attach_output(m.net, o.file, m.flush_interval))) goto fail;
   if (resume && (st = sb_net_checkpoint_restore(m.net, resume))) goto fail;
+attached:;
   char ck_default[4200];
   if (!ck_path) checkpoint_default_path(ck_default, sizeof ck_default, out);
   ckpt_ctx ck = {ck_every, sb_net_time(m.net) + ck_every, ck_path ? ck_path : ck_default,
                  {(char *)file, (char **)sets, n_set, m.seed, 0, m.t_stop}, 0, 0};
-  sb_net_set_window_hook(m.net, checkpoint_hook, &ck);
+  if (!multi) sb_net_set_window_hook(m.net, checkpoint_hook, &ck);
   stop_requested = 0;
   prev_int = signal(SIGINT, on_stop_signal);
   prev_term = signal(SIGTERM, on_stop_signal);
@@ -212,7 +232,7 @@ int sb_cmd_run(int argc, char **argv) {
     goto done;
   }
   if ((st = sb_net_finish_output(m.net))) goto fail;
-  if ((st = sb_h5_commit(&o))) { sb_snn_model_free(&m); rc = sb_cli_fail(st); goto done; }
+  if (r0 && (st = sb_h5_commit(&o))) { sb_snn_model_free(&m); rc = sb_cli_fail(st); goto done; }
 
   sb_net_counters ct;
   sb_net_get_counters(m.net, &ct);
@@ -224,6 +244,12 @@ int sb_cmd_run(int argc, char **argv) {
     printf("  simulation    %.3f s, real-time factor %.3g (%.3g s wall per biological s), window %g ms\n", t_sim,
            t_sim > 0 ? m.t_stop / 1000.0 / t_sim : 0.0, t_sim / (m.t_stop / 1000.0), ct.window);
     printf("  peak memory   %.1f MB\n", (double)sb_peak_rss() / 1048576.0);
+    if (multi) {
+      uint64_t by, nw;
+      sb_net_mpi_stats(m.net, &by, &nw);
+      printf("  MPI           %d ranks x %d threads; %llu windows exchanged, %.1f spike bytes received per rank per window\n",
+             sb_mpi_size(), m.threads, (unsigned long long)nw, nw ? (double)by / (double)nw : 0.0);
+    }
     printf("  events        %llu synaptic, %llu stimulus (%.3g events/s wall)\n", (unsigned long long)ct.syn_events,
            (unsigned long long)ct.ext_events, t_sim > 0 ? (double)(ct.syn_events + ct.ext_events) / t_sim : 0.0);
     printf("  %-16s %10s %12s %10s %8s\n", "population", "neurons", "spikes", "rate/Hz", "CV ISI");
@@ -245,5 +271,6 @@ fail:
 done:
   free(sets);
   sb_checkpoint_info_free(&rinfo);
+  sb_mpi_finalize();
   return rc;
 }

@@ -383,4 +383,26 @@ void sb_checkpoint_info_free(sb_checkpoint_info *info);
  * match (neuron, stimulus or recording counts, window), SB_EIO, SB_ENOMEM. */
 int sb_net_checkpoint_restore(sb_net *net, const char *path);
 
+
+/* ---- MPI ranks (sim/mpi.c; `make MPI=1`; docs/clusters.md) ---- */
+
+/* Initialise MPI (MPI_THREAD_SERIALIZED) if built with it and not yet initialised; a no-op
+ * otherwise. Networks allocated afterwards are split over the ranks: with R ranks and T threads
+ * each, the network has R*T partitions (contiguous neuron-id blocks); rank r owns partitions
+ * [rT, (r+1)T), builds only the synapses targeting them and processes only their neurons; each
+ * window's spikes are exchanged with MPI_Allgatherv. Spikes are bit-identical to a 1-rank run
+ * with R*T threads, hence (thread invariance) to any split. Errors: SB_EMPI. */
+int sb_mpi_init(int *argc, char ***argv);
+void sb_mpi_finalize(void);
+/* This process's rank and the number of ranks (0 and 1 without MPI or before sb_mpi_init). */
+int sb_mpi_rank(void);
+int sb_mpi_size(void);
+/* 1 if built with MPI (make MPI=1). */
+int sb_mpi_built(void);
+/* The network's rank and rank count (fixed at sb_net_alloc). */
+int sb_net_rank(const sb_net *net);
+int sb_net_ranks(const sb_net *net);
+/* Spike bytes this rank received in exchanges so far and the number of exchanged windows. */
+void sb_net_mpi_stats(const sb_net *net, uint64_t *bytes, uint64_t *windows);
+
 #endif
