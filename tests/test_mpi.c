@@ -74,7 +74,7 @@ static void test_rank_invariance(void **state) {
   char ref[700], o[700], args[2048];
   snprintf(ref, sizeof ref, "%s/ref.h5", dir);
   assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --threads 1 --quiet", model, ref), 0);
-  const int cases[][2] = {{1, 1}, {2, 1}, {2, 2}, {4, 1}};
+  const int cases[][2] = {{1, 1}, {1, 2}, {2, 1}, {2, 2}, {4, 1}};
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     int np = cases[c][0], th = cases[c][1];
     snprintf(o, sizeof o, "%s/np%d_t%d.h5", dir, np, th);
