@@ -11,7 +11,7 @@
 
 static const char usage[] =
 "Usage: spikebridge run MODEL.json [-o OUT.h5] [--t-stop MS] [--seed N] [--threads N]\n"
-    "                       [--set PATH=VALUE]... [--quiet]\n\n"
+    "                       [--set PATH=VALUE]... [--checkpoint-every MS] [--resume CP.h5] [--quiet]\n\n"
     "Simulate the spiking network described by MODEL.json; spikes go to OUT.h5 (SONATA).\n\n"
     "  -o, --output OUT.h5   output file (default: simulation.output of the model, else MODEL.h5)\n"
     "      --t-stop MS       biological time to simulate, ms\n"
