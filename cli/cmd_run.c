@@ -248,7 +248,7 @@ attached:;
       uint64_t by, nw;
       sb_net_mpi_stats(m.net, &by, &nw);
       printf("  MPI           %d ranks x %d threads; %llu windows exchanged, %.1f spike bytes received per rank per window\n",
-             sb_mpi_size(), m.threads, (unsigned long long)nw, nw ? (double)by / (double)nw : 0.0);
+             sb_mpi_size(), m.threads / sb_mpi_size(), (unsigned long long)nw, nw ? (double)by / (double)nw : 0.0);
     }
     printf("  events        %llu synaptic, %llu stimulus (%.3g events/s wall)\n", (unsigned long long)ct.syn_events,
            (unsigned long long)ct.ext_events, t_sim > 0 ? (double)(ct.syn_events + ct.ext_events) / t_sim : 0.0);
