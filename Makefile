@@ -3,9 +3,19 @@
 # Options: OMP=0 (no OpenMP), DEBUG=1 (-O0 -g), BUILD=dir (object directory).
 
 CC      ?= gcc
+MPI     ?= 0
+ifeq ($(MPI),1)
+# MPI build (docs/clusters.md): OpenMPI's mpicc, parallel HDF5's pkg-config, its own build dir
+CC      := mpicc
+BUILD   ?= build-mpi
+HDF5PKG := hdf5-openmpi
+EXTRA_CFLAGS += -DSB_MPI
+else
+HDF5PKG := hdf5-serial
+endif
 BUILD   ?= build
 OMP     ?= 1
-PKGS    := hdf5 gsl jansson zlib plplot
+PKGS    := $(HDF5PKG) gsl jansson zlib plplot
 TESTPKG := cmocka
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \

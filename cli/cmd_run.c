@@ -6,12 +6,13 @@
 #include "sim/sim.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char usage[] =
 "Usage: spikebridge run MODEL.json [-o OUT.h5] [--t-stop MS] [--seed N] [--threads N]\n"
-    "                       [--set PATH=VALUE]... [--quiet]\n\n"
+    "                       [--set PATH=VALUE]... [--checkpoint-every MS] [--resume CP.h5] [--quiet]\n\n"
     "Simulate the spiking network described by MODEL.json; spikes go to OUT.h5 (SONATA).\n\n"
     "  -o, --output OUT.h5   output file (default: simulation.output of the model, else MODEL.h5)\n"
     "      --t-stop MS       biological time to simulate, ms\n"
@@ -19,7 +20,56 @@ static const char usage[] =
     "      --threads N       OpenMP threads (results do not depend on it)\n"
     "      --set PATH=VALUE  override a model value, e.g. populations.exc.params.tau_m=15\n"
     "                        or projections[1].weight=-0.6 (VALUE is JSON, else a string)\n"
-    "  -q, --quiet           no progress line\n";
+    "      --checkpoint-every MS  write a checkpoint every MS of biological time\n"
+    "      --checkpoint FILE  checkpoint file (default: OUT with .ckpt.h5 for .h5)\n"
+    "      --resume FILE     continue from a checkpoint (MODEL.json defaults to the one it names;\n"
+    "                        --t-stop may extend the run; --set and --seed are taken from it)\n"
+    "  -q, --quiet           no progress line\n\n"
+    "SIGTERM or SIGINT (Slurm's warning before its time limit, Ctrl-C) writes a checkpoint at the\n"
+    "end of the current window and exits with status 3; resume with --resume FILE.\n";
+
+/* ---- checkpoints and stop signals (issue 6; the state itself is sim/checkpoint.c) ---- */
+
+#define SB_EXIT_INTERRUPTED 3   /* documented in docs/clusters.md */
+
+static volatile sig_atomic_t stop_requested;
+static void (*prev_int)(int), (*prev_term)(int);
+
+static void on_stop_signal(int sig) {
+  stop_requested = sig;
+  /* a second signal takes the default path (temporary files removed, process ends) */
+  signal(SIGINT, prev_int);
+  signal(SIGTERM, prev_term);
+}
+
+typedef struct {
+  double every, next;            /* ms; every <= 0: only on a signal */
+  const char *path;
+  sb_checkpoint_info info;       /* borrowed strings */
+  int written;
+  double t_written;
+} ckpt_ctx;
+
+static int checkpoint_hook(void *vc, sb_net *net, int *stop) {
+  ckpt_ctx *c = vc;
+  double t = sb_net_time(net);
+  int due = stop_requested || (c->every > 0 && t >= c->next);
+  if (!due) return SB_OK;
+  while (c->every > 0 && c->next <= t) c->next += c->every;
+  int st = sb_net_checkpoint_write(net, c->path, &c->info);
+  if (st) return st;
+  c->written++;
+  c->t_written = t;
+  if (stop_requested) *stop = 1;
+  return SB_OK;
+}
+
+static void checkpoint_default_path(char *buf, size_t cap, const char *out) {
+  snprintf(buf, cap, "%s", out);
+  size_t l = strlen(buf);
+  if (l > 3 && !strcmp(buf + l - 3, ".h5")) buf[l - 3] = 0;
+  strncat(buf, ".ckpt.h5", cap - strlen(buf) - 1);
+}
 
 typedef struct { sb_progress *p; double t0; } prog_ctx;
 
@@ -37,16 +87,22 @@ int sb_cmd_run(int argc, char **argv) {
       {"seed", required_argument, 0, 2},
       {"threads", required_argument, 0, 3},
       {"set", required_argument, 0, 4},
+      {"checkpoint-every", required_argument, 0, 5},
+      {"checkpoint", required_argument, 0, 6},
+      {"resume", required_argument, 0, 7},
       {"help", no_argument, 0, 'h'},
       {"quiet", no_argument, 0, 'q'},
       {0, 0, 0, 0}};
   sb_cli_getopt_reset();
   int c;
   const char *out = NULL;
-  const char **sets = calloc((size_t)argc + 1, sizeof *sets);
+  const char **sets = calloc((size_t)argc + 4097, sizeof *sets);   /* + a checkpoint's overrides */
   if (!sets) return 1;
   int n_set = 0, quiet = sb_quiet;
   sb_snn_model_opts mo = {NULL, 0, NAN, -1, 0};
+  double ck_every = 0;
+  const char *ck_path = NULL, *resume = NULL;
+  sb_checkpoint_info rinfo = {0};
   double v;
   long l;
   int rc = 0;
@@ -73,8 +129,23 @@ int sb_cmd_run(int argc, char **argv) {
         if (!strchr(optarg, '=')) { rc = sb_cli_usage_error("run", "--set: expected PATH=VALUE (got '%s')", optarg); goto done; }
         sets[n_set++] = optarg;
         break;
+      case 5:
+        if ((rc = sb_cli_double("run", "--checkpoint-every", optarg, &ck_every))) goto done;
+        if (!(ck_every > 0)) { rc = sb_cli_usage_error("run", "--checkpoint-every: must be > 0 ms (got %s)", optarg); goto done; }
+        break;
+      case 6: ck_path = optarg; break;
+      case 7: resume = optarg; break;
       default: break;
     }
+  }
+  if (resume) {   /* the checkpoint names the model, its overrides and its seed */
+    if (n_set || mo.seed >= 0) { rc = sb_cli_usage_error("run", "--resume: --set and --seed come from the checkpoint"); goto done; }
+    int st = sb_checkpoint_read_info(resume, &rinfo);
+    if (st) { rc = sb_cli_fail(st); goto done; }
+    for (int i = 0; i < rinfo.n_set; i++) sets[n_set++] = rinfo.set[i];
+    mo.seed = (long)rinfo.seed;
+    if (isnan(mo.t_stop)) mo.t_stop = rinfo.t_stop;
+    if (optind == argc) argv[--optind] = rinfo.model_file;
   }
   if (optind != argc - 1) {
     rc = sb_cli_usage_error("run", optind >= argc ? "missing MODEL.json" : "expected one MODEL.json (got %d arguments)",
@@ -84,9 +155,21 @@ int sb_cmd_run(int argc, char **argv) {
   const char *file = argv[optind];
   mo.set = sets;
   mo.n_set = n_set;
+  /* MPI (make MPI=1, under mpirun): rank 0 writes the output and prints; a no-op otherwise */
+  int st = sb_mpi_init(NULL, NULL);
+  if (st) { rc = sb_cli_fail(st); goto done; }
+  int r0 = sb_mpi_rank() == 0, multi = sb_mpi_size() > 1;
+  if (multi && (ck_every > 0 || resume)) {
+    rc = sb_cli_usage_error("run", "--checkpoint-every and --resume are not supported with more than one MPI rank");
+    goto done;
+  }
+  if (!r0) {
+    quiet = 1;
+    if (!freopen("/dev/null", "w", stdout)) { rc = 1; goto done; }
+  }
   double t_build = sb_wall_time();
   sb_snn_model m;
-  int st = sb_snn_model_load(file, &mo, &m);
+  st = sb_snn_model_load(file, &mo, &m);
   if (st) { rc = sb_cli_fail(st); goto done; }
   t_build = sb_wall_time() - t_build;
   char defout[4096];
@@ -101,7 +184,14 @@ int sb_cmd_run(int argc, char **argv) {
     out = defout;
   }
   sb_h5_out o;
+  memset(&o, 0, sizeof o);
+  o.file = -1;
+  if (!r0) goto attached;
   if ((st = sb_h5_create(&o, out))) { sb_snn_model_free(&m); rc = sb_cli_fail(st); goto done; }
+  if (multi) {
+    int64_t nr = sb_mpi_size();
+    sb_h5_attr_write_int64s(o.file, "mpi_ranks", &nr, 1);
+  }
   sb_h5_attr_write_string(o.file, "spikebridge_version", SB_VERSION);
   sb_h5_attr_write_string(o.file, "model_file", file);
   int64_t seed = (int64_t)m.seed, thr = m.threads;
@@ -109,6 +199,16 @@ int sb_cmd_run(int argc, char **argv) {
   sb_h5_attr_write_int64s(o.file, "threads", &thr, 1);
   sb_h5_attr_write_doubles(o.file, "t_stop", &m.t_stop, 1);
   if ((st = sb_net_attach_output(m.net, o.file, m.flush_interval))) goto fail;
+  if (resume && (st = sb_net_checkpoint_restore(m.net, resume))) goto fail;
+attached:;
+  char ck_default[4200];
+  if (!ck_path) checkpoint_default_path(ck_default, sizeof ck_default, out);
+  ckpt_ctx ck = {ck_every, sb_net_time(m.net) + ck_every, ck_path ? ck_path : ck_default,
+                 {(char *)file, (char **)sets, n_set, m.seed, 0, m.t_stop}, 0, 0};
+  if (!multi) sb_net_set_window_hook(m.net, checkpoint_hook, &ck);
+  stop_requested = 0;
+  prev_int = signal(SIGINT, on_stop_signal);
+  prev_term = signal(SIGTERM, on_stop_signal);
   sb_progress prog;
   sb_progress_init(&prog, stderr, quiet);
   prog_ctx pc = {&prog, sb_wall_time()};
@@ -117,10 +217,25 @@ int sb_cmd_run(int argc, char **argv) {
   st = sb_net_run(m.net, m.t_stop);
   t_sim = sb_wall_time() - t_sim;
   sb_progress_done(&prog);
+  if (!stop_requested) {
+    signal(SIGINT, prev_int);
+    signal(SIGTERM, prev_term);
+  }
   if (st) goto fail;
+  if (sb_net_stopped(m.net)) {
+    fprintf(stderr, "spikebridge run: stopped by signal %d at t = %.3f ms of %.1f; checkpoint (with the recordings so far) "
+            "written to %s\n  continue with: spikebridge run --resume %s -o %s\n", (int)stop_requested, ck.t_written,
+            m.t_stop, ck.path, ck.path, out);
+    sb_net_attach_output(m.net, -1, 0);
+    sb_h5_abort(&o);
+    sb_snn_model_free(&m);
+    rc = SB_EXIT_INTERRUPTED;
+    goto done;
+  }
   if ((st = sb_net_finish_output(m.net))) goto fail;
-  if ((st = sb_stdp_write_weights(m.net, o.file))) goto fail;   /* plastic projections: /weights */
-  if ((st = sb_h5_commit(&o))) { sb_snn_model_free(&m); rc = sb_cli_fail(st); goto done; }
+  /* plastic projections: /weights (rank 0 holds the output file) */
+  if (r0 && (st = sb_stdp_write_weights(m.net, o.file))) goto fail;
+  if (r0 && (st = sb_h5_commit(&o))) { sb_snn_model_free(&m); rc = sb_cli_fail(st); goto done; }
 
   sb_net_counters ct;
   sb_net_get_counters(m.net, &ct);
@@ -132,6 +247,12 @@ int sb_cmd_run(int argc, char **argv) {
     printf("  simulation    %.3f s, real-time factor %.3g (%.3g s wall per biological s), window %g ms\n", t_sim,
            t_sim > 0 ? m.t_stop / 1000.0 / t_sim : 0.0, t_sim / (m.t_stop / 1000.0), ct.window);
     printf("  peak memory   %.1f MB\n", (double)sb_peak_rss() / 1048576.0);
+    if (multi) {
+      uint64_t by, nw;
+      sb_net_mpi_stats(m.net, &by, &nw);
+      printf("  MPI           %d ranks x %d threads; %llu windows exchanged, %.1f spike bytes received per rank per window\n",
+             sb_mpi_size(), m.threads / sb_mpi_size(), (unsigned long long)nw, nw ? (double)by / (double)nw : 0.0);
+    }
     printf("  events        %llu synaptic, %llu stimulus (%.3g events/s wall)\n", (unsigned long long)ct.syn_events,
            (unsigned long long)ct.ext_events, t_sim > 0 ? (double)(ct.syn_events + ct.ext_events) / t_sim : 0.0);
     printf("  %-16s %10s %12s %10s %8s\n", "population", "neurons", "spikes", "rate/Hz", "CV ISI");
@@ -152,5 +273,7 @@ fail:
   sb_snn_model_free(&m);
 done:
   free(sets);
+  sb_checkpoint_info_free(&rinfo);
+  sb_mpi_finalize();
   return rc;
 }

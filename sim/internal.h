@@ -146,6 +146,14 @@ struct sb_net {
   sb_net_progress_fn progress;
   void *progress_ctx;
   int n_plastic;                /* projections of kind SB_PROJ_PLASTIC (sim/plastic.c) */
+  /* window hook (checkpoints, stop requests): called between windows when set */
+  sb_net_window_fn hook;
+  void *hook_ctx;
+  int stopped;                  /* the hook stopped the last run before t_stop */
+  /* MPI (sim/mpi.c): this rank owns partitions [p_lo, p_hi) of `threads` (= ranks x threads per rank) */
+  int rank, nranks, p_lo, p_hi;
+  int *mpi_counts, *mpi_displs;
+  uint64_t mpi_bytes, mpi_windows;  /* spike bytes received per rank, windows exchanged */
 };
 
 /* Window index of arrival time t, at least k_emit + 1. */
@@ -164,6 +172,11 @@ int sb_pop_of_(const sb_net *net, uint32_t gid);
 int sb_rec_flush_(sb_net *net);
 void sb_rec_free_(sb_net *net);
 int sb_ev_push_(sb_evvec *v, double t, double w);
+/* sim/mpi.c: no-ops with one rank */
+int sb_mpi_exchange_spikes_(sb_net *net, size_t local);
+void sb_mpi_sum_u64_(const sb_net *net, uint64_t *v, int n);
+void sb_mpi_sum_double_(const sb_net *net, double *v, int n);
+void sb_mpi_minmax_(const sb_net *net, double *mn, double *mx);
 
 /* ---- plastic projections (sim/plastic.c; STDP rules in learning/stdp.c) ---- */
 /* A spike of neuron gid at t: append it to the post histories of plastic projections onto it. */

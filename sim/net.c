@@ -24,7 +24,12 @@ sb_net *sb_net_alloc(uint64_t seed, int threads) {
   sb_net *net = sb_calloc(1, sizeof *net);
   if (!net) return NULL;
   net->seed = seed;
-  net->threads = threads;
+  /* MPI (sim/mpi.c): `threads` per rank, partitions [rank T, (rank+1) T) of ranks x T */
+  net->rank = sb_mpi_rank();
+  net->nranks = sb_mpi_size();
+  net->threads = threads * net->nranks;
+  net->p_lo = net->rank * threads;
+  net->p_hi = net->p_lo + threads;
   net->min_delay = 0.1;
   net->file = -1;
   net->flush_interval = 1000.0;
@@ -678,8 +683,8 @@ int sb_net_connect(sb_net *net, int src, int tgt, const sb_conn_spec *c, const s
   size_t first = net->pops[tgt].first;
   int err = SB_OK, bad = 0;
   double bad_d = 0, dmin = p->dmin, dmax = p->dmax;
-#pragma omp parallel for num_threads(net->threads) schedule(static, 1) reduction(min : dmin) reduction(max : dmax)
-  for (int k = 0; k < net->threads; k++) {
+#pragma omp parallel for num_threads(net->p_hi - net->p_lo) schedule(static, 1) reduction(min : dmin) reduction(max : dmax)
+  for (int k = net->p_lo; k < net->p_hi; k++) {   /* this rank's partitions (all without MPI) */
     size_t glo = net->bound[k], ghi = net->bound[k + 1];
     size_t lo = glo > first ? glo - first : 0, hi = ghi > first ? ghi - first : 0;
     if (lo > nt) lo = nt;
@@ -699,6 +704,7 @@ int sb_net_connect(sb_net *net, int src, int tgt, const sb_conn_spec *c, const s
     }
   }
   sb_free(counts);
+  sb_mpi_minmax_(net, &dmin, &dmax);   /* every rank needs the same window */
   p->dmin = dmin;
   p->dmax = dmax;
   size_t nsyn = 0, bytes = 0;
@@ -816,11 +822,14 @@ int sb_net_proj_get(const sb_net *net, int proj, uint32_t **src, uint32_t **tgt,
       return SB_ENOMEM;
     }
     /* counting sort by target; within a target, partitions then CSR order (stable) */
-    for (int k = 0; k < net->threads; k++)
+    for (int k = 0; k < net->threads; k++) {
+      if (!p->part[k].row) continue;   /* another MPI rank's partition */
       for (size_t x = 0; x < p->part[k].nnz; x++) cnt[p->part[k].tgt[x] + 1]++;
+    }
     for (size_t t = 0; t < nt; t++) cnt[t + 1] += cnt[t];
     for (int k = 0; k < net->threads; k++) {
       const sb_csr *c = &p->part[k];
+      if (!c->row) continue;
       for (size_t s = 0; s < ns; s++)
         for (uint32_t x = c->row[s]; x < c->row[s + 1]; x++) {
           size_t j = cnt[c->tgt[x]]++;
@@ -959,6 +968,13 @@ int sb_net_pop_stats(const sb_net *net, int pop, sb_pop_stats *st) {
       }
     }
   }
+  {   /* other MPI ranks' neurons (collective; a no-op with one rank) */
+    uint64_t u[2] = {st->spikes, st->n_cv};
+    sb_mpi_sum_u64_(net, u, 2);
+    sb_mpi_sum_double_(net, &cv, 1);
+    st->spikes = u[0];
+    st->n_cv = (size_t)u[1];
+  }
   st->rate = net->t > 0 ? (double)st->spikes / ((double)p->n * net->t / 1000.0) : 0;
   st->cv = st->n_cv ? cv / (double)st->n_cv : 0;
   return SB_OK;
@@ -975,6 +991,14 @@ void sb_net_get_counters(const sb_net *net, sb_net_counters *c) {
   for (int i = 0; i < net->n_projs; i++) {
     c->synapses += net->projs[i].nsyn;
     c->syn_bytes += net->projs[i].bytes;
+  }
+  {   /* sums over MPI ranks (collective; a no-op with one rank) */
+    uint64_t u[4] = {c->syn_events, c->ext_events, c->synapses, c->syn_bytes};
+    sb_mpi_sum_u64_(net, u, 4);
+    c->syn_events = u[0];
+    c->ext_events = u[1];
+    c->synapses = (size_t)u[2];
+    c->syn_bytes = (size_t)u[3];
   }
   c->window = net->W;
   c->threads = net->threads;

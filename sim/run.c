@@ -91,6 +91,11 @@ int sb_net_prepare_(sb_net *net) {
       !net->t_events || !net->t_ext)
     return SB_ENOMEM;
   net->prepared = 1;
+  if (net->nranks > 1) {   /* MPI: rank 0 records every spike from the exchanged list */
+    if (net->n_recs) SB_ERROR(SB_EINVAL, "record.state: state recordings are not supported with more than one MPI rank");
+    if (net->rank != 0)
+      for (int i = 0; i < net->n_pops; i++) net->pops[i].rec_spikes = 0;
+  }
   /* Poisson sources: stable counting sort by gid */
   for (size_t q = 0; q < net->n_pois; q++) net->pois_first[net->pois[q].gid + 1]++;
   for (size_t g = 0; g < n; g++) net->pois_first[g + 1] += net->pois_first[g];
@@ -489,6 +494,14 @@ static void between_windows(sb_net *net, double t_stop) {
     net->gsp_n += net->tsp_n[k];
     net->tsp_n[k] = 0;
   }
+  if (net->nranks > 1) {   /* every rank's spikes of the window, in rank (= id block) order */
+    int rc = sb_mpi_exchange_spikes_(net, net->gsp_n);
+    if (rc) {
+      thread_error(net, rc);
+      net->done = 1;
+      return;
+    }
+  }
   net->spikes_total += net->gsp_n;
   /* by (time, id): thread-count independent, and constant-delay arrivals then come in time order */
   if (net->gsp_n > 1) qsort(net->gsp, net->gsp_n, sizeof *net->gsp, cmp_spike);
@@ -515,13 +528,16 @@ int sb_net_run(sb_net *net, double t_stop) {
   if (!(t_stop >= net->t) || !isfinite(t_stop))
     SB_ERROR(SB_EINVAL, "t_stop: must be finite and >= the current time %g ms (got %g)", net->t, t_stop);
   if (t_stop == net->t) return SB_OK;
+  if (net->n_plastic && net->nranks > 1) /* post histories live with the target's rank only */
+    SB_ERROR(SB_EUNSUPPORTED, "plastic (STDP) projections are not supported with more than one MPI rank yet");
   if (net->n_plastic && (rc = sb_plastic_run_start_(net, t_stop))) return rc;
   net->err = 0;
   net->done = 0;
+  net->stopped = 0;
   net->w_t0 = net->t;
   double e = (double)(net->k + 1) * net->W;
   net->w_t1 = e < t_stop ? e : t_stop;
-#pragma omp parallel num_threads(net->threads)
+#pragma omp parallel num_threads(net->p_hi - net->p_lo)
   {
 #ifdef _OPENMP
     int tid = omp_get_thread_num(), nth = omp_get_num_threads();
@@ -531,21 +547,33 @@ int sb_net_run(sb_net *net, double t_stop) {
     while (!net->done) {
       double t0 = net->w_t0, t1 = net->w_t1;
       int full = t1 >= (double)(net->k + 1) * net->W;
-      for (int k = tid; k < net->threads; k += nth) {
+      for (int k = net->p_lo + tid; k < net->p_hi; k += nth) {
         int r = process_partition(net, k, t0, t1, full);
         if (r) thread_error(net, r);
       }
 #pragma omp barrier
 #pragma omp single
       between_windows(net, t_stop);
-      for (int k = tid; k < net->threads; k += nth) {
+      for (int k = net->p_lo + tid; k < net->p_hi; k += nth) {
         int r = deliver_partition(net, k);
         if (r) thread_error(net, r);
       }
 #pragma omp barrier
+      if (net->hook) {   /* a consistent state between windows: checkpoints (sim/checkpoint.c) */
+#pragma omp single
+        {
+          int stop = 0;
+          if (!net->done) {
+            int r = net->hook(net->hook_ctx, net, &stop);
+            if (r) thread_error(net, r);
+          }
+          if (stop || net->err) net->done = 1;
+          net->stopped = stop;
+        }
+      }
     }
     /* bring lazily skipped neurons to the current time (no crossing possible: t_safe >= t) */
-    for (int k = tid; k < net->threads; k += nth)
+    for (int k = net->p_lo + tid; k < net->p_hi; k += nth)
       for (int pi = 0; pi < net->n_pops; pi++) {
         sb_pop *pop = &net->pops[pi];
         size_t a = pop->first > net->bound[k] ? pop->first : net->bound[k];

@@ -340,4 +340,69 @@ void sb_sweep_stats_free(sb_sweep_pop_stats *st, size_t n_pops);
  * Errors: SB_EIO, SB_ENOMEM, reader errors of a run file. */
 int sb_sweep_write_summary(const sb_sweep *sw, size_t *n_complete);
 
+
+/* ---- checkpoints (sim/checkpoint.c; docs/clusters.md) ---- */
+
+/* Window hook: called by the master thread between two windows of sb_net_run, when every
+ * neuron has been processed and the window's spikes delivered (a state from which the run
+ * continues bit-identically). Return a status (non-zero aborts the run); set *stop = 1 to end
+ * the run early (sb_net_run then returns SB_OK with sb_net_time < t_stop and
+ * sb_net_stopped = 1). With a hook set, each window costs one more thread barrier. */
+typedef int (*sb_net_window_fn)(void *ctx, sb_net *net, int *stop);
+void sb_net_set_window_hook(sb_net *net, sb_net_window_fn fn, void *ctx);
+/* 1 if the last sb_net_run was ended early by the window hook. */
+int sb_net_stopped(const sb_net *net);
+
+/* What a checkpoint needs to rebuild its network: the model file and --set overrides. */
+typedef struct {
+  char *model_file;    /* owned */
+  char **set;          /* (n_set) "PATH=VALUE", owned */
+  int n_set;
+  uint64_t seed;
+  double t;            /* ms, time of the checkpoint */
+  double t_stop;       /* ms, the run's end */
+} sb_checkpoint_info;
+
+/* Write the full run-time state of `net` to `path` atomically (sb_h5_create/commit), from
+ * inside a window hook or after sb_net_run returned: neuron states and lazy-update times,
+ * in-flight events of every window slot, stimulus cursors, Poisson next times and RNG states
+ * (gsl_rng_state bytes), spike counters and ISI sums, recorder positions, window index and time.
+ * The recordings so far are flushed to the attached output and copied into the checkpoint in
+ * the SONATA layout (/spikes/<pop>/..., /report/...), so `analyze` reads a checkpoint too.
+ * State is stored as the engine's bytes: resume with the same build on the same architecture.
+ * Errors: SB_EINVAL (no output attached, not prepared), SB_EIO, SB_ENOMEM. */
+int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_info *info);
+/* Read a checkpoint's info (caller frees with sb_checkpoint_info_free).
+ * Errors: SB_EIO, SB_EFORMAT ("<file>: not a spikebridge checkpoint"). */
+int sb_checkpoint_read_info(const char *path, sb_checkpoint_info *info);
+void sb_checkpoint_info_free(sb_checkpoint_info *info);
+/* Restore a checkpoint into `net`, freshly built from the same model file and overrides, with
+ * its output attached (sb_net_attach_output): the recordings of the checkpoint are written to
+ * the output first, then sb_net_run(net, t_stop) continues as the interrupted run would have.
+ * Thread counts may differ. Errors: SB_EFORMAT naming the dataset when the network does not
+ * match (neuron, stimulus or recording counts, window), SB_EIO, SB_ENOMEM. */
+int sb_net_checkpoint_restore(sb_net *net, const char *path);
+
+
+/* ---- MPI ranks (sim/mpi.c; `make MPI=1`; docs/clusters.md) ---- */
+
+/* Initialise MPI (MPI_THREAD_SERIALIZED) if built with it and not yet initialised; a no-op
+ * otherwise. Networks allocated afterwards are split over the ranks: with R ranks and T threads
+ * each, the network has R*T partitions (contiguous neuron-id blocks); rank r owns partitions
+ * [rT, (r+1)T), builds only the synapses targeting them and processes only their neurons; each
+ * window's spikes are exchanged with MPI_Allgatherv. Spikes are bit-identical to a 1-rank run
+ * with R*T threads, hence (thread invariance) to any split. Errors: SB_EMPI. */
+int sb_mpi_init(int *argc, char ***argv);
+void sb_mpi_finalize(void);
+/* This process's rank and the number of ranks (0 and 1 without MPI or before sb_mpi_init). */
+int sb_mpi_rank(void);
+int sb_mpi_size(void);
+/* 1 if built with MPI (make MPI=1). */
+int sb_mpi_built(void);
+/* The network's rank and rank count (fixed at sb_net_alloc). */
+int sb_net_rank(const sb_net *net);
+int sb_net_ranks(const sb_net *net);
+/* Spike bytes this rank received in exchanges so far and the number of exchanged windows. */
+void sb_net_mpi_stats(const sb_net *net, uint64_t *bytes, uint64_t *windows);
+
 #endif

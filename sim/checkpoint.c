@@ -1,0 +1,403 @@
+/* Checkpoints: write the engine's full run-time state between two windows to HDF5 (with the
+ * recordings so far in the SONATA layout) and restore it into a freshly built network, so that
+ * a stopped and resumed run produces the spikes of an uninterrupted one, bit for bit.
+ * Not here: when to checkpoint (the CLI's window hook and signal handling, cli/cmd_run.c). */
+#include "sim/internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#define CP_KIND "spikebridge checkpoint"
+#define CP_VERSION 1
+
+void sb_net_set_window_hook(sb_net *net, sb_net_window_fn fn, void *ctx) {
+  net->hook = fn;
+  net->hook_ctx = ctx;
+}
+
+int sb_net_stopped(const sb_net *net) { return net->stopped; }
+
+void sb_checkpoint_info_free(sb_checkpoint_info *info) {
+  sb_free(info->model_file);
+  for (int i = 0; info->set && i < info->n_set; i++) sb_free(info->set[i]);
+  sb_free(info->set);
+  memset(info, 0, sizeof *info);
+}
+
+/* ---- writing ---- */
+
+static int wr(hid_t g, const char *name, hid_t ft, hid_t mt, const void *d, size_t n) {
+  int st = sb_h5_write_1d(g, name, ft, mt, d, n);
+  if (st) return sb_error_prefix_(st, "checkpoint: %s", name);
+  return SB_OK;
+}
+
+/* Read back rows [0, rows) of an extendible recording dataset into a new buffer. */
+static int read_all(hid_t ds, hid_t mt, size_t elem, size_t rows, size_t cols, void **out) {
+  *out = sb_malloc(rows * cols * elem + 1);
+  if (!*out) return SB_ENOMEM;
+  if (rows && H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0) {
+    sb_free(*out);
+    *out = NULL;
+    SB_ERROR(SB_EIO, "checkpoint: cannot read back a recording dataset");
+  }
+  return SB_OK;
+}
+
+static int write_recordings(sb_net *net, hid_t f) {
+  int st;
+  if ((st = sb_rec_flush_(net))) return st;
+  for (int i = 0; i < net->n_pops && !st; i++) {
+    sb_pop *p = &net->pops[i];
+    if (!p->rec_spikes || p->ds_t < 0) continue;
+    char path[300];
+    snprintf(path, sizeof path, "spikes/%s", p->name);
+    hid_t g = sb_h5_group(f, path);
+    if (g < 0) SB_ERROR(SB_EIO, "checkpoint: cannot create /%s", path);
+    sb_h5_attr_write_string(g, "sorting", "by_time");
+    void *t = NULL, *id = NULL;
+    st = read_all(p->ds_t, H5T_NATIVE_DOUBLE, sizeof(double), p->written, 1, &t);
+    if (!st) st = read_all(p->ds_id, H5T_NATIVE_UINT64, sizeof(uint64_t), p->written, 1, &id);
+    if (!st) st = wr(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t, p->written);
+    if (!st) st = wr(g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, id, p->written);
+    if (!st) {
+      hid_t ds = H5Dopen2(g, "timestamps", H5P_DEFAULT);
+      if (ds >= 0) { sb_h5_attr_write_string(ds, "units", "ms"); H5Dclose(ds); }
+    }
+    sb_free(t);
+    sb_free(id);
+    H5Gclose(g);
+  }
+  for (int i = 0; i < net->n_recs && !st; i++) {
+    sb_rec *r = &net->recs[i];
+    if (r->ds < 0) continue;
+    hid_t g = sb_h5_group(f, r->group);
+    if (g < 0) SB_ERROR(SB_EIO, "checkpoint: cannot create /%s", r->group);
+    void *d = NULL;
+    st = read_all(r->ds, H5T_NATIVE_FLOAT, sizeof(float), r->written, r->n, &d);
+    size_t dims[2] = {r->written, r->n};
+    if (!st) st = sb_h5_write_float(g, "data", d, 2, dims);
+    sb_free(d);
+    H5Gclose(g);
+  }
+  return st;
+}
+
+int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_info *info) {
+  if (!net->prepared) SB_ERROR(SB_EINVAL, "checkpoint: the network has not run yet");
+  if (net->file < 0) SB_ERROR(SB_EINVAL, "checkpoint: no output file attached (the recordings go into the checkpoint)");
+  if (net->n_plastic > 0) /* plastic weights and traces are not in the checkpoint format yet */
+    SB_ERROR(SB_EUNSUPPORTED, "checkpoint: networks with plastic (STDP) projections cannot be checkpointed yet");
+  sb_h5_out o;
+  int st = sb_h5_create(&o, path);
+  if (st) return st;
+  hid_t f = o.file;
+  size_t n = net->n, S = (size_t)net->S;
+  /* meta */
+  sb_h5_attr_write_string(f, "kind", CP_KIND);
+  int64_t ver = CP_VERSION, nn = (int64_t)n, k[3] = {(int64_t)net->k, (int64_t)net->k_emit, (int64_t)net->S};
+  int64_t seed = (int64_t)net->seed;
+  double times[4] = {net->t, info->t_stop, net->W, net->next_flush};
+  uint64_t cnt[3] = {net->spikes_total, 0, 0};
+  for (int i = 0; i < net->threads; i++) { cnt[1] += net->t_events[i]; cnt[2] += net->t_ext[i]; }
+  sb_h5_attr_write_int64s(f, "checkpoint_version", &ver, 1);
+  sb_h5_attr_write_int64s(f, "neurons", &nn, 1);
+  sb_h5_attr_write_int64s(f, "window_index", k, 3);
+  sb_h5_attr_write_int64s(f, "seed", &seed, 1);
+  sb_h5_attr_write_doubles(f, "time", times, 4);
+  sb_h5_attr_write_doubles(f, "t_stop", &info->t_stop, 1);
+  sb_h5_attr_write_string(f, "model_file", info->model_file ? info->model_file : "");
+  {
+    size_t len = 1;
+    for (int i = 0; i < info->n_set; i++) len += strlen(info->set[i]) + 1;
+    char *s = sb_malloc(len);
+    if (!s) { sb_h5_abort(&o); return SB_ENOMEM; }
+    s[0] = 0;
+    for (int i = 0; i < info->n_set; i++) { strcat(s, info->set[i]); strcat(s, "\n"); }
+    sb_h5_attr_write_string(f, "overrides", s);
+    sb_free(s);
+  }
+  hid_t g = sb_h5_group(f, "checkpoint");
+  if (g < 0) { sb_h5_abort(&o); SB_ERROR(SB_EIO, "%s: cannot create /checkpoint", path); }
+  uint64_t counters[3] = {cnt[0], cnt[1], cnt[2]};
+  st = wr(g, "counters", H5T_STD_U64LE, H5T_NATIVE_UINT64, counters, 3);
+  /* neuron states, per population, as bytes */
+  for (int i = 0; i < net->n_pops && !st; i++) {
+    sb_pop *p = &net->pops[i];
+    char name[300];
+    snprintf(name, sizeof name, "state_%d", i);
+    st = wr(g, name, H5T_STD_U8LE, H5T_NATIVE_UINT8, p->state, p->n * p->type->state_size);
+  }
+  if (!st) st = wr(g, "t_state", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, net->t_state, n);
+  if (!st) st = wr(g, "t_safe", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, net->t_safe, n);
+  if (!st) st = wr(g, "count", H5T_STD_U64LE, H5T_NATIVE_UINT64, net->count, n);
+  if (!st) st = wr(g, "last", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, net->last, n);
+  if (!st) st = wr(g, "isi_sum", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, net->isi_sum, n);
+  if (!st) st = wr(g, "isi_sq", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, net->isi_sq, n);
+  if (!st) st = wr(g, "stim_pos", H5T_STD_U64LE, H5T_NATIVE_UINT64, net->stim_pos, n);
+  if (!st) st = wr(g, "pois_next", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, net->pois_next, net->n_pois);
+  /* Poisson RNG states of the neurons that have Poisson input, in id order */
+  if (!st) {
+    size_t nr = 0, sz = 0;
+    for (size_t q = 0; q < n; q++)
+      if (net->pois_rng[q]) { nr++; sz = gsl_rng_size(net->pois_rng[q]); }
+    unsigned char *b = sb_malloc(nr * sz + 1);
+    if (!b) st = SB_ENOMEM;
+    size_t at = 0;
+    for (size_t q = 0; q < n && !st; q++)
+      if (net->pois_rng[q]) { memcpy(b + at, gsl_rng_state(net->pois_rng[q]), sz); at += sz; }
+    if (!st) st = wr(g, "pois_rng", H5T_STD_U8LE, H5T_NATIVE_UINT8, b, at);
+    sb_free(b);
+  }
+  /* in-flight events: counts (S, n) and (t, w) pairs in slot-major, neuron order */
+  if (!st) {
+    size_t tot = 0;
+    uint32_t *c = sb_malloc(S * n * sizeof *c + 1);
+    if (!c) st = SB_ENOMEM;
+    for (size_t i = 0; i < S * n && !st; i++) { c[i] = net->ev[i].n; tot += c[i]; }
+    double *e = st ? NULL : sb_malloc(2 * tot * sizeof *e + 1);
+    if (!st && !e) st = SB_ENOMEM;
+    size_t at = 0;
+    for (size_t i = 0; i < S * n && !st; i++)
+      for (uint32_t j = 0; j < net->ev[i].n; j++) { e[at++] = net->ev[i].e[j].t; e[at++] = net->ev[i].e[j].w; }
+    if (!st) st = wr(g, "event_counts", H5T_STD_U32LE, H5T_NATIVE_UINT32, c, S * n);
+    if (!st) st = wr(g, "events", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, e, 2 * tot);
+    sb_free(c);
+    sb_free(e);
+  }
+  /* recorder positions */
+  if (!st) {
+    uint64_t *rp = sb_malloc((size_t)(2 * net->n_recs + 2 * net->n_pops) * sizeof *rp + 1);
+    if (!rp) st = SB_ENOMEM;
+    for (int i = 0; i < net->n_recs && !st; i++) { rp[2 * i] = net->recs[i].k_next; rp[2 * i + 1] = net->recs[i].n; }
+    if (!st) st = wr(g, "rec_positions", H5T_STD_U64LE, H5T_NATIVE_UINT64, rp, (size_t)(2 * net->n_recs));
+    sb_free(rp);
+  }
+  H5Gclose(g);
+  if (!st) st = write_recordings(net, f);
+  if (st) {
+    sb_h5_abort(&o);
+    return st;
+  }
+  return sb_h5_commit(&o);
+}
+
+/* ---- reading ---- */
+
+int sb_checkpoint_read_info(const char *path, sb_checkpoint_info *info) {
+  memset(info, 0, sizeof *info);
+  hid_t f;
+  int st = sb_h5_open_read(path, &f);
+  if (st) return st;
+  char *kind = NULL, *ov = NULL;
+  double times[4];
+  int64_t seed = 0;
+  size_t nt = 0, ns = 0;
+  if (sb_h5_attr_read_string(f, "kind", &kind) || strcmp(kind, CP_KIND) || sb_h5_attr_read_doubles(f, "time", times, 4, &nt) ||
+      nt != 4 || sb_h5_attr_read_int64s(f, "seed", &seed, 1, &ns) ||
+      sb_h5_attr_read_string(f, "model_file", &info->model_file) || sb_h5_attr_read_string(f, "overrides", &ov)) {
+    sb_free(kind);
+    sb_free(ov);
+    H5Fclose(f);
+    sb_checkpoint_info_free(info);
+    SB_ERROR(SB_EFORMAT, "%s: not a spikebridge checkpoint (root attributes kind, time, seed, model_file, overrides)", path);
+  }
+  sb_free(kind);
+  H5Fclose(f);
+  info->t = times[0];
+  info->t_stop = times[1];
+  info->seed = (uint64_t)seed;
+  int lines = 0;
+  for (const char *q = ov; *q; q++) lines += *q == '\n';
+  info->set = sb_calloc((size_t)lines + 1, sizeof *info->set);
+  if (!info->set) { sb_free(ov); sb_checkpoint_info_free(info); return SB_ENOMEM; }
+  char *save = NULL;
+  for (char *tok = strtok_r(ov, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) {
+    info->set[info->n_set] = sb_strdup(tok);
+    if (!info->set[info->n_set]) { sb_free(ov); sb_checkpoint_info_free(info); return SB_ENOMEM; }
+    info->n_set++;
+  }
+  sb_free(ov);
+  return SB_OK;
+}
+
+/* Read dataset `name` of /checkpoint and check its element count. */
+static int rd(hid_t g, const char *file, const char *name, hid_t mt, void **d, size_t want) {
+  size_t n;
+  int st = sb_h5_read(g, name, mt, d, &n, NULL, NULL, 0);
+  if (st) return sb_error_prefix_(st, "%s: /checkpoint", file);
+  if (n != want) {
+    sb_free(*d);
+    *d = NULL;
+    SB_ERROR(SB_EFORMAT, "%s: /checkpoint/%s: %zu elements, this network needs %zu (not the same model and overrides?)",
+             file, name, n, want);
+  }
+  return SB_OK;
+}
+
+static int append(hid_t ds, hid_t mtype, const void *buf, hsize_t rows, hsize_t ncols, int rank, uint64_t *written) {
+  if (!rows) return SB_OK;
+  hsize_t size[2] = {*written + rows, ncols}, start[2] = {*written, 0}, count[2] = {rows, ncols};
+  if (H5Dset_extent(ds, size) < 0) SB_ERROR(SB_EIO, "cannot extend a recording dataset");
+  hid_t fs = H5Dget_space(ds);
+  hid_t ms = H5Screate_simple(rank, count, NULL);
+  H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+  herr_t e = H5Dwrite(ds, mtype, ms, fs, H5P_DEFAULT, buf);
+  H5Sclose(ms);
+  H5Sclose(fs);
+  if (e < 0) SB_ERROR(SB_EIO, "cannot write a recording dataset");
+  *written += rows;
+  return SB_OK;
+}
+
+static int restore_recordings(sb_net *net, hid_t f, const char *file) {
+  int st = SB_OK;
+  for (int i = 0; i < net->n_pops && !st; i++) {
+    sb_pop *p = &net->pops[i];
+    if (!p->rec_spikes || p->ds_t < 0) continue;
+    char a[300], b[300];
+    snprintf(a, sizeof a, "spikes/%s/timestamps", p->name);
+    snprintf(b, sizeof b, "spikes/%s/node_ids", p->name);
+    void *t = NULL, *id = NULL;
+    size_t nt = 0, ni = 0;
+    st = sb_h5_read(f, a, H5T_NATIVE_DOUBLE, &t, &nt, NULL, NULL, 0);
+    if (!st) st = sb_h5_read(f, b, H5T_NATIVE_UINT64, &id, &ni, NULL, NULL, 0);
+    if (!st && nt != ni) st = SB_SET_ERROR(SB_EFORMAT, "%s: /%s: length differs from timestamps", file, b);
+    uint64_t w0 = p->written;
+    if (!st) st = append(p->ds_t, H5T_NATIVE_DOUBLE, t, nt, 1, 1, &p->written);
+    if (!st) st = append(p->ds_id, H5T_NATIVE_UINT64, id, ni, 1, 1, &w0);
+    sb_free(t);
+    sb_free(id);
+    if (st) return sb_error_prefix_(st, "%s", file);
+  }
+  for (int i = 0; i < net->n_recs && !st; i++) {
+    sb_rec *r = &net->recs[i];
+    if (r->ds < 0) continue;
+    char a[300];
+    snprintf(a, sizeof a, "%s/data", r->group);
+    void *d = NULL;
+    size_t nd = 0, dims[2] = {0, 0};
+    int rank = 0;
+    st = sb_h5_read(f, a, H5T_NATIVE_FLOAT, &d, &nd, &rank, dims, 2);
+    if (!st && (rank != 2 || dims[1] != r->n))
+      st = SB_SET_ERROR(SB_EFORMAT, "%s: /%s: expected (rows, %zu)", file, a, r->n);
+    if (!st) st = append(r->ds, H5T_NATIVE_FLOAT, d, dims[0], r->n, 2, &r->written);
+    sb_free(d);
+  }
+  return st;
+}
+
+int sb_net_checkpoint_restore(sb_net *net, const char *path) {
+  int st;
+  if (net->file < 0) SB_ERROR(SB_EINVAL, "resume: attach the output file before restoring a checkpoint");
+  if (net->n_plastic > 0)
+    SB_ERROR(SB_EUNSUPPORTED, "resume: networks with plastic (STDP) projections cannot be checkpointed yet");
+  if (!net->prepared && (st = sb_net_prepare_(net))) return st;
+  if (net->t != 0) SB_ERROR(SB_EINVAL, "resume: the network must be fresh (it is at t = %g ms)", net->t);
+  hid_t f;
+  if ((st = sb_h5_open_read(path, &f))) return st;
+  size_t n = net->n, S = (size_t)net->S;
+  int64_t nn = 0, k[3] = {0, 0, 0};
+  double times[4];
+  size_t cnt;
+  if (sb_h5_attr_read_int64s(f, "neurons", &nn, 1, &cnt) || sb_h5_attr_read_int64s(f, "window_index", k, 3, &cnt) ||
+      sb_h5_attr_read_doubles(f, "time", times, 4, &cnt)) {
+    H5Fclose(f);
+    SB_ERROR(SB_EFORMAT, "%s: not a spikebridge checkpoint", path);
+  }
+  if ((size_t)nn != n || k[2] != net->S || times[2] != net->W) {
+    H5Fclose(f);
+    SB_ERROR(SB_EFORMAT, "%s: written for %lld neurons, %lld slots of %g ms; this network has %zu neurons, %d slots of %g ms",
+             path, (long long)nn, (long long)k[2], times[2], n, net->S, net->W);
+  }
+  hid_t g = H5Gopen2(f, "checkpoint", H5P_DEFAULT);
+  if (g < 0) { H5Fclose(f); SB_ERROR(SB_EFORMAT, "%s: /checkpoint: missing group", path); }
+  void *d = NULL;
+  for (int i = 0; i < net->n_pops; i++) {
+    sb_pop *p = &net->pops[i];
+    char name[64];
+    snprintf(name, sizeof name, "state_%d", i);
+    if ((st = rd(g, path, name, H5T_NATIVE_UINT8, &d, p->n * p->type->state_size))) goto done;
+    memcpy(p->state, d, p->n * p->type->state_size);
+    sb_free(d);
+    d = NULL;
+  }
+#define RESTORE(name, mt, dst, cnt_)                                       \
+  do {                                                                     \
+    if ((st = rd(g, path, name, mt, &d, (cnt_)))) goto done;               \
+    if (cnt_) memcpy((dst), d, (cnt_) * sizeof *(dst));                    \
+    sb_free(d);                                                            \
+    d = NULL;                                                              \
+  } while (0)
+  RESTORE("t_state", H5T_NATIVE_DOUBLE, net->t_state, n);
+  RESTORE("t_safe", H5T_NATIVE_DOUBLE, net->t_safe, n);
+  RESTORE("count", H5T_NATIVE_UINT64, net->count, n);
+  RESTORE("last", H5T_NATIVE_DOUBLE, net->last, n);
+  RESTORE("isi_sum", H5T_NATIVE_DOUBLE, net->isi_sum, n);
+  RESTORE("isi_sq", H5T_NATIVE_DOUBLE, net->isi_sq, n);
+  RESTORE("stim_pos", H5T_NATIVE_UINT64, net->stim_pos, n);
+  RESTORE("pois_next", H5T_NATIVE_DOUBLE, net->pois_next, net->n_pois);
+  {
+    size_t nr = 0, sz = 0;
+    for (size_t q = 0; q < n; q++)
+      if (net->pois_rng[q]) { nr++; sz = gsl_rng_size(net->pois_rng[q]); }
+    if ((st = rd(g, path, "pois_rng", H5T_NATIVE_UINT8, &d, nr * sz))) goto done;
+    size_t at = 0;
+    for (size_t q = 0; q < n; q++)
+      if (net->pois_rng[q]) { memcpy(gsl_rng_state(net->pois_rng[q]), (char *)d + at, sz); at += sz; }
+    sb_free(d);
+    d = NULL;
+  }
+  {
+    uint32_t *c = NULL;
+    if ((st = rd(g, path, "event_counts", H5T_NATIVE_UINT32, (void **)&c, S * n))) goto done;
+    size_t tot = 0;
+    for (size_t i = 0; i < S * n; i++) tot += c[i];
+    double *e = NULL;
+    if ((st = rd(g, path, "events", H5T_NATIVE_DOUBLE, (void **)&e, 2 * tot))) { sb_free(c); goto done; }
+    size_t at = 0;
+    for (size_t i = 0; i < S * n && !st; i++) {
+      net->ev[i].n = 0;
+      for (uint32_t j = 0; j < c[i] && !st; j++, at += 2) st = sb_ev_push_(&net->ev[i], e[at], e[at + 1]);
+    }
+    sb_free(c);
+    sb_free(e);
+    if (st) goto done;
+  }
+  {
+    uint64_t *rp = NULL;
+    if ((st = rd(g, path, "rec_positions", H5T_NATIVE_UINT64, (void **)&rp, (size_t)(2 * net->n_recs)))) goto done;
+    for (int i = 0; i < net->n_recs; i++) {
+      if (rp[2 * i + 1] != net->recs[i].n) {
+        sb_free(rp);
+        st = SB_SET_ERROR(SB_EFORMAT, "%s: /checkpoint/rec_positions: recording %d has %llu neurons, here %zu", path, i,
+                          (unsigned long long)rp[2 * i + 1], net->recs[i].n);
+        goto done;
+      }
+      net->recs[i].k_next = rp[2 * i];
+      net->recs[i].mem_rows = 0;
+    }
+    sb_free(rp);
+  }
+  {
+    uint64_t *c = NULL;
+    if ((st = rd(g, path, "counters", H5T_NATIVE_UINT64, (void **)&c, 3))) goto done;
+    net->spikes_total = c[0];
+    memset(net->t_events, 0, (size_t)net->threads * sizeof *net->t_events);
+    memset(net->t_ext, 0, (size_t)net->threads * sizeof *net->t_ext);
+    net->t_events[0] = c[1];
+    net->t_ext[0] = c[2];
+    sb_free(c);
+  }
+  for (int i = 0; i < net->n_pops; i++) net->pops[i].sp_n = 0;
+  if ((st = restore_recordings(net, f, path))) goto done;
+  net->t = times[0];
+  net->k = (uint64_t)k[0];
+  net->k_emit = (uint64_t)k[1];
+  net->next_flush = times[3];
+done:
+  sb_free(d);
+  H5Gclose(g);
+  H5Fclose(f);
+  return st;
+}

@@ -1,0 +1,206 @@
+/* Checkpoint and restart (`spikebridge run --checkpoint-every/--resume`, sim/checkpoint.c):
+ * periodic checkpoints leave the output unchanged; a run resumed from a checkpoint (with
+ * another thread count) writes spikes and state samples bit-identical to an uninterrupted run;
+ * SIGTERM partway writes a checkpoint holding the spikes so far, exits 3 and leaves no output
+ * under the final name; bad checkpoints are refused with exit 2. The model mixes exact
+ * (psc_exp, psc_delta) neurons, drawn weights and delays, Poisson, spike and dc generators. */
+#include "sim/sim.h"
+#include "tests/testutil.h"
+
+#include <math.h>
+
+static char out[65536];
+static char dir[512], model[600];
+
+static const char model_text[] =
+    "{\"simulation\": {\"t_stop\": 400, \"seed\": 5, \"threads\": 1},\n"
+    " \"populations\": {\"exc\": {\"model\": \"iaf_psc_exp\", \"n\": 400, \"params\": {\"tau_m\": 20, \"V_th\": -50, "
+    "\"V_reset\": -60, \"E_L\": -60, \"t_ref\": 2, \"C_m\": 250, \"tau_syn_ex\": 2.5, \"tau_syn_in\": 4.0},\n"
+    "   \"init\": {\"V_m\": {\"distribution\": \"uniform\", \"min\": -60, \"max\": -50}}},\n"
+    "   \"inh\": {\"model\": \"iaf_psc_delta\", \"n\": 100, \"params\": {\"tau_m\": 20, \"V_th\": 20, \"V_reset\": 10, "
+    "\"E_L\": 0, \"t_ref\": 2}}},\n"
+    " \"projections\": [{\"source\": \"exc\", \"target\": \"exc\", \"rule\": \"fixed_indegree\", \"indegree\": 40, "
+    "\"weight\": {\"distribution\": \"uniform\", \"min\": 50, \"max\": 120}, \"delay\": {\"distribution\": \"uniform\", "
+    "\"min\": 0.5, \"max\": 3.0}},\n"
+    "   {\"source\": \"inh\", \"target\": \"exc\", \"rule\": \"fixed_indegree\", \"indegree\": 10, \"weight\": -300.0, \"delay\": 1.0},\n"
+    "   {\"source\": \"exc\", \"target\": \"inh\", \"rule\": \"fixed_indegree\", \"indegree\": 40, \"weight\": 0.5, \"delay\": 1.0}],\n"
+    " \"stimuli\": [{\"model\": \"poisson_generator\", \"target\": \"exc\", \"params\": {\"rate\": 3000}, \"weight\": 60, \"delay\": 1.0},\n"
+    "   {\"model\": \"poisson_generator\", \"target\": \"inh\", \"params\": {\"rate\": 2000}, \"weight\": 0.5, \"delay\": 1.5},\n"
+    "   {\"model\": \"spike_generator\", \"target\": \"exc\", \"node_ids\": [0, 1, 2], \"params\": {\"spike_times\": [10, 150.5, "
+    "250.25, 390]}, \"weight\": 500, \"delay\": 1.0},\n"
+    "   {\"model\": \"dc_generator\", \"target\": \"exc\", \"node_ids\": [5], \"params\": {\"amplitude\": 300, \"start\": 100, "
+    "\"stop\": 300}}],\n"
+    " \"record\": {\"spikes\": \"all\", \"state\": [{\"population\": \"exc\", \"variables\": [\"V_m\"], \"node_ids\": [0, 5], "
+    "\"interval\": 0.5}]}}\n";
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(dir, sizeof dir, "%s", sb_test_tmpdir());
+  snprintf(model, sizeof model, "%s/cp.json", dir);
+  FILE *f = fopen(model, "w");
+  if (!f) return -1;
+  fputs(model_text, f);
+  fclose(f);
+  return 0;
+}
+
+typedef struct { double *t; uint64_t *id; size_t n; } spikes;
+
+static void read_spikes(const char *file, const char *pop, spikes *s) {
+  hid_t f;
+  assert_int_equal(sb_h5_open_read(file, &f), SB_OK);
+  char a[256], b[256];
+  snprintf(a, sizeof a, "spikes/%s/timestamps", pop);
+  snprintf(b, sizeof b, "spikes/%s/node_ids", pop);
+  size_t n2;
+  assert_int_equal(sb_h5_read(f, a, H5T_NATIVE_DOUBLE, (void **)&s->t, &s->n, NULL, NULL, 0), SB_OK);
+  assert_int_equal(sb_h5_read(f, b, H5T_NATIVE_UINT64, (void **)&s->id, &n2, NULL, NULL, 0), SB_OK);
+  assert_int_equal(n2, s->n);
+  H5Fclose(f);
+}
+
+static void free_spikes(spikes *s) { sb_free(s->t); sb_free(s->id); }
+
+/* spikes and V_m samples of two files bit-identical */
+static void assert_same_output(const char *x, const char *y) {
+  const char *pops[] = {"exc", "inh"};
+  for (int p = 0; p < 2; p++) {
+    spikes a, b;
+    read_spikes(x, pops[p], &a);
+    read_spikes(y, pops[p], &b);
+    if (a.n != b.n) fprintf(stderr, "%s vs %s: %s has %zu vs %zu spikes\n", x, y, pops[p], a.n, b.n);
+    assert_int_equal(a.n, b.n);
+    assert_true(a.n > 100);
+    assert_memory_equal(a.t, b.t, a.n * sizeof *a.t);
+    assert_memory_equal(a.id, b.id, a.n * sizeof *a.id);
+    free_spikes(&a);
+    free_spikes(&b);
+  }
+  hid_t fx, fy;
+  float *dx, *dy;
+  size_t nx, ny;
+  assert_int_equal(sb_h5_open_read(x, &fx), SB_OK);
+  assert_int_equal(sb_h5_open_read(y, &fy), SB_OK);
+  assert_int_equal(sb_h5_read(fx, "report/exc/data", H5T_NATIVE_FLOAT, (void **)&dx, &nx, NULL, NULL, 0), SB_OK);
+  assert_int_equal(sb_h5_read(fy, "report/exc/data", H5T_NATIVE_FLOAT, (void **)&dy, &ny, NULL, NULL, 0), SB_OK);
+  assert_int_equal(nx, ny);
+  assert_memory_equal(dx, dy, nx * sizeof *dx);
+  sb_free(dx);
+  sb_free(dy);
+  H5Fclose(fx);
+  H5Fclose(fy);
+}
+
+static double checkpoint_time(const char *cp) {
+  sb_checkpoint_info info;
+  assert_int_equal(sb_checkpoint_read_info(cp, &info), SB_OK);
+  double t = info.t;
+  sb_checkpoint_info_free(&info);
+  return t;
+}
+
+static void test_periodic_and_resume(void **state) {
+  (void)state;
+  char a[700], b[700], cp[700], c[700];
+  snprintf(a, sizeof a, "%s/A.h5", dir);
+  snprintf(b, sizeof b, "%s/B.h5", dir);
+  snprintf(cp, sizeof cp, "%s/B.ckpt.h5", dir);
+  snprintf(c, sizeof c, "%s/C.h5", dir);
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet", model, a), 0);
+  assert_false(sb_test_file_exists(cp));
+  /* checkpoints every 100 ms: the output does not change; the last one is at the first window end >= 300 ms */
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet --checkpoint-every 100", model, b), 0);
+  assert_same_output(a, b);
+  double t = checkpoint_time(cp);
+  assert_true(t >= 300.0 && t < 301.0);
+  /* resume from it with 2 threads: the same spikes and samples as the uninterrupted run */
+  assert_int_equal(sb_test_run(out, sizeof out, "run --resume %s -o %s --quiet --threads 2", cp, c), 0);
+  assert_same_output(a, c);
+  /* the checkpoint holds the spikes before t in the SONATA layout: a prefix of the full run's */
+  spikes full, part;
+  read_spikes(a, "exc", &full);
+  read_spikes(cp, "exc", &part);
+  size_t m = 0;
+  while (m < full.n && full.t[m] < t) m++;
+  assert_true(part.n > 0 && part.n <= m);
+  assert_memory_equal(part.t, full.t, part.n * sizeof *part.t);
+  assert_memory_equal(part.id, full.id, part.n * sizeof *part.id);
+  for (size_t i = part.n; i < m; i++) assert_true(full.t[i] >= t - 3.1);   /* at most the last window's */
+  free_spikes(&full);
+  free_spikes(&part);
+  /* --t-stop on resume extends the run: equal to a run to 500 ms */
+  char a5[700], c5[700];
+  snprintf(a5, sizeof a5, "%s/A500.h5", dir);
+  snprintf(c5, sizeof c5, "%s/C500.h5", dir);
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet --t-stop 500", model, a5), 0);
+  assert_int_equal(sb_test_run(out, sizeof out, "run --resume %s -o %s --quiet --t-stop 500", cp, c5), 0);
+  assert_same_output(a5, c5);
+}
+
+static void test_sigterm(void **state) {
+  (void)state;
+  char ref[700], d[700], cp[700], cmd[4096];
+  snprintf(ref, sizeof ref, "%s/ref1500.h5", dir);
+  snprintf(d, sizeof d, "%s/D.h5", dir);
+  snprintf(cp, sizeof cp, "%s/D.ckpt.h5", dir);
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet --t-stop 1500", model, ref), 0);
+  /* start a run, wait until it is simulating (its first periodic checkpoint exists), SIGTERM it */
+  snprintf(cmd, sizeof cmd,
+           "%s run %s -o %s --quiet --t-stop 1500 --checkpoint-every 20 & pid=$!; "
+           "i=0; while [ ! -f %s ] && [ $i -lt 600 ]; do sleep 0.01; i=$((i+1)); done; "
+           "kill -TERM $pid; wait $pid; echo \"exit=$?\"",
+           sb_test_bin(), model, d, cp);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  size_t n = fread(out, 1, sizeof out - 1, p);
+  out[n] = 0;
+  pclose(p);
+  check_contains(out, "exit=3");
+  assert_false(sb_test_file_exists(d));   /* no output under the final name */
+  char ls[900];
+  snprintf(ls, sizeof ls, "ls %s | grep -c tmp", dir);
+  FILE *q = popen(ls, "r");
+  int ntmp = -1;
+  assert_int_equal(fscanf(q, "%d", &ntmp), 1);
+  pclose(q);
+  assert_int_equal(ntmp, 0);
+  double t = checkpoint_time(cp);
+  assert_true(t > 0 && t < 1500.0);
+  /* resume: bit-identical to the uninterrupted run */
+  assert_int_equal(sb_test_run(out, sizeof out, "run --resume %s -o %s --quiet --threads 2", cp, d), 0);
+  assert_same_output(ref, d);
+}
+
+static void test_bad_resume(void **state) {
+  (void)state;
+  char a[700], o[700], other[700];
+  snprintf(a, sizeof a, "%s/A.h5", dir);   /* from test_periodic_and_resume: not a checkpoint */
+  snprintf(o, sizeof o, "%s/bad_out.h5", dir);
+  assert_int_equal(sb_test_run(out, sizeof out, "run --resume %s/none.ckpt.h5 -o %s --quiet", dir, o), 1);
+  check_contains(out, "none.ckpt.h5");
+  assert_int_equal(sb_test_run(out, sizeof out, "run --resume %s -o %s --quiet", a, o), 2);
+  check_contains(out, "A.h5: not a spikebridge checkpoint");
+  char cp[700];
+  snprintf(cp, sizeof cp, "%s/B.ckpt.h5", dir);
+  assert_int_equal(sb_test_run(out, sizeof out, "run --resume %s --set simulation.seed=3 -o %s --quiet", cp, o), 2);
+  check_contains(out, "--resume: --set and --seed come from the checkpoint");
+  /* another model (fewer neurons) refused, naming the checkpoint and what differs */
+  snprintf(other, sizeof other, "%s/other.json", dir);
+  FILE *f = fopen(other, "w");
+  fputs("{\"populations\": {\"exc\": {\"model\": \"iaf_psc_exp\", \"n\": 10, \"params\": {\"I_e\": 400.0}}}, "
+        "\"projections\": [{\"source\": \"exc\", \"target\": \"exc\", \"rule\": \"all_to_all\", \"weight\": 1, \"delay\": 1}]}", f);
+  fclose(f);
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s --resume %s -o %s --quiet", other, cp, o), 2);
+  check_contains(out, "B.ckpt.h5: written for 500 neurons");
+  assert_false(sb_test_file_exists(o));
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s --checkpoint-every -5", model), 2);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_periodic_and_resume),
+      cmocka_unit_test(test_sigterm),
+      cmocka_unit_test(test_bad_resume),
+  };
+  return cmocka_run_group_tests(tests, setup, NULL);
+}

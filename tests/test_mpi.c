@@ -1,0 +1,122 @@
+/* MPI runs (`make MPI=1` builds build-mpi/spikebridge): spikes under mpirun with 1, 2 and 4
+ * ranks and 1 or 2 threads per rank are bit-identical to the serial binary's 1-thread run;
+ * one SONATA file is written (by rank 0); state recordings are refused with more than one rank.
+ * Skips when the MPI build or mpirun is absent (the default build and CI need no MPI). */
+#include "sim/sim.h"
+#include "tests/testutil.h"
+
+static char out[65536];
+static char dir[512], model[600];
+static const char *mpi_bin = "build-mpi/spikebridge";
+
+static const char model_text[] =
+    "{\"simulation\": {\"t_stop\": 200, \"seed\": 11},\n"
+    " \"populations\": {\"exc\": {\"model\": \"iaf_psc_exp\", \"n\": 403, \"params\": {\"tau_m\": 20, \"V_th\": -50, "
+    "\"V_reset\": -60, \"E_L\": -60, \"t_ref\": 2, \"C_m\": 250, \"tau_syn_ex\": 2.5, \"tau_syn_in\": 4.0},\n"
+    "   \"init\": {\"V_m\": {\"distribution\": \"uniform\", \"min\": -60, \"max\": -50}}},\n"
+    "   \"inh\": {\"model\": \"iaf_psc_delta\", \"n\": 101, \"params\": {\"tau_m\": 20, \"V_th\": 20, \"V_reset\": 10, "
+    "\"E_L\": 0, \"t_ref\": 2}}},\n"
+    " \"projections\": [{\"source\": \"exc\", \"target\": \"exc\", \"rule\": \"fixed_indegree\", \"indegree\": 40, "
+    "\"weight\": {\"distribution\": \"uniform\", \"min\": 50, \"max\": 120}, \"delay\": {\"distribution\": \"uniform\", "
+    "\"min\": 0.5, \"max\": 3.0}},\n"
+    "   {\"source\": \"inh\", \"target\": \"exc\", \"rule\": \"pairwise_bernoulli\", \"p\": 0.1, \"weight\": -300.0, \"delay\": 1.0},\n"
+    "   {\"source\": \"exc\", \"target\": \"inh\", \"rule\": \"fixed_outdegree\", \"outdegree\": 10, \"weight\": 0.5, \"delay\": 1.0}],\n"
+    " \"stimuli\": [{\"model\": \"poisson_generator\", \"target\": \"exc\", \"params\": {\"rate\": 3000}, \"weight\": 60, \"delay\": 1.0},\n"
+    "   {\"model\": \"poisson_generator\", \"target\": \"inh\", \"params\": {\"rate\": 2000}, \"weight\": 0.5, \"delay\": 1.5},\n"
+    "   {\"model\": \"spike_generator\", \"target\": \"exc\", \"node_ids\": [0, 201, 402], \"params\": {\"spike_times\": [10, 150.5]}, "
+    "\"weight\": 500, \"delay\": 1.0}]}\n";
+
+static int have_mpi(void) {
+  return access(mpi_bin, X_OK) == 0 && system("command -v mpirun >/dev/null 2>&1") == 0;
+}
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(dir, sizeof dir, "%s", sb_test_tmpdir());
+  snprintf(model, sizeof model, "%s/mpi.json", dir);
+  FILE *f = fopen(model, "w");
+  if (!f) return -1;
+  fputs(model_text, f);
+  fclose(f);
+  return 0;
+}
+
+/* mpirun as root in CI, oversubscribed on 2 cores; output into `out` */
+static int mpirun(int np, const char *args) {
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd,
+           "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none "
+           "mpirun -np %d --oversubscribe --allow-run-as-root --bind-to none %s %s 2>&1", np, mpi_bin, args);
+  FILE *p = popen(cmd, "r");
+  if (!p) return -1;
+  size_t n = fread(out, 1, sizeof out - 1, p);
+  out[n] = 0;
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void read_pop(const char *file, const char *pop, double **t, uint64_t **id, size_t *n) {
+  hid_t f;
+  assert_int_equal(sb_h5_open_read(file, &f), SB_OK);
+  char a[128], b[128];
+  size_t n2;
+  snprintf(a, sizeof a, "spikes/%s/timestamps", pop);
+  snprintf(b, sizeof b, "spikes/%s/node_ids", pop);
+  assert_int_equal(sb_h5_read(f, a, H5T_NATIVE_DOUBLE, (void **)t, n, NULL, NULL, 0), SB_OK);
+  assert_int_equal(sb_h5_read(f, b, H5T_NATIVE_UINT64, (void **)id, &n2, NULL, NULL, 0), SB_OK);
+  assert_int_equal(*n, n2);
+  H5Fclose(f);
+}
+
+static void test_rank_invariance(void **state) {
+  (void)state;
+  if (!have_mpi()) skip();
+  char ref[700], o[700], args[2048];
+  snprintf(ref, sizeof ref, "%s/ref.h5", dir);
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --threads 1 --quiet", model, ref), 0);
+  const int cases[][2] = {{1, 1}, {1, 2}, {2, 1}, {2, 2}, {4, 1}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    int np = cases[c][0], th = cases[c][1];
+    snprintf(o, sizeof o, "%s/np%d_t%d.h5", dir, np, th);
+    snprintf(args, sizeof args, "run %s -o %s --threads %d --quiet", model, o, th);
+    int rc = mpirun(np, args);
+    if (rc) fprintf(stderr, "mpirun -np %d: exit %d\n%s\n", np, rc, out);
+    assert_int_equal(rc, 0);
+    if (np > 1) check_contains(out, "MPI ");
+    const char *pops[] = {"exc", "inh"};
+    for (int p = 0; p < 2; p++) {
+      double *ta, *tb;
+      uint64_t *ia, *ib;
+      size_t na, nb;
+      read_pop(ref, pops[p], &ta, &ia, &na);
+      read_pop(o, pops[p], &tb, &ib, &nb);
+      if (na != nb) fprintf(stderr, "np %d threads %d %s: %zu vs %zu spikes\n", np, th, pops[p], nb, na);
+      assert_int_equal(na, nb);
+      assert_true(na > 50);
+      assert_memory_equal(ta, tb, na * sizeof *ta);
+      assert_memory_equal(ia, ib, na * sizeof *ia);
+      sb_free(ta); sb_free(tb); sb_free(ia); sb_free(ib);
+    }
+  }
+}
+
+static void test_state_recording_refused(void **state) {
+  (void)state;
+  if (!have_mpi()) skip();
+  char o[700], args[2048];
+  snprintf(o, sizeof o, "%s/rec.h5", dir);
+  snprintf(args, sizeof args, "run %s -o %s --quiet --set 'record={\"state\": [{\"population\": \"exc\", "
+           "\"variables\": [\"V_m\"], \"node_ids\": [0]}]}'", model, o);
+  int rc = mpirun(2, args);
+  assert_true(rc != 0);
+  check_contains(out, "not supported with more than one MPI rank");
+  assert_false(sb_test_file_exists(o));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_rank_invariance),
+      cmocka_unit_test(test_state_recording_refused),
+  };
+  return cmocka_run_group_tests(tests, setup, NULL);
+}
