@@ -631,7 +631,8 @@ static int open_hdf5(sb_spk_file *f) {
 
 int sb_spk_open(const char *path, sb_spk_file **out) {
   *out = NULL;
-  if (access(path, R_OK) != 0) SB_ERROR(SB_EIO, "%s: cannot open: %s", path, strerror(errno));
+  int chk = sb_input_check(path);
+  if (chk) return chk;
   sb_spk_file *f = sb_calloc(1, sizeof *f);
   if (!f) return SB_ENOMEM;
   f->file = H5I_INVALID_HID;

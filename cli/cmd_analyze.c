@@ -176,7 +176,7 @@ int sb_cmd_analyze(int argc, char **argv) {
       case 3: if (sb_cli_double("analyze", "--t-stop", optarg, &o.t_stop)) return 2; break;
       case 4: if (sb_cli_double("analyze", "--bin", optarg, &o.bin)) return 2; break;
       case 5: want_json = 1; break;
-      case 6: plotdir = optarg; break;
+      case 6: plotdir = optarg; if (sb_output_dir_check(plotdir)) return sb_cli_fail(SB_EINVAL); break;
       case 7: if (sb_cli_double("analyze", "--sigma", optarg, &o.sigma)) return 2; break;
       case 8: if (sb_cli_long("analyze", "--pairs", optarg, 0, 1000, &lv)) return 2; o.n_pairs_neurons = (size_t)lv; break;
       case 9: if (sb_cli_long("analyze", "--window", optarg, 1, 1L << 30, &lv)) return 2; o.window = (size_t)lv; break;

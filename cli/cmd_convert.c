@@ -41,7 +41,7 @@ int sb_cmd_convert(int argc, char **argv) {
     if (c == SB_CLI_HELP) return 0;
     if (c == SB_CLI_BADOPT) return 2;
     switch (c) {
-      case 'o': outp = optarg; break;
+      case 'o': outp = optarg; if (sb_output_check(outp)) return sb_cli_fail(SB_EINVAL); break;
       case 'q': sb_quiet = 1; break;
       case 1:
         if (!strcmp(optarg, "max")) o.norm_max = 1;

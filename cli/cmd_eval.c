@@ -237,7 +237,7 @@ int sb_cmd_eval(int argc, char **argv) {
       case 4:
         if (sb_cli_long("eval", "--limit", optarg, 1, 100000000, &limit)) return 2;
         break;
-      case 5: record = optarg; break;
+      case 5: record = optarg; if (sb_output_check(record)) return sb_cli_fail(SB_EINVAL); break;
       case 6: recimg = optarg; break;
       case 7:
         if (!strcmp(optarg, "current")) o.coding = SB_CODING_CURRENT;
@@ -252,8 +252,8 @@ int sb_cmd_eval(int argc, char **argv) {
         if (sb_cli_long("eval", "--seed", optarg, 0, 0x7fffffffL, &lv)) return 2;
         o.seed = (uint64_t)lv;
         break;
-      case 10: json = optarg; break;
-      case 11: plot = optarg; break;
+      case 10: json = optarg; if (sb_output_check(json)) return sb_cli_fail(SB_EINVAL); break;
+      case 11: plot = optarg; if (sb_output_check(plot)) return sb_cli_fail(SB_EINVAL); break;
       case 12:
         if (sb_cli_double("eval", "--delay", optarg, &o.delay)) return 2;
         if (!(o.delay > 0 && o.delay <= 1)) return sb_cli_usage_error("eval", "--delay: must be in (0, 1] ms (got %s)", optarg);

@@ -80,7 +80,7 @@ int sb_cmd_train(int argc, char **argv) {
     switch (c) {
     case SB_CLI_HELP: return 0;
     case SB_CLI_BADOPT: return 2;
-    case 'o': out = optarg; break;
+    case 'o': out = optarg; if (sb_output_check(out)) return sb_cli_fail(SB_EINVAL); break;
     case 'q': sb_quiet = 1; break;
     case 1: data = optarg; break;
     case 2: e = sb_cli_long("train", "--epochs", optarg, 0, 100000, &epochs); break;
@@ -100,7 +100,7 @@ int sb_cmd_train(int argc, char **argv) {
       if (strcmp(optarg, "none") && strcmp(optarg, "cosine") && strcmp(optarg, "step"))
         e = sb_cli_usage_error("train", "--schedule: expected none, cosine or step (got '%s')", optarg);
       break;
-    case 13: samples = optarg; break;
+    case 13: samples = optarg; if (sb_output_check(samples)) return sb_cli_fail(SB_EINVAL); break;
     case 14: fid_model = optarg; break;
     default: break;
     }

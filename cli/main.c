@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 #include "sim/core.h"
 
+#include <errno.h>
 #include <gsl/gsl_errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -65,7 +66,15 @@ int main(int argc, char **argv) {
     return 2;
   }
   for (const sb_cli_cmd *c = sb_cli_cmds; c->name; c++)
-    if (!strcmp(argv[i], c->name)) return c->main(argc - i, argv + i);
+    if (!strcmp(argv[i], c->name)) {
+      int rc = c->main(argc - i, argv + i);
+      /* a table or JSON that could not be written (disk full, closed pipe) is a failure */
+      if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "spikebridge: error: writing standard output failed\n");
+        if (rc == 0) rc = 1;
+      }
+      return rc;
+    }
   fprintf(stderr, "spikebridge: unknown command '%s'\n", argv[i]);
   usage(stderr);
   return 2;

@@ -54,6 +54,21 @@ const char *sb_strerror(int code);
  * EUNSUPPORTED), 1 for runtime failures (ENOMEM, EIO, ENOCONV, EMPI). */
 int sb_exit_code(int code);
 
+/* ---- input and output paths ---- */
+
+/* Check that `path` names an existing, readable regular file (or a device such as /dev/stdin
+ * that can be read). Errors: SB_EINVAL "PATH: no such file", "PATH: is a directory, expected a
+ * file", "PATH: not readable (permission denied)". Input errors map to exit status 2. */
+int sb_input_check(const char *path);
+/* Check, before any long work, that an output file can be written at `path`: its directory
+ * exists and is writable, and `path` is not a directory, a device, a FIFO or a socket (which
+ * writing under a temporary name and renaming would destroy). A symlink to a regular file is
+ * accepted (the file it points to is replaced). Errors: SB_EINVAL naming the path and why. */
+int sb_output_check(const char *path);
+/* Same for an output directory (created by the caller if missing): `dir` is a directory, or
+ * does not exist and its parent is a writable directory. */
+int sb_output_dir_check(const char *dir);
+
 /* ---- allocation ---- */
 
 /* malloc/calloc/realloc/free wrappers. All library allocation goes through them so that

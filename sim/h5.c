@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void sb_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
@@ -39,6 +41,11 @@ void sb_h5_cleanup_on_signal(void) {
 int sb_h5_create(sb_h5_out *out, const char *path) {
   memset(out, 0, sizeof *out);
   out->file = H5I_INVALID_HID;
+  int chk = sb_output_check(path);
+  if (chk) return chk;
+  char resolved[PATH_MAX];
+  struct stat lst;
+  if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode) && realpath(path, resolved)) path = resolved; /* replace the target, keep the link */
   size_t n = strlen(path) + 32;
   out->path = sb_strdup(path);
   out->tmp_path = sb_malloc(n);
@@ -90,8 +97,8 @@ void sb_h5_abort(sb_h5_out *out) {
 
 int sb_h5_open_read(const char *path, hid_t *file) {
   *file = H5I_INVALID_HID;
-  if (access(path, R_OK) != 0)
-    SB_ERROR(SB_EIO, "%s: cannot open: %s", path, strerror(errno));
+  int chk = sb_input_check(path);
+  if (chk) return chk;
   htri_t is = H5Fis_hdf5(path);
   if (is <= 0) SB_ERROR(SB_EFORMAT, "%s: not an HDF5 file", path);
   *file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);

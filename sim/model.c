@@ -780,6 +780,8 @@ static int load_record(const ctx *c, const json_t *j) {
 
 int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_model *m) {
   memset(m, 0, sizeof *m);
+  int chk = sb_input_check(file);
+  if (chk) return chk;
   json_error_t jerr;
   json_t *root = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
   if (!root) {

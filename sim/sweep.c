@@ -265,6 +265,8 @@ static int is_ignored_key(const char *k) {
 
 int sb_sweep_load(const char *path, const char *output_dir_override, sb_sweep **out) {
   *out = NULL;
+  int chk = sb_input_check(path);
+  if (chk) return chk;
   json_error_t jerr;
   json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
   if (!root) {

@@ -61,8 +61,8 @@ static void test_info_on_files(void **state) {
   assert_int_equal(sb_test_run(out, sizeof out, "info %s", path), 0);
   check_contains(out, "timestamps  float64 (4)");
   check_contains(out, "@sorting = \"by_time\"");
-  assert_int_equal(sb_test_run(out, sizeof out, "info /nonexistent/x.h5"), 1);
-  check_contains(out, "/nonexistent/x.h5: cannot open");
+  assert_int_equal(sb_test_run(out, sizeof out, "info /nonexistent/x.h5"), 2);
+  check_contains(out, "/nonexistent/x.h5: no such file");
   snprintf(path, sizeof path, "%s/garbage.h5", sb_test_tmpdir());
   FILE *f = fopen(path, "w");
   fputs("garbage", f);

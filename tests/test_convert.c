@@ -315,7 +315,7 @@ static void test_cli_bad_inputs(void **state) {
   assert_int_equal(sb_test_run(out, sizeof out, "convert %s --norm percentile:120", sig), 2);
   assert_int_equal(sb_test_run(out, sizeof out, "eval x.h5 --steps 0"), 2);
   assert_int_equal(sb_test_run(out, sizeof out, "eval x.h5 --backend gpu"), 2);
-  assert_int_equal(sb_test_run(out, sizeof out, "convert %s/nonexistent.h5", sb_test_tmpdir()), 1);
+  assert_int_equal(sb_test_run(out, sizeof out, "convert %s/nonexistent.h5", sb_test_tmpdir()), 2);
   check_contains(out, "nonexistent.h5");
 }
 

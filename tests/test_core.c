@@ -243,7 +243,7 @@ static void test_h5_abort_leaves_nothing(void **state) {
   assert_false(sb_test_file_exists(tmp));
 
   /* unwritable location: clear error naming the path */
-  assert_int_equal(sb_h5_create(&out, "/nonexistent-dir/x.h5"), SB_EIO);
+  assert_int_equal(sb_h5_create(&out, "/nonexistent-dir/x.h5"), SB_EINVAL);
   check_contains(sb_last_error(), "/nonexistent-dir/x.h5");
 }
 
@@ -276,12 +276,51 @@ static void test_h5_killed_writer(void **state) {
   close(fds[1]);
 }
 
+/* Output never replaces a device, FIFO or directory; a symlink keeps pointing at its file. */
+static void test_h5_output_special_files(void **state) {
+  (void)state;
+  char fifo[512], link[512], target[512];
+  sb_h5_out out;
+  snprintf(fifo, sizeof fifo, "%s/fifo.h5", sb_test_tmpdir());
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  assert_int_equal(sb_h5_create(&out, fifo), SB_EINVAL);
+  check_contains(sb_last_error(), "not a regular file");
+  struct stat st;
+  assert_int_equal(lstat(fifo, &st), 0);
+  assert_true(S_ISFIFO(st.st_mode));
+  assert_int_equal(sb_h5_create(&out, "/dev/null"), SB_EINVAL);
+  assert_int_equal(stat("/dev/null", &st), 0);
+  assert_true(S_ISCHR(st.st_mode));
+  assert_int_equal(sb_h5_create(&out, sb_test_tmpdir()), SB_EINVAL);
+  check_contains(sb_last_error(), "is a directory");
+  assert_int_equal(sb_output_dir_check("/nonexistent-dir/figs"), SB_EINVAL);
+  assert_int_equal(sb_output_dir_check(sb_test_tmpdir()), SB_OK);
+  /* a symlink to a regular file: the file is replaced, the link stays a link */
+  snprintf(target, sizeof target, "%s/target.h5", sb_test_tmpdir());
+  snprintf(link, sizeof link, "%s/link.h5", sb_test_tmpdir());
+  FILE *f = fopen(target, "w");
+  fputs("old", f);
+  fclose(f);
+  assert_int_equal(symlink(target, link), 0);
+  assert_int_equal(sb_h5_create(&out, link), SB_OK);
+  assert_int_equal(sb_h5_commit(&out), SB_OK);
+  assert_int_equal(lstat(link, &st), 0);
+  assert_true(S_ISLNK(st.st_mode));
+  assert_true(H5Fis_hdf5(target) > 0);
+  /* CLI: an unwritable -o fails at once with exit 2, before any work */
+  char buf[4096];
+  assert_int_equal(sb_test_run(buf, sizeof buf, "run x.json -o /nonexistent-dir/out.h5"), 2);
+  check_contains(buf, "does not exist");
+}
+
 static void test_h5_open_errors(void **state) {
   (void)state;
   hid_t f;
   char path[512];
-  assert_int_equal(sb_h5_open_read("/nonexistent/file.h5", &f), SB_EIO);
-  check_contains(sb_last_error(), "/nonexistent/file.h5: cannot open");
+  assert_int_equal(sb_h5_open_read("/nonexistent/file.h5", &f), SB_EINVAL);
+  check_contains(sb_last_error(), "/nonexistent/file.h5: no such file");
+  assert_int_equal(sb_h5_open_read(sb_test_tmpdir(), &f), SB_EINVAL);
+  check_contains(sb_last_error(), "is a directory");
   snprintf(path, sizeof path, "%s/not.h5", sb_test_tmpdir());
   FILE *t = fopen(path, "w");
   fputs("this is not HDF5\n", t);
@@ -303,6 +342,7 @@ int main(void) {
       cmocka_unit_test(test_h5_atomic_commit),
       cmocka_unit_test(test_h5_abort_leaves_nothing),
       cmocka_unit_test(test_h5_killed_writer),
+      cmocka_unit_test(test_h5_output_special_files),
       cmocka_unit_test(test_h5_open_errors),
   };
   return cmocka_run_group_tests_name("core", tests, NULL, NULL);

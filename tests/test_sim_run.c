@@ -68,8 +68,8 @@ static void test_bad_model_files(void **state) {
     check_contains(out, bad[i].want);   /* the JSON path and expected vs got */
     assert_false(sb_test_file_exists(o));
   }
-  /* missing file: exit 1 (runtime), no output */
-  assert_int_equal(sb_test_run(out, sizeof out, "run /nonexistent/model.json -o %s/x.h5", sb_test_tmpdir()), 1);
+  /* missing file: exit 2 (input error), no output */
+  assert_int_equal(sb_test_run(out, sizeof out, "run /nonexistent/model.json -o %s/x.h5", sb_test_tmpdir()), 2);
   check_contains(out, "/nonexistent/model.json: cannot open");
   /* a bad --set path and a bad value */
   const char *good = write_model("good.json", "{" GOOD_POP "}");

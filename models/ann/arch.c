@@ -258,6 +258,8 @@ done:
 
 int sb_model_from_json_file(sb_model **out, const char *path, sb_train_config *cfg) {
   *out = NULL;
+  int chk = sb_input_check(path);
+  if (chk) return chk;
   FILE *f = fopen(path, "rb");
   if (!f) SB_ERROR(SB_EINVAL, "%s: cannot open architecture file", path);
   fseek(f, 0, SEEK_END);

@@ -20,6 +20,8 @@ void sb_idx_free(sb_idx *x) {
 
 int sb_idx_read(const char *path, sb_idx *out) {
   memset(out, 0, sizeof *out);
+  int chk = sb_input_check(path);
+  if (chk) return chk;
   gzFile f = gzopen(path, "rb");
   if (!f) SB_ERROR(SB_EIO, "%s: cannot open: %s", path, strerror(errno ? errno : ENOENT));
   unsigned char hdr[4];
