@@ -79,9 +79,14 @@ int sb_cmd_sweep(int argc, char **argv) {
     return sb_cli_usage_error("sweep", optind >= argc ? "missing SWEEP.json" : "expected one SWEEP.json (got %d arguments)",
                               argc - optind);
   const char *file = argv[optind];
-  sb_sweep *sw;
-  int st = sb_sweep_load(file, outdir, &sw);
+  /* under mpirun (make MPI=1) the ranks share out the runs; each network stays in one process */
+  int st = sb_mpi_init(NULL, NULL);
   if (st) return sb_cli_fail(st);
+  sb_mpi_set_split(0);
+  int rank = sb_mpi_rank(), ranks = sb_mpi_size();
+  sb_sweep *sw;
+  st = sb_sweep_load(file, outdir, &sw);
+  if (st) { sb_mpi_finalize(); return sb_cli_fail(st); }
 
   if (list) {
     printf("sweep %s: %zu runs (%s) of %s -> %s/\n", file, sw->n_runs,
@@ -92,6 +97,7 @@ int sb_cmd_sweep(int argc, char **argv) {
       printf("\n");
     }
     sb_sweep_free(sw);
+    sb_mpi_finalize();
     return 0;
   }
 
@@ -111,7 +117,9 @@ int sb_cmd_sweep(int argc, char **argv) {
   sb_progress_init(&prog, stderr, quiet);
   size_t ran = 0, skipped = 0;
   double t0 = sb_wall_time();
+  if (ranks > 1 && !quiet && rank == 0) fprintf(stderr, "sweep: %d MPI ranks share the runs (run i on rank i mod %d)\n", ranks, ranks);
   for (size_t i = first; i < last; i++) {
+    if (ranks > 1 && i % (size_t)ranks != (size_t)rank) continue;
     char path[4096];
     sb_sweep_run_path(sw, i, path, sizeof path);
     if (!force && sb_sweep_run_complete(sw, i)) {
@@ -124,17 +132,20 @@ int sb_cmd_sweep(int argc, char **argv) {
     double tr = sb_wall_time();
     st = sb_sweep_run(sw, i, &ro);
     sb_progress_done(&prog);
-    if (st) { rc = sb_cli_fail(st); goto out; }
+    if (st) { rc = sb_cli_fail(st); break; }   /* (still meet the other ranks at the barrier) */
     ran++;
     printf("sweep: run %zu -> %s (%.2f s)\n", i, path, sb_wall_time() - tr);
     fflush(stdout);
   }
   size_t n_complete = 0;
+  sb_mpi_barrier();   /* every rank's runs are done: rank 0 writes the summary */
+  if (rank != 0 || rc) goto out;
   if ((st = sb_sweep_write_summary(sw, &n_complete))) { rc = sb_cli_fail(st); goto out; }
   printf("sweep %s: %zu run%s done, %zu skipped (complete), %zu/%zu complete in total, %.2f s; summary: %s/summary.csv, "
          "%s/summary.h5\n",
          file, ran, ran == 1 ? "" : "s", skipped, n_complete, sw->n_runs, sb_wall_time() - t0, sw->output_dir, sw->output_dir);
 out:
   sb_sweep_free(sw);
+  sb_mpi_finalize();
   return rc;
 }

@@ -86,8 +86,11 @@ static int write_recordings(sb_net *net, hid_t f) {
 int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_info *info) {
   if (!net->prepared) SB_ERROR(SB_EINVAL, "checkpoint: the network has not run yet");
   if (net->file < 0) SB_ERROR(SB_EINVAL, "checkpoint: no output file attached (the recordings go into the checkpoint)");
-  if (net->n_plastic > 0) /* plastic weights and traces are not in the checkpoint format yet */
-    SB_ERROR(SB_EUNSUPPORTED, "checkpoint: networks with plastic (STDP) projections cannot be checkpointed yet");
+  /* storage kinds with state of their own (plastic weights and traces) are not saved yet */
+  for (int i = 0; i < net->n_projs; i++)
+    if (net->projs[i].kind != SB_PROJ_SPARSE && net->projs[i].kind != SB_PROJ_DENSE &&
+        net->projs[i].kind != SB_PROJ_ONE_TO_ONE && net->projs[i].kind != SB_PROJ_CONV)
+      SB_ERROR(SB_EINVAL, "checkpoint: projections[%d]: plastic projections cannot be checkpointed yet", i);
   sb_h5_out o;
   int st = sb_h5_create(&o, path);
   if (st) return st;

@@ -174,6 +174,7 @@ void sb_rec_free_(sb_net *net);
 int sb_ev_push_(sb_evvec *v, double t, double w);
 /* sim/mpi.c: no-ops with one rank */
 int sb_mpi_exchange_spikes_(sb_net *net, size_t local);
+void sb_mpi_net_ranks_(int *rank, int *size);   /* ranks a new network is split over */
 void sb_mpi_sum_u64_(const sb_net *net, uint64_t *v, int n);
 void sb_mpi_sum_double_(const sb_net *net, double *v, int n);
 void sb_mpi_minmax_(const sb_net *net, double *mn, double *mx);

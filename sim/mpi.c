@@ -11,6 +11,21 @@
 #include <mpi.h>
 #endif
 
+static int net_split = 1;   /* 0: every network stays whole in its process (sweeps) */
+
+void sb_mpi_set_split(int on) { net_split = on != 0; }
+
+void sb_mpi_net_ranks_(int *rank, int *size) {
+  *rank = net_split ? sb_mpi_rank() : 0;
+  *size = net_split ? sb_mpi_size() : 1;
+}
+
+void sb_mpi_barrier(void) {
+#ifdef SB_MPI
+  if (sb_mpi_size() > 1) MPI_Barrier(MPI_COMM_WORLD);
+#endif
+}
+
 int sb_mpi_init(int *argc, char ***argv) {
 #ifdef SB_MPI
   int init = 0;

@@ -25,8 +25,7 @@ sb_net *sb_net_alloc(uint64_t seed, int threads) {
   if (!net) return NULL;
   net->seed = seed;
   /* MPI (sim/mpi.c): `threads` per rank, partitions [rank T, (rank+1) T) of ranks x T */
-  net->rank = sb_mpi_rank();
-  net->nranks = sb_mpi_size();
+  sb_mpi_net_ranks_(&net->rank, &net->nranks);
   net->threads = threads * net->nranks;
   net->p_lo = net->rank * threads;
   net->p_hi = net->p_lo + threads;

@@ -93,6 +93,10 @@ int sb_net_prepare_(sb_net *net) {
   net->prepared = 1;
   if (net->nranks > 1) {   /* MPI: rank 0 records every spike from the exchanged list */
     if (net->n_recs) SB_ERROR(SB_EINVAL, "record.state: state recordings are not supported with more than one MPI rank");
+    for (int i = 0; i < net->n_projs; i++)   /* static storage kinds only (no plastic state to split) */
+      if (net->projs[i].kind != SB_PROJ_SPARSE && net->projs[i].kind != SB_PROJ_DENSE &&
+          net->projs[i].kind != SB_PROJ_ONE_TO_ONE && net->projs[i].kind != SB_PROJ_CONV)
+        SB_ERROR(SB_EINVAL, "projections[%d]: plastic projections are not supported with more than one MPI rank", i);
     if (net->rank != 0)
       for (int i = 0; i < net->n_pops; i++) net->pops[i].rec_spikes = 0;
   }

@@ -399,6 +399,11 @@ int sb_mpi_rank(void);
 int sb_mpi_size(void);
 /* 1 if built with MPI (make MPI=1). */
 int sb_mpi_built(void);
+/* on = 0: networks allocated afterwards stay whole in their process (each rank runs its own
+ * simulations, e.g. the runs of a sweep); default 1 (split over the ranks). */
+void sb_mpi_set_split(int on);
+/* MPI_Barrier over all ranks (a no-op with one rank). */
+void sb_mpi_barrier(void);
 /* The network's rank and rank count (fixed at sb_net_alloc). */
 int sb_net_rank(const sb_net *net);
 int sb_net_ranks(const sb_net *net);

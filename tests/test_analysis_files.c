@@ -437,7 +437,8 @@ static void test_bad_files_exit_2(void **state) {
   fclose(dst);
   bad_cli(p, "", 2, "truncated.h5");
 
-  bad_cli("/nonexistent/spikes.h5", "", 1, "/nonexistent/spikes.h5: cannot open");
+  bad_cli("/nonexistent/spikes.h5", "", 2, "/nonexistent/spikes.h5: no such file");
+  bad_cli(".", "", 2, ": is a directory");
   /* bad options on a good file */
   bad_cli("tests/ref/analysis_ref.h5", "--bin 0", 2, "--bin: must be > 0");
   bad_cli("tests/ref/analysis_ref.h5", "--t-start 50 --t-stop 10", 2, "--t-stop: must be > --t-start");

@@ -176,7 +176,7 @@ static void test_bad_resume(void **state) {
   char a[700], o[700], other[700];
   snprintf(a, sizeof a, "%s/A.h5", dir);   /* from test_periodic_and_resume: not a checkpoint */
   snprintf(o, sizeof o, "%s/bad_out.h5", dir);
-  assert_int_equal(sb_test_run(out, sizeof out, "run --resume %s/none.ckpt.h5 -o %s --quiet", dir, o), 1);
+  assert_int_equal(sb_test_run(out, sizeof out, "run --resume %s/none.ckpt.h5 -o %s --quiet", dir, o), 2);
   check_contains(out, "none.ckpt.h5");
   assert_int_equal(sb_test_run(out, sizeof out, "run --resume %s -o %s --quiet", a, o), 2);
   check_contains(out, "A.h5: not a spikebridge checkpoint");

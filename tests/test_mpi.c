@@ -113,10 +113,51 @@ static void test_state_recording_refused(void **state) {
   assert_false(sb_test_file_exists(o));
 }
 
+/* sweep under mpirun: the ranks share out the runs (run i on rank i mod 2), each network whole
+ * in its process; the result equals the serial sweep's files; rank 0 writes the summary */
+static void test_sweep_over_ranks(void **state) {
+  (void)state;
+  if (!have_mpi()) skip();
+  char sw[700], od[700], ser[700], args[2048];
+  snprintf(sw, sizeof sw, "%s/sw.json", dir);
+  FILE *f = fopen(sw, "w");
+  assert_non_null(f);
+  fputs("{\"base\": \"mpi.json\", \"set\": {\"simulation.t_stop\": 80}, \"parameters\": "
+        "{\"stimuli[0].params.rate\": [2500, 3000, 3500, 4000, 4500]}}", f);
+  fclose(f);
+  snprintf(od, sizeof od, "%s/sw_mpi", dir);
+  snprintf(ser, sizeof ser, "%s/sw_serial", dir);
+  snprintf(args, sizeof args, "sweep %s -o %s --threads 1", sw, od);
+  int rc = mpirun(2, args);
+  if (rc) fprintf(stderr, "%s\n", out);
+  assert_int_equal(rc, 0);
+  check_contains(out, "2 MPI ranks share the runs");
+  check_contains(out, "5/5 complete");
+  assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --threads 1 --quiet", sw, ser), 0);
+  for (int i = 0; i < 5; i++) {
+    char a[800], b[800];
+    snprintf(a, sizeof a, "%s/run_%04d.h5", od, i);
+    snprintf(b, sizeof b, "%s/run_%04d.h5", ser, i);
+    double *ta, *tb;
+    uint64_t *ia, *ib;
+    size_t na, nb;
+    read_pop(a, "exc", &ta, &ia, &na);
+    read_pop(b, "exc", &tb, &ib, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(ta, tb, na * sizeof *ta);
+    assert_memory_equal(ia, ib, na * sizeof *ia);
+    sb_free(ta); sb_free(tb); sb_free(ia); sb_free(ib);
+  }
+  char csv[800];
+  snprintf(csv, sizeof csv, "%s/summary.csv", od);
+  assert_true(sb_test_file_exists(csv));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rank_invariance),
       cmocka_unit_test(test_state_recording_refused),
+      cmocka_unit_test(test_sweep_over_ranks),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }

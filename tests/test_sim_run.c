@@ -70,7 +70,7 @@ static void test_bad_model_files(void **state) {
   }
   /* missing file: exit 2 (input error), no output */
   assert_int_equal(sb_test_run(out, sizeof out, "run /nonexistent/model.json -o %s/x.h5", sb_test_tmpdir()), 2);
-  check_contains(out, "/nonexistent/model.json: cannot open");
+  check_contains(out, "/nonexistent/model.json: no such file");
   /* a bad --set path and a bad value */
   const char *good = write_model("good.json", "{" GOOD_POP "}");
   assert_int_equal(sb_test_run(out, sizeof out, "run %s --set populations.exc.params.tau_m=-3 -o %s/y.h5", good, sb_test_tmpdir()), 2);
