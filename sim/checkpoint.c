@@ -293,8 +293,9 @@ static int restore_recordings(sb_net *net, hid_t f, const char *file) {
 int sb_net_checkpoint_restore(sb_net *net, const char *path) {
   int st;
   if (net->file < 0) SB_ERROR(SB_EINVAL, "resume: attach the output file before restoring a checkpoint");
-  if (net->n_plastic > 0)
-    SB_ERROR(SB_EUNSUPPORTED, "resume: networks with plastic (STDP) projections cannot be checkpointed yet");
+  for (int i = 0; i < net->n_projs; i++)
+    if (net->projs[i].kind == SB_PROJ_PLASTIC)
+      SB_ERROR(SB_EINVAL, "resume: projections[%d]: plastic projections cannot be checkpointed yet", i);
   if (!net->prepared && (st = sb_net_prepare_(net))) return st;
   if (net->t != 0) SB_ERROR(SB_EINVAL, "resume: the network must be fresh (it is at t = %g ms)", net->t);
   hid_t f;

@@ -532,8 +532,6 @@ int sb_net_run(sb_net *net, double t_stop) {
   if (!(t_stop >= net->t) || !isfinite(t_stop))
     SB_ERROR(SB_EINVAL, "t_stop: must be finite and >= the current time %g ms (got %g)", net->t, t_stop);
   if (t_stop == net->t) return SB_OK;
-  if (net->n_plastic && net->nranks > 1) /* post histories live with the target's rank only */
-    SB_ERROR(SB_EUNSUPPORTED, "plastic (STDP) projections are not supported with more than one MPI rank yet");
   if (net->n_plastic && (rc = sb_plastic_run_start_(net, t_stop))) return rc;
   net->err = 0;
   net->done = 0;
