@@ -463,6 +463,12 @@ static void test_backend_agreement(void **state) {
   for (int l = 0; l < 2; l++) check_rel(b.spikes[l], a.spikes[l], 0.02, "layer %d spikes event vs clocked", l);
   sb_convert_result_free(&a);
   sb_convert_result_free(&b);
+  o.v_init = 0.5;   /* V0 = theta/2 must reach the engine's first layer too */
+  assert_int_equal(sb_convert_eval_clocked(net, d.images, d.labels, 10, &o, &a), SB_OK);
+  assert_int_equal(sb_convert_eval_event(net, d.images, d.labels, 10, &o, &b), SB_OK);
+  for (int l = 0; l < 2; l++) check_rel(b.spikes[l], a.spikes[l], 0.02, "V0 = theta/2: layer %d spikes event vs clocked", l);
+  sb_convert_result_free(&a);
+  sb_convert_result_free(&b);
   sb_dataset_free(&d);
   sb_convert_net_free(net);
 }
