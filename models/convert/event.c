@@ -351,7 +351,7 @@ int sb_convert_eval_event(const sb_convert_net *cn, const uint8_t *images, const
       }
     }
     for (int t = 1; t < steps; t++) res->synops[t] += res->synops[t - 1];
-    memcpy(res->labels, labels, n);
+    if (n) memcpy(res->labels, labels, n);
     res->wall = sb_wall_time() - t0;
   }
   for (int i = 0; i < nt; i++) evwork_free(&ws[i], nl);
