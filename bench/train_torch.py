@@ -5,7 +5,9 @@ tests/ref/export_torch.py. Used while `spikebridge train` is not available, and 
 committed test fixture tests/ref/convert_tiny_cnn.h5.
 
 Usage: /usr/bin/python3 bench/train_torch.py WHAT OUT.h5 [EPOCHS]
-  WHAT: mlp | cnn | cnn_qcfs | tiny   (tiny = conv 8x5x5 s2 -> relu -> avgpool 2 -> dense 10)
+  WHAT: mlp | cnn | cnn_qcfs | tiny | tiny_qcfs
+        (tiny = conv 8x5x5 s2 -> relu -> avgpool 2 -> dense 10; tiny_qcfs = conv 16x5x5 s2 -> qcfs ->
+        avgpool 2 -> dense 64 -> qcfs -> dense 10, QCFS L = 8)
 Adam lr 1e-3, batch 128, torch.manual_seed(1), one thread unless OMP_NUM_THREADS says otherwise.
 """
 import gzip
@@ -50,6 +52,9 @@ def build(what):
     if what == "tiny":
         return nn.Sequential(nn.Conv2d(1, 8, 5, stride=2, padding=2), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
                              nn.Linear(392, 10))
+    if what == "tiny_qcfs":
+        return nn.Sequential(nn.Conv2d(1, 16, 5, stride=2, padding=2), QCFS(4.0, 8), nn.AvgPool2d(2), nn.Flatten(),
+                             nn.Linear(784, 64), QCFS(4.0, 8), nn.Linear(64, 10))
     raise SystemExit("unknown model " + what)
 
 

@@ -463,6 +463,12 @@ static void test_backend_agreement(void **state) {
   for (int l = 0; l < 2; l++) check_rel(b.spikes[l], a.spikes[l], 0.02, "layer %d spikes event vs clocked", l);
   sb_convert_result_free(&a);
   sb_convert_result_free(&b);
+  o.v_init = 0.5;   /* V0 = theta/2 must reach the engine's first layer too */
+  assert_int_equal(sb_convert_eval_clocked(net, d.images, d.labels, 10, &o, &a), SB_OK);
+  assert_int_equal(sb_convert_eval_event(net, d.images, d.labels, 10, &o, &b), SB_OK);
+  for (int l = 0; l < 2; l++) check_rel(b.spikes[l], a.spikes[l], 0.02, "V0 = theta/2: layer %d spikes event vs clocked", l);
+  sb_convert_result_free(&a);
+  sb_convert_result_free(&b);
   sb_dataset_free(&d);
   sb_convert_net_free(net);
 }
@@ -508,6 +514,37 @@ static void test_cli_end_to_end(void **state) {
   free(id);
 }
 
+/* GAN generator with signed IF neurons: the spiking generator's images approach the ANN's as T
+ * grows (rate error ~ 1/T): mean pixel difference falls by >= 4x from T = 10 to T = 200 and is
+ * below 0.01 (of the [0, 1] range) at T = 200, for a generator with PyTorch-default random
+ * weights (LeakyReLU 0.2, tanh output). */
+static void test_gan_generator(void **state) {
+  (void)state;
+  sb_model *g = NULL, *d = NULL;
+  assert_int_equal(sb_model_builtin(&g, "gan_g"), SB_OK);
+  assert_int_equal(sb_model_builtin(&d, "gan_d"), SB_OK);
+  sb_model_init_params(g, 7);
+  sb_model_init_params(d, 8);
+  const char *path = tmp("gan.h5");
+  assert_int_equal(sb_gan_save(g, d, path, NULL), SB_OK);
+  sb_model_free(g);
+  sb_model_free(d);
+  sb_convert_opts o;
+  sb_convert_opts_default(&o);
+  o.n_samples = 200;
+  sb_convert_gan_result r;
+  assert_int_equal(sb_convert_gan(path, &o, 200, 20, 3, &r), SB_OK);
+  assert_int_equal(r.n_layers, 3);
+  fprintf(stderr, "GAN generator: mean pixel difference %.4f at T = 10, %.4f at T = 200\n", r.mae_t[9], r.mae);
+  assert_true(r.mae < 0.01);
+  assert_true(r.mae_t[9] > 4 * r.mae);
+  assert_true(r.spikes[0] > 0 && r.spikes[1] > 0);
+  sb_convert_gan_result_free(&r);
+  char out[4096];
+  assert_int_equal(sb_test_run(out, sizeof out, "eval %s --steps 20 --limit 4", path), 0);
+  check_contains(out, "mean |SNN - ANN| pixel");
+}
+
 int main(void) {
   sb_h5_quiet();
   const struct CMUnitTest tests[] = {
@@ -515,7 +552,7 @@ int main(void) {
       cmocka_unit_test(test_maxpool_gate),             cmocka_unit_test(test_file_roundtrip),
       cmocka_unit_test(test_cli_bad_inputs),           cmocka_unit_test(test_numpy_reference),
       cmocka_unit_test(test_accuracy_vs_ann),          cmocka_unit_test(test_backend_agreement),
-      cmocka_unit_test(test_cli_end_to_end),
+      cmocka_unit_test(test_cli_end_to_end),           cmocka_unit_test(test_gan_generator),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -404,7 +404,7 @@ int sb_convert_eval_clocked(const sb_convert_net *net, const uint8_t *images, co
     res->maxpool_cmp += ws[i].cmp;
   }
   for (int t = 1; t < steps; t++) res->synops[t] += res->synops[t - 1];
-  memcpy(res->labels, labels, n);
+  if (n) memcpy(res->labels, labels, n);
   res->wall = sb_wall_time() - t0;
 done:
   if (ws)

@@ -699,6 +699,7 @@ int sb_convert_write_spikes(const sb_convert_net *net, const sb_convert_result *
     size_t p = 0;
     for (size_t k = 0; k < r->n_record; k++) {   /* images are consecutive in time: by_time */
       const sb_convert_spikes *s = &r->rec[k * (size_t)r->n_layers + (size_t)l];
+      if (!s->n) continue;   /* s->t may be NULL */
       memcpy(t + p, s->t, s->n * sizeof *t);
       memcpy(id + p, s->id, s->n * sizeof *id);
       p += s->n;

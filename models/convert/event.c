@@ -31,6 +31,7 @@ static double fanout(const sb_convert_layer *L, size_t i) {
 
 typedef struct {
   sb_net *net;
+  int started;        /* a run happened: sb_net_reset restores the states set before it */
   int in_pop;         /* Poisson relay population or -1 */
   int *pop;           /* (n_layers) */
   double **fan;       /* (n_layers) fanout per input neuron */
@@ -165,6 +166,12 @@ static int run_image(evwork *w, const sb_convert_net *cn, const sb_convert_eval_
     else sb_conv2d_forward_naive(w->z, w->x, L0->w, L0->b, cs, 1);
     for (size_t i = 0; i < n0; i++) w->I[i] = w->z[i];
     if ((rc = sb_net_set_param_array(E->net, E->pop[0], "I_e", w->I))) return rc;
+    if (!E->started) {   /* before the first run a parameter change re-initialises the state: set V0 again */
+      const sb_convert_layer *F = &cn->layers[0];
+      double v0 = F->spiking ? (o->v_init >= 0 ? o->v_init : cn->v_init) * F->threshold : 0;
+      for (size_t i = 0; i < n0; i++) w->I[i] = v0;
+      if ((rc = sb_net_set_state(E->net, E->pop[0], "V_m", w->I))) return rc;
+    }
   } else {
     /* Poisson trains of rate x * 1000 Hz (x spikes per 1 ms step) into the relay population;
      * stimuli are part of the network, so this path rebuilds it per image */
@@ -182,6 +189,7 @@ static int run_image(evwork *w, const sb_convert_net *cn, const sb_convert_eval_
   }
   int p = 0;
   double syn_prev = 0;
+  E->started = 1;
   for (int t = 0; t < steps; t++) {
     if ((rc = sb_net_run(E->net, (double)(t + 1)))) return rc;
     if ((rc = sb_net_get_state(E->net, E->pop[nl - 1], "V_m", w->v))) return rc;
@@ -343,7 +351,7 @@ int sb_convert_eval_event(const sb_convert_net *cn, const uint8_t *images, const
       }
     }
     for (int t = 1; t < steps; t++) res->synops[t] += res->synops[t - 1];
-    memcpy(res->labels, labels, n);
+    if (n) memcpy(res->labels, labels, n);
     res->wall = sb_wall_time() - t0;
   }
   for (int i = 0; i < nt; i++) evwork_free(&ws[i], nl);
