@@ -15,17 +15,23 @@
 #define MAX_WINDOW 5.0   /* ms: longest window (progress and flush granularity) */
 #define MAX_RECS_PER_NEURON 8
 
-int sb_ev_push_(sb_evvec *v, double t, double w) {
-  if (v->n == v->cap) {
-    uint32_t cap = v->cap ? 2 * v->cap : 8;
-    sb_event *e = sb_realloc(v->e, cap * sizeof *e);
-    if (!e) return SB_ENOMEM;
-    v->e = e;
-    v->cap = cap;
-  }
+/* Grows the queue (the rare path of sb_ev_push_; kept out of line). */
+static int ev_grow(sb_evvec *v) {
+  uint32_t cap = v->cap ? 2 * v->cap : 8;
+  sb_event *e = sb_realloc(v->e, cap * sizeof *e);
+  if (!e) return SB_ENOMEM;
+  v->e = e;
+  v->cap = cap;
+  return SB_OK;
+}
+
+static inline int ev_push(sb_evvec *v, double t, double w) {
+  if (__builtin_expect(v->n == v->cap, 0) && ev_grow(v)) return SB_ENOMEM;
   v->e[v->n++] = (sb_event){t, w};
   return SB_OK;
 }
+
+int sb_ev_push_(sb_evvec *v, double t, double w) { return ev_push(v, t, w); }
 
 /* ---- preparation ---- */
 
@@ -239,7 +245,9 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
   size_t sp = net->stim_pos[gid], se = net->stim_first[gid + 1];
   size_t pf = net->pois_first[gid], pl = net->pois_first[gid + 1];
   size_t rf = net->rec_first[gid], rl = net->rec_first[gid + 1];
-  if (v->n > 1) {
+  uint32_t unsorted = 0;   /* constant-delay arrivals are usually pushed in time order already */
+  for (uint32_t j = 1; j < v->n && !unsorted; j++) unsorted = v->e[j].t < v->e[j - 1].t;
+  if (unsorted) {
     if (v->n > net->scratch_cap[tid]) {
       sb_event *sc = sb_realloc(net->scratch[tid], v->n * sizeof *sc);
       if (!sc) return SB_ENOMEM;
@@ -288,6 +296,7 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
       if (rc != SB_NOSPIKE) return sb_error_prefix_(rc, "%s: neuron %zu at t = %g ms", pop->name, i, t);
       if ((rc = T->advance(p, d, s, t, te, w))) return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
       t = te;
+      if (guard) quiet_until = -INFINITY;   /* the bound was for the trajectory before the reset */
     }
     switch (src) {
       case SRC_END: goto done;
@@ -300,28 +309,30 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
         break;
       }
       case SRC_STIM:
-        quiet_until = -INFINITY;
         T->receive(p, d, s, te, net->stim_s[sp].rcpt, net->stim_s[sp].w);
         n_ext += net->stim_s[sp].rcpt == SB_RCPT_SPIKE;
         sp++;
         break;
       case SRC_EV:
-        quiet_until = -INFINITY;
         T->receive(p, d, s, te, SB_RCPT_SPIKE, v->e[ie].w);
         ie++;
         break;
       case SRC_POIS:
-        quiet_until = -INFINITY;
         T->receive(p, d, s, te, SB_RCPT_SPIKE, net->pois_s[which].w);
         net->pois_next[which] = pois_draw(net->pois_rng[gid], &net->pois_s[which], net->pois_next[which]);
         n_ext++;
         break;
     }
+    /* After an input, a bound on the next crossing without further input: the following
+     * intervals up to it need no threshold search, and at the window's end it is the wake time. */
+    if (src != SRC_REC) quiet_until = T->safe_until ? T->safe_until(p, d, s, te) : -INFINITY;
   }
 done:
   net->t_state[gid] = t;
-  /* the next time this neuron must be looked at without new events (lazy update) */
-  double wake = T->safe_until && rf == rl ? T->safe_until(p, d, s, t) : -INFINITY;
+  /* the next time this neuron must be looked at without new events (lazy update); a bound
+   * computed after the last input (or carried over) is still valid */
+  double wake = -INFINITY;
+  if (T->safe_until && rf == rl) wake = quiet_until > t ? quiet_until : T->safe_until(p, d, s, t);
   if (sp < se && net->stim_s[sp].t < wake) wake = net->stim_s[sp].t;
   for (size_t q = pf; q < pl; q++)
     if (net->pois_next[q] < wake) wake = net->pois_next[q];
@@ -356,7 +367,7 @@ static int process_partition(sb_net *net, int k, double t0, double t1, int full)
 
 static inline int push(sb_net *net, size_t gid, double t, double w) {
   uint64_t b = sb_bin_(net, t);
-  return sb_ev_push_(&net->ev[(size_t)(b % (uint64_t)net->S) * net->n + gid], t, w);
+  return ev_push(&net->ev[(size_t)(b % (uint64_t)net->S) * net->n + gid], t, w);
 }
 
 static int deliver_partition(sb_net *net, int k) {
@@ -386,7 +397,7 @@ static int deliver_partition(sb_net *net, int k) {
             uint64_t b = sb_bin_(net, ta);
             sb_evvec *base = &net->ev[(size_t)(b % (uint64_t)net->S) * net->n + tf];
             for (uint32_t x = a; x < e; x++)
-              if (sb_ev_push_(&base[c->tgt[x]], ta, c->w ? (double)c->w[x] : pr->w_const)) return SB_ENOMEM;
+              if (ev_push(&base[c->tgt[x]], ta, c->w ? (double)c->w[x] : pr->w_const)) return SB_ENOMEM;
           } else {
             for (uint32_t x = a; x < e; x++)
               if (push(net, tf + c->tgt[x], ts + (double)c->d[x], c->w ? (double)c->w[x] : pr->w_const)) return SB_ENOMEM;
@@ -401,7 +412,7 @@ static int deliver_partition(sb_net *net, int k) {
           for (size_t x = tlo; x < thi; x++)
             if (row[x] != 0.0f) {
               nev++;
-              if (sb_ev_push_(&base[x], ta, (double)row[x])) return SB_ENOMEM;
+              if (ev_push(&base[x], ta, (double)row[x])) return SB_ENOMEM;
             }
           break;
         }
@@ -434,7 +445,7 @@ static int deliver_partition(sb_net *net, int k) {
                 float wv = pr->kernel[(((size_t)co * (size_t)cs->C_in + (size_t)c) * (size_t)cs->KH + (size_t)ky) * (size_t)cs->KW + (size_t)kx];
                 if (wv == 0.0f) continue;
                 nev++;
-                if (sb_ev_push_(&base[t], ta, (double)wv)) return SB_ENOMEM;
+                if (ev_push(&base[t], ta, (double)wv)) return SB_ENOMEM;
               }
             }
           }
