@@ -279,8 +279,12 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
       if (net->pois_next[q] < te) { te = net->pois_next[q]; src = SRC_POIS; which = q; }
     if (te < t) te = t;   /* an arrival rounded just below the window start */
     if (te > t && te <= quiet_until) {
-      if ((rc = T->advance(p, d, s, t, te, w))) return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
-      t = te;
+      /* at the window's end a quiet neuron stays at its last event (lazy): the next event or
+       * sample advances it in one exact step, with no threshold search before quiet_until */
+      if (src != SRC_END) {
+        if ((rc = T->advance(p, d, s, t, te, w))) return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
+        t = te;
+      }
     } else if (te > t) {
       long guard = 0;
       double ts;
