@@ -79,6 +79,7 @@ int sb_net_prepare_(sb_net *net) {
   net->rec_first = sb_calloc(n + 1, sizeof *net->rec_first);
   net->t_state = sb_calloc(n, sizeof *net->t_state);
   net->t_safe = sb_calloc(n, sizeof *net->t_safe);
+  net->ev_due = sb_malloc(n * sizeof *net->ev_due);
   net->count = sb_calloc(n, sizeof *net->count);
   net->last = sb_calloc(n, sizeof *net->last);
   net->isi_sum = sb_calloc(n, sizeof *net->isi_sum);
@@ -92,7 +93,7 @@ int sb_net_prepare_(sb_net *net) {
   net->t_events = sb_calloc((size_t)T, sizeof *net->t_events);
   net->t_ext = sb_calloc((size_t)T, sizeof *net->t_ext);
   if (!net->ev || !net->pois_first || !net->pois_next || !net->pois_s || !net->pois_rng || !net->stim_first ||
-      !net->stim_s || !net->stim_pos || !net->rec_first || !net->t_state || !net->t_safe || !net->count || !net->last || !net->isi_sum ||
+      !net->stim_s || !net->stim_pos || !net->rec_first || !net->t_state || !net->t_safe || !net->ev_due || !net->count || !net->last || !net->isi_sum ||
       !net->isi_sq || !net->tsp || !net->tsp_n || !net->tsp_cap || !net->scratch || !net->scratch_cap ||
       !net->t_events || !net->t_ext)
     return SB_ENOMEM;
@@ -174,6 +175,7 @@ int sb_net_prepare_(sb_net *net) {
     memcpy(p->state0, p->state, p->n * p->type->state_size);
   }
   for (size_t g = 0; g < n; g++) net->t_safe[g] = -INFINITY;
+  for (size_t g = 0; g < n; g++) net->ev_due[g] = -INFINITY;
   net->k = 0;
   net->t = 0;
   net->next_flush = net->flush_interval;
@@ -348,6 +350,15 @@ done:
     memmove(v->e, v->e + ie, (v->n - ie) * sizeof *v->e);
     v->n -= ie;
   }
+  /* earliest event still queued: the rest of this slot (sorted), else the start of the first
+   * later window with a non-empty queue */
+  double due = v->n ? v->e[0].t : wake;
+  for (uint64_t kk = net->k + 1; kk < net->k + (uint64_t)net->S && !v->n; kk++)
+    if (net->ev[(size_t)(kk % (uint64_t)net->S) * net->n + gid].n) {
+      due = (double)kk * net->W;
+      break;
+    }
+  net->ev_due[gid] = due < wake ? due : wake;
   return SB_OK;
 }
 
@@ -356,10 +367,9 @@ static int process_partition(sb_net *net, int k, double t0, double t1, int full)
   for (int pi = 0; pi < net->n_pops; pi++) {
     sb_pop *pop = &net->pops[pi];
     size_t a = pop->first > lo ? pop->first : lo, b = pop->first + pop->n < hi ? pop->first + pop->n : hi;
-    const sb_evvec *v = &net->ev[(size_t)(net->k % (uint64_t)net->S) * net->n];
-    const double *wake = net->t_safe;
+    const double *due = net->ev_due;
     for (size_t g = a; g < b; g++) {
-      if (v[g].n == 0 && t1 <= wake[g]) continue;   /* nothing happens to it in this window */
+      if (t1 <= due[g]) continue;   /* nothing happens to it in this window */
       int rc = process_neuron(net, pop, g - pop->first, k, t0, t1, full);
       if (rc) return rc;
     }
@@ -371,6 +381,7 @@ static int process_partition(sb_net *net, int k, double t0, double t1, int full)
 
 static inline int push(sb_net *net, size_t gid, double t, double w) {
   uint64_t b = sb_bin_(net, t);
+  if (t < net->ev_due[gid]) net->ev_due[gid] = t;
   return ev_push(&net->ev[(size_t)(b % (uint64_t)net->S) * net->n + gid], t, w);
 }
 
@@ -400,8 +411,12 @@ static int deliver_partition(sb_net *net, int k) {
             double ta = ts + pr->d_const;
             uint64_t b = sb_bin_(net, ta);
             sb_evvec *base = &net->ev[(size_t)(b % (uint64_t)net->S) * net->n + tf];
-            for (uint32_t x = a; x < e; x++)
-              if (ev_push(&base[c->tgt[x]], ta, c->w ? (double)c->w[x] : pr->w_const)) return SB_ENOMEM;
+            double *due = net->ev_due + tf;
+            for (uint32_t x = a; x < e; x++) {
+              uint32_t y = c->tgt[x];
+              if (ta < due[y]) due[y] = ta;
+              if (ev_push(&base[y], ta, c->w ? (double)c->w[x] : pr->w_const)) return SB_ENOMEM;
+            }
           } else {
             for (uint32_t x = a; x < e; x++)
               if (push(net, tf + c->tgt[x], ts + (double)c->d[x], c->w ? (double)c->w[x] : pr->w_const)) return SB_ENOMEM;
@@ -416,6 +431,7 @@ static int deliver_partition(sb_net *net, int k) {
           for (size_t x = tlo; x < thi; x++)
             if (row[x] != 0.0f) {
               nev++;
+              if (ta < net->ev_due[tf + x]) net->ev_due[tf + x] = ta;
               if (ev_push(&base[x], ta, (double)row[x])) return SB_ENOMEM;
             }
           break;
@@ -449,6 +465,7 @@ static int deliver_partition(sb_net *net, int k) {
                 float wv = pr->kernel[(((size_t)co * (size_t)cs->C_in + (size_t)c) * (size_t)cs->KH + (size_t)ky) * (size_t)cs->KW + (size_t)kx];
                 if (wv == 0.0f) continue;
                 nev++;
+                if (ta < net->ev_due[tf + t]) net->ev_due[tf + t] = ta;
                 if (ev_push(&base[t], ta, (double)wv)) return SB_ENOMEM;
               }
             }
@@ -577,6 +594,7 @@ int sb_net_reset(sb_net *net) {
   memset(net->count, 0, net->n * sizeof *net->count);
   memset(net->t_state, 0, net->n * sizeof *net->t_state);
   for (size_t g = 0; g < net->n; g++) net->t_safe[g] = -INFINITY;
+  for (size_t g = 0; g < net->n; g++) net->ev_due[g] = -INFINITY;
   memset(net->last, 0, net->n * sizeof *net->last);
   memset(net->isi_sum, 0, net->n * sizeof *net->isi_sum);
   memset(net->isi_sq, 0, net->n * sizeof *net->isi_sq);
