@@ -99,6 +99,11 @@ static int next_crossing(const void *pv, const void *dv, const void *sv, double 
 }
 
 static double safe_until(const void *pv, const void *dv, const void *sv, double t) {
+  const par *p = pv;
+  const der *d = dv;
+  const st *s = sv;
+  /* fast path (every input calls this): below threshold and relaxing to below it, never */
+  if (!(t < s->t_ref_end) && s->V_m < p->V_th && !(p->E_L + d->R * (p->I_e + s->I_dc) > p->V_th)) return INFINITY;
   double ts;
   if (next_crossing(pv, dv, sv, t, INFINITY, &ts, NULL) == SB_OK) return ts;
   return INFINITY;

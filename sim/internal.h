@@ -123,6 +123,8 @@ struct sb_net {
   sb_recmap *recmap;
   double *t_state;              /* (n) time each neuron's state refers to (lazy update) */
   double *t_safe;               /* (n) wake time: nothing (spike, stimulus, sample) before it without new events */
+  double *ev_due;               /* (n) min(t_safe, lower bound of the earliest queued event): the
+                                   window scan skips a neuron with one compare */
   uint64_t *count;              /* (n) spikes */
   double *last, *isi_sum, *isi_sq;  /* (n) for CV */
   sb_spike **tsp;               /* per-thread spikes of the window */

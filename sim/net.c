@@ -50,6 +50,7 @@ static void free_run_state(sb_net *net) {
   sb_free(net->pois_first); sb_free(net->pois_next); sb_free(net->pois_s);
   sb_free(net->stim_first); sb_free(net->stim_s); sb_free(net->stim_pos);
   sb_free(net->rec_first); sb_free(net->recmap);
+  sb_free(net->ev_due); net->ev_due = NULL;
   sb_free(net->t_state); sb_free(net->t_safe); sb_free(net->count); sb_free(net->last); sb_free(net->isi_sum); sb_free(net->isi_sq);
   net->pois_first = NULL; net->pois_next = NULL; net->pois_s = NULL;
   net->stim_first = NULL; net->stim_s = NULL; net->stim_pos = NULL;
@@ -174,7 +175,7 @@ double sb_net_time(const sb_net *net) { return net->t; }
  * next window (their lazy-update bounds were computed with the old values). */
 static void wake_pop(sb_net *net, const sb_pop *p) {
   if (!net->prepared) return;
-  for (size_t i = 0; i < p->n; i++) net->t_safe[p->first + i] = -INFINITY;
+  for (size_t i = 0; i < p->n; i++) net->t_safe[p->first + i] = net->ev_due[p->first + i] = -INFINITY;
 }
 
 /* Re-initialise the state of neurons whose parameters changed (before any run). */

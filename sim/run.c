@@ -15,17 +15,23 @@
 #define MAX_WINDOW 5.0   /* ms: longest window (progress and flush granularity) */
 #define MAX_RECS_PER_NEURON 8
 
-int sb_ev_push_(sb_evvec *v, double t, double w) {
-  if (v->n == v->cap) {
-    uint32_t cap = v->cap ? 2 * v->cap : 8;
-    sb_event *e = sb_realloc(v->e, cap * sizeof *e);
-    if (!e) return SB_ENOMEM;
-    v->e = e;
-    v->cap = cap;
-  }
+/* Grows the queue (the rare path of sb_ev_push_; kept out of line). */
+static int ev_grow(sb_evvec *v) {
+  uint32_t cap = v->cap ? 2 * v->cap : 8;
+  sb_event *e = sb_realloc(v->e, cap * sizeof *e);
+  if (!e) return SB_ENOMEM;
+  v->e = e;
+  v->cap = cap;
+  return SB_OK;
+}
+
+static inline int ev_push(sb_evvec *v, double t, double w) {
+  if (__builtin_expect(v->n == v->cap, 0) && ev_grow(v)) return SB_ENOMEM;
   v->e[v->n++] = (sb_event){t, w};
   return SB_OK;
 }
+
+int sb_ev_push_(sb_evvec *v, double t, double w) { return ev_push(v, t, w); }
 
 /* ---- preparation ---- */
 
@@ -73,6 +79,7 @@ int sb_net_prepare_(sb_net *net) {
   net->rec_first = sb_calloc(n + 1, sizeof *net->rec_first);
   net->t_state = sb_calloc(n, sizeof *net->t_state);
   net->t_safe = sb_calloc(n, sizeof *net->t_safe);
+  net->ev_due = sb_malloc(n * sizeof *net->ev_due);
   net->count = sb_calloc(n, sizeof *net->count);
   net->last = sb_calloc(n, sizeof *net->last);
   net->isi_sum = sb_calloc(n, sizeof *net->isi_sum);
@@ -86,7 +93,7 @@ int sb_net_prepare_(sb_net *net) {
   net->t_events = sb_calloc((size_t)T, sizeof *net->t_events);
   net->t_ext = sb_calloc((size_t)T, sizeof *net->t_ext);
   if (!net->ev || !net->pois_first || !net->pois_next || !net->pois_s || !net->pois_rng || !net->stim_first ||
-      !net->stim_s || !net->stim_pos || !net->rec_first || !net->t_state || !net->t_safe || !net->count || !net->last || !net->isi_sum ||
+      !net->stim_s || !net->stim_pos || !net->rec_first || !net->t_state || !net->t_safe || !net->ev_due || !net->count || !net->last || !net->isi_sum ||
       !net->isi_sq || !net->tsp || !net->tsp_n || !net->tsp_cap || !net->scratch || !net->scratch_cap ||
       !net->t_events || !net->t_ext)
     return SB_ENOMEM;
@@ -177,6 +184,7 @@ int sb_net_prepare_(sb_net *net) {
     memcpy(p->state0, p->state, p->n * p->type->state_size);
   }
   for (size_t g = 0; g < n; g++) net->t_safe[g] = -INFINITY;
+  for (size_t g = 0; g < n; g++) net->ev_due[g] = -INFINITY;
   net->k = 0;
   net->t = 0;
   net->next_flush = net->flush_interval;
@@ -249,7 +257,9 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
   size_t sp = net->stim_pos[gid], se = net->stim_first[gid + 1];
   size_t pf = net->pois_first[gid], pl = net->pois_first[gid + 1];
   size_t rf = net->rec_first[gid], rl = net->rec_first[gid + 1];
-  if (v->n > 1) {
+  uint32_t unsorted = 0;   /* constant-delay arrivals are usually pushed in time order already */
+  for (uint32_t j = 1; j < v->n && !unsorted; j++) unsorted = v->e[j].t < v->e[j - 1].t;
+  if (unsorted) {
     if (v->n > net->scratch_cap[tid]) {
       sb_event *sc = sb_realloc(net->scratch[tid], v->n * sizeof *sc);
       if (!sc) return SB_ENOMEM;
@@ -281,8 +291,12 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
       if (net->pois_next[q] < te) { te = net->pois_next[q]; src = SRC_POIS; which = q; }
     if (te < t) te = t;   /* an arrival rounded just below the window start */
     if (te > t && te <= quiet_until) {
-      if ((rc = T->advance(p, d, s, t, te, w))) return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
-      t = te;
+      /* at the window's end a quiet neuron stays at its last event (lazy): the next event or
+       * sample advances it in one exact step, with no threshold search before quiet_until */
+      if (src != SRC_END) {
+        if ((rc = T->advance(p, d, s, t, te, w))) return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
+        t = te;
+      }
     } else if (te > t) {
       long guard = 0;
       double ts;
@@ -298,6 +312,7 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
       if (rc != SB_NOSPIKE) return sb_error_prefix_(rc, "%s: neuron %zu at t = %g ms", pop->name, i, t);
       if ((rc = T->advance(p, d, s, t, te, w))) return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
       t = te;
+      if (guard) quiet_until = -INFINITY;   /* the bound was for the trajectory before the reset */
     }
     switch (src) {
       case SRC_END: goto done;
@@ -310,28 +325,30 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
         break;
       }
       case SRC_STIM:
-        quiet_until = -INFINITY;
         T->receive(p, d, s, te, net->stim_s[sp].rcpt, net->stim_s[sp].w);
         n_ext += net->stim_s[sp].rcpt == SB_RCPT_SPIKE;
         sp++;
         break;
       case SRC_EV:
-        quiet_until = -INFINITY;
         T->receive(p, d, s, te, SB_RCPT_SPIKE, v->e[ie].w);
         ie++;
         break;
       case SRC_POIS:
-        quiet_until = -INFINITY;
         T->receive(p, d, s, te, SB_RCPT_SPIKE, net->pois_s[which].w);
         net->pois_next[which] = pois_draw(net->pois_rng[gid], &net->pois_s[which], net->pois_next[which]);
         n_ext++;
         break;
     }
+    /* After an input, a bound on the next crossing without further input: the following
+     * intervals up to it need no threshold search, and at the window's end it is the wake time. */
+    if (src != SRC_REC) quiet_until = T->safe_until ? T->safe_until(p, d, s, te) : -INFINITY;
   }
 done:
   net->t_state[gid] = t;
-  /* the next time this neuron must be looked at without new events (lazy update) */
-  double wake = T->safe_until && rf == rl ? T->safe_until(p, d, s, t) : -INFINITY;
+  /* the next time this neuron must be looked at without new events (lazy update); a bound
+   * computed after the last input (or carried over) is still valid */
+  double wake = -INFINITY;
+  if (T->safe_until && rf == rl) wake = quiet_until > t ? quiet_until : T->safe_until(p, d, s, t);
   if (sp < se && net->stim_s[sp].t < wake) wake = net->stim_s[sp].t;
   for (size_t q = pf; q < pl; q++)
     if (net->pois_next[q] < wake) wake = net->pois_next[q];
@@ -343,6 +360,15 @@ done:
     memmove(v->e, v->e + ie, (v->n - ie) * sizeof *v->e);
     v->n -= ie;
   }
+  /* earliest event still queued: the rest of this slot (sorted), else the start of the first
+   * later window with a non-empty queue */
+  double due = v->n ? v->e[0].t : wake;
+  for (uint64_t kk = net->k + 1; kk < net->k + (uint64_t)net->S && !v->n; kk++)
+    if (net->ev[(size_t)(kk % (uint64_t)net->S) * net->n + gid].n) {
+      due = (double)kk * net->W;
+      break;
+    }
+  net->ev_due[gid] = due < wake ? due : wake;
   return SB_OK;
 }
 
@@ -351,10 +377,9 @@ static int process_partition(sb_net *net, int k, double t0, double t1, int full)
   for (int pi = 0; pi < net->n_pops; pi++) {
     sb_pop *pop = &net->pops[pi];
     size_t a = pop->first > lo ? pop->first : lo, b = pop->first + pop->n < hi ? pop->first + pop->n : hi;
-    const sb_evvec *v = &net->ev[(size_t)(net->k % (uint64_t)net->S) * net->n];
-    const double *wake = net->t_safe;
+    const double *due = net->ev_due;
     for (size_t g = a; g < b; g++) {
-      if (v[g].n == 0 && t1 <= wake[g]) continue;   /* nothing happens to it in this window */
+      if (t1 <= due[g]) continue;   /* nothing happens to it in this window */
       int rc = process_neuron(net, pop, g - pop->first, k, t0, t1, full);
       if (rc) return rc;
     }
@@ -366,7 +391,8 @@ static int process_partition(sb_net *net, int k, double t0, double t1, int full)
 
 static inline int push(sb_net *net, size_t gid, double t, double w) {
   uint64_t b = sb_bin_(net, t);
-  return sb_ev_push_(&net->ev[(size_t)(b % (uint64_t)net->S) * net->n + gid], t, w);
+  if (t < net->ev_due[gid]) net->ev_due[gid] = t;
+  return ev_push(&net->ev[(size_t)(b % (uint64_t)net->S) * net->n + gid], t, w);
 }
 
 static int deliver_partition(sb_net *net, int k) {
@@ -396,8 +422,12 @@ static int deliver_partition(sb_net *net, int k) {
             double ta = ts + pr->d_const;
             uint64_t b = sb_bin_(net, ta);
             sb_evvec *base = &net->ev[(size_t)(b % (uint64_t)net->S) * net->n + tf];
-            for (uint32_t x = a; x < e; x++)
-              if (sb_ev_push_(&base[c->tgt[x]], ta, c->w ? (double)c->w[x] : pr->w_const)) return SB_ENOMEM;
+            double *due = net->ev_due + tf;
+            for (uint32_t x = a; x < e; x++) {
+              uint32_t y = c->tgt[x];
+              if (ta < due[y]) due[y] = ta;
+              if (ev_push(&base[y], ta, c->w ? (double)c->w[x] : pr->w_const)) return SB_ENOMEM;
+            }
           } else {
             for (uint32_t x = a; x < e; x++)
               if (push(net, tf + c->tgt[x], ts + (double)c->d[x], c->w ? (double)c->w[x] : pr->w_const)) return SB_ENOMEM;
@@ -412,7 +442,8 @@ static int deliver_partition(sb_net *net, int k) {
           for (size_t x = tlo; x < thi; x++)
             if (row[x] != 0.0f) {
               nev++;
-              if (sb_ev_push_(&base[x], ta, (double)row[x])) return SB_ENOMEM;
+              if (ta < net->ev_due[tf + x]) net->ev_due[tf + x] = ta;
+              if (ev_push(&base[x], ta, (double)row[x])) return SB_ENOMEM;
             }
           break;
         }
@@ -448,7 +479,8 @@ static int deliver_partition(sb_net *net, int k) {
                 float wv = pr->kernel[(((size_t)co * (size_t)cs->C_in + (size_t)c) * (size_t)cs->KH + (size_t)ky) * (size_t)cs->KW + (size_t)kx];
                 if (wv == 0.0f) continue;
                 nev++;
-                if (sb_ev_push_(&base[t], ta, (double)wv)) return SB_ENOMEM;
+                if (ta < net->ev_due[tf + t]) net->ev_due[tf + t] = ta;
+                if (ev_push(&base[t], ta, (double)wv)) return SB_ENOMEM;
               }
             }
           }
@@ -603,6 +635,7 @@ int sb_net_reset(sb_net *net) {
   memset(net->count, 0, net->n * sizeof *net->count);
   memset(net->t_state, 0, net->n * sizeof *net->t_state);
   for (size_t g = 0; g < net->n; g++) net->t_safe[g] = -INFINITY;
+  for (size_t g = 0; g < net->n; g++) net->ev_due[g] = -INFINITY;
   memset(net->last, 0, net->n * sizeof *net->last);
   memset(net->isi_sum, 0, net->n * sizeof *net->isi_sum);
   memset(net->isi_sq, 0, net->n * sizeof *net->isi_sq);
