@@ -306,7 +306,7 @@ int sb_cmd_eval(int argc, char **argv) {
     free(dup);
     o.record = rec;
   }
-  const char *backend = event == 1 ? "event" : "clocked";
+  const char *backend = event == 1 ? "event" : event == 2 ? "clocked and event (compared)" : "clocked";
   double v_init = o.v_init >= 0 ? o.v_init : net->v_init;
   printf("eval %s: %zu test images, T = %d steps of 1 ms, backend %s, input %s, v_init %g, reset %s\n", path, n,
          o.steps, backend, o.coding ? "poisson" : "constant current", v_init, net->reset_zero ? "zero" : "subtract");

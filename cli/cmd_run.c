@@ -110,7 +110,7 @@ int sb_cmd_run(int argc, char **argv) {
     if (c == SB_CLI_HELP) goto done;
     if (c == SB_CLI_BADOPT) { rc = 2; goto done; }
     switch (c) {
-      case 'o': out = optarg; if (sb_output_check(out)) return sb_cli_fail(SB_EINVAL); break;
+      case 'o': out = optarg; if (sb_output_check(out)) { rc = sb_cli_fail(SB_EINVAL); goto done; } break;
       case 'q': quiet = 1; break;
       case 1:
         if ((rc = sb_cli_double("run", "--t-stop", optarg, &v))) goto done;
