@@ -367,7 +367,7 @@ int sb_cmd_eval(int argc, char **argv) {
            100.0 * (double)agree / (double)n, T);
     for (int t = 0; t < T; t++)
       if (100.0 * (double)r.correct[t] / (double)n >= ann_acc - 0.3) {
-        printf("  first T within 0.3 point of the ANN: %d (%.2f%%), %.4g synaptic ops per image = %.3f x the ANN's "
+        printf("  first T with accuracy >= ANN - 0.3 points: %d (%.2f%%), %.4g synaptic ops per image = %.3f x the ANN's "
                "%.4g MACs\n", t + 1, 100.0 * (double)r.correct[t] / (double)n, r.synops[t] / (double)n,
                r.synops[t] / (double)n / net->ann_macs, net->ann_macs);
         break;

@@ -202,8 +202,11 @@ int sb_cmd_train(int argc, char **argv) {
                         "train_seconds", secs, NULL};
   st = sb_model_save(m, out, meta);
   if (st) { sb_model_free(m); return sb_cli_fail(st); }
-  printf("summary: %s, %d epochs, test accuracy %.2f%% (loss %.4f), train loss %.4f\n", m->name, res.epochs,
-         100.0 * res.test_acc, res.test_loss, res.train_loss);
+  if (res.epochs == 0)
+    printf("summary: %s, 0 epochs: nothing trained or evaluated\n", m->name);
+  else
+    printf("summary: %s, %d epochs, test accuracy %.2f%% (loss %.4f), train loss %.4f\n", m->name, res.epochs,
+           100.0 * res.test_acc, res.test_loss, res.train_loss);
   printf("  data load %.2f s, training %.2f s (%.2f s/epoch, fastest %.2f s, %.0f samples/s), %d threads, "
          "peak RSS %.0f MB\n", t_load, res.seconds, res.epochs ? res.seconds / res.epochs : 0.0,
          res.epoch_seconds_min, res.samples_per_s, nthreads, (double)sb_peak_rss() / 1e6);
