@@ -6,6 +6,7 @@
 #include "sim/sim.h"
 
 #include <hdf5.h>
+#include <jansson.h>
 
 /* A synaptic or stimulus event waiting in a neuron's queue: arrival time (ms) and weight. */
 typedef struct { double t, w; } sb_event;
@@ -174,6 +175,9 @@ int sb_pop_of_(const sb_net *net, uint32_t gid);
 int sb_rec_flush_(sb_net *net);
 void sb_rec_free_(sb_net *net);
 int sb_ev_push_(sb_evvec *v, double t, double w);
+/* Read a JSON file (model or sweep) rejecting duplicate keys. Errors: SB_EINVAL (missing or a
+ * directory), SB_EFORMAT with line and column. Caller json_decref's *root. (sim/model.c) */
+int sb_json_load_(const char *path, json_t **root);
 /* sim/mpi.c: no-ops with one rank */
 int sb_mpi_exchange_spikes_(sb_net *net, size_t local);
 void sb_mpi_net_ranks_(int *rank, int *size);   /* ranks a new network is split over */

@@ -778,18 +778,26 @@ static int load_record(const ctx *c, const json_t *j) {
   return SB_OK;
 }
 
-int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_model *m) {
-  memset(m, 0, sizeof *m);
-  int chk = sb_input_check(file);
+int sb_json_load_(const char *path, json_t **root) {
+  *root = NULL;
+  int chk = sb_input_check(path);
   if (chk) return chk;
   json_error_t jerr;
-  json_t *root = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
-  if (!root) {
-    FILE *f = fopen(file, "r");
-    if (!f) SB_ERROR(SB_EIO, "%s: cannot open (%s)", file, jerr.text);
+  *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+  if (!*root) {
+    FILE *f = fopen(path, "r");
+    if (!f) SB_ERROR(SB_EIO, "%s: cannot open (%s)", path, jerr.text);
     fclose(f);
-    SB_ERROR(SB_EFORMAT, "%s: line %d column %d: not valid JSON: %s", file, jerr.line, jerr.column, jerr.text);
+    SB_ERROR(SB_EFORMAT, "%s: line %d column %d: not valid JSON: %s", path, jerr.line, jerr.column, jerr.text);
   }
+  return SB_OK;
+}
+
+int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_model *m) {
+  memset(m, 0, sizeof *m);
+  json_t *root = NULL;
+  int chk = sb_json_load_(file, &root);
+  if (chk) return chk;
   ctx c = {file, NULL};
   int rc = SB_OK;
   double min_delay;

@@ -3,6 +3,7 @@
  * for restarts, and write the summary table (CSV and HDF5) from the run files.
  * Not here: argument parsing and printing (cli/cmd_sweep.c), the engine itself (run.c). */
 #include "sim/sim.h"
+#include "sim/internal.h"
 #include "analysis/analysis.h"
 
 #include <errno.h>
@@ -265,16 +266,9 @@ static int is_ignored_key(const char *k) {
 
 int sb_sweep_load(const char *path, const char *output_dir_override, sb_sweep **out) {
   *out = NULL;
-  int chk = sb_input_check(path);
+  json_t *root = NULL;
+  int chk = sb_json_load_(path, &root);
   if (chk) return chk;
-  json_error_t jerr;
-  json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-  if (!root) {
-    FILE *f = fopen(path, "r");
-    if (!f) SB_ERROR(SB_EIO, "%s: cannot open (%s)", path, jerr.text);
-    fclose(f);
-    SB_ERROR(SB_EFORMAT, "%s: line %d column %d: not valid JSON: %s", path, jerr.line, jerr.column, jerr.text);
-  }
   ctx c = {path};
   json_t *base_root = NULL;
   int rc = SB_OK;
@@ -312,9 +306,8 @@ int sb_sweep_load(const char *path, const char *output_dir_override, sb_sweep **
     memcpy(sw->base, path, dl);
     strcpy(sw->base + dl, bs);
   }
-  base_root = json_load_file(sw->base, 0, &jerr);
-  if (!base_root) {
-    rc = fail_(&c, "base", "cannot read model file %s: %s (line %d)", sw->base, jerr.text, jerr.line);
+  if ((rc = sb_json_load_(sw->base, &base_root))) {   /* names the model file, line and column */
+    sb_error_prefix_(rc, "%s: base", path);
     goto fail;
   }
   /* mode */

@@ -182,7 +182,7 @@ static void test_bad_sweep_files(void **state) {
                       " \"projections[1].weight\": [-1, -2]}}",
        "parameters: zip needs lists of equal length: parameters.projections[1].weight has 2 values, parameters.stimuli[0].params.rate has 3"},
       {"nobase.json", "{\"parameters\": {\"x\": [1]}}", "base: missing"},
-      {"basemissing.json", "{\"base\": \"nothere.json\", \"parameters\": {\"x\": [1]}}", "base: cannot read model file"},
+      {"basemissing.json", "{\"base\": \"nothere.json\", \"parameters\": {\"x\": [1]}}", "nothere.json: no such file"},
       {"badidx.json", "{\"base\": \"base.json\", \"parameters\": {\"projections[7].weight\": [1, 2]}}",
        "parameters.projections[7].weight: '7' is not an index of an array of 2"},
       {"badkey.json", "{\"base\": \"base.json\", \"parameters\": {\"populations.exk.params.tau_m\": [1, 2]}}",
