@@ -238,21 +238,6 @@ static int rd(hid_t g, const char *file, const char *name, hid_t mt, void **d, s
   return SB_OK;
 }
 
-static int append(hid_t ds, hid_t mtype, const void *buf, hsize_t rows, hsize_t ncols, int rank, uint64_t *written) {
-  if (!rows) return SB_OK;
-  hsize_t size[2] = {*written + rows, ncols}, start[2] = {*written, 0}, count[2] = {rows, ncols};
-  if (H5Dset_extent(ds, size) < 0) SB_ERROR(SB_EIO, "cannot extend a recording dataset");
-  hid_t fs = H5Dget_space(ds);
-  hid_t ms = H5Screate_simple(rank, count, NULL);
-  H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
-  herr_t e = H5Dwrite(ds, mtype, ms, fs, H5P_DEFAULT, buf);
-  H5Sclose(ms);
-  H5Sclose(fs);
-  if (e < 0) SB_ERROR(SB_EIO, "cannot write a recording dataset");
-  *written += rows;
-  return SB_OK;
-}
-
 static int restore_recordings(sb_net *net, hid_t f, const char *file) {
   int st = SB_OK;
   for (int i = 0; i < net->n_pops && !st; i++) {
@@ -267,8 +252,8 @@ static int restore_recordings(sb_net *net, hid_t f, const char *file) {
     if (!st) st = sb_h5_read(f, b, H5T_NATIVE_UINT64, &id, &ni, NULL, NULL, 0);
     if (!st && nt != ni) st = SB_SET_ERROR(SB_EFORMAT, "%s: /%s: length differs from timestamps", file, b);
     uint64_t w0 = p->written;
-    if (!st) st = append(p->ds_t, H5T_NATIVE_DOUBLE, t, nt, 1, 1, &p->written);
-    if (!st) st = append(p->ds_id, H5T_NATIVE_UINT64, id, ni, 1, 1, &w0);
+    if (!st) st = sb_rec_append_(p->ds_t, H5T_NATIVE_DOUBLE, t, nt, 1, 1, &p->written);
+    if (!st) st = sb_rec_append_(p->ds_id, H5T_NATIVE_UINT64, id, ni, 1, 1, &w0);
     sb_free(t);
     sb_free(id);
     if (st) return sb_error_prefix_(st, "%s", file);
@@ -284,7 +269,7 @@ static int restore_recordings(sb_net *net, hid_t f, const char *file) {
     st = sb_h5_read(f, a, H5T_NATIVE_FLOAT, &d, &nd, &rank, dims, 2);
     if (!st && (rank != 2 || dims[1] != r->n))
       st = SB_SET_ERROR(SB_EFORMAT, "%s: /%s: expected (rows, %zu)", file, a, r->n);
-    if (!st) st = append(r->ds, H5T_NATIVE_FLOAT, d, dims[0], r->n, 2, &r->written);
+    if (!st) st = sb_rec_append_(r->ds, H5T_NATIVE_FLOAT, d, dims[0], r->n, 2, &r->written);
     sb_free(d);
   }
   return st;

@@ -173,6 +173,8 @@ int sb_net_prepare_(sb_net *net);
 int sb_rec_window_(sb_net *net, double t0, double t1);      /* keep spikes/samples of a window (gsp by time) */
 int sb_pop_of_(const sb_net *net, uint32_t gid);
 int sb_rec_flush_(sb_net *net);
+/* Append `rows` rows of `ncols` to the extendible dataset `ds` at row *written (sim/record.c). */
+int sb_rec_append_(hid_t ds, hid_t mtype, const void *buf, hsize_t rows, hsize_t ncols, int rank, uint64_t *written);
 void sb_rec_free_(sb_net *net);
 int sb_ev_push_(sb_evvec *v, double t, double w);
 /* Read a JSON file (model or sweep) rejecting duplicate keys. Errors: SB_EINVAL (missing or a

@@ -137,7 +137,7 @@ static hid_t ext_dataset(hid_t loc, const char *name, hid_t type, int rank, hsiz
   return ds;
 }
 
-static int append(hid_t ds, hid_t mtype, const void *buf, hsize_t rows, hsize_t ncols, int rank, uint64_t *written) {
+int sb_rec_append_(hid_t ds, hid_t mtype, const void *buf, hsize_t rows, hsize_t ncols, int rank, uint64_t *written) {
   if (!rows) return SB_OK;
   hsize_t size[2] = {*written + rows, ncols}, start[2] = {*written, 0}, count[2] = {rows, ncols};
   if (H5Dset_extent(ds, size) < 0) SB_ERROR(SB_EIO, "cannot extend a recording dataset");
@@ -163,18 +163,23 @@ static int attr_u32(hid_t obj, const char *name, const uint32_t *v, hsize_t n, i
   return SB_OK;
 }
 
+/* Close every recording dataset and forget the file (the recordings in memory stay). */
+static void close_datasets(sb_net *net) {
+  for (int i = 0; i < net->n_pops; i++) {
+    if (net->pops[i].ds_t >= 0) H5Dclose(net->pops[i].ds_t);
+    if (net->pops[i].ds_id >= 0) H5Dclose(net->pops[i].ds_id);
+    net->pops[i].ds_t = net->pops[i].ds_id = -1;
+  }
+  for (int i = 0; i < net->n_recs; i++) {
+    if (net->recs[i].ds >= 0) H5Dclose(net->recs[i].ds);
+    net->recs[i].ds = -1;
+  }
+  net->file = -1;
+}
+
 int sb_net_attach_output(sb_net *net, hid_t file, double flush_interval) {
   if (file < 0) {   /* detach: close the datasets, keep the recordings */
-    for (int i = 0; i < net->n_pops; i++) {
-      if (net->pops[i].ds_t >= 0) H5Dclose(net->pops[i].ds_t);
-      if (net->pops[i].ds_id >= 0) H5Dclose(net->pops[i].ds_id);
-      net->pops[i].ds_t = net->pops[i].ds_id = -1;
-    }
-    for (int i = 0; i < net->n_recs; i++) {
-      if (net->recs[i].ds >= 0) H5Dclose(net->recs[i].ds);
-      net->recs[i].ds = -1;
-    }
-    net->file = -1;
+    close_datasets(net);
     return SB_OK;
   }
   if (!(flush_interval > 0)) SB_ERROR(SB_EINVAL, "flush_interval: must be > 0 ms (got %g)", flush_interval);
@@ -242,8 +247,8 @@ int sb_rec_flush_(sb_net *net) {
     if (!ids) return SB_ENOMEM;
     for (size_t q = 0; q < p->sp_n; q++) ids[q] = p->sp_id[q];
     uint64_t w0 = p->written;
-    rc = append(p->ds_t, H5T_NATIVE_DOUBLE, p->sp_t, p->sp_n, 1, 1, &p->written);
-    if (!rc) rc = append(p->ds_id, H5T_NATIVE_UINT64, ids, p->sp_n, 1, 1, &w0);
+    rc = sb_rec_append_(p->ds_t, H5T_NATIVE_DOUBLE, p->sp_t, p->sp_n, 1, 1, &p->written);
+    if (!rc) rc = sb_rec_append_(p->ds_id, H5T_NATIVE_UINT64, ids, p->sp_n, 1, 1, &w0);
     sb_free(ids);
     if (rc) return rc;
     p->sp_n = 0;
@@ -251,7 +256,7 @@ int sb_rec_flush_(sb_net *net) {
   for (int i = 0; i < net->n_recs; i++) {
     sb_rec *r = &net->recs[i];
     if (r->ds < 0 || !r->mem_rows) continue;
-    if ((rc = append(r->ds, H5T_NATIVE_FLOAT, r->mem, r->mem_rows, r->n, 2, &r->written))) return rc;
+    if ((rc = sb_rec_append_(r->ds, H5T_NATIVE_FLOAT, r->mem, r->mem_rows, r->n, 2, &r->written))) return rc;
     r->mem_rows = 0;
   }
   H5Fflush(net->file, H5F_SCOPE_GLOBAL);
@@ -278,15 +283,6 @@ int sb_net_finish_output(sb_net *net) {
     H5Gclose(m);
   }
 
-  for (int i = 0; i < net->n_pops; i++) {
-    if (net->pops[i].ds_t >= 0) H5Dclose(net->pops[i].ds_t);
-    if (net->pops[i].ds_id >= 0) H5Dclose(net->pops[i].ds_id);
-    net->pops[i].ds_t = net->pops[i].ds_id = -1;
-  }
-  for (int i = 0; i < net->n_recs; i++) {
-    if (net->recs[i].ds >= 0) H5Dclose(net->recs[i].ds);
-    net->recs[i].ds = -1;
-  }
-  net->file = -1;
+  close_datasets(net);
   return SB_OK;
 }
