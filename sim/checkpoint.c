@@ -86,11 +86,6 @@ static int write_recordings(sb_net *net, hid_t f) {
 int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_info *info) {
   if (!net->prepared) SB_ERROR(SB_EINVAL, "checkpoint: the network has not run yet");
   if (net->file < 0) SB_ERROR(SB_EINVAL, "checkpoint: no output file attached (the recordings go into the checkpoint)");
-  /* storage kinds with state of their own (plastic weights and traces) are not saved yet */
-  for (int i = 0; i < net->n_projs; i++)
-    if (net->projs[i].kind != SB_PROJ_SPARSE && net->projs[i].kind != SB_PROJ_DENSE &&
-        net->projs[i].kind != SB_PROJ_ONE_TO_ONE && net->projs[i].kind != SB_PROJ_CONV)
-      SB_ERROR(SB_EINVAL, "checkpoint: projections[%d]: plastic projections cannot be checkpointed yet", i);
   sb_h5_out o;
   int st = sb_h5_create(&o, path);
   if (st) return st;
@@ -176,6 +171,8 @@ int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_i
     if (!st) st = wr(g, "rec_positions", H5T_STD_U64LE, H5T_NATIVE_UINT64, rp, (size_t)(2 * net->n_recs));
     sb_free(rp);
   }
+  /* plastic projections: weights, traces, post histories, snapshots so far */
+  if (!st && net->n_plastic) st = sb_plastic_checkpoint_write_(net, g);
   H5Gclose(g);
   if (!st) st = write_recordings(net, f);
   if (st) {
@@ -278,9 +275,6 @@ static int restore_recordings(sb_net *net, hid_t f, const char *file) {
 int sb_net_checkpoint_restore(sb_net *net, const char *path) {
   int st;
   if (net->file < 0) SB_ERROR(SB_EINVAL, "resume: attach the output file before restoring a checkpoint");
-  for (int i = 0; i < net->n_projs; i++)
-    if (net->projs[i].kind == SB_PROJ_PLASTIC)
-      SB_ERROR(SB_EINVAL, "resume: projections[%d]: plastic projections cannot be checkpointed yet", i);
   if (!net->prepared && (st = sb_net_prepare_(net))) return st;
   if (net->t != 0) SB_ERROR(SB_EINVAL, "resume: the network must be fresh (it is at t = %g ms)", net->t);
   hid_t f;
@@ -378,6 +372,7 @@ int sb_net_checkpoint_restore(sb_net *net, const char *path) {
     net->t_ext[0] = c[2];
     sb_free(c);
   }
+  if (net->n_plastic && (st = sb_plastic_checkpoint_read_(net, g, path))) goto done;
   for (int i = 0; i < net->n_pops; i++) net->pops[i].sp_n = 0;
   if ((st = restore_recordings(net, f, path))) goto done;
   net->t = times[0];

@@ -203,5 +203,9 @@ void sb_plastic_reset_(sb_net *net);
 void sb_plastic_free_(sb_proj *pr);
 /* Stored weight of synapse x of partition k. */
 double sb_plastic_weight_(const sb_proj *pr, int k, size_t x);
+/* Checkpoint datasets /checkpoint/plastic_<i>_{syn,post_counts,post,snapshots,meta} of every
+ * plastic projection i (sim/checkpoint.c); synapses in a thread-count-independent order. */
+int sb_plastic_checkpoint_write_(const sb_net *net, hid_t g);
+int sb_plastic_checkpoint_read_(sb_net *net, hid_t g, const char *file);
 
 #endif

@@ -319,3 +319,139 @@ int sb_stdp_write_weights(const sb_net *net, hid_t file) {
   }
   return SB_OK;
 }
+
+/* ---- checkpoints (called from sim/checkpoint.c) ---- */
+
+/* Synapses in canonical order: source-major, then partition (ascending target ranges), then CSR
+ * order, which is target order within a row. The order does not depend on the thread count,
+ * so a checkpoint resumes with any --threads. The body sees partition k, CSR index x and the
+ * canonical index q. */
+#define FOR_CANONICAL(net, pr, ...)                                         \
+  do {                                                                      \
+    size_t q_ = 0, ns_ = (net)->pops[(pr)->src].n;                          \
+    for (size_t s_ = 0; s_ < ns_; s_++)                                     \
+      for (int k = 0; k < (net)->threads; k++) {                            \
+        const sb_csr *c_ = &(pr)->part[k];                                  \
+        if (!c_->row) continue;                                             \
+        for (uint32_t x = c_->row[s_]; x < c_->row[s_ + 1]; x++, q_++) {    \
+          size_t q = q_;                                                    \
+          __VA_ARGS__;                                                           \
+        }                                                                   \
+      }                                                                     \
+  } while (0)
+
+static void cp_name(char *buf, size_t len, int proj, const char *what) {
+  snprintf(buf, len, "plastic_%d_%s", proj, what);
+}
+
+int sb_plastic_checkpoint_write_(const sb_net *net, hid_t g) {
+  int st = SB_OK;
+  for (int i = 0; i < net->n_projs && !st; i++) {
+    const sb_proj *pr = &net->projs[i];
+    const struct sb_plastic *pl = pr->pl;
+    if (!pl) continue;
+    size_t ns = pr->nsyn, nt = pl->nt, tot = 0;
+    for (size_t t = 0; t < nt; t++) tot += pl->post[t].n - pl->post[t].head;
+    size_t rows = pl->snap_dt > 0 ? pl->snap_k[0] : 0;
+    double *syn = sb_malloc((5 * ns + 1) * sizeof *syn), *post = sb_malloc((3 * tot + 1) * sizeof *post);
+    double *snap = sb_malloc((rows * ns + 1) * sizeof *snap);
+    uint64_t *pn = sb_malloc((nt + 1) * sizeof *pn);
+    if (!syn || !post || !snap || !pn) st = SB_ENOMEM;
+    if (!st) {
+      FOR_CANONICAL(net, pr, {
+        const sb_stdp_syn *y = &pl->syn[k][x];
+        double *o = syn + 5 * q;
+        o[0] = y->w; o[1] = y->Kplus; o[2] = y->Kplus_triplet; o[3] = y->t_last; o[4] = y->t_done;
+        for (size_t r = 0; r < rows; r++) snap[r * ns + q] = pl->snap[r * ns + pl->off[k] + x];
+      });
+      size_t at = 0;
+      for (size_t t = 0; t < nt; t++) {
+        const sb_stdp_post *p = &pl->post[t];
+        pn[t] = p->n - p->head;
+        for (size_t h = p->head; h < p->n; h++) {
+          post[at++] = p->h[h].t; post[at++] = p->h[h].Kminus; post[at++] = p->h[h].Kminus_triplet;
+        }
+      }
+      /* snapshot rows taken and the next history trim; equal on every partition between windows */
+      double meta[2] = {(double)rows, pl->next_trim[0]};
+      char name[64];
+      cp_name(name, sizeof name, i, "syn");
+      st = sb_h5_write_1d(g, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, syn, 5 * ns);
+      cp_name(name, sizeof name, i, "post_counts");
+      if (!st) st = sb_h5_write_1d(g, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, pn, nt);
+      cp_name(name, sizeof name, i, "post");
+      if (!st) st = sb_h5_write_1d(g, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, post, 3 * tot);
+      cp_name(name, sizeof name, i, "snapshots");
+      if (!st) st = sb_h5_write_1d(g, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, snap, rows * ns);
+      cp_name(name, sizeof name, i, "meta");
+      if (!st) st = sb_h5_write_1d(g, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, meta, 2);
+      if (st && st != SB_ENOMEM) st = sb_error_prefix_(st, "checkpoint: projections[%d] (plastic)", i);
+    }
+    sb_free(syn); sb_free(post); sb_free(snap); sb_free(pn);
+  }
+  return st;
+}
+
+/* Read /checkpoint/plastic_<proj>_<what> with exactly `want` elements. */
+static int cp_read(hid_t g, const char *file, int proj, const char *what, hid_t mt, void **d, size_t want) {
+  char name[64];
+  size_t n = 0;
+  cp_name(name, sizeof name, proj, what);
+  int st = sb_h5_read(g, name, mt, d, &n, NULL, NULL, 0);
+  if (st) return sb_error_prefix_(st, "%s: /checkpoint", file);
+  if (n != want) {
+    sb_free(*d);
+    *d = NULL;
+    SB_ERROR(SB_EFORMAT, "%s: /checkpoint/%s: %zu elements, this network needs %zu (not the same model and overrides?)",
+             file, name, n, want);
+  }
+  return SB_OK;
+}
+
+int sb_plastic_checkpoint_read_(sb_net *net, hid_t g, const char *file) {
+  for (int i = 0; i < net->n_projs; i++) {
+    sb_proj *pr = &net->projs[i];
+    struct sb_plastic *pl = pr->pl;
+    if (!pl) continue;
+    size_t ns = pr->nsyn, nt = pl->nt, tot = 0;
+    double *syn = NULL, *post = NULL, *snap = NULL, *meta = NULL;
+    uint64_t *pn = NULL;
+    int st = cp_read(g, file, i, "meta", H5T_NATIVE_DOUBLE, (void **)&meta, 2);
+    size_t rows = st ? 0 : (size_t)meta[0];
+    if (!st && (meta[0] < 0 || meta[0] != (double)rows || (rows && !(pl->snap_dt > 0))))
+      st = SB_SET_ERROR(SB_EFORMAT, "%s: /checkpoint/plastic_%d_meta: %g snapshot rows does not fit this model", file, i, meta[0]);
+    if (!st) st = cp_read(g, file, i, "syn", H5T_NATIVE_DOUBLE, (void **)&syn, 5 * ns);
+    if (!st) st = cp_read(g, file, i, "post_counts", H5T_NATIVE_UINT64, (void **)&pn, nt);
+    for (size_t t = 0; !st && t < nt; t++) tot += pn[t];
+    if (!st) st = cp_read(g, file, i, "post", H5T_NATIVE_DOUBLE, (void **)&post, 3 * tot);
+    if (!st) st = cp_read(g, file, i, "snapshots", H5T_NATIVE_DOUBLE, (void **)&snap, rows * ns);
+    if (!st && rows > pl->snap_cap) {
+      double *s = sb_realloc(pl->snap, rows * (ns + 1) * sizeof *s);
+      if (!s) st = SB_ENOMEM;
+      else { pl->snap = s; pl->snap_cap = rows; }
+    }
+    if (!st) {
+      FOR_CANONICAL(net, pr, {
+        const double *o = syn + 5 * q;
+        pl->syn[k][x] = (sb_stdp_syn){o[0], o[1], o[2], o[3], o[4]};
+        for (size_t r = 0; r < rows; r++) pl->snap[r * ns + pl->off[k] + x] = snap[r * ns + q];
+      });
+      for (int k = 0; k < pl->T; k++) { pl->snap_k[k] = rows; pl->next_trim[k] = meta[1]; }
+      size_t at = 0;
+      for (size_t t = 0; t < nt && !st; t++) {
+        sb_stdp_post *p = &pl->post[t];
+        p->head = p->n = 0;
+        if (pn[t] > p->cap) {
+          sb_stdp_hist *h = sb_realloc(p->h, pn[t] * sizeof *h);
+          if (!h) { st = SB_ENOMEM; break; }
+          p->h = h;
+          p->cap = pn[t];
+        }
+        for (uint64_t h = 0; h < pn[t]; h++, at += 3) p->h[p->n++] = (sb_stdp_hist){post[at], post[at + 1], post[at + 2]};
+      }
+    }
+    sb_free(syn); sb_free(post); sb_free(snap); sb_free(meta); sb_free(pn);
+    if (st) return st;
+  }
+  return SB_OK;
+}
