@@ -233,8 +233,8 @@ attached:;
     goto done;
   }
   if ((st = sb_net_finish_output(m.net))) goto fail;
-  /* plastic projections: /weights (rank 0 holds the output file) */
-  if (r0 && (st = sb_stdp_write_weights(m.net, o.file))) goto fail;
+  /* plastic projections: /weights (collective: rank 0 gathers and writes, the others pass -1) */
+  if ((st = sb_stdp_write_weights(m.net, r0 ? o.file : -1))) goto fail;
   if (r0 && (st = sb_h5_commit(&o))) { sb_snn_model_free(&m); rc = sb_cli_fail(st); goto done; }
 
   sb_net_counters ct;

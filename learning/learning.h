@@ -239,8 +239,10 @@ int sb_stdp_snapshots(const sb_net *net, int proj, const double **w, size_t *n_t
 /* Write every plastic projection to `file` as /weights/<index> with attributes source, target
  * (population names), synapse_model and its parameters, and datasets source_node_ids,
  * target_node_ids (uint64), delay (float64 ms), weight (float64, at the current time) and, with
- * snapshots, snapshot_times (float64 ms) and snapshots (n_times, n_syn) float64.
- * Errors: SB_EIO. */
+ * snapshots, snapshot_times (float64 ms) and snapshots (n_times, n_syn) float64. Synapses
+ * come in partition order. Under MPI this is collective: every rank calls it, rank 0 gathers
+ * the other ranks' synapses and writes, the others pass file = -1.
+ * Errors: SB_EIO, SB_ENOMEM, SB_EMPI. */
 int sb_stdp_write_weights(const sb_net *net, hid_t file);
 
 /* ---- adaptive threshold (homeostasis; Diehl & Cook 2015) ----

@@ -77,6 +77,7 @@ typedef struct {
   float *buf;              /* (rows_cap, n) samples of the current window */
   size_t rows_cap;
   float *mem;              /* in-memory samples when there is no file */
+  size_t mem_merged;       /* MPI rank 0: rows of mem already merged from the other ranks */
   size_t mem_rows, mem_cap;
   hid_t ds;
   uint64_t written;
@@ -186,6 +187,15 @@ void sb_mpi_net_ranks_(int *rank, int *size);   /* ranks a new network is split 
 void sb_mpi_sum_u64_(const sb_net *net, uint64_t *v, int n);
 void sb_mpi_sum_double_(const sb_net *net, double *v, int n);
 void sb_mpi_minmax_(const sb_net *net, double *mn, double *mx);
+/* Bitwise OR of `n` 32-bit words over the ranks into rank 0's `buf` (MPI_Reduce, MPI_BOR).
+ * Each rank holds zeros where another rank owns the data, so rank 0 ends with every rank's
+ * words exactly (floats included). Collective; a no-op with one rank. Errors: SB_EMPI. */
+int sb_mpi_merge_u32_root_(const sb_net *net, void *buf, size_t n);
+/* Gather `bytes` bytes of every rank on rank 0 in rank order (= partition order): *all is a
+ * new buffer (caller sb_free's) and counts[r] (nranks entries, rank 0 only) rank r's bytes.
+ * Non-root ranks get *all = NULL; with one rank *all is a copy. Collective. Errors: SB_ENOMEM,
+ * SB_EMPI (also when one rank holds more than 2 GiB). */
+int sb_mpi_gather_root_(const sb_net *net, const void *mine, size_t bytes, void **all, size_t *counts);
 
 /* ---- plastic projections (sim/plastic.c; STDP rules in learning/stdp.c) ---- */
 /* A spike of neuron gid at t: append it to the post histories of plastic projections onto it. */

@@ -150,6 +150,62 @@ void sb_mpi_minmax_(const sb_net *net, double *mn, double *mx) {
 #endif
 }
 
+int sb_mpi_merge_u32_root_(const sb_net *net, void *buf, size_t n) {
+#ifdef SB_MPI
+  if (net->nranks <= 1) return SB_OK;
+  for (size_t at = 0; at < n;) {   /* MPI counts are int */
+    int m = n - at > (size_t)1 << 30 ? 1 << 30 : (int)(n - at);
+    uint32_t *p = (uint32_t *)buf + at;
+    if (MPI_Reduce(net->rank == 0 ? MPI_IN_PLACE : p, p, m, MPI_UINT32_T, MPI_BOR, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+      SB_ERROR(SB_EMPI, "MPI_Reduce of recorded samples failed");
+    at += (size_t)m;
+  }
+#else
+  (void)net; (void)buf; (void)n;
+#endif
+  return SB_OK;
+}
+
+int sb_mpi_gather_root_(const sb_net *net, const void *mine, size_t bytes, void **all, size_t *counts) {
+  *all = NULL;
+  if (net->nranks <= 1) {
+    if (!(*all = sb_malloc(bytes + 1))) return SB_ENOMEM;
+    if (bytes) memcpy(*all, mine, bytes);
+    counts[0] = bytes;
+    return SB_OK;
+  }
+#ifdef SB_MPI
+  int R = net->nranks, root = net->rank == 0;
+  if (bytes > (size_t)INT32_MAX) SB_ERROR(SB_EMPI, "gather: %zu bytes on one rank exceed MPI's int count", bytes);
+  int mine_n = (int)bytes, *cnt = NULL, *dsp = NULL;
+  if (root) {
+    cnt = sb_calloc((size_t)R, sizeof *cnt);
+    dsp = sb_calloc((size_t)R, sizeof *dsp);
+    if (!cnt || !dsp) { sb_free(cnt); sb_free(dsp); return SB_ENOMEM; }   /* the other ranks then fail in MPI */
+  }
+  if (MPI_Gather(&mine_n, 1, MPI_INT, cnt, 1, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS) {
+    sb_free(cnt); sb_free(dsp);
+    SB_ERROR(SB_EMPI, "MPI_Gather of byte counts failed");
+  }
+  size_t total = 0;
+  for (int r = 0; root && r < R; r++) {
+    dsp[r] = (int)total;
+    counts[r] = (size_t)cnt[r];
+    total += (size_t)cnt[r];
+  }
+  if (root && total > (size_t)INT32_MAX) { sb_free(cnt); sb_free(dsp); SB_ERROR(SB_EMPI, "gather: %zu bytes exceed MPI's int displacements", total); }
+  if (root && !(*all = sb_malloc(total + 1))) { sb_free(cnt); sb_free(dsp); return SB_ENOMEM; }
+  int rc = MPI_Gatherv(mine, mine_n, MPI_BYTE, *all, cnt, dsp, MPI_BYTE, 0, MPI_COMM_WORLD);
+  sb_free(cnt);
+  sb_free(dsp);
+  if (rc != MPI_SUCCESS) { sb_free(*all); *all = NULL; SB_ERROR(SB_EMPI, "MPI_Gatherv failed"); }
+  return SB_OK;
+#else
+  (void)mine; (void)counts;
+  SB_ERROR(SB_EMPI, "gather over %d ranks without MPI", net->nranks);
+#endif
+}
+
 void sb_net_mpi_stats(const sb_net *net, uint64_t *bytes, uint64_t *windows) {
   *bytes = net->mpi_bytes;
   *windows = net->mpi_windows;

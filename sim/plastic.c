@@ -208,6 +208,7 @@ int sb_stdp_get_synapses(const sb_net *net, int proj, uint32_t *src, uint32_t *t
   size_t ns = net->pops[pr->src].n, q = 0;
   for (int k = 0; k < net->threads; k++) {
     const sb_csr *c = &pr->part[k];
+    if (!c->row) continue;   /* another MPI rank's partition */
     for (size_t s = 0; s < ns; s++)
       for (uint32_t x = c->row[s]; x < c->row[s + 1]; x++, q++) {
         double d = syn_delay(pr, c, x);
@@ -246,8 +247,8 @@ int sb_stdp_snapshots(const sb_net *net, int proj, const double **w, size_t *n_t
   const sb_proj *pr = NULL;
   int rc;
   if ((rc = get_plastic(net, proj, &pr))) return rc;
-  size_t n = pr->pl->snap_dt > 0 ? pr->pl->snap_k[0] : 0;
-  for (int k = 1; k < net->threads; k++)
+  size_t n = pr->pl->snap_dt > 0 ? pr->pl->snap_k[net->p_lo] : 0;
+  for (int k = net->p_lo + 1; k < net->p_hi; k++)   /* this rank's partitions */
     if (pr->pl->snap_k[k] < n) n = pr->pl->snap_k[k];
   *w = pr->pl->snap;
   *n_times = n;
@@ -255,20 +256,58 @@ int sb_stdp_snapshots(const sb_net *net, int proj, const double **w, size_t *n_t
   return SB_OK;
 }
 
+/* One synapse of the weight output. */
+typedef struct { double src, tgt, delay, w; } syn_out;
+
+/* Write /weights/<i> of plastic projection i. Under MPI every rank passes its synapses and
+ * snapshot columns to rank 0 (collective), which writes them in partition order, the order of
+ * a 1-rank run with ranks x threads threads; other ranks pass file = -1. */
 static int write_proj(const sb_net *net, int i, hid_t file) {
   const sb_proj *pr = &net->projs[i];
   const struct sb_plastic *pl = pr->pl;
-  size_t n = pr->nsyn;
+  size_t n = pr->nsyn, rows = 0, R = (size_t)net->nranks;
+  const double *snap;
+  double dt;
+  sb_stdp_snapshots(net, i, &snap, &rows, &dt);
+  uint32_t *s = sb_malloc((n + 1) * sizeof *s), *t = sb_malloc((n + 1) * sizeof *t);
+  double *d = sb_malloc((n + 1) * sizeof *d), *w = sb_malloc((n + 1) * sizeof *w);
+  syn_out *mine = sb_malloc((n + 1) * sizeof *mine), *all = NULL;
+  double *snaps = NULL, *full = NULL;
+  size_t *cnt = sb_calloc(2 * R, sizeof *cnt);
+  int rc = s && t && d && w && mine && cnt ? SB_OK : SB_ENOMEM;
+  if (!rc) {
+    sb_stdp_get_synapses(net, i, s, t, d, w);
+    for (size_t q = 0; q < n; q++) mine[q] = (syn_out){s[q], t[q], d[q], w[q]};
+    rc = sb_mpi_gather_root_(net, mine, n * sizeof *mine, (void **)&all, cnt);
+  }
+  if (!rc) rc = sb_mpi_gather_root_(net, snap, rows * n * sizeof *snap, (void **)&snaps, cnt + R);
+  size_t N = 0;
+  for (size_t r = 0; r < R; r++) N += cnt[r] / sizeof(syn_out);
+  if (!rc && file >= 0 && rows) {   /* rank r's (rows, n_r) block -> columns [col, col + n_r) */
+    full = sb_malloc((rows * N + 1) * sizeof *full);
+    if (!full) rc = SB_ENOMEM;
+    const double *blk = snaps;
+    for (size_t r = 0, col = 0; r < R && !rc; r++) {
+      size_t nr = cnt[r] / sizeof(syn_out);
+      for (size_t y = 0; y < rows; y++) memcpy(full + y * N + col, blk + y * nr, nr * sizeof *full);
+      blk += rows * nr;
+      col += nr;
+    }
+  }
+  sb_free(s); sb_free(t); sb_free(d); sb_free(w); sb_free(mine); sb_free(snaps); sb_free(cnt);
+  if (rc || file < 0) { sb_free(all); sb_free(full); return rc; }
   char name[64];
   snprintf(name, sizeof name, "weights/%d", i);
   hid_t g = sb_h5_group(file, name);
-  if (g < 0) SB_ERROR(SB_EIO, "cannot create group /%s", name);
-  uint32_t *s = sb_malloc((n + 1) * sizeof *s), *t = sb_malloc((n + 1) * sizeof *t);
-  double *d = sb_malloc((n + 1) * sizeof *d), *w = sb_malloc((n + 1) * sizeof *w);
-  int rc = SB_ENOMEM;
-  if (s && t && d && w) {
-    sb_stdp_get_synapses(net, i, s, t, d, w);
-    rc = SB_OK;
+  if (g < 0) { sb_free(all); sb_free(full); SB_ERROR(SB_EIO, "cannot create group /%s", name); }
+  uint64_t *ids = sb_malloc((2 * N + 1) * sizeof *ids);
+  double *dw = sb_malloc((2 * N + 1) * sizeof *dw);
+  if (!ids || !dw) rc = SB_ENOMEM;
+  for (size_t q = 0; q < N && !rc; q++) {
+    ids[q] = (uint64_t)all[q].src; ids[N + q] = (uint64_t)all[q].tgt;
+    dw[q] = all[q].delay; dw[N + q] = all[q].w;
+  }
+  if (!rc) {
     const sb_stdp_params *p = &pl->prm;
     double prm[] = {p->tau_plus, p->tau_minus, p->lambda, p->alpha, p->mu_plus, p->mu_minus, p->Wmax,
                     p->tau_plus_triplet, p->tau_minus_triplet, p->Aplus, p->Aminus, p->Aplus_triplet, p->Aminus_triplet};
@@ -280,32 +319,28 @@ static int write_proj(const sb_net *net, int i, hid_t file) {
     for (size_t q = 0; q < sizeof prm / sizeof *prm; q++) rc |= sb_h5_attr_write_doubles(g, pn[q], &prm[q], 1);
     double tnow = net->t;
     rc |= sb_h5_attr_write_doubles(g, "time", &tnow, 1);
-    rc |= sb_h5_write_1d(g, "source_node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT32, s, n);
-    rc |= sb_h5_write_1d(g, "target_node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT32, t, n);
-    rc |= sb_h5_write_1d(g, "delay", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, d, n);
-    rc |= sb_h5_write_1d(g, "weight", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, w, n);
-    const double *snap;
-    size_t nt;
-    double dt;
-    sb_stdp_snapshots(net, i, &snap, &nt, &dt);
-    if (!rc && nt > 0) {
-      double *tt = sb_malloc(nt * sizeof *tt);
+    rc |= sb_h5_write_1d(g, "source_node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, ids, N);
+    rc |= sb_h5_write_1d(g, "target_node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, ids + N, N);
+    rc |= sb_h5_write_1d(g, "delay", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, dw, N);
+    rc |= sb_h5_write_1d(g, "weight", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, dw + N, N);
+    if (!rc && rows > 0) {
+      double *tt = sb_malloc(rows * sizeof *tt);
       if (!tt) rc = SB_ENOMEM;
       else {
-        for (size_t j = 0; j < nt; j++) tt[j] = (double)j * dt;
-        rc |= sb_h5_write_1d(g, "snapshot_times", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, tt, nt);
+        for (size_t j = 0; j < rows; j++) tt[j] = (double)j * dt;
+        rc |= sb_h5_write_1d(g, "snapshot_times", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, tt, rows);
         sb_free(tt);
-        hsize_t dims[2] = {nt, n};
+        hsize_t dims[2] = {rows, N};
         hid_t sp = H5Screate_simple(2, dims, NULL);
         hid_t ds = sp < 0 ? -1 : H5Dcreate2(g, "snapshots", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, snap) < 0) rc = SB_EIO;
+        if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, full) < 0) rc = SB_EIO;
         if (ds >= 0) H5Dclose(ds);
         if (sp >= 0) H5Sclose(sp);
       }
     }
     if (rc && rc != SB_ENOMEM) rc = SB_EIO;
   }
-  sb_free(s); sb_free(t); sb_free(d); sb_free(w);
+  sb_free(ids); sb_free(dw); sb_free(all); sb_free(full);
   H5Gclose(g);
   if (rc == SB_EIO) SB_ERROR(SB_EIO, "cannot write /%s", name);
   return rc;

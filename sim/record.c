@@ -238,8 +238,17 @@ int sb_net_attach_output(sb_net *net, hid_t file, double flush_interval) {
 }
 
 int sb_rec_flush_(sb_net *net) {
-  if (net->file < 0) return SB_OK;
   int rc;
+  if (net->nranks > 1)   /* MPI: rank 0 merges the other ranks' sample columns (collective) */
+    for (int i = 0; i < net->n_recs; i++) {
+      sb_rec *r = &net->recs[i];
+      size_t from = net->rank == 0 ? r->mem_merged : 0;   /* rank 0 keeps rows when it has no file */
+      if (r->mem_rows == from) continue;
+      if ((rc = sb_mpi_merge_u32_root_(net, r->mem + from * r->n, (r->mem_rows - from) * r->n))) return rc;
+      if (net->rank != 0) r->mem_rows = 0;
+      else r->mem_merged = r->mem_rows;
+    }
+  if (net->file < 0) return SB_OK;
   for (int i = 0; i < net->n_pops; i++) {
     sb_pop *p = &net->pops[i];
     if (!p->rec_spikes || p->ds_t < 0 || !p->sp_n) continue;
@@ -257,16 +266,15 @@ int sb_rec_flush_(sb_net *net) {
     sb_rec *r = &net->recs[i];
     if (r->ds < 0 || !r->mem_rows) continue;
     if ((rc = sb_rec_append_(r->ds, H5T_NATIVE_FLOAT, r->mem, r->mem_rows, r->n, 2, &r->written))) return rc;
-    r->mem_rows = 0;
+    r->mem_rows = r->mem_merged = 0;
   }
   H5Fflush(net->file, H5F_SCOPE_GLOBAL);
   return SB_OK;
 }
 
 int sb_net_finish_output(sb_net *net) {
-  if (net->file < 0) return SB_OK;
-  int rc = sb_rec_flush_(net);
-  if (rc) return rc;
+  int rc = sb_rec_flush_(net);   /* first: collective under MPI */
+  if (rc || net->file < 0) return rc;
   for (int i = 0; i < net->n_recs; i++) {
     sb_rec *r = &net->recs[i];
     char mp[300];

@@ -99,11 +99,6 @@ int sb_net_prepare_(sb_net *net) {
     return SB_ENOMEM;
   net->prepared = 1;
   if (net->nranks > 1) {   /* MPI: rank 0 records every spike from the exchanged list */
-    if (net->n_recs) SB_ERROR(SB_EINVAL, "record.state: state recordings are not supported with more than one MPI rank");
-    for (int i = 0; i < net->n_projs; i++)   /* static storage kinds only (no plastic state to split) */
-      if (net->projs[i].kind != SB_PROJ_SPARSE && net->projs[i].kind != SB_PROJ_DENSE &&
-          net->projs[i].kind != SB_PROJ_ONE_TO_ONE && net->projs[i].kind != SB_PROJ_CONV)
-        SB_ERROR(SB_EINVAL, "projections[%d]: plastic projections are not supported with more than one MPI rank", i);
     if (net->rank != 0)
       for (int i = 0; i < net->n_pops; i++) net->pops[i].rec_spikes = 0;
   }
@@ -166,7 +161,7 @@ int sb_net_prepare_(sb_net *net) {
   for (int r = 0; r < net->n_recs; r++) {
     sb_rec *rc = &net->recs[r];
     rc->rows_cap = (size_t)ceil(net->W / rc->interval) + 2;
-    rc->buf = sb_malloc(rc->rows_cap * rc->n * sizeof *rc->buf);
+    rc->buf = sb_calloc(rc->rows_cap * rc->n, sizeof *rc->buf);   /* MPI: other ranks' columns stay 0 */
     if (!rc->buf) return SB_ENOMEM;
   }
   /* per-thread workspaces and the reset snapshot */
@@ -648,7 +643,7 @@ int sb_net_reset(sb_net *net) {
   }
   for (int r = 0; r < net->n_recs; r++) {
     net->recs[r].k_next = 0;
-    net->recs[r].mem_rows = 0;
+    net->recs[r].mem_rows = net->recs[r].mem_merged = 0;
   }
   pois_rewind(net);
   net->k = net->k_emit = 0;

@@ -1,6 +1,7 @@
 /* MPI runs (`make MPI=1` builds build-mpi/spikebridge): spikes under mpirun with 1, 2 and 4
  * ranks and 1 or 2 threads per rank are bit-identical to the serial binary's 1-thread run;
- * one SONATA file is written (by rank 0); state recordings are refused with more than one rank.
+ * one SONATA file is written (by rank 0), with state samples and plastic weights gathered
+ * from every rank.
  * Skips when the MPI build or mpirun is absent (the default build and CI need no MPI). */
 #include "sim/sim.h"
 #include "tests/testutil.h"
@@ -100,17 +101,77 @@ static void test_rank_invariance(void **state) {
   }
 }
 
-static void test_state_recording_refused(void **state) {
+/* dataset `name` of two files: same length (> 0) and the same bytes */
+static void assert_same(const char *x, const char *y, const char *name, hid_t mt, size_t elem) {
+  hid_t fx, fy;
+  void *a = NULL, *b = NULL;
+  size_t na = 0, nb = 0;
+  assert_int_equal(sb_h5_open_read(x, &fx), SB_OK);
+  assert_int_equal(sb_h5_open_read(y, &fy), SB_OK);
+  assert_int_equal(sb_h5_read(fx, name, mt, &a, &na, NULL, NULL, 0), SB_OK);
+  assert_int_equal(sb_h5_read(fy, name, mt, &b, &nb, NULL, NULL, 0), SB_OK);
+  if (na != nb) fprintf(stderr, "%s: %zu vs %zu elements\n", name, na, nb);
+  assert_int_equal(na, nb);
+  assert_true(na > 0);
+  assert_memory_equal(a, b, na * elem);
+  sb_free(a); sb_free(b);
+  H5Fclose(fx); H5Fclose(fy);
+}
+
+/* state samples of neurons on different ranks are merged on rank 0: the report equals the
+ * serial run's, bit for bit */
+static void test_state_recording(void **state) {
   (void)state;
   if (!have_mpi()) skip();
-  char o[700], args[2048];
-  snprintf(o, sizeof o, "%s/rec.h5", dir);
-  snprintf(args, sizeof args, "run %s -o %s --quiet --set 'record={\"state\": [{\"population\": \"exc\", "
-           "\"variables\": [\"V_m\"], \"node_ids\": [0]}]}'", model, o);
-  int rc = mpirun(2, args);
-  assert_true(rc != 0);
-  check_contains(out, "not supported with more than one MPI rank");
-  assert_false(sb_test_file_exists(o));
+  char ref[700], o[700], args[2048];
+  const char *rec = "--set 'record={\"spikes\": \"all\", \"state\": [{\"population\": \"exc\", \"variables\": [\"V_m\"], "
+                    "\"node_ids\": [0, 150, 201, 300, 402], \"interval\": 0.5}, {\"population\": \"inh\", "
+                    "\"variables\": [\"V_m\"], \"node_ids\": [3, 100], \"interval\": 0.25}]}'";
+  snprintf(ref, sizeof ref, "%s/rec_ref.h5", dir);
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --threads 1 --quiet %s", model, ref, rec), 0);
+  const int cases[][2] = {{2, 1}, {2, 2}};
+  for (size_t c = 0; c < 2; c++) {
+    snprintf(o, sizeof o, "%s/rec_np%d_t%d.h5", dir, cases[c][0], cases[c][1]);
+    snprintf(args, sizeof args, "run %s -o %s --threads %d --quiet %s", model, o, cases[c][1], rec);
+    int rc = mpirun(cases[c][0], args);
+    if (rc) fprintf(stderr, "%s\n", out);
+    assert_int_equal(rc, 0);
+    assert_same(ref, o, "report/exc/data", H5T_NATIVE_FLOAT, sizeof(float));
+    assert_same(ref, o, "report/inh/data", H5T_NATIVE_FLOAT, sizeof(float));
+    assert_same(ref, o, "spikes/exc/timestamps", H5T_NATIVE_DOUBLE, sizeof(double));
+  }
+}
+
+/* plastic projections over ranks (tests/ref/stdp_net.json, three STDP rules): spikes, final
+ * weights and snapshots equal the serial run with as many threads as ranks x threads (same
+ * partitions, so the same synapse order) */
+static void test_plastic(void **state) {
+  (void)state;
+  if (!have_mpi()) skip();
+  const char *net = "tests/ref/stdp_net.json";
+  const int cases[][2] = {{2, 1}, {2, 2}, {4, 1}};
+  for (size_t c = 0; c < 3; c++) {
+    int np = cases[c][0], th = cases[c][1];
+    char ref[700], o[700], args[2048], name[64];
+    snprintf(ref, sizeof ref, "%s/pl_ref_t%d.h5", dir, np * th);
+    snprintf(o, sizeof o, "%s/pl_np%d_t%d.h5", dir, np, th);
+    assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --threads %d --quiet", net, ref, np * th), 0);
+    snprintf(args, sizeof args, "run %s -o %s --threads %d --quiet", net, o, th);
+    int rc = mpirun(np, args);
+    if (rc) fprintf(stderr, "%s\n", out);
+    assert_int_equal(rc, 0);
+    const char *pops[] = {"A", "B", "C"};
+    for (int p = 0; p < 3; p++) {
+      snprintf(name, sizeof name, "spikes/%s/timestamps", pops[p]);
+      assert_same(ref, o, name, H5T_NATIVE_DOUBLE, sizeof(double));
+      snprintf(name, sizeof name, "weights/%d/weight", p);
+      assert_same(ref, o, name, H5T_NATIVE_DOUBLE, sizeof(double));
+      snprintf(name, sizeof name, "weights/%d/snapshots", p);
+      assert_same(ref, o, name, H5T_NATIVE_DOUBLE, sizeof(double));
+      snprintf(name, sizeof name, "weights/%d/target_node_ids", p);
+      assert_same(ref, o, name, H5T_NATIVE_UINT64, sizeof(uint64_t));
+    }
+  }
 }
 
 /* sweep under mpirun: the ranks share out the runs (run i on rank i mod 2), each network whole
@@ -156,7 +217,8 @@ static void test_sweep_over_ranks(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rank_invariance),
-      cmocka_unit_test(test_state_recording_refused),
+      cmocka_unit_test(test_state_recording),
+      cmocka_unit_test(test_plastic),
       cmocka_unit_test(test_sweep_over_ranks),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
