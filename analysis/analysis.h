@@ -50,6 +50,10 @@ int sb_spk_open(const char *path, sb_spk_file **f);
 void sb_spk_close(sb_spk_file *f);
 /* The detected kind of the file. */
 sb_spk_kind sb_spk_file_kind(const sb_spk_file *f);
+/* End of the simulated time in ms when the file records it (the root attribute t_stop of a
+ * `spikebridge run` output, not of a checkpoint); NaN otherwise. `analyze` uses it as the
+ * default --t-stop, so silent stretches at the end count in the rates. */
+double sb_spk_t_stop(const sb_spk_file *f);
 /* Human-readable name of a kind ("SONATA spikes", ...). Static storage. */
 const char *sb_spk_kind_name(sb_spk_kind kind);
 /* Number of populations (0 for a SONATA file with an empty /spikes group). */
@@ -68,7 +72,8 @@ int sb_spk_read(sb_spk_file *f, size_t pop, size_t offset, size_t n, double *t_m
 
 /* Every node id of population `pop` of a file that lists nodes: a SONATA nodes file
  * (/nodes/<pop>/node_id, or 0..n-1 when that dataset is absent), an NWB units table (/units/id,
- * units without spikes included) or a BMTK NWB-1 file. With them the summary counts silent
+ * units without spikes included), a BMTK NWB-1 file, or SONATA spikes whose population group
+ * has the integer attribute n_nodes (written by `spikebridge run` and `eval --record`: 0..n-1). With them the summary counts silent
  * neurons (rate 0), as Elephant does when given their empty spike trains.
  * Ownership: *ids is allocated (sb_free). Errors: SB_EINVAL for files that list only spikes
  * (SONATA spikes, NEST text); SB_EFORMAT for a negative id; SB_EIO. */

@@ -23,11 +23,13 @@ typedef struct {
   double *mem_t;         /* in-memory kinds: times in file units (n_spikes) */
   uint64_t *mem_id;
   uint64_t *node_list;   /* BMTK NWB-1: every node's id, spiking or not (n_nodes) */
+  int implicit_nodes;    /* SONATA spikes with attribute n_nodes: the nodes are 0..n_nodes-1 */
 } spk_pop;
 
 struct sb_spk_file {
   char *path;
   sb_spk_kind kind;
+  double t_stop;   /* ms, end of the simulated time when the file says; NaN otherwise */
   hid_t file;
   size_t n_pops;
   spk_pop *pops;
@@ -46,6 +48,8 @@ const char *sb_spk_kind_name(sb_spk_kind kind) {
 }
 
 sb_spk_kind sb_spk_file_kind(const sb_spk_file *f) { return f->kind; }
+
+double sb_spk_t_stop(const sb_spk_file *f) { return f->t_stop; }
 size_t sb_spk_n_pops(const sb_spk_file *f) { return f->n_pops; }
 const sb_spk_pop_info *sb_spk_pop(const sb_spk_file *f, size_t i) {
   return i < f->n_pops ? &f->pops[i].info : NULL;
@@ -262,6 +266,14 @@ static int open_sonata_pop(sb_spk_file *f, hid_t g, const char *name, const char
     SB_ERROR(SB_EFORMAT, "%s: %s: length %zu differs from %s (%zu); expected one node id per spike", f->path,
              p->ids_path, ni, p->ts_path, nt);
   p->info.n_spikes = nt;
+  if (sb_h5_attr_exists(g, "n_nodes")) {   /* spikebridge's writers: the population's size, ids 0..n-1 */
+    int64_t nn = -1;
+    size_t got = 0;
+    if (sb_h5_attr_read_int64s(g, "n_nodes", &nn, 1, &got) || got != 1 || nn < 0)
+      SB_ERROR(SB_EFORMAT, "%s: %s: attribute n_nodes: expected one integer >= 0", f->path, gpath);
+    p->info.n_nodes = (size_t)nn;
+    p->implicit_nodes = 1;
+  }
   st = read_sorting(g, &p->info.sorting);
   if (!st) st = read_units(f->path, p->ts, p->ts_path, "units", &p->info.time_scale);
   if (!st && !sb_h5_attr_exists(p->ts, "units")) st = read_units(f->path, g, gpath, "units", &p->info.time_scale);
@@ -284,6 +296,14 @@ static herr_t sonata_visit(hid_t loc, const char *name, const H5L_info_t *li, vo
 }
 
 static int open_sonata(sb_spk_file *f) {
+  /* `spikebridge run` output (not a checkpoint, whose spikes end before t_stop): the run's t_stop */
+  if (sb_h5_attr_exists(f->file, "spikebridge_version") && sb_h5_attr_exists(f->file, "t_stop") &&
+      !sb_h5_attr_exists(f->file, "checkpoint_version")) {
+    double ts = NAN;
+    size_t got = 0;
+    if (!sb_h5_attr_read_doubles(f->file, "t_stop", &ts, 1, &got) && got == 1 && isfinite(ts) && ts > 0) f->t_stop = ts;
+    else sb_error_clear();
+  }
   hid_t sp = H5Gopen2(f->file, "spikes", H5P_DEFAULT);
   if (sp < 0) SB_ERROR(SB_EFORMAT, "%s: /spikes: expected a group", f->path);
   int st = SB_OK;
@@ -635,6 +655,7 @@ int sb_spk_open(const char *path, sb_spk_file **out) {
   if (chk) return chk;
   sb_spk_file *f = sb_calloc(1, sizeof *f);
   if (!f) return SB_ENOMEM;
+  f->t_stop = NAN;
   f->file = H5I_INVALID_HID;
   f->path = sb_strdup(path);
   if (!f->path) { sb_free(f); return SB_ENOMEM; }
@@ -727,14 +748,14 @@ int sb_spk_node_ids(sb_spk_file *f, size_t pi, uint64_t **ids, size_t *n) {
   if (pi >= f->n_pops) SB_ERROR(SB_EINVAL, "%s: population index %zu out of range", f->path, pi);
   spk_pop *p = &f->pops[pi];
   size_t m = p->info.n_nodes;
-  if (f->kind != SB_SPK_SONATA_NODES && f->kind != SB_SPK_NWB_UNITS && f->kind != SB_SPK_NWB_BMTK)
+  if (f->kind != SB_SPK_SONATA_NODES && f->kind != SB_SPK_NWB_UNITS && f->kind != SB_SPK_NWB_BMTK && !p->implicit_nodes)
     SB_ERROR(SB_EINVAL, "%s: %s: this %s lists no nodes, only spikes (give a SONATA nodes file)", f->path,
              p->info.name, sb_spk_kind_name(f->kind));
   uint64_t *v = sb_malloc((m + 1) * sizeof *v);
   if (!v) return SB_ENOMEM;
   if (f->kind == SB_SPK_NWB_UNITS) memcpy(v, p->unit_ids, m * sizeof *v);
   else if (f->kind == SB_SPK_NWB_BMTK) memcpy(v, p->node_list, m * sizeof *v);
-  else if (p->ids < 0) for (size_t i = 0; i < m; i++) v[i] = i;
+  else if (p->ids < 0 || p->implicit_nodes) for (size_t i = 0; i < m; i++) v[i] = i;
   else if (m) {
     int bad = 0;
     if (p->ids_signed) {

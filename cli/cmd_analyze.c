@@ -203,6 +203,8 @@ int sb_cmd_analyze(int argc, char **argv) {
     sb_spk_close(f);
     return sb_cli_fail(st);
   }
+  int t_stop_from_file = isnan(o.t_stop) && !isnan(sb_spk_t_stop(f)) && sb_spk_t_stop(f) > o.t_start;
+  if (t_stop_from_file) o.t_stop = sb_spk_t_stop(f);
   sb_spk_kind kind = sb_spk_file_kind(f);
   int self_listed = kind == SB_SPK_NWB_UNITS || kind == SB_SPK_NWB_BMTK;
   size_t lo = 0, hi = sb_spk_n_pops(f);
@@ -239,7 +241,7 @@ int sb_cmd_analyze(int argc, char **argv) {
         break;
       }
       st = sb_spk_node_ids(nf, (size_t)k, &nodes, &n_nodes);
-    } else if (self_listed) {
+    } else if (self_listed || pi->n_nodes) {
       st = sb_spk_node_ids(f, p, &nodes, &n_nodes);
     }
     o.node_ids = nodes;
@@ -253,10 +255,10 @@ int sb_cmd_analyze(int argc, char **argv) {
     else table_row(s);
     if (plotdir) st = sb_stats_plot(f, p, s, plotdir);
     if (!want_json && !st) {
-      printf("  %s: window [%g, %g] ms, bin %g ms, sorting %s%s", s->population, s->t_start, s->t_stop, s->bin,
-             sorting_name(pi->sorting), pi->n_nodes ? "" : "\n");
+      printf("  %s: window [%g, %g] ms%s, bin %g ms, sorting %s%s", s->population, s->t_start, s->t_stop,
+             t_stop_from_file ? " (t_stop of the run)" : "", s->bin, sorting_name(pi->sorting), pi->n_nodes ? "" : "\n");
       if (pi->n_nodes) printf(", %zu nodes in file\n", pi->n_nodes);
-      if (nf || self_listed) printf("  %s: neurons = all listed nodes (%s), silent ones included\n", s->population,
+      if (nf || self_listed || pi->n_nodes) printf("  %s: neurons = all listed nodes (%s), silent ones included\n", s->population,
                                     nf ? nodespath : "from the file itself");
       if (s->n_neurons) {
         size_t und = s->n_neurons - s->n_cv;

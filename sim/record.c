@@ -197,6 +197,8 @@ int sb_net_attach_output(sb_net *net, hid_t file, double flush_interval) {
     hid_t g = sb_h5_group(file, path);
     if (g < 0) SB_ERROR(SB_EIO, "cannot create group /%s", path);
     sb_h5_attr_write_string(g, "sorting", "by_time");
+    int64_t nn = (int64_t)p->n;   /* spikebridge extension: silent neurons count in analyses */
+    sb_h5_attr_write_int64s(g, "n_nodes", &nn, 1);
     p->ds_t = ext_dataset(g, "timestamps", H5T_IEEE_F64LE, 1, 1);
     p->ds_id = ext_dataset(g, "node_ids", H5T_STD_U64LE, 1, 1);
     if (p->ds_t >= 0) sb_h5_attr_write_string(p->ds_t, "units", "ms");

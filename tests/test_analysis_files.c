@@ -529,6 +529,40 @@ static void test_cli_table_json_plots(void **state) {
   closedir(d);
 }
 
+/* Our own run output: a silent population and a silent tail. analyze takes the population
+ * sizes (attribute n_nodes) and the run's t_stop from the file, so rates are spikes / (n T)
+ * over all neurons and the whole run, as the run's own summary says. */
+static void test_own_run_output(void **state) {
+  (void)state;
+  static char out[1 << 16];
+  char model[600], h5[600];
+  snprintf(model, sizeof model, "%s/silent.json", sb_test_tmpdir());
+  snprintf(h5, sizeof h5, "%s/silent.h5", sb_test_tmpdir());
+  FILE *f = fopen(model, "w");
+  assert_non_null(f);
+  fputs("{\"simulation\": {\"t_stop\": 100, \"seed\": 1}, \"populations\": {\"a\": {\"model\": \"iaf_psc_delta\", "
+        "\"n\": 10, \"params\": {\"I_e\": 500.0}}, \"b\": {\"model\": \"iaf_psc_delta\", \"n\": 5}}}", f);
+  fclose(f);
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet", model, h5), 0);
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze %s --json", h5), 0);
+  json_error_t err;
+  json_t *j = json_loads(out, 0, &err);
+  assert_non_null(j);
+  json_t *pa = json_array_get(json_object_get(j, "populations"), 0), *pb = json_array_get(json_object_get(j, "populations"), 1);
+  assert_string_equal(json_string_value(json_object_get(pa, "population")), "a");
+  assert_int_equal(json_integer_value(json_object_get(pa, "n_neurons")), 10);
+  assert_int_equal(json_integer_value(json_object_get(pb, "n_neurons")), 5);
+  check_abs(json_real_value(json_object_get(pa, "t_stop_ms")), 100.0, 0.0, "t_stop from the run");
+  double n_a = (double)json_integer_value(json_object_get(pa, "n_spikes"));
+  assert_true(n_a >= 10);
+  check_rel(json_real_value(json_object_get(pa, "population_rate_hz")), n_a / 10.0 / 0.1, 1e-12, "rate over 10 neurons, 100 ms");
+  check_abs(json_real_value(json_object_get(pb, "mean_rate_hz")), 0.0, 0.0, "silent population");
+  json_decref(j);
+  /* an explicit --t-stop still wins */
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze %s --t-stop 50", h5), 0);
+  check_contains(out, "window [0, 50] ms, bin");
+}
+
 int main(void) {
   sb_h5_quiet();
   const struct CMUnitTest tests[] = {
@@ -539,6 +573,7 @@ int main(void) {
       cmocka_unit_test(test_nest_text),
       cmocka_unit_test(test_bad_files_exit_2),
       cmocka_unit_test(test_cli_table_json_plots),
+      cmocka_unit_test(test_own_run_output),
   };
   return cmocka_run_group_tests_name("analysis_files", tests, NULL, NULL);
 }

@@ -710,6 +710,9 @@ int sb_convert_write_spikes(const sb_convert_net *net, const sb_convert_result *
     if (g < 0) rc = SB_EIO;
     else {
       rc |= sb_h5_attr_write_string(g, "sorting", "by_time");
+      const sb_convert_layer *L = &net->layers[l];
+      int64_t nn = (int64_t)L->out_c * L->out_h * L->out_w;   /* silent neurons count in analyses */
+      rc |= sb_h5_attr_write_int64s(g, "n_nodes", &nn, 1);
       rc |= sb_h5_write_1d(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t, tot);
       rc |= sb_h5_write_1d(g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, id, tot);
       if (!rc) {
