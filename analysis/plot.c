@@ -103,7 +103,7 @@ static int raster(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const c
   if (!st) {
     char title[256];
     if (stride > 1)
-      snprintf(title, sizeof title, "%s: raster (%zu spikes, every %zu-th shown)", s->population, s->n_spikes, stride);
+      snprintf(title, sizeof title, "%s: raster (%zu spikes, 1 in %zu shown)", s->population, s->n_spikes, stride);
     else
       snprintf(title, sizeof title, "%s: raster (%zu spikes, %zu neurons)", s->population, s->n_spikes, s->n_neurons);
     if (m == 0) ymin = 0, ymax = 1;
