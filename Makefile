@@ -76,9 +76,12 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libspikebridge.a $(HEADERS)
 install-deps deps:
 	@scripts/install-deps
 
-# The README's test command: installs what is missing, builds, runs every test binary.
-test: deps
+# The README's test command: installs what is missing (with OpenMPI, for the MPI tests),
+# builds the serial and the MPI (build-mpi/) binaries, runs every test binary.
+test:
+	@scripts/install-deps --mpi
 	@$(MAKE) --no-print-directory all tests-build
+	@$(MAKE) --no-print-directory MPI=1 all
 	@scripts/run-tests $(BUILD) $(BIN)
 
 tests-build: $(TEST_BIN)
