@@ -88,7 +88,7 @@ int sb_gan_train(sb_model *g, sb_model *d, const sb_train_config *cfg, const sb_
       logit = sb_model_forward(d, fake, B, 1);
       for (int i = 0; i < B; i++) t[i] = 1.0f;
       sg += sb_loss_bce_logits(dl, logit, t, (size_t)B);
-      sb_model_backward(d, fake, dl, B, dfake);
+      sb_model_backward_input(d, fake, dl, B, dfake);
       sb_model_zero_grad(g);
       sb_model_backward(g, z, dfake, B, NULL);
       sb_opt_step(og, g->params, g->grads);
