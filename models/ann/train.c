@@ -7,6 +7,13 @@
 
 #include <gsl/gsl_randist.h>
 #include <string.h>
+#include <time.h>
+
+double cpu_time_(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 void sb_dataset_batch(const sb_dataset *d, const size_t *idx, int N, float *x, int *labels) {
   const size_t sz = (size_t)d->h * (size_t)d->w;
@@ -159,7 +166,7 @@ int sb_ann_train(sb_model *m, const sb_train_config *cfg, const sb_dataset *trai
     sb_rng_reseed(r, cfg->seed, SB_RNG_SHUFFLE, (uint64_t)ep);
     gsl_ran_shuffle(r, order, n, sizeof(size_t));
     sb_rng_reseed(ra, cfg->seed, SB_RNG_NOISE, AUGMENT_STREAM + (uint64_t)ep);
-    double t0 = sb_wall_time(), loss_sum = 0;
+    double t0 = sb_wall_time(), c0 = cpu_time_(), loss_sum = 0;
     size_t seen = 0, correct = 0;
     for (int b = 0; b < nb; b++) {
       size_t off = (size_t)b * (size_t)B;
@@ -196,7 +203,7 @@ int sb_ann_train(sb_model *m, const sb_train_config *cfg, const sb_dataset *trai
                          b + 1, nb, loss_sum / (double)seen, 100.0 * (double)correct / (double)seen,
                          el > 0 ? (double)seen / el : 0.0);
     }
-    double et = sb_wall_time() - t0;
+    double et = sb_wall_time() - t0, ct = cpu_time_() - c0;
     t_train += et;
     if (ep == 0 || et < res->epoch_seconds_min) res->epoch_seconds_min = et;
     res->train_loss = loss_sum / (double)seen;
@@ -210,7 +217,7 @@ int sb_ann_train(sb_model *m, const sb_train_config *cfg, const sb_dataset *trai
       fprintf(log, "epoch %2d/%d  train loss %.4f acc %6.2f%%", ep + 1, cfg->epochs, res->train_loss,
               100.0 * res->train_acc);
       if (test) fprintf(log, "  test loss %.4f acc %6.2f%%", res->test_loss, 100.0 * res->test_acc);
-      fprintf(log, "  lr %.2e  %.2f s (%.0f samples/s)\n", opt->lr, et, (double)seen / et);
+      fprintf(log, "  lr %.2e  %.2f s (%.0f samples/s, cpu %.2f s)\n", opt->lr, et, (double)seen / et, ct);
       fflush(log);
     }
   }
