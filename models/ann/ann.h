@@ -363,7 +363,10 @@ typedef struct {
 /* Train `m` on `train` with `cfg` (loss, optimizer, schedule, batch, epochs, seed, limits):
  * parameters initialised from cfg->seed (sb_model_init_params) unless `keep_params`, each
  * epoch's order shuffled from the stream (seed, SB_RNG_SHUFFLE, epoch), mini-batches (the
- * last one smaller), evaluation on `test` after every epoch (may be NULL). A progress line
+ * last one smaller), each training batch augmented per cfg->augment (sb_dataset_batch_augment,
+ * draws from the stream (seed, SB_RNG_NOISE, 0x617567 << 32 | epoch)) and, for cross_entropy,
+ * label-smoothed per cfg->label_smoothing (sb_loss_softmax_xent_ls), evaluation on `test` (never
+ * augmented) after every epoch (may be NULL). A progress line
  * (epoch, batch, loss, accuracy, samples/s) goes to stderr on a terminal unless sb_quiet;
  * one line per epoch goes to `log` (may be NULL). Same seed and thread count => identical
  * parameters. Errors: SB_EINVAL (data shape, unknown loss/optimizer), SB_ENOMEM. */
