@@ -109,7 +109,8 @@ static herr_t visit(hid_t obj, const char *name, const H5O_info_t *info, void *d
 /* Root string attributes written as training metadata, printed under the architecture. */
 static void print_meta(hid_t f) {
   static const char *const keys[] = {"test_accuracy", "train_loss", "epochs", "batch", "lr", "optimizer", "loss",
-                                     "seed", "threads", "train_seconds", "frechet_distance", "source", NULL};
+                                     "seed", "threads", "train_seconds", "schedule", "augment", "label_smoothing",
+                                     "frechet_distance", "source", NULL};
   for (int i = 0; keys[i]; i++) {
     char *v = NULL;
     if (sb_h5_attr_exists(f, keys[i]) && sb_h5_attr_read_string(f, keys[i], &v) == SB_OK) printf("  %s: %s\n", keys[i], v);

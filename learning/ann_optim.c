@@ -12,24 +12,39 @@
 /* ---- losses ---- */
 
 double sb_loss_softmax_xent(float *dlogits, const float *logits, const int *labels, int N, int C, int *correct) {
+  return sb_loss_softmax_xent_ls(dlogits, logits, labels, N, C, 0.0, correct);
+}
+
+double sb_loss_softmax_xent_ls(float *dlogits, const float *logits, const int *labels, int N, int C, double smoothing,
+                               int *correct) {
   double total = 0.0;
   int ok = 0;
+  const double on = 1.0 - smoothing, off = smoothing / C;
   for (int n = 0; n < N; n++) {
     const float *z = logits + (size_t)n * C;
     int best = 0;
     float mx = z[0];
     for (int c = 1; c < C; c++)
       if (z[c] > mx) { mx = z[c]; best = c; }
-    double s = 0.0;
-    for (int c = 0; c < C; c++) s += exp((double)(z[c] - mx));
+    double s = 0.0, zsum = 0.0;
+    for (int c = 0; c < C; c++) {
+      s += exp((double)(z[c] - mx));
+      zsum += (double)z[c];
+    }
     double lse = log(s) + (double)mx;
     int y = labels[n];
-    total += lse - (double)z[y];
+    /* -sum_c t_c log p_c with t = (1-eps) onehot + eps/C: (1-eps)(lse - z_y) + eps (lse - mean z) */
+    total += on * (lse - (double)z[y]);
+    if (smoothing != 0.0) total += smoothing * (lse - zsum / C);
     ok += best == y;
     if (dlogits) {
       float *d = dlogits + (size_t)n * C;
-      for (int c = 0; c < C; c++) d[c] = (float)(exp((double)z[c] - lse) / N);
-      d[y] -= 1.0f / (float)N;
+      if (smoothing == 0.0) {
+        for (int c = 0; c < C; c++) d[c] = (float)(exp((double)z[c] - lse) / N);
+        d[y] -= 1.0f / (float)N;
+      } else {
+        for (int c = 0; c < C; c++) d[c] = (float)((exp((double)z[c] - lse) - off - (c == y ? on : 0.0)) / N);
+      }
     }
   }
   if (correct) *correct = ok;

@@ -14,6 +14,12 @@
  * receives the count of rows whose argmax equals the label.
  * Source: torch.nn.CrossEntropyLoss (log-sum-exp shifted by the row maximum). */
 double sb_loss_softmax_xent(float *dlogits, const float *logits, const int *labels, int N, int C, int *correct);
+/* The same with label smoothing eps in [0, 1): targets (1 - eps) onehot + eps / C, so
+ * l = (1 - eps) (lse - z_y) + eps (lse - mean_c z_c) and dlogits = (softmax - target) / N.
+ * eps = 0 is exactly sb_loss_softmax_xent. Source: torch.nn.CrossEntropyLoss(label_smoothing=eps)
+ * (Szegedy et al. 2016, "Rethinking the Inception architecture", section 7). */
+double sb_loss_softmax_xent_ls(float *dlogits, const float *logits, const int *labels, int N, int C, double smoothing,
+                               int *correct);
 
 /* Binary cross-entropy with logits, mean over n: l = max(z,0) - z t + log(1 + exp(-|z|)),
  * targets t in [0,1]; dz = (sigmoid(z) - t) / n (may be NULL).

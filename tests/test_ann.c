@@ -463,6 +463,25 @@ static void test_arch_errors(void **state) {
                                       "g.json", &c), SB_EINVAL);
   check_contains(sb_last_error(), "train.loss: expected one of cross_entropy, mse, bce (got 'hinge')");
   assert_null(m);
+  assert_int_equal(sb_model_from_json(&m, "{\"input\":[4],\"layers\":[{\"kind\":\"relu\"}],\"train\":{\"augment\":\"rotate\"}}",
+                                      "h.json", &c), SB_EINVAL);
+  check_contains(sb_last_error(), "train.augment: expected one of none, flip, crop, flip+crop (got 'rotate')");
+  assert_int_equal(sb_model_from_json(&m, "{\"input\":[4],\"layers\":[{\"kind\":\"relu\"}],\"train\":{\"label_smoothing\":1.5}}",
+                                      "i.json", &c), SB_EINVAL);
+  check_contains(sb_last_error(), "train.label_smoothing");
+  assert_int_equal(sb_model_from_json(&m, "{\"input\":[4],\"layers\":[{\"kind\":\"relu\"}],\"train\":{\"augment\":"
+                                      "\"flip+crop\",\"crop_padding\":3,\"label_smoothing\":0.1}}", "j.json", &c), SB_OK);
+  assert_string_equal(c.augment, "flip+crop");
+  assert_int_equal(c.crop_padding, 3);
+  check_rel(c.label_smoothing, 0.1, 1e-15, "label_smoothing from JSON");
+  sb_model_free(m);
+  m = NULL;
+  /* the CLI's built-in recipes */
+  sb_train_config_builtin(&c, "cnn");
+  assert_string_equal(c.schedule, "cosine");
+  sb_train_config_builtin(&c, "mlp");
+  assert_string_equal(c.augment, "none");
+  assert_string_equal(c.schedule, "cosine");
   /* the built-ins have the shapes and parameter counts */
   const char *names[] = {"mlp", "cnn", "gan_g", "gan_d", "mlp_sigmoid", "cnn_maxpool"};
   size_t want[] = {784 * 512 + 512 + 512 * 256 + 256 + 256 * 10 + 10,

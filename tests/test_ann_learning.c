@@ -41,6 +41,19 @@ static void test_losses_vs_torch(void **state) {
     want_correct += best == lab[r];
   }
   assert_int_equal(correct, want_correct);
+  /* label smoothing: torch.nn.functional.cross_entropy(label_smoothing=0.1) */
+  float *gls = rd(g, "xent_ls_grad", H5T_NATIVE_FLOAT, NULL);
+  double eps = ad(g, "xent_ls_eps");
+  int correct_ls = -1;
+  check_rel(sb_loss_softmax_xent_ls(d, z, lab, 5, 7, eps, &correct_ls), ad(g, "xent_ls_loss"), 1e-6,
+            "label-smoothed xent loss");
+  for (size_t i = 0; i < n; i++) check_abs(d[i], gls[i], 1e-7, "label-smoothed xent grad[%zu]", i);
+  assert_int_equal(correct_ls, want_correct);
+  float d0[64];
+  check_rel(sb_loss_softmax_xent_ls(d0, z, lab, 5, 7, 0.0, NULL), sb_loss_softmax_xent(d, z, lab, 5, 7, NULL), 1e-15,
+            "smoothing 0 is plain cross-entropy");
+  assert_memory_equal(d0, d, n * sizeof(float));
+  sb_free(gls);
   sb_free(z); sb_free(gz); sb_free(lab);
   const char *names[] = {"bce_logits", "bce", "mse"};
   for (int k = 0; k < 3; k++) {
@@ -67,6 +80,11 @@ static void test_loss_analytic(void **state) {
   check_rel(sb_loss_softmax_xent(d, z, lab, 2, 4, NULL), log(4.0), 1e-12, "xent of equal logits");
   check_rel(d[1], (0.25 - 1.0) / 2, 1e-7, "xent grad at the label");
   check_rel(d[0], 0.25 / 2, 1e-7, "xent grad elsewhere");
+  /* with smoothing eps the target of equal logits is still uniform on average: loss log C, gradient
+   * (1/C - (1-eps) onehot - eps/C)/N */
+  check_rel(sb_loss_softmax_xent_ls(d, z, lab, 2, 4, 0.2, NULL), log(4.0), 1e-12, "smoothed xent of equal logits");
+  check_rel(d[1], (0.25 - 0.8 - 0.05) / 2, 1e-6, "smoothed xent grad at the label");
+  check_rel(d[0], (0.25 - 0.05) / 2, 1e-6, "smoothed xent grad elsewhere");
   /* huge logits stay finite (log-sum-exp shift) */
   float big[2] = {1000.0f, -1000.0f};
   int l0 = 1;

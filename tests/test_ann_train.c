@@ -95,6 +95,8 @@ static void test_determinism(void **state) {
     c.epochs = 2;
     c.batch = 50;
     c.train_limit = 600;
+    snprintf(c.augment, sizeof c.augment, "flip+crop");
+    c.label_smoothing = 0.1;
     c.seed = k < 2 ? 42 : 43;
     sb_train_result r;
     assert_int_equal(sb_ann_train(m, &c, &tr, NULL, 0, NULL, &r), SB_OK);
@@ -113,6 +115,64 @@ static void test_determinism(void **state) {
 #endif
   sb_dataset_free(&tr);
   sb_dataset_free(&te);
+}
+
+/* Augmentation: every output is the source image shifted by (dy, dx) in [-P, P]^2 with zero fill
+ * and then mirrored or not; all 2 (2P+1)^2 transforms occur about equally often; pad 0 and no
+ * flip is sb_dataset_batch; the same stream repeats. Synthetic 6x5 images with distinct pixels,
+ * so each transform is recognisable. */
+static void test_augment(void **state) {
+  (void)state;
+  enum { H = 6, W = 5, NIMG = 3, P = 2, NDRAW = 6000 };
+  uint8_t img[NIMG * H * W], lab[NIMG] = {4, 7, 1};
+  for (int i = 0; i < NIMG * H * W; i++) img[i] = (uint8_t)(1 + (i * 37) % 250);
+  sb_dataset d = {.n = NIMG, .h = H, .w = W, .images = img, .labels = lab, .n_classes = 10};
+  size_t idx[NDRAW];
+  for (int i = 0; i < NDRAW; i++) idx[i] = (size_t)(i % NIMG);
+  float *x = sb_malloc((size_t)NDRAW * H * W * sizeof(float)), *x2 = sb_malloc((size_t)NDRAW * H * W * sizeof(float));
+  int *l = sb_malloc(NDRAW * sizeof(int));
+  gsl_rng *r = sb_rng_alloc(5, SB_RNG_NOISE, 1);
+  sb_dataset_batch_augment(&d, idx, NDRAW, x, l, 1, P, r);
+  int count[2][2 * P + 1][2 * P + 1];
+  memset(count, 0, sizeof count);
+  for (int n = 0; n < NDRAW; n++) {
+    const uint8_t *src = img + (size_t)(n % NIMG) * H * W;
+    const float *o = x + (size_t)n * H * W;
+    assert_int_equal(l[n], lab[n % NIMG]);
+    int found = 0;
+    for (int mi = 0; mi < 2; mi++)
+      for (int dy = -P; dy <= P; dy++)
+        for (int dx = -P; dx <= P; dx++) {
+          int same = 1;
+          for (int y = 0; y < H && same; y++)
+            for (int j = 0; j < W && same; j++) {
+              int sy = y + dy, sx = (mi ? W - 1 - j : j) + dx;
+              float want = (sy >= 0 && sy < H && sx >= 0 && sx < W) ? (float)src[sy * W + sx] * (1.0f / 255.0f) : 0.0f;
+              same = o[y * W + j] == want;
+            }
+          if (same) { count[mi][dy + P][dx + P]++; found++; }
+        }
+    assert_int_equal(found, 1); /* exactly one transform explains the output */
+  }
+  /* 50 transforms, 120 expected each: a binomial sd of 11, bounds at about +-5 sd */
+  for (int mi = 0; mi < 2; mi++)
+    for (int a = 0; a <= 2 * P; a++)
+      for (int b = 0; b <= 2 * P; b++) {
+        assert_true(count[mi][a][b] > 60);
+        assert_true(count[mi][a][b] < 180);
+      }
+  /* the same stream gives the same images */
+  sb_rng_reseed(r, 5, SB_RNG_NOISE, 1);
+  sb_dataset_batch_augment(&d, idx, NDRAW, x2, NULL, 1, P, r);
+  assert_memory_equal(x, x2, (size_t)NDRAW * H * W * sizeof(float));
+  /* no flip, no shift: the plain batch */
+  sb_dataset_batch_augment(&d, idx, 7, x, NULL, 0, 0, r);
+  sb_dataset_batch(&d, idx, 7, x2, NULL);
+  assert_memory_equal(x, x2, (size_t)7 * H * W * sizeof(float));
+  gsl_rng_free(r);
+  sb_free(x);
+  sb_free(x2);
+  sb_free(l);
 }
 
 /* Frechet distance: b = 2a + 1 gives mu_b = 2 mu_a + 1, S_b = 4 S_a, so
@@ -319,6 +379,10 @@ static void test_cli_bad_inputs(void **state) {
   /* bad option values */
   assert_int_equal(sb_test_run(out, sizeof out, "train mlp --lr -1 -o %s", o), 2);
   assert_int_equal(sb_test_run(out, sizeof out, "train mlp --optimizer rmsprop -o %s", o), 2);
+  assert_int_equal(sb_test_run(out, sizeof out, "train cnn --augment rotate -o %s", o), 2);
+  check_contains(out, "--augment: expected none, flip, crop or flip+crop (got 'rotate')");
+  assert_int_equal(sb_test_run(out, sizeof out, "train cnn --label-smoothing 1 -o %s", o), 2);
+  assert_int_equal(sb_test_run(out, sizeof out, "train cnn --crop-padding -1 -o %s", o), 2);
   assert_int_equal(sb_test_run(out, sizeof out, "train mlp cnn"), 2);
   /* nothing was written under the final name by any failed run */
   assert_false(sb_test_file_exists(o));
@@ -329,6 +393,7 @@ int main(void) {
       cmocka_unit_test(test_mlp_short_run),
       cmocka_unit_test(test_cnn_short_run),
       cmocka_unit_test(test_determinism),
+      cmocka_unit_test(test_augment),
       cmocka_unit_test(test_frechet_analytic),
       cmocka_unit_test(test_png_roundtrip),
       cmocka_unit_test(test_cli_train_and_info),

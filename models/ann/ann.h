@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <hdf5.h>
+#include <gsl/gsl_rng.h>
 
 /* ---- IDX files and Fashion-MNIST ---- */
 
@@ -270,6 +271,11 @@ const float *sb_model_layer_output(const sb_model *m, int i);
  * (N, output). Accumulates into m->grads. If dx is non-NULL it receives d loss / d x (N, input)
  * (the GAN's generator needs the discriminator's input gradient). */
 void sb_model_backward(sb_model *m, const float *x, const float *dout, int N, float *dx);
+/* The same without parameter gradients: only dx (N, input), which must be non-NULL; m->grads is
+ * untouched. The GAN's generator step needs the discriminator's input gradient only, so this
+ * skips the discriminator's weight-gradient products (PyTorch's autograd computes and discards
+ * them there). */
+void sb_model_backward_input(sb_model *m, const float *x, const float *dout, int N, float *dx);
 void sb_model_zero_grad(sb_model *m);
 /* Per-sample output shape. */
 sb_shape sb_model_output_shape(const sb_model *m);
@@ -292,6 +298,11 @@ typedef struct {
   double step_gamma;    /* step schedule: lr *= gamma every step_epochs */
   int step_epochs;
   int batch, epochs;
+  char augment[16];     /* "none", "flip", "crop", "flip+crop": random horizontal flip (p 0.5) and/or
+                         * random translation by up to crop_padding pixels with zero fill
+                         * (torchvision RandomHorizontalFlip, RandomCrop(28, padding=crop_padding)) */
+  int crop_padding;     /* default 2 */
+  double label_smoothing; /* cross_entropy only: targets (1 - eps) onehot + eps / C (default 0) */
   /* run settings (not from the file): */
   uint64_t seed;        /* parameter init and shuffling streams (default 1) */
   size_t train_limit;   /* use the first n training images (0 = all) */
@@ -299,8 +310,12 @@ typedef struct {
 } sb_train_config;
 
 /* Defaults: cross_entropy, adam, lr 1e-3, betas (0.9, 0.999), momentum 0.9, no weight decay,
- * schedule none, batch 128, epochs 10, seed 1, no limits. */
+ * schedule none, no augmentation (crop_padding 2 when enabled), no label smoothing, batch 128,
+ * epochs 10, seed 1, no limits. (The CLI's built-in cnn/mlp recipes add to this.) */
 void sb_train_config_default(sb_train_config *c);
+/* The recipe of `spikebridge train NAME` for a built-in architecture: the defaults above, plus
+ * for "mlp", "cnn", "cnn_maxpool" the cosine schedule; for "mlp_sigmoid" MSE with plain SGD, lr 3.0, batch 10. Unknown names: defaults. */
+void sb_train_config_builtin(sb_train_config *c, const char *name);
 
 /* Parse an architecture from JSON text (`what` names the source in messages, e.g. the file).
  * `cfg` (may be NULL) receives the "train" object over the defaults.
@@ -327,6 +342,14 @@ void sb_dataset_batch(const sb_dataset *d, const size_t *idx, int N, float *x, i
  * shapes ("data: images are 20x20 but the model expects input (1, 28, 28)"). */
 int sb_model_check_data(const sb_model *m, const sb_dataset *d, int classify);
 
+/* Copy images idx[0..N-1] as sb_dataset_batch does, each transformed at random: first a
+ * translation by (dy, dx), each uniform in [-pad, pad], with zero fill (the crop of a zero-padded
+ * image, torchvision RandomCrop(size, padding=pad)), then, if `flip`, a horizontal mirror with
+ * probability 1/2 (RandomHorizontalFlip). Draws per image from `r`: flip bit (if flip), dy, dx
+ * (if pad > 0). pad = 0 and flip = 0 give sb_dataset_batch's output. */
+void sb_dataset_batch_augment(const sb_dataset *d, const size_t *idx, int N, float *x, int *labels, int flip,
+                              int pad, gsl_rng *r);
+
 /* Result of a training run. */
 typedef struct {
   int epochs;
@@ -340,7 +363,10 @@ typedef struct {
 /* Train `m` on `train` with `cfg` (loss, optimizer, schedule, batch, epochs, seed, limits):
  * parameters initialised from cfg->seed (sb_model_init_params) unless `keep_params`, each
  * epoch's order shuffled from the stream (seed, SB_RNG_SHUFFLE, epoch), mini-batches (the
- * last one smaller), evaluation on `test` after every epoch (may be NULL). A progress line
+ * last one smaller), each training batch augmented per cfg->augment (sb_dataset_batch_augment,
+ * draws from the stream (seed, SB_RNG_NOISE, 0x617567 << 32 | epoch)) and, for cross_entropy,
+ * label-smoothed per cfg->label_smoothing (sb_loss_softmax_xent_ls), evaluation on `test` (never
+ * augmented) after every epoch (may be NULL). A progress line
  * (epoch, batch, loss, accuracy, samples/s) goes to stderr on a terminal unless sb_quiet;
  * one line per epoch goes to `log` (may be NULL). Same seed and thread count => identical
  * parameters. Errors: SB_EINVAL (data shape, unknown loss/optimizer), SB_ENOMEM. */

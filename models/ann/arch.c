@@ -21,7 +21,23 @@ void sb_train_config_default(sb_train_config *c) {
   c->step_epochs = 5;
   c->batch = 128;
   c->epochs = 10;
+  snprintf(c->augment, sizeof c->augment, "none");
+  c->crop_padding = 2;
+  c->label_smoothing = 0.0;
   c->seed = 1;
+}
+
+void sb_train_config_builtin(sb_train_config *c, const char *name) {
+  sb_train_config_default(c);
+  if (!strcmp(name, "mlp") || !strcmp(name, "cnn") || !strcmp(name, "cnn_maxpool"))
+    snprintf(c->schedule, sizeof c->schedule, "cosine");
+  if (!strcmp(name, "mlp_sigmoid")) {
+    snprintf(c->loss, sizeof c->loss, "mse");
+    snprintf(c->optimizer, sizeof c->optimizer, "sgd");
+    c->lr = 3.0;
+    c->momentum = 0.0;
+    c->batch = 10;
+  }
 }
 
 /* ---- parsing ---- */
@@ -159,8 +175,10 @@ static int parse_train(json_t *t, sb_train_config *c, const char *what) {
   static const char *const losses[] = {"cross_entropy", "mse", "bce", NULL};
   static const char *const opts[] = {"adam", "adamw", "sgd", NULL};
   static const char *const scheds[] = {"none", "cosine", "step", NULL};
+  static const char *const augs[] = {"none", "flip", "crop", "flip+crop", NULL};
   static const char *const known[] = {"loss", "optimizer", "lr", "momentum", "beta1", "beta2", "weight_decay",
-                                      "schedule", "step_gamma", "step_epochs", "batch", "epochs", NULL};
+                                      "schedule", "step_gamma", "step_epochs", "batch", "epochs", "augment",
+                                      "crop_padding", "label_smoothing", NULL};
   int st;
   if ((st = check_keys(t, known, what, "train"))) return st;
   if ((st = get_str(t, "loss", c->loss, sizeof c->loss, losses, what, "train"))) return st;
@@ -175,6 +193,9 @@ static int parse_train(json_t *t, sb_train_config *c, const char *what) {
   if ((st = get_int(t, "step_epochs", &c->step_epochs, 1, 100000, what, "train"))) return st;
   if ((st = get_int(t, "batch", &c->batch, 1, 1 << 20, what, "train"))) return st;
   if ((st = get_int(t, "epochs", &c->epochs, 0, 100000, what, "train"))) return st;
+  if ((st = get_str(t, "augment", c->augment, sizeof c->augment, augs, what, "train"))) return st;
+  if ((st = get_int(t, "crop_padding", &c->crop_padding, 0, 64, what, "train"))) return st;
+  if ((st = get_num(t, "label_smoothing", &c->label_smoothing, 0.0, 0.999, what, "train"))) return st;
   return SB_OK;
 }
 

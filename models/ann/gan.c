@@ -64,7 +64,7 @@ int sb_gan_train(sb_model *g, sb_model *d, const sb_train_config *cfg, const sb_
     sb_rng_reseed(rs, cfg->seed, SB_RNG_SHUFFLE, (uint64_t)ep);
     sb_rng_reseed(rn, cfg->seed, SB_RNG_NOISE, (uint64_t)ep);
     gsl_ran_shuffle(rs, order, n, sizeof(size_t));
-    double t0 = sb_wall_time(), sd = 0, sg = 0, sreal = 0, sfake = 0;
+    double t0 = sb_wall_time(), c0 = cpu_time_(), sd = 0, sg = 0, sreal = 0, sfake = 0;
     for (int b = 0; b < nb; b++) {
       /* real images in [-1, 1], then generated ones, in one discriminator batch */
       sb_dataset_batch(train, order + (size_t)b * B, B, xd, NULL);
@@ -88,7 +88,7 @@ int sb_gan_train(sb_model *g, sb_model *d, const sb_train_config *cfg, const sb_
       logit = sb_model_forward(d, fake, B, 1);
       for (int i = 0; i < B; i++) t[i] = 1.0f;
       sg += sb_loss_bce_logits(dl, logit, t, (size_t)B);
-      sb_model_backward(d, fake, dl, B, dfake);
+      sb_model_backward_input(d, fake, dl, B, dfake);
       sb_model_zero_grad(g);
       sb_model_backward(g, z, dfake, B, NULL);
       sb_opt_step(og, g->params, g->grads);
@@ -107,8 +107,9 @@ int sb_gan_train(sb_model *g, sb_model *d, const sb_train_config *cfg, const sb_
     res->d_fake = nb ? sfake / ((double)nb * B) : 0;
     sb_progress_done(&p);
     if (log) {
-      fprintf(log, "epoch %2d/%d  D loss %.4f  G loss %.4f  D(real) %.3f  D(fake) %.3f  %.2f s (%.0f samples/s)\n",
-              ep + 1, cfg->epochs, res->d_loss, res->g_loss, res->d_real, res->d_fake, et, (double)nb * B / et);
+      fprintf(log, "epoch %2d/%d  D loss %.4f  G loss %.4f  D(real) %.3f  D(fake) %.3f  %.2f s (%.0f samples/s, cpu %.2f s)\n",
+              ep + 1, cfg->epochs, res->d_loss, res->g_loss, res->d_real, res->d_fake, et, (double)nb * B / et,
+              cpu_time_() - c0);
       fflush(log);
     }
   }

@@ -41,7 +41,7 @@ void sb_dense_backward(float *dinp, float *dw, float *db, const float *dout, con
                        const float *w, int N, int IN, int OUT) {
   if (dinp)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IN, OUT, 1.0f, dout, OUT, w, IN, 0.0f, dinp, IN);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, N, 1.0f, dout, OUT, inp, IN, 1.0f, dw, IN);
+  if (dw) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OUT, IN, N, 1.0f, dout, OUT, inp, IN, 1.0f, dw, IN);
   if (db) {
     for (int n = 0; n < N; n++) {
       const float *d = dout + (size_t)n * OUT;
@@ -95,6 +95,7 @@ static void im2col(float *col, const float *x, const sb_conv_shape *s) {
             /* rows are short (OW = 14..28): a plain loop beats a memcpy call */
             const float *src = xr + iw0;
             for (int ow = 0; ow < lo; ow++) r[ow] = 0.0f;
+#pragma omp simd
             for (int ow = lo; ow < hi; ow++) r[ow] = src[ow];
             for (int ow = hi; ow < OW; ow++) r[ow] = 0.0f;
           } else {
@@ -120,9 +121,19 @@ static void col2im(float *dx, const float *col, const sb_conv_shape *s) {
           if (ih < 0 || ih >= H) continue;
           const float *r = row + oh * OW;
           float *xr = xc + (size_t)ih * W;
-          for (int ow = 0; ow < OW; ow++) {
-            int iw = ow * S - P + kj;
-            if (iw >= 0 && iw < W) xr[iw] += r[ow];
+          if (S == 1) {
+            /* iw = ow + iw0 over the range where it lies inside the row: a contiguous add */
+            int iw0 = -P + kj;
+            int lo = iw0 < 0 ? -iw0 : 0;
+            int hi = W - iw0 < OW ? W - iw0 : OW;
+            float *dst = xr + iw0;
+#pragma omp simd
+            for (int ow = lo; ow < hi; ow++) dst[ow] += r[ow];
+          } else {
+            for (int ow = 0; ow < OW; ow++) {
+              int iw = ow * S - P + kj;
+              if (iw >= 0 && iw < W) xr[iw] += r[ow];
+            }
           }
         }
       }
@@ -185,9 +196,9 @@ void sb_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, co
     const float *x = inp + (size_t)n * in_sz;
     const float *B = col;
     if (pointwise) B = x;
-    else im2col(col, x, s);
+    else if (dw) im2col(col, x, s);
     /* dw (OC, CKK) += g (OC, OHW) . col^T (OHW, CKK) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, CKK, OHW, 1.0f, g, OHW, B, OHW, 1.0f, tdw, CKK);
+    if (dw) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, CKK, OHW, 1.0f, g, OHW, B, OHW, 1.0f, tdw, CKK);
     for (int oc = 0; oc < OC; oc++) {
       float acc = 0.0f;
       for (int j = 0; j < OHW; j++) acc += g[(size_t)oc * OHW + j];
@@ -208,7 +219,8 @@ void sb_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, co
   /* reduce the per-thread accumulators in thread order (deterministic for a fixed count) */
   for (int t = 0; t < nt; t++) {
     const float *tdw = ws + per * (size_t)t + (size_t)CKK * OHW, *tdb = tdw + (size_t)OC * CKK;
-    for (size_t i = 0; i < (size_t)OC * CKK; i++) dw[i] += tdw[i];
+    if (dw)
+      for (size_t i = 0; i < (size_t)OC * CKK; i++) dw[i] += tdw[i];
     if (db)
       for (int oc = 0; oc < OC; oc++) db[oc] += tdb[oc];
   }
@@ -311,18 +323,20 @@ void sb_maxpool_backward(float *dinp, const float *dout, const int *argmax, int 
 /* ---- element-wise activations ---- */
 
 void sb_relu_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (n > 65536)
   for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 void sb_relu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (n > 65536)
   for (size_t i = 0; i < n; i++) dinp[i] = inp[i] > 0.0f ? dout[i] : 0.0f;
 }
 
 void sb_leaky_relu_forward(float *out, const float *inp, size_t n, float alpha) {
+#pragma omp simd
   for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : alpha * inp[i];
 }
 void sb_leaky_relu_backward(float *dinp, const float *dout, const float *inp, size_t n, float alpha) {
+#pragma omp simd
   for (size_t i = 0; i < n; i++) dinp[i] = inp[i] > 0.0f ? dout[i] : alpha * dout[i];
 }
 

@@ -316,7 +316,17 @@ const float *sb_model_layer_output(const sb_model *m, int i) {
 
 void sb_model_zero_grad(sb_model *m) { memset(m->grads, 0, (m->n_params ? m->n_params : 1) * sizeof(float)); }
 
+static void backward(sb_model *m, const float *x, const float *dout, int N, float *dx, int param_grads);
+
 void sb_model_backward(sb_model *m, const float *x, const float *dout, int N, float *dx) {
+  backward(m, x, dout, N, dx, 1);
+}
+
+void sb_model_backward_input(sb_model *m, const float *x, const float *dout, int N, float *dx) {
+  backward(m, x, dout, N, dx, 0);
+}
+
+static void backward(sb_model *m, const float *x, const float *dout, int N, float *dx, int param_grads) {
   const float *g = dout;
   int pp = 0;
   /* input gradients are only computed down to the first layer with parameters (unless the
@@ -332,10 +342,11 @@ void sb_model_backward(sb_model *m, const float *x, const float *dout, int N, fl
     float *d = i ? m->dbuf[pp] : dx;
     if (!dx && i == first_param) d = NULL;
     const size_t n_in = (size_t)N * sb_shape_size(L->in);
-    if (d || L->n_params) {
+    float *dw = param_grads ? L->dw : NULL, *db = param_grads ? L->db : NULL;
+    if (d || (L->n_params && param_grads)) {
       switch (L->kind) {
-      case SB_LAYER_DENSE: sb_dense_backward(d, L->dw, L->db, g, inp, L->w, N, L->in.c, L->out.c); break;
-      case SB_LAYER_CONV2D: sb_conv2d_backward(d, L->dw, L->db, g, inp, L->w, &L->conv, N, m->conv_ws); break;
+      case SB_LAYER_DENSE: sb_dense_backward(d, dw, db, g, inp, L->w, N, L->in.c, L->out.c); break;
+      case SB_LAYER_CONV2D: sb_conv2d_backward(d, dw, db, g, inp, L->w, &L->conv, N, m->conv_ws); break;
       case SB_LAYER_AVGPOOL: sb_avgpool_backward(d, g, N, L->in.c, L->in.h, L->in.w, L->k, L->stride); break;
       case SB_LAYER_MAXPOOL:
         sb_maxpool_backward(d, g, L->argmax, N, L->in.c, L->in.h, L->in.w, L->k, L->stride);
@@ -348,11 +359,11 @@ void sb_model_backward(sb_model *m, const float *x, const float *dout, int N, fl
       case SB_LAYER_QCFS: {
         /* qcfs needs a place for dinp even when the caller does not want it */
         float *dd = d ? d : m->dbuf[pp];
-        sb_qcfs_backward(dd, L->dw, g, inp, n_in, L->w[0], L->levels);
+        sb_qcfs_backward(dd, dw, g, inp, n_in, L->w[0], L->levels);
         break;
       }
       case SB_LAYER_BATCHNORM:
-        sb_batchnorm_backward(d, L->dw, L->db, g, inp, L->bn_mean, L->bn_invstd, L->w, N, L->in.c,
+        sb_batchnorm_backward(d, dw, db, g, inp, L->bn_mean, L->bn_invstd, L->w, N, L->in.c,
                               L->in.h * L->in.w);
         break;
       default: break;

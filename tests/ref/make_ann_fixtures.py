@@ -125,6 +125,13 @@ def main():
         g.create_dataset("xent_labels", data=lab.numpy().astype(np.int32))
         g.attrs["xent_loss"] = float(l)
         g.create_dataset("xent_grad", data=f32(zz.grad))
+        # the same logits with label smoothing (no new random draws, so later cases are unchanged)
+        zz = z.clone().requires_grad_(True)
+        l = nn.functional.cross_entropy(zz, lab, label_smoothing=0.1)
+        l.backward()
+        g.attrs["xent_ls_eps"] = 0.1
+        g.attrs["xent_ls_loss"] = float(l)
+        g.create_dataset("xent_ls_grad", data=f32(zz.grad))
         t = torch.rand(5, 7)
         for name, fn, inp in (("bce_logits", nn.functional.binary_cross_entropy_with_logits, z),
                               ("bce", nn.functional.binary_cross_entropy, torch.sigmoid(z)),
