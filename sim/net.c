@@ -41,6 +41,11 @@ static void free_run_state(sb_net *net) {
     sb_free(net->ev);
     net->ev = NULL;
   }
+  if (net->arr) {
+    for (size_t i = 0; i < (size_t)net->S * (size_t)net->threads; i++) sb_free(net->arr[i].a);
+    sb_free(net->arr);
+    net->arr = NULL;
+  }
   if (net->pois_rng) {
     for (size_t i = 0; i < net->n; i++)
       if (net->pois_rng[i]) gsl_rng_free(net->pois_rng[i]);
@@ -60,6 +65,10 @@ static void free_run_state(sb_net *net) {
     for (int k = 0; k < net->threads; k++) sb_free(net->tsp[k]);
   if (net->scratch)
     for (int k = 0; k < net->threads; k++) sb_free(net->scratch[k]);
+  if (net->merged)
+    for (int k = 0; k < net->threads; k++) sb_free(net->merged[k]);
+  sb_free(net->merged); sb_free(net->merged_cap);
+  net->merged = NULL; net->merged_cap = NULL;
   sb_free(net->tsp); sb_free(net->tsp_n); sb_free(net->tsp_cap);
   sb_free(net->scratch); sb_free(net->scratch_cap); sb_free(net->t_events); sb_free(net->t_ext);
   sb_free(net->gsp);
