@@ -15,6 +15,17 @@ typedef sb_input sb_arr;   /* t, w, g: frame factor for the target population (n
 /* The arrivals of one (window slot, partition): appended by the partition's own delivery, emptied
  * when the partition has processed the slot's window (grown, never shrunk). */
 typedef struct { sb_arr *a; uint32_t n, cap; } sb_arrtab;
+/* Queue storage of one partition: power-of-two blocks carved from large chunks mapped with
+ * transparent huge pages (the queues of all neurons are written at random: with 4 KiB pages
+ * every push missed the TLB), recycled through per-size free lists. Touched only by the
+ * partition's own thread. */
+typedef struct {
+  char *cur, *end;
+  void *free_[40];
+  void **chunks;
+  size_t *chunk_len;
+  int n_chunks, cap_chunks;
+} sb_arena;
 /* One neuron's events for one window slot: 4-byte indices into the arrival table of the slot and
  * of the neuron's partition (grown, never shrunk). */
 typedef struct { uint32_t *e; uint32_t n, cap; } sb_evvec;
@@ -121,6 +132,7 @@ struct sb_net {
   double t;                     /* current time */
   sb_evvec *ev;                 /* (S, n) */
   sb_arrtab *arr;               /* (S, threads) arrival tables */
+  sb_arena *qarena;             /* (threads) queue storage */
   size_t *pois_first;           /* (n + 1) */
   double *pois_next;            /* (n_pois) sorted by gid */
   sb_pois *pois_s;              /* sorted copy */
@@ -193,6 +205,8 @@ void sb_rec_free_(sb_net *net);
 int sb_ev_push_(sb_net *net, size_t slot, size_t gid, double t, double w);
 /* Event j of neuron gid's queue in window slot `slot`: time and weight. */
 void sb_ev_get_(const sb_net *net, size_t slot, size_t gid, uint32_t j, double *t, double *w);
+/* Releases a partition's queue storage (sim/run.c). */
+void sb_arena_free_(sb_arena *a);
 /* Partition (of net->threads) owning neuron gid. */
 int sb_part_of_(const sb_net *net, size_t gid);
 /* Read a JSON file (model or sweep) rejecting duplicate keys. Errors: SB_EINVAL (missing or a

@@ -36,10 +36,14 @@ sb_net *sb_net_alloc(uint64_t seed, int threads) {
 }
 
 static void free_run_state(sb_net *net) {
-  if (net->ev) {
-    for (size_t i = 0; i < (size_t)net->S * net->n; i++) sb_free(net->ev[i].e);
+  if (net->ev) {   /* queue blocks live in the partitions' arenas */
     sb_free(net->ev);
     net->ev = NULL;
+  }
+  if (net->qarena) {
+    for (int k = 0; k < net->threads; k++) sb_arena_free_(&net->qarena[k]);
+    sb_free(net->qarena);
+    net->qarena = NULL;
   }
   if (net->arr) {
     for (size_t i = 0; i < (size_t)net->S * (size_t)net->threads; i++) sb_free(net->arr[i].a);

@@ -7,6 +7,7 @@
 
 #include <gsl/gsl_randist.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <math.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -16,12 +17,64 @@
 #define MAX_WINDOW 5.0   /* ms: longest window (progress and flush granularity) */
 #define MAX_RECS_PER_NEURON 8
 
-/* Grows a queue or an arrival table (the rare path of the pushes; kept out of line). */
-static int ev_grow(sb_evvec *v) {
+/* ---- queue storage (sb_arena) ---- */
+#define ARENA_CHUNK ((size_t)32 << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static void *arena_alloc(sb_arena *a, int cls) {
+  if (a->free_[cls]) {
+    void *p = a->free_[cls];
+    a->free_[cls] = *(void **)p;
+    return p;
+  }
+  size_t sz = (size_t)1 << cls;
+  if ((size_t)(a->end - a->cur) < sz) {
+    size_t len = (sz > ARENA_CHUNK ? sz : ARENA_CHUNK) + HUGE_PAGE;
+    if (a->n_chunks == a->cap_chunks) {
+      int cap = a->cap_chunks ? 2 * a->cap_chunks : 16;
+      void **c = sb_realloc(a->chunks, (size_t)cap * sizeof *c);
+      size_t *l = c ? sb_realloc(a->chunk_len, (size_t)cap * sizeof *l) : NULL;
+      if (c) a->chunks = c;
+      if (!l) return NULL;
+      a->chunk_len = l;
+      a->cap_chunks = cap;
+    }
+    char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return NULL;
+    a->chunks[a->n_chunks] = m;
+    a->chunk_len[a->n_chunks++] = len;
+    char *al = (char *)(((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    madvise(al, len - (size_t)(al - m), MADV_HUGEPAGE);   /* advisory: ignored where unsupported */
+    a->cur = al;
+    a->end = m + len;
+  }
+  void *p = a->cur;
+  a->cur += sz;
+  return p;
+}
+
+static void arena_release(sb_arena *a, void *p, int cls) {
+  *(void **)p = a->free_[cls];
+  a->free_[cls] = p;
+}
+
+void sb_arena_free_(sb_arena *a) {
+  for (int i = 0; i < a->n_chunks; i++) munmap(a->chunks[i], a->chunk_len[i]);
+  sb_free(a->chunks);
+  sb_free(a->chunk_len);
+  memset(a, 0, sizeof *a);
+}
+
+/* Grows a queue (the rare path of the pushes; kept out of line). Capacities are powers of two
+ * from 8 entries (32 bytes). */
+static int ev_grow(sb_arena *a, sb_evvec *v) {
   if (v->cap > UINT32_MAX / 4) return SB_ENOMEM;
   uint32_t cap = v->cap ? 2 * v->cap : 8;
-  uint32_t *e = sb_realloc(v->e, cap * sizeof *e);
+  int cls = 2 + __builtin_ctz(cap);
+  uint32_t *e = arena_alloc(a, cls);
   if (!e) return SB_ENOMEM;
+  if (v->n) memcpy(e, v->e, v->n * sizeof *e);
+  if (v->cap) arena_release(a, v->e, cls - 1);
   v->e = e;
   v->cap = cap;
   return SB_OK;
@@ -37,8 +90,8 @@ static int arr_grow(sb_arrtab *a) {
   return SB_OK;
 }
 
-static inline int ev_push(sb_evvec *v, uint32_t idx) {
-  if (__builtin_expect(v->n == v->cap, 0) && ev_grow(v)) return SB_ENOMEM;
+static inline int ev_push(sb_arena *a, sb_evvec *v, uint32_t idx) {
+  if (__builtin_expect(v->n == v->cap, 0) && ev_grow(a, v)) return SB_ENOMEM;
   v->e[v->n++] = idx;
   return SB_OK;
 }
@@ -68,9 +121,10 @@ static inline double frame_g(const sb_net *net, double rate, double t, uint64_t 
 
 int sb_ev_push_(sb_net *net, size_t slot, size_t gid, double t, double w) {
   uint32_t idx;
+  int k = sb_part_of_(net, gid);
   double g = frame_g(net, net->pops[sb_pop_of_(net, (uint32_t)gid)].frame_rate, t, sb_bin_(net, t));
-  if (arr_add(&net->arr[slot * (size_t)net->threads + (size_t)sb_part_of_(net, gid)], t, w, g, &idx)) return SB_ENOMEM;
-  return ev_push(&net->ev[slot * net->n + gid], idx);
+  if (arr_add(&net->arr[slot * (size_t)net->threads + (size_t)k], t, w, g, &idx)) return SB_ENOMEM;
+  return ev_push(&net->qarena[k], &net->ev[slot * net->n + gid], idx);
 }
 
 void sb_ev_get_(const sb_net *net, size_t slot, size_t gid, uint32_t j, double *t, double *w) {
@@ -172,6 +226,7 @@ int sb_net_prepare_(sb_net *net) {
   pthread_once(&zig_once, zig_setup);
   net->ev = sb_calloc((size_t)net->S * n, sizeof *net->ev);
   net->arr = sb_calloc((size_t)net->S * (size_t)net->threads, sizeof *net->arr);
+  net->qarena = sb_calloc((size_t)net->threads, sizeof *net->qarena);
   net->pois_first = sb_calloc(n + 1, sizeof *net->pois_first);
   net->pois_next = sb_malloc((net->n_pois + 1) * sizeof *net->pois_next);
   net->pois_s = sb_malloc((net->n_pois + 1) * sizeof *net->pois_s);
@@ -197,7 +252,7 @@ int sb_net_prepare_(sb_net *net) {
   net->merged_cap = sb_calloc((size_t)T, sizeof *net->merged_cap);
   net->t_events = sb_calloc((size_t)T, sizeof *net->t_events);
   net->t_ext = sb_calloc((size_t)T, sizeof *net->t_ext);
-  if (!net->ev || !net->arr || !net->pois_first || !net->pois_next || !net->pois_s || !net->pois_rng || !net->stim_first ||
+  if (!net->ev || !net->arr || !net->qarena || !net->pois_first || !net->pois_next || !net->pois_s || !net->pois_rng || !net->stim_first ||
       !net->stim_s || !net->stim_pos || !net->rec_first || !net->t_state || !net->t_safe || !net->ev_due || !net->count || !net->last || !net->isi_sum ||
       !net->isi_sq || !net->tsp || !net->tsp_n || !net->tsp_cap || !net->scratch || !net->scratch_cap || !net->merged || !net->merged_cap ||
       !net->t_events || !net->t_ext)
@@ -652,7 +707,7 @@ static inline int push(sb_net *net, int k, size_t gid, double t, double w, doubl
   size_t sl = (size_t)(b % (uint64_t)net->S);
   uint32_t idx;
   if (arr_add(&net->arr[sl * (size_t)net->threads + (size_t)k], t, w, frame_g(net, rate, t, b), &idx)) return SB_ENOMEM;
-  return ev_push(&net->ev[sl * net->n + gid], idx);
+  return ev_push(&net->qarena[k], &net->ev[sl * net->n + gid], idx);
 }
 
 static int deliver_partition(sb_net *net, int k) {
@@ -686,14 +741,15 @@ static int deliver_partition(sb_net *net, int k) {
             sb_arrtab *tab = &net->arr[sl * (size_t)net->threads + (size_t)k];
             sb_evvec *base = &net->ev[sl * net->n + tf];
             const uint32_t *tg = c->tgt;
+            sb_arena *qa = &net->qarena[k];
             uint32_t idx;
             if (!c->w) {   /* one shared arrival entry for all targets */
               if (arr_add(tab, ta, pr->w_const, g, &idx)) return SB_ENOMEM;
               for (uint32_t x = a; x < e; x++)
-                if (ev_push(&base[tg[x]], idx)) return SB_ENOMEM;
+                if (ev_push(qa, &base[tg[x]], idx)) return SB_ENOMEM;
             } else {
               for (uint32_t x = a; x < e; x++)
-                if (arr_add(tab, ta, (double)c->w[x], g, &idx) || ev_push(&base[tg[x]], idx)) return SB_ENOMEM;
+                if (arr_add(tab, ta, (double)c->w[x], g, &idx) || ev_push(qa, &base[tg[x]], idx)) return SB_ENOMEM;
             }
           } else {
             for (uint32_t x = a; x < e; x++)
