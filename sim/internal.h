@@ -144,10 +144,9 @@ struct sb_net {
   sb_recmap *recmap;
   double *t_state;              /* (n) time each neuron's state refers to (lazy update) */
   double *t_safe;               /* (n) wake time: nothing (spike, stimulus, sample) before it without new events */
-  double *ev_due;               /* (n) min(t_safe, lower bound of the earliest event queued when the
-                                   neuron was last processed): the window scan skips a neuron whose
-                                   due time is past the window and whose current slot is empty
-                                   (deliveries do not touch it) */
+  double *ev_due;               /* (n) wake time (t_safe) for the window scan, which skips a neuron
+                                   whose due time is past the window and whose current slot's queue
+                                   is empty (deliveries do not touch it) */
   uint64_t *count;              /* (n) spikes */
   double *last, *isi_sum, *isi_sq;  /* (n) for CV */
   sb_spike **tsp;               /* per-thread spikes of the window */

@@ -525,15 +525,8 @@ done:
     memmove(v->e, v->e + ie, (v->n - ie) * sizeof *v->e);
     v->n -= ie;
   }
-  /* earliest event still queued: the rest of this slot (sorted), else the start of the first
-   * later window with a non-empty queue */
-  double due = v->n ? tab[v->e[0]].t : wake;
-  for (uint64_t kk = net->k + 1; kk < net->k + (uint64_t)net->S && !v->n; kk++)
-    if (net->ev[(size_t)(kk % (uint64_t)net->S) * net->n + gid].n) {
-      due = (double)kk * net->W;
-      break;
-    }
-  net->ev_due[gid] = due < wake ? due : wake;
+  /* queued events need no due time: the window scan looks at the slot's queue itself */
+  net->ev_due[gid] = wake;
   return SB_OK;
 }
 
@@ -666,13 +659,8 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
     memmove(v->e, v->e + nq, (v->n - nq) * sizeof *v->e);
     v->n -= nq;
   }
-  double due = v->n ? tab[v->e[0]].t : wake;
-  for (uint64_t kk = net->k + 1; kk < net->k + (uint64_t)net->S && !v->n; kk++)
-    if (net->ev[(size_t)(kk % (uint64_t)net->S) * net->n + gid].n) {
-      due = (double)kk * net->W;
-      break;
-    }
-  net->ev_due[gid] = due < wake ? due : wake;
+  /* queued events need no due time: the window scan looks at the slot's queue itself */
+  net->ev_due[gid] = wake;
   return SB_OK;
 }
 
@@ -685,7 +673,7 @@ static int process_partition(sb_net *net, int k, double t0, double t1, int full)
     const sb_evvec *q = net->ev + (size_t)(net->k % (uint64_t)net->S) * net->n;
     int frame = !isnan(pop->frame_rate);
     for (size_t g = a; g < b; g++) {
-      if (g + 4 < b) __builtin_prefetch(q[g + 4].e);   /* the queue was written a window ago */
+      if (g + 4 < b && q[g + 4].n) __builtin_prefetch(q[g + 4].e);   /* the queue was written a window ago */
       if (t1 <= due[g] && !q[g].n) continue;   /* nothing happens to it in this window */
       int rc;
       if (frame && net->rec_first[g] == net->rec_first[g + 1] && net->pois_first[g + 1] - net->pois_first[g] <= 1 &&
