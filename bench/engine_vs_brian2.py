@@ -15,7 +15,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-BIN = os.path.join(ROOT, 'spikebridge')
+BIN = os.environ.get('SB_BENCH_BIN', os.path.join(ROOT, 'spikebridge'))
 
 
 def brian_build(net, T, threads, d):

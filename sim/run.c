@@ -7,6 +7,7 @@
 
 #include <gsl/gsl_randist.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <math.h>
 #include <string.h>
@@ -804,6 +805,62 @@ static int deliver_partition(sb_net *net, int k) {
   return SB_OK;
 }
 
+/* ---- a barrier that spins briefly, then sleeps ----
+ * OpenMP's barriers spin (OMP_WAIT_POLICY=active by default): on cores shared with other jobs a
+ * spinning thread takes the core its partner needs, and 2 threads ran 6x slower than 1. This one
+ * spins about 2 us (enough when both threads are running: CUBA's 0.1 ms windows need
+ * 20000 barriers per simulated second) and then waits on a condition variable. */
+typedef struct {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  int n, count;
+  unsigned gen;
+  _Atomic unsigned agen;
+} sb_barrier;
+
+static void barrier_init(sb_barrier *b, int n) {
+  pthread_mutex_init(&b->m, NULL);
+  pthread_cond_init(&b->c, NULL);
+  b->n = n;
+  b->count = 0;
+  b->gen = 0;
+  atomic_store(&b->agen, 0u);
+}
+
+static void barrier_destroy(sb_barrier *b) {
+  pthread_mutex_destroy(&b->m);
+  pthread_cond_destroy(&b->c);
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+/* Returns 1 in exactly one thread (the last to arrive), 0 in the others. */
+static int barrier_wait(sb_barrier *b) {
+  pthread_mutex_lock(&b->m);
+  unsigned g = b->gen;
+  if (++b->count == b->n) {
+    b->count = 0;
+    b->gen = g + 1;
+    atomic_store_explicit(&b->agen, g + 1, memory_order_release);
+    pthread_cond_broadcast(&b->c);
+    pthread_mutex_unlock(&b->m);
+    return 1;
+  }
+  pthread_mutex_unlock(&b->m);
+  for (int i = 0; i < 100; i++) {
+    if (atomic_load_explicit(&b->agen, memory_order_acquire) != g) return 0;
+    cpu_relax();
+  }
+  pthread_mutex_lock(&b->m);
+  while (b->gen == g) pthread_cond_wait(&b->c, &b->m);
+  pthread_mutex_unlock(&b->m);
+  return 0;
+}
+
 /* ---- the run loop ---- */
 
 static void thread_error(sb_net *net, int rc) {
@@ -883,6 +940,7 @@ int sb_net_run(sb_net *net, double t_stop) {
   net->w_t0 = net->t;
   double e = (double)(net->k + 1) * net->W;
   net->w_t1 = e < t_stop ? e : t_stop;
+  sb_barrier bar;
 #pragma omp parallel num_threads(net->p_hi - net->p_lo)
   {
 #ifdef _OPENMP
@@ -890,6 +948,8 @@ int sb_net_run(sb_net *net, double t_stop) {
 #else
     int tid = 0, nth = 1;
 #endif
+#pragma omp single
+    barrier_init(&bar, nth);
     while (!net->done) {
       double t0 = net->w_t0, t1 = net->w_t1;
       int full = t1 >= (double)(net->k + 1) * net->W;
@@ -898,20 +958,19 @@ int sb_net_run(sb_net *net, double t_stop) {
         if (r) thread_error(net, r);
         if (full) net->arr[(size_t)(net->k % (uint64_t)net->S) * (size_t)net->threads + (size_t)k].n = 0;   /* slot consumed */
       }
-#pragma omp barrier
-#pragma omp single
-      between_windows(net, t_stop);
+      /* the last thread to arrive gathers the window's spikes while the others wait */
+      if (barrier_wait(&bar)) between_windows(net, t_stop);
+      barrier_wait(&bar);
       for (int k = net->p_lo + tid; k < net->p_hi; k += nth) {
         int r = deliver_partition(net, k);
         if (r) thread_error(net, r);
       }
       /* Without a hook no barrier is needed here: a thread only touches its own partitions'
-       * queues until the barrier after the next window's processing, and `single` rewrites the
-       * shared spike list only after every thread has passed it (2 synchronisations per window). */
-      if (net->hook) {
-#pragma omp barrier   /* a consistent state between windows: checkpoints (sim/checkpoint.c) */
-#pragma omp single
-        {
+       * queues until the barrier after the next window's processing, and between_windows
+       * rewrites the shared spike list only after every thread has passed it (2 synchronisations
+       * per window). */
+      if (net->hook) {   /* a consistent state between windows: checkpoints (sim/checkpoint.c) */
+        if (barrier_wait(&bar)) {
           int stop = 0;
           if (!net->done) {
             int r = net->hook(net->hook_ctx, net, &stop);
@@ -920,6 +979,7 @@ int sb_net_run(sb_net *net, double t_stop) {
           if (stop || net->err) net->done = 1;
           net->stopped = stop;
         }
+        barrier_wait(&bar);
       }
     }
     /* bring lazily skipped neurons to the current time (no crossing possible: t_safe >= t) */
@@ -939,6 +999,7 @@ int sb_net_run(sb_net *net, double t_stop) {
         }
       }
   }
+  barrier_destroy(&bar);
   if (net->err) SB_ERROR(net->err, "%s", net->err_msg);
   return SB_OK;
 }
