@@ -14,7 +14,7 @@
 typedef sb_input sb_arr;   /* t, w, g: frame factor for the target population (neurons/neurons.h) */
 /* The arrivals of one (window slot, partition): appended by the partition's own delivery, emptied
  * when the partition has processed the slot's window (grown, never shrunk). */
-typedef struct { sb_arr *a; uint32_t n, cap; } sb_arrtab;
+typedef struct { sb_arr *a; uint32_t n, cap; int unsorted; /* some arrival earlier than its predecessor */ } sb_arrtab;
 /* Queue storage of one partition: power-of-two blocks carved from large chunks mapped with
  * transparent huge pages (the queues of all neurons are written at random: with 4 KiB pages
  * every push missed the TLB), recycled through per-size free lists. Touched only by the
@@ -27,7 +27,8 @@ typedef struct {
   int n_chunks, cap_chunks;
 } sb_arena;
 /* One neuron's events for one window slot: 4-byte indices into the arrival table of the slot and
- * of the neuron's partition (grown, never shrunk). */
+ * of the neuron's partition (grown, never shrunk). Indices are pushed in increasing order, so a
+ * queue is in time order whenever its table is. */
 typedef struct { uint32_t *e; uint32_t n, cap; } sb_evvec;
 
 /* A static (precomputed, sorted) stimulus event: spike_generator spikes and dc steps. */

@@ -100,6 +100,7 @@ static inline int ev_push(sb_arena *a, sb_evvec *v, uint32_t idx) {
 /* A new arrival (t, w, frame factor g) in table a; its index in *idx. */
 static inline int arr_add(sb_arrtab *a, double t, double w, double g, uint32_t *idx) {
   if (__builtin_expect(a->n == a->cap, 0) && arr_grow(a)) return SB_ENOMEM;
+  if (a->n && t < a->a[a->n - 1].t) a->unsorted = 1;
   a->a[a->n] = (sb_arr){t, w, g};
   *idx = a->n++;
   return SB_OK;
@@ -419,12 +420,13 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
   uint32_t gid = (uint32_t)(pop->first + i);
   size_t slot = (size_t)(net->k % (uint64_t)net->S);
   sb_evvec *v = &net->ev[slot * net->n + gid];
-  const sb_arr *tab = net->arr[slot * (size_t)net->threads + (size_t)tid].a;
+  const sb_arrtab *at = &net->arr[slot * (size_t)net->threads + (size_t)tid];
+  const sb_arr *tab = at->a;
   size_t sp = net->stim_pos[gid], se = net->stim_first[gid + 1];
   size_t pf = net->pois_first[gid], pl = net->pois_first[gid + 1];
   size_t rf = net->rec_first[gid], rl = net->rec_first[gid + 1];
   uint32_t unsorted = 0;   /* constant-delay arrivals are usually pushed in time order already */
-  for (uint32_t j = 1; j < v->n && !unsorted; j++) unsorted = tab[v->e[j]].t < tab[v->e[j - 1]].t;
+  for (uint32_t j = 1; at->unsorted && j < v->n && !unsorted; j++) unsorted = tab[v->e[j]].t < tab[v->e[j - 1]].t;
   if (unsorted) {
     if (v->n > net->scratch_cap[tid]) {
       uint32_t *sc = sb_realloc(net->scratch[tid], v->n * sizeof *sc);
@@ -562,10 +564,11 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
   uint32_t gid = (uint32_t)(pop->first + i);
   size_t slot = (size_t)(net->k % (uint64_t)net->S);
   sb_evvec *v = &net->ev[slot * net->n + gid];
-  const sb_arr *tab = net->arr[slot * (size_t)net->threads + (size_t)tid].a;
+  const sb_arrtab *at = &net->arr[slot * (size_t)net->threads + (size_t)tid];
+  const sb_arr *tab = at->a;
   size_t pf = net->pois_first[gid], pl = net->pois_first[gid + 1];
-  uint32_t unsorted = 0;
-  for (uint32_t j = 1; j < v->n && !unsorted; j++) unsorted = tab[v->e[j]].t < tab[v->e[j - 1]].t;
+  uint32_t unsorted = 0;   /* a queue of a time-ordered table is in time order */
+  for (uint32_t j = 1; at->unsorted && j < v->n && !unsorted; j++) unsorted = tab[v->e[j]].t < tab[v->e[j - 1]].t;
   if (unsorted) {
     if (v->n > net->scratch_cap[tid]) {
       uint32_t *sc = sb_realloc(net->scratch[tid], v->n * sizeof *sc);
@@ -956,7 +959,11 @@ int sb_net_run(sb_net *net, double t_stop) {
       for (int k = net->p_lo + tid; k < net->p_hi; k += nth) {
         int r = process_partition(net, k, t0, t1, full);
         if (r) thread_error(net, r);
-        if (full) net->arr[(size_t)(net->k % (uint64_t)net->S) * (size_t)net->threads + (size_t)k].n = 0;   /* slot consumed */
+        if (full) {   /* slot consumed */
+          sb_arrtab *a = &net->arr[(size_t)(net->k % (uint64_t)net->S) * (size_t)net->threads + (size_t)k];
+          a->n = 0;
+          a->unsorted = 0;
+        }
       }
       /* the last thread to arrive gathers the window's spikes while the others wait */
       if (barrier_wait(&bar)) between_windows(net, t_stop);
@@ -1008,7 +1015,7 @@ int sb_net_reset(sb_net *net) {
   if (!net->prepared) return SB_OK;
   if (net->n_plastic) sb_plastic_reset_(net);
   for (size_t i = 0; i < (size_t)net->S * net->n; i++) net->ev[i].n = 0;
-  for (size_t i = 0; i < (size_t)net->S * (size_t)net->threads; i++) net->arr[i].n = 0;
+  for (size_t i = 0; i < (size_t)net->S * (size_t)net->threads; i++) net->arr[i].n = 0, net->arr[i].unsorted = 0;
   for (size_t g = 0; g < net->n; g++) net->stim_pos[g] = net->stim_first[g];
   memset(net->count, 0, net->n * sizeof *net->count);
   memset(net->t_state, 0, net->n * sizeof *net->t_state);
