@@ -3,6 +3,9 @@
 spikebridge vs Brian2's C++ standalone mode, same thread count, same machine, same run.
 Not a test. Usage (Debian python3 with python3-brian and g++):
     /usr/bin/python3 bench/engine_vs_brian2.py [--t-stop S] [--brunel-t-stop S] [--threads N] [--reps R]
+        [--only cuba|brunel] [--base OLD_BINARY]
+--base also times another spikebridge binary (e.g. a build of an older commit) in the same loop,
+for before/after figures on the same machine state.
 Prints, per network: wall time per biological second for both (median of R runs; Brian2's is
 the generated binary's whole run, ours the simulation phase and the whole command), their ratio,
 synaptic events per second, bytes per synapse and peak RSS (ours from the summary, Brian2's
@@ -12,7 +15,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-BIN = os.path.join(ROOT, 'spikebridge')
+BIN = os.environ.get('SB_BENCH_BIN', os.path.join(ROOT, 'spikebridge'))
 
 
 def brian_build(net, T, threads, d):
@@ -51,19 +54,30 @@ def brian_build(net, T, threads, d):
     device.build(directory=d, compile=True, run=False)
 
 
+def cpu_children():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def brian_time(d):
     t0 = time.time()
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    c0 = cpu_children()
     subprocess.run(['./main'], cwd=d, check=True, stdout=subprocess.DEVNULL)
+    CPU['brian'] = cpu_children() - c0
     return time.time() - t0, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
 
-def ours(model, T, threads):
+CPU = {}
+
+
+def ours(model, T, threads, binary=BIN):
     o = tempfile.mktemp(suffix='.h5')
     t0 = time.time()
-    out = subprocess.run([BIN, 'run', model, '--t-stop', str(T * 1000), '--threads', str(threads), '-o', o, '-q'],
+    c0 = cpu_children()
+    out = subprocess.run([binary, 'run', model, '--t-stop', str(T * 1000), '--threads', str(threads), '-o', o, '-q'],
                          check=True, capture_output=True, text=True).stdout
     total = time.time() - t0
+    CPU['ours'] = cpu_children() - c0
     os.unlink(o)
     sim = float(re.search(r'simulation\s+([\d.]+) s', out).group(1))
     syn = int(re.search(r'events\s+(\d+) synaptic, (\d+) stimulus', out).group(1))
@@ -80,6 +94,7 @@ def main():
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--reps', type=int, default=3)
     ap.add_argument('--only', choices=['cuba', 'brunel'])
+    ap.add_argument('--base', help='another spikebridge binary to time in the same loop (before/after)')
     a = ap.parse_args()
     print('spikebridge engine vs Brian2 %s cpp_standalone, %d thread(s), OMP/OpenBLAS threads pinned; '
           'machine load at start: %s' % (__import__('brian2').__version__, a.threads, os.getloadavg()))
@@ -90,17 +105,29 @@ def main():
         d = tempfile.mkdtemp(prefix='sb_brian_%s_' % net)
         try:
             brian_build(net, T, a.threads, d)
-            bt, ot, ots = [], [], []
+            bt, ot, ots, old, bc, oc = [], [], [], [], [], []
             for r in range(a.reps):
                 w, brss = brian_time(d)
-                bt.append(w)
+                bt.append(w); bc.append(CPU['brian'])
                 sim, total, ev, bps, rss = ours(os.path.join(ROOT, model), T, a.threads)
-                ot.append(sim); ots.append(total)
+                ot.append(sim); ots.append(total); oc.append(CPU['ours'])
+                if a.base:
+                    old.append(ours(os.path.join(ROOT, model), T, a.threads, a.base)[0])
             b, s, st = statistics.median(bt), statistics.median(ot), statistics.median(ots)
             print('%-7s T=%gs  Brian2 %.3f s/bio-s (whole binary, peak RSS %.0f MB) | spikebridge %.3f s/bio-s '
                   'simulation, %.3f s/bio-s whole command | ratio Brian2/ours %.2f (sim), %.2f (whole) | '
                   '%.3g events/s | %.2f bytes/synapse | peak RSS %.0f MB'
                   % (net, T, b / T, brss / 1024.0, s / T, st / T, b / s, b / st, ev / s, bps, rss))
+            if a.base:
+                o = statistics.median(old)
+                print('%-7s base binary %s: %.3f s/bio-s simulation (ratio Brian2/base %.2f; base/now %.2f)'
+                      % (net, a.base, o / T, b / o, o / s))
+            print('        CPU time (user+sys, whole commands; robust on a loaded machine): Brian2 %.3f s/bio-s, '
+                  'ours %.3f s/bio-s, ratio %.2f' % (statistics.median(bc) / T, statistics.median(oc) / T,
+                                                     statistics.median(bc) / statistics.median(oc)))
+            print('        runs (s): Brian2 %s | ours sim %s%s' % (' '.join('%.2f' % x for x in bt),
+                  ' '.join('%.2f' % x for x in ot), (' | base sim ' + ' '.join('%.2f' % x for x in old)) if a.base else ''))
+            sys.stdout.flush()
         finally:
             shutil.rmtree(d, ignore_errors=True)
             from brian2 import device

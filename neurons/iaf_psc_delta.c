@@ -109,6 +109,52 @@ static double safe_until(const void *pv, const void *dv, const void *sv, double 
   return INFINITY;
 }
 
+/* Window frame: with u = V - V_inf, u(t) = e^{-(t - t_f)/tau_m} X, and an input of weight w at t_k
+ * adds w g_k to X (g_k = e^{(t_k - t_f)/tau_m}, shared by all targets of a spike). V >= V_th at
+ * t_k iff X >= (V_th - V_inf) g_k; with V_inf < V_th crossings happen only at inputs. */
+static double frame_rate(const void *pv) { return 1.0 / ((const par *)pv)->tau_m; }
+
+static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, double t_f, const sb_input *in, uint32_t n,
+                          double *quiet) {
+  const par *p = pv;
+  const der *d = dv;
+  st *s = sv;
+  double V_inf = p->E_L + d->R * (p->I_e + s->I_dc);
+  if (!(V_inf < p->V_th) || n == 0) return 0;   /* crossings between inputs possible: generic path */
+  double t = *tp, tr = s->t_ref_end, V = s->V_m;
+  uint32_t i = 0;
+  if (t < tr) {   /* refractory: inputs before its end are discarded, V is clamped at V_reset */
+    while (i < n && in[i].t < tr) i++;
+    V = p->V_reset;
+    if (i == n) {
+      s->V_m = V;
+      *tp = in[n - 1].t;
+      *quiet = tr;
+      return n;
+    }
+    t = tr;
+  }
+  if (!(V < p->V_th)) return 0;
+  double X = (V - V_inf) * exp((t - t_f) / p->tau_m), thr = p->V_th - V_inf, lim = thr * (1.0 - 1e-12);
+  for (; i < n; i++) {
+    double g = in[i].g;
+    X += in[i].w * g;
+    if (X >= lim * g && (i + 1 == n || in[i + 1].t != in[i].t)) {   /* simultaneous inputs first */
+      V = V_inf + X / g;
+      if (V >= p->V_th) {   /* at threshold after input i: the engine emits the spike */
+        s->V_m = V;
+        *tp = in[i].t;
+        *quiet = in[i].t;
+        return i + 1;
+      }
+    }
+  }
+  s->V_m = V_inf + X / in[n - 1].g;
+  *tp = in[n - 1].t;
+  *quiet = INFINITY;
+  return n;
+}
+
 static void reset(const void *pv, const void *dv, void *sv, double t_spike) {
   (void)dv;
   const par *p = pv;
@@ -119,5 +165,5 @@ static void reset(const void *pv, const void *dv, void *sv, double t_spike) {
 
 const sb_neuron_type sb_iaf_psc_delta_type = {
     "iaf_psc_delta", sizeof(par), sizeof(der), sizeof(st), params, recs, validate, derive, init,
-    advance, receive, next_crossing, reset, NULL, NULL, safe_until};
+    advance, receive, next_crossing, reset, NULL, NULL, safe_until, frame_rate, run_frame};
 const sb_neuron_type *const sb_neuron_iaf_psc_delta = &sb_iaf_psc_delta_type;

@@ -233,8 +233,12 @@ static double safe_until(const void *pv, const void *dv, const void *sv, double 
   double bonus = (s->I_syn_ex > 0 ? s->I_syn_ex * d->Pmax_ex : 0.0) + (s->I_syn_in > 0 ? s->I_syn_in * d->Pmax_in : 0.0);
   double V_inf = p->E_L + d->R * (p->I_e + s->I_dc);
   if (s->V_m < p->V_th - bonus) {
-    double x = sb_lif_time_to_threshold(s->V_m, V_inf, p->V_th - bonus, p->tau_m);
-    return t + x * (1.0 - 1e-12);
+    /* time for the free membrane to reach V_th - bonus: tau_m ln(1 + r), bounded below without a
+     * logarithm (this runs after every input) by ln(1 + r) >= 2 r / (2 + r), r >= 0 */
+    double Vt = p->V_th - bonus;
+    if (!(V_inf > Vt)) return INFINITY;
+    double r = (Vt - s->V_m) / (V_inf - Vt);
+    return t + p->tau_m * (2.0 * r / (2.0 + r)) * (1.0 - 1e-12);
   }
   double h = 0.05, good = 0.0;
   while (h < 10.0 && upper_bound(p, d, s, h) < p->V_th) {
@@ -264,5 +268,5 @@ static void work_free(void *w) {
 
 const sb_neuron_type sb_iaf_psc_exp_type = {
     "iaf_psc_exp", sizeof(par), sizeof(der), sizeof(st), params, recs, validate, derive, init,
-    advance, receive, next_crossing, reset, work_alloc, work_free, safe_until};
+    advance, receive, next_crossing, reset, work_alloc, work_free, safe_until, NULL, NULL};
 const sb_neuron_type *const sb_neuron_iaf_psc_exp = &sb_iaf_psc_exp_type;

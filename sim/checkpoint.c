@@ -157,7 +157,7 @@ int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_i
     if (!st && !e) st = SB_ENOMEM;
     size_t at = 0;
     for (size_t i = 0; i < S * n && !st; i++)
-      for (uint32_t j = 0; j < net->ev[i].n; j++) { e[at++] = net->ev[i].e[j].t; e[at++] = net->ev[i].e[j].w; }
+      for (uint32_t j = 0; j < net->ev[i].n; j++, at += 2) sb_ev_get_(net, i / n, i % n, j, &e[at], &e[at + 1]);
     if (!st) st = wr(g, "event_counts", H5T_STD_U32LE, H5T_NATIVE_UINT32, c, S * n);
     if (!st) st = wr(g, "events", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, e, 2 * tot);
     sb_free(c);
@@ -341,7 +341,7 @@ int sb_net_checkpoint_restore(sb_net *net, const char *path) {
     size_t at = 0;
     for (size_t i = 0; i < S * n && !st; i++) {
       net->ev[i].n = 0;
-      for (uint32_t j = 0; j < c[i] && !st; j++, at += 2) st = sb_ev_push_(&net->ev[i], e[at], e[at + 1]);
+      for (uint32_t j = 0; j < c[i] && !st; j++, at += 2) st = sb_ev_push_(net, i / n, i % n, e[at], e[at + 1]);
     }
     sb_free(c);
     sb_free(e);

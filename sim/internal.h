@@ -8,10 +8,28 @@
 #include <hdf5.h>
 #include <jansson.h>
 
-/* A synaptic or stimulus event waiting in a neuron's queue: arrival time (ms) and weight. */
-typedef struct { double t, w; } sb_event;
-/* One neuron's events for one window slot (grown, never shrunk). */
-typedef struct { sb_event *e; uint32_t n, cap; } sb_evvec;
+/* An arrival: exact time (ms) and weight. One entry serves every target of a source spike
+ * through a projection with constant weight and delay (per-synapse weights or delays: one entry
+ * per event). */
+typedef sb_input sb_arr;   /* t, w, g: frame factor for the target population (neurons/neurons.h) */
+/* The arrivals of one (window slot, partition): appended by the partition's own delivery, emptied
+ * when the partition has processed the slot's window (grown, never shrunk). */
+typedef struct { sb_arr *a; uint32_t n, cap; int unsorted; /* some arrival earlier than its predecessor */ } sb_arrtab;
+/* Queue storage of one partition: power-of-two blocks carved from large chunks mapped with
+ * transparent huge pages (the queues of all neurons are written at random: with 4 KiB pages
+ * every push missed the TLB), recycled through per-size free lists. Touched only by the
+ * partition's own thread. */
+typedef struct {
+  char *cur, *end;
+  void *free_[40];
+  void **chunks;
+  size_t *chunk_len;
+  int n_chunks, cap_chunks;
+} sb_arena;
+/* One neuron's events for one window slot: 4-byte indices into the arrival table of the slot and
+ * of the neuron's partition (grown, never shrunk). Indices are pushed in increasing order, so a
+ * queue is in time order whenever its table is. */
+typedef struct { uint32_t *e; uint32_t n, cap; } sb_evvec;
 
 /* A static (precomputed, sorted) stimulus event: spike_generator spikes and dc steps. */
 typedef struct { double t, w; int rcpt; uint32_t gid; } sb_stim_ev;
@@ -56,6 +74,7 @@ typedef struct {
   int *out;                /* outgoing projections */
   int n_out;
   void **work;             /* per-thread workspace (models with work_alloc) */
+  double frame_rate;       /* decay rate of the window-frame fast path (1/ms), NAN: not used */
   /* in-memory spikes (by time) */
   double *sp_t;
   uint32_t *sp_id;
@@ -114,6 +133,8 @@ struct sb_net {
   uint64_t k;                   /* current window index */
   double t;                     /* current time */
   sb_evvec *ev;                 /* (S, n) */
+  sb_arrtab *arr;               /* (S, threads) arrival tables */
+  sb_arena *qarena;             /* (threads) queue storage */
   size_t *pois_first;           /* (n + 1) */
   double *pois_next;            /* (n_pois) sorted by gid */
   sb_pois *pois_s;              /* sorted copy */
@@ -125,8 +146,9 @@ struct sb_net {
   sb_recmap *recmap;
   double *t_state;              /* (n) time each neuron's state refers to (lazy update) */
   double *t_safe;               /* (n) wake time: nothing (spike, stimulus, sample) before it without new events */
-  double *ev_due;               /* (n) min(t_safe, lower bound of the earliest queued event): the
-                                   window scan skips a neuron with one compare */
+  double *ev_due;               /* (n) wake time (t_safe) for the window scan, which skips a neuron
+                                   whose due time is past the window and whose current slot's queue
+                                   is empty (deliveries do not touch it) */
   uint64_t *count;              /* (n) spikes */
   double *last, *isi_sum, *isi_sq;  /* (n) for CV */
   sb_spike **tsp;               /* per-thread spikes of the window */
@@ -138,8 +160,10 @@ struct sb_net {
   uint64_t k_emit;              /* window whose spikes are being delivered */
   double w_t0, w_t1;            /* the window being processed */
   int done;
-  sb_event **scratch;           /* per-thread sort scratch */
+  uint32_t **scratch;           /* per-thread sort scratch */
   size_t *scratch_cap;
+  sb_input **merged;            /* per-thread merged inputs of a neuron's window (fast path) */
+  size_t *merged_cap;
   uint64_t spikes_total;
   /* errors from worker threads */
   int err;
@@ -177,7 +201,15 @@ int sb_rec_flush_(sb_net *net);
 /* Append `rows` rows of `ncols` to the extendible dataset `ds` at row *written (sim/record.c). */
 int sb_rec_append_(hid_t ds, hid_t mtype, const void *buf, hsize_t rows, hsize_t ncols, int rank, uint64_t *written);
 void sb_rec_free_(sb_net *net);
-int sb_ev_push_(sb_evvec *v, double t, double w);
+/* Queue an event (time t ms, weight w) for neuron gid in window slot `slot`; its own arrival
+ * entry in the table of gid's partition. Used by checkpoint restore and plastic delivery. */
+int sb_ev_push_(sb_net *net, size_t slot, size_t gid, double t, double w);
+/* Event j of neuron gid's queue in window slot `slot`: time and weight. */
+void sb_ev_get_(const sb_net *net, size_t slot, size_t gid, uint32_t j, double *t, double *w);
+/* Releases a partition's queue storage (sim/run.c). */
+void sb_arena_free_(sb_arena *a);
+/* Partition (of net->threads) owning neuron gid. */
+int sb_part_of_(const sb_net *net, size_t gid);
 /* Read a JSON file (model or sweep) rejecting duplicate keys. Errors: SB_EINVAL (missing or a
  * directory), SB_EFORMAT with line and column. Caller json_decref's *root. (sim/model.c) */
 int sb_json_load_(const char *path, json_t **root);

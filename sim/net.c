@@ -36,10 +36,19 @@ sb_net *sb_net_alloc(uint64_t seed, int threads) {
 }
 
 static void free_run_state(sb_net *net) {
-  if (net->ev) {
-    for (size_t i = 0; i < (size_t)net->S * net->n; i++) sb_free(net->ev[i].e);
+  if (net->ev) {   /* queue blocks live in the partitions' arenas */
     sb_free(net->ev);
     net->ev = NULL;
+  }
+  if (net->qarena) {
+    for (int k = 0; k < net->threads; k++) sb_arena_free_(&net->qarena[k]);
+    sb_free(net->qarena);
+    net->qarena = NULL;
+  }
+  if (net->arr) {
+    for (size_t i = 0; i < (size_t)net->S * (size_t)net->threads; i++) sb_free(net->arr[i].a);
+    sb_free(net->arr);
+    net->arr = NULL;
   }
   if (net->pois_rng) {
     for (size_t i = 0; i < net->n; i++)
@@ -60,6 +69,10 @@ static void free_run_state(sb_net *net) {
     for (int k = 0; k < net->threads; k++) sb_free(net->tsp[k]);
   if (net->scratch)
     for (int k = 0; k < net->threads; k++) sb_free(net->scratch[k]);
+  if (net->merged)
+    for (int k = 0; k < net->threads; k++) sb_free(net->merged[k]);
+  sb_free(net->merged); sb_free(net->merged_cap);
+  net->merged = NULL; net->merged_cap = NULL;
   sb_free(net->tsp); sb_free(net->tsp_n); sb_free(net->tsp_cap);
   sb_free(net->scratch); sb_free(net->scratch_cap); sb_free(net->t_events); sb_free(net->t_ext);
   sb_free(net->gsp);

@@ -108,7 +108,7 @@ int sb_plastic_deliver_(sb_net *net, const sb_proj *pr, int k, size_t j, double 
     double w = sb_stdp_pre(&pl->prm, &sy[x], &pl->post[c->tgt[x]], ts, d);
     uint64_t b = sb_bin_(net, ta);
     size_t g = tf + c->tgt[x];
-    if (sb_ev_push_(&net->ev[(size_t)(b % (uint64_t)net->S) * net->n + g], ta, w)) return SB_ENOMEM;
+    if (sb_ev_push_(net, (size_t)(b % (uint64_t)net->S), g, ta, w)) return SB_ENOMEM;
     if (ta < net->ev_due[g]) net->ev_due[g] = ta; /* wake the target for this event (lazy window scan) */
   }
   *nev += e - a;

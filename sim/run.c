@@ -6,6 +6,9 @@
 #include "sim/internal.h"
 
 #include <gsl/gsl_randist.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <math.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -15,23 +18,122 @@
 #define MAX_WINDOW 5.0   /* ms: longest window (progress and flush granularity) */
 #define MAX_RECS_PER_NEURON 8
 
-/* Grows the queue (the rare path of sb_ev_push_; kept out of line). */
-static int ev_grow(sb_evvec *v) {
+/* ---- queue storage (sb_arena) ---- */
+#define ARENA_CHUNK ((size_t)32 << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static void *arena_alloc(sb_arena *a, int cls) {
+  if (a->free_[cls]) {
+    void *p = a->free_[cls];
+    a->free_[cls] = *(void **)p;
+    return p;
+  }
+  size_t sz = (size_t)1 << cls;
+  if ((size_t)(a->end - a->cur) < sz) {
+    size_t len = (sz > ARENA_CHUNK ? sz : ARENA_CHUNK) + HUGE_PAGE;
+    if (a->n_chunks == a->cap_chunks) {
+      int cap = a->cap_chunks ? 2 * a->cap_chunks : 16;
+      void **c = sb_realloc(a->chunks, (size_t)cap * sizeof *c);
+      size_t *l = c ? sb_realloc(a->chunk_len, (size_t)cap * sizeof *l) : NULL;
+      if (c) a->chunks = c;
+      if (!l) return NULL;
+      a->chunk_len = l;
+      a->cap_chunks = cap;
+    }
+    char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return NULL;
+    a->chunks[a->n_chunks] = m;
+    a->chunk_len[a->n_chunks++] = len;
+    char *al = (char *)(((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    madvise(al, len - (size_t)(al - m), MADV_HUGEPAGE);   /* advisory: ignored where unsupported */
+    a->cur = al;
+    a->end = m + len;
+  }
+  void *p = a->cur;
+  a->cur += sz;
+  return p;
+}
+
+static void arena_release(sb_arena *a, void *p, int cls) {
+  *(void **)p = a->free_[cls];
+  a->free_[cls] = p;
+}
+
+void sb_arena_free_(sb_arena *a) {
+  for (int i = 0; i < a->n_chunks; i++) munmap(a->chunks[i], a->chunk_len[i]);
+  sb_free(a->chunks);
+  sb_free(a->chunk_len);
+  memset(a, 0, sizeof *a);
+}
+
+/* Grows a queue (the rare path of the pushes; kept out of line). Capacities are powers of two
+ * from 8 entries (32 bytes). */
+static int ev_grow(sb_arena *a, sb_evvec *v) {
+  if (v->cap > UINT32_MAX / 4) return SB_ENOMEM;
   uint32_t cap = v->cap ? 2 * v->cap : 8;
-  sb_event *e = sb_realloc(v->e, cap * sizeof *e);
+  int cls = 2 + __builtin_ctz(cap);
+  uint32_t *e = arena_alloc(a, cls);
   if (!e) return SB_ENOMEM;
+  if (v->n) memcpy(e, v->e, v->n * sizeof *e);
+  if (v->cap) arena_release(a, v->e, cls - 1);
   v->e = e;
   v->cap = cap;
   return SB_OK;
 }
 
-static inline int ev_push(sb_evvec *v, double t, double w) {
-  if (__builtin_expect(v->n == v->cap, 0) && ev_grow(v)) return SB_ENOMEM;
-  v->e[v->n++] = (sb_event){t, w};
+static int arr_grow(sb_arrtab *a) {
+  if (a->cap > UINT32_MAX / 4) return SB_ENOMEM;
+  uint32_t cap = a->cap ? 2 * a->cap : 256;
+  sb_arr *e = sb_realloc(a->a, cap * sizeof *e);
+  if (!e) return SB_ENOMEM;
+  a->a = e;
+  a->cap = cap;
   return SB_OK;
 }
 
-int sb_ev_push_(sb_evvec *v, double t, double w) { return ev_push(v, t, w); }
+static inline int ev_push(sb_arena *a, sb_evvec *v, uint32_t idx) {
+  if (__builtin_expect(v->n == v->cap, 0) && ev_grow(a, v)) return SB_ENOMEM;
+  v->e[v->n++] = idx;
+  return SB_OK;
+}
+
+/* A new arrival (t, w, frame factor g) in table a; its index in *idx. */
+static inline int arr_add(sb_arrtab *a, double t, double w, double g, uint32_t *idx) {
+  if (__builtin_expect(a->n == a->cap, 0) && arr_grow(a)) return SB_ENOMEM;
+  if (a->n && t < a->a[a->n - 1].t) a->unsorted = 1;
+  a->a[a->n] = (sb_arr){t, w, g};
+  *idx = a->n++;
+  return SB_OK;
+}
+
+int sb_part_of_(const sb_net *net, size_t gid) {
+  int lo = 0, hi = net->threads;   /* bound[lo] <= gid < bound[hi] */
+  while (hi - lo > 1) {
+    int m = (lo + hi) / 2;
+    if (net->bound[m] <= gid) lo = m;
+    else hi = m;
+  }
+  return lo;
+}
+
+/* Frame factor of an arrival at t in window b for decay rate `rate` (NAN: fast path unused). */
+static inline double frame_g(const sb_net *net, double rate, double t, uint64_t b) {
+  return rate > 0 ? exp((t - (double)b * net->W) * rate) : 1.0;
+}
+
+int sb_ev_push_(sb_net *net, size_t slot, size_t gid, double t, double w) {
+  uint32_t idx;
+  int k = sb_part_of_(net, gid);
+  double g = frame_g(net, net->pops[sb_pop_of_(net, (uint32_t)gid)].frame_rate, t, sb_bin_(net, t));
+  if (arr_add(&net->arr[slot * (size_t)net->threads + (size_t)k], t, w, g, &idx)) return SB_ENOMEM;
+  return ev_push(&net->qarena[k], &net->ev[slot * net->n + gid], idx);
+}
+
+void sb_ev_get_(const sb_net *net, size_t slot, size_t gid, uint32_t j, double *t, double *w) {
+  const sb_arr *a = &net->arr[slot * (size_t)net->threads + (size_t)sb_part_of_(net, gid)].a[net->ev[slot * net->n + gid].e[j]];
+  *t = a->t;
+  *w = a->w;
+}
 
 /* ---- preparation ---- */
 
@@ -42,9 +144,64 @@ static int cmp_stim(const void *a, const void *b) {
   return x < y ? -1 : x > y;   /* never reached with a stable key below */
 }
 
-static double pois_draw(gsl_rng *r, const sb_pois *p, double from) {
+/* ---- Poisson input: exponential gaps from the target's own taus2 stream ----
+ * The gaps are drawn with Marsaglia & Tsang's ziggurat for the exponential distribution (J Stat
+ * Softw 5(8), 2000; 256 layers, one 32-bit draw and a multiply in 98.9% of the cases), fed by
+ * GSL's taus2 stream of the target (the state layout sim/rng.c also relies on), stepped inline:
+ * gsl_ran_exponential's log1p per event was the largest cost of Brunel's 20 kHz input per neuron. */
+typedef struct { unsigned long s1, s2, s3; } taus_st;   /* gsl/rng/taus.c */
+
+static inline uint32_t taus_next(taus_st *x) {
+#define SB_TAUS(s, a, b, c, d) ((((s) & (c)) << (d)) & 0xffffffffUL) ^ (((((s) << (a)) & 0xffffffffUL) ^ (s)) >> (b))
+  x->s1 = SB_TAUS(x->s1, 13, 19, 4294967294UL, 12);
+  x->s2 = SB_TAUS(x->s2, 2, 25, 4294967288UL, 4);
+  x->s3 = SB_TAUS(x->s3, 3, 11, 4294967280UL, 17);
+#undef SB_TAUS
+  return (uint32_t)(x->s1 ^ x->s2 ^ x->s3);
+}
+
+static uint32_t zig_k[256];
+static double zig_w[256], zig_f[256];
+static pthread_once_t zig_once = PTHREAD_ONCE_INIT;
+
+static void zig_setup(void) {   /* Marsaglia & Tsang 2000, zigset() for the exponential */
+  const double m2 = 4294967296.0, ve = 3.949659822581572e-3;
+  double de = 7.697117470131487, te = de, q = ve / exp(-de);
+  zig_k[0] = (uint32_t)((de / q) * m2);
+  zig_k[1] = 0;
+  zig_w[0] = q / m2;
+  zig_w[255] = de / m2;
+  zig_f[0] = 1.0;
+  zig_f[255] = exp(-de);
+  for (int i = 254; i >= 1; i--) {
+    de = -log(ve / de + exp(-de));
+    zig_k[i + 1] = (uint32_t)((de / te) * m2);
+    te = de;
+    zig_f[i] = exp(-de);
+    zig_w[i] = de / m2;
+  }
+}
+
+static inline double uni_pos(taus_st *x) { return ((double)taus_next(x) + 0.5) / 4294967296.0; }
+
+/* Exponential variate with mean 1. */
+static inline double zig_exp(taus_st *x) {
+  uint32_t j = taus_next(x);
+  unsigned i = j & 255u;
+  if (__builtin_expect(j < zig_k[i], 1)) return j * zig_w[i];
+  for (;;) {
+    if (i == 0) return 7.697117470131487 - log(uni_pos(x));
+    double v = j * zig_w[i];
+    if (zig_f[i] + uni_pos(x) * (zig_f[i - 1] - zig_f[i]) < exp(-v)) return v;
+    j = taus_next(x);
+    i = j & 255u;
+    if (j < zig_k[i]) return j * zig_w[i];
+  }
+}
+
+static inline double pois_draw(gsl_rng *r, const sb_pois *p, double from) {
   if (!(p->rate > 0)) return INFINITY;
-  double t = from + gsl_ran_exponential(r, 1000.0 / p->rate);
+  double t = from + zig_exp(gsl_rng_state(r)) * (1000.0 / p->rate);
   return t < p->stop ? t : INFINITY;
 }
 
@@ -68,7 +225,10 @@ int sb_net_prepare_(sb_net *net) {
   }
   net->W = dmin < MAX_WINDOW ? dmin : MAX_WINDOW;
   net->S = (int)ceil(dmax / net->W) + 2;
+  pthread_once(&zig_once, zig_setup);
   net->ev = sb_calloc((size_t)net->S * n, sizeof *net->ev);
+  net->arr = sb_calloc((size_t)net->S * (size_t)net->threads, sizeof *net->arr);
+  net->qarena = sb_calloc((size_t)net->threads, sizeof *net->qarena);
   net->pois_first = sb_calloc(n + 1, sizeof *net->pois_first);
   net->pois_next = sb_malloc((net->n_pois + 1) * sizeof *net->pois_next);
   net->pois_s = sb_malloc((net->n_pois + 1) * sizeof *net->pois_s);
@@ -90,11 +250,13 @@ int sb_net_prepare_(sb_net *net) {
   net->tsp_cap = sb_calloc((size_t)T, sizeof *net->tsp_cap);
   net->scratch = sb_calloc((size_t)T, sizeof *net->scratch);
   net->scratch_cap = sb_calloc((size_t)T, sizeof *net->scratch_cap);
+  net->merged = sb_calloc((size_t)T, sizeof *net->merged);
+  net->merged_cap = sb_calloc((size_t)T, sizeof *net->merged_cap);
   net->t_events = sb_calloc((size_t)T, sizeof *net->t_events);
   net->t_ext = sb_calloc((size_t)T, sizeof *net->t_ext);
-  if (!net->ev || !net->pois_first || !net->pois_next || !net->pois_s || !net->pois_rng || !net->stim_first ||
+  if (!net->ev || !net->arr || !net->qarena || !net->pois_first || !net->pois_next || !net->pois_s || !net->pois_rng || !net->stim_first ||
       !net->stim_s || !net->stim_pos || !net->rec_first || !net->t_state || !net->t_safe || !net->ev_due || !net->count || !net->last || !net->isi_sum ||
-      !net->isi_sq || !net->tsp || !net->tsp_n || !net->tsp_cap || !net->scratch || !net->scratch_cap ||
+      !net->isi_sq || !net->tsp || !net->tsp_n || !net->tsp_cap || !net->scratch || !net->scratch_cap || !net->merged || !net->merged_cap ||
       !net->t_events || !net->t_ext)
     return SB_ENOMEM;
   net->prepared = 1;
@@ -164,9 +326,10 @@ int sb_net_prepare_(sb_net *net) {
     rc->buf = sb_calloc(rc->rows_cap * rc->n, sizeof *rc->buf);   /* MPI: other ranks' columns stay 0 */
     if (!rc->buf) return SB_ENOMEM;
   }
-  /* per-thread workspaces and the reset snapshot */
+  /* per-thread workspaces, fast-path rates and the reset snapshot */
   for (int i = 0; i < net->n_pops; i++) {
     sb_pop *p = &net->pops[i];
+    p->frame_rate = p->type->run_frame && p->pstride == 0 ? p->type->frame_rate(p->params) : NAN;
     if (p->type->work_alloc) {
       p->work = sb_calloc((size_t)T, sizeof *p->work);
       if (!p->work) return SB_ENOMEM;
@@ -188,28 +351,30 @@ int sb_net_prepare_(sb_net *net) {
 
 /* ---- per-neuron processing ---- */
 
-static void sort_events(sb_event *e, uint32_t n, sb_event *tmp) {
+/* Stable sort of queue indices by arrival time (tab[idx].t). */
+static void sort_events(uint32_t *e, uint32_t n, uint32_t *tmp, const sb_arr *tab) {
   if (n <= 48) {   /* stable insertion sort: the lists are short and nearly sorted */
     for (uint32_t i = 1; i < n; i++) {
-      sb_event x = e[i];
+      uint32_t x = e[i];
+      double tx = tab[x].t;
       uint32_t j = i;
-      while (j > 0 && e[j - 1].t > x.t) { e[j] = e[j - 1]; j--; }
+      while (j > 0 && tab[e[j - 1]].t > tx) { e[j] = e[j - 1]; j--; }
       e[j] = x;
     }
     return;
   }
   /* stable bottom-up merge sort on runs of 32 */
-  for (uint32_t s = 0; s < n; s += 32) sort_events(e + s, n - s < 32 ? n - s : 32, NULL);
-  sb_event *a = e, *b = tmp;
+  for (uint32_t s = 0; s < n; s += 32) sort_events(e + s, n - s < 32 ? n - s : 32, NULL, tab);
+  uint32_t *a = e, *b = tmp;
   for (uint32_t w = 32; w < n; w *= 2) {
     for (uint32_t lo = 0; lo < n; lo += 2 * w) {
       uint32_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
       uint32_t i = lo, j = mid, k = lo;
-      while (i < mid && j < hi) b[k++] = a[j].t < a[i].t ? a[j++] : a[i++];
+      while (i < mid && j < hi) b[k++] = tab[a[j]].t < tab[a[i]].t ? a[j++] : a[i++];
       while (i < mid) b[k++] = a[i++];
       while (j < hi) b[k++] = a[j++];
     }
-    sb_event *t = a; a = b; b = t;
+    uint32_t *t = a; a = b; b = t;
   }
   if (a != e) memcpy(e, a, n * sizeof *e);
 }
@@ -248,20 +413,23 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
   void *s = pop->state + i * T->state_size;
   void *w = pop->work ? pop->work[tid] : NULL;
   uint32_t gid = (uint32_t)(pop->first + i);
-  sb_evvec *v = &net->ev[(size_t)(net->k % (uint64_t)net->S) * net->n + gid];
+  size_t slot = (size_t)(net->k % (uint64_t)net->S);
+  sb_evvec *v = &net->ev[slot * net->n + gid];
+  const sb_arrtab *at = &net->arr[slot * (size_t)net->threads + (size_t)tid];
+  const sb_arr *tab = at->a;
   size_t sp = net->stim_pos[gid], se = net->stim_first[gid + 1];
   size_t pf = net->pois_first[gid], pl = net->pois_first[gid + 1];
   size_t rf = net->rec_first[gid], rl = net->rec_first[gid + 1];
   uint32_t unsorted = 0;   /* constant-delay arrivals are usually pushed in time order already */
-  for (uint32_t j = 1; j < v->n && !unsorted; j++) unsorted = v->e[j].t < v->e[j - 1].t;
+  for (uint32_t j = 1; at->unsorted && j < v->n && !unsorted; j++) unsorted = tab[v->e[j]].t < tab[v->e[j - 1]].t;
   if (unsorted) {
     if (v->n > net->scratch_cap[tid]) {
-      sb_event *sc = sb_realloc(net->scratch[tid], v->n * sizeof *sc);
+      uint32_t *sc = sb_realloc(net->scratch[tid], v->n * sizeof *sc);
       if (!sc) return SB_ENOMEM;
       net->scratch[tid] = sc;
       net->scratch_cap[tid] = v->n;
     }
-    sort_events(v->e, v->n, net->scratch[tid]);
+    sort_events(v->e, v->n, net->scratch[tid], tab);
   }
   uint32_t ie = 0;
   uint64_t kc[MAX_RECS_PER_NEURON];
@@ -281,7 +449,7 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
       if (ts < te) { te = ts; src = SRC_REC; which = j; }
     }
     if (sp < se && net->stim_s[sp].t < te) { te = net->stim_s[sp].t; src = SRC_STIM; }
-    if (ie < v->n && v->e[ie].t < te) { te = v->e[ie].t; src = SRC_EV; }
+    if (ie < v->n && tab[v->e[ie]].t < te) { te = tab[v->e[ie]].t; src = SRC_EV; }
     for (size_t q = pf; q < pl; q++)
       if (net->pois_next[q] < te) { te = net->pois_next[q]; src = SRC_POIS; which = q; }
     if (te < t) te = t;   /* an arrival rounded just below the window start */
@@ -325,7 +493,7 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
         sp++;
         break;
       case SRC_EV:
-        T->receive(p, d, s, te, SB_RCPT_SPIKE, v->e[ie].w);
+        T->receive(p, d, s, te, SB_RCPT_SPIKE, tab[v->e[ie]].w);
         ie++;
         break;
       case SRC_POIS:
@@ -355,15 +523,143 @@ done:
     memmove(v->e, v->e + ie, (v->n - ie) * sizeof *v->e);
     v->n -= ie;
   }
-  /* earliest event still queued: the rest of this slot (sorted), else the start of the first
-   * later window with a non-empty queue */
-  double due = v->n ? v->e[0].t : wake;
-  for (uint64_t kk = net->k + 1; kk < net->k + (uint64_t)net->S && !v->n; kk++)
-    if (net->ev[(size_t)(kk % (uint64_t)net->S) * net->n + gid].n) {
-      due = (double)kk * net->W;
-      break;
+  /* queued events need no due time: the window scan looks at the slot's queue itself */
+  net->ev_due[gid] = wake;
+  return SB_OK;
+}
+
+/* e^x for 0 <= x <= 1/16: Taylor to degree 8, truncation below 5e-17 relative. */
+static inline double exp_small(double x) {
+  return 1.0 + x * (1.0 + x * (0.5 + x * (1.0 / 6 + x * (1.0 / 24 + x * (1.0 / 120 + x * (1.0 / 720 + x * (1.0 / 5040 + x * (1.0 / 40320))))))));
+}
+
+/* Grows the per-thread merged input buffer to at least n entries. */
+static int merged_reserve(sb_net *net, int tid, size_t n) {
+  if (n <= net->merged_cap[tid]) return SB_OK;
+  size_t cap = net->merged_cap[tid] ? net->merged_cap[tid] : 256;
+  while (cap < n) cap *= 2;
+  sb_input *m = sb_realloc(net->merged[tid], cap * sizeof *m);
+  if (!m) return SB_ENOMEM;
+  net->merged[tid] = m;
+  net->merged_cap[tid] = cap;
+  return SB_OK;
+}
+
+/* The window-frame fast path (DESIGN: docs/engine.md): a neuron without state recordings, without
+ * static stimuli in the window and with at most one Poisson source, of a model with run_frame.
+ * Its queued events and its Poisson arrivals of the window are merged in time order (queued
+ * first on ties, as in process_neuron) with their frame factors (the queued ones computed once
+ * per source spike at delivery); run_frame consumes runs of them with one multiply-add each;
+ * threshold crossings, resets and what run_frame declines go through the generic steps. */
+static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, double t1, int full) {
+  const sb_neuron_type *T = pop->type;
+  const void *p = pop->params, *d = pop->derived;
+  void *s = pop->state + i * T->state_size;
+  void *w = pop->work ? pop->work[tid] : NULL;
+  uint32_t gid = (uint32_t)(pop->first + i);
+  size_t slot = (size_t)(net->k % (uint64_t)net->S);
+  sb_evvec *v = &net->ev[slot * net->n + gid];
+  const sb_arrtab *at = &net->arr[slot * (size_t)net->threads + (size_t)tid];
+  const sb_arr *tab = at->a;
+  size_t pf = net->pois_first[gid], pl = net->pois_first[gid + 1];
+  uint32_t unsorted = 0;   /* a queue of a time-ordered table is in time order */
+  for (uint32_t j = 1; at->unsorted && j < v->n && !unsorted; j++) unsorted = tab[v->e[j]].t < tab[v->e[j - 1]].t;
+  if (unsorted) {
+    if (v->n > net->scratch_cap[tid]) {
+      uint32_t *sc = sb_realloc(net->scratch[tid], v->n * sizeof *sc);
+      if (!sc) return SB_ENOMEM;
+      net->scratch[tid] = sc;
+      net->scratch_cap[tid] = v->n;
     }
-  net->ev_due[gid] = due < wake ? due : wake;
+    sort_events(v->e, v->n, net->scratch[tid], tab);
+  }
+  double t = net->t_state[gid], quiet = net->t_safe[gid];
+  double t_f = (double)net->k * net->W, rate = pop->frame_rate;
+  /* merge */
+  if (merged_reserve(net, tid, (size_t)v->n + 64)) return SB_ENOMEM;
+  sb_input *M = net->merged[tid];
+  uint32_t nM = 0, nq = 0;
+  uint64_t n_ext = 0;
+  double pn = pf < pl ? net->pois_next[pf] : INFINITY, pg = NAN;
+  const sb_pois *ps = pf < pl ? &net->pois_s[pf] : NULL;
+  for (;;) {
+    double tq = nq < v->n ? tab[v->e[nq]].t : INFINITY;
+    if (tq >= t1 && pn >= t1) break;
+    if (nM == net->merged_cap[tid]) {
+      if (merged_reserve(net, tid, (size_t)nM + 1)) return SB_ENOMEM;
+      M = net->merged[tid];
+    }
+    if (tq <= pn) {
+      M[nM] = tab[v->e[nq++]];
+    } else {
+      /* frame factor: exp for the window's first arrival, then times e^{gap rate} (a short
+       * Taylor polynomial: gap rate <= 1/16 covers Brunel's 20 kHz at tau_m = 20 ms) */
+      double gq = pg == pg ? pg : exp((pn - t_f) * rate);
+      M[nM] = (sb_input){pn, ps->w, gq};
+      double pn2 = pois_draw(net->pois_rng[gid], ps, pn), x = (pn2 - pn) * rate;
+      pg = x <= 0.0625 ? gq * exp_small(x) : NAN;
+      pn = pn2;
+      n_ext++;
+    }
+    if (M[nM].t < t) M[nM].t = t, M[nM].g = exp((t - t_f) * rate);   /* rounded just below the state time */
+    nM++;
+  }
+  if (ps) net->pois_next[pf] = pn;
+  uint32_t pos = 0;
+  int rc;
+  for (;;) {
+    uint32_t c = 0;
+    if (pos < nM) {
+      c = T->run_frame(p, d, s, &t, t_f, M + pos, nM - pos, &quiet);
+      pos += c;
+    }
+    int end = pos >= nM;
+    double te = end ? t1 : M[pos].t;
+    if (te < t) te = t;
+    if (te > t && te <= quiet) {
+      if (!end) {
+        if ((rc = T->advance(p, d, s, t, te, w))) return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
+        t = te;
+      }
+    } else if (te > t) {
+      long guard = 0;
+      double ts;
+      while ((rc = T->next_crossing(p, d, s, t, te, &ts, w)) == SB_OK) {
+        if (ts < t) ts = t;
+        if ((rc = T->advance(p, d, s, t, ts, w))) return rc;
+        t = ts;
+        if ((rc = emit(net, tid, gid, ts))) return rc;
+        T->reset(p, d, s, ts);
+        if (++guard > 1000000)
+          SB_ERROR(SB_ENOCONV, "%s: neuron %zu: more than 1e6 spikes at t = %.17g ms", pop->name, i, ts);
+      }
+      if (rc != SB_NOSPIKE) return sb_error_prefix_(rc, "%s: neuron %zu at t = %g ms", pop->name, i, t);
+      if ((rc = T->advance(p, d, s, t, te, w))) return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
+      t = te;
+      if (guard) quiet = -INFINITY;
+    }
+    if (end) break;
+    if (c == 0) {   /* declined by run_frame: one generic input */
+      T->receive(p, d, s, te, SB_RCPT_SPIKE, M[pos].w);
+      pos++;
+      quiet = T->safe_until ? T->safe_until(p, d, s, te) : -INFINITY;
+    }
+  }
+  net->t_state[gid] = t;
+  double wake = -INFINITY;
+  if (T->safe_until) wake = quiet > t ? quiet : T->safe_until(p, d, s, t);
+  size_t sp = net->stim_pos[gid];
+  if (sp < net->stim_first[gid + 1] && net->stim_s[sp].t < wake) wake = net->stim_s[sp].t;
+  if (pn < wake) wake = pn;
+  net->t_safe[gid] = wake;
+  net->t_ext[tid] += n_ext;
+  if (full) v->n = 0;
+  else if (nq) {
+    memmove(v->e, v->e + nq, (v->n - nq) * sizeof *v->e);
+    v->n -= nq;
+  }
+  /* queued events need no due time: the window scan looks at the slot's queue itself */
+  net->ev_due[gid] = wake;
   return SB_OK;
 }
 
@@ -373,9 +669,17 @@ static int process_partition(sb_net *net, int k, double t0, double t1, int full)
     sb_pop *pop = &net->pops[pi];
     size_t a = pop->first > lo ? pop->first : lo, b = pop->first + pop->n < hi ? pop->first + pop->n : hi;
     const double *due = net->ev_due;
+    const sb_evvec *q = net->ev + (size_t)(net->k % (uint64_t)net->S) * net->n;
+    int frame = !isnan(pop->frame_rate);
     for (size_t g = a; g < b; g++) {
-      if (t1 <= due[g]) continue;   /* nothing happens to it in this window */
-      int rc = process_neuron(net, pop, g - pop->first, k, t0, t1, full);
+      if (g + 4 < b && q[g + 4].n) __builtin_prefetch(q[g + 4].e);   /* the queue was written a window ago */
+      if (t1 <= due[g] && !q[g].n) continue;   /* nothing happens to it in this window */
+      int rc;
+      if (frame && net->rec_first[g] == net->rec_first[g + 1] && net->pois_first[g + 1] - net->pois_first[g] <= 1 &&
+          !(net->stim_pos[g] < net->stim_first[g + 1] && net->stim_s[net->stim_pos[g]].t < t1))
+        rc = process_neuron_frame(net, pop, g - pop->first, k, t1, full);
+      else
+        rc = process_neuron(net, pop, g - pop->first, k, t0, t1, full);
       if (rc) return rc;
     }
   }
@@ -384,10 +688,13 @@ static int process_partition(sb_net *net, int k, double t0, double t1, int full)
 
 /* ---- delivery ---- */
 
-static inline int push(sb_net *net, size_t gid, double t, double w) {
+/* An event with its own arrival entry (per-synapse weight or delay), for neuron gid of partition k. */
+static inline int push(sb_net *net, int k, size_t gid, double t, double w, double rate) {
   uint64_t b = sb_bin_(net, t);
-  if (t < net->ev_due[gid]) net->ev_due[gid] = t;
-  return ev_push(&net->ev[(size_t)(b % (uint64_t)net->S) * net->n + gid], t, w);
+  size_t sl = (size_t)(b % (uint64_t)net->S);
+  uint32_t idx;
+  if (arr_add(&net->arr[sl * (size_t)net->threads + (size_t)k], t, w, frame_g(net, rate, t, b), &idx)) return SB_ENOMEM;
+  return ev_push(&net->qarena[k], &net->ev[sl * net->n + gid], idx);
 }
 
 static int deliver_partition(sb_net *net, int k) {
@@ -415,37 +722,44 @@ static int deliver_partition(sb_net *net, int k) {
           nev += e - a;
           if (!c->d) {
             double ta = ts + pr->d_const;
-            uint64_t b = sb_bin_(net, ta);
-            sb_evvec *base = &net->ev[(size_t)(b % (uint64_t)net->S) * net->n + tf];
-            double *due = net->ev_due + tf;
-            for (uint32_t x = a; x < e; x++) {
-              uint32_t y = c->tgt[x];
-              if (ta < due[y]) due[y] = ta;
-              if (ev_push(&base[y], ta, c->w ? (double)c->w[x] : pr->w_const)) return SB_ENOMEM;
+            uint64_t bb = sb_bin_(net, ta);
+            size_t sl = (size_t)(bb % (uint64_t)net->S);
+            double g = frame_g(net, tp->frame_rate, ta, bb);
+            sb_arrtab *tab = &net->arr[sl * (size_t)net->threads + (size_t)k];
+            sb_evvec *base = &net->ev[sl * net->n + tf];
+            const uint32_t *tg = c->tgt;
+            sb_arena *qa = &net->qarena[k];
+            uint32_t idx;
+            if (!c->w) {   /* one shared arrival entry for all targets */
+              if (arr_add(tab, ta, pr->w_const, g, &idx)) return SB_ENOMEM;
+              for (uint32_t x = a; x < e; x++)
+                if (ev_push(qa, &base[tg[x]], idx)) return SB_ENOMEM;
+            } else {
+              for (uint32_t x = a; x < e; x++)
+                if (arr_add(tab, ta, (double)c->w[x], g, &idx) || ev_push(qa, &base[tg[x]], idx)) return SB_ENOMEM;
             }
           } else {
             for (uint32_t x = a; x < e; x++)
-              if (push(net, tf + c->tgt[x], ts + (double)c->d[x], c->w ? (double)c->w[x] : pr->w_const)) return SB_ENOMEM;
+              if (push(net, k, tf + c->tgt[x], ts + (double)c->d[x], c->w ? (double)c->w[x] : pr->w_const, tp->frame_rate))
+                return SB_ENOMEM;
           }
           break;
         }
         case SB_PROJ_DENSE: {
           double ta = ts + pr->d_const;
-          uint64_t b = sb_bin_(net, ta);
-          sb_evvec *base = &net->ev[(size_t)(b % (uint64_t)net->S) * net->n + tf];
           const float *row = pr->wt + j * tp->n;
           for (size_t x = tlo; x < thi; x++)
             if (row[x] != 0.0f) {
               nev++;
-              if (ta < net->ev_due[tf + x]) net->ev_due[tf + x] = ta;
-              if (ev_push(&base[x], ta, (double)row[x])) return SB_ENOMEM;
+              if (push(net, k, tf + x, ta, (double)row[x], tp->frame_rate)) return SB_ENOMEM;
             }
           break;
         }
         case SB_PROJ_ONE_TO_ONE:
           if (j >= tlo && j < thi) {
             nev++;
-            if (push(net, tf + j, ts + (pr->d1 ? (double)pr->d1[j] : pr->d_const), pr->wt ? (double)pr->wt[j] : pr->w_const))
+            if (push(net, k, tf + j, ts + (pr->d1 ? (double)pr->d1[j] : pr->d_const), pr->wt ? (double)pr->wt[j] : pr->w_const,
+                     tp->frame_rate))
               return SB_ENOMEM;
           }
           break;
@@ -456,8 +770,6 @@ static int deliver_partition(sb_net *net, int k) {
           const sb_net_conv_shape *cs = &pr->cs;
           int c = (int)(j / (size_t)(cs->H * cs->W)), y = (int)(j / (size_t)cs->W % (size_t)cs->H), xx = (int)(j % (size_t)cs->W);
           double ta = ts + pr->d_const;
-          uint64_t b = sb_bin_(net, ta);
-          sb_evvec *base = &net->ev[(size_t)(b % (uint64_t)net->S) * net->n + tf];
           for (int ky = 0; ky < cs->KH; ky++) {
             int oy_s = y + cs->pad - ky;
             if (oy_s < 0 || oy_s % cs->stride) continue;
@@ -474,8 +786,7 @@ static int deliver_partition(sb_net *net, int k) {
                 float wv = pr->kernel[(((size_t)co * (size_t)cs->C_in + (size_t)c) * (size_t)cs->KH + (size_t)ky) * (size_t)cs->KW + (size_t)kx];
                 if (wv == 0.0f) continue;
                 nev++;
-                if (ta < net->ev_due[tf + t]) net->ev_due[tf + t] = ta;
-                if (ev_push(&base[t], ta, (double)wv)) return SB_ENOMEM;
+                if (push(net, k, tf + t, ta, (double)wv, tp->frame_rate)) return SB_ENOMEM;
               }
             }
           }
@@ -490,6 +801,62 @@ static int deliver_partition(sb_net *net, int k) {
     sb_plastic_window_end_(net, k);
   }
   return SB_OK;
+}
+
+/* ---- a barrier that spins briefly, then sleeps ----
+ * OpenMP's barriers spin (OMP_WAIT_POLICY=active by default): on cores shared with other jobs a
+ * spinning thread takes the core its partner needs, and 2 threads ran 6x slower than 1. This one
+ * spins about 2 us (enough when both threads are running: CUBA's 0.1 ms windows need
+ * 20000 barriers per simulated second) and then waits on a condition variable. */
+typedef struct {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  int n, count;
+  unsigned gen;
+  _Atomic unsigned agen;
+} sb_barrier;
+
+static void barrier_init(sb_barrier *b, int n) {
+  pthread_mutex_init(&b->m, NULL);
+  pthread_cond_init(&b->c, NULL);
+  b->n = n;
+  b->count = 0;
+  b->gen = 0;
+  atomic_store(&b->agen, 0u);
+}
+
+static void barrier_destroy(sb_barrier *b) {
+  pthread_mutex_destroy(&b->m);
+  pthread_cond_destroy(&b->c);
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+/* Returns 1 in exactly one thread (the last to arrive), 0 in the others. */
+static int barrier_wait(sb_barrier *b) {
+  pthread_mutex_lock(&b->m);
+  unsigned g = b->gen;
+  if (++b->count == b->n) {
+    b->count = 0;
+    b->gen = g + 1;
+    atomic_store_explicit(&b->agen, g + 1, memory_order_release);
+    pthread_cond_broadcast(&b->c);
+    pthread_mutex_unlock(&b->m);
+    return 1;
+  }
+  pthread_mutex_unlock(&b->m);
+  for (int i = 0; i < 100; i++) {
+    if (atomic_load_explicit(&b->agen, memory_order_acquire) != g) return 0;
+    cpu_relax();
+  }
+  pthread_mutex_lock(&b->m);
+  while (b->gen == g) pthread_cond_wait(&b->c, &b->m);
+  pthread_mutex_unlock(&b->m);
+  return 0;
 }
 
 /* ---- the run loop ---- */
@@ -560,12 +927,18 @@ int sb_net_run(sb_net *net, double t_stop) {
     SB_ERROR(SB_EINVAL, "t_stop: must be finite and >= the current time %g ms (got %g)", net->t, t_stop);
   if (t_stop == net->t) return SB_OK;
   if (net->n_plastic && (rc = sb_plastic_run_start_(net, t_stop))) return rc;
+  for (int i = 0; i < net->n_pops; i++) {   /* parameters changed since the queued frame factors: no fast path */
+    sb_pop *p = &net->pops[i];
+    double r = p->type->run_frame && p->pstride == 0 ? p->type->frame_rate(p->params) : NAN;
+    if (!(r == p->frame_rate)) p->frame_rate = NAN;
+  }
   net->err = 0;
   net->done = 0;
   net->stopped = 0;
   net->w_t0 = net->t;
   double e = (double)(net->k + 1) * net->W;
   net->w_t1 = e < t_stop ? e : t_stop;
+  sb_barrier bar;
 #pragma omp parallel num_threads(net->p_hi - net->p_lo)
   {
 #ifdef _OPENMP
@@ -573,24 +946,33 @@ int sb_net_run(sb_net *net, double t_stop) {
 #else
     int tid = 0, nth = 1;
 #endif
+#pragma omp single
+    barrier_init(&bar, nth);
     while (!net->done) {
       double t0 = net->w_t0, t1 = net->w_t1;
       int full = t1 >= (double)(net->k + 1) * net->W;
       for (int k = net->p_lo + tid; k < net->p_hi; k += nth) {
         int r = process_partition(net, k, t0, t1, full);
         if (r) thread_error(net, r);
+        if (full) {   /* slot consumed */
+          sb_arrtab *a = &net->arr[(size_t)(net->k % (uint64_t)net->S) * (size_t)net->threads + (size_t)k];
+          a->n = 0;
+          a->unsorted = 0;
+        }
       }
-#pragma omp barrier
-#pragma omp single
-      between_windows(net, t_stop);
+      /* the last thread to arrive gathers the window's spikes while the others wait */
+      if (barrier_wait(&bar)) between_windows(net, t_stop);
+      barrier_wait(&bar);
       for (int k = net->p_lo + tid; k < net->p_hi; k += nth) {
         int r = deliver_partition(net, k);
         if (r) thread_error(net, r);
       }
-#pragma omp barrier
+      /* Without a hook no barrier is needed here: a thread only touches its own partitions'
+       * queues until the barrier after the next window's processing, and between_windows
+       * rewrites the shared spike list only after every thread has passed it (2 synchronisations
+       * per window). */
       if (net->hook) {   /* a consistent state between windows: checkpoints (sim/checkpoint.c) */
-#pragma omp single
-        {
+        if (barrier_wait(&bar)) {
           int stop = 0;
           if (!net->done) {
             int r = net->hook(net->hook_ctx, net, &stop);
@@ -599,6 +981,7 @@ int sb_net_run(sb_net *net, double t_stop) {
           if (stop || net->err) net->done = 1;
           net->stopped = stop;
         }
+        barrier_wait(&bar);
       }
     }
     /* bring lazily skipped neurons to the current time (no crossing possible: t_safe >= t) */
@@ -618,6 +1001,7 @@ int sb_net_run(sb_net *net, double t_stop) {
         }
       }
   }
+  barrier_destroy(&bar);
   if (net->err) SB_ERROR(net->err, "%s", net->err_msg);
   return SB_OK;
 }
@@ -626,6 +1010,7 @@ int sb_net_reset(sb_net *net) {
   if (!net->prepared) return SB_OK;
   if (net->n_plastic) sb_plastic_reset_(net);
   for (size_t i = 0; i < (size_t)net->S * net->n; i++) net->ev[i].n = 0;
+  for (size_t i = 0; i < (size_t)net->S * (size_t)net->threads; i++) net->arr[i].n = 0, net->arr[i].unsorted = 0;
   for (size_t g = 0; g < net->n; g++) net->stim_pos[g] = net->stim_first[g];
   memset(net->count, 0, net->n * sizeof *net->count);
   memset(net->t_state, 0, net->n * sizeof *net->t_state);
