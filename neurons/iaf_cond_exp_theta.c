@@ -6,11 +6,11 @@
  *   C_m dV/dt = -g_L (V - E_L) - g_ex (V - E_ex) - g_in (V - E_in) + I_e + I_dc
  *   dg_ex/dt = -g_ex/tau_syn_ex,  dg_in/dt = -g_in/tau_syn_in,  dtheta/dt = -theta/tau_theta
  *   a spike of weight w (nS) adds w to g_ex (w >= 0) or |w| to g_in (w < 0), as NEST does.
- *   V >= V_th + theta: spike, V = V_reset and clamped for t_ref (conductances and theta keep
+ *   V >= V_th - theta_offset + theta: spike, V = V_reset and clamped for t_ref (conductances and theta keep
  *   decaying), theta += theta_plus.
  *
  * Parameters  default   unit  meaning
- *   V_th       -55      mV    threshold without adaptation (Diehl & Cook: v_thresh - offset = -72)
+ *   V_th       -55      mV    threshold without adaptation (Diehl & Cook: v_thresh_e = -52)
  *   V_reset    -60      mV    reset potential
  *   t_ref        2      ms    refractory period
  *   g_L         16.6667 nS    leak conductance
@@ -23,6 +23,9 @@
  *   I_e          0      pA    constant input current
  *   theta_plus   0.05   mV    threshold increase per spike (Diehl & Cook 2015)
  *   tau_theta    1e7    ms    decay time constant of theta (Diehl & Cook 2015; 1e300 freezes it)
+ *   theta_offset 0      mV    constant subtracted from the threshold (Diehl & Cook's `offset`, 20 mV,
+ *                             with theta starting at 20 mV: the threshold starts at V_th and drifts
+ *                             towards V_th - offset as theta decays)
  * State: V_m (mV), g_ex, g_in (nS), I_dc (pA), theta (mV, initially 0), t_ref_end (ms).
  *
  * Propagator over a piece of length h (segment-relative time s), with I = I_e + I_dc and
@@ -48,7 +51,8 @@
 #include <stddef.h>
 
 typedef struct {
-  double V_th, V_reset, t_ref, g_L, C_m, E_ex, E_in, E_L, tau_syn_ex, tau_syn_in, I_e, theta_plus, tau_theta;
+  double V_th, V_reset, t_ref, g_L, C_m, E_ex, E_in, E_L, tau_syn_ex, tau_syn_in, I_e, theta_plus, tau_theta,
+      theta_offset;
 } par;
 typedef struct { double a; /* g_L / C_m, 1/ms */ } der;
 typedef struct { double V_m, g_ex, g_in, I_dc, theta, t_ref_end; } st;
@@ -61,7 +65,8 @@ static const sb_param_info params[] = {
     {"tau_syn_ex", "ms", offsetof(par, tau_syn_ex), 0.2},
     {"tau_syn_in", "ms", offsetof(par, tau_syn_in), 2.0},
     {"I_e", "pA", offsetof(par, I_e), 0.0},           {"theta_plus", "mV", offsetof(par, theta_plus), 0.05},
-    {"tau_theta", "ms", offsetof(par, tau_theta), 1e7}, {NULL, NULL, 0, 0}};
+    {"tau_theta", "ms", offsetof(par, tau_theta), 1e7}, {"theta_offset", "mV", offsetof(par, theta_offset), 0.0},
+    {NULL, NULL, 0, 0}};
 static const sb_recordable recs[] = {{"V_m", "mV", offsetof(st, V_m)}, {"g_ex", "nS", offsetof(st, g_ex)},
                                      {"g_in", "nS", offsetof(st, g_in)}, {"I_dc", "pA", offsetof(st, I_dc)},
                                      {"theta", "mV", offsetof(st, theta)}, {NULL, NULL, 0}};
@@ -173,7 +178,9 @@ static void receive(const void *pv, const void *dv, void *sv, double t, int rece
 /* ---- threshold ---- */
 
 /* Threshold h ms after the state's time (theta decays towards 0). */
-static double thr_at(const par *p, const st *s, double h) { return p->V_th + s->theta * exp(-h / p->tau_theta); }
+static double thr_at(const par *p, const st *s, double h) {
+  return p->V_th - p->theta_offset + s->theta * exp(-h / p->tau_theta);
+}
 
 /* Upper bound of V on [0, h] from free state s. With y = V - V_free_inf, inhibition only pulls V
  * down while V > E_in, and the excitatory drive g_ex (E_ex - V) is at most g_ex (E_ex - V_lo)
