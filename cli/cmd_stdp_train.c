@@ -19,6 +19,7 @@ static const char usage[] =
     "  --train N         training presentations (default 1000; image i is i mod 60000)\n"
     "  --label N         training images used for labelling (default: --train, at most 60000)\n"
     "  --test N          test images (default 10000)\n"
+    "  --test-offset K   start at test image K (default 0; split a test run over processes)\n"
     "  --init FILE.h5    start from the weights and thetas of an earlier output file\n"
     "  --data DIR        Fashion-MNIST IDX files (default $SB_DATA_DIR or /usr/share/datasets/fashion-mnist)\n"
     "  --seed N          seed of initial weights, delays and Poisson inputs (default 1)\n"
@@ -96,9 +97,10 @@ int sb_cmd_stdp_train(int argc, char **argv) {
       {"output", required_argument, 0, 'o'}, {"neurons", required_argument, 0, 1}, {"train", required_argument, 0, 2},
       {"label", required_argument, 0, 3},    {"test", required_argument, 0, 4},    {"init", required_argument, 0, 5},
       {"data", required_argument, 0, 6},     {"seed", required_argument, 0, 7},    {"threads", required_argument, 0, 8},
+      {"test-offset", required_argument, 0, 9},
       {"help", no_argument, 0, 'h'},         {"quiet", no_argument, 0, 'q'},       {0, 0, 0, 0}};
   const char *out = "dc.h5", *init = NULL, *data = NULL;
-  long neurons = -1, n_train = 1000, n_label = -1, n_test = 10000, seed = 1, threads = 1;
+  long neurons = -1, n_train = 1000, n_label = -1, n_test = 10000, seed = 1, threads = 1, t_off = 0;
   int quiet = sb_quiet;
   sb_cli_getopt_reset();
   int c;
@@ -117,12 +119,16 @@ int sb_cmd_stdp_train(int argc, char **argv) {
       case 6: data = optarg; break;
       case 7: e = sb_cli_long("stdp-train", "--seed", optarg, 0, 2147483647L, &seed); break;
       case 8: e = sb_cli_long("stdp-train", "--threads", optarg, 1, 256, &threads); break;
+      case 9: e = sb_cli_long("stdp-train", "--test-offset", optarg, 0, 9999, &t_off); break;
       default: return 2;
     }
     if (e) return e;
   }
   if (optind < argc) return sb_cli_usage_error("stdp-train", "unexpected argument '%s'", argv[optind]);
   if (n_label < 0) n_label = n_train < 60000 ? n_train : 60000;
+  if (t_off + n_test > 10000)
+    return sb_cli_usage_error("stdp-train", "--test-offset %ld + --test %ld: must be <= 10000 test images", t_off, n_test);
+  if (n_test == 0) t_off = 0;
   if (n_label == 0 && n_test > 0)
     return sb_cli_usage_error("stdp-train", "--label: need at least one labelling image to test (got 0)");
   if (sb_output_check(out)) return sb_cli_fail(SB_EINVAL);
@@ -182,14 +188,20 @@ int sb_cmd_stdp_train(int argc, char **argv) {
   if (!st) {
     sb_dc_assign(lresp, train.labels, (size_t)n_label, n_exc, 10, assign);
     g.phase = "test";
-    st = run_phase(dc, &g, &test, (size_t)n_test, 0, tresp, n_exc, &t_test, &sh_test);
+    sb_dataset view = test;   /* images [t_off, t_off + n_test) */
+    if (n_test > 0) {
+      view.images += (size_t)t_off * 784;
+      view.labels += t_off;
+      view.n -= (size_t)t_off;
+    }
+    st = run_phase(dc, &g, &view, (size_t)n_test, 0, tresp, n_exc, &t_test, &sh_test);
   }
   sb_progress_done(&g.pr);
   double acc = 0;
   size_t n_assigned = 0;
   if (!st) {
     for (long k = 0; k < n_test; k++) ipred[k] = sb_dc_predict(tresp + (size_t)k * (size_t)n_exc, assign, n_exc, 10);
-    acc = sb_dc_accuracy(ipred, test.labels, (size_t)n_test);
+    acc = sb_dc_accuracy(ipred, test.labels + t_off, (size_t)n_test);
     for (long k = 0; k < n_test; k++) pred[k] = ipred[k];
     for (int i = 0; i < n_exc; i++) n_assigned += assign[i] >= 0;
   }
@@ -213,12 +225,12 @@ int sb_cmd_stdp_train(int argc, char **argv) {
     }
     e |= sb_h5_write_1d(o.file, "theta", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, theta, (size_t)n_exc) != SB_OK;
     e |= sb_h5_write_1d(o.file, "test_predictions", H5T_STD_I64LE, H5T_NATIVE_INT64, pred, (size_t)n_test) != SB_OK;
-    e |= sb_h5_write_1d(o.file, "test_labels", H5T_STD_U8LE, H5T_NATIVE_UINT8, test.labels, (size_t)n_test) != SB_OK;
+    e |= sb_h5_write_1d(o.file, "test_labels", H5T_STD_U8LE, H5T_NATIVE_UINT8, test.labels + t_off, (size_t)n_test) != SB_OK;
     double spi = n_train ? t_train / (double)n_train : 0;
     double attrs[] = {acc, (double)n_exc, (double)n_train, (double)n_label, (double)n_test, spi, sim_ms, (double)seed,
-                      (double)threads, (double)sh_train, (double)n_assigned};
+                      (double)threads, (double)sh_train, (double)n_assigned, (double)t_off};
     const char *an[] = {"accuracy", "n_exc", "n_train", "n_label", "n_test", "seconds_per_train_image",
-                        "simulated_train_ms", "seed", "threads", "train_showings", "n_assigned"};
+                        "simulated_train_ms", "seed", "threads", "train_showings", "n_assigned", "test_offset"};
     for (size_t q = 0; q < sizeof attrs / sizeof *attrs; q++) e |= sb_h5_attr_write_doubles(o.file, an[q], &attrs[q], 1) != SB_OK;
     e |= sb_h5_attr_write_string(o.file, "format", "spikebridge-diehl-cook") != SB_OK;
     e |= sb_h5_attr_write_string(o.file, "source", "Diehl & Cook 2015, Front. Comput. Neurosci. 9:99") != SB_OK;
@@ -235,7 +247,7 @@ int sb_cmd_stdp_train(int argc, char **argv) {
     printf("  train  %ld images (%ld showings) in %.1f s: %.3f s per image, %.0f ms simulated\n", n_train, sh_train,
            t_train, n_train ? t_train / (double)n_train : 0.0, sim_ms);
     printf("  label  %ld training images in %.1f s; %zu of %d neurons assigned a class\n", n_label, t_label, n_assigned, n_exc);
-    printf("  test   %ld images in %.1f s: accuracy %.2f%%\n", n_test, t_test, 100.0 * acc);
+    printf("  test   %ld images (from %ld) in %.1f s: accuracy %.2f%%\n", n_test, t_off, t_test, 100.0 * acc);
     printf("  wrote  %s\n", out);
   }
   sb_dc_free(dc);

@@ -329,6 +329,7 @@ static void test_cli_bad_input(void **state) {
       {"--init /nonexistent/w.h5", "/nonexistent/w.h5: no such file"},
       {"--data /nonexistent/dir --train 1", "/nonexistent/dir"},
       {"--bogus", "unknown option '--bogus'"},
+      {"--test-offset 9000 --test 2000", "--test-offset 9000 + --test 2000: must be <= 10000"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     int rc = sb_test_run(out, sizeof out, "stdp-train %s -o %s --quiet", cases[i].args, path);
