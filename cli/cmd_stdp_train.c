@@ -201,7 +201,7 @@ int sb_cmd_stdp_train(int argc, char **argv) {
   size_t n_assigned = 0;
   if (!st) {
     for (long k = 0; k < n_test; k++) ipred[k] = sb_dc_predict(tresp + (size_t)k * (size_t)n_exc, assign, n_exc, 10);
-    acc = sb_dc_accuracy(ipred, test.labels + t_off, (size_t)n_test);
+    acc = n_test > 0 ? sb_dc_accuracy(ipred, test.labels + t_off, (size_t)n_test) : 0.0;
     for (long k = 0; k < n_test; k++) pred[k] = ipred[k];
     for (int i = 0; i < n_exc; i++) n_assigned += assign[i] >= 0;
   }
@@ -225,7 +225,8 @@ int sb_cmd_stdp_train(int argc, char **argv) {
     }
     e |= sb_h5_write_1d(o.file, "theta", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, theta, (size_t)n_exc) != SB_OK;
     e |= sb_h5_write_1d(o.file, "test_predictions", H5T_STD_I64LE, H5T_NATIVE_INT64, pred, (size_t)n_test) != SB_OK;
-    e |= sb_h5_write_1d(o.file, "test_labels", H5T_STD_U8LE, H5T_NATIVE_UINT8, test.labels + t_off, (size_t)n_test) != SB_OK;
+    e |= sb_h5_write_1d(o.file, "test_labels", H5T_STD_U8LE, H5T_NATIVE_UINT8, n_test > 0 ? test.labels + t_off : test.labels,
+                        (size_t)n_test) != SB_OK;
     double spi = n_train ? t_train / (double)n_train : 0;
     double attrs[] = {acc, (double)n_exc, (double)n_train, (double)n_label, (double)n_test, spi, sim_ms, (double)seed,
                       (double)threads, (double)sh_train, (double)n_assigned, (double)t_off};
