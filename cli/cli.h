@@ -21,6 +21,7 @@ int sb_cmd_eval(int argc, char **argv);
 int sb_cmd_analyze(int argc, char **argv);
 int sb_cmd_sweep(int argc, char **argv);
 int sb_cmd_info(int argc, char **argv);
+int sb_cmd_stdp_train(int argc, char **argv);
 
 /* Print "spikebridge: error: <last library error>" to stderr; return the exit code of `status`. */
 int sb_cli_fail(int status);

@@ -17,6 +17,7 @@ const sb_cli_cmd sb_cli_cmds[] = {
     {"eval", "evaluate a converted SNN (latency-accuracy curve)", sb_cmd_eval},
     {"analyze", "spike-train statistics and figures from HDF5 spike files", sb_cmd_analyze},
     {"sweep", "run a parameter sweep (grid, zip, random; Slurm arrays)", sb_cmd_sweep},
+    {"stdp-train", "unsupervised STDP learning on Fashion-MNIST (Diehl & Cook 2015)", sb_cmd_stdp_train},
     {"info", "describe an HDF5 file (model, SNN, spikes) or the data set", sb_cmd_info},
     {NULL, NULL, NULL},
 };
@@ -27,7 +28,7 @@ static void usage(FILE *out) {
           "       spikebridge --help | --version\n\n"
           "An event-driven spiking simulator and a small deep-learning toolkit, bridged.\n\n"
           "Commands:\n");
-  for (const sb_cli_cmd *c = sb_cli_cmds; c->name; c++) fprintf(out, "  %-9s %s\n", c->name, c->summary);
+  for (const sb_cli_cmd *c = sb_cli_cmds; c->name; c++) fprintf(out, "  %-10s %s\n", c->name, c->summary);
   fprintf(out,
           "\nGlobal options:\n"
           "  -q, --quiet    no progress line\n"

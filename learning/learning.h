@@ -233,7 +233,9 @@ int sb_stdp_is_plastic(const sb_net *net, int proj);
  * potentiation of post spikes that reached the synapse by then). Any output may be NULL.
  * Errors: SB_EINVAL if `proj` is not plastic. */
 int sb_stdp_get_synapses(const sb_net *net, int proj, uint32_t *src, uint32_t *tgt, double *delay, double *w);
-/* Set the weights (storage order, n values) of a plastic projection, e.g. to restore them. */
+/* Set the weights (storage order, n values) of a plastic projection at the current time, e.g.
+ * to restore or normalise them: potentiation by post arrivals up to now is taken as included
+ * (as in the weights sb_stdp_get_synapses reports), traces are kept. */
 int sb_stdp_set_weights(sb_net *net, int proj, const double *w);
 /* Keep a snapshot of all weights of `proj` at t = 0, interval, 2 interval, ... (< t_stop of
  * each run), each taken after every pre spike at or before the snapshot time and before any

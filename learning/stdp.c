@@ -40,8 +40,8 @@ static const param_key keys[] = {
 
 int sb_stdp_set_param(sb_stdp_params *p, const char *key, double value) {
   if (!strcmp(key, "pairing")) {
-    if (!(value == 0 || value == 1 || value == 2))
-      SB_ERROR(SB_EINVAL, "pairing: must be 0 (all_to_all), 1 (nn_symm) or 2 (nn_restr) (got %g)", value);
+    if (!(value == 0 || value == 1 || value == 2) || (p->model == SB_STDP_TRIPLET && value == 2))
+      SB_ERROR(SB_EINVAL, "pairing: must be 0 (all_to_all), 1 (nn_symm) or 2 (nn_restr; not for the triplet rule) (got %g)", value);
     p->pairing = (int)value;
     return SB_OK;
   }
@@ -61,16 +61,21 @@ int sb_stdp_model_parse(const char *name, sb_stdp_params *p) {
     sb_stdp_defaults(p, SB_STDP_TRIPLET);
     return SB_OK;
   }
+  if (!strcmp(name, "stdp_triplet_nn_synapse")) {
+    sb_stdp_defaults(p, SB_STDP_TRIPLET);
+    p->pairing = SB_STDP_NN_SYMM;
+    return SB_OK;
+  }
   sb_stdp_defaults(p, SB_STDP_PAIR);
   if (!strcmp(name, "stdp_synapse")) return SB_OK;
   if (!strcmp(name, "stdp_nn_symm_synapse")) { p->pairing = SB_STDP_NN_SYMM; return SB_OK; }
   if (!strcmp(name, "stdp_nn_restr_synapse")) { p->pairing = SB_STDP_NN_RESTR; return SB_OK; }
   SB_ERROR(SB_EINVAL, "synapse_model: unknown model \"%s\" (expected static_synapse, stdp_synapse, "
-           "stdp_nn_symm_synapse, stdp_nn_restr_synapse or stdp_triplet_synapse)", name);
+           "stdp_nn_symm_synapse, stdp_nn_restr_synapse, stdp_triplet_synapse or stdp_triplet_nn_synapse)", name);
 }
 
 const char *sb_stdp_model_name(const sb_stdp_params *p) {
-  if (p->model == SB_STDP_TRIPLET) return "stdp_triplet_synapse";
+  if (p->model == SB_STDP_TRIPLET) return p->pairing == SB_STDP_NN_SYMM ? "stdp_triplet_nn_synapse" : "stdp_triplet_synapse";
   switch (p->pairing) {
     case SB_STDP_NN_SYMM: return "stdp_nn_symm_synapse";
     case SB_STDP_NN_RESTR: return "stdp_nn_restr_synapse";
@@ -99,8 +104,14 @@ int sb_stdp_post_spike(const sb_stdp_params *p, sb_stdp_post *post, double t) {
   double km = 1.0, kt = 1.0;
   if (post->n > post->head) {
     const sb_stdp_hist *l = &post->h[post->n - 1];
-    km += l->Kminus * exp((l->t - t) / p->tau_minus);
-    kt += l->Kminus_triplet * exp((l->t - t) / p->tau_minus_triplet);
+    if (p->model == SB_STDP_TRIPLET && p->pairing == SB_STDP_NN_SYMM) {
+      /* nearest-spike traces (Diehl & Cook 2015: post1 = 1, post2 = 1): o1 = 1 after the spike;
+       * Kminus_triplet - 1 stores o2 just before it, the only way the rule reads o2 */
+      kt += exp((l->t - t) / p->tau_minus_triplet);
+    } else {
+      km += l->Kminus * exp((l->t - t) / p->tau_minus);
+      kt += l->Kminus_triplet * exp((l->t - t) / p->tau_minus_triplet);
+    }
   }
   if (post->n == post->cap) {
     if (post->head > 0 && post->head >= post->n / 2) {   /* reuse the trimmed front */
@@ -205,13 +216,14 @@ double sb_stdp_pre(const sb_stdp_params *p, sb_stdp_syn *s, const sb_stdp_post *
     if (kminus > 0.0) s->w = pair_depress(p, s->w, kminus);
   }
   /* the pre traces jump */
-  if (p->model == SB_STDP_TRIPLET || p->pairing == SB_STDP_ALL_TO_ALL) {
+  if (p->pairing == SB_STDP_ALL_TO_ALL) {
     double r1 = s->t_last == -INFINITY ? 0.0 : s->Kplus * exp((s->t_last - t_pre) / p->tau_plus);
     s->Kplus = r1 + 1.0;
+    s->Kplus_triplet = r2 + 1.0;
   } else {
     s->Kplus = 1.0;
+    s->Kplus_triplet = p->model == SB_STDP_TRIPLET ? 1.0 : r2 + 1.0;
   }
-  s->Kplus_triplet = r2 + 1.0;
   s->t_last = t_pre;
   if (t_pre > s->t_done) s->t_done = t_pre;
   return s->w;

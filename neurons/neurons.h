@@ -85,11 +85,14 @@ typedef struct sb_neuron_type {
 
 /* The models (one exported pointer per model file; the structs are for static tables). */
 extern const sb_neuron_type sb_iaf_psc_delta_type, sb_iaf_psc_exp_type, sb_iaf_cond_exp_type,
-    sb_if_subtract_type;
+    sb_if_subtract_type, sb_iaf_cond_exp_theta_type;
 extern const sb_neuron_type *const sb_neuron_iaf_psc_delta;
 extern const sb_neuron_type *const sb_neuron_iaf_psc_exp;
 extern const sb_neuron_type *const sb_neuron_iaf_cond_exp;
 extern const sb_neuron_type *const sb_neuron_if_subtract;
+/* iaf_cond_exp plus the adaptive threshold V_th + theta of Diehl & Cook 2015 (theta_plus mV per
+ * spike, decay tau_theta ms; state "theta" recordable and settable). neurons/iaf_cond_exp_theta.c. */
+extern const sb_neuron_type *const sb_neuron_iaf_cond_exp_theta;
 
 /* NULL-terminated table of every model (neurons/registry.c); tests and the CLI walk it. */
 extern const sb_neuron_type *const sb_neuron_types[];

@@ -6,7 +6,8 @@
 #include <string.h>
 
 const sb_neuron_type *const sb_neuron_types[] = {&sb_iaf_psc_delta_type, &sb_iaf_psc_exp_type,
-                                                 &sb_iaf_cond_exp_type, &sb_if_subtract_type, NULL};
+                                                 &sb_iaf_cond_exp_type, &sb_if_subtract_type,
+                                                 &sb_iaf_cond_exp_theta_type, NULL};
 
 const sb_neuron_type *sb_neuron_find(const char *name) {
   for (int i = 0; sb_neuron_types[i]; i++)

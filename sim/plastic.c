@@ -229,7 +229,12 @@ int sb_stdp_set_weights(sb_net *net, int proj, const double *w) {
     if (!isfinite(w[i])) SB_ERROR(SB_EINVAL, "weights[%zu]: must be finite (got %g)", i, w[i]);
   size_t q = 0;
   for (int k = 0; k < net->threads; k++)
-    for (size_t x = 0; x < pr->part[k].nnz; x++) pr->pl->syn[k][x].w = w[q++];
+    for (size_t x = 0; x < pr->part[k].nnz; x++) {
+      sb_stdp_syn *sy = &pr->pl->syn[k][x];
+      sy->w = w[q++];
+      /* the given weight is the weight now: post arrivals up to now are in it already */
+      if (net->t > sy->t_done) sy->t_done = net->t;
+    }
   return SB_OK;
 }
 

@@ -148,6 +148,13 @@ int sb_net_n_projections(const sb_net *net);
  * never materialised. `ids` = local indices (NULL: all n of the population). */
 int sb_net_add_poisson(sb_net *net, int pop, const uint32_t *ids, size_t n, double rate, double start,
                        double stop, double weight, double delay);
+/* Change the rate of every Poisson source on the neurons of `pop` to rates[i] Hz (i = local id),
+ * from the current time on (before the first run: from each source's start). Between runs only.
+ * The next spike is redrawn from the neuron's own stream (memoryless, so the trains are
+ * Poisson with the new rate at once); thread-count invariance holds. Rate 0 silences a source.
+ * Errors: SB_EINVAL (a rate < 0 or not finite, naming the index; no Poisson source on `pop`).
+ * Source: NEST poisson_generator SetStatus per target; Brian2 PoissonGroup.rates. */
+int sb_net_set_poisson_rates(sb_net *net, int pop, const double *rates);
 /* Constant current `amplitude` pA in [start, stop) ms (NEST dc_generator). */
 int sb_net_add_dc(sb_net *net, int pop, const uint32_t *ids, size_t n, double amplitude, double start,
                   double stop);

@@ -53,7 +53,7 @@ static void test_registry_interface(void **state) {
     if (w) T->work_free(w);
     free(p); free(d); free(s);
   }
-  assert_int_equal(count, 4);
+  assert_int_equal(count, 5);
 }
 
 /* ---- closed forms under constant current, through the engine ---- */
