@@ -473,6 +473,40 @@ static void test_backend_agreement(void **state) {
   sb_convert_net_free(net);
 }
 
+/* The clocked backend's vectorised threshold pass (AVX-512 where the CPU has it) and the portable
+ * one give exactly the same spikes, synaptic operations and predictions (same float operations in
+ * the same order), with reset by subtraction and to zero. */
+static void test_clocked_kernels_agree(void **state) {
+  (void)state;
+  if (!have_data()) skip();
+  sb_convert_net *net = tiny_net();
+  sb_dataset d;
+  assert_int_equal(sb_fmnist_load(NULL, "test", &d), SB_OK);
+  const size_t N = 20;
+  for (int rz = 0; rz < 2; rz++) {
+    net->reset_zero = rz;
+    sb_convert_eval_opts o;
+    sb_convert_eval_opts_default(&o);
+    o.steps = 30;
+    o.v_init = 0.5;
+    sb_convert_result a, b;
+    assert_int_equal(sb_convert_eval_clocked(net, d.images, d.labels, N, &o, &a), SB_OK);
+    o.generic = 1;
+    assert_int_equal(sb_convert_eval_clocked(net, d.images, d.labels, N, &o, &b), SB_OK);
+    for (int l = 0; l < a.n_layers; l++) {
+      assert_true(a.spikes[l] == b.spikes[l]);
+      assert_true(a.layer_synops[l] == b.layer_synops[l]);
+    }
+    assert_true(a.spikes[0] > 0);
+    for (int t = 0; t < o.steps; t++) assert_true(a.correct[t] == b.correct[t] && a.synops[t] == b.synops[t]);
+    assert_memory_equal(a.pred, b.pred, N);
+    sb_convert_result_free(&a);
+    sb_convert_result_free(&b);
+  }
+  sb_dataset_free(&d);
+  sb_convert_net_free(net);
+}
+
 /* convert + eval through the CLI, with JSON, PNG and a SONATA recording */
 static void test_cli_end_to_end(void **state) {
   (void)state;
@@ -552,6 +586,7 @@ int main(void) {
       cmocka_unit_test(test_maxpool_gate),             cmocka_unit_test(test_file_roundtrip),
       cmocka_unit_test(test_cli_bad_inputs),           cmocka_unit_test(test_numpy_reference),
       cmocka_unit_test(test_accuracy_vs_ann),          cmocka_unit_test(test_backend_agreement),
+      cmocka_unit_test(test_clocked_kernels_agree),
       cmocka_unit_test(test_cli_end_to_end),           cmocka_unit_test(test_gan_generator),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

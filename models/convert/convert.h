@@ -121,6 +121,8 @@ typedef struct {
   size_t n_record;
   double delay;           /* event backend: synaptic delay per layer, ms (default 0.1) */
   int threads;            /* event backend threads (0: all) */
+  int generic;            /* clocked backend: 1 = portable kernels only, no AVX-512 threshold pass
+                           * (same results; tests compare the two) */
 } sb_convert_eval_opts;
 
 void sb_convert_eval_opts_default(sb_convert_eval_opts *o);
