@@ -341,6 +341,38 @@ static sb_convert_net *tiny_net(void) {
   return net;
 }
 
+/* --pool-norm: an inheriting avgpool takes its input's lambda and weight 1/K^2; "data" (the
+ * default) takes the pooled activations' percentile, which lies below the input's (averaging
+ * removes extremes); malformed lists are refused naming the option. */
+static void test_pool_norm(void **state) {
+  (void)state;
+  if (!have_data()) skip();
+  sb_convert_net *dflt = tiny_net();
+  sb_convert_opts o;
+  sb_convert_opts_default(&o);
+  o.eval_ann = 0;
+  o.n_samples = 200;
+  o.pool_norm = "inherit";
+  sb_convert_net *net = NULL;
+  assert_int_equal(sb_convert_file(&net, TINY, &o), SB_OK);
+  assert_int_equal(net->layers[1].kind, SB_CONVERT_AVGPOOL);
+  check_rel(net->layers[1].lambda, net->layers[0].lambda, 1e-12, "inherited lambda");
+  check_rel(net->layers[1].pool_w, 1.0 / (net->layers[1].k * net->layers[1].k), 1e-6, "pool weight 1/K^2");
+  check_rel(net->layers[0].lambda, dflt->layers[0].lambda, 1e-12, "conv lambda unchanged");
+  assert_true(dflt->layers[1].lambda < dflt->layers[0].lambda);
+  assert_non_null(strstr(net->norm, "+pool:inherit"));
+  sb_convert_net_free(net);
+  const char *bad[] = {"inherit,data", "avg", ""};
+  for (int i = 0; i < 3; i++) {
+    o.pool_norm = bad[i];
+    net = NULL;
+    assert_int_equal(sb_convert_file(&net, TINY, &o), SB_EINVAL);
+    assert_null(net);
+    assert_non_null(strstr(sb_last_error(), "pool_norm"));
+  }
+  sb_convert_net_free(dflt);
+}
+
 /* The numpy reference conversion of the same network (fixture) in normalisation factors,
  * per-neuron and per-layer spike counts, and predictions. */
 static void test_numpy_reference(void **state) {
@@ -587,6 +619,7 @@ int main(void) {
       cmocka_unit_test(test_cli_bad_inputs),           cmocka_unit_test(test_numpy_reference),
       cmocka_unit_test(test_accuracy_vs_ann),          cmocka_unit_test(test_backend_agreement),
       cmocka_unit_test(test_clocked_kernels_agree),
+      cmocka_unit_test(test_pool_norm),
       cmocka_unit_test(test_cli_end_to_end),           cmocka_unit_test(test_gan_generator),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
