@@ -474,15 +474,16 @@ static void test_accuracy_vs_ann(void **state) {
   sb_convert_net_free(net);
 }
 
-/* Clocked and event backends on the same 30 images at T = 100: same class for >= 29 and per-layer
- * spike counts within 2% (issue 8's criterion on 200 images; measured 99.8% and 0.04% on 500). */
+/* Clocked and event backends on the same 200 test images at T = 100: same class for >= 98% and
+ * per-layer spike counts within 2% (issue 8's criterion, here on the tiny CNN; measured 99.8% and
+ * 0.04% on 500). */
 static void test_backend_agreement(void **state) {
   (void)state;
   if (!have_data()) skip();
   sb_convert_net *net = tiny_net();
   sb_dataset d;
   assert_int_equal(sb_fmnist_load(NULL, "test", &d), SB_OK);
-  const size_t N = 30;
+  const size_t N = 200;
   sb_convert_eval_opts o;
   sb_convert_eval_opts_default(&o);
   o.steps = 100;
@@ -491,7 +492,8 @@ static void test_backend_agreement(void **state) {
   assert_int_equal(sb_convert_eval_event(net, d.images, d.labels, N, &o, &b), SB_OK);
   size_t same = 0;
   for (size_t i = 0; i < N; i++) same += a.pred[i] == b.pred[i];
-  assert_true(same >= N - 1);
+  fprintf(stderr, "backends: %zu/%zu images the same class at T = 100\n", same, N);
+  assert_true(same >= 196);
   for (int l = 0; l < 2; l++) check_rel(b.spikes[l], a.spikes[l], 0.02, "layer %d spikes event vs clocked", l);
   sb_convert_result_free(&a);
   sb_convert_result_free(&b);

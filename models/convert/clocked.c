@@ -165,13 +165,16 @@ static int work_init(work *w, const sb_convert_net *net, const rt_layer *rt, int
 /* Hot kernels are compiled for AVX-512, AVX2 and the baseline ISA; the loader picks one
  * (GCC function multiversioning). The arithmetic is the same in every version (adds in the same
  * order, no FMA contraction of separate adds), so results do not depend on the machine. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define SB_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define SB_HAVE_AVX512_FIRE 1
 #include <immintrin.h>
 #else
-#define SB_CLONES
 #define SB_HAVE_AVX512_FIRE 0
+#endif
+#if SB_HAVE_AVX512_FIRE && !defined(__SANITIZE_ADDRESS__)   /* no ifunc resolvers under ASan */
+#define SB_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SB_CLONES
 #endif
 
 /* Dense: every input spike adds its weight row (OUT contiguous floats). */
