@@ -8,7 +8,7 @@
 static const char usage[] =
     "Usage: spikebridge convert MODEL.h5 [-o SNN.h5] [--norm max|percentile:99.9]\n"
     "                           [--reset subtract|zero] [--v-init 0|0.5] [--readout membrane|spikes]\n"
-    "                           [--samples N] [--data DIR] [--quiet]\n\n"
+    "                           [--samples N] [--pool-norm data|inherit,...] [--data DIR] [--quiet]\n\n"
     "Convert a trained ANN into a spiking network of non-leaky integrate-and-fire neurons\n"
     "(Rueckauer et al. 2017): ReLU units -> IF neurons, weights normalised per layer from the\n"
     "activations of N training images (default 1000, evenly strided), biases -> constant currents,\n"
@@ -20,6 +20,10 @@ static const char usage[] =
     "                   2022; 0 is the classic start of Rueckauer et al. 2017)\n"
     "  --readout X      membrane (accumulated potential, default) or spikes (spike count)\n"
     "  --samples N      training images for normalisation (default 1000)\n"
+    "  --pool-norm L    lambda of the avgpool layers, a comma list in layer order (the last\n"
+    "                   repeats): data (default: percentile/max of the pooled activations) or\n"
+    "                   inherit (the input's lambda, weight 1/K^2: the exact average of the\n"
+    "                   input spike counts; fewer spikes). inherit,data: the first pool inherits\n"
     "  --no-ann-eval    do not store the ANN's test-set predictions\n"
     "  --data DIR       Fashion-MNIST directory\n";
 
@@ -29,6 +33,7 @@ int sb_cmd_convert(int argc, char **argv) {
       {"reset", required_argument, 0, 2},    {"data", required_argument, 0, 3},
       {"v-init", required_argument, 0, 4},   {"readout", required_argument, 0, 5},
       {"samples", required_argument, 0, 6},  {"no-ann-eval", no_argument, 0, 7},
+      {"pool-norm", required_argument, 0, 8},
       {"help", no_argument, 0, 'h'},         {"quiet", no_argument, 0, 'q'},
       {0, 0, 0, 0}};
   sb_convert_opts o;
@@ -63,6 +68,7 @@ int sb_cmd_convert(int argc, char **argv) {
         if (!(o.v_init >= 0 && o.v_init < 1))
           return sb_cli_usage_error("convert", "--v-init: must be in [0, 1) (got %s)", optarg);
         break;
+      case 8: o.pool_norm = optarg; break;
       case 5:
         if (!strcmp(optarg, "membrane")) o.readout_spikes = 0;
         else if (!strcmp(optarg, "spikes")) o.readout_spikes = 1;

@@ -341,6 +341,38 @@ static sb_convert_net *tiny_net(void) {
   return net;
 }
 
+/* --pool-norm: an inheriting avgpool takes its input's lambda and weight 1/K^2; "data" (the
+ * default) takes the pooled activations' percentile, which lies below the input's (averaging
+ * removes extremes); malformed lists are refused naming the option. */
+static void test_pool_norm(void **state) {
+  (void)state;
+  if (!have_data()) skip();
+  sb_convert_net *dflt = tiny_net();
+  sb_convert_opts o;
+  sb_convert_opts_default(&o);
+  o.eval_ann = 0;
+  o.n_samples = 200;
+  o.pool_norm = "inherit";
+  sb_convert_net *net = NULL;
+  assert_int_equal(sb_convert_file(&net, TINY, &o), SB_OK);
+  assert_int_equal(net->layers[1].kind, SB_CONVERT_AVGPOOL);
+  check_rel(net->layers[1].lambda, net->layers[0].lambda, 1e-12, "inherited lambda");
+  check_rel(net->layers[1].pool_w, 1.0 / (net->layers[1].k * net->layers[1].k), 1e-6, "pool weight 1/K^2");
+  check_rel(net->layers[0].lambda, dflt->layers[0].lambda, 1e-12, "conv lambda unchanged");
+  assert_true(dflt->layers[1].lambda < dflt->layers[0].lambda);
+  assert_non_null(strstr(net->norm, "+pool:inherit"));
+  sb_convert_net_free(net);
+  const char *bad[] = {"inherit,data", "avg", ""};
+  for (int i = 0; i < 3; i++) {
+    o.pool_norm = bad[i];
+    net = NULL;
+    assert_int_equal(sb_convert_file(&net, TINY, &o), SB_EINVAL);
+    assert_null(net);
+    assert_non_null(strstr(sb_last_error(), "pool_norm"));
+  }
+  sb_convert_net_free(dflt);
+}
+
 /* The numpy reference conversion of the same network (fixture) in normalisation factors,
  * per-neuron and per-layer spike counts, and predictions. */
 static void test_numpy_reference(void **state) {
@@ -442,15 +474,16 @@ static void test_accuracy_vs_ann(void **state) {
   sb_convert_net_free(net);
 }
 
-/* Clocked and event backends on the same 30 images at T = 100: same class for >= 29 and per-layer
- * spike counts within 2% (issue 8's criterion on 200 images; measured 99.8% and 0.04% on 500). */
+/* Clocked and event backends on the same 200 test images at T = 100: same class for >= 98% and
+ * per-layer spike counts within 2% (issue 8's criterion, here on the tiny CNN; measured 99.8% and
+ * 0.04% on 500). */
 static void test_backend_agreement(void **state) {
   (void)state;
   if (!have_data()) skip();
   sb_convert_net *net = tiny_net();
   sb_dataset d;
   assert_int_equal(sb_fmnist_load(NULL, "test", &d), SB_OK);
-  const size_t N = 30;
+  const size_t N = 200;
   sb_convert_eval_opts o;
   sb_convert_eval_opts_default(&o);
   o.steps = 100;
@@ -459,7 +492,8 @@ static void test_backend_agreement(void **state) {
   assert_int_equal(sb_convert_eval_event(net, d.images, d.labels, N, &o, &b), SB_OK);
   size_t same = 0;
   for (size_t i = 0; i < N; i++) same += a.pred[i] == b.pred[i];
-  assert_true(same >= N - 1);
+  fprintf(stderr, "backends: %zu/%zu images the same class at T = 100\n", same, N);
+  assert_true(same >= 196);
   for (int l = 0; l < 2; l++) check_rel(b.spikes[l], a.spikes[l], 0.02, "layer %d spikes event vs clocked", l);
   sb_convert_result_free(&a);
   sb_convert_result_free(&b);
@@ -469,6 +503,40 @@ static void test_backend_agreement(void **state) {
   for (int l = 0; l < 2; l++) check_rel(b.spikes[l], a.spikes[l], 0.02, "V0 = theta/2: layer %d spikes event vs clocked", l);
   sb_convert_result_free(&a);
   sb_convert_result_free(&b);
+  sb_dataset_free(&d);
+  sb_convert_net_free(net);
+}
+
+/* The clocked backend's vectorised threshold pass (AVX-512 where the CPU has it) and the portable
+ * one give exactly the same spikes, synaptic operations and predictions (same float operations in
+ * the same order), with reset by subtraction and to zero. */
+static void test_clocked_kernels_agree(void **state) {
+  (void)state;
+  if (!have_data()) skip();
+  sb_convert_net *net = tiny_net();
+  sb_dataset d;
+  assert_int_equal(sb_fmnist_load(NULL, "test", &d), SB_OK);
+  const size_t N = 20;
+  for (int rz = 0; rz < 2; rz++) {
+    net->reset_zero = rz;
+    sb_convert_eval_opts o;
+    sb_convert_eval_opts_default(&o);
+    o.steps = 30;
+    o.v_init = 0.5;
+    sb_convert_result a, b;
+    assert_int_equal(sb_convert_eval_clocked(net, d.images, d.labels, N, &o, &a), SB_OK);
+    o.generic = 1;
+    assert_int_equal(sb_convert_eval_clocked(net, d.images, d.labels, N, &o, &b), SB_OK);
+    for (int l = 0; l < a.n_layers; l++) {
+      assert_true(a.spikes[l] == b.spikes[l]);
+      assert_true(a.layer_synops[l] == b.layer_synops[l]);
+    }
+    assert_true(a.spikes[0] > 0);
+    for (int t = 0; t < o.steps; t++) assert_true(a.correct[t] == b.correct[t] && a.synops[t] == b.synops[t]);
+    assert_memory_equal(a.pred, b.pred, N);
+    sb_convert_result_free(&a);
+    sb_convert_result_free(&b);
+  }
   sb_dataset_free(&d);
   sb_convert_net_free(net);
 }
@@ -552,6 +620,8 @@ int main(void) {
       cmocka_unit_test(test_maxpool_gate),             cmocka_unit_test(test_file_roundtrip),
       cmocka_unit_test(test_cli_bad_inputs),           cmocka_unit_test(test_numpy_reference),
       cmocka_unit_test(test_accuracy_vs_ann),          cmocka_unit_test(test_backend_agreement),
+      cmocka_unit_test(test_clocked_kernels_agree),
+      cmocka_unit_test(test_pool_norm),
       cmocka_unit_test(test_cli_end_to_end),           cmocka_unit_test(test_gan_generator),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

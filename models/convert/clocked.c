@@ -25,6 +25,8 @@ typedef struct {
                        * conv: (C, K, K, OC) */
   float *bias_full;   /* (nout) bias per neuron in internal order, or NULL */
   int hwc_in;         /* input is a rank-3 tensor kept HWC */
+  int *pool_tgt;      /* avgpool with stride = kernel, no padding: target of each input, -1 none */
+  int need_cnt;       /* spike counts per neuron are read (maxpool gate after it, spike readout) */
 } rt_layer;
 
 typedef struct {
@@ -81,6 +83,17 @@ static int rt_build(const sb_convert_net *net, rt_layer *rt) {
           for (int kk = 0; kk < K * K; kk++)
             R->wt[((size_t)c * K * K + (size_t)kk) * (size_t)OC + (size_t)oc] = L->w[(((size_t)oc * C + (size_t)c) * K * K) + (size_t)kk];
     }
+    if (L->kind == SB_CONVERT_AVGPOOL && L->k == L->stride && L->pad == 0) {
+      int C = L->in_c, W = L->in_w, S = L->stride, OH = L->out_h, OW = L->out_w;
+      R->pool_tgt = sb_malloc(R->nin * sizeof *R->pool_tgt);
+      if (!R->pool_tgt) return SB_ENOMEM;
+      for (size_t i = 0; i < R->nin; i++) {
+        int c = (int)(i % (size_t)C), hw = (int)(i / (size_t)C), oh = hw / W / S, ow = hw % W / S;
+        R->pool_tgt[i] = oh < OH && ow < OW ? (oh * OW + ow) * C + c : -1;
+      }
+    }
+    R->need_cnt = l == net->n_layers - 1 ? net->readout_spikes
+                                         : net->layers[l + 1].kind == SB_CONVERT_MAXPOOL;
     if (L->b) {
       R->bias_full = sb_malloc(R->nout * sizeof *R->bias_full);
       if (!R->bias_full) return SB_ENOMEM;
@@ -96,6 +109,7 @@ static void rt_free(rt_layer *rt, int n) {
   for (int l = 0; l < n; l++) {
     sb_free(rt[l].wt);
     sb_free(rt[l].bias_full);
+    sb_free(rt[l].pool_tgt);
   }
   sb_free(rt);
 }
@@ -148,24 +162,65 @@ static int work_init(work *w, const sb_convert_net *net, const rt_layer *rt, int
 
 /* ---- one step of one layer ---- */
 
-/* Add the contributions of `n` input spikes `idx` (internal order) to the membranes v; returns
- * the synaptic operations done. */
-static double scatter(const rt_layer *R, float *restrict v, const int *idx, int n) {
-  const sb_convert_layer *L = R->L;
-  double ops = 0;
-  if (L->kind == SB_CONVERT_DENSE) {
-    size_t OUT = R->nout;
-    for (int s = 0; s < n; s++) {
-      const float *restrict row = R->wt + (size_t)idx[s] * OUT;
-#pragma omp simd
-      for (size_t o = 0; o < OUT; o++) v[o] += row[o];
-    }
-    return (double)n * (double)OUT;
-  }
-  int C = L->in_c, W = L->in_w, K = L->k, S = L->stride, P = L->pad, OH = L->out_h, OW = L->out_w, OC = L->out_c;
+/* Hot kernels are compiled for AVX-512, AVX2 and the baseline ISA; the loader picks one
+ * (GCC function multiversioning). The arithmetic is the same in every version (adds in the same
+ * order, no FMA contraction of separate adds), so results do not depend on the machine. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SB_HAVE_AVX512_FIRE 1
+#include <immintrin.h>
+#else
+#define SB_HAVE_AVX512_FIRE 0
+#endif
+#if SB_HAVE_AVX512_FIRE && !defined(__SANITIZE_ADDRESS__)   /* no ifunc resolvers under ASan */
+#define SB_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SB_CLONES
+#endif
+
+/* Dense: every input spike adds its weight row (OUT contiguous floats). */
+SB_CLONES static double scatter_dense(const rt_layer *R, float *restrict v, const int *idx, int n) {
+  size_t OUT = R->nout;
   for (int s = 0; s < n; s++) {
-    int c = idx[s] % C, hw = idx[s] / C, h = hw / W, x = hw % W;
-    /* outputs (oh, ow) with 0 <= h + P - oh S < K */
+    const float *restrict row = R->wt + (size_t)idx[s] * OUT;
+#pragma omp simd
+    for (size_t o = 0; o < OUT; o++) v[o] += row[o];
+  }
+  return (double)n * (double)OUT;
+}
+
+/* vo[0..B) += sum over the group's spikes j of kr_j[0..B), kr_j = tap + (idx[j] - base) * cstride,
+ * in a register block of B = 16 floats (a constant after inlining; 64 measured slower). */
+static inline __attribute__((always_inline)) void acc_block(float *restrict vo, const float *restrict tap,
+                                                            const int *restrict idx, int m, int base, size_t cstride,
+                                                            const int B) {
+  float acc[16];
+#pragma omp simd
+  for (int q = 0; q < B; q++) acc[q] = vo[q];
+  for (int j = 0; j < m; j++) {
+    const float *restrict kr = tap + (size_t)(idx[j] - base) * cstride;
+#pragma omp simd
+    for (int q = 0; q < B; q++) acc[q] += kr[q];
+  }
+#pragma omp simd
+  for (int q = 0; q < B; q++) vo[q] = acc[q];
+}
+
+/* Convolution: the spikes of one step arrive sorted by internal (HWC) index, so spikes of the same
+ * input position are consecutive. For each such group and each output position it reaches, the
+ * group's kernel columns (one per spiking channel, OC floats each) are summed into a register block
+ * of 16 outputs before the membrane is touched: one load/store of the membranes per (position,
+ * target) instead of per (spike, target). The order of the adds per membrane is the spike order, as
+ * one spike at a time would give. Returns the synaptic operations (OC per spike and reached target). */
+SB_CLONES static double scatter_conv(const rt_layer *R, float *restrict v, const int *idx, int n) {
+  const sb_convert_layer *L = R->L;
+  int C = L->in_c, W = L->in_w, K = L->k, S = L->stride, P = L->pad, OH = L->out_h, OW = L->out_w, OC = L->out_c;
+  size_t cstride = (size_t)K * (size_t)K * (size_t)OC;   /* wt (C, K, K, OC): next channel, same tap */
+  double ops = 0;
+  int OC16 = OC - OC % 16;
+  for (int s = 0; s < n;) {
+    int hw = idx[s] / C, e = s + 1, lim = (hw + 1) * C;
+    while (e < n && idx[e] < lim) e++;
+    int h = hw / W, x = hw % W, base = hw * C;
     int oh0 = h + P - K + 1 > 0 ? (h + P - K + 1 + S - 1) / S : 0, oh1 = (h + P) / S;
     int ow0 = x + P - K + 1 > 0 ? (x + P - K + 1 + S - 1) / S : 0, ow1 = (x + P) / S;
     if (oh1 >= OH) oh1 = OH - 1;
@@ -174,20 +229,64 @@ static double scatter(const rt_layer *R, float *restrict v, const int *idx, int 
       int kh = h + P - oh * S;
       for (int ow = ow0; ow <= ow1; ow++) {
         int kw = x + P - ow * S;
-        if (L->kind == SB_CONVERT_CONV) {
-          const float *restrict kr = R->wt + (((size_t)c * K + (size_t)kh) * K + (size_t)kw) * (size_t)OC;
-          float *restrict vo = v + ((size_t)oh * OW + (size_t)ow) * (size_t)OC;
-#pragma omp simd
-          for (int o = 0; o < OC; o++) vo[o] += kr[o];
-          ops += OC;
-        } else {   /* avgpool: same channel, fixed weight */
-          v[((size_t)oh * OW + (size_t)ow) * (size_t)OC + (size_t)c] += L->pool_w;
-          ops += 1;
+        const float *tap = R->wt + ((size_t)kh * K + (size_t)kw) * (size_t)OC;
+        float *restrict vo = v + ((size_t)oh * OW + (size_t)ow) * (size_t)OC;
+        int o0 = 0;
+        for (; o0 < OC16; o0 += 16) acc_block(vo + o0, tap + o0, idx + s, e - s, base, cstride, 16);
+        for (int j = s; j < e; j++) {
+          const float *restrict kr = tap + (size_t)(idx[j] - base) * cstride;
+          for (int o = OC16; o < OC; o++) vo[o] += kr[o];
         }
       }
     }
+    ops += (double)(e - s) * (double)(oh1 - oh0 + 1) * (double)(ow1 - ow0 + 1) * (double)OC;
+    s = e;
   }
   return ops;
+}
+
+/* Average pooling: one fixed weight into each window the input belongs to. Non-overlapping
+ * windows without padding (the usual K = stride) use the precomputed target of each input. */
+static double scatter_pool(const rt_layer *R, float *restrict v, const int *idx, int n) {
+  const sb_convert_layer *L = R->L;
+  float pw = L->pool_w;
+  if (R->pool_tgt) {
+    const int *restrict tg = R->pool_tgt;
+    double ops = 0;
+    for (int s = 0; s < n; s++) {
+      int t = tg[idx[s]];
+      if (t >= 0) {
+        v[t] += pw;
+        ops += 1;
+      }
+    }
+    return ops;
+  }
+  int C = L->in_c, W = L->in_w, K = L->k, S = L->stride, P = L->pad, OH = L->out_h, OW = L->out_w, OC = L->out_c;
+  double ops = 0;
+  for (int s = 0; s < n; s++) {
+    int c = idx[s] % C, hw = idx[s] / C, h = hw / W, x = hw % W;
+    int oh0 = h + P - K + 1 > 0 ? (h + P - K + 1 + S - 1) / S : 0, oh1 = (h + P) / S;
+    int ow0 = x + P - K + 1 > 0 ? (x + P - K + 1 + S - 1) / S : 0, ow1 = (x + P) / S;
+    if (oh1 >= OH) oh1 = OH - 1;
+    if (ow1 >= OW) ow1 = OW - 1;
+    for (int oh = oh0; oh <= oh1; oh++)
+      for (int ow = ow0; ow <= ow1; ow++) {
+        v[((size_t)oh * OW + (size_t)ow) * (size_t)OC + (size_t)c] += pw;
+        ops += 1;
+      }
+  }
+  return ops;
+}
+
+/* Add the contributions of `n` input spikes `idx` (internal order, ascending) to the membranes v;
+ * returns the synaptic operations done. */
+static double scatter(const rt_layer *R, float *restrict v, const int *idx, int n) {
+  switch (R->L->kind) {
+    case SB_CONVERT_DENSE: return scatter_dense(R, v, idx, n);
+    case SB_CONVERT_CONV: return scatter_conv(R, v, idx, n);
+    default: return scatter_pool(R, v, idx, n);
+  }
 }
 
 /* Max-pool gate (Rueckauer et al. 2017, sec. 2.4): an output passes the spikes of the input of its
@@ -226,22 +325,70 @@ static double maxpool_gate(const sb_convert_layer *L, const uint32_t *cnt_in, co
   return cmp;
 }
 
-/* Threshold pass of a spiking layer: spike list and reset. */
-static int fire(float *restrict v, size_t n, float th, int reset_zero, int *spk, uint32_t *cnt) {
+/* Threshold pass of a spiking layer, fused with the constant current of the step (`add`: the
+ * first layer's input current or the layer's bias, or NULL): v += add; v >= th -> spike (index
+ * into spk, ascending), v -= th or v = 0; cnt (or NULL) counts spikes per neuron. Portable
+ * branch-free version. */
+static int fire_scalar(float *restrict v, const float *restrict add, size_t n, float th, int reset_zero, int *restrict spk,
+                       uint32_t *restrict cnt) {
   int m = 0;
-  for (size_t i = 0; i < n; i++)
-    if (v[i] >= th) {
-      v[i] = reset_zero ? 0.0f : v[i] - th;
-      spk[m++] = (int)i;
-      cnt[i]++;
-    }
+  for (size_t i = 0; i < n; i++) {
+    float x = add ? v[i] + add[i] : v[i];
+    int f = x >= th;
+    spk[m] = (int)i;
+    m += f;
+    v[i] = f ? (reset_zero ? 0.0f : x - th) : x;
+  }
+  if (cnt)
+    for (int s = 0; s < m; s++) cnt[spk[s]]++;
   return m;
+}
+
+#if SB_HAVE_AVX512_FIRE
+/* The same with AVX-512: 16 neurons per compare, spike indices compressed into the list. spk
+ * needs room for n entries (a full 16-lane store at m <= i never passes index i + 15 < n). */
+__attribute__((target("avx512f"))) static int fire_avx512(float *restrict v, const float *restrict add, size_t n, float th,
+                                                          int reset_zero, int *restrict spk, uint32_t *restrict cnt) {
+  const __m512 vth = _mm512_set1_ps(th), zero = _mm512_setzero_ps();
+  const __m512i step = _mm512_set1_epi32(16);
+  __m512i iv = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  size_t i = 0;
+  int m = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 x = _mm512_loadu_ps(v + i);
+    if (add) x = _mm512_add_ps(x, _mm512_loadu_ps(add + i));
+    __mmask16 k = _mm512_cmp_ps_mask(x, vth, _CMP_GE_OQ);
+    if (k) {
+      x = reset_zero ? _mm512_mask_mov_ps(x, k, zero) : _mm512_mask_sub_ps(x, k, x, vth);
+      _mm512_storeu_si512((void *)(spk + m), _mm512_maskz_compress_epi32(k, iv));
+      m += __builtin_popcount((unsigned)k);
+    }
+    _mm512_storeu_ps(v + i, x);
+    iv = _mm512_add_epi32(iv, step);
+  }
+  int m0 = m;
+  m += fire_scalar(v + i, add ? add + i : NULL, n - i, th, reset_zero, spk + m, NULL);
+  for (int s = m0; s < m; s++) spk[s] += (int)i;
+  if (cnt)
+    for (int s = 0; s < m; s++) cnt[spk[s]]++;
+  return m;
+}
+#endif
+
+/* 1: use the portable kernels only (set by opts->generic; tests compare both) */
+static int fire(float *restrict v, const float *restrict add, size_t n, float th, int reset_zero, int *restrict spk,
+                uint32_t *restrict cnt, int generic) {
+#if SB_HAVE_AVX512_FIRE
+  if (!generic && __builtin_cpu_supports("avx512f")) return fire_avx512(v, add, n, th, reset_zero, spk, cnt);
+#endif
+  (void)generic;
+  return fire_scalar(v, add, n, th, reset_zero, spk, cnt);
 }
 
 /* Run one image for `steps` steps. z1: its first-layer input current (internal order) for
  * constant-current coding, or NULL for Poisson coding (w->x holds the intensities). */
 static int run_image(const sb_convert_net *net, const rt_layer *rt, work *w, const float *z1, int label, int steps,
-                     double v_init, uint8_t *pred, sb_convert_spikes *rec, double t_off) {
+                     double v_init, uint8_t *pred, sb_convert_spikes *rec, double t_off, int generic) {
   int nl = net->n_layers;
   for (int l = 0; l < nl; l++) {
     float v0 = (float)(v_init * net->layers[l].threshold);
@@ -262,9 +409,9 @@ static int run_image(const sb_convert_net *net, const rt_layer *rt, work *w, con
       if (L->kind == SB_CONVERT_MAXPOOL) {
         w->cmp += maxpool_gate(L, w->cnt[l - 1], w->spk[l], w->nspk[l], w->spk[l + 1], &w->nspk[l + 1], w->cnt[l]);
       } else {
+        const float *add = R->bias_full;
         if (l == 0 && z1) {
-#pragma omp simd
-          for (size_t i = 0; i < R->nout; i++) v[i] += z1[i];
+          add = z1;   /* constant input current: fused into the threshold pass */
         } else {
           if (l == 0) {   /* Poisson input: pixel i spikes with probability x_i this step */
             int m = 0;
@@ -275,13 +422,17 @@ static int run_image(const sb_convert_net *net, const rt_layer *rt, work *w, con
           double o = scatter(R, v, w->spk[l], w->nspk[l]);
           ops += o;
           w->lsyn[l] += o;
-          if (R->bias_full) {
-            const float *restrict bf = R->bias_full;
+        }
+        if (L->spiking) {
+          w->nspk[l + 1] = fire(v, add, R->nout, (float)L->threshold, net->reset_zero, w->spk[l + 1],
+                                R->need_cnt ? w->cnt[l] : NULL, generic);
+        } else {
+          w->nspk[l + 1] = 0;
+          if (add) {
 #pragma omp simd
-            for (size_t i = 0; i < R->nout; i++) v[i] += bf[i];
+            for (size_t i = 0; i < R->nout; i++) v[i] += add[i];
           }
         }
-        w->nspk[l + 1] = L->spiking ? fire(v, R->nout, (float)L->threshold, net->reset_zero, w->spk[l + 1], w->cnt[l]) : 0;
       }
       w->spikes[l] += w->nspk[l + 1];
       if (rec)
@@ -382,7 +533,7 @@ int sb_convert_eval_clocked(const sb_convert_net *net, const uint8_t *images, co
         memcpy(w->x, xb + (size_t)k * nin, nin * sizeof *w->x);
         sb_rng_reseed(w->r, o->seed, SB_RNG_POISSON, img);
       }
-      int e = run_image(net, rt, w, z1, labels[img], steps, v_init, &res->pred[img], rec, t_off);
+      int e = run_image(net, rt, w, z1, labels[img], steps, v_init, &res->pred[img], rec, t_off, o->generic);
       if (e) {
 #pragma omp atomic write
         err = e;

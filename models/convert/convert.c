@@ -157,7 +157,7 @@ static void to_float(float *x, const uint8_t *img, size_t n) {
 
 /* lambda[g] from the positive activations of each group over the sample images. */
 static int norm_factors(sb_model *m, const group *g, int ng, const sb_dataset *d, const sb_convert_opts *o,
-                        int readout_spikes, double *lambda) {
+                        int readout_spikes, const int *inherit, double *lambda) {
   size_t ns = (size_t)o->n_samples < d->n ? (size_t)o->n_samples : d->n;
   size_t img = (size_t)d->h * (size_t)d->w;
   enum { B = 100 };
@@ -174,7 +174,7 @@ static int norm_factors(sb_model *m, const group *g, int ng, const sb_dataset *d
     }
     if (!sb_model_forward(m, x, nb, 0)) { rc = SB_ENOMEM; goto out; }
     for (int q = 0; q < ng; q++) {
-      if (g[q].qcfs >= 0 || g[q].kind == SB_CONVERT_MAXPOOL) continue;
+      if (g[q].qcfs >= 0 || g[q].kind == SB_CONVERT_MAXPOOL || inherit[q]) continue;
       if (q == ng - 1 && !readout_spikes) continue;
       const float *a = sb_model_layer_output(m, g[q].act);
       size_t n = (size_t)nb * sb_shape_size(m->layers[g[q].act].out);
@@ -185,7 +185,7 @@ static int norm_factors(sb_model *m, const group *g, int ng, const sb_dataset *d
   }
   for (int q = 0; q < ng; q++) {
     if (g[q].qcfs >= 0) lambda[q] = m->layers[g[q].qcfs].w[0];
-    else if (g[q].kind == SB_CONVERT_MAXPOOL) lambda[q] = lambda[q - 1];
+    else if (g[q].kind == SB_CONVERT_MAXPOOL || inherit[q]) lambda[q] = lambda[q - 1];
     else if (q == ng - 1 && !readout_spikes) lambda[q] = 1.0;
     else lambda[q] = o->norm_max ? mx[q] : percentile(acc[q].v, acc[q].n, o->percentile);
     if (!(lambda[q] > 0)) lambda[q] = 1.0;   /* a dead layer: keep its weights */
@@ -227,6 +227,27 @@ int sb_convert_argmax_d_(const double *v, int n) {
   for (int i = 1; i < n; i++)
     if (v[i] > v[b]) b = i;
   return b;
+}
+
+/* inherit[q] = 1 for the avgpool groups that take their input's lambda (o->pool_norm, see convert.h). */
+static int pool_norm_parse(const char *spec, const group *g, int ng, int *inherit) {
+  if (!spec) return SB_OK;
+  const char *p = spec;
+  int cur = -1;
+  for (int q = 0; q < ng; q++) {
+    if (g[q].kind != SB_CONVERT_AVGPOOL) continue;
+    if (*p || cur < 0) {   /* next entry; past the end the last one repeats */
+      size_t len = strcspn(p, ",");
+      if (len == 7 && !strncmp(p, "inherit", 7)) cur = 1;
+      else if (len == 4 && !strncmp(p, "data", 4)) cur = 0;
+      else
+        SB_ERROR(SB_EINVAL, "pool_norm: expected a comma-separated list of inherit|data (got '%s')", spec);
+      p += len + (p[len] == ',');
+    }
+    inherit[q] = cur;
+  }
+  if (*p) SB_ERROR(SB_EINVAL, "pool_norm: more entries than avgpool layers in '%s'", spec);
+  return SB_OK;
 }
 
 /* ---- building the converted layers ---- */
@@ -292,6 +313,7 @@ int sb_convert_file(sb_convert_net **out, const char *ann_path, const sb_convert
   group *g = sb_malloc((size_t)m->n_layers * sizeof *g);
   double *lambda = sb_malloc((size_t)m->n_layers * sizeof *lambda);
   sb_convert_net *net = sb_calloc(1, sizeof *net);
+  int *inherit = NULL;
   sb_dataset train = {0}, test = {0};
   int ng = 0;
   if (!g || !lambda || !net) { rc = SB_ENOMEM; goto fail; }
@@ -301,6 +323,8 @@ int sb_convert_file(sb_convert_net **out, const char *ann_path, const sb_convert
     goto fail;
   }
   if ((rc = plan(m, ann_path, g, &ng))) goto fail;
+  if (!(inherit = sb_calloc((size_t)ng, sizeof *inherit))) { rc = SB_ENOMEM; goto fail; }
+  if ((rc = pool_norm_parse(o->pool_norm, g, ng, inherit))) goto fail;
   int need_data = 0;
   for (int q = 0; q < ng; q++)
     need_data |= g[q].qcfs < 0 && g[q].kind != SB_CONVERT_MAXPOOL && (q < ng - 1 || o->readout_spikes);
@@ -322,7 +346,7 @@ int sb_convert_file(sb_convert_net **out, const char *ann_path, const sb_convert
       goto fail;
     }
   }
-  if (need_data && (rc = norm_factors(m, g, ng, &train, &oo, o->readout_spikes, lambda))) goto fail;
+  if (need_data && (rc = norm_factors(m, g, ng, &train, &oo, o->readout_spikes, inherit, lambda))) goto fail;
   if (!need_data)
     for (int q = 0; q < ng; q++)
       lambda[q] = g[q].qcfs >= 0 ? m->layers[g[q].qcfs].w[0] : q > 0 ? lambda[q - 1] : 1.0;
@@ -341,6 +365,10 @@ int sb_convert_file(sb_convert_net **out, const char *ann_path, const sb_convert
   net->readout_spikes = o->readout_spikes;
   if (o->norm_max) snprintf(net->norm, sizeof net->norm, "max");
   else snprintf(net->norm, sizeof net->norm, "percentile:%g", o->percentile);
+  if (o->pool_norm) {
+    size_t len = strlen(net->norm);
+    snprintf(net->norm + len, sizeof net->norm - len, "+pool:%s", o->pool_norm);
+  }
   net->n_norm_samples = need_data ? (int)((size_t)oo.n_samples < train.n ? (size_t)oo.n_samples : train.n) : 0;
   snprintf(net->source, sizeof net->source, "%s", ann_path);
   snprintf(net->ann_name, sizeof net->ann_name, "%s", m->name ? m->name : "");
@@ -364,6 +392,7 @@ fail:
   sb_dataset_free(&test);
   sb_free(g);
   sb_free(lambda);
+  sb_free(inherit);
   sb_model_free(m);
   return rc;
 }

@@ -51,7 +51,7 @@ typedef struct {
   int reset_zero;         /* 0: reset by subtraction (default), 1: reset to zero */
   double v_init;          /* initial membrane potential as a fraction of threshold (0 or 0.5) */
   int readout_spikes;     /* 0: output = argmax of accumulated membrane potential; 1: of spike count */
-  char norm[32];          /* "percentile:99.9" or "max" */
+  char norm[64];          /* "percentile:99.9" or "max", "+pool:inherit,data" when --pool-norm is given */
   int n_norm_samples;     /* training images the normalisation factors were taken from */
   char source[256];       /* path of the ANN file */
   char ann_name[64];
@@ -70,6 +70,11 @@ typedef struct {
   double v_init;          /* -1: default 0.5 (half threshold, Bu et al. 2022); else the fraction (0: classic) */
   int readout_spikes;     /* 0 membrane (default), 1 spike count */
   int n_samples;          /* training images used for normalisation (default 1000, evenly strided) */
+  const char *pool_norm;  /* lambda of the avgpool layers, one entry per avgpool layer in order, comma
+                           * separated, the last one repeats: "data" (the percentile/max of the pooled
+                           * activations, like other layers) or "inherit" (the input's lambda: weight
+                           * 1/K^2, the exact average of the input spike counts, never clipped, fewer
+                           * spikes). NULL = "data". E.g. "inherit,data". */
   const char *data_dir;   /* Fashion-MNIST directory (NULL: default, see sb_fmnist_dir) */
   int eval_ann;           /* 1: run the ANN on the test set and store its predictions (default) */
   const uint8_t *samples; /* optional (n_given, h, w) images 0..255 used for normalisation instead of
@@ -87,7 +92,8 @@ void sb_convert_opts_default(sb_convert_opts *o);
  * activation is the output layer. Weights are normalised layer by layer
  * (W_l' = W_l lambda_{l-1} / lambda_l, b_l' = b_l / lambda_l, threshold 1) with lambda_l the
  * max or p-th percentile of the layer's positive activations over `n_samples` training images
- * (Rueckauer et al. 2017, sec. 2.2), or the clip value for qcfs layers (Bu et al. 2022).
+ * (Rueckauer et al. 2017, sec. 2.2), or the clip value for qcfs layers (Bu et al. 2022); avgpool
+ * layers use o->pool_norm (SB_EINVAL naming it when malformed).
  * Errors: SB_EIO / SB_EFORMAT from loading; SB_EUNSUPPORTED naming the ANN layer index and kind
  * (sigmoid, tanh, leaky_relu, batchnorm not after a linear layer, two linear layers in a row);
  * SB_EINVAL for missing data; SB_ENOMEM. Ownership: caller frees *out. */
@@ -121,6 +127,8 @@ typedef struct {
   size_t n_record;
   double delay;           /* event backend: synaptic delay per layer, ms (default 0.1) */
   int threads;            /* event backend threads (0: all) */
+  int generic;            /* clocked backend: 1 = portable kernels only, no AVX-512 threshold pass
+                           * (same results; tests compare the two) */
 } sb_convert_eval_opts;
 
 void sb_convert_eval_opts_default(sb_convert_eval_opts *o);
