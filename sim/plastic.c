@@ -384,6 +384,14 @@ static void cp_name(char *buf, size_t len, int proj, const char *what) {
   snprintf(buf, len, "plastic_%d_%s", proj, what);
 }
 
+#define RULE_N 14
+static void rule_params(const sb_stdp_params *p, double *v) {
+  const double x[RULE_N] = {p->tau_plus, p->tau_minus, p->lambda, p->alpha, p->mu_plus, p->mu_minus, p->Wmax,
+                            p->tau_plus_triplet, p->tau_minus_triplet, p->Aplus, p->Aminus, p->Aplus_triplet,
+                            p->Aminus_triplet, (double)p->pairing};
+  memcpy(v, x, sizeof x);
+}
+
 int sb_plastic_checkpoint_write_(const sb_net *net, hid_t g) {
   int st = SB_OK;
   for (int i = 0; i < net->n_projs && !st; i++) {
@@ -415,8 +423,15 @@ int sb_plastic_checkpoint_write_(const sb_net *net, hid_t g) {
       /* snapshot rows taken and the next history trim; equal on every partition between windows */
       double meta[2] = {(double)rows, pl->next_trim[0]};
       char name[64];
+      /* the rule and its parameters: a resume with another rule or other parameters is refused */
+      double prm[RULE_N];
+      rule_params(&pl->prm, prm);
+      cp_name(name, sizeof name, i, "rule");
+      if (sb_h5_attr_write_string(g, name, sb_stdp_model_name(&pl->prm))) st = SB_EIO;
+      cp_name(name, sizeof name, i, "params");
+      if (!st) st = sb_h5_write_1d(g, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, prm, RULE_N);
       cp_name(name, sizeof name, i, "syn");
-      st = sb_h5_write_1d(g, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, syn, 5 * ns);
+      if (!st) st = sb_h5_write_1d(g, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, syn, 5 * ns);
       cp_name(name, sizeof name, i, "post_counts");
       if (!st) st = sb_h5_write_1d(g, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, pn, nt);
       cp_name(name, sizeof name, i, "post");
@@ -452,7 +467,43 @@ int sb_plastic_checkpoint_read_(sb_net *net, hid_t g, const char *file) {
   for (int i = 0; i < net->n_projs; i++) {
     sb_proj *pr = &net->projs[i];
     struct sb_plastic *pl = pr->pl;
+    char name[64];
+    cp_name(name, sizeof name, i, "syn");
+    int had = sb_h5_exists(g, name);
+    if (!pl && had)
+      SB_ERROR(SB_EFORMAT, "%s: projections[%d] is plastic in the checkpoint, static in this model (not the same model?)", file, i);
     if (!pl) continue;
+    if (!had)
+      SB_ERROR(SB_EFORMAT, "%s: projections[%d] is static in the checkpoint, plastic (%s) in this model (not the same model?)",
+               file, i, sb_stdp_model_name(&pl->prm));
+    {
+      char *rule = NULL;
+      double want[RULE_N], *got = NULL;
+      cp_name(name, sizeof name, i, "rule");
+      int bad = sb_h5_attr_read_string(g, name, &rule);
+      if (bad) sb_error_clear();
+      if (bad || strcmp(rule, sb_stdp_model_name(&pl->prm))) {
+        SB_SET_ERROR(SB_EFORMAT, "%s: projections[%d]: synapse_model %s in the checkpoint, %s in this model (not the same model?)",
+                     file, i, rule ? rule : "(unknown)", sb_stdp_model_name(&pl->prm));
+        sb_free(rule);
+        return SB_EFORMAT;
+      }
+      sb_free(rule);
+      int st = cp_read(g, file, i, "params", H5T_NATIVE_DOUBLE, (void **)&got, RULE_N);
+      if (st) return st;
+      rule_params(&pl->prm, want);
+      static const char *const pn[RULE_N] = {"tau_plus", "tau_minus", "lambda", "alpha", "mu_plus", "mu_minus", "Wmax",
+                                             "tau_plus_triplet", "tau_minus_triplet", "Aplus", "Aminus", "Aplus_triplet",
+                                             "Aminus_triplet", "pairing"};
+      for (int q = 0; q < RULE_N; q++)
+        if (memcmp(&got[q], &want[q], sizeof want[q])) {
+          SB_SET_ERROR(SB_EFORMAT, "%s: projections[%d].synapse_params.%s: %g in the checkpoint, %g in this model (not the same model?)",
+                       file, i, pn[q], got[q], want[q]);
+          sb_free(got);
+          return SB_EFORMAT;
+        }
+      sb_free(got);
+    }
     size_t ns = pr->nsyn, nt = pl->nt, tot = 0;
     double *syn = NULL, *post = NULL, *snap = NULL, *meta = NULL;
     uint64_t *pn = NULL;

@@ -231,6 +231,45 @@ static void test_plastic_resume(void **state) {
   }
 }
 
+/* Copy `from` to `to` with the first `a` replaced by `b`. */
+static void edited_copy(const char *from, const char *to, const char *a, const char *b) {
+  FILE *f = fopen(from, "rb");
+  assert_non_null(f);
+  static char buf[1 << 16];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  char *at = strstr(buf, a);
+  assert_non_null(at);
+  FILE *g = fopen(to, "wb");
+  assert_non_null(g);
+  fwrite(buf, 1, (size_t)(at - buf), g);
+  fputs(b, g);
+  fputs(at + strlen(a), g);
+  fclose(g);
+}
+
+/* A plastic checkpoint resumed with another rule or other rule parameters is refused (exit 2,
+ * no output), not continued with a silently different learning rule. */
+static void test_plastic_resume_other_rule(void **state) {
+  (void)state;
+  const char *net = "tests/ref/stdp_net.json";
+  char cp[700], o[700], m1[700], m2[700];
+  snprintf(cp, sizeof cp, "%s/PB.ckpt.h5", dir);   /* from test_plastic_resume */
+  snprintf(o, sizeof o, "%s/PX.h5", dir);
+  snprintf(m1, sizeof m1, "%s/wmax.json", dir);
+  snprintf(m2, sizeof m2, "%s/rule.json", dir);
+  assert_true(sb_test_file_exists(cp));
+  edited_copy(net, m1, "\"Wmax\": 8.0", "\"Wmax\": 9.0");
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s --resume %s -o %s --quiet", m1, cp, o), 2);
+  check_contains(out, "projections[0].synapse_params.Wmax: 8 in the checkpoint, 9 in this model");
+  assert_false(sb_test_file_exists(o));
+  edited_copy(net, m2, "\"stdp_nn_symm_synapse\"", "\"stdp_nn_restr_synapse\"");
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s --resume %s -o %s --quiet", m2, cp, o), 2);
+  check_contains(out, "projections[1]: synapse_model stdp_nn_symm_synapse in the checkpoint, stdp_nn_restr_synapse");
+  assert_false(sb_test_file_exists(o));
+}
+
 static void test_bad_resume(void **state) {
   (void)state;
   char a[700], o[700], other[700];
@@ -261,6 +300,7 @@ int main(void) {
       cmocka_unit_test(test_periodic_and_resume),
       cmocka_unit_test(test_sigterm),
       cmocka_unit_test(test_plastic_resume),
+      cmocka_unit_test(test_plastic_resume_other_rule),
       cmocka_unit_test(test_bad_resume),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
