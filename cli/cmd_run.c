@@ -240,8 +240,11 @@ attached:;
   sb_net_counters ct;
   sb_net_get_counters(m.net, &ct);
   {
-    printf("spikebridge run %s: %.1f ms biological time, %d thread%s, seed %llu -> %s\n", file, m.t_stop, m.threads,
-           m.threads == 1 ? "" : "s", (unsigned long long)m.seed, out);
+    int ranks = sb_mpi_size(), per_rank = m.threads / (ranks > 0 ? ranks : 1);
+    char split[64] = "";
+    if (multi) snprintf(split, sizeof split, " (%d ranks x %d)", ranks, per_rank);
+    printf("spikebridge run %s: %.1f ms biological time, %d thread%s%s, seed %llu -> %s\n", file, m.t_stop, m.threads,
+           m.threads == 1 ? "" : "s", split, (unsigned long long)m.seed, out);
     printf("  construction  %.3f s (%zu synapses, %.2f bytes/synapse)\n", t_build, ct.synapses,
            ct.synapses ? (double)ct.syn_bytes / (double)ct.synapses : 0.0);
     printf("  simulation    %.3f s, real-time factor %.3g (%.3g s wall per biological s), window %g ms\n", t_sim,
@@ -250,7 +253,7 @@ attached:;
     if (multi) {
       uint64_t by, nw;
       sb_net_mpi_stats(m.net, &by, &nw);
-      printf("  MPI           %d ranks x %d threads; %llu windows exchanged, %.1f spike bytes received per rank per window\n",
+      printf("  MPI           %d ranks x %d thread(s); %llu windows exchanged, %.1f spike bytes received per rank per window\n",
              sb_mpi_size(), m.threads / sb_mpi_size(), (unsigned long long)nw, nw ? (double)by / (double)nw : 0.0);
     }
     printf("  events        %llu synaptic, %llu stimulus (%.3g events/s wall)\n", (unsigned long long)ct.syn_events,
