@@ -296,12 +296,14 @@ static herr_t sonata_visit(hid_t loc, const char *name, const H5L_info_t *li, vo
 }
 
 static int open_sonata(sb_spk_file *f) {
-  /* `spikebridge run` output (not a checkpoint, whose spikes end before t_stop): the run's t_stop */
-  if (sb_h5_attr_exists(f->file, "spikebridge_version") && sb_h5_attr_exists(f->file, "t_stop") &&
-      !sb_h5_attr_exists(f->file, "checkpoint_version")) {
-    double ts = NAN;
+  /* spikebridge's outputs say when the recording ends: a run's (or eval --record's) t_stop; a
+   * checkpoint's time (its first "time" entry), since its spikes end there, before t_stop */
+  int ckpt = sb_h5_attr_exists(f->file, "checkpoint_version");
+  const char *tname = ckpt ? "time" : "t_stop";
+  if ((ckpt || sb_h5_attr_exists(f->file, "spikebridge_version")) && sb_h5_attr_exists(f->file, tname)) {
+    double ts[4] = {NAN, NAN, NAN, NAN};
     size_t got = 0;
-    if (!sb_h5_attr_read_doubles(f->file, "t_stop", &ts, 1, &got) && got == 1 && isfinite(ts) && ts > 0) f->t_stop = ts;
+    if (!sb_h5_attr_read_doubles(f->file, tname, ts, 4, &got) && got >= 1 && isfinite(ts[0]) && ts[0] > 0) f->t_stop = ts[0];
     else sb_error_clear();
   }
   hid_t sp = H5Gopen2(f->file, "spikes", H5P_DEFAULT);

@@ -256,7 +256,7 @@ int sb_cmd_analyze(int argc, char **argv) {
     if (plotdir) st = sb_stats_plot(f, p, s, plotdir);
     if (!want_json && !st) {
       printf("  %s: window [%g, %g] ms%s, bin %g ms, sorting %s%s", s->population, s->t_start, s->t_stop,
-             t_stop_from_file ? " (t_stop of the run)" : "", s->bin, sorting_name(pi->sorting), pi->n_nodes ? "" : "\n");
+             t_stop_from_file ? " (end of the recording, from the file)" : "", s->bin, sorting_name(pi->sorting), pi->n_nodes ? "" : "\n");
       if (pi->n_nodes) printf(", %zu nodes in file\n", pi->n_nodes);
       if (nf || self_listed || pi->n_nodes) printf("  %s: neurons = all listed nodes (%s), silent ones included\n", s->population,
                                     nf ? nodespath : "from the file itself");

@@ -558,6 +558,12 @@ static void test_own_run_output(void **state) {
   check_rel(json_real_value(json_object_get(pa, "population_rate_hz")), n_a / 10.0 / 0.1, 1e-12, "rate over 10 neurons, 100 ms");
   check_abs(json_real_value(json_object_get(pb, "mean_rate_hz")), 0.0, 0.0, "silent population");
   json_decref(j);
+  /* a checkpoint's window ends at its checkpoint time (50 ms), not at its t_stop (100) */
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet --checkpoint-every 50", model, h5), 0);
+  char ck[700];
+  snprintf(ck, sizeof ck, "%s/silent.ckpt.h5", sb_test_tmpdir());
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze %s", ck), 0);
+  check_contains(out, "a: window [0, 50] ms (end of the recording, from the file)");
   /* an explicit --t-stop still wins */
   assert_int_equal(sb_test_run(out, sizeof out, "analyze %s --t-stop 50", h5), 0);
   check_contains(out, "window [0, 50] ms, bin");

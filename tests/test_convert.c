@@ -577,9 +577,21 @@ static void test_cli_end_to_end(void **state) {
   assert_string_equal(u, "ms");
   sb_free(u);
   H5Dclose(ds);
+  /* the file says where the recording ends (2 images x 20 steps) and each layer's size */
+  double ts = 0;
+  size_t k = 0;
+  assert_int_equal(sb_h5_attr_read_doubles(f, "t_stop", &ts, 1, &k), SB_OK);
+  check_abs(ts, 40.0, 0.0, "recording end");
+  int64_t nn = 0;
+  hid_t g = H5Gopen2(f, "spikes/l0_conv", H5P_DEFAULT);
+  assert_int_equal(sb_h5_attr_read_int64s(g, "n_nodes", &nn, 1, &k), SB_OK);
+  assert_int_equal(nn, 8 * 14 * 14);
+  H5Gclose(g);
   H5Fclose(f);
   free(t);
   free(id);
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze %s", rec), 0);
+  check_contains(out, "window [0, 40] ms (end of the recording, from the file)");
 }
 
 /* GAN generator with signed IF neurons: the spiking generator's images approach the ANN's as T

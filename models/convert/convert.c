@@ -719,6 +719,10 @@ int sb_convert_write_spikes(const sb_convert_net *net, const sb_convert_result *
   int64_t magic = 0x0A7A, ver[2] = {0, 1};
   rc |= sb_h5_attr_write_int64s(f.file, "magic", &magic, 1);
   rc |= sb_h5_attr_write_int64s(f.file, "version", ver, 2);
+  /* recorded image k spans [k T, (k + 1) T] ms: the recording ends at n_record T (analyze's window) */
+  double t_stop = (double)r->n_record * r->steps;
+  rc |= sb_h5_attr_write_string(f.file, "spikebridge_version", SB_VERSION);
+  rc |= sb_h5_attr_write_doubles(f.file, "t_stop", &t_stop, 1);
   for (int l = 0; l < net->n_layers && !rc; l++) {
     size_t tot = 0;
     for (size_t k = 0; k < r->n_record; k++) tot += r->rec[k * (size_t)r->n_layers + (size_t)l].n;
