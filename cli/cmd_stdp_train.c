@@ -201,7 +201,7 @@ int sb_cmd_stdp_train(int argc, char **argv) {
   size_t n_assigned = 0;
   if (!st) {
     for (long k = 0; k < n_test; k++) ipred[k] = sb_dc_predict(tresp + (size_t)k * (size_t)n_exc, assign, n_exc, 10);
-    acc = n_test > 0 ? sb_dc_accuracy(ipred, test.labels + t_off, (size_t)n_test) : 0.0;
+    acc = n_test > 0 ? sb_dc_accuracy(ipred, test.labels + t_off, (size_t)n_test) : NAN;   /* no test: undefined */
     for (long k = 0; k < n_test; k++) pred[k] = ipred[k];
     for (int i = 0; i < n_exc; i++) n_assigned += assign[i] >= 0;
   }
@@ -248,7 +248,8 @@ int sb_cmd_stdp_train(int argc, char **argv) {
     printf("  train  %ld images (%ld showings) in %.1f s: %.3f s per image, %.0f ms simulated\n", n_train, sh_train,
            t_train, n_train ? t_train / (double)n_train : 0.0, sim_ms);
     printf("  label  %ld training images in %.1f s; %zu of %d neurons assigned a class\n", n_label, t_label, n_assigned, n_exc);
-    printf("  test   %ld images (from %ld) in %.1f s: accuracy %.2f%%\n", n_test, t_off, t_test, 100.0 * acc);
+    if (n_test > 0) printf("  test   %ld images (from %ld) in %.1f s: accuracy %.2f%%\n", n_test, t_off, t_test, 100.0 * acc);
+    else printf("  test   none (--test 0): accuracy not measured (NaN in the file)\n");
     printf("  wrote  %s\n", out);
   }
   sb_dc_free(dc);
