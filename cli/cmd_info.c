@@ -92,7 +92,8 @@ static herr_t visit(hid_t obj, const char *name, const H5O_info_t *info, void *d
     int r = H5Sget_simple_extent_ndims(s);
     if (r > 16) r = 16;
     H5Sget_simple_extent_dims(s, d, NULL);
-    const char *cls = H5Tget_class(t) == H5T_FLOAT ? "float" : H5Tget_class(t) == H5T_INTEGER ? "int" : "other";
+    H5T_class_t tc = H5Tget_class(t);
+    const char *cls = tc == H5T_FLOAT ? "float" : tc == H5T_INTEGER ? (H5Tget_sign(t) == H5T_SGN_NONE ? "uint" : "int") : "other";
     printf("%*s%s  %s%zu (", depth * 2, "", base, cls, H5Tget_size(t) * 8);
     for (int i = 0; i < r; i++) printf("%s%llu", i ? ", " : "", (unsigned long long)d[i]);
     printf(")\n");

@@ -55,11 +55,17 @@ static void test_info_on_files(void **state) {
   hid_t g = sb_h5_group(o.file, "spikes/exc");
   double ts[4] = {0.5, 1.25, 2.0, 7.75};
   sb_h5_write_1d(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, ts, 4);
+  uint64_t ids[4] = {0, 1, 2, 3};
+  int64_t sids[4] = {0, 1, 2, 3};
+  sb_h5_write_1d(g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, ids, 4);
+  sb_h5_write_1d(g, "signed_ids", H5T_STD_I64LE, H5T_NATIVE_INT64, sids, 4);
   sb_h5_attr_write_string(g, "sorting", "by_time");
   H5Gclose(g);
   assert_int_equal(sb_h5_commit(&o), SB_OK);
   assert_int_equal(sb_test_run(out, sizeof out, "info %s", path), 0);
   check_contains(out, "timestamps  float64 (4)");
+  check_contains(out, "node_ids  uint64 (4)");   /* the sign is shown */
+  check_contains(out, "signed_ids  int64 (4)");
   check_contains(out, "@sorting = \"by_time\"");
   assert_int_equal(sb_test_run(out, sizeof out, "info /nonexistent/x.h5"), 2);
   check_contains(out, "/nonexistent/x.h5: no such file");
