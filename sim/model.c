@@ -225,6 +225,11 @@ static int apply_set(const char *file, json_t *root, const char *assign) {
         return SB_OK;
       }
       json_t *nx = json_object_get(cur, tok);
+      if (!nx && next && strspn(next, "0123456789") == strlen(next)) {   /* an index into nothing */
+        json_decref(val);
+        SB_ERROR(SB_EINVAL, "%s: --set %.*s: '%s' does not exist, so it has no element [%s]", file, (int)pl, assign, tok,
+                 next);
+      }
       if (!nx) {   /* create intermediate objects (e.g. params of a population without one) */
         nx = json_object();
         json_object_set_new(cur, tok, nx);
@@ -842,6 +847,14 @@ int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_mo
 fail:
   json_decref(root);
   sb_snn_model_free(m);
+  /* an error at a path an override wrote (or below it) is the override's: say so */
+  for (int i = 0; rc && rc != SB_ENOMEM && i < opts->n_set; i++) {
+    const char *eq = strchr(opts->set[i], '=');
+    if (!eq || eq == opts->set[i]) continue;
+    char path[512];
+    snprintf(path, sizeof path, "%.*s", (int)(eq - opts->set[i]), opts->set[i]);
+    if (strstr(sb_last_error(), path) && !strstr(sb_last_error(), "--set")) return sb_error_prefix_(rc, "with --set %s", opts->set[i]);
+  }
   return rc;
 }
 

@@ -74,8 +74,10 @@ static void test_bad_model_files(void **state) {
   /* a bad --set path and a bad value */
   const char *good = write_model("good.json", "{" GOOD_POP "}");
   assert_int_equal(sb_test_run(out, sizeof out, "run %s --set populations.exc.params.tau_m=-3 -o %s/y.h5", good, sb_test_tmpdir()), 2);
+  check_contains(out, "with --set populations.exc.params.tau_m=-3: ");   /* the override, not the file, is wrong */
   check_contains(out, "populations.exc.params.tau_m: must be > 0 (got -3)");
   assert_int_equal(sb_test_run(out, sizeof out, "run %s --set projections[0].weight=1 -o %s/y.h5", good, sb_test_tmpdir()), 2);
+  check_contains(out, "--set projections[0].weight: 'projections' does not exist, so it has no element [0]");
   assert_int_equal(sb_test_run(out, sizeof out, "run %s --t-stop -1", good), 2);
   assert_false(sb_test_file_exists("good.h5"));
 }
