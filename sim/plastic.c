@@ -321,7 +321,10 @@ static int write_proj(const sb_net *net, int i, hid_t file) {
     rc |= sb_h5_attr_write_string(g, "source", net->pops[pr->src].name);
     rc |= sb_h5_attr_write_string(g, "target", net->pops[pr->tgt].name);
     rc |= sb_h5_attr_write_string(g, "synapse_model", sb_stdp_model_name(p));
-    for (size_t q = 0; q < sizeof prm / sizeof *prm; q++) rc |= sb_h5_attr_write_doubles(g, pn[q], &prm[q], 1);
+    /* the parameters of this rule only: pair rules 0-6, triplet rules 0, 1, 6-12 */
+    int triplet = p->model == SB_STDP_TRIPLET;
+    for (size_t q = 0; q < sizeof prm / sizeof *prm; q++)
+      if (triplet ? (q <= 1 || q >= 6) : q <= 6) rc |= sb_h5_attr_write_doubles(g, pn[q], &prm[q], 1);
     double tnow = net->t;
     rc |= sb_h5_attr_write_doubles(g, "time", &tnow, 1);
     rc |= sb_h5_write_1d(g, "source_node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, ids, N);

@@ -149,6 +149,16 @@ static void test_cli_writes_weights(void **state) {
     char *sm;
     assert_int_equal(sb_h5_attr_read_string(g, "synapse_model", &sm), SB_OK);
     assert_string_equal(sm, p == 0 ? "stdp_synapse" : p == 1 ? "stdp_nn_symm_synapse" : "stdp_triplet_synapse");
+    /* each rule's own parameters only */
+    assert_int_equal(sb_h5_attr_exists(g, "Wmax"), 1);
+    assert_int_equal(sb_h5_attr_exists(g, "lambda"), p < 2);
+    assert_int_equal(sb_h5_attr_exists(g, "Aplus_triplet"), p == 2);
+    double lam = 0;
+    size_t nl = 0;
+    if (p == 0) {
+      assert_int_equal(sb_h5_attr_read_doubles(g, "lambda", &lam, 1, &nl), SB_OK);
+      check_abs(lam, 0.03, 0.0, "stdp_synapse lambda from the model file");
+    }
     H5Gclose(g);
     sb_free(sm); sb_free(w); sb_free(src); sb_free(tgt); sb_free(ref); sb_free(sn);
   }
