@@ -16,6 +16,10 @@ int sb_cli_fail(int status) {
 }
 
 int sb_cli_usage_error(const char *cmd, const char *fmt, ...) {
+  /* under mpirun every rank parses the same flags: rank 0 alone says what is wrong */
+  const char *rank = getenv("OMPI_COMM_WORLD_RANK");
+  if (!rank) rank = getenv("PMI_RANK");
+  if (rank && strcmp(rank, "0")) return 2;
   va_list ap;
   va_start(ap, fmt);
   fprintf(stderr, "spikebridge %s: ", cmd);
