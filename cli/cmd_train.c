@@ -145,8 +145,13 @@ int sb_cmd_train(int argc, char **argv) {
     if (ends_with(what, ".json")) st = sb_model_from_json_file(&m, what, &cfg);
     else if (ends_with(what, ".h5")) { st = sb_model_load(&m, what); keep = 1; }
     else {
-      st = sb_model_builtin(&m, what);
-      /* the built-in recipe (cosine schedule; the CNN also augments), docs/ann.md */
+      st = (!strcmp(what, "gan_g") || !strcmp(what, "gan_d"))   /* the GAN's halves train together */
+               ? SB_SET_ERROR(SB_EINVAL, "train: '%s' is half of the GAN; train both with 'spikebridge train gan'", what)
+               : sb_model_builtin(&m, what);
+      if (st == SB_EINVAL && strstr(sb_last_error(), "unknown built-in architecture"))
+        st = SB_SET_ERROR(SB_EINVAL, "train: unknown architecture '%s' (expected mlp, cnn, gan, mlp_sigmoid, cnn_maxpool, "
+                          "an architecture .json file or a saved model .h5)", what);
+      /* the built-in recipe (cosine schedule), docs/ann.md */
       if (!st) sb_train_config_builtin(&cfg, what);
     }
     if (st) return fail_input(st);

@@ -342,7 +342,9 @@ static void test_cli_bad_inputs(void **state) {
   assert_int_equal(sb_test_run(out, sizeof out, "train /nonexistent/model.h5 -o %s", o), 2);
   check_contains(out, "/nonexistent/model.h5");
   assert_int_equal(sb_test_run(out, sizeof out, "train resnet -o %s", o), 2);
-  check_contains(out, "unknown built-in architecture 'resnet'");
+  check_contains(out, "unknown architecture 'resnet' (expected mlp, cnn, gan,");
+  assert_int_equal(sb_test_run(out, sizeof out, "train gan_d -o %s", o), 2);
+  check_contains(out, "'gan_d' is half of the GAN");
   /* corrupt model file */
   snprintf(path, sizeof path, "%s/corrupt.h5", tmp);
   f = fopen(path, "wb");
