@@ -189,6 +189,14 @@ int sb_cmd_train(int argc, char **argv) {
     return st ? sb_cli_fail(st) : 0;
   }
 
+  /* the architecture must fit the data before anything is printed or trained; name its file */
+  if ((st = sb_model_check_data(m, &train, 1))) {
+    sb_error_prefix_(st, "%s", what);
+    sb_dataset_free(&train);
+    sb_dataset_free(&test);
+    sb_model_free(m);
+    return fail_input(st);
+  }
   printf("training %s (%zu parameters) on %zu images, testing on %zu: %s lr %g (schedule %s), batch %d, %d epochs, "
          "augment %s, label smoothing %g, seed %llu, %d threads\n", m->name, m->n_params,
          limit ? (size_t)limit : train.n, test_limit ? (size_t)test_limit : test.n, cfg.optimizer, cfg.lr, cfg.schedule,

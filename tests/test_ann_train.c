@@ -343,6 +343,18 @@ static void test_cli_bad_inputs(void **state) {
   check_contains(out, "/nonexistent/model.h5");
   assert_int_equal(sb_test_run(out, sizeof out, "train resnet -o %s", o), 2);
   check_contains(out, "unknown architecture 'resnet' (expected mlp, cnn, gan,");
+  /* an architecture whose output does not fit the 10 classes: refused before training, naming its file */
+  char a7[600];
+  snprintf(a7, sizeof a7, "%s/out7.json", tmp);
+  FILE *fa = fopen(a7, "w");
+  assert_non_null(fa);
+  fputs("{\"name\": \"mlp\", \"input\": [1, 28, 28], \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"dense\", \"out\": 7}]}", fa);
+  fclose(fa);
+  if (have_data()) {
+    assert_int_equal(sb_test_run(out, sizeof out, "train %s --epochs 1 -o %s", a7, o), 2);
+    check_contains(out, "out7.json: model 'mlp': output has 7 values but the data set has 10 classes");
+    assert_null(strstr(out, "training mlp"));
+  }
   assert_int_equal(sb_test_run(out, sizeof out, "train gan_d -o %s", o), 2);
   check_contains(out, "'gan_d' is half of the GAN");
   /* corrupt model file */
