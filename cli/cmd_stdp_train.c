@@ -45,6 +45,14 @@ static int load_init(const char *path, int n_input, double **w, double **theta, 
   int rank;
   *w = NULL;
   *theta = NULL;
+  char *fmt = NULL;
+  if (sb_h5_attr_read_string(f, "format", &fmt) || strcmp(fmt, "spikebridge-diehl-cook")) {
+    sb_free(fmt);
+    H5Fclose(f);
+    SB_ERROR(SB_EFORMAT, "%s: --init: expected an output of spikebridge stdp-train (root attribute format = "
+             "\"spikebridge-diehl-cook\")", path);
+  }
+  sb_free(fmt);
   st = sb_h5_read(f, "weights", H5T_NATIVE_DOUBLE, (void **)w, &nw, &rank, dims, 2);
   if (!st) st = sb_h5_read(f, "theta", H5T_NATIVE_DOUBLE, (void **)theta, &nt, NULL, NULL, 0);
   H5Fclose(f);

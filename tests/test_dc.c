@@ -327,6 +327,7 @@ static void test_cli_bad_input(void **state) {
       {"--test 10001", "--test: expected an integer in [0, 10000]"},
       {"--label 0 --test 5", "--label: need at least one labelling image"},
       {"--init /nonexistent/w.h5", "/nonexistent/w.h5: no such file"},
+      {"--init tests/ref/stdp_brian2.h5", "tests/ref/stdp_brian2.h5: --init: expected an output of spikebridge stdp-train"},
       {"--data /nonexistent/dir --train 1", "/nonexistent/dir"},
       {"--bogus", "unknown option '--bogus'"},
       {"--test-offset 9000 --test 2000", "--test-offset 9000 + --test 2000: must be <= 10000"},
