@@ -350,6 +350,7 @@ static void test_cli_bad_input(void **state) {
   double z[10] = {0};
   assert_int_equal(sb_h5_write_1d(o.file, "weights", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, z, 10), SB_OK);
   assert_int_equal(sb_h5_write_1d(o.file, "theta", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, z, 2), SB_OK);
+  assert_int_equal(sb_h5_attr_write_string(o.file, "format", "spikebridge-diehl-cook"), SB_OK);
   assert_int_equal(sb_h5_commit(&o), SB_OK);
   rc = sb_test_run(out, sizeof out, "stdp-train --init %s -o %s --quiet", wrong, path);
   assert_int_equal(rc, 2);
