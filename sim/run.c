@@ -407,6 +407,40 @@ static int cmp_spike(const void *a, const void *b) {
 
 enum { SRC_END, SRC_REC, SRC_STIM, SRC_EV, SRC_POIS };
 
+/* Take neuron i of `pop` from *t to te (>= *t) exactly. Inside the quiet interval (no
+ * threshold crossing possible before *quiet) it is one step, skipped at the window's end
+ * (lazy: the next event or sample advances it). Otherwise every crossing is found, emitted and
+ * reset; a spike voids *quiet (the bound was for the trajectory before the reset). */
+static inline __attribute__((always_inline)) int integrate_to(sb_net *net, const sb_pop *pop, size_t i, int tid, const void *p, const void *d, void *s,
+                        void *w, double *t, double te, int at_end, double *quiet) {
+  const sb_neuron_type *T = pop->type;
+  uint32_t gid = (uint32_t)(pop->first + i);
+  int rc;
+  if (te > *t && te <= *quiet) {
+    if (!at_end) {
+      if ((rc = T->advance(p, d, s, *t, te, w))) return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
+      *t = te;
+    }
+  } else if (te > *t) {
+    long guard = 0;
+    double ts;
+    while ((rc = T->next_crossing(p, d, s, *t, te, &ts, w)) == SB_OK) {
+      if (ts < *t) ts = *t;
+      if ((rc = T->advance(p, d, s, *t, ts, w))) return rc;
+      *t = ts;
+      if ((rc = emit(net, tid, gid, ts))) return rc;
+      T->reset(p, d, s, ts);
+      if (++guard > 1000000)
+        SB_ERROR(SB_ENOCONV, "%s: neuron %zu: more than 1e6 spikes at t = %.17g ms", pop->name, i, ts);
+    }
+    if (rc != SB_NOSPIKE) return sb_error_prefix_(rc, "%s: neuron %zu at t = %g ms", pop->name, i, *t);
+    if ((rc = T->advance(p, d, s, *t, te, w))) return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
+    *t = te;
+    if (guard) *quiet = -INFINITY;
+  }
+  return SB_OK;
+}
+
 static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0, double t1, int full) {
   const sb_neuron_type *T = pop->type;
   const void *p = pop->params + i * pop->pstride, *d = pop->derived + i * pop->dstride;
@@ -453,30 +487,7 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
     for (size_t q = pf; q < pl; q++)
       if (net->pois_next[q] < te) { te = net->pois_next[q]; src = SRC_POIS; which = q; }
     if (te < t) te = t;   /* an arrival rounded just below the window start */
-    if (te > t && te <= quiet_until) {
-      /* at the window's end a quiet neuron stays at its last event (lazy): the next event or
-       * sample advances it in one exact step, with no threshold search before quiet_until */
-      if (src != SRC_END) {
-        if ((rc = T->advance(p, d, s, t, te, w))) return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
-        t = te;
-      }
-    } else if (te > t) {
-      long guard = 0;
-      double ts;
-      while ((rc = T->next_crossing(p, d, s, t, te, &ts, w)) == SB_OK) {
-        if (ts < t) ts = t;
-        if ((rc = T->advance(p, d, s, t, ts, w))) return rc;
-        t = ts;
-        if ((rc = emit(net, tid, gid, ts))) return rc;
-        T->reset(p, d, s, ts);
-        if (++guard > 1000000)
-          SB_ERROR(SB_ENOCONV, "%s: neuron %zu: more than 1e6 spikes at t = %.17g ms", pop->name, i, ts);
-      }
-      if (rc != SB_NOSPIKE) return sb_error_prefix_(rc, "%s: neuron %zu at t = %g ms", pop->name, i, t);
-      if ((rc = T->advance(p, d, s, t, te, w))) return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
-      t = te;
-      if (guard) quiet_until = -INFINITY;   /* the bound was for the trajectory before the reset */
-    }
+    if ((rc = integrate_to(net, pop, i, tid, p, d, s, w, &t, te, src == SRC_END, &quiet_until))) return rc;
     switch (src) {
       case SRC_END: goto done;
       case SRC_REC: {
@@ -616,28 +627,7 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
     int end = pos >= nM;
     double te = end ? t1 : M[pos].t;
     if (te < t) te = t;
-    if (te > t && te <= quiet) {
-      if (!end) {
-        if ((rc = T->advance(p, d, s, t, te, w))) return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
-        t = te;
-      }
-    } else if (te > t) {
-      long guard = 0;
-      double ts;
-      while ((rc = T->next_crossing(p, d, s, t, te, &ts, w)) == SB_OK) {
-        if (ts < t) ts = t;
-        if ((rc = T->advance(p, d, s, t, ts, w))) return rc;
-        t = ts;
-        if ((rc = emit(net, tid, gid, ts))) return rc;
-        T->reset(p, d, s, ts);
-        if (++guard > 1000000)
-          SB_ERROR(SB_ENOCONV, "%s: neuron %zu: more than 1e6 spikes at t = %.17g ms", pop->name, i, ts);
-      }
-      if (rc != SB_NOSPIKE) return sb_error_prefix_(rc, "%s: neuron %zu at t = %g ms", pop->name, i, t);
-      if ((rc = T->advance(p, d, s, t, te, w))) return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
-      t = te;
-      if (guard) quiet = -INFINITY;
-    }
+    if ((rc = integrate_to(net, pop, i, tid, p, d, s, w, &t, te, end, &quiet))) return rc;
     if (end) break;
     if (c == 0) {   /* declined by run_frame: one generic input */
       T->receive(p, d, s, te, SB_RCPT_SPIKE, M[pos].w);
