@@ -221,8 +221,7 @@ int sb_checkpoint_read_info(const char *path, sb_checkpoint_info *info) {
   return SB_OK;
 }
 
-/* Read dataset `name` of /checkpoint and check its element count. */
-static int rd(hid_t g, const char *file, const char *name, hid_t mt, void **d, size_t want) {
+int sb_checkpoint_read_(hid_t g, const char *file, const char *name, hid_t mt, void **d, size_t want) {
   size_t n;
   int st = sb_h5_read(g, name, mt, d, &n, NULL, NULL, 0);
   if (st) return sb_error_prefix_(st, "%s: /checkpoint", file);
@@ -300,14 +299,14 @@ int sb_net_checkpoint_restore(sb_net *net, const char *path) {
     sb_pop *p = &net->pops[i];
     char name[64];
     snprintf(name, sizeof name, "state_%d", i);
-    if ((st = rd(g, path, name, H5T_NATIVE_UINT8, &d, p->n * p->type->state_size))) goto done;
+    if ((st = sb_checkpoint_read_(g, path, name, H5T_NATIVE_UINT8, &d, p->n * p->type->state_size))) goto done;
     memcpy(p->state, d, p->n * p->type->state_size);
     sb_free(d);
     d = NULL;
   }
 #define RESTORE(name, mt, dst, cnt_)                                       \
   do {                                                                     \
-    if ((st = rd(g, path, name, mt, &d, (cnt_)))) goto done;               \
+    if ((st = sb_checkpoint_read_(g, path, name, mt, &d, (cnt_)))) goto done;               \
     if (cnt_) memcpy((dst), d, (cnt_) * sizeof *(dst));                    \
     sb_free(d);                                                            \
     d = NULL;                                                              \
@@ -324,7 +323,7 @@ int sb_net_checkpoint_restore(sb_net *net, const char *path) {
     size_t nr = 0, sz = 0;
     for (size_t q = 0; q < n; q++)
       if (net->pois_rng[q]) { nr++; sz = gsl_rng_size(net->pois_rng[q]); }
-    if ((st = rd(g, path, "pois_rng", H5T_NATIVE_UINT8, &d, nr * sz))) goto done;
+    if ((st = sb_checkpoint_read_(g, path, "pois_rng", H5T_NATIVE_UINT8, &d, nr * sz))) goto done;
     size_t at = 0;
     for (size_t q = 0; q < n; q++)
       if (net->pois_rng[q]) { memcpy(gsl_rng_state(net->pois_rng[q]), (char *)d + at, sz); at += sz; }
@@ -333,11 +332,11 @@ int sb_net_checkpoint_restore(sb_net *net, const char *path) {
   }
   {
     uint32_t *c = NULL;
-    if ((st = rd(g, path, "event_counts", H5T_NATIVE_UINT32, (void **)&c, S * n))) goto done;
+    if ((st = sb_checkpoint_read_(g, path, "event_counts", H5T_NATIVE_UINT32, (void **)&c, S * n))) goto done;
     size_t tot = 0;
     for (size_t i = 0; i < S * n; i++) tot += c[i];
     double *e = NULL;
-    if ((st = rd(g, path, "events", H5T_NATIVE_DOUBLE, (void **)&e, 2 * tot))) { sb_free(c); goto done; }
+    if ((st = sb_checkpoint_read_(g, path, "events", H5T_NATIVE_DOUBLE, (void **)&e, 2 * tot))) { sb_free(c); goto done; }
     size_t at = 0;
     for (size_t i = 0; i < S * n && !st; i++) {
       net->ev[i].n = 0;
@@ -349,7 +348,7 @@ int sb_net_checkpoint_restore(sb_net *net, const char *path) {
   }
   {
     uint64_t *rp = NULL;
-    if ((st = rd(g, path, "rec_positions", H5T_NATIVE_UINT64, (void **)&rp, (size_t)(2 * net->n_recs)))) goto done;
+    if ((st = sb_checkpoint_read_(g, path, "rec_positions", H5T_NATIVE_UINT64, (void **)&rp, (size_t)(2 * net->n_recs)))) goto done;
     for (int i = 0; i < net->n_recs; i++) {
       if (rp[2 * i + 1] != net->recs[i].n) {
         sb_free(rp);
@@ -364,7 +363,7 @@ int sb_net_checkpoint_restore(sb_net *net, const char *path) {
   }
   {
     uint64_t *c = NULL;
-    if ((st = rd(g, path, "counters", H5T_NATIVE_UINT64, (void **)&c, 3))) goto done;
+    if ((st = sb_checkpoint_read_(g, path, "counters", H5T_NATIVE_UINT64, (void **)&c, 3))) goto done;
     net->spikes_total = c[0];
     memset(net->t_events, 0, (size_t)net->threads * sizeof *net->t_events);
     memset(net->t_ext, 0, (size_t)net->threads * sizeof *net->t_ext);

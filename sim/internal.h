@@ -249,5 +249,9 @@ double sb_plastic_weight_(const sb_proj *pr, int k, size_t x);
  * plastic projection i (sim/checkpoint.c); synapses in a thread-count-independent order. */
 int sb_plastic_checkpoint_write_(const sb_net *net, hid_t g);
 int sb_plastic_checkpoint_read_(sb_net *net, hid_t g, const char *file);
+/* Read dataset `name` of the /checkpoint group `g` into a new buffer (caller sb_free's) and
+ * check it has `want` elements. Errors: SB_EFORMAT naming `file` and the dataset, with both
+ * counts ("not the same model and overrides?"). sim/checkpoint.c. */
+int sb_checkpoint_read_(hid_t g, const char *file, const char *name, hid_t mt, void **d, size_t want);
 
 #endif

@@ -261,6 +261,18 @@ int sb_stdp_snapshots(const sb_net *net, int proj, const double **w, size_t *n_t
   return SB_OK;
 }
 
+/* A rule's parameters by NEST name, in one order for the weight output and checkpoints. */
+#define RULE_N 14
+static const char *const rule_names[RULE_N] = {"tau_plus", "tau_minus", "lambda", "alpha", "mu_plus", "mu_minus",
+                                               "Wmax", "tau_plus_triplet", "tau_minus_triplet", "Aplus", "Aminus",
+                                               "Aplus_triplet", "Aminus_triplet", "pairing"};
+static void rule_params(const sb_stdp_params *p, double *v) {
+  const double x[RULE_N] = {p->tau_plus, p->tau_minus, p->lambda, p->alpha, p->mu_plus, p->mu_minus, p->Wmax,
+                            p->tau_plus_triplet, p->tau_minus_triplet, p->Aplus, p->Aminus, p->Aplus_triplet,
+                            p->Aminus_triplet, (double)p->pairing};
+  memcpy(v, x, sizeof x);
+}
+
 /* One synapse of the weight output. */
 typedef struct { double src, tgt, delay, w; } syn_out;
 
@@ -314,17 +326,15 @@ static int write_proj(const sb_net *net, int i, hid_t file) {
   }
   if (!rc) {
     const sb_stdp_params *p = &pl->prm;
-    double prm[] = {p->tau_plus, p->tau_minus, p->lambda, p->alpha, p->mu_plus, p->mu_minus, p->Wmax,
-                    p->tau_plus_triplet, p->tau_minus_triplet, p->Aplus, p->Aminus, p->Aplus_triplet, p->Aminus_triplet};
-    const char *pn[] = {"tau_plus", "tau_minus", "lambda", "alpha", "mu_plus", "mu_minus", "Wmax",
-                        "tau_plus_triplet", "tau_minus_triplet", "Aplus", "Aminus", "Aplus_triplet", "Aminus_triplet"};
+    double prm[RULE_N];
+    rule_params(p, prm);
     rc |= sb_h5_attr_write_string(g, "source", net->pops[pr->src].name);
     rc |= sb_h5_attr_write_string(g, "target", net->pops[pr->tgt].name);
     rc |= sb_h5_attr_write_string(g, "synapse_model", sb_stdp_model_name(p));
     /* the parameters of this rule only: pair rules 0-6, triplet rules 0, 1, 6-12 */
     int triplet = p->model == SB_STDP_TRIPLET;
-    for (size_t q = 0; q < sizeof prm / sizeof *prm; q++)
-      if (triplet ? (q <= 1 || q >= 6) : q <= 6) rc |= sb_h5_attr_write_doubles(g, pn[q], &prm[q], 1);
+    for (size_t q = 0; q < RULE_N - 1; q++)   /* not "pairing": the model name says it */
+      if (triplet ? (q <= 1 || q >= 6) : q <= 6) rc |= sb_h5_attr_write_doubles(g, rule_names[q], &prm[q], 1);
     double tnow = net->t;
     rc |= sb_h5_attr_write_doubles(g, "time", &tnow, 1);
     rc |= sb_h5_write_1d(g, "source_node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, ids, N);
@@ -387,14 +397,6 @@ static void cp_name(char *buf, size_t len, int proj, const char *what) {
   snprintf(buf, len, "plastic_%d_%s", proj, what);
 }
 
-#define RULE_N 14
-static void rule_params(const sb_stdp_params *p, double *v) {
-  const double x[RULE_N] = {p->tau_plus, p->tau_minus, p->lambda, p->alpha, p->mu_plus, p->mu_minus, p->Wmax,
-                            p->tau_plus_triplet, p->tau_minus_triplet, p->Aplus, p->Aminus, p->Aplus_triplet,
-                            p->Aminus_triplet, (double)p->pairing};
-  memcpy(v, x, sizeof x);
-}
-
 int sb_plastic_checkpoint_write_(const sb_net *net, hid_t g) {
   int st = SB_OK;
   for (int i = 0; i < net->n_projs && !st; i++) {
@@ -453,17 +455,8 @@ int sb_plastic_checkpoint_write_(const sb_net *net, hid_t g) {
 /* Read /checkpoint/plastic_<proj>_<what> with exactly `want` elements. */
 static int cp_read(hid_t g, const char *file, int proj, const char *what, hid_t mt, void **d, size_t want) {
   char name[64];
-  size_t n = 0;
   cp_name(name, sizeof name, proj, what);
-  int st = sb_h5_read(g, name, mt, d, &n, NULL, NULL, 0);
-  if (st) return sb_error_prefix_(st, "%s: /checkpoint", file);
-  if (n != want) {
-    sb_free(*d);
-    *d = NULL;
-    SB_ERROR(SB_EFORMAT, "%s: /checkpoint/%s: %zu elements, this network needs %zu (not the same model and overrides?)",
-             file, name, n, want);
-  }
-  return SB_OK;
+  return sb_checkpoint_read_(g, file, name, mt, d, want);
 }
 
 int sb_plastic_checkpoint_read_(sb_net *net, hid_t g, const char *file) {
@@ -495,13 +488,10 @@ int sb_plastic_checkpoint_read_(sb_net *net, hid_t g, const char *file) {
       int st = cp_read(g, file, i, "params", H5T_NATIVE_DOUBLE, (void **)&got, RULE_N);
       if (st) return st;
       rule_params(&pl->prm, want);
-      static const char *const pn[RULE_N] = {"tau_plus", "tau_minus", "lambda", "alpha", "mu_plus", "mu_minus", "Wmax",
-                                             "tau_plus_triplet", "tau_minus_triplet", "Aplus", "Aminus", "Aplus_triplet",
-                                             "Aminus_triplet", "pairing"};
       for (int q = 0; q < RULE_N; q++)
         if (memcmp(&got[q], &want[q], sizeof want[q])) {
           SB_SET_ERROR(SB_EFORMAT, "%s: projections[%d].synapse_params.%s: %g in the checkpoint, %g in this model (not the same model?)",
-                       file, i, pn[q], got[q], want[q]);
+                       file, i, rule_names[q], got[q], want[q]);
           sb_free(got);
           return SB_EFORMAT;
         }
