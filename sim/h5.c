@@ -57,8 +57,10 @@ int sb_h5_create(sb_h5_out *out, const char *path) {
   snprintf(out->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
   out->file = H5Fcreate(out->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (out->file < 0) {
-    int e = sb_error_set_(__FILE__, __LINE__, SB_EIO,
-                          "%s: cannot create output file (directory missing or not writable?)", path);
+    /* The directory passed sb_output_check, so this is a path the user cannot write to
+     * (read-only or pseudo file system): a usage error, exit 2. */
+    int e = sb_error_set_(__FILE__, __LINE__, SB_EINVAL,
+                          "%s: cannot create output file here (read-only or special file system?)", path);
     sb_free(out->path); sb_free(out->tmp_path);
     out->path = out->tmp_path = NULL;
     return e;

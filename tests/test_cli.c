@@ -1,5 +1,7 @@
 /* The command line: help, version, every subcommand's --help, exit codes for bad usage,
  * `info` on an HDF5 file, and no half-written output on interruption. */
+#include <unistd.h>
+
 #include "sim/core.h"
 #include "tests/testutil.h"
 
@@ -44,6 +46,12 @@ static void test_usage_errors_exit_2(void **state) {
   check_contains(out, "needs a value");
   assert_int_equal(sb_test_run(out, sizeof out, "info"), 2);
   assert_int_equal(sb_test_run(out, sizeof out, "info a.h5 b.h5"), 2);
+  /* A directory that passes the permission check but refuses new files (/proc even for root)
+   * is the user's path, not an I/O failure: exit 2 with the path named. */
+  if (access("/proc/self", F_OK) == 0) {
+    assert_int_equal(sb_test_run(out, sizeof out, "run examples/single_neuron.json --t-stop 1 -o /proc/x.h5"), 2);
+    check_contains(out, "/proc/x.h5: cannot create output file");
+  }
 }
 
 static void test_info_on_files(void **state) {
