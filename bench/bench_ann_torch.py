@@ -8,6 +8,7 @@ Thread settings: torch.set_num_threads(T) (default 2); run with OPENBLAS_NUM_THR
 OpenBLAS (Debian's libblas.so.3 alternative) does not start threads on top of torch's.
 """
 import argparse
+import math
 import gzip
 import json
 import os
@@ -48,6 +49,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--label-smoothing", type=float, default=0.0)
+    ap.add_argument("--cosine", action="store_true", help="per-epoch cosine lr schedule to 0, as spikebridge's")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -92,8 +95,11 @@ def main():
         B = a.batch or 128
         m = model(a.kind)
         opt = torch.optim.Adam(m.parameters(), lr=1e-3)
-        lossf = nn.CrossEntropyLoss()
+        lossf = nn.CrossEntropyLoss(label_smoothing=a.label_smoothing)
         for ep in range(a.epochs):
+            if a.cosine:  # lr of epoch ep (0-based), as learning/ann_optim.c
+                for g in opt.param_groups:
+                    g["lr"] = 1e-3 * 0.5 * (1.0 + math.cos(math.pi * ep / a.epochs))
             perm = torch.randperm(n)
             m.train()
             t0, c0 = time.perf_counter(), time.process_time()

@@ -479,9 +479,13 @@ static void test_arch_errors(void **state) {
   /* the CLI's built-in recipes */
   sb_train_config_builtin(&c, "cnn");
   assert_string_equal(c.schedule, "cosine");
+  assert_int_equal(c.batch, 64);
+  check_rel(c.label_smoothing, 0.1, 1e-15, "cnn default label smoothing");
   sb_train_config_builtin(&c, "mlp");
   assert_string_equal(c.augment, "none");
   assert_string_equal(c.schedule, "cosine");
+  assert_int_equal(c.batch, 128);
+  assert_true(c.label_smoothing == 0.0);
   /* the built-ins have the shapes and parameter counts */
   const char *names[] = {"mlp", "cnn", "gan_g", "gan_d", "mlp_sigmoid", "cnn_maxpool"};
   size_t want[] = {784 * 512 + 512 + 512 * 256 + 256 + 256 * 10 + 10,

@@ -31,6 +31,12 @@ void sb_train_config_builtin(sb_train_config *c, const char *name) {
   sb_train_config_default(c);
   if (!strcmp(name, "mlp") || !strcmp(name, "cnn") || !strcmp(name, "cnn_maxpool"))
     snprintf(c->schedule, sizeof c->schedule, "cosine");
+  if (!strcmp(name, "cnn")) {
+    /* Measured over 10 epochs (docs/ann.md): batch 64 with label smoothing 0.1 gives 92.27%
+     * where batch 128 without it gives 91.02% (PyTorch, same shape: 91.17%). */
+    c->batch = 64;
+    c->label_smoothing = 0.1;
+  }
   if (!strcmp(name, "mlp_sigmoid")) {
     snprintf(c->loss, sizeof c->loss, "mse");
     snprintf(c->optimizer, sizeof c->optimizer, "sgd");
