@@ -17,7 +17,7 @@ static const char usage[] =
     "Statistics follow Elephant's definitions (see docs/analysis.md).\n\n"
     "  --population P   only population P (default: all)\n"
     "  --t-start MS     start of the analysis window (default 0)\n"
-    "  --t-stop MS      end of the window (default: last spike of the population)\n"
+    "  --t-stop MS      end of the window (default: the recording's end from the file, else the last spike)\n"
     "  --bin MS         bin size for Fano factor, PSTH, correlations, synchrony (default 5)\n"
     "  --sigma MS       Gaussian kernel of the smoothed rate (default 2 x bin)\n"
     "  --pairs K        neurons (most active) for pairwise measures (default 20)\n"

@@ -91,6 +91,7 @@ int sb_cmd_convert(int argc, char **argv) {
     snprintf(buf, sizeof buf, "%.*s.snn.h5", (int)len, in);
     outp = buf;
   }
+  if (sb_output_not_input(outp, in)) return sb_cli_fail(SB_EINVAL);
   double t0 = sb_wall_time();
   sb_convert_net *net = NULL;
   int rc = sb_convert_file(&net, in, &o);

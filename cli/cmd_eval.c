@@ -264,6 +264,8 @@ int sb_cmd_eval(int argc, char **argv) {
   }
   if (optind != argc - 1) return sb_cli_usage_error("eval", "expected one SNN.h5 argument");
   const char *path = argv[optind];
+  if (sb_output_not_input(record, path) || sb_output_not_input(json, path) || sb_output_not_input(plot, path))
+    return sb_cli_fail(SB_EINVAL);
   if (is_gan(path)) return eval_gan(path, data, o.steps, limit > 0 ? (size_t)limit : 1000, o.seed, fid, plot);
   sb_convert_net *net = NULL;
   int rc = sb_convert_load(&net, path);

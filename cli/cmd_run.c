@@ -183,6 +183,12 @@ int sb_cmd_run(int argc, char **argv) {
     strncat(defout, ".h5", sizeof defout - strlen(defout) - 1);
     out = defout;
   }
+  if (sb_output_not_input(out, file) || (resume && sb_output_not_input(out, resume)) ||
+      (ck_path && (sb_output_not_input(ck_path, file) || sb_output_not_input(ck_path, out)))) {
+    sb_snn_model_free(&m);
+    rc = sb_cli_fail(SB_EINVAL);
+    goto done;
+  }
   sb_h5_out o;
   memset(&o, 0, sizeof o);
   o.file = -1;

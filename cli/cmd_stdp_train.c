@@ -139,7 +139,7 @@ int sb_cmd_stdp_train(int argc, char **argv) {
   if (n_test == 0) t_off = 0;
   if (n_label == 0 && n_test > 0)
     return sb_cli_usage_error("stdp-train", "--label: need at least one labelling image to test (got 0)");
-  if (sb_output_check(out)) return sb_cli_fail(SB_EINVAL);
+  if (sb_output_check(out) || sb_output_not_input(out, init)) return sb_cli_fail(SB_EINVAL);
 
   double *w0 = NULL, *th0 = NULL;
   int st, n_exc = neurons > 0 ? (int)neurons : 100;

@@ -172,7 +172,15 @@ int sb_cmd_train(int argc, char **argv) {
 
   char defout[512];
   snprintf(defout, sizeof defout, "%s.h5", is_gan ? "gan" : m->name);
+  for (char *ch = defout; *ch; ch++)   /* an architecture's name is a name, not a path */
+    if (*ch == '/') *ch = '_';
   if (!out) out = defout;
+  /* continuing a saved MODEL.h5 may replace it (written atomically); an architecture file may not */
+  if ((ends_with(what, ".json") && sb_output_not_input(out, what)) || (samples && sb_output_not_input(samples, what)) ||
+      (fid_model && sb_output_not_input(out, fid_model))) {
+    sb_model_free(m);
+    return sb_cli_fail(SB_EINVAL);
+  }
 
   double t0 = sb_wall_time();
   sb_dataset train, test;

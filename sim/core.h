@@ -68,6 +68,9 @@ int sb_output_check(const char *path);
 /* Same for an output directory (created by the caller if missing): `dir` is a directory, or
  * does not exist and its parent is a writable directory. */
 int sb_output_dir_check(const char *dir);
+/* SB_EINVAL when `out` and `in` both exist and are the same file (same device and inode, so
+ * links and other spellings count): an output must never replace the command's own input. */
+int sb_output_not_input(const char *out, const char *in);
 
 /* ---- allocation ---- */
 

@@ -469,7 +469,7 @@ static int load_projection(const ctx *c, size_t idx, const json_t *j) {
     if (!json_is_object(rw) || !json_object_get(rw, "interval")) FAIL(c, p2, "expected {\"interval\": ms}");
     snprintf(p2, sizeof p2, "%s.record_weights.interval", path);
     if ((rc = get_number(c, p2, json_object_get(rw, "interval"), &snap_dt))) return rc;
-    if (!(snap_dt > 0)) FAIL(c, p2, "must be > 0 ms (got %g)", snap_dt);
+    if (!(snap_dt >= 1e-3)) FAIL(c, p2, "must be >= 0.001 ms (got %g)", snap_dt);
   }
   sb_conn_spec cs = {0};
   sb_syn_spec ss = {0};
@@ -754,6 +754,8 @@ static int load_record(const ctx *c, const json_t *j) {
       const json_t *x;
       snprintf(p2, sizeof p2, "%s.interval", path);
       if ((x = json_object_get(e, "interval")) && (rc = get_number(c, p2, x, &interval))) return rc;
+      /* below 1 us the sample buffers, not the network, would fill the memory */
+      if (!(interval >= 1e-3)) FAIL(c, p2, "must be >= 0.001 ms (got %g)", interval);
       uint32_t *ids = NULL;
       size_t n = 0;
       if ((x = json_object_get(e, "node_ids"))) {

@@ -3,6 +3,7 @@
 #include "sim/core.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,6 +28,18 @@ static void dir_of(const char *path, char *dir, size_t cap) {
   snprintf(dir, cap, "%s", dirname(tmp));
 }
 
+/* Can a new file be created in `dir`? Permission bits pass for root on read-only or pseudo
+ * file systems (/proc), so try it: create and remove an empty probe file. */
+static int dir_accepts_files(const char *dir) {
+  char probe[4200];
+  snprintf(probe, sizeof probe, "%s/.sb-probe.%ld", dir, (long)getpid());
+  int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) return errno == EEXIST ? 1 : 0;
+  close(fd);
+  unlink(probe);
+  return 1;
+}
+
 int sb_output_check(const char *path) {
   struct stat st;
   if (!path || !*path) SB_ERROR(SB_EINVAL, "output file: empty path");
@@ -44,7 +57,17 @@ int sb_output_check(const char *path) {
   dir_of(path, dir, sizeof dir);
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
     SB_ERROR(SB_EINVAL, "%s: directory '%s' does not exist", path, dir);
-  if (access(dir, W_OK | X_OK) != 0) SB_ERROR(SB_EINVAL, "%s: directory '%s' is not writable", path, dir);
+  if (access(dir, W_OK | X_OK) != 0 || !dir_accepts_files(dir))
+    SB_ERROR(SB_EINVAL, "%s: directory '%s' is not writable (cannot create files there)", path, dir);
+  return SB_OK;
+}
+
+int sb_output_not_input(const char *out, const char *in) {
+  struct stat so, si;
+  if (!out || !in || stat(out, &so) != 0 || stat(in, &si) != 0) return SB_OK;
+  if (so.st_dev == si.st_dev && so.st_ino == si.st_ino)
+    SB_ERROR(SB_EINVAL, "%s: is also the input file %s; writing it would destroy the input (choose another output)",
+             out, in);
   return SB_OK;
 }
 
@@ -53,13 +76,14 @@ int sb_output_dir_check(const char *d) {
   if (!d || !*d) SB_ERROR(SB_EINVAL, "output directory: empty path");
   if (stat(d, &st) == 0) {
     if (!S_ISDIR(st.st_mode)) SB_ERROR(SB_EINVAL, "%s: exists and is not a directory", d);
-    if (access(d, W_OK | X_OK) != 0) SB_ERROR(SB_EINVAL, "%s: directory is not writable", d);
+    if (access(d, W_OK | X_OK) != 0 || !dir_accepts_files(d)) SB_ERROR(SB_EINVAL, "%s: directory is not writable", d);
     return SB_OK;
   }
   char parent[4096];
   dir_of(d, parent, sizeof parent);
   if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
     SB_ERROR(SB_EINVAL, "%s: cannot create it: directory '%s' does not exist", d, parent);
-  if (access(parent, W_OK | X_OK) != 0) SB_ERROR(SB_EINVAL, "%s: cannot create it: '%s' is not writable", d, parent);
+  if (access(parent, W_OK | X_OK) != 0 || !dir_accepts_files(parent))
+    SB_ERROR(SB_EINVAL, "%s: cannot create it: '%s' is not writable", d, parent);
   return SB_OK;
 }

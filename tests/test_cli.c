@@ -1,5 +1,6 @@
 /* The command line: help, version, every subcommand's --help, exit codes for bad usage,
  * `info` on an HDF5 file, and no half-written output on interruption. */
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "sim/core.h"
@@ -50,8 +51,24 @@ static void test_usage_errors_exit_2(void **state) {
    * is the user's path, not an I/O failure: exit 2 with the path named. */
   if (access("/proc/self", F_OK) == 0) {
     assert_int_equal(sb_test_run(out, sizeof out, "run examples/single_neuron.json --t-stop 1 -o /proc/x.h5"), 2);
-    check_contains(out, "/proc/x.h5: cannot create output file");
+    check_contains(out, "/proc/x.h5: directory '/proc' is not writable");
+    assert_int_equal(sb_test_run(out, sizeof out, "analyze tests/ref/analysis_ref.h5 --plot /proc/figs"), 2);
   }
+  /* an output must never replace the command's own input, whatever its spelling */
+  char dir[] = "/tmp/sb_cli_XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char model[64], cmd[512];
+  snprintf(model, sizeof model, "%s/m.json", dir);
+  snprintf(cmd, sizeof cmd, "cp examples/single_neuron.json %s", model);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s/./m.json", model, dir), 2);
+  check_contains(out, "is also the input file");
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s/x.h5 --checkpoint %s", model, dir, model), 2);
+  assert_int_equal(sb_test_run(out, sizeof out, "train %s -o %s", model, model), 2);
+  snprintf(cmd, sizeof cmd, "cmp -s examples/single_neuron.json %s", model);
+  assert_int_equal(system(cmd), 0); /* untouched */
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
 }
 
 static void test_info_on_files(void **state) {
