@@ -11,7 +11,7 @@
 /* An arrival: exact time (ms) and weight. One entry serves every target of a source spike
  * through a projection with constant weight and delay (per-synapse weights or delays: one entry
  * per event). */
-typedef sb_input sb_arr;   /* t, w, g: frame factor for the target population (neurons/neurons.h) */
+typedef sb_input sb_arr;   /* t, w, g[3]: frame factors for the target population (neurons/neurons.h) */
 /* The arrivals of one (window slot, partition): appended by the partition's own delivery, emptied
  * when the partition has processed the slot's window (grown, never shrunk). */
 typedef struct { sb_arr *a; uint32_t n, cap; int unsorted; /* some arrival earlier than its predecessor */ } sb_arrtab;
@@ -74,7 +74,9 @@ typedef struct {
   int *out;                /* outgoing projections */
   int n_out;
   void **work;             /* per-thread workspace (models with work_alloc) */
-  double frame_rate;       /* decay rate of the window-frame fast path (1/ms), NAN: not used */
+  int n_rates;             /* decay rates of the window-frame fast path (0: not used) */
+  double rates[3];         /* 1/ms */
+  uint64_t frame_m;        /* windows per frame epoch: (t - origin) * rate <= 8 */
   /* in-memory spikes (by time) */
   double *sp_t;
   uint32_t *sp_id;

@@ -97,11 +97,11 @@ static inline int ev_push(sb_arena *a, sb_evvec *v, uint32_t idx) {
   return SB_OK;
 }
 
-/* A new arrival (t, w, frame factor g) in table a; its index in *idx. */
-static inline int arr_add(sb_arrtab *a, double t, double w, double g, uint32_t *idx) {
+/* A new arrival x (t, w, frame factors) in table a; its index in *idx. */
+static inline int arr_add(sb_arrtab *a, const sb_arr *x, uint32_t *idx) {
   if (__builtin_expect(a->n == a->cap, 0) && arr_grow(a)) return SB_ENOMEM;
-  if (a->n && t < a->a[a->n - 1].t) a->unsorted = 1;
-  a->a[a->n] = (sb_arr){t, w, g};
+  if (a->n && x->t < a->a[a->n - 1].t) a->unsorted = 1;
+  a->a[a->n] = *x;
   *idx = a->n++;
   return SB_OK;
 }
@@ -116,16 +116,27 @@ int sb_part_of_(const sb_net *net, size_t gid) {
   return lo;
 }
 
-/* Frame factor of an arrival at t in window b for decay rate `rate` (NAN: fast path unused). */
-static inline double frame_g(const sb_net *net, double rate, double t, uint64_t b) {
-  return rate > 0 ? exp((t - (double)b * net->W) * rate) : 1.0;
+/* Frame origin of window b for population tp: the start of its epoch of tp->frame_m windows. */
+static inline double frame_origin(const sb_net *net, const sb_pop *tp, uint64_t b) {
+  return (double)(b - b % tp->frame_m) * net->W;
+}
+
+/* An arrival at t (window b) of weight w for population tp, with its frame factors
+ * (1 where the fast path is not used). */
+static inline sb_arr frame_arr(const sb_net *net, const sb_pop *tp, double t, double w, uint64_t b) {
+  sb_arr a = {t, w, {1.0, 1.0, 1.0}};
+  if (tp->n_rates) {
+    double x = t - frame_origin(net, tp, b);
+    for (int j = 0; j < tp->n_rates; j++) a.g[j] = exp(x * tp->rates[j]);
+  }
+  return a;
 }
 
 int sb_ev_push_(sb_net *net, size_t slot, size_t gid, double t, double w) {
   uint32_t idx;
   int k = sb_part_of_(net, gid);
-  double g = frame_g(net, net->pops[sb_pop_of_(net, (uint32_t)gid)].frame_rate, t, sb_bin_(net, t));
-  if (arr_add(&net->arr[slot * (size_t)net->threads + (size_t)k], t, w, g, &idx)) return SB_ENOMEM;
+  sb_arr x = frame_arr(net, &net->pops[sb_pop_of_(net, (uint32_t)gid)], t, w, sb_bin_(net, t));
+  if (arr_add(&net->arr[slot * (size_t)net->threads + (size_t)k], &x, &idx)) return SB_ENOMEM;
   return ev_push(&net->qarena[k], &net->ev[slot * net->n + gid], idx);
 }
 
@@ -329,7 +340,14 @@ int sb_net_prepare_(sb_net *net) {
   /* per-thread workspaces, fast-path rates and the reset snapshot */
   for (int i = 0; i < net->n_pops; i++) {
     sb_pop *p = &net->pops[i];
-    p->frame_rate = p->type->run_frame && p->pstride == 0 ? p->type->frame_rate(p->params) : NAN;
+    p->n_rates = p->type->run_frame && p->pstride == 0 ? p->type->frame_rates(p->params, p->rates) : 0;
+    p->frame_m = 1;
+    if (p->n_rates) {   /* epochs of windows with frame factors up to e^8 */
+      double rmax = 0;
+      for (int j = 0; j < p->n_rates; j++) rmax = p->rates[j] > rmax ? p->rates[j] : rmax;
+      double m = floor(8.0 / (rmax * net->W));
+      p->frame_m = m > 1 ? (m < 1e6 ? (uint64_t)m : 1000000u) : 1u;
+    }
     if (p->type->work_alloc) {
       p->work = sb_calloc((size_t)T, sizeof *p->work);
       if (!p->work) return SB_ENOMEM;
@@ -585,13 +603,17 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
     sort_events(v->e, v->n, net->scratch[tid], tab);
   }
   double t = net->t_state[gid], quiet = net->t_safe[gid];
-  double t_f = (double)net->k * net->W, rate = pop->frame_rate;
+  double t_f = frame_origin(net, pop, net->k), rmax = 0;
+  int nr = pop->n_rates;
+  const double *rates = pop->rates;
+  for (int j = 0; j < nr; j++) rmax = rates[j] > rmax ? rates[j] : rmax;
   /* merge */
   if (merged_reserve(net, tid, (size_t)v->n + 64)) return SB_ENOMEM;
   sb_input *M = net->merged[tid];
   uint32_t nM = 0, nq = 0;
   uint64_t n_ext = 0;
-  double pn = pf < pl ? net->pois_next[pf] : INFINITY, pg = NAN;
+  double pn = pf < pl ? net->pois_next[pf] : INFINITY, pg[3] = {1.0, 1.0, 1.0};
+  int have_pg = 0;
   const sb_pois *ps = pf < pl ? &net->pois_s[pf] : NULL;
   for (;;) {
     double tq = nq < v->n ? tab[v->e[nq]].t : INFINITY;
@@ -603,16 +625,23 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
     if (tq <= pn) {
       M[nM] = tab[v->e[nq++]];
     } else {
-      /* frame factor: exp for the window's first arrival, then times e^{gap rate} (a short
+      /* frame factors: exp for the window's first arrival, then times e^{gap rate} (a short
        * Taylor polynomial: gap rate <= 1/16 covers Brunel's 20 kHz at tau_m = 20 ms) */
-      double gq = pg == pg ? pg : exp((pn - t_f) * rate);
-      M[nM] = (sb_input){pn, ps->w, gq};
-      double pn2 = pois_draw(net->pois_rng[gid], ps, pn), x = (pn2 - pn) * rate;
-      pg = x <= 0.0625 ? gq * exp_small(x) : NAN;
+      sb_input *m = &M[nM];
+      m->t = pn;
+      m->w = ps->w;
+      for (int j = 0; j < 3; j++) m->g[j] = have_pg ? pg[j] : j < nr ? exp((pn - t_f) * rates[j]) : 1.0;
+      double pn2 = pois_draw(net->pois_rng[gid], ps, pn), x = pn2 - pn;
+      have_pg = x * rmax <= 0.0625;
+      if (have_pg)
+        for (int j = 0; j < nr; j++) pg[j] = m->g[j] * exp_small(x * rates[j]);
       pn = pn2;
       n_ext++;
     }
-    if (M[nM].t < t) M[nM].t = t, M[nM].g = exp((t - t_f) * rate);   /* rounded just below the state time */
+    if (M[nM].t < t) {   /* rounded just below the state time */
+      M[nM].t = t;
+      for (int j = 0; j < nr; j++) M[nM].g[j] = exp((t - t_f) * rates[j]);
+    }
     nM++;
   }
   if (ps) net->pois_next[pf] = pn;
@@ -660,7 +689,7 @@ static int process_partition(sb_net *net, int k, double t0, double t1, int full)
     size_t a = pop->first > lo ? pop->first : lo, b = pop->first + pop->n < hi ? pop->first + pop->n : hi;
     const double *due = net->ev_due;
     const sb_evvec *q = net->ev + (size_t)(net->k % (uint64_t)net->S) * net->n;
-    int frame = !isnan(pop->frame_rate);
+    int frame = pop->n_rates > 0;
     for (size_t g = a; g < b; g++) {
       if (g + 4 < b && q[g + 4].n) __builtin_prefetch(q[g + 4].e);   /* the queue was written a window ago */
       if (t1 <= due[g] && !q[g].n) continue;   /* nothing happens to it in this window */
@@ -679,11 +708,12 @@ static int process_partition(sb_net *net, int k, double t0, double t1, int full)
 /* ---- delivery ---- */
 
 /* An event with its own arrival entry (per-synapse weight or delay), for neuron gid of partition k. */
-static inline int push(sb_net *net, int k, size_t gid, double t, double w, double rate) {
+static inline int push(sb_net *net, int k, size_t gid, double t, double w, const sb_pop *tp) {
   uint64_t b = sb_bin_(net, t);
   size_t sl = (size_t)(b % (uint64_t)net->S);
   uint32_t idx;
-  if (arr_add(&net->arr[sl * (size_t)net->threads + (size_t)k], t, w, frame_g(net, rate, t, b), &idx)) return SB_ENOMEM;
+  sb_arr x = frame_arr(net, tp, t, w, b);
+  if (arr_add(&net->arr[sl * (size_t)net->threads + (size_t)k], &x, &idx)) return SB_ENOMEM;
   return ev_push(&net->qarena[k], &net->ev[sl * net->n + gid], idx);
 }
 
@@ -714,23 +744,25 @@ static int deliver_partition(sb_net *net, int k) {
             double ta = ts + pr->d_const;
             uint64_t bb = sb_bin_(net, ta);
             size_t sl = (size_t)(bb % (uint64_t)net->S);
-            double g = frame_g(net, tp->frame_rate, ta, bb);
+            sb_arr x = frame_arr(net, tp, ta, pr->w_const, bb);
             sb_arrtab *tab = &net->arr[sl * (size_t)net->threads + (size_t)k];
             sb_evvec *base = &net->ev[sl * net->n + tf];
             const uint32_t *tg = c->tgt;
             sb_arena *qa = &net->qarena[k];
             uint32_t idx;
             if (!c->w) {   /* one shared arrival entry for all targets */
-              if (arr_add(tab, ta, pr->w_const, g, &idx)) return SB_ENOMEM;
-              for (uint32_t x = a; x < e; x++)
-                if (ev_push(qa, &base[tg[x]], idx)) return SB_ENOMEM;
+              if (arr_add(tab, &x, &idx)) return SB_ENOMEM;
+              for (uint32_t y = a; y < e; y++)
+                if (ev_push(qa, &base[tg[y]], idx)) return SB_ENOMEM;
             } else {
-              for (uint32_t x = a; x < e; x++)
-                if (arr_add(tab, ta, (double)c->w[x], g, &idx) || ev_push(qa, &base[tg[x]], idx)) return SB_ENOMEM;
+              for (uint32_t y = a; y < e; y++) {
+                x.w = (double)c->w[y];
+                if (arr_add(tab, &x, &idx) || ev_push(qa, &base[tg[y]], idx)) return SB_ENOMEM;
+              }
             }
           } else {
             for (uint32_t x = a; x < e; x++)
-              if (push(net, k, tf + c->tgt[x], ts + (double)c->d[x], c->w ? (double)c->w[x] : pr->w_const, tp->frame_rate))
+              if (push(net, k, tf + c->tgt[x], ts + (double)c->d[x], c->w ? (double)c->w[x] : pr->w_const, tp))
                 return SB_ENOMEM;
           }
           break;
@@ -741,7 +773,7 @@ static int deliver_partition(sb_net *net, int k) {
           for (size_t x = tlo; x < thi; x++)
             if (row[x] != 0.0f) {
               nev++;
-              if (push(net, k, tf + x, ta, (double)row[x], tp->frame_rate)) return SB_ENOMEM;
+              if (push(net, k, tf + x, ta, (double)row[x], tp)) return SB_ENOMEM;
             }
           break;
         }
@@ -749,7 +781,7 @@ static int deliver_partition(sb_net *net, int k) {
           if (j >= tlo && j < thi) {
             nev++;
             if (push(net, k, tf + j, ts + (pr->d1 ? (double)pr->d1[j] : pr->d_const), pr->wt ? (double)pr->wt[j] : pr->w_const,
-                     tp->frame_rate))
+                     tp))
               return SB_ENOMEM;
           }
           break;
@@ -776,7 +808,7 @@ static int deliver_partition(sb_net *net, int k) {
                 float wv = pr->kernel[(((size_t)co * (size_t)cs->C_in + (size_t)c) * (size_t)cs->KH + (size_t)ky) * (size_t)cs->KW + (size_t)kx];
                 if (wv == 0.0f) continue;
                 nev++;
-                if (push(net, k, tf + t, ta, (double)wv, tp->frame_rate)) return SB_ENOMEM;
+                if (push(net, k, tf + t, ta, (double)wv, tp)) return SB_ENOMEM;
               }
             }
           }
@@ -919,8 +951,11 @@ int sb_net_run(sb_net *net, double t_stop) {
   if (net->n_plastic && (rc = sb_plastic_run_start_(net, t_stop))) return rc;
   for (int i = 0; i < net->n_pops; i++) {   /* parameters changed since the queued frame factors: no fast path */
     sb_pop *p = &net->pops[i];
-    double r = p->type->run_frame && p->pstride == 0 ? p->type->frame_rate(p->params) : NAN;
-    if (!(r == p->frame_rate)) p->frame_rate = NAN;
+    double r[3];
+    int nr = p->type->run_frame && p->pstride == 0 ? p->type->frame_rates(p->params, r) : 0;
+    for (int j = 0; j < nr && nr == p->n_rates; j++)
+      if (!(r[j] == p->rates[j])) nr = 0;
+    if (nr != p->n_rates) p->n_rates = 0;
   }
   net->err = 0;
   net->done = 0;
