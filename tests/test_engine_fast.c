@@ -186,7 +186,7 @@ static void test_exp_frame_psp_sum(void **state) {
  * neuron) give the same spikes (the same ids; times within 1e-9 ms: a crossing is a root of the
  * state, whose last bits differ between the two arithmetics) and V_m within 1e-9 mV, for
  * tau_syn != tau_m and == tau_m; the frame path gives bit-identical spikes for 1 and 2 threads. */
-static sb_net *cuba(int threads, int record, double tau_ex, double tau_in, int split) {
+static sb_net *cuba(int threads, int record, double tau_ex, double tau_in, int split, int pois) {
   sb_net *net = sb_net_alloc(13, threads);
   assert_non_null(net);
   int e, i;
@@ -205,7 +205,7 @@ static sb_net *cuba(int threads, int record, double tau_ex, double tau_in, int s
   for (int t = 0; t < 2; t++) {
     assert_int_equal(sb_net_connect(net, e, t, &c, &se, NULL), SB_OK);
     assert_int_equal(sb_net_connect(net, i, t, &c, &si, NULL), SB_OK);
-    assert_int_equal(sb_net_add_poisson(net, t, NULL, 0, 200.0, 0.0, INFINITY, 2.0, 0.1), SB_OK);
+    if (pois) assert_int_equal(sb_net_add_poisson(net, t, NULL, 0, 200.0, 0.0, INFINITY, 2.0, 0.1), SB_OK);
   }
   if (record) {
     assert_int_equal(sb_net_record_state(net, e, "V_m", NULL, 0, 1000.0), SB_OK);
@@ -221,26 +221,79 @@ static sb_net *cuba(int threads, int record, double tau_ex, double tau_in, int s
 
 /* The window scan's activation lists (a quiet partition processes only the neurons with queued
  * events or due in the window): a run in three pieces (partial windows, calendar rebuilt at each
- * start) and a run after sb_net_reset give the same spikes, bit for bit, as one run. */
+ * start) gives the same spikes as one run (times within 1e-9 ms: at the end of a run every neuron
+ * is advanced to the stop time, which changes the last bits of its state), and a run after
+ * sb_net_reset the same spikes, bit for bit. */
 static void test_activation_lists(void **state) {
   (void)state;
-  sb_net *one = cuba(1, 0, 5.0, 10.0, 0), *pieces = cuba(1, 0, 5.0, 10.0, 1);
-  size_t total = 0;
-  compare(one, pieces, &total, 0.0);
-  assert_true(total > 1000);
-  assert_int_equal(sb_net_reset(one), SB_OK);
-  assert_int_equal(sb_net_run(one, 300.0), SB_OK);
-  compare(one, pieces, &total, 0.0);
-  sb_net_free(one);
-  sb_net_free(pieces);
+  for (int pois = 0; pois < 2; pois++) {   /* without Poisson input, wake times lie beyond the calendar */
+    sb_net *one = cuba(1, 0, 5.0, 10.0, 0, pois), *pieces = cuba(1, 0, 5.0, 10.0, 1, pois);
+    sb_net *again = cuba(1, 0, 5.0, 10.0, 0, pois), *gen = cuba(1, 1, 5.0, 10.0, 0, pois);
+    size_t total = 0;
+    compare(one, gen, &total, 1e-9);   /* lists (quiet) against the scan of every neuron (recorded) */
+    assert_true(total > 1000);
+    compare(one, pieces, &total, 1e-9);
+    assert_int_equal(sb_net_reset(again), SB_OK);
+    assert_int_equal(sb_net_run(again, 300.0), SB_OK);
+    compare(one, again, &total, 0.0);
+    sb_net_free(again);
+    sb_net_free(gen);
+    sb_net_free(one);
+    sb_net_free(pieces);
+  }
+}
+
+/* Unconnected neurons firing on their own (V_inf above threshold, no input): their wake times
+ * lie beyond the calendar's 256 windows (far list). Every spike time equals the closed form
+ * within 1e-9 ms: first crossing tau_m ln((V_inf - V0)/(V_inf - V_th)), then every
+ * t_ref + tau_m ln((V_inf - V_reset)/(V_inf - V_th)). */
+static void test_activation_far_wakes(void **state) {
+  (void)state;
+  enum { N = 64 };
+  sb_net *net = sb_net_alloc(1, 1);
+  assert_non_null(net);
+  int p;
+  assert_int_equal(sb_net_add_population(net, "solo", sb_neuron_iaf_psc_exp, N, &p), SB_OK);
+  const char *names[] = {"E_L", "V_th", "V_reset", "t_ref", "tau_m", "C_m"};
+  const double vals[] = {-49.0, -50.0, -60.0, 5.0, 20.0, 20.0};
+  for (int q = 0; q < 6; q++) assert_int_equal(sb_net_set_param(net, p, names[q], vals[q]), SB_OK);
+  double v0[N];
+  for (int k = 0; k < N; k++) v0[k] = -60.0 + 9.0 * k / N;
+  assert_int_equal(sb_net_set_state(net, p, "V_m", v0), SB_OK);
+  assert_int_equal(sb_net_set_min_delay(net, 0.1), SB_OK);
+  int q2;   /* a second population with a 0.1 ms connection sets the window to 0.1 ms */
+  assert_int_equal(sb_net_add_population(net, "other", sb_neuron_iaf_psc_exp, 1, &q2), SB_OK);
+  sb_conn_spec c = {.rule = SB_RULE_ALL_TO_ALL, .allow_autapses = 1, .allow_multapses = 1};
+  sb_syn_spec sy = syn_const(0.0, 0.1);
+  assert_int_equal(sb_net_connect(net, q2, q2, &c, &sy, NULL), SB_OK);
+  const double T = 1000.0;
+  assert_int_equal(sb_net_run(net, T), SB_OK);
+  const double *ts;
+  const uint32_t *ids;
+  size_t n;
+  assert_int_equal(sb_net_spikes(net, p, &ts, &ids, &n), SB_OK);
+  double isi = 5.0 + 20.0 * log(11.0);
+  size_t want = 0, seen[N] = {0};
+  for (int k = 0; k < N; k++) {
+    double t = 20.0 * log((-49.0 - v0[k]) / 1.0);
+    while (t < T) want++, t += isi;
+  }
+  assert_int_equal(n, want);
+  for (size_t j = 0; j < n; j++) {
+    uint32_t k = ids[j];
+    double t = 20.0 * log((-49.0 - v0[k]) / 1.0) + (double)seen[k]++ * isi;
+    check_abs(ts[j], t, 1e-9, "neuron %u spike %zu", k, seen[k] - 1);
+  }
+  assert_true(want > 10 * N);
+  sb_net_free(net);
 }
 
 static void test_exp_frame_equals_generic(void **state) {
   (void)state;
   const double taus[][2] = {{5.0, 10.0}, {20.0, 10.0}, {20.0, 20.0}};
   for (int c = 0; c < 3; c++) {
-    sb_net *fast = cuba(1, 0, taus[c][0], taus[c][1], 0), *gen = cuba(1, 1, taus[c][0], taus[c][1], 0);
-    sb_net *fast2 = cuba(2, 0, taus[c][0], taus[c][1], 0);
+    sb_net *fast = cuba(1, 0, taus[c][0], taus[c][1], 0, 1), *gen = cuba(1, 1, taus[c][0], taus[c][1], 0, 1);
+    sb_net *fast2 = cuba(2, 0, taus[c][0], taus[c][1], 0, 1);
     size_t total = 0;
     compare(fast, gen, &total, 1e-9);
     assert_true(total > 1000);   /* the network is active: the comparison means something */
@@ -293,6 +346,7 @@ int main(void) {
       cmocka_unit_test(test_exp_frame_psp_sum),
       cmocka_unit_test(test_exp_frame_equals_generic),
       cmocka_unit_test(test_activation_lists),
+      cmocka_unit_test(test_activation_far_wakes),
       cmocka_unit_test(test_poisson_gaps),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
