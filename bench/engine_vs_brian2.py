@@ -57,8 +57,8 @@ def brian_build(net, T, threads, d):
 
 def brian_rates(mon, n_exc, n, T):
     """Mean rates (Hz) of the excitatory and inhibitory neurons from the last run of the binary."""
-    from brian2 import device
-    device.has_been_run = True   # the timed ./main wrote the results; read them through the monitor
+    from brian2.devices.device import get_device
+    get_device().has_been_run = True   # the timed ./main wrote the results; read them through the monitor
     i = np.asarray(mon.i[:])
     return np.sum(i < n_exc) / (n_exc * T), np.sum(i >= n_exc) / ((n - n_exc) * T)
 
