@@ -48,7 +48,9 @@ def brian_build(net, T, threads, d):
         Se.connect(i=rng.randint(0, NE, (NE + NI) * CE), j=post)
         Si = Synapses(G, G, on_pre='v_post += -g*J*int(not_refractory_post)', delay=D)
         Si.connect(i=rng.randint(NE, NE + NI, (NE + NI) * CI), j=np.repeat(np.arange(NE + NI), CI))
-        PoissonInput(G, 'v', N=CE, rate=20 * Hz, weight='J*int(not_refractory)')
+        # assigned: Brian2's magic network only runs objects that are still referenced (an
+        # unassigned PoissonInput is garbage-collected at once and the network stays silent)
+        ext = PoissonInput(G, 'v', N=CE, rate=20 * Hz, weight='J*int(not_refractory)')
         mon, n_exc, n = SpikeMonitor(G), NE, NE + NI
     run(T * 1000 * ms)
     device.build(directory=d, compile=True, run=False)
