@@ -660,7 +660,7 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
       sb_input *m = &M[nM];
       m->t = pn;
       m->w = ps->w;
-      for (int j = 0; j < 3; j++) m->g[j] = have_pg ? pg[j] : j < nr ? exp((pn - t_f) * rates[j]) : 1.0;
+      for (int j = 0; j < nr; j++) m->g[j] = have_pg ? pg[j] : exp((pn - t_f) * rates[j]);   /* others unused */
       double pn2 = pois_draw(net->pois_rng[gid], ps, pn), x = pn2 - pn;
       have_pg = x * rmax <= 0.0625;
       if (have_pg)
