@@ -9,7 +9,7 @@ for before/after figures on the same machine state.
 Prints, per network: wall time per biological second for both (median of R runs; Brian2's is
 the generated binary's whole run, ours the simulation phase and the whole command), their ratio,
 synaptic events per second, bytes per synapse and peak RSS (ours from the summary, Brian2's
-from getrusage of the child)."""
+from getrusage of the child), and the mean excitatory and inhibitory rates of both."""
 import argparse, os, re, resource, shutil, statistics, subprocess, sys, tempfile, time
 import numpy as np
 
@@ -35,7 +35,7 @@ def brian_build(net, T, threads, d):
         Ce = Synapses(P, P, on_pre='ge += 1.62*mV', delay=0.1 * ms)
         Ci = Synapses(P, P, on_pre='gi += -9*mV', delay=0.1 * ms)
         Ce.connect('i<3200', p=0.02); Ci.connect('i>=3200', p=0.02)
-        SpikeMonitor(P)
+        mon, n_exc, n = SpikeMonitor(P), 3200, 4000
     else:
         NE, NI, CE, CI = 10000, 2500, 1000, 250
         J = 0.1 * mV; g = 5.0; D = 1.5 * ms; tau = 20 * ms; theta = 20 * mV
@@ -48,10 +48,21 @@ def brian_build(net, T, threads, d):
         Se.connect(i=rng.randint(0, NE, (NE + NI) * CE), j=post)
         Si = Synapses(G, G, on_pre='v_post += -g*J*int(not_refractory_post)', delay=D)
         Si.connect(i=rng.randint(NE, NE + NI, (NE + NI) * CI), j=np.repeat(np.arange(NE + NI), CI))
-        PoissonInput(G, 'v', N=CE, rate=20 * Hz, weight='J*int(not_refractory)')
-        SpikeMonitor(G)
+        # assigned: Brian2's magic network only runs objects that are still referenced (an
+        # unassigned PoissonInput is garbage-collected at once and the network stays silent)
+        ext = PoissonInput(G, 'v', N=CE, rate=20 * Hz, weight='J*int(not_refractory)')
+        mon, n_exc, n = SpikeMonitor(G), NE, NE + NI
     run(T * 1000 * ms)
     device.build(directory=d, compile=True, run=False)
+    return mon, n_exc, n
+
+
+def brian_rates(mon, n_exc, n, T):
+    """Mean rates (Hz) of the excitatory and inhibitory neurons from the last run of the binary."""
+    from brian2.devices.device import get_device
+    get_device().has_been_run = True   # the timed ./main wrote the results; read them through the monitor
+    i = np.asarray(mon.i[:])
+    return np.sum(i < n_exc) / (n_exc * T), np.sum(i >= n_exc) / ((n - n_exc) * T)
 
 
 def cpu_children():
@@ -68,6 +79,7 @@ def brian_time(d):
 
 
 CPU = {}
+RATES = {}
 
 
 def ours(model, T, threads, binary=BIN):
@@ -84,6 +96,7 @@ def ours(model, T, threads, binary=BIN):
     ext = int(re.search(r'events\s+(\d+) synaptic, (\d+) stimulus', out).group(2))
     bps = float(re.search(r'([\d.]+) bytes/synapse', out).group(1))
     rss = float(re.search(r'peak memory\s+([\d.]+) MB', out).group(1))
+    RATES['ours'] = tuple(float(re.search(r'\n\s*%s\s+\d+\s+\d+\s+([\d.]+)' % p, out).group(1)) for p in ('exc', 'inh'))
     return sim, total, syn + ext, bps, rss
 
 
@@ -104,7 +117,7 @@ def main():
             continue
         d = tempfile.mkdtemp(prefix='sb_brian_%s_' % net)
         try:
-            brian_build(net, T, a.threads, d)
+            mon, n_exc, n = brian_build(net, T, a.threads, d)
             bt, ot, ots, old, bc, oc = [], [], [], [], [], []
             for r in range(a.reps):
                 w, brss = brian_time(d)
@@ -125,6 +138,9 @@ def main():
             print('        CPU time (user+sys, whole commands; robust on a loaded machine): Brian2 %.3f s/bio-s, '
                   'ours %.3f s/bio-s, ratio %.2f' % (statistics.median(bc) / T, statistics.median(oc) / T,
                                                      statistics.median(bc) / statistics.median(oc)))
+            be, bi = brian_rates(mon, n_exc, n, T)
+            print('        rates (Hz): Brian2 exc %.2f inh %.2f | ours exc %.2f inh %.2f (over %g s)'
+                  % (be, bi, RATES['ours'][0], RATES['ours'][1], T))
             print('        runs (s): Brian2 %s | ours sim %s%s' % (' '.join('%.2f' % x for x in bt),
                   ' '.join('%.2f' % x for x in ot), (' | base sim ' + ' '.join('%.2f' % x for x in old)) if a.base else ''))
             sys.stdout.flush()

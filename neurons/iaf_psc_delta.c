@@ -112,7 +112,10 @@ static double safe_until(const void *pv, const void *dv, const void *sv, double 
 /* Window frame: with u = V - V_inf, u(t) = e^{-(t - t_f)/tau_m} X, and an input of weight w at t_k
  * adds w g_k to X (g_k = e^{(t_k - t_f)/tau_m}, shared by all targets of a spike). V >= V_th at
  * t_k iff X >= (V_th - V_inf) g_k; with V_inf < V_th crossings happen only at inputs. */
-static double frame_rate(const void *pv) { return 1.0 / ((const par *)pv)->tau_m; }
+static int frame_rates(const void *pv, double rate[3]) {
+  rate[0] = 1.0 / ((const par *)pv)->tau_m;
+  return 1;
+}
 
 static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, double t_f, const sb_input *in, uint32_t n,
                           double *quiet) {
@@ -137,7 +140,7 @@ static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, 
   if (!(V < p->V_th)) return 0;
   double X = (V - V_inf) * exp((t - t_f) / p->tau_m), thr = p->V_th - V_inf, lim = thr * (1.0 - 1e-12);
   for (; i < n; i++) {
-    double g = in[i].g;
+    double g = in[i].g[0];
     X += in[i].w * g;
     if (X >= lim * g && (i + 1 == n || in[i + 1].t != in[i].t)) {   /* simultaneous inputs first */
       V = V_inf + X / g;
@@ -149,7 +152,7 @@ static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, 
       }
     }
   }
-  s->V_m = V_inf + X / in[n - 1].g;
+  s->V_m = V_inf + X / in[n - 1].g[0];
   *tp = in[n - 1].t;
   *quiet = INFINITY;
   return n;
@@ -165,5 +168,5 @@ static void reset(const void *pv, const void *dv, void *sv, double t_spike) {
 
 const sb_neuron_type sb_iaf_psc_delta_type = {
     "iaf_psc_delta", sizeof(par), sizeof(der), sizeof(st), params, recs, validate, derive, init,
-    advance, receive, next_crossing, reset, NULL, NULL, safe_until, frame_rate, run_frame};
+    advance, receive, next_crossing, reset, NULL, NULL, safe_until, frame_rates, run_frame};
 const sb_neuron_type *const sb_neuron_iaf_psc_delta = &sb_iaf_psc_delta_type;

@@ -35,8 +35,14 @@
 #include <stddef.h>
 
 typedef struct { double E_L, C_m, tau_m, tau_syn_ex, tau_syn_in, t_ref, V_th, V_reset, I_e; } par;
-typedef struct { double R, Pmax_ex, Pmax_in; /* peak of P(t) per receptor, mV/pA */ } der;
-typedef struct { double V_m, I_syn_ex, I_syn_in, I_dc, t_ref_end; } st;
+typedef struct {
+  double R, Pmax_ex, Pmax_in;   /* peak of P(t) per receptor, mV/pA */
+  double kap[2];                /* frame path: tau_m tau_s / (C_m (tau_m - tau_s)), mV/pA (0 when singular) */
+  int sing[2];                  /* tau_s == tau_m */
+} der;
+/* fg: frame factors e^{(f_t - f_o) rate} of the time f_t for the frame origin f_o (a cache of
+ * run_frame, valid while the state is at f_t; f_t = NAN: none). */
+typedef struct { double V_m, I_syn_ex, I_syn_in, I_dc, t_ref_end, fg[3], f_t, f_o; } st;
 
 static const sb_param_info params[] = {
     {"E_L", "mV", offsetof(par, E_L), -70.0},
@@ -75,6 +81,11 @@ static void derive(const void *pv, void *dv) {
   d->R = p->tau_m / p->C_m;
   d->Pmax_ex = p_peak(p->tau_m, p->tau_syn_ex, p->C_m);
   d->Pmax_in = p_peak(p->tau_m, p->tau_syn_in, p->C_m);
+  double ts[2] = {p->tau_syn_ex, p->tau_syn_in};
+  for (int r = 0; r < 2; r++) {
+    d->sing[r] = ts[r] == p->tau_m;
+    d->kap[r] = d->sing[r] ? 0.0 : p->tau_m * ts[r] / (p->C_m * (p->tau_m - ts[r]));
+  }
 }
 
 static void init(const void *pv, const void *dv, void *sv) {
@@ -84,6 +95,8 @@ static void init(const void *pv, const void *dv, void *sv) {
   s->V_m = p->E_L;
   s->I_syn_ex = s->I_syn_in = s->I_dc = 0.0;
   s->t_ref_end = -INFINITY;
+  s->fg[0] = s->fg[1] = s->fg[2] = 1.0;
+  s->f_t = s->f_o = NAN;
 }
 
 /* Free (non-refractory) evolution over h >= 0. With em = e^{-h/tau_m} and x = h (1/tau_m - 1/tau_s):
@@ -248,6 +261,92 @@ static double safe_until(const void *pv, const void *dv, const void *sv, double 
   return t + good * (1.0 - 1e-12);
 }
 
+/* Window frame (rates 1/tau_m, 1/tau_syn_ex, 1/tau_syn_in; g_j = e^{(t - t_f) rate_j}). With
+ * u = V - E_L - y_inf and A_r = I_r g_r (constant between inputs), the free solution is
+ *   u = (X + sum_{singular r} (t - t_f) A_r / C_m) / g_m - sum_{other r} kap_r A_r / g_r,
+ * X constant between inputs (kap_r I_r is the particular solution of the current r; at
+ * tau_r == tau_m it is (t - t_f) I_r / C_m e^{..}, the propagator's singular case). An input w
+ * into receptor r at t_k: A_r += w g_r(t_k), X += c_r w g_m(t_k) with c_r = kap_r, or
+ * -(t_k - t_f)/C_m when singular, so u stays continuous. Near-singular time constants
+ * (0 < |tau_s - tau_m| < 1e-3 tau_m, where kap is large and u would cancel) use the generic path. */
+static int frame_rates(const void *pv, double rate[3]) {
+  const par *p = pv;
+  double ts[2] = {p->tau_syn_ex, p->tau_syn_in};
+  for (int r = 0; r < 2; r++)
+    if (ts[r] != p->tau_m && fabs(ts[r] - p->tau_m) < 1e-3 * p->tau_m) return 0;
+  rate[0] = 1.0 / p->tau_m;
+  rate[1] = 1.0 / p->tau_syn_ex;
+  rate[2] = 1.0 / p->tau_syn_in;
+  return 3;
+}
+
+/* After an input at t (state V, currents I_ex, I_in, free fixed point V_inf), no crossing before
+ * t + dt: the test of safe_until (V + the currents' largest contribution against the free membrane's
+ * time to V_th - bonus, tau_m ln(1 + r) >= tau_m 2r/(2 + r)) without its divisions. */
+static inline int quiet_for(const par *p, const der *d, double V, double I_ex, double I_in, double V_inf, double dt) {
+  double bonus = (I_ex > 0 ? I_ex * d->Pmax_ex : 0.0) + (I_in > 0 ? I_in * d->Pmax_in : 0.0);
+  double Vt = p->V_th - bonus, a = Vt - V, b = V_inf - Vt;
+  if (!(a > 0)) return 0;
+  if (!(b > 0)) return 1;
+  /* dt <= tau_m 2r/(2 + r) (1 - 1e-12), r = a/b */
+  return 2.0 * dt * b <= a * (2.0 * p->tau_m * (1.0 - 1e-12) - dt);
+}
+
+static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, double t_f, const sb_input *in, uint32_t n,
+                          double *quiet) {
+  const par *p = pv;
+  const der *d = dv;
+  st *s = sv;
+  double t = *tp;
+  if (n == 0 || t < s->t_ref_end || !(s->V_m < p->V_th) || !(in[0].t <= *quiet)) return 0;
+  double y_inf = d->R * (p->I_e + s->I_dc), V_inf = p->E_L + y_inf, iC = 1.0 / p->C_m;
+  double G[3];
+  if (s->f_t == t && s->f_o == t_f) {
+    G[0] = s->fg[0], G[1] = s->fg[1], G[2] = s->fg[2];
+  } else {
+    G[0] = exp((t - t_f) / p->tau_m);
+    G[1] = exp((t - t_f) / p->tau_syn_ex);
+    G[2] = exp((t - t_f) / p->tau_syn_in);
+  }
+  double u = s->V_m - V_inf, Ie = s->I_syn_ex, Ii = s->I_syn_in;
+  /* X = (u + sum kap_r I_r) g_m - sum_singular (t - t_f) A_r / C_m */
+  double A0 = Ie * G[1], A1 = Ii * G[2];
+  double X = (u + d->kap[0] * Ie + d->kap[1] * Ii) * G[0];
+  if (d->sing[0]) X -= (t - t_f) * A0 * iC;
+  if (d->sing[1]) X -= (t - t_f) * A1 * iC;
+  uint32_t i = 0;
+  for (;;) {
+    const sb_input *x = &in[i];
+    double w = x->w, dt = x->t - t_f;
+    if (w >= 0) {
+      A0 += w * x->g[1];
+      X += (d->sing[0] ? -dt * iC : d->kap[0]) * w * x->g[0];
+    } else {
+      A1 += w * x->g[2];
+      X += (d->sing[1] ? -dt * iC : d->kap[1]) * w * x->g[0];
+    }
+    /* the real state after input i */
+    Ie = A0 / x->g[1];
+    Ii = A1 / x->g[2];
+    double Xs = X;
+    if (d->sing[0]) Xs += dt * A0 * iC;
+    if (d->sing[1]) Xs += dt * A1 * iC;
+    u = Xs / x->g[0] - d->kap[0] * Ie - d->kap[1] * Ii;
+    i++;
+    if (i == n || !quiet_for(p, d, V_inf + u, Ie, Ii, V_inf, in[i].t - x->t)) break;
+  }
+  const sb_input *last = &in[i - 1];
+  s->V_m = V_inf + u;
+  s->I_syn_ex = Ie;
+  s->I_syn_in = Ii;
+  s->fg[0] = last->g[0], s->fg[1] = last->g[1], s->fg[2] = last->g[2];
+  s->f_t = last->t;
+  s->f_o = t_f;
+  *tp = last->t;
+  *quiet = safe_until(p, d, s, last->t);
+  return i;
+}
+
 static void reset(const void *pv, const void *dv, void *sv, double t_spike) {
   (void)dv;
   const par *p = pv;
@@ -268,5 +367,5 @@ static void work_free(void *w) {
 
 const sb_neuron_type sb_iaf_psc_exp_type = {
     "iaf_psc_exp", sizeof(par), sizeof(der), sizeof(st), params, recs, validate, derive, init,
-    advance, receive, next_crossing, reset, work_alloc, work_free, safe_until, NULL, NULL};
+    advance, receive, next_crossing, reset, work_alloc, work_free, safe_until, frame_rates, run_frame};
 const sb_neuron_type *const sb_neuron_iaf_psc_exp = &sb_iaf_psc_exp_type;

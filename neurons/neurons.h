@@ -38,10 +38,12 @@ typedef struct {
   size_t offset;     /* byte offset of the double in the state struct */
 } sb_recordable;
 
-/* A spike input in the window frame of the fast path: time (ms), weight, and the frame factor
- * g = exp((t - t_f) * rate), rate = frame_rate(p), t_f the window start (shared by every target
- * of a source spike through one projection, so the engine computes it once per spike). */
-typedef struct { double t, w, g; } sb_input;
+/* A spike input in the window frame of the fast path: time (ms), weight, and the frame factors
+ * g[j] = exp((t - t_f) * rate[j]) for the model's decay rates (frame_rates; unused entries 1),
+ * t_f the frame origin: the start of the input's window, or of an epoch of windows chosen by the
+ * engine so that (t - t_f) * rate[j] <= 8 (shared by every target of a source spike through one
+ * projection, so the engine computes them once per spike). */
+typedef struct { double t, w, g[3]; } sb_input;
 
 typedef struct sb_neuron_type {
   const char *name;                     /* NEST model name, "iaf_psc_exp" */
@@ -71,14 +73,16 @@ typedef struct sb_neuron_type {
    * (a conservative bound, INFINITY if never). The engine skips such neurons in windows
    * without input and advances them lazily. NULL: processed every window. */
   double (*safe_until)(const void *p, const void *d, const void *s, double t);
-  /* Optional window-frame fast path (models whose free state relaxes with one time constant):
-   * frame_rate(p) is that decay rate (1/ms, >= 0); run_frame receives spike inputs in[0..n)
-   * (times ascending, >= *t, each with its frame factor relative to t_f) from state s at time *t,
-   * each a multiply-add in the frame, exactly as advance + receive would (to rounding), and stops
-   * after the first input after which the neuron may be at or above threshold, or before the
-   * first input before which it may cross (then 0 inputs when it cannot start). Returns the number
+  /* Optional window-frame fast path (models whose free state is a sum of exponentials):
+   * frame_rates(p, rate) stores the decay rates (1/ms, > 0) and returns their number (1 to 3;
+   * 0: no fast path for these parameters). run_frame receives spike inputs in[0..n) (times
+   * ascending, >= *t, frame factors relative to the origin t_f) from state s at time *t, with
+   * *quiet a time before which the neuron cannot cross without input; each input is multiply-adds
+   * in the frame, exactly as advance + receive would do (to rounding). It stops after the first
+   * input after which the neuron may reach threshold before the next input, or before the first
+   * input before which it may cross (then 0 inputs when it cannot start). Returns the number
    * consumed, leaves s and *t at the last consumed input and *quiet = safe_until(s, *t). */
-  double (*frame_rate)(const void *p);
+  int (*frame_rates)(const void *p, double rate[3]);
   uint32_t (*run_frame)(const void *p, const void *d, void *s, double *t, double t_f, const sb_input *in, uint32_t n,
                         double *quiet);
 } sb_neuron_type;

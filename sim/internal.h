@@ -11,7 +11,7 @@
 /* An arrival: exact time (ms) and weight. One entry serves every target of a source spike
  * through a projection with constant weight and delay (per-synapse weights or delays: one entry
  * per event). */
-typedef sb_input sb_arr;   /* t, w, g: frame factor for the target population (neurons/neurons.h) */
+typedef sb_input sb_arr;   /* t, w, g[3]: frame factors for the target population (neurons/neurons.h) */
 /* The arrivals of one (window slot, partition): appended by the partition's own delivery, emptied
  * when the partition has processed the slot's window (grown, never shrunk). */
 typedef struct { sb_arr *a; uint32_t n, cap; int unsorted; /* some arrival earlier than its predecessor */ } sb_arrtab;
@@ -30,6 +30,11 @@ typedef struct {
  * of the neuron's partition (grown, never shrunk). Indices are pushed in increasing order, so a
  * queue is in time order whenever its table is. */
 typedef struct { uint32_t *e; uint32_t n, cap; } sb_evvec;
+/* A growable list of neuron ids (activation lists of the window scan, sim/run.c). */
+typedef struct { uint32_t *a; uint32_t n, cap; } sb_u32v;
+#define SB_CAL_R 256   /* wake calendar: buckets of one window each */
+#define SB_CAL_FAR 0xfffffffeu
+#define SB_CAL_NONE 0xffffffffu
 
 /* A static (precomputed, sorted) stimulus event: spike_generator spikes and dc steps. */
 typedef struct { double t, w; int rcpt; uint32_t gid; } sb_stim_ev;
@@ -74,7 +79,10 @@ typedef struct {
   int *out;                /* outgoing projections */
   int n_out;
   void **work;             /* per-thread workspace (models with work_alloc) */
-  double frame_rate;       /* decay rate of the window-frame fast path (1/ms), NAN: not used */
+  int n_rates;             /* decay rates of the window-frame fast path (0: not used) */
+  double rates[3];         /* 1/ms */
+  uint64_t frame_m;        /* windows per frame epoch: (t - origin) * rate <= 8 */
+  double rate_max;         /* largest of rates */
   /* in-memory spikes (by time) */
   double *sp_t;
   uint32_t *sp_id;
@@ -159,7 +167,18 @@ struct sb_net {
   uint64_t *t_ext;              /* per-thread stimulus events */
   uint64_t k_emit;              /* window whose spikes are being delivered */
   double w_t0, w_t1;            /* the window being processed */
+  double inv_W;                 /* 1 / W */
   int done;
+  /* Activation lists (sim/run.c "window scan"): a partition with few active neurons processes
+   * only the ids whose slot queue became non-empty (act, appended by the pushes) and those due
+   * in the window (a calendar of SB_CAL_R one-window buckets plus a far list); others scan. */
+  sb_u32v *act;                 /* (S * threads) */
+  sb_u32v *cal;                 /* (threads * SB_CAL_R) */
+  sb_u32v *far_, *cand;         /* (threads) */
+  uint32_t *stamp;              /* (n) pass of the last look at a neuron (dedupe) */
+  uint32_t *cal_at;             /* (n) window (mod 2^32) of a neuron's calendar entry; SB_CAL_FAR, SB_CAL_NONE */
+  uint32_t *pass;               /* (threads) */
+  int *pmode;                   /* (threads) 0 scan, 1 lists, 2 scan and rebuild the calendar */
   uint32_t **scratch;           /* per-thread sort scratch */
   size_t *scratch_cap;
   sb_input **merged;            /* per-thread merged inputs of a neuron's window (fast path) */

@@ -72,6 +72,19 @@ static void free_run_state(sb_net *net) {
   if (net->merged)
     for (int k = 0; k < net->threads; k++) sb_free(net->merged[k]);
   sb_free(net->merged); sb_free(net->merged_cap);
+  if (net->act)
+    for (size_t i = 0; i < (size_t)net->S * (size_t)net->threads; i++) sb_free(net->act[i].a);
+  if (net->cal)
+    for (size_t i = 0; i < (size_t)net->threads * SB_CAL_R; i++) sb_free(net->cal[i].a);
+  for (int k = 0; k < net->threads; k++) {
+    if (net->far_) sb_free(net->far_[k].a);
+    if (net->cand) sb_free(net->cand[k].a);
+  }
+  sb_free(net->act); sb_free(net->cal); sb_free(net->far_); sb_free(net->cand);
+  sb_free(net->stamp); sb_free(net->cal_at); sb_free(net->pass); sb_free(net->pmode);
+  net->act = net->cal = net->far_ = net->cand = NULL;
+  net->stamp = net->cal_at = net->pass = NULL;
+  net->pmode = NULL;
   net->merged = NULL; net->merged_cap = NULL;
   sb_free(net->tsp); sb_free(net->tsp_n); sb_free(net->tsp_cap);
   sb_free(net->scratch); sb_free(net->scratch_cap); sb_free(net->t_events); sb_free(net->t_ext);

@@ -91,17 +91,33 @@ static int arr_grow(sb_arrtab *a) {
   return SB_OK;
 }
 
+static int u32_grow(sb_u32v *v) {
+  if (v->cap > UINT32_MAX / 4) return SB_ENOMEM;
+  uint32_t cap = v->cap ? 2 * v->cap : 64;
+  uint32_t *a = sb_realloc(v->a, cap * sizeof *a);
+  if (!a) return SB_ENOMEM;
+  v->a = a;
+  v->cap = cap;
+  return SB_OK;
+}
+
+static inline int u32_push(sb_u32v *v, uint32_t x) {
+  if (__builtin_expect(v->n == v->cap, 0) && u32_grow(v)) return SB_ENOMEM;
+  v->a[v->n++] = x;
+  return SB_OK;
+}
+
 static inline int ev_push(sb_arena *a, sb_evvec *v, uint32_t idx) {
   if (__builtin_expect(v->n == v->cap, 0) && ev_grow(a, v)) return SB_ENOMEM;
   v->e[v->n++] = idx;
   return SB_OK;
 }
 
-/* A new arrival (t, w, frame factor g) in table a; its index in *idx. */
-static inline int arr_add(sb_arrtab *a, double t, double w, double g, uint32_t *idx) {
+/* A new arrival x (t, w, frame factors) in table a; its index in *idx. */
+static inline int arr_add(sb_arrtab *a, const sb_arr *x, uint32_t *idx) {
   if (__builtin_expect(a->n == a->cap, 0) && arr_grow(a)) return SB_ENOMEM;
-  if (a->n && t < a->a[a->n - 1].t) a->unsorted = 1;
-  a->a[a->n] = (sb_arr){t, w, g};
+  if (a->n && x->t < a->a[a->n - 1].t) a->unsorted = 1;
+  a->a[a->n] = *x;
   *idx = a->n++;
   return SB_OK;
 }
@@ -116,17 +132,30 @@ int sb_part_of_(const sb_net *net, size_t gid) {
   return lo;
 }
 
-/* Frame factor of an arrival at t in window b for decay rate `rate` (NAN: fast path unused). */
-static inline double frame_g(const sb_net *net, double rate, double t, uint64_t b) {
-  return rate > 0 ? exp((t - (double)b * net->W) * rate) : 1.0;
+/* Frame origin of window b for population tp: the start of its epoch of tp->frame_m windows. */
+static inline double frame_origin(const sb_net *net, const sb_pop *tp, uint64_t b) {
+  return (double)(b - b % tp->frame_m) * net->W;
+}
+
+/* An arrival at t (window b) of weight w for population tp, with its frame factors
+ * (1 where the fast path is not used). */
+static inline sb_arr frame_arr(const sb_net *net, const sb_pop *tp, double t, double w, uint64_t b) {
+  sb_arr a = {t, w, {1.0, 1.0, 1.0}};
+  if (tp->n_rates) {
+    double x = t - frame_origin(net, tp, b);
+    for (int j = 0; j < tp->n_rates; j++) a.g[j] = exp(x * tp->rates[j]);
+  }
+  return a;
 }
 
 int sb_ev_push_(sb_net *net, size_t slot, size_t gid, double t, double w) {
   uint32_t idx;
   int k = sb_part_of_(net, gid);
-  double g = frame_g(net, net->pops[sb_pop_of_(net, (uint32_t)gid)].frame_rate, t, sb_bin_(net, t));
-  if (arr_add(&net->arr[slot * (size_t)net->threads + (size_t)k], t, w, g, &idx)) return SB_ENOMEM;
-  return ev_push(&net->qarena[k], &net->ev[slot * net->n + gid], idx);
+  sb_arr x = frame_arr(net, &net->pops[sb_pop_of_(net, (uint32_t)gid)], t, w, sb_bin_(net, t));
+  if (arr_add(&net->arr[slot * (size_t)net->threads + (size_t)k], &x, &idx)) return SB_ENOMEM;
+  sb_evvec *v = &net->ev[slot * net->n + gid];
+  if (!v->n && u32_push(&net->act[slot * (size_t)net->threads + (size_t)k], (uint32_t)gid)) return SB_ENOMEM;
+  return ev_push(&net->qarena[k], v, idx);
 }
 
 void sb_ev_get_(const sb_net *net, size_t slot, size_t gid, uint32_t j, double *t, double *w) {
@@ -224,6 +253,7 @@ int sb_net_prepare_(sb_net *net) {
     if (net->projs[i].dmax > dmax) dmax = net->projs[i].dmax;
   }
   net->W = dmin < MAX_WINDOW ? dmin : MAX_WINDOW;
+  net->inv_W = 1.0 / net->W;
   net->S = (int)ceil(dmax / net->W) + 2;
   pthread_once(&zig_once, zig_setup);
   net->ev = sb_calloc((size_t)net->S * n, sizeof *net->ev);
@@ -254,6 +284,17 @@ int sb_net_prepare_(sb_net *net) {
   net->merged_cap = sb_calloc((size_t)T, sizeof *net->merged_cap);
   net->t_events = sb_calloc((size_t)T, sizeof *net->t_events);
   net->t_ext = sb_calloc((size_t)T, sizeof *net->t_ext);
+  net->act = sb_calloc((size_t)net->S * (size_t)T, sizeof *net->act);
+  net->cal = sb_calloc((size_t)T * SB_CAL_R, sizeof *net->cal);
+  net->far_ = sb_calloc((size_t)T, sizeof *net->far_);
+  net->cand = sb_calloc((size_t)T, sizeof *net->cand);
+  net->stamp = sb_calloc(n, sizeof *net->stamp);
+  net->cal_at = sb_malloc(n * sizeof *net->cal_at);
+  if (net->cal_at) memset(net->cal_at, 0xff, n * sizeof *net->cal_at);
+  net->pass = sb_calloc((size_t)T, sizeof *net->pass);
+  net->pmode = sb_calloc((size_t)T, sizeof *net->pmode);
+  if (!net->act || !net->cal || !net->far_ || !net->cand || !net->stamp || !net->cal_at || !net->pass || !net->pmode) return SB_ENOMEM;
+  for (int k = 0; k < T; k++) net->pmode[k] = 2;
   if (!net->ev || !net->arr || !net->qarena || !net->pois_first || !net->pois_next || !net->pois_s || !net->pois_rng || !net->stim_first ||
       !net->stim_s || !net->stim_pos || !net->rec_first || !net->t_state || !net->t_safe || !net->ev_due || !net->count || !net->last || !net->isi_sum ||
       !net->isi_sq || !net->tsp || !net->tsp_n || !net->tsp_cap || !net->scratch || !net->scratch_cap || !net->merged || !net->merged_cap ||
@@ -329,7 +370,15 @@ int sb_net_prepare_(sb_net *net) {
   /* per-thread workspaces, fast-path rates and the reset snapshot */
   for (int i = 0; i < net->n_pops; i++) {
     sb_pop *p = &net->pops[i];
-    p->frame_rate = p->type->run_frame && p->pstride == 0 ? p->type->frame_rate(p->params) : NAN;
+    p->n_rates = p->type->run_frame && p->pstride == 0 ? p->type->frame_rates(p->params, p->rates) : 0;
+    p->frame_m = 1;
+    if (p->n_rates) {   /* epochs of windows with frame factors up to e^8 */
+      double rmax = 0;
+      for (int j = 0; j < p->n_rates; j++) rmax = p->rates[j] > rmax ? p->rates[j] : rmax;
+      double m = floor(8.0 / (rmax * net->W));
+      p->frame_m = m > 1 ? (m < 1e6 ? (uint64_t)m : 1000000u) : 1u;
+      p->rate_max = rmax;
+    }
     if (p->type->work_alloc) {
       p->work = sb_calloc((size_t)T, sizeof *p->work);
       if (!p->work) return SB_ENOMEM;
@@ -585,13 +634,16 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
     sort_events(v->e, v->n, net->scratch[tid], tab);
   }
   double t = net->t_state[gid], quiet = net->t_safe[gid];
-  double t_f = (double)net->k * net->W, rate = pop->frame_rate;
+  double t_f = frame_origin(net, pop, net->k), rmax = pop->rate_max;
+  int nr = pop->n_rates;
+  const double *rates = pop->rates;
   /* merge */
   if (merged_reserve(net, tid, (size_t)v->n + 64)) return SB_ENOMEM;
   sb_input *M = net->merged[tid];
   uint32_t nM = 0, nq = 0;
   uint64_t n_ext = 0;
-  double pn = pf < pl ? net->pois_next[pf] : INFINITY, pg = NAN;
+  double pn = pf < pl ? net->pois_next[pf] : INFINITY, pg[3] = {1.0, 1.0, 1.0};
+  int have_pg = 0;
   const sb_pois *ps = pf < pl ? &net->pois_s[pf] : NULL;
   for (;;) {
     double tq = nq < v->n ? tab[v->e[nq]].t : INFINITY;
@@ -603,16 +655,23 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
     if (tq <= pn) {
       M[nM] = tab[v->e[nq++]];
     } else {
-      /* frame factor: exp for the window's first arrival, then times e^{gap rate} (a short
+      /* frame factors: exp for the window's first arrival, then times e^{gap rate} (a short
        * Taylor polynomial: gap rate <= 1/16 covers Brunel's 20 kHz at tau_m = 20 ms) */
-      double gq = pg == pg ? pg : exp((pn - t_f) * rate);
-      M[nM] = (sb_input){pn, ps->w, gq};
-      double pn2 = pois_draw(net->pois_rng[gid], ps, pn), x = (pn2 - pn) * rate;
-      pg = x <= 0.0625 ? gq * exp_small(x) : NAN;
+      sb_input *m = &M[nM];
+      m->t = pn;
+      m->w = ps->w;
+      for (int j = 0; j < nr; j++) m->g[j] = have_pg ? pg[j] : exp((pn - t_f) * rates[j]);   /* others unused */
+      double pn2 = pois_draw(net->pois_rng[gid], ps, pn), x = pn2 - pn;
+      have_pg = x * rmax <= 0.0625;
+      if (have_pg)
+        for (int j = 0; j < nr; j++) pg[j] = m->g[j] * exp_small(x * rates[j]);
       pn = pn2;
       n_ext++;
     }
-    if (M[nM].t < t) M[nM].t = t, M[nM].g = exp((t - t_f) * rate);   /* rounded just below the state time */
+    if (M[nM].t < t) {   /* rounded just below the state time */
+      M[nM].t = t;
+      for (int j = 0; j < nr; j++) M[nM].g[j] = exp((t - t_f) * rates[j]);
+    }
     nM++;
   }
   if (ps) net->pois_next[pf] = pn;
@@ -653,38 +712,141 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
   return SB_OK;
 }
 
-static int process_partition(sb_net *net, int k, double t0, double t1, int full) {
-  size_t lo = net->bound[k], hi = net->bound[k + 1];
-  for (int pi = 0; pi < net->n_pops; pi++) {
-    sb_pop *pop = &net->pops[pi];
-    size_t a = pop->first > lo ? pop->first : lo, b = pop->first + pop->n < hi ? pop->first + pop->n : hi;
-    const double *due = net->ev_due;
-    const sb_evvec *q = net->ev + (size_t)(net->k % (uint64_t)net->S) * net->n;
-    int frame = !isnan(pop->frame_rate);
-    for (size_t g = a; g < b; g++) {
-      if (g + 4 < b && q[g + 4].n) __builtin_prefetch(q[g + 4].e);   /* the queue was written a window ago */
-      if (t1 <= due[g] && !q[g].n) continue;   /* nothing happens to it in this window */
-      int rc;
-      if (frame && net->rec_first[g] == net->rec_first[g + 1] && net->pois_first[g + 1] - net->pois_first[g] <= 1 &&
-          !(net->stim_pos[g] < net->stim_first[g + 1] && net->stim_s[net->stim_pos[g]].t < t1))
-        rc = process_neuron_frame(net, pop, g - pop->first, k, t1, full);
-      else
-        rc = process_neuron(net, pop, g - pop->first, k, t0, t1, full);
-      if (rc) return rc;
+/* ---- the window scan ----
+ * A neuron is processed in a window when its slot queue is non-empty or its due (wake) time is
+ * before the window's end. A busy partition (Brunel: every neuron has Poisson input) scans all
+ * its neurons; a quiet one (CUBA: ~5% of the neurons per 0.1 ms window) looks only at the ids
+ * appended to the slot's activation list by the pushes (queue empty -> non-empty) and at those
+ * in the window's calendar bucket (entered with their due time after processing; a far list
+ * beyond SB_CAL_R windows, re-bucketed every SB_CAL_R windows). Stale entries are filtered by the
+ * same test as the scan and re-entered with their current due time, duplicates by a per-pass
+ * stamp. The order of processing within a window does not matter (spikes are exchanged sorted
+ * by (time, id)). A run starts with a scan that rebuilds the calendar (due times may have been
+ * changed between runs). */
+/* Enter neuron g (partition k) with due time `due` into the bucket of its window (at least kmin),
+ * unless it is there already; beyond SB_CAL_R windows into the far list. */
+static inline __attribute__((always_inline)) int cal_insert(sb_net *net, int k, uint32_t g, double due, uint64_t kmin) {
+  if (!(due < INFINITY)) {
+    net->cal_at[g] = SB_CAL_NONE;
+    return SB_OK;
+  }
+  double W = net->W;
+  uint64_t w = kmin;
+  if (due >= (double)kmin * W) {
+    double x = due * net->inv_W;
+    if (x >= (double)(net->k + SB_CAL_R + 1)) w = net->k + SB_CAL_R;
+    else {
+      w = (uint64_t)x;   /* then exactly (double)w * W <= due < (double)(w + 1) * W, as the run loop's t1 */
+      if (w > 0 && (double)w * W > due) w--;
+      if ((double)(w + 1) * W <= due) w++;
+      if (w < kmin) w = kmin;
     }
   }
+  if (w - net->k >= SB_CAL_R) {
+    if (net->cal_at[g] == SB_CAL_FAR) return SB_OK;
+    net->cal_at[g] = SB_CAL_FAR;
+    return u32_push(&net->far_[k], g);
+  }
+  if (net->cal_at[g] == (uint32_t)w) return SB_OK;
+  net->cal_at[g] = (uint32_t)w;
+  return u32_push(&net->cal[(size_t)k * SB_CAL_R + w % SB_CAL_R], g);
+}
+
+static inline int process_one(sb_net *net, sb_pop *pop, size_t g, int k, double t0, double t1, int full) {
+  if (pop->n_rates && net->rec_first[g] == net->rec_first[g + 1] && net->pois_first[g + 1] - net->pois_first[g] <= 1 &&
+      !(net->stim_pos[g] < net->stim_first[g + 1] && net->stim_s[net->stim_pos[g]].t < t1))
+    return process_neuron_frame(net, pop, g - pop->first, k, t1, full);
+  return process_neuron(net, pop, g - pop->first, k, t0, t1, full);
+}
+
+static int process_partition(sb_net *net, int k, double t0, double t1, int full) {
+  size_t lo = net->bound[k], hi = net->bound[k + 1];
+  const double *due = net->ev_due;
+  size_t slot = (size_t)(net->k % (uint64_t)net->S);
+  const sb_evvec *q = net->ev + slot * net->n;
+  sb_u32v *al = &net->act[slot * (size_t)net->threads + (size_t)k];
+  uint64_t kmin = full ? net->k + 1 : net->k;
+  int mode = net->pmode[k], rc;
+  size_t done = 0;
+  if (mode != 1) {   /* scan every neuron (mode 2: and rebuild the calendar) */
+    if (mode == 2) {
+      for (size_t b = 0; b < SB_CAL_R; b++) net->cal[(size_t)k * SB_CAL_R + b].n = 0;
+      net->far_[k].n = 0;
+      for (size_t g = lo; g < hi; g++) net->cal_at[g] = SB_CAL_NONE;
+    }
+    for (int pi = 0; pi < net->n_pops; pi++) {
+      sb_pop *pop = &net->pops[pi];
+      size_t a = pop->first > lo ? pop->first : lo, b = pop->first + pop->n < hi ? pop->first + pop->n : hi;
+      for (size_t g = a; g < b; g++) {
+        if (g + 4 < b && q[g + 4].n) __builtin_prefetch(q[g + 4].e);   /* the queue was written a window ago */
+        if (t1 <= due[g] && !q[g].n) {   /* nothing happens to it in this window */
+          if (mode == 2 && cal_insert(net, k, (uint32_t)g, due[g], kmin)) return SB_ENOMEM;
+          continue;
+        }
+        if ((rc = process_one(net, pop, g, k, t0, t1, full))) return rc;
+        if (mode == 2 && cal_insert(net, k, (uint32_t)g, due[g], kmin)) return SB_ENOMEM;
+        done++;
+      }
+    }
+  } else {
+    uint32_t pass = ++net->pass[k];
+    if (net->k % SB_CAL_R == 0) {   /* far entries due within SB_CAL_R windows into their buckets */
+      sb_u32v *f = &net->far_[k];
+      uint32_t nf = f->n;
+      f->n = 0;
+      for (uint32_t j = 0; j < nf; j++) {   /* in place: at most one append per entry read */
+        uint32_t g = f->a[j];
+        if (net->cal_at[g] != SB_CAL_FAR) continue;   /* stale */
+        net->cal_at[g] = SB_CAL_NONE;
+        if (cal_insert(net, k, g, due[g], kmin)) return SB_ENOMEM;
+      }
+    }
+    sb_u32v *bk = &net->cal[(size_t)k * SB_CAL_R + net->k % SB_CAL_R], tmp = *bk;
+    *bk = net->cand[k];   /* take the bucket; insertions for this window go to a fresh one */
+    bk->n = 0;
+    net->cand[k] = tmp;
+    const sb_u32v *c = &net->cand[k];
+    uint32_t na = al->n, nt = na + c->n;
+    for (uint32_t j = 0; j < nt; j++) {
+      uint32_t g = j < na ? al->a[j] : c->a[j - na];
+      if (j + 4 < nt) {   /* the neuron four entries on: its state and queue are likely not in cache */
+        uint32_t h = j + 4 < na ? al->a[j + 4] : c->a[j + 4 - na];
+        const sb_pop *hp = &net->pops[sb_pop_of_(net, h)];
+        __builtin_prefetch(hp->state + (h - hp->first) * hp->type->state_size);
+        __builtin_prefetch(&q[h]);
+        __builtin_prefetch(&net->t_state[h]);
+        __builtin_prefetch(&due[h]);
+      }
+      if (net->stamp[g] == pass) continue;
+      net->stamp[g] = pass;
+      if (j >= na && net->cal_at[g] != (uint32_t)net->k) continue;   /* stale: entered elsewhere since */
+      if (net->cal_at[g] == (uint32_t)net->k) net->cal_at[g] = SB_CAL_NONE;   /* the entry is consumed */
+      if (!(t1 <= due[g] && !q[g].n)) {
+        sb_pop *pop = &net->pops[sb_pop_of_(net, g)];
+        if ((rc = process_one(net, pop, g, k, t0, t1, full))) return rc;
+        done++;
+      }
+      if (cal_insert(net, k, g, due[g], kmin)) return SB_ENOMEM;
+    }
+  }
+  if (full) al->n = 0;   /* every queue of the slot is empty now */
+  size_t nk = hi - lo;
+  net->pmode[k] = mode == 1 ? (done > nk / 8 ? 0 : 1) : mode == 0 ? (done < nk / 16 ? 2 : 0) : (done > nk / 8 ? 0 : 1);
   return SB_OK;
 }
 
 /* ---- delivery ---- */
 
 /* An event with its own arrival entry (per-synapse weight or delay), for neuron gid of partition k. */
-static inline int push(sb_net *net, int k, size_t gid, double t, double w, double rate) {
+static inline int push(sb_net *net, int k, size_t gid, double t, double w, const sb_pop *tp) {
   uint64_t b = sb_bin_(net, t);
   size_t sl = (size_t)(b % (uint64_t)net->S);
   uint32_t idx;
-  if (arr_add(&net->arr[sl * (size_t)net->threads + (size_t)k], t, w, frame_g(net, rate, t, b), &idx)) return SB_ENOMEM;
-  return ev_push(&net->qarena[k], &net->ev[sl * net->n + gid], idx);
+  sb_arr x = frame_arr(net, tp, t, w, b);
+  if (arr_add(&net->arr[sl * (size_t)net->threads + (size_t)k], &x, &idx)) return SB_ENOMEM;
+  sb_evvec *v = &net->ev[sl * net->n + gid];
+  if (!v->n && u32_push(&net->act[sl * (size_t)net->threads + (size_t)k], (uint32_t)gid)) return SB_ENOMEM;
+  return ev_push(&net->qarena[k], v, idx);
 }
 
 static int deliver_partition(sb_net *net, int k) {
@@ -714,23 +876,30 @@ static int deliver_partition(sb_net *net, int k) {
             double ta = ts + pr->d_const;
             uint64_t bb = sb_bin_(net, ta);
             size_t sl = (size_t)(bb % (uint64_t)net->S);
-            double g = frame_g(net, tp->frame_rate, ta, bb);
+            sb_arr x = frame_arr(net, tp, ta, pr->w_const, bb);
             sb_arrtab *tab = &net->arr[sl * (size_t)net->threads + (size_t)k];
             sb_evvec *base = &net->ev[sl * net->n + tf];
             const uint32_t *tg = c->tgt;
             sb_arena *qa = &net->qarena[k];
+            sb_u32v *al = &net->act[sl * (size_t)net->threads + (size_t)k];
             uint32_t idx;
             if (!c->w) {   /* one shared arrival entry for all targets */
-              if (arr_add(tab, ta, pr->w_const, g, &idx)) return SB_ENOMEM;
-              for (uint32_t x = a; x < e; x++)
-                if (ev_push(qa, &base[tg[x]], idx)) return SB_ENOMEM;
+              if (arr_add(tab, &x, &idx)) return SB_ENOMEM;
+              for (uint32_t y = a; y < e; y++) {
+                sb_evvec *v = &base[tg[y]];
+                if ((!v->n && u32_push(al, (uint32_t)tf + tg[y])) || ev_push(qa, v, idx)) return SB_ENOMEM;
+              }
             } else {
-              for (uint32_t x = a; x < e; x++)
-                if (arr_add(tab, ta, (double)c->w[x], g, &idx) || ev_push(qa, &base[tg[x]], idx)) return SB_ENOMEM;
+              for (uint32_t y = a; y < e; y++) {
+                sb_evvec *v = &base[tg[y]];
+                x.w = (double)c->w[y];
+                if (arr_add(tab, &x, &idx) || (!v->n && u32_push(al, (uint32_t)tf + tg[y])) || ev_push(qa, v, idx))
+                  return SB_ENOMEM;
+              }
             }
           } else {
             for (uint32_t x = a; x < e; x++)
-              if (push(net, k, tf + c->tgt[x], ts + (double)c->d[x], c->w ? (double)c->w[x] : pr->w_const, tp->frame_rate))
+              if (push(net, k, tf + c->tgt[x], ts + (double)c->d[x], c->w ? (double)c->w[x] : pr->w_const, tp))
                 return SB_ENOMEM;
           }
           break;
@@ -741,7 +910,7 @@ static int deliver_partition(sb_net *net, int k) {
           for (size_t x = tlo; x < thi; x++)
             if (row[x] != 0.0f) {
               nev++;
-              if (push(net, k, tf + x, ta, (double)row[x], tp->frame_rate)) return SB_ENOMEM;
+              if (push(net, k, tf + x, ta, (double)row[x], tp)) return SB_ENOMEM;
             }
           break;
         }
@@ -749,7 +918,7 @@ static int deliver_partition(sb_net *net, int k) {
           if (j >= tlo && j < thi) {
             nev++;
             if (push(net, k, tf + j, ts + (pr->d1 ? (double)pr->d1[j] : pr->d_const), pr->wt ? (double)pr->wt[j] : pr->w_const,
-                     tp->frame_rate))
+                     tp))
               return SB_ENOMEM;
           }
           break;
@@ -776,7 +945,7 @@ static int deliver_partition(sb_net *net, int k) {
                 float wv = pr->kernel[(((size_t)co * (size_t)cs->C_in + (size_t)c) * (size_t)cs->KH + (size_t)ky) * (size_t)cs->KW + (size_t)kx];
                 if (wv == 0.0f) continue;
                 nev++;
-                if (push(net, k, tf + t, ta, (double)wv, tp->frame_rate)) return SB_ENOMEM;
+                if (push(net, k, tf + t, ta, (double)wv, tp)) return SB_ENOMEM;
               }
             }
           }
@@ -919,9 +1088,14 @@ int sb_net_run(sb_net *net, double t_stop) {
   if (net->n_plastic && (rc = sb_plastic_run_start_(net, t_stop))) return rc;
   for (int i = 0; i < net->n_pops; i++) {   /* parameters changed since the queued frame factors: no fast path */
     sb_pop *p = &net->pops[i];
-    double r = p->type->run_frame && p->pstride == 0 ? p->type->frame_rate(p->params) : NAN;
-    if (!(r == p->frame_rate)) p->frame_rate = NAN;
+    double r[3];
+    int nr = p->type->run_frame && p->pstride == 0 ? p->type->frame_rates(p->params, r) : 0;
+    for (int j = 0; j < nr && nr == p->n_rates; j++)
+      if (!(r[j] == p->rates[j])) nr = 0;
+    if (nr != p->n_rates) p->n_rates = 0;
   }
+  for (int k = 0; k < net->threads; k++)   /* due times may have changed between runs */
+    if (net->pmode[k] == 1) net->pmode[k] = 2;
   net->err = 0;
   net->done = 0;
   net->stopped = 0;
@@ -1000,7 +1174,8 @@ int sb_net_reset(sb_net *net) {
   if (!net->prepared) return SB_OK;
   if (net->n_plastic) sb_plastic_reset_(net);
   for (size_t i = 0; i < (size_t)net->S * net->n; i++) net->ev[i].n = 0;
-  for (size_t i = 0; i < (size_t)net->S * (size_t)net->threads; i++) net->arr[i].n = 0, net->arr[i].unsorted = 0;
+  for (size_t i = 0; i < (size_t)net->S * (size_t)net->threads; i++) net->arr[i].n = 0, net->arr[i].unsorted = 0, net->act[i].n = 0;
+  for (int k = 0; k < net->threads; k++) net->pmode[k] = 2;
   for (size_t g = 0; g < net->n; g++) net->stim_pos[g] = net->stim_first[g];
   memset(net->count, 0, net->n * sizeof *net->count);
   memset(net->t_state, 0, net->n * sizeof *net->t_state);
