@@ -687,6 +687,8 @@ static inline int push(sb_net *net, int k, size_t gid, double t, double w, doubl
   return ev_push(&net->qarena[k], &net->ev[sl * net->n + gid], idx);
 }
 
+int sb_ev_push_k_(sb_net *net, int k, size_t gid, double t, double w, double rate) { return push(net, k, gid, t, w, rate); }
+
 static int deliver_partition(sb_net *net, int k) {
   size_t lo = net->bound[k], hi = net->bound[k + 1];
   uint64_t nev = 0;
