@@ -20,6 +20,9 @@ static const char usage[] =
     "  --label N         training images used for labelling (default: --train, at most 60000)\n"
     "  --test N          test images (default 10000)\n"
     "  --test-offset K   start at test image K (default 0; split a test run over processes)\n"
+    "  --train-offset K  start training at training image K (default 0; continue an --init run)\n"
+    "  --train-seconds S stop training after the image that passes S seconds of wall time\n"
+    "                    (the images trained are in n_train; default: no limit)\n"
     "  --init FILE.h5    start from the weights and thetas of an earlier output file\n"
     "  --data DIR        Fashion-MNIST IDX files (default $SB_DATA_DIR or /usr/share/datasets/fashion-mnist)\n"
     "  --seed N          seed of initial weights, delays and Poisson inputs (default 1)\n"
@@ -79,13 +82,17 @@ static void show(prog *g, size_t i, double t0, int shown, uint32_t spikes) {
                      i + 1, g->n, el > 0 ? (double)(i + 1) / el : 0.0, el, spikes, shown);
 }
 
-static int run_phase(sb_dc *dc, prog *g, const sb_dataset *d, size_t n, int wrap, uint32_t *resp, int n_exc,
-                     double *secs, long *showings) {
+/* Presents images [first, first + n) (modulo the set's size when wrap), recording responses in
+ * resp when not NULL; stops after the image that passes `limit` seconds (INFINITY: none) and
+ * returns the number presented in *done. */
+static int run_phase(sb_dc *dc, prog *g, const sb_dataset *d, size_t first, size_t n, int wrap, uint32_t *resp, int n_exc,
+                     double limit, double *secs, long *showings, size_t *done) {
   size_t px = (size_t)d->h * (size_t)d->w;
   double t0 = sb_wall_time();
   g->n = n;
+  *done = 0;
   for (size_t i = 0; i < n; i++) {
-    size_t k = wrap ? i % d->n : i;
+    size_t k = wrap ? (first + i) % d->n : first + i;
     uint32_t *row = resp + (resp ? i * (size_t)n_exc : 0);
     uint32_t tmp[4096];
     int shown = 0;
@@ -95,6 +102,8 @@ static int run_phase(sb_dc *dc, prog *g, const sb_dataset *d, size_t n, int wrap
     uint32_t s = 0;
     for (int j = 0; j < n_exc; j++) s += resp ? row[j] : tmp[j];
     show(g, i, t0, shown, s);
+    *done = i + 1;
+    if (sb_wall_time() - t0 >= limit) break;
   }
   *secs = sb_wall_time() - t0;
   return SB_OK;
@@ -105,10 +114,12 @@ int sb_cmd_stdp_train(int argc, char **argv) {
       {"output", required_argument, 0, 'o'}, {"neurons", required_argument, 0, 1}, {"train", required_argument, 0, 2},
       {"label", required_argument, 0, 3},    {"test", required_argument, 0, 4},    {"init", required_argument, 0, 5},
       {"data", required_argument, 0, 6},     {"seed", required_argument, 0, 7},    {"threads", required_argument, 0, 8},
-      {"test-offset", required_argument, 0, 9},
+      {"test-offset", required_argument, 0, 9}, {"train-offset", required_argument, 0, 10},
+      {"train-seconds", required_argument, 0, 11},
       {"help", no_argument, 0, 'h'},         {"quiet", no_argument, 0, 'q'},       {0, 0, 0, 0}};
   const char *out = "dc.h5", *init = NULL, *data = NULL;
-  long neurons = -1, n_train = 1000, n_label = -1, n_test = 10000, seed = 1, threads = 1, t_off = 0;
+  long neurons = -1, n_train = 1000, n_label = -1, n_test = 10000, seed = 1, threads = 1, t_off = 0, tr_off = 0;
+  double t_limit = INFINITY;
   int quiet = sb_quiet;
   sb_cli_getopt_reset();
   int c;
@@ -128,6 +139,14 @@ int sb_cmd_stdp_train(int argc, char **argv) {
       case 7: e = sb_cli_long("stdp-train", "--seed", optarg, 0, 2147483647L, &seed); break;
       case 8: e = sb_cli_long("stdp-train", "--threads", optarg, 1, 256, &threads); break;
       case 9: e = sb_cli_long("stdp-train", "--test-offset", optarg, 0, 9999, &t_off); break;
+      case 10: e = sb_cli_long("stdp-train", "--train-offset", optarg, 0, 59999, &tr_off); break;
+      case 11: {
+        char *end = NULL;
+        t_limit = strtod(optarg, &end);
+        if (end == optarg || *end || !(t_limit >= 0) || !isfinite(t_limit))
+          return sb_cli_usage_error("stdp-train", "--train-seconds: expected a number of seconds >= 0 (got '%s')", optarg);
+        break;
+      }
       default: return 2;
     }
     if (e) return e;
@@ -183,7 +202,9 @@ int sb_cmd_stdp_train(int argc, char **argv) {
   long sh_train = 0, sh_label = 0, sh_test = 0;
   if (!st) {
     g.phase = "train";
-    st = run_phase(dc, &g, &train, (size_t)n_train, 1, NULL, n_exc, &t_train, &sh_train);
+    size_t done = 0;
+    st = run_phase(dc, &g, &train, (size_t)tr_off, (size_t)n_train, 1, NULL, n_exc, t_limit, &t_train, &sh_train, &done);
+    n_train = (long)done;   /* fewer when --train-seconds stopped it */
   }
   double sim_ms = st ? 0 : sb_dc_time(dc);
   if (!st) st = sb_dc_get_weights(dc, w);
@@ -191,7 +212,8 @@ int sb_cmd_stdp_train(int argc, char **argv) {
   if (!st) st = sb_dc_freeze(dc);
   if (!st) {
     g.phase = "label";
-    st = run_phase(dc, &g, &train, (size_t)n_label, 0, lresp, n_exc, &t_label, &sh_label);
+    size_t done = 0;
+    st = run_phase(dc, &g, &train, 0, (size_t)n_label, 0, lresp, n_exc, INFINITY, &t_label, &sh_label, &done);
   }
   if (!st) {
     sb_dc_assign(lresp, train.labels, (size_t)n_label, n_exc, 10, assign);
@@ -202,7 +224,8 @@ int sb_cmd_stdp_train(int argc, char **argv) {
       view.labels += t_off;
       view.n -= (size_t)t_off;
     }
-    st = run_phase(dc, &g, &view, (size_t)n_test, 0, tresp, n_exc, &t_test, &sh_test);
+    size_t done = 0;
+    st = run_phase(dc, &g, &view, 0, (size_t)n_test, 0, tresp, n_exc, INFINITY, &t_test, &sh_test, &done);
   }
   sb_progress_done(&g.pr);
   double acc = 0;
@@ -237,9 +260,10 @@ int sb_cmd_stdp_train(int argc, char **argv) {
                         (size_t)n_test) != SB_OK;
     double spi = n_train ? t_train / (double)n_train : 0;
     double attrs[] = {acc, (double)n_exc, (double)n_train, (double)n_label, (double)n_test, spi, sim_ms, (double)seed,
-                      (double)threads, (double)sh_train, (double)n_assigned, (double)t_off};
+                      (double)threads, (double)sh_train, (double)n_assigned, (double)t_off, (double)tr_off};
     const char *an[] = {"accuracy", "n_exc", "n_train", "n_label", "n_test", "seconds_per_train_image",
-                        "simulated_train_ms", "seed", "threads", "train_showings", "n_assigned", "test_offset"};
+                        "simulated_train_ms", "seed", "threads", "train_showings", "n_assigned", "test_offset",
+                        "train_offset"};
     for (size_t q = 0; q < sizeof attrs / sizeof *attrs; q++) e |= sb_h5_attr_write_doubles(o.file, an[q], &attrs[q], 1) != SB_OK;
     e |= sb_h5_attr_write_string(o.file, "format", "spikebridge-diehl-cook") != SB_OK;
     e |= sb_h5_attr_write_string(o.file, "source", "Diehl & Cook 2015, Front. Comput. Neurosci. 9:99") != SB_OK;

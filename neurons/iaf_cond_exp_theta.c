@@ -55,7 +55,12 @@ typedef struct {
   double V_th, V_reset, t_ref, g_L, C_m, E_ex, E_in, E_L, tau_syn_ex, tau_syn_in, I_e, theta_plus, tau_theta,
       theta_offset;
 } par;
-typedef struct { double a; /* g_L / C_m, 1/ms */ } der;
+#define SAFE_HMAX 1000.0   /* ms: longest quiet interval safe_until looks at */
+#define SAFE_STEPS 40      /* halvings of the threshold bound's step */
+/* Derived: a = g_L / C_m (1/ms); the factors of the bound's halving steps h_k = SAFE_HMAX 2^-k,
+ * ea[k] = e^{-a h_k} and et[k] = exp_neg(h_k / tau_theta), computed once (they were an exp each
+ * per input event). */
+typedef struct { double a, ea[SAFE_STEPS], et[SAFE_STEPS]; } der;
 typedef struct { double V_m, g_ex, g_in, I_dc, theta, t_ref_end; } st;
 
 static const sb_param_info params[] = {
@@ -83,9 +88,22 @@ static int validate(const void *pv) {
   return SB_OK;
 }
 
+/* e^{-x} for x >= 0; a 4-term series below 1e-4 (error < x^4/24 < 5e-18, relative) saves the exp
+ * of theta's decay, where x = h / tau_theta is tiny. */
+static inline double exp_neg(double x) {
+  if (x < 1e-4) return 1.0 - x * (1.0 - x * (0.5 - x * (1.0 / 6.0)));
+  return exp(-x);
+}
+
 static void derive(const void *pv, void *dv) {
   const par *p = pv;
-  ((der *)dv)->a = p->g_L / p->C_m;
+  der *d = dv;
+  d->a = p->g_L / p->C_m;
+  double h = SAFE_HMAX;
+  for (int k = 0; k < SAFE_STEPS; k++, h *= 0.5) {   /* the same expressions as upper_bound and thr_at */
+    d->ea[k] = exp(-h * d->a);
+    d->et[k] = exp_neg(h / p->tau_theta);
+  }
 }
 
 static void init(const void *pv, const void *dv, void *sv) {
@@ -151,13 +169,6 @@ static void piece(const par *p, const der *d, st *s, double h, int short_piece) 
   s->g_in *= 1.0 - em1i;
 }
 
-/* e^{-x} for x >= 0; a 4-term series below 1e-4 (error < x^4/24 < 5e-18, relative) saves the exp
- * of theta's decay, where x = h / tau_theta is tiny. */
-static inline double exp_neg(double x) {
-  if (x < 1e-4) return 1.0 - x * (1.0 - x * (0.5 - x * (1.0 / 6.0)));
-  return exp(-x);
-}
-
 /* Free (non-refractory) evolution of V and the conductances over h >= 0. */
 static void evolve(const par *p, const der *d, st *s, double h) {
   while (h > 0) {
@@ -211,18 +222,26 @@ static double thr_at(const par *p, const st *s, double h) {
   return p->V_th - p->theta_offset + s->theta * exp_neg(h / p->tau_theta);
 }
 
+/* thr_at with theta's decay factor et = exp_neg(h / tau_theta) given. */
+static inline double thr_with(const par *p, const st *s, double et) { return p->V_th - p->theta_offset + s->theta * et; }
+
 /* Upper bound of V on [0, h] from free state s. With y = V - V_free_inf, inhibition only pulls V
  * down while V > E_in, and the excitatory drive g_ex (E_ex - V) is at most g_ex (E_ex - V_lo)
  * with V_lo the lowest reachable V; comparison with that current-based membrane gives
  *   V(t) <= V_inf + max(y0, y0 e^{-a h}) + g_ex (E_ex - V_lo)/C min(h, tau_ex). */
-static double upper_bound(const par *p, const der *d, const st *s, double h) {
+static double upper_bound_with(const par *p, const der *d, const st *s, double h, const double *ea);
+
+static double upper_bound(const par *p, const der *d, const st *s, double h) { return upper_bound_with(p, d, s, h, NULL); }
+
+/* upper_bound with e^{-a h} taken from *ea when ea is not NULL (the same value). */
+static double upper_bound_with(const par *p, const der *d, const st *s, double h, const double *ea) {
   double V_inf = p->E_L + (p->I_e + s->I_dc) / p->g_L;
   double lo = s->V_m;
   if (V_inf < lo) lo = V_inf;
   if (p->E_in < lo) lo = p->E_in;
   if (p->E_ex < lo) lo = p->E_ex;
   double y0 = s->V_m - V_inf;
-  double free = y0 >= 0 ? y0 : y0 * exp(-h * d->a);
+  double free = y0 >= 0 ? y0 : y0 * (ea ? *ea : exp(-h * d->a));
   double drive = p->E_ex - lo;
   double kick = s->g_ex * drive / p->C_m * (h < p->tau_syn_ex ? h : p->tau_syn_ex);
   if (s->g_in > 0 && lo < p->E_in) kick += s->g_in * (p->E_in - lo) / p->C_m * (h < p->tau_syn_in ? h : p->tau_syn_in);
@@ -232,7 +251,12 @@ static double upper_bound(const par *p, const der *d, const st *s, double h) {
 /* Largest h in (0, hmax] (halving from hmax) before which no crossing is possible, or 0. */
 static double safe_h(const par *p, const der *d, const st *s, double hmax) {
   double h = hmax;
-  for (int k = 0; k < 40 && h >= 1e-3; k++, h *= 0.5)
+  if (hmax == SAFE_HMAX) {   /* the decay factors of these steps are precomputed (derive) */
+    for (int k = 0; k < SAFE_STEPS && h >= 1e-3; k++, h *= 0.5)
+      if (upper_bound_with(p, d, s, h, &d->ea[k]) < thr_with(p, s, d->et[k]) - 1e-12) return h;
+    return 0.0;
+  }
+  for (int k = 0; k < SAFE_STEPS && h >= 1e-3; k++, h *= 0.5)
     if (upper_bound(p, d, s, h) < thr_at(p, s, h) - 1e-12) return h;
   return 0.0;
 }
@@ -310,7 +334,7 @@ static double safe_until(const void *pv, const void *dv, const void *sv, double 
   const st *s = sv;
   if (t < s->t_ref_end) return s->t_ref_end;
   if (s->V_m >= thr_at(p, s, 0.0)) return t;
-  return t + safe_h(p, dv, s, 1000.0) * (1.0 - 1e-12);
+  return t + safe_h(p, dv, s, SAFE_HMAX) * (1.0 - 1e-12);
 }
 
 static void reset(const void *pv, const void *dv, void *sv, double t_spike) {

@@ -849,6 +849,8 @@ static inline int push(sb_net *net, int k, size_t gid, double t, double w, const
   return ev_push(&net->qarena[k], v, idx);
 }
 
+int sb_ev_push_k_(sb_net *net, int k, size_t gid, double t, double w, double rate) { return push(net, k, gid, t, w, rate); }
+
 static int deliver_partition(sb_net *net, int k) {
   size_t lo = net->bound[k], hi = net->bound[k + 1];
   uint64_t nev = 0;

@@ -4,6 +4,7 @@
  * against the spike counts; thread invariance; label assignment, prediction and accuracy on
  * hand-made response matrices; the command end to end and on bad input (exit 2, no file). */
 #include "learning/learning.h"
+#include "models/ann/ann.h"
 #include "models/snn/snn.h"
 #include "tests/testutil.h"
 
@@ -317,6 +318,76 @@ static void test_cli_end_to_end(void **state) {
   check_contains(out, "--neurons 7 does not match");
 }
 
+/* weights (n x 784) and the n_train, train_offset attributes of a stdp-train output */
+static double *read_run(const char *path, double *n_train, double *offset) {
+  hid_t f;
+  assert_int_equal(sb_h5_open_read(path, &f), SB_OK);
+  double *w;
+  size_t n;
+  assert_int_equal(sb_h5_read(f, "weights", H5T_NATIVE_DOUBLE, (void **)&w, &n, NULL, NULL, 0), SB_OK);
+  assert_int_equal(sb_h5_attr_read_doubles(f, "n_train", n_train, 1, &n), SB_OK);
+  assert_int_equal(sb_h5_attr_read_doubles(f, "train_offset", offset, 1, &n), SB_OK);
+  H5Fclose(f);
+  return w;
+}
+
+/* Largest relative spread over neurons of w1/w0 on the pixels that are 0 in `img`. */
+static double zero_pixel_spread(const double *w1, const double *w0, const uint8_t *img, int n) {
+  double worst = 0;
+  for (int i = 0; i < n; i++) {
+    double lo = INFINITY, hi = -INFINITY;
+    for (int j = 0; j < 784; j++)
+      if (!img[j] && w0[i * 784 + j] > 0) {
+        double r = w1[i * 784 + j] / w0[i * 784 + j];
+        lo = r < lo ? r : lo;
+        hi = r > hi ? r : hi;
+      }
+    if ((hi - lo) / lo > worst) worst = (hi - lo) / lo;
+  }
+  return worst;
+}
+
+/* --train-seconds stops after the image that passes the limit (0: exactly one image, the same
+ * weights as --train 1); --train-offset K trains on image K: an input whose pixel is 0 never
+ * spikes, so its weight only changes by the row normalisation, a common factor per neuron on
+ * image K's zero pixels (to rounding) and not on image 0's. */
+static void test_cli_train_limits(void **state) {
+  (void)state;
+  if (!have_data()) skip();
+  char out[8192], p0[512], p1[512], p2[512];
+  snprintf(p0, sizeof p0, "%s/lim0.h5", sb_test_tmpdir());
+  snprintf(p1, sizeof p1, "%s/lim1.h5", sb_test_tmpdir());
+  snprintf(p2, sizeof p2, "%s/lim2.h5", sb_test_tmpdir());
+  const char *common = "--neurons 4 --label 1 --test 1 --seed 3 --quiet";
+  assert_int_equal(sb_test_run(out, sizeof out, "stdp-train --train 0 %s -o %s", common, p0), 0);
+  assert_int_equal(sb_test_run(out, sizeof out, "stdp-train --train 1 --train-offset 5 %s -o %s", common, p1), 0);
+  int rc = sb_test_run(out, sizeof out, "stdp-train --train 50 --train-seconds 0 --train-offset 5 %s -o %s", common, p2);
+  if (rc) fprintf(stderr, "%s\n", out);
+  assert_int_equal(rc, 0);
+  check_contains(out, "train  1 images");
+  double nt, off;
+  double *w0 = read_run(p0, &nt, &off), *w1 = read_run(p1, &nt, &off);
+  check_abs(nt, 1, 0, "n_train of --train 1");
+  check_abs(off, 5, 0, "train_offset attribute");
+  double *w2 = read_run(p2, &nt, &off);
+  check_abs(nt, 1, 0, "n_train after --train-seconds 0 (one image, then the limit)");
+  for (size_t q = 0; q < 4 * 784; q++) check_abs(w2[q], w1[q], 0, "weight %zu: --train-seconds 0 vs --train 1", q);
+  sb_dataset d = {0};
+  assert_int_equal(sb_fmnist_load(NULL, "train", &d), SB_OK);
+  double s5 = zero_pixel_spread(w1, w0, d.images + 5 * 784, 4), s0 = zero_pixel_spread(w1, w0, d.images, 4);
+  fprintf(stderr, "zero-pixel ratio spread: image 5 %.3g, image 0 %.3g\n", s5, s0);
+  assert_true(s5 < 1e-12);
+  assert_true(s0 > 1e-3);
+  sb_dataset_free(&d);
+  sb_free(w0); sb_free(w1); sb_free(w2);
+  rc = sb_test_run(out, sizeof out, "stdp-train --train-seconds -1 -o %s --quiet", p2);
+  assert_int_equal(rc, 2);
+  check_contains(out, "--train-seconds: expected a number of seconds >= 0 (got '-1')");
+  rc = sb_test_run(out, sizeof out, "stdp-train --train-offset 60000 -o %s --quiet", p2);
+  assert_int_equal(rc, 2);
+  check_contains(out, "--train-offset: expected an integer in [0, 59999]");
+}
+
 static void test_cli_bad_input(void **state) {
   (void)state;
   char out[4096], path[512];
@@ -372,6 +443,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_rule_vs_reference),    cmocka_unit_test(test_normalisation),
       cmocka_unit_test(test_bounds_theta_threads), cmocka_unit_test(test_frozen_keeps_state),
       cmocka_unit_test(test_assign_predict_accuracy), cmocka_unit_test(test_cli_end_to_end),
+      cmocka_unit_test(test_cli_train_limits),
       cmocka_unit_test(test_cli_bad_input),
   };
   return cmocka_run_group_tests_name("diehl_cook", tests, NULL, NULL);

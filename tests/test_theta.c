@@ -105,7 +105,9 @@ static int rhs(double t, const double y[], double f[], void *pv) {
 static void test_propagator_vs_ode(void **state) {
   (void)state;
   const sb_neuron_type *ty = T();
-  char p[256], d[64], s[128];
+  char p[256], s[128], *d = malloc(ty->derived_size);   /* derived: 648 bytes (the bound's step factors) */
+  assert_non_null(d);
+  assert_true(ty->param_size <= sizeof p && ty->state_size <= sizeof s);
   sb_neuron_defaults(ty, p);
   const char *k[] = {"V_th", "g_L", "C_m", "E_L", "E_in", "tau_syn_ex", "tau_syn_in", "I_e"};
   double v[] = {1000.0, 1.0, 100.0, -65.0, -100.0, 1.0, 2.0, 23.85};
@@ -138,6 +140,7 @@ static void test_propagator_vs_ode(void **state) {
   memcpy(&V, s, sizeof V);
   check_abs(V, y[0], 1e-9, "V_m at 400 ms vs rk8pd");
   gsl_odeiv2_driver_free(drv);
+  free(d);
 }
 
 /* theta_plus = 0: the same neuron as iaf_cond_exp (an independent ODE implementation) under
