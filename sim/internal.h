@@ -223,9 +223,9 @@ void sb_rec_free_(sb_net *net);
 /* Queue an event (time t ms, weight w) for neuron gid in window slot `slot`; its own arrival
  * entry in the table of gid's partition. Used by checkpoint restore and plastic delivery. */
 int sb_ev_push_(sb_net *net, size_t slot, size_t gid, double t, double w);
-/* sb_ev_push_ into the slot of t's window for a target gid of partition k whose population's
- * frame_rate is `rate` (the caller knows both: no searches per event). */
-int sb_ev_push_k_(sb_net *net, int k, size_t gid, double t, double w, double rate);
+/* sb_ev_push_ into the slot of t's window for a target gid of partition k in population tp (the
+ * caller knows both: no searches per event). */
+int sb_ev_push_k_(sb_net *net, int k, size_t gid, double t, double w, const sb_pop *tp);
 /* Event j of neuron gid's queue in window slot `slot`: time and weight. */
 void sb_ev_get_(const sb_net *net, size_t slot, size_t gid, uint32_t j, double *t, double *w);
 /* Releases a partition's queue storage (sim/run.c). */

@@ -102,13 +102,13 @@ int sb_plastic_deliver_(sb_net *net, const sb_proj *pr, int k, size_t j, double 
   struct sb_plastic *pl = pr->pl;
   uint32_t a = c->row[j], e = c->row[j + 1];
   size_t tf = net->pops[pr->tgt].first;
-  double rate = net->pops[pr->tgt].frame_rate;
+  const sb_pop *tp = &net->pops[pr->tgt];
   sb_stdp_syn *sy = pl->syn[k];
   for (uint32_t x = a; x < e; x++) {
     double d = syn_delay(pr, c, x), ta = ts + d;
     double w = sb_stdp_pre(&pl->prm, &sy[x], &pl->post[c->tgt[x]], ts, d);
     size_t g = tf + c->tgt[x];
-    if (sb_ev_push_k_(net, k, g, ta, w, rate)) return SB_ENOMEM;
+    if (sb_ev_push_k_(net, k, g, ta, w, tp)) return SB_ENOMEM;
     if (ta < net->ev_due[g]) net->ev_due[g] = ta; /* wake the target for this event (lazy window scan) */
   }
   *nev += e - a;

@@ -849,7 +849,7 @@ static inline int push(sb_net *net, int k, size_t gid, double t, double w, const
   return ev_push(&net->qarena[k], v, idx);
 }
 
-int sb_ev_push_k_(sb_net *net, int k, size_t gid, double t, double w, double rate) { return push(net, k, gid, t, w, rate); }
+int sb_ev_push_k_(sb_net *net, int k, size_t gid, double t, double w, const sb_pop *tp) { return push(net, k, gid, t, w, tp); }
 
 static int deliver_partition(sb_net *net, int k) {
   size_t lo = net->bound[k], hi = net->bound[k + 1];

@@ -187,7 +187,7 @@ static void test_model_errors(void **state) {
   bad_model("\"stdp_synapse\"", "\"stdp_fancy_synapse\"", "projections[0].synapse_model: unknown model \"stdp_fancy_synapse\"");
   bad_model("\"tau_plus\": 16.8", "\"tau_plus\": -16.8", "projections[0].synapse_params.tau_plus: must be > 0 (got -16.8)");
   bad_model("\"alpha\": 1.05", "\"alfa\": 1.05", "projections[0].synapse_params.alfa: unknown parameter of stdp_synapse");
-  bad_model("\"interval\": 100.0", "\"interval\": 0", "projections[0].record_weights.interval: must be > 0");
+  bad_model("\"interval\": 100.0", "\"interval\": 0", "projections[0].record_weights.interval: must be >= 0.001 ms");
   bad_model("\"rule\": \"explicit\"", "\"rule\": \"one_to_one\"", "plastic synapses need sparse storage");
   bad_model("\"synapse_model\": \"stdp_synapse\"", "\"synapse_model\": \"static_synapse\"",
             "only plastic synapse models take parameters");
