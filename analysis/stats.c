@@ -3,6 +3,7 @@
  * cited at each function in analysis.h. Streaming over files is summary.c's job, not this file's. */
 #include "analysis/analysis.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,7 @@ double sb_stats_lv(const double *isi, size_t n, sb_stats_why_code *why) {
 /* elephant.utils.round_binning_errors for a scalar: floor, but values within 1e-8 below the
  * next integer round up. */
 static long round_binning(double v) {
+  if (!(v < 9.0e18)) return LONG_MAX;   /* beyond long: callers refuse so many bins */
   double fl = floor(v);
   if (v - fl >= 1.0 - 1e-8) return (long)fl + 1;
   return (long)fl;
@@ -126,7 +128,8 @@ double sb_stats_fano(const double *c, size_t n, sb_stats_why_code *why) {
 
 size_t sb_stats_irate_len(double t_start, double t_stop, double dt) {
   if (!(t_stop >= t_start) || !(dt > 0)) return 0;
-  return (size_t)((t_stop - t_start) / dt);
+  double n = (t_stop - t_start) / dt;
+  return n < 9.0e18 ? (size_t)n : (size_t)9.0e18;
 }
 
 int sb_stats_smooth_counts(const double *counts, size_t n_counts, double dt, double sigma, size_t n_trains,

@@ -509,6 +509,10 @@ static int summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, int sho
   s->t_stop = a.t1;
   s->bin = o->bin;
   a.n_bins = sb_stats_n_bins(a.t0, a.t1, o->bin);
+  /* 1e8 bins (800 MB per histogram) is far beyond any plot or Fano window: a typo, not a request */
+  if (!st && a.n_bins > 100000000)
+    st = SB_SET_ERROR(SB_EINVAL, "%s: --bin %g ms over [%g, %g] ms gives %zu bins (at most 1e8): use a larger --bin or a shorter window",
+                      pi->name, o->bin, a.t0, a.t1, a.n_bins);
   double sigma = isnan(o->sigma) ? 2.0 * o->bin : o->sigma;
   size_t n_irate_out = a.t1 > a.t0 ? sb_stats_irate_len(a.t0, a.t1, o->bin) : 0;
   a.n_irate = n_irate_out ? n_irate_out + 1 : 0;   /* histogram over [t0, t1 + bin], one bin longer */

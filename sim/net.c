@@ -151,6 +151,9 @@ int sb_net_add_population(sb_net *net, const char *name, const sb_neuron_type *t
   int rc;
   if ((rc = check_building(net))) return rc;
   if (!name || !*name) SB_ERROR(SB_EINVAL, "population name must not be empty");
+  /* the name becomes an HDF5 group (/spikes/NAME, /report/NAME_var): no path syntax */
+  if (strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+    SB_ERROR(SB_EINVAL, "population '%s': a name must not contain '/' or be '.' or '..'", name);
   if (sb_net_find_population(net, name) >= 0) SB_ERROR(SB_EINVAL, "population '%s' defined twice", name);
   if (!type) SB_ERROR(SB_EINVAL, "population '%s': no neuron model", name);
   if (n == 0 || n > UINT32_MAX) SB_ERROR(SB_EINVAL, "population '%s': n must be in [1, 2^32) (got %zu)", name, n);

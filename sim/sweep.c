@@ -75,7 +75,8 @@ static int make_dirs(const char *path) {
       char c = buf[i];
       buf[i] = 0;
       if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        SB_ERROR(SB_EIO, "%s: cannot create directory: %s", buf, strerror(errno));
+        SB_ERROR(errno == EACCES || errno == EROFS || errno == ENOENT || errno == ENOTDIR ? SB_EINVAL : SB_EIO,
+                 "%s: cannot create directory: %s", buf, strerror(errno));
       buf[i] = c;
     }
   }

@@ -296,6 +296,26 @@ static void test_file_roundtrip(void **state) {
   check_contains(out, "expected shape (2, 3)");
   assert_int_equal(sb_test_run(out, sizeof out, "eval %s --steps 5", ann), 2);
   check_contains(out, "spikebridge-snn");
+  /* a non-finite weight and an initial membrane outside [0, 1) of the threshold are refused */
+  f = H5Fopen(snn, H5F_ACC_RDWR, H5P_DEFAULT);
+  H5Ldelete(f, "layers/001/weight", H5P_DEFAULT);
+  g = H5Gopen2(f, "layers/001", H5P_DEFAULT);
+  float w6[6] = {0, 1, (float)INFINITY, 0, 0, 0};
+  size_t d6[2] = {2, 3};
+  sb_h5_write_float(g, "weight", w6, 2, d6);
+  H5Gclose(g);
+  H5Fclose(f);
+  assert_int_equal(sb_convert_load(&b, snn), SB_EFORMAT);
+  check_contains(sb_last_error(), "/layers/001/weight: element 2 is not finite");
+  sb_convert_save(a = convert_with(ann, &hand_samples[0][0], 2, 2, 2, 1, 1, 0.5), snn);
+  sb_convert_net_free(a);
+  f = H5Fopen(snn, H5F_ACC_RDWR, H5P_DEFAULT);
+  double v5 = 5;
+  H5Adelete(f, "v_init");
+  sb_h5_attr_write_doubles(f, "v_init", &v5, 1);
+  H5Fclose(f);
+  assert_int_equal(sb_convert_load(&b, snn), SB_EFORMAT);
+  check_contains(sb_last_error(), "@v_init: expected a fraction of the threshold in [0, 1) (got 5)");
 }
 
 static void test_cli_bad_inputs(void **state) {

@@ -51,6 +51,8 @@ static void test_bad_model_files(void **state) {
        "record.state[0].node_ids[1]: must be in [0, 9] (got 10)"},
       {"not_object.json", "[1, 2, 3]", "(top level): expected an object"},
       {"neg_tstop.json", "{" GOOD_POP ", \"simulation\": {\"t_stop\": -5}}", "simulation.t_stop: must be > 0 ms (got -5)"},
+      {"slash_name.json", "{\"populations\": {\"a/b\": {\"model\": \"iaf_psc_exp\", \"n\": 2}}}",
+       "population 'a/b': a name must not contain '/'"},
       {"tiny_interval.json", "{" GOOD_POP ", \"record\": {\"state\": [{\"population\": \"exc\", \"variables\": [\"V_m\"], \"interval\": 1e-9}]}}",
        "record.state[0].interval: must be >= 0.001 ms (got 1e-09)"},
       {"bad_var.json", "{" GOOD_POP ", \"record\": {\"state\": [{\"population\": \"exc\", \"variables\": [\"g_ex\"]}]}}",

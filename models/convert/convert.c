@@ -531,6 +531,12 @@ static int read_tensor(hid_t g, const char *file, const char *grp, const char *n
     for (int i = 0; i < r && i < 4; i++) snprintf(b + strlen(b), sizeof b - strlen(b), i ? ", %zu" : "%zu", dims[i]);
     SB_ERROR(SB_EFORMAT, "%s: /%s/%s: expected shape (%s) (got (%s))", file, grp, name, a, b);
   }
+  const float *x = data;
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(x[i])) {
+      sb_free(data);
+      SB_ERROR(SB_EFORMAT, "%s: /%s/%s: element %zu is not finite (got %g)", file, grp, name, i, (double)x[i]);
+    }
   *out = data;
   return SB_OK;
 }
@@ -555,9 +561,13 @@ static int load_layer(hid_t f, const char *path, int i, sb_convert_layer *L) {
   if (!rc) rc = read_shape(g, path, grp, "in_shape", &L->in_rank, &L->in_c, &L->in_h, &L->in_w);
   if (!rc) rc = read_shape(g, path, grp, "out_shape", &L->out_rank, &L->out_c, &L->out_h, &L->out_w);
   if (!rc) rc = read_d(g, path, grp, "threshold", &L->threshold);
-  if (!rc && !(L->threshold > 0)) rc = SB_SET_ERROR(SB_EFORMAT, "%s: /%s@threshold: must be > 0 (got %g)", path, grp, L->threshold);
+  if (!rc && !(L->threshold > 0 && isfinite(L->threshold)))
+    rc = SB_SET_ERROR(SB_EFORMAT, "%s: /%s@threshold: must be finite and > 0 (got %g)", path, grp, L->threshold);
   if (!rc) rc = read_d(g, path, grp, "lambda", &L->lambda);
-  if (!rc && !(rc = read_i(g, path, grp, "spiking", &v, 1))) L->spiking = v != 0;
+  if (!rc && !(rc = read_i(g, path, grp, "spiking", &v, 1))) {
+    if (v != 0 && v != 1) rc = SB_SET_ERROR(SB_EFORMAT, "%s: /%s@spiking: expected 0 or 1 (got %lld)", path, grp, (long long)v);
+    L->spiking = v != 0;
+  }
   if (!rc && sb_h5_attr_exists(g, "qcfs_levels") && !(rc = read_i(g, path, grp, "qcfs_levels", &v, 1))) L->qcfs_levels = (int)v;
   if (!rc && L->kind != SB_CONVERT_DENSE) {
     if (!(rc = read_i(g, path, grp, "kernel", &v, 1))) L->k = (int)v;
@@ -622,6 +632,10 @@ int sb_convert_load(sb_convert_net **out, const char *path) {
   if (strcmp(s, "membrane") && strcmp(s, "spikes")) { rc = SB_SET_ERROR(SB_EFORMAT, "%s: @readout: expected membrane or spikes (got %s)", path, s); goto done; }
   net->readout_spikes = !strcmp(s, "spikes");
   if ((rc = read_d(f, path, "", "v_init", &net->v_init))) goto done;
+  if (!(net->v_init >= 0 && net->v_init < 1)) {
+    rc = SB_SET_ERROR(SB_EFORMAT, "%s: @v_init: expected a fraction of the threshold in [0, 1) (got %g)", path, net->v_init);
+    goto done;
+  }
   if (sb_h5_attr_exists(f, "norm")) read_s(f, path, "", "norm", net->norm, sizeof net->norm);
   if (sb_h5_attr_exists(f, "source")) read_s(f, path, "", "source", net->source, sizeof net->source);
   if (sb_h5_attr_exists(f, "ann_name")) read_s(f, path, "", "ann_name", net->ann_name, sizeof net->ann_name);
