@@ -534,8 +534,9 @@ static int read_tensor(hid_t g, const char *file, const char *grp, const char *n
   const float *x = data;
   for (size_t i = 0; i < n; i++)
     if (!isfinite(x[i])) {
+      double bad = x[i];
       sb_free(data);
-      SB_ERROR(SB_EFORMAT, "%s: /%s/%s: element %zu is not finite (got %g)", file, grp, name, i, (double)x[i]);
+      SB_ERROR(SB_EFORMAT, "%s: /%s/%s: element %zu is not finite (got %g)", file, grp, name, i, bad);
     }
   *out = data;
   return SB_OK;
