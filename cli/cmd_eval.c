@@ -214,6 +214,7 @@ int sb_cmd_eval(int argc, char **argv) {
   sb_convert_eval_opts o;
   sb_convert_eval_opts_default(&o);
   const char *data = NULL, *record = NULL, *recimg = "0", *json = NULL, *plot = NULL, *fid = NULL;
+  int recimg_given = 0;
   int event = 0;
   long limit = -1, lv;
   sb_cli_getopt_reset();
@@ -238,7 +239,7 @@ int sb_cmd_eval(int argc, char **argv) {
         if (sb_cli_long("eval", "--limit", optarg, 1, 100000000, &limit)) return 2;
         break;
       case 5: record = optarg; if (sb_output_check(record)) return sb_cli_fail(SB_EINVAL); break;
-      case 6: recimg = optarg; break;
+      case 6: recimg = optarg; recimg_given = 1; break;
       case 7:
         if (!strcmp(optarg, "current")) o.coding = SB_CODING_CURRENT;
         else if (!strcmp(optarg, "poisson")) o.coding = SB_CODING_POISSON;
@@ -264,6 +265,7 @@ int sb_cmd_eval(int argc, char **argv) {
   }
   if (optind != argc - 1) return sb_cli_usage_error("eval", "expected one SNN.h5 argument");
   const char *path = argv[optind];
+  if (recimg_given && !record) return sb_cli_usage_error("eval", "--record-images: needs --record OUT.h5 (the images' spikes go there)");
   if (sb_output_not_input(record, path) || sb_output_not_input(json, path) || sb_output_not_input(plot, path))
     return sb_cli_fail(SB_EINVAL);
   if (is_gan(path)) return eval_gan(path, data, o.steps, limit > 0 ? (size_t)limit : 1000, o.seed, fid, plot);

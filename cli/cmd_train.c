@@ -91,7 +91,7 @@ int sb_cmd_train(int argc, char **argv) {
     case 1: data = optarg; break;
     case 2: e = sb_cli_long("train", "--epochs", optarg, 0, 100000, &epochs); break;
     case 3: e = sb_cli_long("train", "--batch", optarg, 1, 1 << 20, &batch); break;
-    case 4: e = sb_cli_double("train", "--lr", optarg, &lr); if (!e && !(lr > 0)) e = sb_cli_usage_error("train", "--lr: expected > 0 (got %s)", optarg); break;
+    case 4: e = sb_cli_double("train", "--lr", optarg, &lr); if (!e && !(lr >= 1e-12 && lr <= 100)) e = sb_cli_usage_error("train", "--lr: expected 1e-12..100, as train.lr in an architecture file (got %s)", optarg); break;
     case 5: e = sb_cli_long("train", "--seed", optarg, 0, 0x7fffffffffffffffL, &seed); break;
     case 6: e = sb_cli_long("train", "--threads", optarg, 1, 1024, &threads); break;
     case 7: e = sb_cli_long("train", "--limit", optarg, 1, 1L << 40, &limit); break;

@@ -392,6 +392,8 @@ static void test_cli_bad_inputs(void **state) {
   check_contains(out, "images are 20x20 but model 'mlp' expects input (1, 28, 28)");
   /* bad option values */
   assert_int_equal(sb_test_run(out, sizeof out, "train mlp --lr -1 -o %s", o), 2);
+  assert_int_equal(sb_test_run(out, sizeof out, "train mlp --lr 1e10 -o %s", o), 2);
+  check_contains(out, "--lr: expected 1e-12..100");
   assert_int_equal(sb_test_run(out, sizeof out, "train mlp --optimizer rmsprop -o %s", o), 2);
   assert_int_equal(sb_test_run(out, sizeof out, "train cnn --augment rotate -o %s", o), 2);
   check_contains(out, "--augment: expected none, flip, crop or flip+crop (got 'rotate')");

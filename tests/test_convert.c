@@ -331,6 +331,8 @@ static void test_cli_bad_inputs(void **state) {
   assert_false(sb_test_file_exists(o));
   assert_int_equal(sb_test_run(out, sizeof out, "convert %s --norm median", sig), 2);
   check_contains(out, "--norm");
+  assert_int_equal(sb_test_run(out, sizeof out, "eval %s --record-images 0,1", o), 2);
+  check_contains(out, "--record-images: needs --record");
   assert_int_equal(sb_test_run(out, sizeof out, "convert %s --reset never", sig), 2);
   assert_int_equal(sb_test_run(out, sizeof out, "convert %s --norm percentile:120", sig), 2);
   assert_int_equal(sb_test_run(out, sizeof out, "eval x.h5 --steps 0"), 2);
