@@ -140,13 +140,11 @@ int sb_cmd_stdp_train(int argc, char **argv) {
       case 8: e = sb_cli_long("stdp-train", "--threads", optarg, 1, 256, &threads); break;
       case 9: e = sb_cli_long("stdp-train", "--test-offset", optarg, 0, 9999, &t_off); break;
       case 10: e = sb_cli_long("stdp-train", "--train-offset", optarg, 0, 59999, &tr_off); break;
-      case 11: {
-        char *end = NULL;
-        t_limit = strtod(optarg, &end);
-        if (end == optarg || *end || !(t_limit >= 0) || !isfinite(t_limit))
-          return sb_cli_usage_error("stdp-train", "--train-seconds: expected a number of seconds >= 0 (got '%s')", optarg);
+      case 11:
+        e = sb_cli_double("stdp-train", "--train-seconds", optarg, &t_limit);
+        if (!e && !(t_limit >= 0))
+          e = sb_cli_usage_error("stdp-train", "--train-seconds: expected a number of seconds >= 0 (got '%s')", optarg);
         break;
-      }
       default: return 2;
     }
     if (e) return e;

@@ -81,23 +81,27 @@ static int ev_grow(sb_arena *a, sb_evvec *v) {
   return SB_OK;
 }
 
+/* The heap array p of `elem`-byte items, doubled (first allocation: `first` items); *cap is
+ * updated. NULL (p kept, *cap unchanged) when it cannot grow. */
+static void *vec_grow(void *p, uint32_t *cap, size_t elem, uint32_t first) {
+  if (*cap > UINT32_MAX / 4) return NULL;
+  uint32_t c = *cap ? 2 * *cap : first;
+  void *q = sb_realloc(p, c * elem);
+  if (q) *cap = c;
+  return q;
+}
+
 static int arr_grow(sb_arrtab *a) {
-  if (a->cap > UINT32_MAX / 4) return SB_ENOMEM;
-  uint32_t cap = a->cap ? 2 * a->cap : 256;
-  sb_arr *e = sb_realloc(a->a, cap * sizeof *e);
+  sb_arr *e = vec_grow(a->a, &a->cap, sizeof *e, 256);
   if (!e) return SB_ENOMEM;
   a->a = e;
-  a->cap = cap;
   return SB_OK;
 }
 
 static int u32_grow(sb_u32v *v) {
-  if (v->cap > UINT32_MAX / 4) return SB_ENOMEM;
-  uint32_t cap = v->cap ? 2 * v->cap : 64;
-  uint32_t *a = sb_realloc(v->a, cap * sizeof *a);
-  if (!a) return SB_ENOMEM;
-  v->a = a;
-  v->cap = cap;
+  uint32_t *e = vec_grow(v->a, &v->cap, sizeof *e, 64);
+  if (!e) return SB_ENOMEM;
+  v->a = e;
   return SB_OK;
 }
 
