@@ -8,7 +8,8 @@
 static const char usage[] =
     "Usage: spikebridge convert MODEL.h5 [-o SNN.h5] [--norm max|percentile:99.9]\n"
     "                           [--reset subtract|zero] [--v-init 0|0.5] [--readout membrane|spikes]\n"
-    "                           [--samples N] [--pool-norm data|inherit,...] [--data DIR] [--quiet]\n\n"
+    "                           [--samples N] [--pool-norm data|inherit,...] [--calibrate T]\n"
+    "                           [--data DIR] [--quiet]\n\n"
     "Convert a trained ANN into a spiking network of non-leaky integrate-and-fire neurons\n"
     "(Rueckauer et al. 2017): ReLU units -> IF neurons, weights normalised per layer from the\n"
     "activations of N training images (default 1000, evenly strided), biases -> constant currents,\n"
@@ -24,6 +25,10 @@ static const char usage[] =
     "                   repeats): data (default: percentile/max of the pooled activations) or\n"
     "                   inherit (the input's lambda, weight 1/K^2: the exact average of the\n"
     "                   input spike counts; fewer spikes). inherit,data: the first pool inherits\n"
+    "  --calibrate T    calibrate the initial membrane per channel for T steps (Li et al. 2021):\n"
+    "                   layer by layer, the charge a channel's neurons lack after T steps on the\n"
+    "                   sample images, against the ANN's activations, is added at t = 0; it helps\n"
+    "                   most near T and fades as 1/T (default: off)\n"
     "  --no-ann-eval    do not store the ANN's test-set predictions\n"
     "  --data DIR       Fashion-MNIST directory\n";
 
@@ -33,7 +38,8 @@ int sb_cmd_convert(int argc, char **argv) {
       {"reset", required_argument, 0, 2},    {"data", required_argument, 0, 3},
       {"v-init", required_argument, 0, 4},   {"readout", required_argument, 0, 5},
       {"samples", required_argument, 0, 6},  {"no-ann-eval", no_argument, 0, 7},
-      {"pool-norm", required_argument, 0, 8},
+      {"pool-norm", required_argument, 0, 8}, {"calibrate", required_argument, 0, 9},
+      {"layer-norm", required_argument, 0, 10},
       {"help", no_argument, 0, 'h'},         {"quiet", no_argument, 0, 'q'},
       {0, 0, 0, 0}};
   sb_convert_opts o;
@@ -79,6 +85,11 @@ int sb_cmd_convert(int argc, char **argv) {
         o.n_samples = (int)lv;
         break;
       case 7: o.eval_ann = 0; break;
+      case 10: o.layer_norm = optarg; break;
+      case 9:
+        if (sb_cli_long("convert", "--calibrate", optarg, 1, 100000, &lv)) return 2;
+        o.calib_steps = (int)lv;
+        break;
       default: break;
     }
   }
@@ -105,6 +116,7 @@ int sb_cmd_convert(int argc, char **argv) {
   printf("  norm %s over %d training images, reset by %s, v_init %g x threshold, readout %s\n", net->norm,
          net->n_norm_samples, net->reset_zero ? "zero" : "subtraction", net->v_init,
          net->readout_spikes ? "spike count" : "membrane potential");
+  if (net->calib_steps) printf("  initial membranes calibrated per channel for T = %d\n", net->calib_steps);
   printf("  %-4s %-14s %-10s %-16s %-12s %s\n", "#", "population", "ANN layers", "shape", "lambda", "projection");
   for (int i = 0; i < net->n_layers; i++) {
     const sb_convert_layer *L = &net->layers[i];

@@ -169,6 +169,7 @@ static int write_json(const char *path, const sb_convert_net *net, const sb_conv
   json_object_set_new(o, "v_init", json_real(v_init));
   json_object_set_new(o, "norm", json_string(net->norm));
   json_object_set_new(o, "reset", json_string(net->reset_zero ? "zero" : "subtract"));
+  json_object_set_new(o, "calib_steps", json_integer(net->calib_steps));
   json_object_set_new(o, "images", json_integer((json_int_t)r->n_images));
   json_object_set_new(o, "steps", json_integer(r->steps));
   json_object_set_new(o, "dt_ms", json_real(1.0));
@@ -314,6 +315,7 @@ int sb_cmd_eval(int argc, char **argv) {
   double v_init = o.v_init >= 0 ? o.v_init : net->v_init;
   printf("eval %s: %zu test images, T = %d steps of 1 ms, backend %s, input %s, v_init %g, reset %s\n", path, n,
          o.steps, backend, o.coding ? "poisson" : "constant current", v_init, net->reset_zero ? "zero" : "subtract");
+  if (net->calib_steps) printf("  initial membranes calibrated per channel for T = %d (convert --calibrate)\n", net->calib_steps);
   rc = event == 1 ? sb_convert_eval_event(net, d.images, d.labels, n, &o, &r)
                   : sb_convert_eval_clocked(net, d.images, d.labels, n, &o, &r);
   if (rc) {

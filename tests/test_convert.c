@@ -395,6 +395,159 @@ static void test_pool_norm(void **state) {
   sb_convert_net_free(dflt);
 }
 
+/* Last ANN layer index of a converted layer ("3,4,5" -> 5): the layer whose output is its activation. */
+static int act_layer(const sb_convert_layer *L) {
+  const char *c = strrchr(L->ann_layers, ',');
+  return atoi(c ? c + 1 : L->ann_layers);
+}
+
+/* Potential calibration (Li et al. 2021) against its definition, computed here from independent
+ * pieces: the ANN forward pass and the uncalibrated network's spike counts. Layer 0's offset is
+ * T * mean(clip(a / lambda, 0, 1)) - mean(count) per channel; the membrane readout is linear in its
+ * offset, so after calibration its mean V(T) per class equals T * mean(logit / lambda) (the whole
+ * layer-by-layer pipeline has to be right for that). The offsets survive the file and reach the
+ * event backend. */
+static void test_calibration(void **state) {
+  (void)state;
+  if (!have_data()) skip();
+  const int T = 6;
+  const size_t ns = 200;
+  sb_convert_opts o;
+  sb_convert_opts_default(&o);
+  o.eval_ann = 0;
+  o.n_samples = (int)ns;
+  sb_convert_net *u = NULL, *c = NULL;
+  assert_int_equal(sb_convert_file(&u, TINY, &o), SB_OK);
+  o.calib_steps = T;
+  assert_int_equal(sb_convert_file(&c, TINY, &o), SB_OK);
+  assert_int_equal(c->calib_steps, T);
+  assert_null(u->layers[0].v_shift);
+  int nl = c->n_layers;
+  for (int l = 0; l < nl; l++) assert_non_null(c->layers[l].v_shift);
+  /* the sample images, strided as the converter takes them, and the ANN's activations */
+  sb_dataset tr;
+  assert_int_equal(sb_fmnist_load(NULL, "train", &tr), SB_OK);
+  uint8_t *imgs = malloc(ns * 784), *lab = calloc(ns, 1);
+  float *x = malloc(ns * 784 * sizeof *x);
+  for (size_t k = 0; k < ns; k++) memcpy(imgs + k * 784, tr.images + (k * tr.n / ns) * 784, 784);
+  for (size_t i = 0; i < ns * 784; i++) x[i] = imgs[i] / 255.0f;
+  sb_model *m = NULL;
+  assert_int_equal(sb_model_load(&m, TINY), SB_OK);
+  assert_non_null(sb_model_forward(m, x, (int)ns, 0));
+  const sb_convert_layer *L0 = &c->layers[0], *LO = &c->layers[nl - 1];
+  int C0 = L0->out_c, HW0 = L0->out_h * L0->out_w, NO = LO->out_c;
+  double want0[64] = {0}, wantO[16] = {0}, stat[64] = {0};
+  const float *a0 = sb_model_layer_output(m, act_layer(L0)), *ao = sb_model_layer_output(m, act_layer(LO));
+  assert_true(C0 <= 64 && NO <= 16);
+  for (size_t k = 0; k < ns; k++)
+    for (int ch = 0; ch < C0; ch++)
+      for (int q = 0; q < HW0; q++) {
+        double r = a0[(k * (size_t)C0 + (size_t)ch) * (size_t)HW0 + (size_t)q] / L0->lambda;
+        want0[ch] += T * (r < 0 ? 0 : r > 1 ? 1 : r);
+      }
+  for (size_t k = 0; k < ns; k++)
+    for (int j = 0; j < NO; j++) wantO[j] += T * ao[k * (size_t)NO + (size_t)j] / LO->lambda;
+  sb_convert_eval_opts eo;
+  sb_convert_eval_opts_default(&eo);
+  eo.steps = T;
+  eo.stat_layer = 0;
+  eo.stat = stat;
+  sb_convert_result r;
+  assert_int_equal(sb_convert_eval_clocked(u, imgs, lab, ns, &eo, &r), SB_OK);
+  double tot = 0;
+  for (int ch = 0; ch < C0; ch++) tot += stat[ch];
+  check_rel(tot, r.spikes[0], 1e-12, "stat: per-channel counts sum to the layer's spikes");
+  sb_convert_result_free(&r);
+  for (int ch = 0; ch < C0; ch++)
+    check_abs(L0->v_shift[ch], (want0[ch] - stat[ch]) / (double)(ns * (size_t)HW0), 1e-5,
+              "layer 0 channel %d offset vs T mean(clip(a/lambda)) - mean count", ch);
+  memset(stat, 0, sizeof stat);
+  eo.stat_layer = nl - 1;
+  assert_int_equal(sb_convert_eval_clocked(c, imgs, lab, ns, &eo, &r), SB_OK);
+  sb_convert_result_free(&r);
+  for (int j = 0; j < NO; j++)
+    check_abs(stat[j] / (double)ns, wantO[j] / (double)ns, 1e-4 * (1 + fabs(wantO[j] / (double)ns)),
+              "calibrated readout: mean V(T) of class %d vs T mean(logit/lambda)", j);
+  /* file round trip and the event backend */
+  const char *path = tmp("calib.snn.h5");
+  assert_int_equal(sb_convert_save(c, path), SB_OK);
+  sb_convert_net *back = NULL;
+  assert_int_equal(sb_convert_load(&back, path), SB_OK);
+  assert_int_equal(back->calib_steps, T);
+  for (int l = 0; l < nl; l++)
+    for (int ch = 0; ch < (back->layers[l].out_rank == 3 ? back->layers[l].out_c : back->layers[l].out_c); ch++)
+      check_rel(back->layers[l].v_shift[ch], c->layers[l].v_shift[ch], 0, "layer %d offset %d after the file", l, ch);
+  sb_dataset te;
+  assert_int_equal(sb_fmnist_load(NULL, "test", &te), SB_OK);
+  sb_convert_eval_opts_default(&eo);
+  eo.steps = 20;
+  sb_convert_result a, b;
+  assert_int_equal(sb_convert_eval_clocked(back, te.images, te.labels, 20, &eo, &a), SB_OK);
+  assert_int_equal(sb_convert_eval_event(back, te.images, te.labels, 20, &eo, &b), SB_OK);
+  for (int l = 0; l < nl - 1; l++) check_rel(b.spikes[l], a.spikes[l], 0.02, "calibrated: layer %d spikes event vs clocked", l);
+  size_t same = 0;
+  for (size_t i = 0; i < 20; i++) same += a.pred[i] == b.pred[i];
+  assert_true(same >= 19);
+  sb_convert_result_free(&a);
+  sb_convert_result_free(&b);
+  free(imgs);
+  free(lab);
+  free(x);
+  sb_model_free(m);
+  sb_dataset_free(&tr);
+  sb_dataset_free(&te);
+  sb_convert_net_free(back);
+  sb_convert_net_free(u);
+  sb_convert_net_free(c);
+}
+
+/* --layer-norm: a per-layer rule replaces the global one for that layer only; entries that name
+ * a missing layer, a layer without data normalisation or a bad rule are refused naming the option. */
+static void test_layer_norm(void **state) {
+  (void)state;
+  if (!have_data()) skip();
+  sb_convert_net *dflt = tiny_net();
+  sb_convert_opts o;
+  sb_convert_opts_default(&o);
+  o.eval_ann = 0;
+  o.n_samples = 200;
+  o.norm_max = 1;
+  sb_convert_net *mx = NULL, *net = NULL;
+  assert_int_equal(sb_convert_file(&mx, TINY, &o), SB_OK);
+  o.norm_max = 0;
+  o.layer_norm = "0=max";
+  assert_int_equal(sb_convert_file(&net, TINY, &o), SB_OK);
+  check_rel(net->layers[0].lambda, mx->layers[0].lambda, 1e-12, "layer 0 by max");
+  check_rel(net->layers[1].lambda, dflt->layers[1].lambda, 1e-12, "layer 1 keeps percentile:99.9");
+  assert_true(net->layers[0].lambda > dflt->layers[0].lambda);
+  assert_non_null(strstr(net->norm, "+layers:0=max"));
+  sb_convert_net_free(net);
+  net = NULL;
+  o.layer_norm = "1=percentile:50";
+  assert_int_equal(sb_convert_file(&net, TINY, &o), SB_OK);
+  assert_true(net->layers[1].lambda < dflt->layers[1].lambda);
+  check_rel(net->layers[0].lambda, dflt->layers[0].lambda, 1e-12, "layer 0 unchanged");
+  sb_convert_net_free(net);
+  const char *bad[] = {"7=max", "2=max", "0=percentile:101", "0=median", "x=max", "0"};
+  const char *why[] = {"does not exist", "no data normalisation", "(0, 100]", "expected max", "expected I=", "expected I="};
+  for (int i = 0; i < 6; i++) {
+    o.layer_norm = bad[i];
+    net = NULL;
+    assert_int_equal(sb_convert_file(&net, TINY, &o), SB_EINVAL);
+    assert_null(net);
+    check_contains(sb_last_error(), "layer_norm");
+    check_contains(sb_last_error(), why[i]);
+  }
+  char out[4096];
+  assert_int_equal(sb_test_run(out, sizeof out, "convert %s --calibrate 0", TINY), 2);
+  check_contains(out, "--calibrate");
+  assert_int_equal(sb_test_run(out, sizeof out, "convert %s -o %s --layer-norm 9=max", TINY, tmp("ln.snn.h5")), 2);
+  check_contains(out, "layer_norm");
+  assert_false(sb_test_file_exists(tmp("ln.snn.h5")));
+  sb_convert_net_free(mx);
+  sb_convert_net_free(dflt);
+}
+
 /* The numpy reference conversion of the same network (fixture) in normalisation factors,
  * per-neuron and per-layer spike counts, and predictions. */
 static void test_numpy_reference(void **state) {
@@ -655,7 +808,8 @@ int main(void) {
       cmocka_unit_test(test_cli_bad_inputs),           cmocka_unit_test(test_numpy_reference),
       cmocka_unit_test(test_accuracy_vs_ann),          cmocka_unit_test(test_backend_agreement),
       cmocka_unit_test(test_clocked_kernels_agree),
-      cmocka_unit_test(test_pool_norm),
+      cmocka_unit_test(test_pool_norm),                cmocka_unit_test(test_calibration),
+      cmocka_unit_test(test_layer_norm),
       cmocka_unit_test(test_cli_end_to_end),           cmocka_unit_test(test_gan_generator),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

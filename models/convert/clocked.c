@@ -38,6 +38,7 @@ typedef struct {
   double *synops;     /* (steps) thread-local sums */
   uint64_t *correct;  /* (steps) */
   double *spikes, *lsyn;   /* (n_layers) */
+  double *stat;       /* (channels of opts->stat_layer) or NULL */
   double cmp;
   gsl_rng *r;
 } work;
@@ -131,6 +132,7 @@ static void work_free(work *w, int nl) {
   sb_free(w->correct);
   sb_free(w->spikes);
   sb_free(w->lsyn);
+  sb_free(w->stat);
   if (w->r) gsl_rng_free(w->r);
 }
 
@@ -388,12 +390,16 @@ static int fire(float *restrict v, const float *restrict add, size_t n, float th
 /* Run one image for `steps` steps. z1: its first-layer input current (internal order) for
  * constant-current coding, or NULL for Poisson coding (w->x holds the intensities). */
 static int run_image(const sb_convert_net *net, const rt_layer *rt, work *w, const float *z1, int label, int steps,
-                     double v_init, uint8_t *pred, sb_convert_spikes *rec, double t_off, int generic) {
+                     double v_init, uint8_t *pred, sb_convert_spikes *rec, double t_off, int generic, int stat_layer) {
   int nl = net->n_layers;
   for (int l = 0; l < nl; l++) {
-    float v0 = (float)(v_init * net->layers[l].threshold);
-    if (!net->layers[l].spiking) v0 = 0;
-    for (size_t i = 0; i < rt[l].nout; i++) w->v[l][i] = v0;
+    const sb_convert_layer *L = &net->layers[l];
+    if (L->v_shift) {
+      for (size_t i = 0; i < rt[l].nout; i++) w->v[l][i] = (float)sb_cl_v0_(L, v_init, i, 1);
+    } else {
+      float v0 = (float)sb_cl_v0_(L, v_init, 0, 1);
+      for (size_t i = 0; i < rt[l].nout; i++) w->v[l][i] = v0;
+    }
     memset(w->cnt[l], 0, rt[l].nout * sizeof(uint32_t));
   }
   size_t nin = (size_t)net->in_c * (size_t)net->in_h * (size_t)net->in_w;
@@ -452,11 +458,20 @@ static int run_image(const sb_convert_net *net, const rt_layer *rt, work *w, con
     w->correct[t] += p == label;
   }
   (void)O;
+  if (stat_layer >= 0) {   /* per-channel totals for calibration */
+    const sb_convert_layer *S = &net->layers[stat_layer];
+    for (size_t i = 0; i < rt[stat_layer].nout; i++)
+      w->stat[sb_cl_channel_(S, i, 1)] += S->spiking ? (double)w->cnt[stat_layer][i] : (double)w->v[stat_layer][i];
+  }
   *pred = (uint8_t)p;
   return SB_OK;
 }
 
 /* ---- the batch loop ---- */
+
+static size_t stat_channels(const sb_convert_layer *L) {
+  return L->out_rank == 3 ? (size_t)L->out_c : sb_cl_out_size_(L);
+}
 
 int sb_convert_eval_clocked(const sb_convert_net *net, const uint8_t *images, const uint8_t *labels, size_t n,
                             const sb_convert_eval_opts *o, sb_convert_result *res) {
@@ -484,8 +499,16 @@ int sb_convert_eval_clocked(const sb_convert_net *net, const uint8_t *images, co
   sb_conv_shape cs;
   if (!rt || !ws || !xb || !z || !zt) { rc = SB_ENOMEM; goto done; }
   if ((rc = rt_build(net, rt))) goto done;
-  for (int i = 0; i < nt; i++)
+  if (o->stat && (o->stat_layer < 0 || o->stat_layer >= nl)) {
+    rc = SB_SET_ERROR(SB_EINVAL, "stat_layer: expected 0..%d (got %d)", nl - 1, o->stat_layer);
+    goto done;
+  }
+  size_t nstat = o->stat ? stat_channels(&net->layers[o->stat_layer]) : 0;
+  if (o->stat) rt[o->stat_layer].need_cnt = 1;
+  for (int i = 0; i < nt; i++) {
     if ((rc = work_init(&ws[i], net, rt, steps, o->seed))) goto done;
+    if (nstat && !(ws[i].stat = sb_calloc(nstat, sizeof(double)))) { rc = SB_ENOMEM; goto done; }
+  }
   if (L0->kind == SB_CONVERT_CONV) {
     if ((rc = sb_conv_shape_init(&cs, L0->in_c, L0->in_h, L0->in_w, L0->out_c, L0->k, L0->stride, L0->pad))) goto done;
     if (!(cws = sb_malloc(sb_conv2d_workspace(&cs, nt) * sizeof *cws))) { rc = SB_ENOMEM; goto done; }
@@ -533,7 +556,8 @@ int sb_convert_eval_clocked(const sb_convert_net *net, const uint8_t *images, co
         memcpy(w->x, xb + (size_t)k * nin, nin * sizeof *w->x);
         sb_rng_reseed(w->r, o->seed, SB_RNG_POISSON, img);
       }
-      int e = run_image(net, rt, w, z1, labels[img], steps, v_init, &res->pred[img], rec, t_off, o->generic);
+      int e = run_image(net, rt, w, z1, labels[img], steps, v_init, &res->pred[img], rec, t_off, o->generic,
+                        o->stat ? o->stat_layer : -1);
       if (e) {
 #pragma omp atomic write
         err = e;
@@ -553,6 +577,7 @@ int sb_convert_eval_clocked(const sb_convert_net *net, const uint8_t *images, co
       res->layer_synops[l] += ws[i].lsyn[l];
     }
     res->maxpool_cmp += ws[i].cmp;
+    for (size_t c = 0; c < nstat; c++) o->stat[c] += ws[i].stat[c];
   }
   for (int t = 1; t < steps; t++) res->synops[t] += res->synops[t - 1];
   if (n) memcpy(res->labels, labels, n);

@@ -24,6 +24,7 @@ void sb_convert_net_free(sb_convert_net *net) {
   for (int i = 0; i < net->n_layers; i++) {
     sb_free(net->layers[i].w);
     sb_free(net->layers[i].b);
+    sb_free(net->layers[i].v_shift);
   }
   sb_free(net->layers);
   sb_free(net->ann_pred);
@@ -157,7 +158,7 @@ static void to_float(float *x, const uint8_t *img, size_t n) {
 
 /* lambda[g] from the positive activations of each group over the sample images. */
 static int norm_factors(sb_model *m, const group *g, int ng, const sb_dataset *d, const sb_convert_opts *o,
-                        int readout_spikes, const int *inherit, double *lambda) {
+                        int readout_spikes, const int *inherit, const double *lnorm, double *lambda) {
   size_t ns = (size_t)o->n_samples < d->n ? (size_t)o->n_samples : d->n;
   size_t img = (size_t)d->h * (size_t)d->w;
   enum { B = 100 };
@@ -180,13 +181,14 @@ static int norm_factors(sb_model *m, const group *g, int ng, const sb_dataset *d
       size_t n = (size_t)nb * sb_shape_size(m->layers[g[q].act].out);
       for (size_t i = 0; i < n; i++)
         if (a[i] > mx[q]) mx[q] = a[i];
-      if (!o->norm_max && (rc = fvec_push_pos(&acc[q], a, n))) goto out;
+      if ((!o->norm_max || (lnorm && lnorm[q] > 0 && lnorm[q] < 1000)) && (rc = fvec_push_pos(&acc[q], a, n))) goto out;
     }
   }
   for (int q = 0; q < ng; q++) {
     if (g[q].qcfs >= 0) lambda[q] = m->layers[g[q].qcfs].w[0];
     else if (g[q].kind == SB_CONVERT_MAXPOOL || inherit[q]) lambda[q] = lambda[q - 1];
     else if (q == ng - 1 && !readout_spikes) lambda[q] = 1.0;
+    else if (lnorm && lnorm[q] > 0) lambda[q] = lnorm[q] >= 1000 ? mx[q] : percentile(acc[q].v, acc[q].n, lnorm[q]);
     else lambda[q] = o->norm_max ? mx[q] : percentile(acc[q].v, acc[q].n, o->percentile);
     if (!(lambda[q] > 0)) lambda[q] = 1.0;   /* a dead layer: keep its weights */
   }
@@ -250,6 +252,40 @@ static int pool_norm_parse(const char *spec, const group *g, int ng, int *inheri
   return SB_OK;
 }
 
+/* lnorm[q] from o->layer_norm "I=max|percentile:P,...": 0 = the global rule, 1000 = max, else P. */
+static int layer_norm_parse(const char *spec, const group *g, int ng, const int *inherit, int readout_spikes,
+                            double *lnorm) {
+  if (!spec) return SB_OK;
+  const char *p = spec;
+  while (*p) {
+    char *end;
+    long i = strtol(p, &end, 10);
+    if (end == p || *end != '=' || i < 0)
+      SB_ERROR(SB_EINVAL, "layer_norm: expected I=max or I=percentile:P entries, comma separated (got '%s')", spec);
+    if (i >= ng)
+      SB_ERROR(SB_EINVAL, "layer_norm: layer %ld does not exist (the network has layers 0..%d)", i, ng - 1);
+    if (g[i].qcfs >= 0 || g[i].kind == SB_CONVERT_MAXPOOL || inherit[i] || (i == ng - 1 && !readout_spikes))
+      SB_ERROR(SB_EINVAL, "layer_norm: layer %ld takes no data normalisation (qcfs clip, maxpool gate, inherited "
+               "pool or membrane readout)", i);
+    p = end + 1;
+    size_t len = strcspn(p, ",");
+    if (len == 3 && !strncmp(p, "max", 3)) {
+      lnorm[i] = 1000;
+    } else if (len > 11 && !strncmp(p, "percentile:", 11)) {
+      char buf[32];
+      snprintf(buf, sizeof buf, "%.*s", (int)(len - 11 < 31 ? len - 11 : 31), p + 11);
+      double v = strtod(buf, &end);
+      if (*end || !(v > 0 && v <= 100))
+        SB_ERROR(SB_EINVAL, "layer_norm: layer %ld: percentile must be in (0, 100] (got '%s')", i, buf);
+      lnorm[i] = v;
+    } else {
+      SB_ERROR(SB_EINVAL, "layer_norm: layer %ld: expected max or percentile:P (got '%.*s')", i, (int)len, p);
+    }
+    p += len + (p[len] == ',');
+  }
+  return SB_OK;
+}
+
 /* ---- building the converted layers ---- */
 
 static void set_shape(int *rank, int *c, int *h, int *w, sb_shape s) {
@@ -305,6 +341,82 @@ static int build_layer(sb_convert_layer *C, const sb_model *m, const group *g, i
   return SB_OK;
 }
 
+/* ---- potential calibration (Li et al. 2021; see convert.h) ---- */
+
+static size_t n_channels(const sb_convert_layer *L) {
+  return L->out_rank == 3 ? (size_t)L->out_c : sb_cl_out_size_(L);
+}
+
+/* Per-channel initial-membrane offsets of every non-gate layer, in order, for T = steps over the
+ * first ns strided sample images of d. target: T * the ANN's mean normalised activation per channel
+ * (clipped to one spike per step for spiking layers); measured: the converted network's mean spike
+ * count (or V(T) for the membrane readout) per channel with the earlier layers already shifted. */
+static int calibrate(sb_convert_net *net, sb_model *m, const group *g, int ng, const sb_dataset *d, size_t ns,
+                     int steps) {
+  size_t img = (size_t)d->h * (size_t)d->w;
+  enum { B = 100 };
+  uint8_t *imgs = sb_malloc(ns * img), *labels = sb_calloc(ns ? ns : 1, 1);
+  float *x = sb_malloc(B * img * sizeof *x);
+  double **target = sb_calloc((size_t)ng, sizeof *target), *stat = NULL;
+  int rc = SB_OK;
+  if (!imgs || !labels || !x || !target) { rc = SB_ENOMEM; goto out; }
+  for (size_t k = 0; k < ns; k++) memcpy(imgs + k * img, d->images + (k * d->n / ns) * img, img);
+  for (int q = 0; q < ng; q++)
+    if (g[q].kind != SB_CONVERT_MAXPOOL && !(target[q] = sb_calloc(n_channels(&net->layers[q]), sizeof(double)))) {
+      rc = SB_ENOMEM;
+      goto out;
+    }
+  for (size_t s0 = 0; s0 < ns; s0 += B) {   /* the ANN's side: mean activation per channel */
+    int nb = (int)(ns - s0 < B ? ns - s0 : B);
+    to_float(x, imgs + s0 * img, (size_t)nb * img);
+    if (!sb_model_forward(m, x, nb, 0)) { rc = SB_ENOMEM; goto out; }
+    for (int q = 0; q < ng; q++) {
+      if (!target[q]) continue;
+      const sb_convert_layer *L = &net->layers[q];
+      const float *a = sb_model_layer_output(m, g[q].act);
+      size_t per = sb_cl_out_size_(L), n = (size_t)nb * per;
+      double inv = 1.0 / L->lambda;
+      for (size_t i = 0; i < n; i++) {
+        double r = a[i] * inv;
+        if (L->spiking) r = r < 0 ? 0 : r > 1 ? 1 : r;
+        target[q][sb_cl_channel_(L, i % per, 0)] += r;
+      }
+    }
+  }
+  int quiet = sb_quiet;
+  sb_quiet = 1;   /* the inner evaluations' progress lines would interleave with the caller's */
+  for (int q = 0; q < ng && !rc; q++) {
+    if (!target[q]) continue;
+    sb_convert_layer *L = &net->layers[q];
+    size_t nc = n_channels(L), pos = sb_cl_out_size_(L) / nc;
+    sb_free(stat);
+    if (!(stat = sb_calloc(nc, sizeof *stat)) || !(L->v_shift = sb_calloc(nc, sizeof *L->v_shift))) {
+      rc = SB_ENOMEM;
+      break;
+    }
+    sb_convert_eval_opts eo;
+    sb_convert_eval_opts_default(&eo);
+    eo.steps = steps;
+    eo.stat_layer = q;
+    eo.stat = stat;
+    sb_convert_result res;
+    if ((rc = sb_convert_eval_clocked(net, imgs, labels, ns, &eo, &res))) break;
+    sb_convert_result_free(&res);
+    double per = (double)ns * (double)pos;
+    for (size_t c = 0; c < nc; c++) L->v_shift[c] = (float)((steps * target[q][c] - stat[c]) / per);
+  }
+  sb_quiet = quiet;
+out:
+  if (target)
+    for (int q = 0; q < ng; q++) sb_free(target[q]);
+  sb_free(target);
+  sb_free(stat);
+  sb_free(imgs);
+  sb_free(labels);
+  sb_free(x);
+  return rc;
+}
+
 int sb_convert_file(sb_convert_net **out, const char *ann_path, const sb_convert_opts *o) {
   *out = NULL;
   sb_model *m = NULL;
@@ -314,6 +426,7 @@ int sb_convert_file(sb_convert_net **out, const char *ann_path, const sb_convert
   double *lambda = sb_malloc((size_t)m->n_layers * sizeof *lambda);
   sb_convert_net *net = sb_calloc(1, sizeof *net);
   int *inherit = NULL;
+  double *lnorm = NULL;
   sb_dataset train = {0}, test = {0};
   int ng = 0;
   if (!g || !lambda || !net) { rc = SB_ENOMEM; goto fail; }
@@ -325,19 +438,22 @@ int sb_convert_file(sb_convert_net **out, const char *ann_path, const sb_convert
   if ((rc = plan(m, ann_path, g, &ng))) goto fail;
   if (!(inherit = sb_calloc((size_t)ng, sizeof *inherit))) { rc = SB_ENOMEM; goto fail; }
   if ((rc = pool_norm_parse(o->pool_norm, g, ng, inherit))) goto fail;
+  if (!(lnorm = sb_calloc((size_t)ng, sizeof *lnorm))) { rc = SB_ENOMEM; goto fail; }
+  if ((rc = layer_norm_parse(o->layer_norm, g, ng, inherit, o->readout_spikes, lnorm))) goto fail;
   int need_data = 0;
   for (int q = 0; q < ng; q++)
     need_data |= g[q].qcfs < 0 && g[q].kind != SB_CONVERT_MAXPOOL && (q < ng - 1 || o->readout_spikes);
   sb_convert_opts oo = *o;
-  if (o->samples && need_data) {   /* caller's images: a view, never freed here */
+  int need_train = need_data || o->calib_steps > 0;
+  if (o->samples && need_train) {   /* caller's images: a view, never freed here */
     train.n = o->n_given;
     train.h = o->given_h;
     train.w = o->given_w;
     train.images = (uint8_t *)(uintptr_t)o->samples;
     oo.n_samples = (int)o->n_given;
   }
-  if ((need_data && !o->samples) || o->eval_ann) {
-    if (need_data && !o->samples && (rc = sb_fmnist_load(o->data_dir, "train", &train))) goto fail;
+  if ((need_train && !o->samples) || o->eval_ann) {
+    if (need_train && !o->samples && (rc = sb_fmnist_load(o->data_dir, "train", &train))) goto fail;
     if (o->eval_ann && (rc = sb_fmnist_load(o->data_dir, "test", &test))) goto fail;
     if ((train.n && (train.h != m->input.h || train.w != m->input.w)) ||
         (test.n && (test.h != m->input.h || test.w != m->input.w))) {
@@ -346,7 +462,7 @@ int sb_convert_file(sb_convert_net **out, const char *ann_path, const sb_convert
       goto fail;
     }
   }
-  if (need_data && (rc = norm_factors(m, g, ng, &train, &oo, o->readout_spikes, inherit, lambda))) goto fail;
+  if (need_data && (rc = norm_factors(m, g, ng, &train, &oo, o->readout_spikes, inherit, lnorm, lambda))) goto fail;
   if (!need_data)
     for (int q = 0; q < ng; q++)
       lambda[q] = g[q].qcfs >= 0 ? m->layers[g[q].qcfs].w[0] : q > 0 ? lambda[q - 1] : 1.0;
@@ -368,6 +484,19 @@ int sb_convert_file(sb_convert_net **out, const char *ann_path, const sb_convert
   if (o->pool_norm) {
     size_t len = strlen(net->norm);
     snprintf(net->norm + len, sizeof net->norm - len, "+pool:%s", o->pool_norm);
+  }
+  if (o->layer_norm) {
+    size_t len = strlen(net->norm);
+    snprintf(net->norm + len, sizeof net->norm - len, "+layers:%s", o->layer_norm);
+  }
+  if (o->calib_steps > 0) {
+    if (!train.n) {
+      rc = SB_SET_ERROR(SB_EINVAL, "%s: calibration needs sample images (the training set)", ann_path);
+      goto fail;
+    }
+    size_t ns = (size_t)oo.n_samples < train.n ? (size_t)oo.n_samples : train.n;
+    if ((rc = calibrate(net, m, g, ng, &train, ns, o->calib_steps))) goto fail;
+    net->calib_steps = o->calib_steps;
   }
   net->n_norm_samples = need_data ? (int)((size_t)oo.n_samples < train.n ? (size_t)oo.n_samples : train.n) : 0;
   snprintf(net->source, sizeof net->source, "%s", ann_path);
@@ -393,6 +522,7 @@ fail:
   sb_free(g);
   sb_free(lambda);
   sb_free(inherit);
+  sb_free(lnorm);
   sb_model_free(m);
   return rc;
 }
@@ -419,6 +549,10 @@ int sb_convert_save(const sb_convert_net *net, const char *path) {
   rc |= sb_h5_attr_write_int64s(r, "n_norm_samples", &ns, 1);
   rc |= sb_h5_attr_write_string(r, "reset", net->reset_zero ? "zero" : "subtract");
   rc |= sb_h5_attr_write_doubles(r, "v_init", &net->v_init, 1);
+  if (net->calib_steps) {
+    int64_t cs = net->calib_steps;
+    rc |= sb_h5_attr_write_int64s(r, "calib_steps", &cs, 1);
+  }
   rc |= sb_h5_attr_write_string(r, "readout", net->readout_spikes ? "spikes" : "membrane");
   rc |= sb_h5_attr_write_int64s(r, "input_shape", in, 3);
   rc |= sb_h5_attr_write_int64s(r, "n_layers", &nl, 1);
@@ -457,6 +591,10 @@ int sb_convert_save(const sb_convert_net *net, const char *path) {
       size_t d[4] = {(size_t)L->out_c, (size_t)L->in_c, (size_t)L->k, (size_t)L->k};
       rc |= sb_h5_write_float(g, "weight", L->w, 4, d);
       rc |= sb_h5_write_float(g, "bias", L->b, 1, d);
+    }
+    if (L->v_shift) {
+      size_t d[1] = {L->out_rank == 3 ? (size_t)L->out_c : sb_cl_out_size_(L)};
+      rc |= sb_h5_write_float(g, "v_shift", L->v_shift, 1, d);
     }
     H5Gclose(g);
   }
@@ -597,6 +735,13 @@ static int load_layer(hid_t f, const char *path, int i, sb_convert_layer *L) {
     rc = read_tensor(g, path, grp, "weight", &L->w, 4, d);
     if (!rc) rc = read_tensor(g, path, grp, "bias", &L->b, 1, d);
   }
+  if (!rc && sb_h5_exists(g, "v_shift")) {   /* potential calibration: one offset per channel */
+    size_t d[1] = {L->out_rank == 3 ? (size_t)L->out_c : sb_cl_out_size_(L)};
+    if (L->kind == SB_CONVERT_MAXPOOL)
+      rc = SB_SET_ERROR(SB_EFORMAT, "%s: /%s/v_shift: maxpool gates have no membrane", path, grp);
+    else
+      rc = read_tensor(g, path, grp, "v_shift", &L->v_shift, 1, d);
+  }
   H5Gclose(g);
   return rc;
 }
@@ -641,6 +786,14 @@ int sb_convert_load(sb_convert_net **out, const char *path) {
   if (sb_h5_attr_exists(f, "source")) read_s(f, path, "", "source", net->source, sizeof net->source);
   if (sb_h5_attr_exists(f, "ann_name")) read_s(f, path, "", "ann_name", net->ann_name, sizeof net->ann_name);
   if (sb_h5_attr_exists(f, "ann_macs")) read_d(f, path, "", "ann_macs", &net->ann_macs);
+  if (sb_h5_attr_exists(f, "calib_steps")) {
+    if ((rc = read_i(f, path, "", "calib_steps", v, 1))) goto done;
+    if (v[0] < 0 || v[0] > 1000000) {
+      rc = SB_SET_ERROR(SB_EFORMAT, "%s: @calib_steps: expected 0..1000000 (got %lld)", path, (long long)v[0]);
+      goto done;
+    }
+    net->calib_steps = (int)v[0];
+  }
   if (sb_h5_attr_exists(f, "n_norm_samples") && !read_i(f, path, "", "n_norm_samples", v, 1)) net->n_norm_samples = (int)v[0];
   if (sb_h5_exists(f, "ann_predictions")) {
     void *d = NULL;
@@ -791,4 +944,5 @@ void sb_convert_eval_opts_default(sb_convert_eval_opts *o) {
   o->v_init = -1;
   o->batch = 256;
   o->delay = 0.1;
+  o->stat_layer = -1;
 }

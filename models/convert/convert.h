@@ -40,6 +40,9 @@ typedef struct {
                            * spike per step; the clip value for qcfs layers */
   int spiking;            /* 1: IF neurons that spike; 0: output read out by membrane potential */
   int qcfs_levels;        /* > 0 when the layer came from a qcfs activation */
+  float *v_shift;         /* (out_c) for rank 3, (features) for rank 1: offset of the initial membrane
+                           * per channel, threshold units, added to v_init * threshold at t = 0
+                           * (potential calibration, see sb_convert_opts.calib_steps); NULL: none; owned */
   char ann_layers[64];    /* ANN layer indices merged into this layer, "3,4,5" */
 } sb_convert_layer;
 
@@ -51,8 +54,9 @@ typedef struct {
   int reset_zero;         /* 0: reset by subtraction (default), 1: reset to zero */
   double v_init;          /* initial membrane potential as a fraction of threshold (0 or 0.5) */
   int readout_spikes;     /* 0: output = argmax of accumulated membrane potential; 1: of spike count */
-  char norm[64];          /* "percentile:99.9" or "max", "+pool:inherit,data" when --pool-norm is given */
+  char norm[160];         /* "percentile:99.9" or "max", "+pool:inherit,data" with --pool-norm, "+layers:..." */
   int n_norm_samples;     /* training images the normalisation factors were taken from */
+  int calib_steps;        /* T the initial membranes were calibrated for (0: not calibrated) */
   char source[256];       /* path of the ANN file */
   char ann_name[64];
   double ann_macs;        /* multiply-accumulates of one ANN forward pass (dense + conv) */
@@ -75,8 +79,13 @@ typedef struct {
                            * activations, like other layers) or "inherit" (the input's lambda: weight
                            * 1/K^2, the exact average of the input spike counts, never clipped, fewer
                            * spikes). NULL = "data". E.g. "inherit,data". */
+  const char *layer_norm; /* per-layer override of the rule above, "I=max|percentile:P,...", I the
+                           * converted layer's index (e.g. "0=percentile:99,4=max"); NULL: none.
+                           * Why: a layer whose spikes are cheap (small fan-out: into a pool or the
+                           * output) can fire more for finer rates at almost no cost. */
   const char *data_dir;   /* Fashion-MNIST directory (NULL: default, see sb_fmnist_dir) */
   int eval_ann;           /* 1: run the ANN on the test set and store its predictions (default) */
+  int calib_steps;        /* > 0: calibrate the initial membrane per channel for this T (below) */
   const uint8_t *samples; /* optional (n_given, h, w) images 0..255 used for normalisation instead of
                            * the training set (all of them; tests and hand-made networks) */
   size_t n_given;
@@ -94,6 +103,14 @@ void sb_convert_opts_default(sb_convert_opts *o);
  * max or p-th percentile of the layer's positive activations over `n_samples` training images
  * (Rueckauer et al. 2017, sec. 2.2), or the clip value for qcfs layers (Bu et al. 2022); avgpool
  * layers use o->pool_norm (SB_EINVAL naming it when malformed).
+ * Potential calibration (o->calib_steps = T_c > 0; after Li et al. 2021, "A free lunch from ANN:
+ * towards efficient, accurate spiking neural networks calibration", ICML, sec. 4.2): layer by layer,
+ * the converted network (earlier layers already calibrated) runs T_c clocked steps on the sample
+ * images; for every channel c the deficit T_c * mean(clip(a_c / lambda, 0, 1)) - mean(spikes_c)
+ * (the output layer: T_c * mean(a_c / lambda) - mean(V_c(T_c))) becomes the channel's v_shift.
+ * A charge given once at t = 0 adds about that many spikes by T_c and its effect fades as 1/T
+ * after, unlike a bias correction, which would shift every later step. maxpool gates are not
+ * calibrated.
  * Errors: SB_EIO / SB_EFORMAT from loading; SB_EUNSUPPORTED naming the ANN layer index and kind
  * (sigmoid, tanh, leaky_relu, batchnorm not after a linear layer, two linear layers in a row);
  * SB_EINVAL for missing data; SB_ENOMEM. Ownership: caller frees *out. */
@@ -127,6 +144,9 @@ typedef struct {
   size_t n_record;
   double delay;           /* event backend: synaptic delay per layer, ms (default 0.1) */
   int threads;            /* event backend threads (0: all) */
+  int stat_layer;         /* clocked backend: layer whose per-channel totals go to stat, -1: none */
+  double *stat;           /* (out_c or features) caller-zeroed: += spike count after T steps (spiking
+                           * layer) or V(T) (membrane readout), summed over images and positions */
   int generic;            /* clocked backend: 1 = portable kernels only, no AVX-512 threshold pass
                            * (same results; tests compare the two) */
 } sb_convert_eval_opts;

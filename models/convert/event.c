@@ -68,8 +68,8 @@ static int build(evnet *E, const sb_convert_net *cn, const sb_convert_eval_opts 
       for (size_t i = 0; i < n; i++) buf[i] = L->b[i / hw];
       rc = sb_net_set_param_array(E->net, p, "I_e", buf);
     }
-    double v0 = L->spiking ? (o->v_init >= 0 ? o->v_init : cn->v_init) * L->threshold : 0;
-    for (size_t i = 0; i < n && !rc; i++) buf[i] = v0;
+    double vi = o->v_init >= 0 ? o->v_init : cn->v_init;
+    for (size_t i = 0; i < n && !rc; i++) buf[i] = sb_cl_v0_(L, vi, i, 0);
     if (!rc) rc = sb_net_set_state(E->net, p, "V_m", buf);
     sb_free(buf);
     if (rc) return rc;
@@ -168,8 +168,8 @@ static int run_image(evwork *w, const sb_convert_net *cn, const sb_convert_eval_
     if ((rc = sb_net_set_param_array(E->net, E->pop[0], "I_e", w->I))) return rc;
     if (!E->started) {   /* before the first run a parameter change re-initialises the state: set V0 again */
       const sb_convert_layer *F = &cn->layers[0];
-      double v0 = F->spiking ? (o->v_init >= 0 ? o->v_init : cn->v_init) * F->threshold : 0;
-      for (size_t i = 0; i < n0; i++) w->I[i] = v0;
+      double vi = o->v_init >= 0 ? o->v_init : cn->v_init;
+      for (size_t i = 0; i < n0; i++) w->I[i] = sb_cl_v0_(F, vi, i, 0);
       if ((rc = sb_net_set_state(E->net, E->pop[0], "V_m", w->I))) return rc;
     }
   } else {
