@@ -232,6 +232,12 @@ static inline double zig_exp(taus_st *x) {
   }
 }
 
+static inline double pois_draw_st(taus_st *x, const sb_pois *p, double from) {
+  if (!(p->rate > 0)) return INFINITY;
+  double t = from + zig_exp(x) * (1000.0 / p->rate);
+  return t < p->stop ? t : INFINITY;
+}
+
 static inline double pois_draw(gsl_rng *r, const sb_pois *p, double from) {
   if (!(p->rate > 0)) return INFINITY;
   double t = from + zig_exp(gsl_rng_state(r)) * (1000.0 / p->rate);
@@ -286,6 +292,9 @@ int sb_net_prepare_(sb_net *net) {
   net->scratch_cap = sb_calloc((size_t)T, sizeof *net->scratch_cap);
   net->merged = sb_calloc((size_t)T, sizeof *net->merged);
   net->merged_cap = sb_calloc((size_t)T, sizeof *net->merged_cap);
+  net->pin = sb_calloc((size_t)T, sizeof *net->pin);
+  net->pin_cap = sb_calloc((size_t)T, sizeof *net->pin_cap);
+  if (!net->pin || !net->pin_cap) return SB_ENOMEM;
   net->t_events = sb_calloc((size_t)T, sizeof *net->t_events);
   net->t_ext = sb_calloc((size_t)T, sizeof *net->t_ext);
   net->act = sb_calloc((size_t)net->S * (size_t)T, sizeof *net->act);
@@ -626,6 +635,80 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
   const sb_arrtab *at = &net->arr[slot * (size_t)net->threads + (size_t)tid];
   const sb_arr *tab = at->a;
   size_t pf = net->pois_first[gid], pl = net->pois_first[gid + 1];
+  double t = net->t_state[gid], quiet = net->t_safe[gid];
+  double t_f = frame_origin(net, pop, net->k), rmax = pop->rate_max;
+  int nr = pop->n_rates;
+  const double *rates = pop->rates;
+  /* the window's Poisson arrivals with their frame factors: exp for the first, then times
+   * e^{gap rate} (a short Taylor polynomial: gap rate <= 1/16 covers Brunel's 20 kHz at
+   * tau_m = 20 ms) */
+  uint32_t nP = 0;
+  double pn = pf < pl ? net->pois_next[pf] : INFINITY;
+  const sb_pois *ps = pf < pl ? &net->pois_s[pf] : NULL;
+  sb_input *P = net->pin[tid];
+  if (pn < t1) {
+    taus_st *rs = gsl_rng_state(net->pois_rng[gid]);
+    double pg[3] = {1.0, 1.0, 1.0};
+    int have_pg = 0;
+    do {
+      if (nP == net->pin_cap[tid]) {
+        size_t cap = nP ? 2 * (size_t)nP : 256;
+        sb_input *np = sb_realloc(P, cap * sizeof *np);
+        if (!np) return SB_ENOMEM;
+        net->pin[tid] = P = np;
+        net->pin_cap[tid] = cap;
+      }
+      sb_input *m = &P[nP++];
+      m->t = pn;
+      m->w = ps->w;
+      for (int j = 0; j < nr; j++) m->g[j] = have_pg ? pg[j] : exp((pn - t_f) * rates[j]);   /* others unused */
+      double pn2 = pois_draw_st(rs, ps, pn), x = pn2 - pn;
+      have_pg = x * rmax <= 0.0625;
+      if (have_pg)
+        for (int j = 0; j < nr; j++) pg[j] = m->g[j] * exp_small(x * rates[j]);
+      pn = pn2;
+    } while (pn < t1);
+    net->pois_next[pf] = pn;
+  }
+  uint64_t n_ext = nP;
+  uint32_t nq = 0, pos = 0, nM = 0;
+  sb_input *M = NULL;
+  /* a neuron that cannot reach threshold in the window takes all its inputs at once, in any
+   * order (no sort, no merge, no per-input tests) */
+  if (T->frame_sum && full && v->n + nP > 0) {
+    double sw[3] = {0.0, 0.0, 0.0}, wpos = 0.0, tmin = INFINITY, tl = -INFINITY;
+    const sb_input *last = NULL;
+    const uint32_t *e = v->e;
+    if (nr == 1) {
+      for (uint32_t j = 0; j < v->n; j++) {
+        const sb_arr *a = &tab[e[j]];
+        sw[0] += a->w * a->g[0];
+        wpos += a->w > 0 ? a->w : 0.0;
+        tmin = a->t < tmin ? a->t : tmin;
+        if (a->t >= tl) { tl = a->t; last = a; }
+      }
+      for (uint32_t j = 0; j < nP; j++) sw[0] += P[j].w * P[j].g[0];
+    } else {
+      for (uint32_t j = 0; j < v->n; j++) {
+        const sb_arr *a = &tab[e[j]];
+        for (int r = 0; r < nr; r++) sw[r] += a->w * a->g[r];
+        wpos += a->w > 0 ? a->w : 0.0;
+        tmin = a->t < tmin ? a->t : tmin;
+        if (a->t >= tl) { tl = a->t; last = a; }
+      }
+      for (uint32_t j = 0; j < nP; j++)
+        for (int r = 0; r < nr; r++) sw[r] += P[j].w * P[j].g[r];
+    }
+    if (nP) {
+      wpos += ps->w > 0 ? (double)nP * ps->w : 0.0;
+      tmin = P[0].t < tmin ? P[0].t : tmin;
+      if (P[nP - 1].t >= tl) last = &P[nP - 1];
+    }
+    if (tmin >= t && T->frame_sum(p, d, s, &t, t_f, last, sw, wpos, &quiet)) {
+      nq = v->n;
+      goto finish;
+    }
+  }
   uint32_t unsorted = 0;   /* a queue of a time-ordered table is in time order */
   for (uint32_t j = 1; at->unsorted && j < v->n && !unsorted; j++) unsorted = tab[v->e[j]].t < tab[v->e[j - 1]].t;
   if (unsorted) {
@@ -637,49 +720,19 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
     }
     sort_events(v->e, v->n, net->scratch[tid], tab);
   }
-  double t = net->t_state[gid], quiet = net->t_safe[gid];
-  double t_f = frame_origin(net, pop, net->k), rmax = pop->rate_max;
-  int nr = pop->n_rates;
-  const double *rates = pop->rates;
-  /* merge */
-  if (merged_reserve(net, tid, (size_t)v->n + 64)) return SB_ENOMEM;
-  sb_input *M = net->merged[tid];
-  uint32_t nM = 0, nq = 0;
-  uint64_t n_ext = 0;
-  double pn = pf < pl ? net->pois_next[pf] : INFINITY, pg[3] = {1.0, 1.0, 1.0};
-  int have_pg = 0;
-  const sb_pois *ps = pf < pl ? &net->pois_s[pf] : NULL;
-  for (;;) {
-    double tq = nq < v->n ? tab[v->e[nq]].t : INFINITY;
-    if (tq >= t1 && pn >= t1) break;
-    if (nM == net->merged_cap[tid]) {
-      if (merged_reserve(net, tid, (size_t)nM + 1)) return SB_ENOMEM;
-      M = net->merged[tid];
-    }
-    if (tq <= pn) {
-      M[nM] = tab[v->e[nq++]];
-    } else {
-      /* frame factors: exp for the window's first arrival, then times e^{gap rate} (a short
-       * Taylor polynomial: gap rate <= 1/16 covers Brunel's 20 kHz at tau_m = 20 ms) */
-      sb_input *m = &M[nM];
-      m->t = pn;
-      m->w = ps->w;
-      for (int j = 0; j < nr; j++) m->g[j] = have_pg ? pg[j] : exp((pn - t_f) * rates[j]);   /* others unused */
-      double pn2 = pois_draw(net->pois_rng[gid], ps, pn), x = pn2 - pn;
-      have_pg = x * rmax <= 0.0625;
-      if (have_pg)
-        for (int j = 0; j < nr; j++) pg[j] = m->g[j] * exp_small(x * rates[j]);
-      pn = pn2;
-      n_ext++;
-    }
+  /* merge, queued first on ties (as process_neuron) */
+  if (merged_reserve(net, tid, (size_t)v->n + nP + 1)) return SB_ENOMEM;
+  M = net->merged[tid];
+  for (uint32_t ip = 0;;) {
+    double tq = nq < v->n ? tab[v->e[nq]].t : INFINITY, tp = ip < nP ? P[ip].t : INFINITY;
+    if (tq >= t1 && tp >= t1) break;
+    M[nM] = tq <= tp ? tab[v->e[nq++]] : P[ip++];
     if (M[nM].t < t) {   /* rounded just below the state time */
       M[nM].t = t;
       for (int j = 0; j < nr; j++) M[nM].g[j] = exp((t - t_f) * rates[j]);
     }
     nM++;
   }
-  if (ps) net->pois_next[pf] = pn;
-  uint32_t pos = 0;
   int rc;
   for (;;) {
     uint32_t c = 0;
@@ -698,6 +751,7 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
       quiet = T->safe_until ? T->safe_until(p, d, s, te) : -INFINITY;
     }
   }
+finish:
   net->t_state[gid] = t;
   double wake = -INFINITY;
   if (T->safe_until) wake = quiet > t ? quiet : T->safe_until(p, d, s, t);
