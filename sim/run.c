@@ -671,19 +671,22 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
     taus32 rs = taus_load(net->pois_rng[gid]);
     double pg[3] = {1.0, 1.0, 1.0};
     int have_pg = 0;
-    const double w_p = ps->w;
+    const double w_p = ps->w, scale = 1000.0 / ps->rate, stop = ps->stop;   /* rate > 0: pn is finite */
+    size_t pcap = net->pin_cap[tid];
     do {
-      if (nP + 1 >= net->pin_cap[tid]) {   /* room for a sentinel after the last */
+      if (nP + 1 >= pcap) {   /* room for a sentinel after the last */
         size_t cap = nP ? 2 * (size_t)nP : 256;
         sb_input *np = sb_realloc(P, cap * sizeof *np);
         if (!np) return SB_ENOMEM;
         net->pin[tid] = P = np;
-        net->pin_cap[tid] = cap;
+        net->pin_cap[tid] = pcap = cap;
       }
       sb_input *m = &P[nP++];
       m->t = pn;
       m->w = w_p;
-      double pn2 = pois_draw_st(&rs, ps, pn), x = pn2 - pn;
+      double pn2 = pn + zig_exp(&rs) * scale;   /* as pois_draw_st */
+      pn2 = pn2 < stop ? pn2 : INFINITY;
+      double x = pn2 - pn;
       if (nr == 1) {   /* iaf_psc_delta: one factor */
         m->g[0] = have_pg ? pg[0] : exp((pn - t_f) * rates[0]);
         have_pg = x * rmax <= 0.0625;
@@ -712,14 +715,14 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
       for (uint32_t j = 0; j < v->n; j++) {
         const sb_arr *a = &tab[e[j]];
         sw[0] += a->w * a->g[0];
-        wpos += fmax(a->w, 0.0);
+        wpos += 0.5 * (a->w + fabs(a->w));   /* max(w, 0) exactly, without a branch */
       }
       for (uint32_t j = 0; j < nP; j++) sw[0] += P[j].w * P[j].g[0];
     } else {
       for (uint32_t j = 0; j < v->n; j++) {
         const sb_arr *a = &tab[e[j]];
         for (int r = 0; r < nr; r++) sw[r] += a->w * a->g[r];
-        wpos += fmax(a->w, 0.0);
+        wpos += 0.5 * (a->w + fabs(a->w));
       }
       for (uint32_t j = 0; j < nP; j++)
         for (int r = 0; r < nr; r++) sw[r] += P[j].w * P[j].g[r];
@@ -770,7 +773,12 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
       if (tq >= t1 && tp >= t1) break;
       uint32_t fq = tq <= tp;
       const sb_input *src = fq ? qa : &pp[ip];
-      M[nM] = *src;
+      if (nr == 1) {   /* the unused factors stay unset */
+        M[nM].t = src->t;
+        M[nM].w = src->w;
+        M[nM].g[0] = src->g[0];
+      } else
+        M[nM] = *src;
       nq += fq;
       ip += 1 - fq;
       qa = nq < nqv ? &tab[e[nq]] : &inf_in;
