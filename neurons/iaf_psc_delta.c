@@ -158,6 +158,28 @@ static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, 
   return n;
 }
 
+/* A window's inputs at once, when no crossing is possible: with u = V - V_inf and V_inf < V_th,
+ * u(t) <= max(u(t0), 0) + (the positive weights received by t) (every input's effect decays
+ * towards V_inf), so max(V, V_inf) + wpos < V_th excludes a crossing in the window (with a margin
+ * far above the rounding of either order). The end state is the frame sum at the last input:
+ * X = (V - V_inf) e^{(t - t_f)/tau_m} + sum w g, V = V_inf + X / g_last, as run_frame computes it
+ * input by input. Refractory neurons (inputs discarded by their time) take the ordered path. */
+static int frame_sum(const void *pv, const void *dv, void *sv, double *tp, double t_f, const sb_input *last,
+                     const double sum_wg[3], double wpos, double *quiet) {
+  const par *p = pv;
+  const der *d = dv;
+  st *s = sv;
+  double t = *tp, V_inf = p->E_L + d->R * (p->I_e + s->I_dc);
+  if (t < s->t_ref_end || !(V_inf < p->V_th)) return 0;
+  double top = (s->V_m > V_inf ? s->V_m : V_inf) + wpos;
+  if (!(top < p->V_th - 1e-9 * (1.0 + fabs(p->V_th) + fabs(V_inf)))) return 0;
+  double X = (s->V_m - V_inf) * exp((t - t_f) / p->tau_m) + sum_wg[0];
+  s->V_m = V_inf + X / last->g[0];
+  *tp = last->t;
+  *quiet = INFINITY;
+  return 1;
+}
+
 static void reset(const void *pv, const void *dv, void *sv, double t_spike) {
   (void)dv;
   const par *p = pv;
@@ -168,5 +190,5 @@ static void reset(const void *pv, const void *dv, void *sv, double t_spike) {
 
 const sb_neuron_type sb_iaf_psc_delta_type = {
     "iaf_psc_delta", sizeof(par), sizeof(der), sizeof(st), params, recs, validate, derive, init,
-    advance, receive, next_crossing, reset, NULL, NULL, safe_until, frame_rates, run_frame};
+    advance, receive, next_crossing, reset, NULL, NULL, safe_until, frame_rates, run_frame, frame_sum};
 const sb_neuron_type *const sb_neuron_iaf_psc_delta = &sb_iaf_psc_delta_type;

@@ -39,6 +39,7 @@ typedef struct {
   double R, Pmax_ex, Pmax_in;   /* peak of P(t) per receptor, mV/pA */
   double kap[2];                /* frame path: tau_m tau_s / (C_m (tau_m - tau_s)), mV/pA (0 when singular) */
   int sing[2];                  /* tau_s == tau_m */
+  double e_h0;                  /* e^{-0.05 ms / tau_m}: safe_until's first step, squared as the step doubles */
 } der;
 /* fg: frame factors e^{(f_t - f_o) rate} of the time f_t for the frame origin f_o (a cache of
  * run_frame, valid while the state is at f_t; f_t = NAN: none). */
@@ -81,6 +82,7 @@ static void derive(const void *pv, void *dv) {
   d->R = p->tau_m / p->C_m;
   d->Pmax_ex = p_peak(p->tau_m, p->tau_syn_ex, p->C_m);
   d->Pmax_in = p_peak(p->tau_m, p->tau_syn_in, p->C_m);
+  d->e_h0 = exp(-0.05 / p->tau_m);
   double ts[2] = {p->tau_syn_ex, p->tau_syn_in};
   for (int r = 0; r < 2; r++) {
     d->sing[r] = ts[r] == p->tau_m;
@@ -147,15 +149,20 @@ static void receive(const void *pv, const void *dv, void *sv, double t, int rece
 
 /* Upper bound of V on [0, h] from state s: the free part is monotone, the response to a
  * current I is I P(t) with 0 <= P(t) <= t / C_m. */
-static double upper_bound(const par *p, const der *d, const st *s, double h) {
+/* upper_bound with eh = e^{-h/tau_m} given. */
+static double upper_bound_e(const par *p, const der *d, const st *s, double h, double eh) {
   double y_inf = d->R * (p->I_e + s->I_dc);
   double y = s->V_m - p->E_L;
-  double yh = y_inf + (y - y_inf) * exp(-h / p->tau_m);
+  double yh = y_inf + (y - y_inf) * eh;
   double ub = y > yh ? y : yh;
   double hc = h / p->C_m;
   if (s->I_syn_ex > 0) ub += s->I_syn_ex * (hc < d->Pmax_ex ? hc : d->Pmax_ex);
   if (s->I_syn_in > 0) ub += s->I_syn_in * (hc < d->Pmax_in ? hc : d->Pmax_in);
   return p->E_L + ub;
+}
+
+static double upper_bound(const par *p, const der *d, const st *s, double h) {
+  return upper_bound_e(p, d, s, h, exp(-h / p->tau_m));
 }
 
 typedef struct { const par *p; const der *d; const st *s; } root_ctx;
@@ -253,10 +260,13 @@ static double safe_until(const void *pv, const void *dv, const void *sv, double 
     double r = (Vt - s->V_m) / (V_inf - Vt);
     return t + p->tau_m * (2.0 * r / (2.0 + r)) * (1.0 - 1e-12);
   }
-  double h = 0.05, good = 0.0;
-  while (h < 10.0 && upper_bound(p, d, s, h) < p->V_th) {
+  /* steps 0.05 * 2^k ms; e^{-h/tau_m} by squaring instead of an exp per step (a few ulps of
+   * rounding, the size of exp's own) */
+  double h = 0.05, good = 0.0, eh = d->e_h0;
+  while (h < 10.0 && upper_bound_e(p, d, s, h, eh) < p->V_th) {
     good = h;
     h *= 2.0;
+    eh *= eh;
   }
   return t + good * (1.0 - 1e-12);
 }
@@ -367,5 +377,5 @@ static void work_free(void *w) {
 
 const sb_neuron_type sb_iaf_psc_exp_type = {
     "iaf_psc_exp", sizeof(par), sizeof(der), sizeof(st), params, recs, validate, derive, init,
-    advance, receive, next_crossing, reset, work_alloc, work_free, safe_until, frame_rates, run_frame};
+    advance, receive, next_crossing, reset, work_alloc, work_free, safe_until, frame_rates, run_frame, NULL};
 const sb_neuron_type *const sb_neuron_iaf_psc_exp = &sb_iaf_psc_exp_type;

@@ -85,6 +85,16 @@ typedef struct sb_neuron_type {
   int (*frame_rates)(const void *p, double rate[3]);
   uint32_t (*run_frame)(const void *p, const void *d, void *s, double *t, double t_f, const sb_input *in, uint32_t n,
                         double *quiet);
+  /* Optional (with run_frame): a whole window's spike inputs at once, in any order, for a neuron
+   * that provably cannot reach threshold in the window. sum_wg[j] = sum of w g[j] over the inputs
+   * (j < the number of frame rates), wpos = sum of max(w, 0), last = an input with the latest time;
+   * every input time is >= *t. Returns 1 after leaving s at last->t (*t = last->t, *quiet as
+   * run_frame would), equal to run_frame on the time-ordered inputs up to rounding; returns 0 with s
+   * untouched when it cannot exclude a crossing (or refractoriness, or anything order-dependent):
+   * the engine then merges the inputs in time order for run_frame. Saves the merge and the
+   * per-input threshold tests of the many inputs that only move a neuron below threshold. */
+  int (*frame_sum)(const void *p, const void *d, void *s, double *t, double t_f, const sb_input *last,
+                   const double sum_wg[3], double wpos, double *quiet);
 } sb_neuron_type;
 
 /* The models (one exported pointer per model file; the structs are for static tables). */

@@ -183,6 +183,8 @@ struct sb_net {
   size_t *scratch_cap;
   sb_input **merged;            /* per-thread merged inputs of a neuron's window (fast path) */
   size_t *merged_cap;
+  sb_input **pin;               /* per-thread Poisson inputs of a neuron's window (fast path) */
+  size_t *pin_cap;
   uint64_t spikes_total;
   /* errors from worker threads */
   int err;

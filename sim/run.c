@@ -183,14 +183,27 @@ static int cmp_stim(const void *a, const void *b) {
  * GSL's taus2 stream of the target (the state layout sim/rng.c also relies on), stepped inline:
  * gsl_ran_exponential's log1p per event was the largest cost of Brunel's 20 kHz input per neuron. */
 typedef struct { unsigned long s1, s2, s3; } taus_st;   /* gsl/rng/taus.c */
+/* The same generator in 32-bit registers (GSL keeps every component below 2^32, so the 64-bit
+ * masks of gsl/rng/taus.c are the wrap-around of 32-bit shifts): the identical sequence. */
+typedef struct { uint32_t s1, s2, s3; } taus32;
 
-static inline uint32_t taus_next(taus_st *x) {
-#define SB_TAUS(s, a, b, c, d) ((((s) & (c)) << (d)) & 0xffffffffUL) ^ (((((s) << (a)) & 0xffffffffUL) ^ (s)) >> (b))
-  x->s1 = SB_TAUS(x->s1, 13, 19, 4294967294UL, 12);
-  x->s2 = SB_TAUS(x->s2, 2, 25, 4294967288UL, 4);
-  x->s3 = SB_TAUS(x->s3, 3, 11, 4294967280UL, 17);
-#undef SB_TAUS
-  return (uint32_t)(x->s1 ^ x->s2 ^ x->s3);
+static inline taus32 taus_load(const gsl_rng *r) {
+  const taus_st *g = gsl_rng_state(r);
+  return (taus32){(uint32_t)g->s1, (uint32_t)g->s2, (uint32_t)g->s3};
+}
+
+static inline void taus_store(gsl_rng *r, taus32 x) {
+  taus_st *g = gsl_rng_state(r);
+  g->s1 = x.s1;
+  g->s2 = x.s2;
+  g->s3 = x.s3;
+}
+
+static inline uint32_t taus_next(taus32 *x) {
+  x->s1 = ((x->s1 & 4294967294u) << 12) ^ (((x->s1 << 13) ^ x->s1) >> 19);
+  x->s2 = ((x->s2 & 4294967288u) << 4) ^ (((x->s2 << 2) ^ x->s2) >> 25);
+  x->s3 = ((x->s3 & 4294967280u) << 17) ^ (((x->s3 << 3) ^ x->s3) >> 11);
+  return x->s1 ^ x->s2 ^ x->s3;
 }
 
 static uint32_t zig_k[256];
@@ -215,13 +228,11 @@ static void zig_setup(void) {   /* Marsaglia & Tsang 2000, zigset() for the expo
   }
 }
 
-static inline double uni_pos(taus_st *x) { return ((double)taus_next(x) + 0.5) / 4294967296.0; }
+static inline double uni_pos(taus32 *x) { return ((double)taus_next(x) + 0.5) / 4294967296.0; }
 
-/* Exponential variate with mean 1. */
-static inline double zig_exp(taus_st *x) {
-  uint32_t j = taus_next(x);
+/* The ziggurat's rare cases (1.1% of the draws), out of line. */
+static __attribute__((noinline)) double zig_exp_slow(taus32 *x, uint32_t j) {
   unsigned i = j & 255u;
-  if (__builtin_expect(j < zig_k[i], 1)) return j * zig_w[i];
   for (;;) {
     if (i == 0) return 7.697117470131487 - log(uni_pos(x));
     double v = j * zig_w[i];
@@ -232,10 +243,26 @@ static inline double zig_exp(taus_st *x) {
   }
 }
 
-static inline double pois_draw(gsl_rng *r, const sb_pois *p, double from) {
+/* Exponential variate with mean 1. */
+static inline __attribute__((always_inline)) double zig_exp(taus32 *x) {
+  uint32_t j = taus_next(x);
+  unsigned i = j & 255u;
+  if (__builtin_expect(j < zig_k[i], 1)) return j * zig_w[i];
+  return zig_exp_slow(x, j);
+}
+
+/* Next arrival after `from` of Poisson source p (INFINITY when none before its stop). */
+static inline __attribute__((always_inline)) double pois_draw_st(taus32 *x, const sb_pois *p, double from) {
   if (!(p->rate > 0)) return INFINITY;
-  double t = from + zig_exp(gsl_rng_state(r)) * (1000.0 / p->rate);
+  double t = from + zig_exp(x) * (1000.0 / p->rate);
   return t < p->stop ? t : INFINITY;
+}
+
+static double pois_draw(gsl_rng *r, const sb_pois *p, double from) {
+  taus32 x = taus_load(r);
+  double t = pois_draw_st(&x, p, from);
+  taus_store(r, x);
+  return t;
 }
 
 static int pois_rewind(sb_net *net) {
@@ -286,6 +313,9 @@ int sb_net_prepare_(sb_net *net) {
   net->scratch_cap = sb_calloc((size_t)T, sizeof *net->scratch_cap);
   net->merged = sb_calloc((size_t)T, sizeof *net->merged);
   net->merged_cap = sb_calloc((size_t)T, sizeof *net->merged_cap);
+  net->pin = sb_calloc((size_t)T, sizeof *net->pin);
+  net->pin_cap = sb_calloc((size_t)T, sizeof *net->pin_cap);
+  if (!net->pin || !net->pin_cap) return SB_ENOMEM;
   net->t_events = sb_calloc((size_t)T, sizeof *net->t_events);
   net->t_ext = sb_calloc((size_t)T, sizeof *net->t_ext);
   net->act = sb_calloc((size_t)net->S * (size_t)T, sizeof *net->act);
@@ -626,6 +656,97 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
   const sb_arrtab *at = &net->arr[slot * (size_t)net->threads + (size_t)tid];
   const sb_arr *tab = at->a;
   size_t pf = net->pois_first[gid], pl = net->pois_first[gid + 1];
+  double t = net->t_state[gid], quiet = net->t_safe[gid];
+  double t_f = frame_origin(net, pop, net->k), rmax = pop->rate_max;
+  int nr = pop->n_rates;
+  const double *rates = pop->rates;
+  /* the window's Poisson arrivals with their frame factors: exp for the first, then times
+   * e^{gap rate} (a short Taylor polynomial: gap rate <= 1/16 covers Brunel's 20 kHz at
+   * tau_m = 20 ms) */
+  uint32_t nP = 0;
+  double pn = pf < pl ? net->pois_next[pf] : INFINITY;
+  const sb_pois *ps = pf < pl ? &net->pois_s[pf] : NULL;
+  sb_input *P = net->pin[tid];
+  if (pn < t1) {
+    taus32 rs = taus_load(net->pois_rng[gid]);
+    double pg[3] = {1.0, 1.0, 1.0};
+    int have_pg = 0;
+    const double w_p = ps->w, scale = 1000.0 / ps->rate, stop = ps->stop;   /* rate > 0: pn is finite */
+    size_t pcap = net->pin_cap[tid];
+    do {
+      if (nP + 1 >= pcap) {   /* room for a sentinel after the last */
+        size_t cap = nP ? 2 * (size_t)nP : 256;
+        sb_input *np = sb_realloc(P, cap * sizeof *np);
+        if (!np) return SB_ENOMEM;
+        net->pin[tid] = P = np;
+        net->pin_cap[tid] = pcap = cap;
+      }
+      sb_input *m = &P[nP++];
+      m->t = pn;
+      m->w = w_p;
+      double pn2 = pn + zig_exp(&rs) * scale;   /* as pois_draw_st */
+      pn2 = pn2 < stop ? pn2 : INFINITY;
+      double x = pn2 - pn;
+      if (nr == 1) {   /* iaf_psc_delta: one factor */
+        m->g[0] = have_pg ? pg[0] : exp((pn - t_f) * rates[0]);
+        have_pg = x * rmax <= 0.0625;
+        pg[0] = m->g[0] * exp_small(x * rates[0]);
+      } else {
+        for (int j = 0; j < nr; j++) m->g[j] = have_pg ? pg[j] : exp((pn - t_f) * rates[j]);   /* others unused */
+        have_pg = x * rmax <= 0.0625;
+        if (have_pg)
+          for (int j = 0; j < nr; j++) pg[j] = m->g[j] * exp_small(x * rates[j]);
+      }
+      pn = pn2;
+    } while (pn < t1);
+    taus_store(net->pois_rng[gid], rs);
+    net->pois_next[pf] = pn;
+  }
+  uint64_t n_ext = nP;
+  uint32_t nq = 0, pos = 0, nM = 0;
+  sb_input *M = NULL;
+  /* a neuron that cannot reach threshold in the window takes all its inputs at once, in any
+   * order (no sort, no merge, no per-input tests) */
+  if (T->frame_sum && full && v->n + nP > 0) {
+    double sw[3] = {0.0, 0.0, 0.0}, wpos = 0.0, tmin = INFINITY, tl = -INFINITY;
+    const sb_input *last = NULL;
+    const uint32_t *e = v->e;
+    if (nr == 1) {
+      for (uint32_t j = 0; j < v->n; j++) {
+        const sb_arr *a = &tab[e[j]];
+        sw[0] += a->w * a->g[0];
+        wpos += 0.5 * (a->w + fabs(a->w));   /* max(w, 0) exactly, without a branch */
+      }
+      for (uint32_t j = 0; j < nP; j++) sw[0] += P[j].w * P[j].g[0];
+    } else {
+      for (uint32_t j = 0; j < v->n; j++) {
+        const sb_arr *a = &tab[e[j]];
+        for (int r = 0; r < nr; r++) sw[r] += a->w * a->g[r];
+        wpos += 0.5 * (a->w + fabs(a->w));
+      }
+      for (uint32_t j = 0; j < nP; j++)
+        for (int r = 0; r < nr; r++) sw[r] += P[j].w * P[j].g[r];
+    }
+    if (v->n && !at->unsorted) {   /* the queue is in time order */
+      tmin = tab[e[0]].t;
+      tl = tab[e[v->n - 1]].t;
+      last = &tab[e[v->n - 1]];
+    } else
+      for (uint32_t j = 0; j < v->n; j++) {
+        const sb_arr *a = &tab[e[j]];
+        tmin = a->t < tmin ? a->t : tmin;
+        if (a->t >= tl) { tl = a->t; last = a; }
+      }
+    if (nP) {
+      wpos += ps->w > 0 ? (double)nP * ps->w : 0.0;
+      tmin = P[0].t < tmin ? P[0].t : tmin;
+      if (P[nP - 1].t >= tl) last = &P[nP - 1];
+    }
+    if (tmin >= t && T->frame_sum(p, d, s, &t, t_f, last, sw, wpos, &quiet)) {
+      nq = v->n;
+      goto finish;
+    }
+  }
   uint32_t unsorted = 0;   /* a queue of a time-ordered table is in time order */
   for (uint32_t j = 1; at->unsorted && j < v->n && !unsorted; j++) unsorted = tab[v->e[j]].t < tab[v->e[j - 1]].t;
   if (unsorted) {
@@ -637,49 +758,37 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
     }
     sort_events(v->e, v->n, net->scratch[tid], tab);
   }
-  double t = net->t_state[gid], quiet = net->t_safe[gid];
-  double t_f = frame_origin(net, pop, net->k), rmax = pop->rate_max;
-  int nr = pop->n_rates;
-  const double *rates = pop->rates;
-  /* merge */
-  if (merged_reserve(net, tid, (size_t)v->n + 64)) return SB_ENOMEM;
-  sb_input *M = net->merged[tid];
-  uint32_t nM = 0, nq = 0;
-  uint64_t n_ext = 0;
-  double pn = pf < pl ? net->pois_next[pf] : INFINITY, pg[3] = {1.0, 1.0, 1.0};
-  int have_pg = 0;
-  const sb_pois *ps = pf < pl ? &net->pois_s[pf] : NULL;
-  for (;;) {
-    double tq = nq < v->n ? tab[v->e[nq]].t : INFINITY;
-    if (tq >= t1 && pn >= t1) break;
-    if (nM == net->merged_cap[tid]) {
-      if (merged_reserve(net, tid, (size_t)nM + 1)) return SB_ENOMEM;
-      M = net->merged[tid];
+  /* merge, queued first on ties (as process_neuron), without a branch on the source: both
+   * lists end in an infinite time (the Poisson list in its spare slot) */
+  if (merged_reserve(net, tid, (size_t)v->n + nP + 1)) return SB_ENOMEM;
+  M = net->merged[tid];
+  {
+    static const sb_input inf_in = {INFINITY, 0.0, {1.0, 1.0, 1.0}};
+    const uint32_t *e = v->e, nqv = v->n;
+    const sb_input *pp = nP ? P : &inf_in, *qa = nqv ? &tab[e[0]] : &inf_in;
+    uint32_t ip = 0;
+    if (nP) P[nP] = inf_in;
+    for (;;) {
+      double tq = qa->t, tp = pp[ip].t;
+      if (tq >= t1 && tp >= t1) break;
+      uint32_t fq = tq <= tp;
+      const sb_input *src = fq ? qa : &pp[ip];
+      if (nr == 1) {   /* the unused factors stay unset */
+        M[nM].t = src->t;
+        M[nM].w = src->w;
+        M[nM].g[0] = src->g[0];
+      } else
+        M[nM] = *src;
+      nq += fq;
+      ip += 1 - fq;
+      qa = nq < nqv ? &tab[e[nq]] : &inf_in;
+      if (M[nM].t < t) {   /* rounded just below the state time */
+        M[nM].t = t;
+        for (int j = 0; j < nr; j++) M[nM].g[j] = exp((t - t_f) * rates[j]);
+      }
+      nM++;
     }
-    if (tq <= pn) {
-      M[nM] = tab[v->e[nq++]];
-    } else {
-      /* frame factors: exp for the window's first arrival, then times e^{gap rate} (a short
-       * Taylor polynomial: gap rate <= 1/16 covers Brunel's 20 kHz at tau_m = 20 ms) */
-      sb_input *m = &M[nM];
-      m->t = pn;
-      m->w = ps->w;
-      for (int j = 0; j < nr; j++) m->g[j] = have_pg ? pg[j] : exp((pn - t_f) * rates[j]);   /* others unused */
-      double pn2 = pois_draw(net->pois_rng[gid], ps, pn), x = pn2 - pn;
-      have_pg = x * rmax <= 0.0625;
-      if (have_pg)
-        for (int j = 0; j < nr; j++) pg[j] = m->g[j] * exp_small(x * rates[j]);
-      pn = pn2;
-      n_ext++;
-    }
-    if (M[nM].t < t) {   /* rounded just below the state time */
-      M[nM].t = t;
-      for (int j = 0; j < nr; j++) M[nM].g[j] = exp((t - t_f) * rates[j]);
-    }
-    nM++;
   }
-  if (ps) net->pois_next[pf] = pn;
-  uint32_t pos = 0;
   int rc;
   for (;;) {
     uint32_t c = 0;
@@ -698,6 +807,7 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
       quiet = T->safe_until ? T->safe_until(p, d, s, te) : -INFINITY;
     }
   }
+finish:
   net->t_state[gid] = t;
   double wake = -INFINITY;
   if (T->safe_until) wake = quiet > t ? quiet : T->safe_until(p, d, s, t);
