@@ -4,11 +4,15 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static const char usage[] =
     "Usage: spikebridge convert MODEL.h5 [-o SNN.h5] [--norm max|percentile:99.9]\n"
     "                           [--reset subtract|zero] [--v-init 0|0.5] [--readout membrane|spikes]\n"
-    "                           [--samples N] [--pool-norm data|inherit,...] [--data DIR] [--quiet]\n\n"
+    "                           [--samples N] [--pool-norm data|inherit,...] [--data DIR] [--threads N]\n"
+    "                           [--quiet]\n\n"
     "Convert a trained ANN into a spiking network of non-leaky integrate-and-fire neurons\n"
     "(Rueckauer et al. 2017): ReLU units -> IF neurons, weights normalised per layer from the\n"
     "activations of N training images (default 1000, evenly strided), biases -> constant currents,\n"
@@ -25,7 +29,8 @@ static const char usage[] =
     "                   inherit (the input's lambda, weight 1/K^2: the exact average of the\n"
     "                   input spike counts; fewer spikes). inherit,data: the first pool inherits\n"
     "  --no-ann-eval    do not store the ANN's test-set predictions\n"
-    "  --data DIR       Fashion-MNIST directory\n";
+    "  --data DIR       Fashion-MNIST directory\n"
+    "  --threads N      OpenMP threads (default: OMP_NUM_THREADS or all cores)\n";
 
 int sb_cmd_convert(int argc, char **argv) {
   static const struct option opts[] = {
@@ -33,7 +38,7 @@ int sb_cmd_convert(int argc, char **argv) {
       {"reset", required_argument, 0, 2},    {"data", required_argument, 0, 3},
       {"v-init", required_argument, 0, 4},   {"readout", required_argument, 0, 5},
       {"samples", required_argument, 0, 6},  {"no-ann-eval", no_argument, 0, 7},
-      {"pool-norm", required_argument, 0, 8},
+      {"pool-norm", required_argument, 0, 8}, {"threads", required_argument, 0, 9},
       {"help", no_argument, 0, 'h'},         {"quiet", no_argument, 0, 'q'},
       {0, 0, 0, 0}};
   sb_convert_opts o;
@@ -79,6 +84,12 @@ int sb_cmd_convert(int argc, char **argv) {
         o.n_samples = (int)lv;
         break;
       case 7: o.eval_ann = 0; break;
+      case 9:
+        if (sb_cli_long("convert", "--threads", optarg, 1, 1024, &lv)) return 2;
+#ifdef _OPENMP
+        omp_set_num_threads((int)lv);
+#endif
+        break;
       default: break;
     }
   }
