@@ -424,7 +424,7 @@ static int load_population(const ctx *c, const char *name, const json_t *j) {
   }
   int pop;
   if ((rc = sb_net_add_population(c->net, name, T, (size_t)n, &pop))) {
-    rc = relay(c, rc, "populations");
+    rc = relay(c, rc, strncmp(sb_last_error(), "n: ", 3) ? "populations" : path);   /* "n:": the size check */
     goto out;
   }
   sb_pop *P = &c->net->pops[pop];
