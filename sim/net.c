@@ -658,10 +658,12 @@ static int check_size(const sb_net *net, const sb_conn_spec *c, const sb_syn_spe
     held += (double)net->pops[i].n * (double)(2 * net->pops[i].type->state_size + SB_NEURON_RUNTIME_BYTES);
   for (int i = 0; i < net->n_projs; i++) held += (double)net->projs[i].bytes;
   double have = (double)phys_mem();
-  if (syn * per + held > have)
+  /* under MPI this rank builds only its own partitions' synapses */
+  double share = (double)(net->p_hi - net->p_lo) / (double)net->threads;
+  if (syn * share * per + held > have)
     SB_ERROR(SB_EINVAL, "%s: %.4g synapses (%zu -> %zu neurons) need at least %.3g GB to build (%g bytes each) on top of "
              "the %.3g GB the network holds, more than the %.3g GB of physical memory", field, syn, ns, nt,
-             syn * per / 1e9, per, held / 1e9, have / 1e9);
+             syn * share * per / 1e9, per, held / 1e9, have / 1e9);
   if (syn / (double)net->threads > (double)UINT32_MAX)
     SB_ERROR(SB_EINVAL, "%s: %.4g synapses are more than 2^32 - 1 per thread partition (%d threads)", field, syn,
              net->threads);
