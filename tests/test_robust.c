@@ -85,8 +85,9 @@ static void copy_file(const char *from, const char *to) {
 
 /* Copy the checkpoint to `to` and overwrite `bytes` bytes at element `index` of /checkpoint/<name>
  * (memory type `mt`, `count` elements). */
-static void tamper(const char *to, const char *name, hid_t mt, size_t index, const void *val, size_t count) {
-  copy_file(ckpt, to);
+static void tamper_from(const char *from, const char *to, const char *name, hid_t mt, size_t index, const void *val,
+                        size_t count) {
+  copy_file(from, to);
   hid_t f = H5Fopen(to, H5F_ACC_RDWR, H5P_DEFAULT);
   assert_true(f >= 0);
   char path[300];
@@ -102,6 +103,10 @@ static void tamper(const char *to, const char *name, hid_t mt, size_t index, con
   H5Sclose(fs);
   H5Dclose(ds);
   H5Fclose(f);
+}
+
+static void tamper(const char *to, const char *name, hid_t mt, size_t index, const void *val, size_t count) {
+  tamper_from(ckpt, to, name, mt, index, val, count);
 }
 
 static void expect_refused(const char *cp, const char *what) {
@@ -174,6 +179,23 @@ static void test_tampered_checkpoint(void **state) {
   H5Aclose(at);
   H5Fclose(f);
   expect_refused(cp, "attributes time, seed: expected finite t, t_stop with 0 <= t <= t_stop");
+}
+
+/* A plastic network's checkpoint (tests/ref/stdp_net.json) with a NaN weight. */
+static void test_tampered_plastic_checkpoint(void **state) {
+  (void)state;
+  char b[700], pcp[700], cp[700];
+  snprintf(b, sizeof b, "%s/P.h5", dir);
+  snprintf(pcp, sizeof pcp, "%s/P.ckpt.h5", dir);
+  snprintf(cp, sizeof cp, "%s/PT.ckpt.h5", dir);
+  assert_int_equal(run_t("run tests/ref/stdp_net.json -o %s --quiet --t-stop 300 --checkpoint-every 250", b), 0);
+  double v = NAN;
+  tamper_from(pcp, cp, "plastic_0_syn", H5T_NATIVE_DOUBLE, 10, &v, 1);
+  char o[700];
+  snprintf(o, sizeof o, "%s/resumed.h5", dir);
+  assert_int_equal(run_t("run --resume %s -o %s --quiet", cp, o), 2);
+  check_contains(out, "PT.ckpt.h5: /checkpoint/plastic_0_syn[10]: NaN (synapse 2), expected a number");
+  assert_false(sb_test_file_exists(o));
 }
 
 /* ---- 2. sizes checked before allocating ---- */
@@ -350,7 +372,8 @@ static void test_not_a_directory(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_tampered_checkpoint), cmocka_unit_test(test_size_limits),
+      cmocka_unit_test(test_tampered_checkpoint), cmocka_unit_test(test_tampered_plastic_checkpoint),
+      cmocka_unit_test(test_size_limits),
       cmocka_unit_test(test_set_paths),           cmocka_unit_test(test_report_collision),
       cmocka_unit_test(test_analyze_node_range),  cmocka_unit_test(test_threads_flags),
       cmocka_unit_test(test_not_a_directory),
