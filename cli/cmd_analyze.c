@@ -195,7 +195,8 @@ int sb_cmd_analyze(int argc, char **argv) {
   sb_spk_file *f = NULL, *nf = NULL;
   int st = sb_spk_open(path, &f);
   if (st) return sb_cli_fail(st);
-  if (nodespath && (st = sb_spk_open(nodespath, &nf)) == SB_OK && sb_spk_file_kind(nf) != SB_SPK_SONATA_NODES)
+  if (nodespath && (st = sb_spk_open(nodespath, &nf)) != SB_OK) st = sb_error_prefix_(st, "--nodes");
+  else if (nodespath && sb_spk_file_kind(nf) != SB_SPK_SONATA_NODES)
     st = SB_SET_ERROR(SB_EFORMAT, "%s: --nodes: expected a SONATA nodes file (/nodes/<population>/node_id), got %s",
                       nodespath, sb_spk_kind_name(sb_spk_file_kind(nf)));
   if (st) {

@@ -368,6 +368,13 @@ static void test_not_a_directory(void **state) {
   assert_null(strstr(out, "Fashion-MNIST in"));   /* nothing printed before the error */
   assert_int_equal(run_t("info --dataset --data %s/nodir", dir), 2);
   check_contains(out, "nodir: data directory (--data or SB_DATA_DIR): does not exist");
+  /* file errors of a flag's argument name the flag */
+  assert_int_equal(run_t("analyze %s --nodes %s/nonodes.h5", a, dir), 2);
+  check_contains(out, "--nodes: ");
+  check_contains(out, "nonodes.h5: no such file");
+  assert_int_equal(run_t("run %s --resume %s -o %s/r.h5 --quiet", model, reg, dir), 2);
+  check_contains(out, "--resume: ");
+  check_contains(out, "plainfile: not an HDF5 file");
 }
 
 int main(void) {
