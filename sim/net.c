@@ -636,7 +636,7 @@ static int conn_errorf(int rc) { return rc; }
  * synapse plus weight and delay when they vary, and the CSR copy, 4 bytes plus those), plus
  * what the network holds already, against physical memory; and at most 2^32 - 1 synapses per
  * thread partition (32-bit CSR offsets). The message starts with the rule's field. */
-static int check_size(const sb_net *net, const sb_conn_spec *c, const sb_syn_spec *y, size_t ns, size_t nt,
+static int check_size(const sb_net *net, int tgt, const sb_conn_spec *c, const sb_syn_spec *y, size_t ns, size_t nt,
                       size_t cand_s) {
   double syn = 0;
   const char *field = "rule";
@@ -664,9 +664,16 @@ static int check_size(const sb_net *net, const sb_conn_spec *c, const sb_syn_spe
     SB_ERROR(SB_EINVAL, "%s: %.4g synapses (%zu -> %zu neurons) need at least %.3g GB to build (%g bytes each) on top of "
              "the %.3g GB the network holds, more than the %.3g GB of physical memory", field, syn, ns, nt,
              syn * share * per / 1e9, per, held / 1e9, have / 1e9);
-  if (syn / (double)net->threads > (double)UINT32_MAX)
-    SB_ERROR(SB_EINVAL, "%s: %.4g synapses are more than 2^32 - 1 per thread partition (%d threads)", field, syn,
-             net->threads);
+  /* the partition owning most of the targets (synapses are stored with their targets' owner) */
+  size_t first = net->pops[tgt].first, most = 0;
+  for (int k = 0; k < net->threads; k++) {
+    size_t lo = net->bound[k] > first ? net->bound[k] : first, hi = net->bound[k + 1] < first + nt ? net->bound[k + 1] : first + nt;
+    if (hi > lo && hi - lo > most) most = hi - lo;
+  }
+  double syn_part = nt ? syn * (double)most / (double)nt : 0;
+  if (syn_part > (double)UINT32_MAX)
+    SB_ERROR(SB_EINVAL, "%s: %.4g synapses, %.4g of them in one thread partition (%zu of the %zu targets), more than the "
+             "2^32 - 1 a partition holds (more threads split them)", field, syn, syn_part, most, nt);
   return SB_OK;
 }
 
@@ -714,7 +721,7 @@ int sb_net_connect(sb_net *net, int src, int tgt, const sb_conn_spec *c, const s
       break;
     default: SB_ERROR(SB_EINVAL, "rule: unknown rule %d", c->rule);
   }
-  if ((rc = check_size(net, c, y, ns, nt, cand_s))) return rc;
+  if ((rc = check_size(net, tgt, c, y, ns, nt, cand_s))) return rc;
   sb_proj *p;
   if ((rc = new_proj(net, src, tgt, c->rule == SB_RULE_ONE_TO_ONE ? SB_PROJ_ONE_TO_ONE : SB_PROJ_SPARSE, &p))) return rc;
   int pid = net->n_projs;
