@@ -728,6 +728,12 @@ int sb_spk_read(sb_spk_file *f, size_t pi, size_t off, size_t n, double *t_ms, u
     } else if (read_window(p->ids, H5T_NATIVE_UINT64, off, n, ids) < 0) {
       SB_ERROR(SB_EIO, "%s: %s: cannot read node ids %zu..%zu", f->path, p->ids_path, off, off + n);
     }
+    /* with the attribute n_nodes the population's nodes are 0..n_nodes-1 (SONATA node ids index
+     * the node population): a larger id is a corrupt or mismatched file, not a new neuron */
+    for (size_t i = 0; p->implicit_nodes && i < n; i++)
+      if (ids[i] >= p->info.n_nodes)
+        SB_ERROR(SB_EFORMAT, "%s: %s[%zu]: node id %llu is out of range: expected < n_nodes = %zu (attribute of %s)",
+                 f->path, p->ids_path, off + i, (unsigned long long)ids[i], p->info.n_nodes, p->info.where);
   } else if (ids && p->unit_ends) {
     /* NWB units: the unit of position j is the first k with ends[k] > j */
     size_t lo = 0, hi = p->n_units;

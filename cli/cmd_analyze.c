@@ -129,7 +129,7 @@ static void fmt(char *buf, size_t n, double v, const char *f) {
   else snprintf(buf, n, f, v);
 }
 
-static void table_row(const sb_stats_summary *s) {
+static void table_row(FILE *out, const sb_stats_summary *s) {
   char r[16], cv[16], cv2[16], lv[16], ff[16], chi[16], cc[16], stc[16];
   fmt(r, sizeof r, s->mean_rate, "%.3f");
   fmt(cv, sizeof cv, s->mean_cv, "%.3f");
@@ -139,7 +139,7 @@ static void table_row(const sb_stats_summary *s) {
   fmt(chi, sizeof chi, s->chi, "%.4f");
   fmt(cc, sizeof cc, s->mean_corrcoef, "%.4f");
   fmt(stc, sizeof stc, s->mean_sttc, "%.4f");
-  printf("%-12s %10zu %8zu %10s %7s %7s %7s %7s %8s %8s %8s\n", s->population, s->n_spikes, s->n_neurons, r, cv, cv2,
+  fprintf(out, "%-12s %10zu %8zu %10s %7s %7s %7s %7s %8s %8s %8s\n", s->population, s->n_spikes, s->n_neurons, r, cv, cv2,
          lv, ff, chi, cc, stc);
 }
 
@@ -195,7 +195,8 @@ int sb_cmd_analyze(int argc, char **argv) {
   sb_spk_file *f = NULL, *nf = NULL;
   int st = sb_spk_open(path, &f);
   if (st) return sb_cli_fail(st);
-  if (nodespath && (st = sb_spk_open(nodespath, &nf)) == SB_OK && sb_spk_file_kind(nf) != SB_SPK_SONATA_NODES)
+  if (nodespath && (st = sb_spk_open(nodespath, &nf)) != SB_OK) st = sb_error_prefix_(st, "--nodes");
+  else if (nodespath && sb_spk_file_kind(nf) != SB_SPK_SONATA_NODES)
     st = SB_SET_ERROR(SB_EFORMAT, "%s: --nodes: expected a SONATA nodes file (/nodes/<population>/node_id), got %s",
                       nodespath, sb_spk_kind_name(sb_spk_file_kind(nf)));
   if (st) {
@@ -220,12 +221,22 @@ int sb_cmd_analyze(int argc, char **argv) {
     lo = (size_t)k;
     hi = lo + 1;
   }
+  /* the table (or JSON) goes to memory first and to stdout only when every population was read
+   * without error: an error never comes after half a table */
+  char *obuf = NULL;
+  size_t olen = 0;
+  FILE *out = open_memstream(&obuf, &olen);
+  if (!out) {
+    sb_spk_close(nf);
+    sb_spk_close(f);
+    return sb_cli_fail(SB_SET_ERROR(SB_ENOMEM, "cannot buffer the output table"));
+  }
   json_t *root = want_json ? json_object() : NULL;
   json_t *pops = want_json ? json_array() : NULL;
   if (!want_json) {
-    printf("%s: %s, %zu population%s\n", path, sb_spk_kind_name(sb_spk_file_kind(f)), sb_spk_n_pops(f),
+    fprintf(out, "%s: %s, %zu population%s\n", path, sb_spk_kind_name(sb_spk_file_kind(f)), sb_spk_n_pops(f),
            sb_spk_n_pops(f) == 1 ? "" : "s");
-    printf("%-12s %10s %8s %10s %7s %7s %7s %7s %8s %8s %8s\n", "population", "spikes", "neurons", "rate_Hz", "CV",
+    fprintf(out, "%-12s %10s %8s %10s %7s %7s %7s %7s %8s %8s %8s\n", "population", "spikes", "neurons", "rate_Hz", "CV",
            "CV2", "LV", "Fano", "chi", "corr", "STTC");
   }
   for (size_t p = lo; p < hi && !st; p++) {
@@ -252,23 +263,23 @@ int sb_cmd_analyze(int argc, char **argv) {
     o.n_node_ids = 0;
     if (st) break;
     if (want_json) json_array_append_new(pops, summary_json(pi, s));
-    else table_row(s);
+    else table_row(out, s);
     if (plotdir) st = sb_stats_plot(f, p, s, plotdir);
     if (!want_json && !st) {
-      printf("  %s: window [%g, %g] ms%s, bin %g ms, sorting %s%s", s->population, s->t_start, s->t_stop,
+      fprintf(out, "  %s: window [%g, %g] ms%s, bin %g ms, sorting %s%s", s->population, s->t_start, s->t_stop,
              t_stop_from_file ? " (end of the recording, from the file)" : "", s->bin, sorting_name(pi->sorting), pi->n_nodes ? "" : "\n");
-      if (pi->n_nodes) printf(", %zu nodes in file\n", pi->n_nodes);
-      if (nf || self_listed || pi->n_nodes) printf("  %s: neurons = all listed nodes (%s), silent ones included\n", s->population,
+      if (pi->n_nodes) fprintf(out, ", %zu nodes in file\n", pi->n_nodes);
+      if (nf || self_listed || pi->n_nodes) fprintf(out, "  %s: neurons = all listed nodes (%s), silent ones included\n", s->population,
                                     nf ? nodespath : "from the file itself");
       if (s->n_neurons) {
         size_t und = s->n_neurons - s->n_cv;
-        if (und) printf("  %s: CV/CV2/LV undefined (nan) for %zu neuron(s): fewer than 3 spikes\n", s->population, und);
-        if (isnan(s->chi)) printf("  %s: chi nan: %s\n", s->population, sb_stats_why(s->why_chi));
+        if (und) fprintf(out, "  %s: CV/CV2/LV undefined (nan) for %zu neuron(s): fewer than 3 spikes\n", s->population, und);
+        if (isnan(s->chi)) fprintf(out, "  %s: chi nan: %s\n", s->population, sb_stats_why(s->why_chi));
         if (s->K > 1)
-          printf("  %s: pairs over the %zu most active neurons (corr: bin %g ms; STTC dt %g ms)%s\n", s->population,
+          fprintf(out, "  %s: pairs over the %zu most active neurons (corr: bin %g ms; STTC dt %g ms)%s\n", s->population,
                  s->K, s->bin, o.sttc_dt, s->pairs_truncated ? "; trains cut to their first 200000 spikes" : "");
       }
-      if (plotdir) printf("  %s: figures in %s/%s_{raster,rate,isi,cv}.png\n", s->population, plotdir, s->population);
+      if (plotdir) fprintf(out, "  %s: figures in %s/%s_{raster,rate,isi,cv}.png\n", s->population, plotdir, s->population);
     }
     sb_stats_summary_free(s);
   }
@@ -276,14 +287,17 @@ int sb_cmd_analyze(int argc, char **argv) {
     json_object_set_new(root, "file", json_string(path));
     json_object_set_new(root, "kind", json_string(sb_spk_kind_name(sb_spk_file_kind(f))));
     json_object_set_new(root, "populations", pops);
-    json_dumpf(root, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(17));
-    printf("\n");
+    json_dumpf(root, out, JSON_INDENT(1) | JSON_REAL_PRECISION(17));
+    fprintf(out, "\n");
     pops = NULL;
   }
   json_decref(pops);
   json_decref(root);
   sb_spk_close(nf);
   sb_spk_close(f);
+  fclose(out);
+  if (!st && olen) fwrite(obuf, 1, olen, stdout);
+  free(obuf);
   if (st) return sb_cli_fail(st);
   return 0;
 }

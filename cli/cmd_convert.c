@@ -4,12 +4,15 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static const char usage[] =
     "Usage: spikebridge convert MODEL.h5 [-o SNN.h5] [--norm max|percentile:99.9]\n"
     "                           [--reset subtract|zero] [--v-init 0|0.5] [--readout membrane|spikes]\n"
     "                           [--samples N] [--pool-norm data|inherit,...] [--calibrate T]\n"
-    "                           [--data DIR] [--quiet]\n\n"
+    "                           [--layer-norm I=RULE,...] [--data DIR] [--threads N] [--quiet]\n\n"
     "Convert a trained ANN into a spiking network of non-leaky integrate-and-fire neurons\n"
     "(Rueckauer et al. 2017): ReLU units -> IF neurons, weights normalised per layer from the\n"
     "activations of N training images (default 1000, evenly strided), biases -> constant currents,\n"
@@ -29,8 +32,11 @@ static const char usage[] =
     "                   layer by layer, the charge a channel's neurons lack after T steps on the\n"
     "                   sample images, against the ANN's activations, is added at t = 0; it helps\n"
     "                   most near T and fades as 1/T (default: off)\n"
+    "  --layer-norm L   per-layer rule replacing --norm for the layers named, I=max or\n"
+    "                   I=percentile:P, comma separated, I = the layer index printed below\n"
     "  --no-ann-eval    do not store the ANN's test-set predictions\n"
-    "  --data DIR       Fashion-MNIST directory\n";
+    "  --data DIR       Fashion-MNIST directory\n"
+    "  --threads N      OpenMP threads (default: OMP_NUM_THREADS or all cores)\n";
 
 int sb_cmd_convert(int argc, char **argv) {
   static const struct option opts[] = {
@@ -39,7 +45,7 @@ int sb_cmd_convert(int argc, char **argv) {
       {"v-init", required_argument, 0, 4},   {"readout", required_argument, 0, 5},
       {"samples", required_argument, 0, 6},  {"no-ann-eval", no_argument, 0, 7},
       {"pool-norm", required_argument, 0, 8}, {"calibrate", required_argument, 0, 9},
-      {"layer-norm", required_argument, 0, 10},
+      {"layer-norm", required_argument, 0, 10}, {"threads", required_argument, 0, 11},
       {"help", no_argument, 0, 'h'},         {"quiet", no_argument, 0, 'q'},
       {0, 0, 0, 0}};
   sb_convert_opts o;
@@ -89,6 +95,12 @@ int sb_cmd_convert(int argc, char **argv) {
       case 9:
         if (sb_cli_long("convert", "--calibrate", optarg, 1, 100000, &lv)) return 2;
         o.calib_steps = (int)lv;
+        break;
+      case 11:
+        if (sb_cli_long("convert", "--threads", optarg, 1, 1024, &lv)) return 2;
+#ifdef _OPENMP
+        omp_set_num_threads((int)lv);
+#endif
         break;
       default: break;
     }

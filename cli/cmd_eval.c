@@ -9,12 +9,15 @@
 #include <plplot.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 static const char usage[] =
     "Usage: spikebridge eval SNN.h5 [--data DIR] [--steps T] [--backend clocked|event]\n"
     "                        [--limit N] [--record OUT.h5] [--record-images I,J,...]\n"
     "                        [--coding current|poisson] [--v-init F] [--seed N] [--json OUT.json]\n"
-    "                        [--plot OUT.png] [--delay MS] [--quiet]\n"
+    "                        [--plot OUT.png] [--delay MS] [--threads N] [--quiet]\n"
     "       spikebridge eval GAN.h5 [--steps T] [--limit N] [--fid-model CNN.h5] [--plot OUT.png]\n\n"
     "Evaluate a converted SNN on the test set: accuracy after every step t = 1..T (dt = 1 ms),\n"
     "spikes per image per layer, synaptic operations per image against the ANN's\n"
@@ -32,6 +35,7 @@ static const char usage[] =
     "  --plot FILE       latency-accuracy curve as PNG (PLplot pngcairo)\n"
     "  --delay MS        event backend: synaptic delay per layer (default 0.1)\n"
     "  --seed N          Poisson input streams (default 1); GAN: noise vectors\n"
+    "  --threads N       OpenMP threads, both backends (default: OMP_NUM_THREADS or all cores)\n"
     "GAN.h5 (a `spikebridge train gan` file): its generator is converted with signed IF neurons and\n"
     "run on N noise vectors (default 1000); prints the mean pixel difference to the ANN generator\n"
     "after every T, and with --fid-model the Frechet distances (ANN, SNN vs real test images).\n";
@@ -209,7 +213,7 @@ int sb_cmd_eval(int argc, char **argv) {
       {"coding", required_argument, 0, 7},   {"v-init", required_argument, 0, 8},
       {"seed", required_argument, 0, 9},     {"json", required_argument, 0, 10},
       {"plot", required_argument, 0, 11},    {"delay", required_argument, 0, 12},
-      {"fid-model", required_argument, 0, 13},
+      {"fid-model", required_argument, 0, 13}, {"threads", required_argument, 0, 14},
       {"help", no_argument, 0, 'h'},         {"quiet", no_argument, 0, 'q'},
       {0, 0, 0, 0}};
   sb_convert_eval_opts o;
@@ -261,6 +265,13 @@ int sb_cmd_eval(int argc, char **argv) {
         if (!(o.delay > 0 && o.delay <= 1)) return sb_cli_usage_error("eval", "--delay: must be in (0, 1] ms (got %s)", optarg);
         break;
       case 13: fid = optarg; break;
+      case 14:
+        if (sb_cli_long("eval", "--threads", optarg, 1, 1024, &lv)) return 2;
+        o.threads = (int)lv;
+#ifdef _OPENMP
+        omp_set_num_threads((int)lv);
+#endif
+        break;
       default: break;
     }
   }

@@ -18,21 +18,26 @@ static const char usage[] =
 /* Print the data set: image counts, shapes, per-class counts, pixel mean. */
 static int dataset_summary(const char *dir) {
   const char *splits[2] = {"train", "test"};
+  sb_dataset d[2];
+  for (int s = 0; s < 2; s++) {   /* both splits load before anything is printed: errors come first */
+    int st = sb_fmnist_load(dir, splits[s], &d[s]);
+    if (st) {
+      if (s) sb_dataset_free(&d[0]);
+      return sb_cli_fail(st);
+    }
+  }
   printf("Fashion-MNIST in %s\n", sb_fmnist_dir(dir));
   for (int s = 0; s < 2; s++) {
-    sb_dataset d;
-    int st = sb_fmnist_load(dir, splits[s], &d);
-    if (st) return sb_cli_fail(st);
     size_t counts[10] = {0};
     double sum = 0;
-    for (size_t i = 0; i < d.n; i++) counts[d.labels[i]]++;
-    for (size_t i = 0; i < d.n * (size_t)d.h * (size_t)d.w; i++) sum += d.images[i];
-    printf("  %-5s %6zu images of %dx%d, mean pixel %.2f/255\n", splits[s], d.n, d.h, d.w,
-           sum / ((double)d.n * d.h * d.w));
+    for (size_t i = 0; i < d[s].n; i++) counts[d[s].labels[i]]++;
+    for (size_t i = 0; i < d[s].n * (size_t)d[s].h * (size_t)d[s].w; i++) sum += d[s].images[i];
+    printf("  %-5s %6zu images of %dx%d, mean pixel %.2f/255\n", splits[s], d[s].n, d[s].h, d[s].w,
+           sum / ((double)d[s].n * d[s].h * d[s].w));
     printf("        per class:");
     for (int k = 0; k < 10; k++) printf(" %zu", counts[k]);
     printf("\n");
-    sb_dataset_free(&d);
+    sb_dataset_free(&d[s]);
   }
   printf("  classes:");
   for (int k = 0; k < 10; k++) printf(" %d=%s", k, sb_fmnist_classes[k]);

@@ -141,7 +141,7 @@ int sb_cmd_run(int argc, char **argv) {
   if (resume) {   /* the checkpoint names the model, its overrides and its seed */
     if (n_set || mo.seed >= 0) { rc = sb_cli_usage_error("run", "--resume: --set and --seed come from the checkpoint"); goto done; }
     int st = sb_checkpoint_read_info(resume, &rinfo);
-    if (st) { rc = sb_cli_fail(st); goto done; }
+    if (st) { rc = sb_cli_fail(sb_error_prefix_(st, "--resume")); goto done; }
     for (int i = 0; i < rinfo.n_set; i++) sets[n_set++] = rinfo.set[i];
     mo.seed = (long)rinfo.seed;
     if (isnan(mo.t_stop)) mo.t_stop = rinfo.t_stop;

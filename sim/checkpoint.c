@@ -204,6 +204,13 @@ int sb_checkpoint_read_info(const char *path, sb_checkpoint_info *info) {
   }
   sb_free(kind);
   H5Fclose(f);
+  if (!isfinite(times[0]) || !(times[0] >= 0) || !isfinite(times[1]) || !(times[1] > 0) || !(times[0] <= times[1]) ||
+      seed < 0) {
+    sb_free(ov);
+    sb_checkpoint_info_free(info);
+    SB_ERROR(SB_EFORMAT, "%s: attributes time, seed: expected finite t, t_stop with 0 <= t <= t_stop and a seed >= 0 "
+             "(got t = %g, t_stop = %g, seed %lld)", path, times[0], times[1], (long long)seed);
+  }
   info->t = times[0];
   info->t_stop = times[1];
   info->seed = (uint64_t)seed;
@@ -271,6 +278,55 @@ static int restore_recordings(sb_net *net, hid_t f, const char *file) {
   return st;
 }
 
+/* The restored per-neuron arrays, checked against the clock t: finite neuron state (the
+ * recordable variables), state times in [0, t], Poisson times not before the state time (a
+ * time far in the past would be replayed draw by draw), stimulus cursors inside the neuron's
+ * own stimuli, spike counts summing to the spike counter, finite ISI sums. */
+static int validate_restored(const sb_net *net, const char *path, double t, uint64_t spikes_total) {
+  for (int i = 0; i < net->n_pops; i++) {
+    const sb_pop *p = &net->pops[i];
+    const sb_neuron_type *T = p->type;
+    for (size_t j = 0; j < p->n; j++)
+      for (int v = 0; T->recordables[v].name; v++) {
+        double x;
+        memcpy(&x, p->state + j * T->state_size + T->recordables[v].offset, sizeof x);
+        if (!isfinite(x))
+          SB_ERROR(SB_EFORMAT, "%s: /checkpoint/state_%d: neuron %zu of population %s: %s = %g, expected a finite value",
+                   path, i, j, p->name, T->recordables[v].name, x);
+      }
+  }
+  uint64_t sum = 0;
+  for (size_t g = 0; g < net->n; g++) {
+    double ts = net->t_state[g];
+    if (!(ts >= 0 && ts <= t))
+      SB_ERROR(SB_EFORMAT, "%s: /checkpoint/t_state[%zu]: %g ms, expected a time in [0, t = %g] ms", path, g, ts, t);
+    if (isnan(net->t_safe[g])) SB_ERROR(SB_EFORMAT, "%s: /checkpoint/t_safe[%zu]: NaN, expected a time", path, g);
+    for (size_t q = net->pois_first[g]; q < net->pois_first[g + 1]; q++) {
+      double pn = net->pois_next[q];
+      if (!(pn >= ts))   /* INFINITY (no more events) passes */
+        SB_ERROR(SB_EFORMAT, "%s: /checkpoint/pois_next[%zu]: next Poisson event of neuron %zu at %g ms, expected a time "
+                 ">= its state time %g ms (<= t = %g ms)", path, q, g, pn, ts, t);
+    }
+    if (net->stim_pos[g] < net->stim_first[g] || net->stim_pos[g] > net->stim_first[g + 1])
+      SB_ERROR(SB_EFORMAT, "%s: /checkpoint/stim_pos[%zu]: %zu, expected in [%zu, %zu] (this neuron's stimulus events)",
+               path, g, net->stim_pos[g], net->stim_first[g], net->stim_first[g + 1]);
+    if (net->count[g] > spikes_total)
+      SB_ERROR(SB_EFORMAT, "%s: /checkpoint/count[%zu]: %llu spikes, more than the %llu of the whole network "
+               "(/checkpoint/counters[0])", path, g, (unsigned long long)net->count[g], (unsigned long long)spikes_total);
+    sum += net->count[g];
+    if (net->count[g] && !(net->last[g] >= 0 && net->last[g] <= t))
+      SB_ERROR(SB_EFORMAT, "%s: /checkpoint/last[%zu]: last spike at %g ms, expected a time in [0, t = %g] ms", path, g,
+               net->last[g], t);
+    if (!(net->isi_sum[g] >= 0 && isfinite(net->isi_sum[g])) || !(net->isi_sq[g] >= 0 && isfinite(net->isi_sq[g])))
+      SB_ERROR(SB_EFORMAT, "%s: /checkpoint/isi_sum, isi_sq[%zu]: expected finite sums >= 0 (got %g, %g)", path, g,
+               net->isi_sum[g], net->isi_sq[g]);
+  }
+  if (sum != spikes_total)
+    SB_ERROR(SB_EFORMAT, "%s: /checkpoint/count: %llu spikes in all, /checkpoint/counters[0] says %llu (inconsistent)",
+             path, (unsigned long long)sum, (unsigned long long)spikes_total);
+  return SB_OK;
+}
+
 int sb_net_checkpoint_restore(sb_net *net, const char *path) {
   int st;
   if (net->file < 0) SB_ERROR(SB_EINVAL, "resume: attach the output file before restoring a checkpoint");
@@ -287,10 +343,23 @@ int sb_net_checkpoint_restore(sb_net *net, const char *path) {
     H5Fclose(f);
     SB_ERROR(SB_EFORMAT, "%s: not a spikebridge checkpoint", path);
   }
+  /* the clock first: everything else is checked against t (a tampered or corrupt checkpoint
+   * must be refused, not run: a Poisson time far in the past replays for hours) */
+  if (!isfinite(times[0]) || !(times[0] >= 0) || !isfinite(times[1]) || !(times[1] > 0) || !(times[0] <= times[1]) ||
+      !isfinite(times[3])) {
+    H5Fclose(f);
+    SB_ERROR(SB_EFORMAT, "%s: attribute time: expected finite t, t_stop with 0 <= t <= t_stop and a finite flush time "
+             "(got t = %g, t_stop = %g, flush %g)", path, times[0], times[1], times[3]);
+  }
   if ((size_t)nn != n || k[2] != net->S || times[2] != net->W) {
     H5Fclose(f);
     SB_ERROR(SB_EFORMAT, "%s: written for %lld neurons, %lld slots of %g ms; this network has %zu neurons, %d slots of %g ms",
              path, (long long)nn, (long long)k[2], times[2], n, net->S, net->W);
+  }
+  if (k[0] < 0 || k[1] < 0 || k[1] > k[0] || !(fabs((double)k[0] * net->W - times[0]) <= net->W * (1 + 1e-9))) {
+    H5Fclose(f);
+    SB_ERROR(SB_EFORMAT, "%s: attribute window_index: windows (%lld, %lld) do not match t = %g ms with windows of %g ms",
+             path, (long long)k[0], (long long)k[1], times[0], net->W);
   }
   hid_t g = H5Gopen2(f, "checkpoint", H5P_DEFAULT);
   if (g < 0) { H5Fclose(f); SB_ERROR(SB_EFORMAT, "%s: /checkpoint: missing group", path); }
@@ -337,6 +406,18 @@ int sb_net_checkpoint_restore(sb_net *net, const char *path) {
     for (size_t i = 0; i < S * n; i++) tot += c[i];
     double *e = NULL;
     if ((st = sb_checkpoint_read_(g, path, "events", H5T_NATIVE_DOUBLE, (void **)&e, 2 * tot))) { sb_free(c); goto done; }
+    /* in-flight events arrive after t and within the S windows of the queue (one window of
+     * slack below t: an arrival rounded just below its window start) */
+    double t_lo = times[0] - net->W, t_hi = times[0] + (double)(S + 1) * net->W;
+    for (size_t i = 0; i < 2 * tot; i += 2)
+      if (!(e[i] >= t_lo && e[i] <= t_hi) || !isfinite(e[i + 1])) {
+        st = SB_SET_ERROR(SB_EFORMAT, "%s: /checkpoint/events[%zu]: expected a time in [%g, %g] ms (t = %g ms plus %d "
+                          "windows of %g ms) and a finite weight (got time %g, weight %g)", path, i, t_lo, t_hi, times[0],
+                          net->S, net->W, e[i], e[i + 1]);
+        sb_free(c);
+        sb_free(e);
+        goto done;
+      }
     size_t at = 0;
     for (size_t i = 0; i < S * n && !st; i++) {
       net->ev[i].n = 0;
@@ -370,6 +451,17 @@ int sb_net_checkpoint_restore(sb_net *net, const char *path) {
     net->t_events[0] = c[1];
     net->t_ext[0] = c[2];
     sb_free(c);
+  }
+  if ((st = validate_restored(net, path, times[0], net->spikes_total))) goto done;
+  for (int i = 0; i < net->n_recs; i++) {   /* the next sample is the first at or after t */
+    const sb_rec *r = &net->recs[i];
+    double ts = (double)r->k_next * r->interval;
+    if (!(ts >= times[0] - r->interval * (1 + 1e-9) && ts <= times[0] + r->interval * (1 + 1e-9))) {
+      st = SB_SET_ERROR(SB_EFORMAT, "%s: /checkpoint/rec_positions[%d]: next sample %llu at %g ms, expected within one "
+                        "interval (%g ms) of t = %g ms", path, 2 * i, (unsigned long long)r->k_next, ts, r->interval,
+                        times[0]);
+      goto done;
+    }
   }
   if (net->n_plastic && (st = sb_plastic_checkpoint_read_(net, g, path))) goto done;
   for (int i = 0; i < net->n_pops; i++) net->pops[i].sp_n = 0;

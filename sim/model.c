@@ -189,27 +189,89 @@ static int pop_by_name(const ctx *c, const char *path, const json_t *j, int *pop
 
 /* ---- --set overrides ---- */
 
+/* Split a --set path into names at '.' and '[i]' ("projections[1].weight" -> projections, 1,
+ * weight). Refuses empty names ("a..b", ".a", "a.", "a[]", "[0]" at the start). */
+static int split_set_path(const char *assign, char *path, size_t pl, char **tok, int cap, int *n) {
+  *n = 0;
+  char *s = path;
+  if (*s == '[') SB_ERROR(SB_EINVAL, "--set %.*s: expected a key name before '[' (an index needs an array to index)", (int)pl, assign);
+  while (*s) {
+    if (*n == cap) SB_ERROR(SB_EINVAL, "--set %.*s: path too deep (more than %d names)", (int)pl, assign, cap);
+    char *e = s + strcspn(s, ".[]");
+    if (e == s) SB_ERROR(SB_EINVAL, "--set %.*s: empty name at character %d (expected NAME.NAME or NAME[INDEX])", (int)pl,
+                         assign, (int)(s - path) + 1);
+    char sep = *e;
+    tok[(*n)++] = s;
+    if (!sep) break;
+    *e = 0;
+    s = e + 1;
+    if (sep == '[' ) {   /* an index: digits then ']' */
+      char *close = strchr(s, ']');
+      if (!close || close == s)
+        SB_ERROR(SB_EINVAL, "--set %.*s: expected an index and ']' after '[' (as in projections[0].weight)", (int)pl, assign);
+      *close = 0;
+      if (*n == cap) SB_ERROR(SB_EINVAL, "--set %.*s: path too deep (more than %d names)", (int)pl, assign, cap);
+      tok[(*n)++] = s;
+      s = close + 1;
+      if (*s == '.') {
+        s++;
+        if (!*s) SB_ERROR(SB_EINVAL, "--set %.*s: the path ends with '.' (expected a key name after it)", (int)pl, assign);
+      } else if (*s && *s != '[') {
+        SB_ERROR(SB_EINVAL, "--set %.*s: expected '.' or '[' after ']'", (int)pl, assign);
+      } else if (*s == '[') {
+        s++;
+        char *c2 = strchr(s, ']');
+        if (!c2 || c2 == s) SB_ERROR(SB_EINVAL, "--set %.*s: expected an index and ']' after '['", (int)pl, assign);
+        *c2 = 0;
+        if (*n == cap) SB_ERROR(SB_EINVAL, "--set %.*s: path too deep (more than %d names)", (int)pl, assign, cap);
+        tok[(*n)++] = s;
+        s = c2 + 1;
+        if (*s == '.') s++;
+        else if (*s) SB_ERROR(SB_EINVAL, "--set %.*s: expected '.' after ']'", (int)pl, assign);
+      }
+    } else if (sep == ']') {
+      SB_ERROR(SB_EINVAL, "--set %.*s: ']' without '['", (int)pl, assign);
+    } else if (!*s) {
+      SB_ERROR(SB_EINVAL, "--set %.*s: the path ends with '.' (expected a key name after it)", (int)pl, assign);
+    }
+  }
+  if (!*n) SB_ERROR(SB_EINVAL, "--set %.*s: empty path", (int)pl, assign);
+  return SB_OK;
+}
+
+/* Objects that a --set may create when the model file leaves them out (their keys are then
+ * checked like any other): a population's params/init, a projection's synapse_params, and the
+ * simulation and record sections. Any other missing object (a population or a section that does
+ * not exist) is a mistyped path. */
+static int may_create(const char *key) {
+  static const char *const ok[] = {"params", "init", "synapse_params", "simulation", "record", NULL};
+  for (int i = 0; ok[i]; i++)
+    if (!strcmp(ok[i], key)) return 1;
+  return 0;
+}
+
 static int apply_set(const char *file, json_t *root, const char *assign) {
   const char *eq = strchr(assign, '=');
-  if (!eq || eq == assign) SB_ERROR(SB_EINVAL, "--set %s: expected PATH=VALUE", assign);
+  if (!eq || eq == assign) SB_ERROR(SB_EINVAL, "--set %s: expected PATH=VALUE with a non-empty PATH", assign);
   char path[512];
   size_t pl = (size_t)(eq - assign);
-  if (pl >= sizeof path) SB_ERROR(SB_EINVAL, "--set: path too long");
+  if (pl >= sizeof path) SB_ERROR(SB_EINVAL, "--set %.60s...: path too long (at most %zu characters)", assign, sizeof path - 1);
   memcpy(path, assign, pl);
   path[pl] = 0;
+  char *toks[64];
+  int nt, rc;
+  if ((rc = split_set_path(assign, path, pl, toks, 64, &nt))) return rc;
   json_error_t jerr;
   json_t *val = json_loads(eq + 1, JSON_DECODE_ANY, &jerr);
   if (!val) val = json_string(eq + 1);
   if (!val) return SB_ENOMEM;
-  /* tokens split at '.' and '[i]' */
   json_t *cur = root;
-  char *save = NULL, *tok = strtok_r(path, ".[]", &save);
-  while (tok) {
-    char *next = strtok_r(NULL, ".[]", &save);
+  for (int k = 0; k < nt; k++) {
+    char *tok = toks[k], *next = k + 1 < nt ? toks[k + 1] : NULL;
     if (json_is_array(cur)) {
       char *end;
       long i = strtol(tok, &end, 10);
-      if (*end || i < 0 || (size_t)i >= json_array_size(cur)) {
+      if (*end || !*tok || i < 0 || (size_t)i >= json_array_size(cur)) {
         json_decref(val);
         SB_ERROR(SB_EINVAL, "%s: --set %.*s: '%s' is not an index of an array of %zu", file, (int)pl, assign, tok,
                  json_array_size(cur));
@@ -225,10 +287,23 @@ static int apply_set(const char *file, json_t *root, const char *assign) {
         return SB_OK;
       }
       json_t *nx = json_object_get(cur, tok);
-      if (!nx && next && strspn(next, "0123456789") == strlen(next)) {   /* an index into nothing */
+      if (!nx && strspn(next, "0123456789") == strlen(next)) {   /* an index into nothing */
         json_decref(val);
         SB_ERROR(SB_EINVAL, "%s: --set %.*s: '%s' does not exist, so it has no element [%s]", file, (int)pl, assign, tok,
                  next);
+      }
+      if (!nx && !may_create(tok)) {   /* a mistyped population or section name */
+        char have[256] = "";
+        const char *kk;
+        json_t *vv;
+        json_object_foreach(cur, kk, vv) {
+          if (strlen(have) + strlen(kk) + 3 >= sizeof have) { strcat(have, ", ..."); break; }
+          if (*have) strcat(have, ", ");
+          strcat(have, kk);
+        }
+        json_decref(val);
+        SB_ERROR(SB_EINVAL, "%s: --set %.*s: '%s' does not exist in the model (%s%s)", file, (int)pl, assign, tok,
+                 *have ? "existing keys there: " : "no keys there", have);
       }
       if (!nx) {   /* create intermediate objects (e.g. params of a population without one) */
         nx = json_object();
@@ -240,7 +315,6 @@ static int apply_set(const char *file, json_t *root, const char *assign) {
       SB_ERROR(SB_EINVAL, "%s: --set %.*s: '%s' is below a value that is neither object nor array", file, (int)pl,
                assign, tok);
     }
-    tok = next;
   }
   json_decref(val);
   SB_ERROR(SB_EINVAL, "--set %s: empty path", assign);
@@ -350,7 +424,7 @@ static int load_population(const ctx *c, const char *name, const json_t *j) {
   }
   int pop;
   if ((rc = sb_net_add_population(c->net, name, T, (size_t)n, &pop))) {
-    rc = relay(c, rc, "populations");
+    rc = relay(c, rc, strncmp(sb_last_error(), "n: ", 3) ? "populations" : path);   /* "n:": the size check */
     goto out;
   }
   sb_pop *P = &c->net->pops[pop];
@@ -855,7 +929,14 @@ fail:
     if (!eq || eq == opts->set[i]) continue;
     char path[512];
     snprintf(path, sizeof path, "%.*s", (int)(eq - opts->set[i]), opts->set[i]);
-    if (strstr(sb_last_error(), path) && !strstr(sb_last_error(), "--set")) return sb_error_prefix_(rc, "with --set %s", opts->set[i]);
+    if (strstr(sb_last_error(), "--set")) continue;
+    /* a new key the loader does not know: "<parent>: unknown key '<leaf>'" */
+    char needle[700];
+    char *dot = strrchr(path, '.');
+    if (dot) snprintf(needle, sizeof needle, "%.*s: unknown key '%s'", (int)(dot - path), path, dot + 1);
+    else snprintf(needle, sizeof needle, "(top level): unknown key '%s'", path);
+    if (strstr(sb_last_error(), path) || strstr(sb_last_error(), needle))
+      return sb_error_prefix_(rc, "with --set %s", opts->set[i]);
   }
   return rc;
 }

@@ -6,6 +6,7 @@
 #include <gsl/gsl_randist.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -151,6 +152,20 @@ static int update_bounds(sb_net *net) {
   return SB_OK;
 }
 
+/* ---- up-front size checks ---- */
+
+/* Physical memory of the machine in bytes (sysconf), SIZE_MAX when unknown. The builders refuse
+ * a population or projection whose smallest possible footprint exceeds it, with an input error
+ * (exit 2) naming the field, instead of running into the OOM killer. */
+static size_t phys_mem(void) {
+  long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || psz <= 0) return SIZE_MAX;
+  return (size_t)pages * (size_t)psz;
+}
+/* Lower bound of the run-time bytes per neuron besides its state and its reset copy (times,
+ * counters, cursors, queue heads; sim/run.c sb_net_prepare_). */
+#define SB_NEURON_RUNTIME_BYTES 112
+
 int sb_net_add_population(sb_net *net, const char *name, const sb_neuron_type *type, size_t n, int *pop) {
   int rc;
   if ((rc = check_building(net))) return rc;
@@ -163,6 +178,16 @@ int sb_net_add_population(sb_net *net, const char *name, const sb_neuron_type *t
   if (n == 0 || n > UINT32_MAX) SB_ERROR(SB_EINVAL, "population '%s': n must be in [1, 2^32) (got %zu)", name, n);
   if (net->n + n > UINT32_MAX) SB_ERROR(SB_EINVAL, "population '%s': more than 2^32 neurons in total", name);
   if (net->n_projs) SB_ERROR(SB_EINVAL, "population '%s': add populations before projections", name);
+  {   /* refuse what cannot fit before allocating (lower bound: state, its reset copy, run-time arrays) */
+    double need = (double)n * (double)(2 * type->state_size + SB_NEURON_RUNTIME_BYTES);
+    for (int i = 0; i < net->n_pops; i++)
+      need += (double)net->pops[i].n * (double)(2 * net->pops[i].type->state_size + SB_NEURON_RUNTIME_BYTES);
+    double have = (double)phys_mem();
+    if (need > have)
+      SB_ERROR(SB_EINVAL, "n: %zu neurons (population '%s') need at least %.3g GB (%zu bytes each with the run-time "
+               "arrays, all populations so far included), more than the %.3g GB of physical memory", n, name, need / 1e9,
+               2 * type->state_size + SB_NEURON_RUNTIME_BYTES, have / 1e9);
+  }
   sb_pop *pp = sb_realloc(net->pops, (size_t)(net->n_pops + 1) * sizeof *pp);
   if (!pp) return SB_ENOMEM;
   net->pops = pp;
@@ -610,6 +635,52 @@ static int to_csr(const synbuf *b, size_t ns, sb_csr *csr) {
 
 static int conn_errorf(int rc) { return rc; }
 
+/* Refuse a projection whose synapses cannot fit, before generating any: the expected count
+ * from the rule, times the smallest construction footprint (the target-major list, 8 bytes a
+ * synapse plus weight and delay when they vary, and the CSR copy, 4 bytes plus those), plus
+ * what the network holds already, against physical memory; and at most 2^32 - 1 synapses per
+ * thread partition (32-bit CSR offsets). The message starts with the rule's field. */
+static int check_size(const sb_net *net, int tgt, const sb_conn_spec *c, const sb_syn_spec *y, size_t ns, size_t nt,
+                      size_t cand_s) {
+  double syn = 0;
+  const char *field = "rule";
+  switch (c->rule) {
+    case SB_RULE_ALL_TO_ALL: syn = (double)cand_s * (double)nt; break;
+    case SB_RULE_ONE_TO_ONE: syn = (double)nt; break;
+    case SB_RULE_PAIRWISE_BERNOULLI: syn = c->p * (double)ns * (double)nt; field = "p"; break;
+    case SB_RULE_FIXED_INDEGREE: syn = (double)c->indegree * (double)nt; field = "indegree"; break;
+    case SB_RULE_FIXED_OUTDEGREE: syn = (double)c->outdegree * (double)ns; field = "outdegree"; break;
+    case SB_RULE_FIXED_TOTAL_NUMBER: syn = (double)c->N; field = "N"; break;
+    case SB_RULE_EXPLICIT: syn = (double)c->n; field = "sources"; break;
+    default: break;
+  }
+  int keep_w = y->weight.kind != SB_DIST_CONST || (c->rule == SB_RULE_EXPLICIT && c->weights);
+  int keep_d = y->delay.kind != SB_DIST_CONST || (c->rule == SB_RULE_EXPLICIT && c->delays);
+  double per = (double)(12 + 2 * (4 * keep_w + 4 * keep_d));
+  double held = 0;
+  for (int i = 0; i < net->n_pops; i++)
+    held += (double)net->pops[i].n * (double)(2 * net->pops[i].type->state_size + SB_NEURON_RUNTIME_BYTES);
+  for (int i = 0; i < net->n_projs; i++) held += (double)net->projs[i].bytes;
+  double have = (double)phys_mem();
+  /* under MPI this rank builds only its own partitions' synapses */
+  double share = (double)(net->p_hi - net->p_lo) / (double)net->threads;
+  if (syn * share * per + held > have)
+    SB_ERROR(SB_EINVAL, "%s: %.4g synapses (%zu -> %zu neurons) need at least %.3g GB to build (%g bytes each) on top of "
+             "the %.3g GB the network holds, more than the %.3g GB of physical memory", field, syn, ns, nt,
+             syn * share * per / 1e9, per, held / 1e9, have / 1e9);
+  /* the partition owning most of the targets (synapses are stored with their targets' owner) */
+  size_t first = net->pops[tgt].first, most = 0;
+  for (int k = 0; k < net->threads; k++) {
+    size_t lo = net->bound[k] > first ? net->bound[k] : first, hi = net->bound[k + 1] < first + nt ? net->bound[k + 1] : first + nt;
+    if (hi > lo && hi - lo > most) most = hi - lo;
+  }
+  double syn_part = nt ? syn * (double)most / (double)nt : 0;
+  if (syn_part > (double)UINT32_MAX)
+    SB_ERROR(SB_EINVAL, "%s: %.4g synapses, %.4g of them in one thread partition (%zu of the %zu targets), more than the "
+             "2^32 - 1 a partition holds (more threads split them)", field, syn, syn_part, most, nt);
+  return SB_OK;
+}
+
 int sb_net_connect(sb_net *net, int src, int tgt, const sb_conn_spec *c, const sb_syn_spec *y, int *proj) {
   int rc;
   if ((rc = check_pop(net, src)) || (rc = check_pop(net, tgt)) || (rc = check_building(net))) return rc;
@@ -654,6 +725,7 @@ int sb_net_connect(sb_net *net, int src, int tgt, const sb_conn_spec *c, const s
       break;
     default: SB_ERROR(SB_EINVAL, "rule: unknown rule %d", c->rule);
   }
+  if ((rc = check_size(net, tgt, c, y, ns, nt, cand_s))) return rc;
   sb_proj *p;
   if ((rc = new_proj(net, src, tgt, c->rule == SB_RULE_ONE_TO_ONE ? SB_PROJ_ONE_TO_ONE : SB_PROJ_SPARSE, &p))) return rc;
   int pid = net->n_projs;

@@ -9,10 +9,30 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The first leading component of `path` that exists but is not a directory (into `bad`), for
+ * "a/b.h5: 'a' is not a directory" instead of "no such file". 0 if there is none. */
+static int non_dir_prefix(const char *path, char *bad, size_t cap) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *s = strchr(tmp + 1, '/'); s; s = strchr(s + 1, '/')) {
+    *s = 0;
+    struct stat st;
+    if (stat(tmp, &st) == 0 && !S_ISDIR(st.st_mode)) {
+      snprintf(bad, cap, "%s", tmp);
+      return 1;
+    }
+    *s = '/';
+  }
+  return 0;
+}
+
 int sb_input_check(const char *path) {
   struct stat st;
   if (!path || !*path) SB_ERROR(SB_EINVAL, "input file: empty path");
   if (stat(path, &st) != 0) {
+    char bad[4096];
+    if (errno == ENOTDIR && non_dir_prefix(path, bad, sizeof bad))
+      SB_ERROR(SB_EINVAL, "%s: '%s' is not a directory (it is a file)", path, bad);
     if (errno == ENOENT || errno == ENOTDIR) SB_ERROR(SB_EINVAL, "%s: no such file", path);
     SB_ERROR(SB_EINVAL, "%s: cannot open: %s", path, strerror(errno));
   }
@@ -53,8 +73,12 @@ int sb_output_check(const char *path) {
       SB_ERROR(SB_EINVAL, "%s: exists and is not a regular file (device, FIFO or socket); refusing to replace it", path);
     }
   }
-  char dir[4096];
+  char dir[4096], bad[4096];
   dir_of(path, dir, sizeof dir);
+  if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+    SB_ERROR(SB_EINVAL, "%s: '%s' is not a directory (it is a file)", path, dir);
+  if (stat(dir, &st) != 0 && non_dir_prefix(path, bad, sizeof bad))
+    SB_ERROR(SB_EINVAL, "%s: '%s' is not a directory (it is a file)", path, bad);
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
     SB_ERROR(SB_EINVAL, "%s: directory '%s' does not exist", path, dir);
   if (access(dir, W_OK | X_OK) != 0 || !dir_accepts_files(dir))
@@ -75,12 +99,14 @@ int sb_output_dir_check(const char *d) {
   struct stat st;
   if (!d || !*d) SB_ERROR(SB_EINVAL, "output directory: empty path");
   if (stat(d, &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) SB_ERROR(SB_EINVAL, "%s: exists and is not a directory", d);
+    if (!S_ISDIR(st.st_mode)) SB_ERROR(SB_EINVAL, "%s: is not a directory (it is a file); expected a directory", d);
     if (access(d, W_OK | X_OK) != 0 || !dir_accepts_files(d)) SB_ERROR(SB_EINVAL, "%s: directory is not writable", d);
     return SB_OK;
   }
-  char parent[4096];
+  char parent[4096], bad[4096];
   dir_of(d, parent, sizeof parent);
+  if (non_dir_prefix(d, bad, sizeof bad))
+    SB_ERROR(SB_EINVAL, "%s: cannot create it: '%s' is not a directory (it is a file)", d, bad);
   if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
     SB_ERROR(SB_EINVAL, "%s: cannot create it: directory '%s' does not exist", d, parent);
   if (access(parent, W_OK | X_OK) != 0 || !dir_accepts_files(parent))

@@ -509,6 +509,14 @@ int sb_plastic_checkpoint_read_(sb_net *net, hid_t g, const char *file) {
     for (size_t t = 0; !st && t < nt; t++) tot += pn[t];
     if (!st) st = cp_read(g, file, i, "post", H5T_NATIVE_DOUBLE, (void **)&post, 3 * tot);
     if (!st) st = cp_read(g, file, i, "snapshots", H5T_NATIVE_DOUBLE, (void **)&snap, rows * ns);
+    /* NaN weights, traces or post-spike times would spread through the run: refuse them
+     * (infinite times are legitimate: "no spike yet") */
+    for (size_t j = 0; !st && j < 5 * ns; j++)
+      if (isnan(syn[j]))
+        st = SB_SET_ERROR(SB_EFORMAT, "%s: /checkpoint/plastic_%d_syn[%zu]: NaN (synapse %zu), expected a number", file, i, j,
+                          j / 5);
+    for (size_t j = 0; !st && j < 3 * tot; j++)
+      if (isnan(post[j])) st = SB_SET_ERROR(SB_EFORMAT, "%s: /checkpoint/plastic_%d_post[%zu]: NaN, expected a number", file, i, j);
     if (!st && rows > pl->snap_cap) {
       double *s = sb_realloc(pl->snap, rows * (ns + 1) * sizeof *s);
       if (!s) st = SB_ENOMEM;

@@ -49,6 +49,18 @@ int sb_net_record_state(sb_net *net, int pop, const char *var, const uint32_t *i
   for (int i = 0; i < net->n_recs; i++) dup += net->recs[i].pop == pop;
   if (dup) snprintf(r->group, sizeof r->group, "report/%s_%s", p->name, var);
   else snprintf(r->group, sizeof r->group, "report/%s", p->name);
+  /* two recordings under one report name (the same variable twice, or a population named like
+   * another's "<pop>_<var>" report) would collide in the output file: a model error */
+  for (int i = 0; i < net->n_recs; i++)
+    if (!strcmp(net->recs[i].group, r->group)) {
+      const sb_rec *o = &net->recs[i];
+      char g[256];
+      snprintf(g, sizeof g, "%s", r->group);
+      sb_free(r->var); sb_free(r->unit); sb_free(r->ids);
+      SB_ERROR(SB_EINVAL, "variables: report /%s would be written twice: by state recording %d (population %s, %s) "
+               "and by state recording %d (population %s, %s); record each variable of a population once",
+               g, i, net->pops[o->pop].name, o->var, net->n_recs, p->name, var);
+    }
   net->n_recs++;
   return SB_OK;
 }

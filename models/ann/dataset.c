@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -105,6 +106,12 @@ const char *sb_fmnist_dir(const char *dir) {
 
 /* Pick "<dir>/<base>.gz" or "<dir>/<base>", whichever exists. */
 static int find_file(const char *dir, const char *base, char *path, size_t cap) {
+  struct stat st;
+  if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+    SB_ERROR(SB_EINVAL, "%s: data directory (--data or SB_DATA_DIR): is not a directory (it is a file)", dir);
+  if (stat(dir, &st) != 0)
+    SB_ERROR(SB_EINVAL, "%s: data directory (--data or SB_DATA_DIR): does not exist (install Debian's "
+             "dataset-fashion-mnist, or pass --data DIR)", dir);
   snprintf(path, cap, "%s/%s.gz", dir, base);
   if (access(path, R_OK) == 0) return SB_OK;
   snprintf(path, cap, "%s/%s", dir, base);

@@ -1,0 +1,389 @@
+/* Bad input found by a user trial, each refused with exit 2, a message naming the file, the field
+ * (HDF5 dataset, JSON path or flag) and what was expected, and no output file left behind:
+ * tampered checkpoints (`run --resume`), models too large for the machine, malformed --set paths,
+ * two recordings under one report name, node ids beyond a SONATA population's n_nodes
+ * (`analyze`, which also prints nothing before an error), a file given where a directory is
+ * expected; and --threads on convert and eval. The CLI runs under `timeout`: a regression that
+ * hangs (a Poisson time of -1e9 ms replayed draw by draw) fails instead of stalling the suite. */
+#include "neurons/neurons.h"
+#include "sim/sim.h"
+#include "tests/testutil.h"
+
+#include <math.h>
+
+static char out[65536];
+static char dir[512], model[700], ckpt[700];
+
+/* sb_test_run under `timeout 120` (exit 124 when it fires). */
+static int run_t(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run_t(const char *fmt, ...) {
+  char args[4096], cmd[8192];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(args, sizeof args, fmt, ap);
+  va_end(ap);
+  snprintf(cmd, sizeof cmd, "timeout 120 %s %s 2>&1", sb_test_bin(), args);
+  FILE *p = popen(cmd, "r");
+  if (!p) return -1;
+  size_t n = fread(out, 1, sizeof out - 1, p);
+  out[n] = 0;
+  char sink[4096];
+  while (fread(sink, 1, sizeof sink, p) > 0) {}
+  int st = pclose(p);
+  return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+static void write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* Poisson input (pois_next, pois_rng), a spike generator (stim_pos), recurrent synapses with a
+ * delay of 1.5 windows (events in flight), a V_m recording (rec_positions). */
+static const char model_text[] =
+    "{\"simulation\": {\"t_stop\": 200, \"seed\": 5, \"threads\": 1},\n"
+    " \"populations\": {\"exc\": {\"model\": \"iaf_psc_exp\", \"n\": 40, \"params\": {\"I_e\": 300.0}}},\n"
+    " \"projections\": [{\"source\": \"exc\", \"target\": \"exc\", \"rule\": \"fixed_indegree\", \"indegree\": 5, "
+    "\"weight\": 20, \"delay\": 1.5}],\n"
+    " \"stimuli\": [{\"model\": \"poisson_generator\", \"target\": \"exc\", \"params\": {\"rate\": 3000}, \"weight\": 60, "
+    "\"delay\": 1.0},\n"
+    "   {\"model\": \"spike_generator\", \"target\": \"exc\", \"node_ids\": [0, 1], \"params\": {\"spike_times\": [10, 150.5]}, "
+    "\"weight\": 500, \"delay\": 1.0}],\n"
+    " \"record\": {\"spikes\": \"all\", \"state\": [{\"population\": \"exc\", \"variables\": [\"V_m\"], \"node_ids\": [0, 3], "
+    "\"interval\": 0.5}]}}\n";
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(dir, sizeof dir, "%s", sb_test_tmpdir());
+  snprintf(model, sizeof model, "%s/m.json", dir);
+  FILE *f = fopen(model, "w");
+  if (!f) return -1;
+  fputs(model_text, f);
+  fclose(f);
+  /* a checkpoint at the first window end >= 100 ms */
+  char a[700];
+  snprintf(a, sizeof a, "%s/A.h5", dir);
+  snprintf(ckpt, sizeof ckpt, "%s/A.ckpt.h5", dir);
+  if (run_t("run %s -o %s --quiet --checkpoint-every 100", model, a) != 0) return -1;
+  return access(ckpt, R_OK);
+}
+
+/* ---- 1. tampered checkpoints ---- */
+
+static void copy_file(const char *from, const char *to) {
+  FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+  assert_non_null(a);
+  assert_non_null(b);
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, a)) > 0) assert_int_equal(fwrite(buf, 1, n, b), n);
+  fclose(a);
+  fclose(b);
+}
+
+/* Copy the checkpoint to `to` and overwrite `bytes` bytes at element `index` of /checkpoint/<name>
+ * (memory type `mt`, `count` elements). */
+static void tamper_from(const char *from, const char *to, const char *name, hid_t mt, size_t index, const void *val,
+                        size_t count) {
+  copy_file(from, to);
+  hid_t f = H5Fopen(to, H5F_ACC_RDWR, H5P_DEFAULT);
+  assert_true(f >= 0);
+  char path[300];
+  snprintf(path, sizeof path, "checkpoint/%s", name);
+  hid_t ds = H5Dopen2(f, path, H5P_DEFAULT);
+  assert_true(ds >= 0);
+  hid_t fs = H5Dget_space(ds);
+  hsize_t off = index, cnt = count;
+  assert_true(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &cnt, NULL) >= 0);
+  hid_t ms = H5Screate_simple(1, &cnt, NULL);
+  assert_true(H5Dwrite(ds, mt, ms, fs, H5P_DEFAULT, val) >= 0);
+  H5Sclose(ms);
+  H5Sclose(fs);
+  H5Dclose(ds);
+  H5Fclose(f);
+}
+
+static void tamper(const char *to, const char *name, hid_t mt, size_t index, const void *val, size_t count) {
+  tamper_from(ckpt, to, name, mt, index, val, count);
+}
+
+static void expect_refused(const char *cp, const char *what) {
+  char o[700];
+  snprintf(o, sizeof o, "%s/resumed.h5", dir);
+  int rc = run_t("run --resume %s -o %s --quiet", cp, o);
+  if (rc != 2) fprintf(stderr, "resume %s: exit %d, output:\n%s\n", cp, rc, out);
+  assert_int_equal(rc, 2);
+  check_contains(out, cp);
+  check_contains(out, what);
+  assert_false(sb_test_file_exists(o));
+}
+
+static void test_tampered_checkpoint(void **state) {
+  (void)state;
+  char cp[700], o[700];
+  snprintf(cp, sizeof cp, "%s/T.ckpt.h5", dir);
+  snprintf(o, sizeof o, "%s/resumed.h5", dir);
+  /* control: an untouched copy resumes */
+  copy_file(ckpt, cp);
+  assert_int_equal(run_t("run --resume %s -o %s --quiet", cp, o), 0);
+  assert_true(sb_test_file_exists(o));
+  remove(o);
+  /* a Poisson next time far in the past (hung for hours before) */
+  double v = -1e9;
+  tamper(cp, "pois_next", H5T_NATIVE_DOUBLE, 3, &v, 1);
+  expect_refused(cp, "/checkpoint/pois_next[3]: next Poisson event of neuron 3 at -1e+09 ms, expected a time >=");
+  v = NAN;
+  tamper(cp, "pois_next", H5T_NATIVE_DOUBLE, 0, &v, 1);
+  expect_refused(cp, "/checkpoint/pois_next[0]");
+  /* NaN membrane potential of neuron 2 */
+  unsigned char nanb[8];
+  double nan_v = NAN;
+  memcpy(nanb, &nan_v, 8);
+  size_t ss = sb_neuron_iaf_psc_exp->state_size, off = sb_neuron_iaf_psc_exp->recordables[0].offset;
+  tamper(cp, "state_0", H5T_NATIVE_UINT8, 2 * ss + off, nanb, 8);
+  expect_refused(cp, "/checkpoint/state_0: neuron 2 of population exc: V_m = nan, expected a finite value");
+  /* a state time after the checkpoint's clock */
+  v = 1e9;
+  tamper(cp, "t_state", H5T_NATIVE_DOUBLE, 1, &v, 1);
+  expect_refused(cp, "/checkpoint/t_state[1]: 1e+09 ms, expected a time in [0, t = ");
+  /* an in-flight event in the past, and one with a NaN time */
+  v = -5;
+  tamper(cp, "events", H5T_NATIVE_DOUBLE, 0, &v, 1);
+  expect_refused(cp, "/checkpoint/events[0]: expected a time in [");
+  v = NAN;
+  tamper(cp, "events", H5T_NATIVE_DOUBLE, 0, &v, 1);
+  expect_refused(cp, "(got time nan");
+  /* spike counts that do not add up to the counter */
+  uint64_t u = 1000000;
+  tamper(cp, "count", H5T_NATIVE_UINT64, 5, &u, 1);
+  expect_refused(cp, "/checkpoint/count");
+  /* a stimulus cursor outside the neuron's own stimulus events */
+  u = 1000000000000ULL;
+  tamper(cp, "stim_pos", H5T_NATIVE_UINT64, 0, &u, 1);
+  expect_refused(cp, "/checkpoint/stim_pos[0]: 1000000000000, expected in [");
+  /* the recorder 100 ms behind the clock */
+  u = 0;
+  tamper(cp, "rec_positions", H5T_NATIVE_UINT64, 0, &u, 1);
+  expect_refused(cp, "/checkpoint/rec_positions[0]: next sample 0 at 0 ms, expected within one interval");
+  /* the clock itself: NaN */
+  copy_file(ckpt, cp);
+  hid_t f = H5Fopen(cp, H5F_ACC_RDWR, H5P_DEFAULT);
+  assert_true(f >= 0);
+  hid_t at = H5Aopen(f, "time", H5P_DEFAULT);
+  double tm[4];
+  assert_true(H5Aread(at, H5T_NATIVE_DOUBLE, tm) >= 0);
+  tm[0] = NAN;
+  assert_true(H5Awrite(at, H5T_NATIVE_DOUBLE, tm) >= 0);
+  H5Aclose(at);
+  H5Fclose(f);
+  expect_refused(cp, "attributes time, seed: expected finite t, t_stop with 0 <= t <= t_stop");
+}
+
+/* A plastic network's checkpoint (tests/ref/stdp_net.json) with a NaN weight. */
+static void test_tampered_plastic_checkpoint(void **state) {
+  (void)state;
+  char b[700], pcp[700], cp[700];
+  snprintf(b, sizeof b, "%s/P.h5", dir);
+  snprintf(pcp, sizeof pcp, "%s/P.ckpt.h5", dir);
+  snprintf(cp, sizeof cp, "%s/PT.ckpt.h5", dir);
+  assert_int_equal(run_t("run tests/ref/stdp_net.json -o %s --quiet --t-stop 300 --checkpoint-every 250", b), 0);
+  double v = NAN;
+  tamper_from(pcp, cp, "plastic_0_syn", H5T_NATIVE_DOUBLE, 10, &v, 1);
+  char o[700];
+  snprintf(o, sizeof o, "%s/resumed.h5", dir);
+  assert_int_equal(run_t("run --resume %s -o %s --quiet", cp, o), 2);
+  check_contains(out, "PT.ckpt.h5: /checkpoint/plastic_0_syn[10]: NaN (synapse 2), expected a number");
+  assert_false(sb_test_file_exists(o));
+}
+
+/* ---- 2. sizes checked before allocating ---- */
+
+static void test_size_limits(void **state) {
+  (void)state;
+  char o[700];
+  snprintf(o, sizeof o, "%s/huge.h5", dir);
+  /* 4e9 x 40 = 1.6e11 synapses: terabytes, refused at once instead of running into the OOM killer */
+  assert_int_equal(run_t("run %s -o %s --quiet --set projections[0].indegree=4000000000", model, o), 2);
+  check_contains(out, "with --set projections[0].indegree=4000000000: ");
+  check_contains(out, "m.json: projections[0].indegree: 1.6e+11 synapses (40 -> 40 neurons) need at least");
+  check_contains(out, "GB of physical memory");
+  assert_false(sb_test_file_exists(o));
+  /* 4e9 neurons: hundreds of GB of state */
+  assert_int_equal(run_t("run %s -o %s --quiet --set populations.exc.n=4000000000", model, o), 2);
+  check_contains(out, "m.json: populations.exc.n: 4000000000 neurons (population 'exc') need at least");
+  assert_false(sb_test_file_exists(o));
+  /* the same from a model file: the JSON path, no --set */
+  char big[700];
+  snprintf(big, sizeof big, "%s/big.json", dir);
+  write_text(big, "{\"populations\": {\"a\": {\"model\": \"iaf_psc_delta\", \"n\": 100000}},\n"
+                  " \"projections\": [{\"source\": \"a\", \"target\": \"a\", \"rule\": \"all_to_all\", \"weight\": 0.1, "
+                  "\"delay\": 1}, {\"source\": \"a\", \"target\": \"a\", \"rule\": \"fixed_total_number\", \"N\": 4000000000, "
+                  "\"weight\": {\"distribution\": \"uniform\", \"min\": 0, \"max\": 1}, \"delay\": 1}]}");
+  assert_int_equal(run_t("run %s -o %s --quiet", big, o), 2);
+  check_contains(out, "big.json: projections[0].rule: 1e+10 synapses (100000 -> 100000 neurons)");
+  assert_false(sb_test_file_exists(o));
+  /* a large but possible model still runs (multapses allowed: indegree above the source count) */
+  assert_int_equal(run_t("run %s -o %s --quiet --t-stop 5 --set projections[0].indegree=100", model, o), 0);
+  assert_true(sb_test_file_exists(o));
+  remove(o);
+}
+
+/* ---- 3. --set paths ---- */
+
+static void test_set_paths(void **state) {
+  (void)state;
+  static const struct { const char *set, *want; } cases[] = {
+      {"populations.nosuch.n=3", "m.json: --set populations.nosuch.n: 'nosuch' does not exist in the model (existing keys there: exc)"},
+      {"a..b=1", "--set a..b: empty name at character 3"},
+      {"populations.exc..n=3", "--set populations.exc..n: empty name at character 17"},
+      {".populations.exc.n=3", "--set .populations.exc.n: empty name at character 1"},
+      {"populations.exc.n.=3", "--set populations.exc.n.: the path ends with '.'"},
+      {"=3", "--set =3: expected PATH=VALUE with a non-empty PATH"},
+      {"[0].a=1", "--set [0].a: expected a key name before '['"},
+      {"projections[].weight=1", "--set projections[].weight: expected an index and ']' after '['"},
+      {"projections[0]x=1", "--set projections[0]x: expected '.' or '[' after ']'"},
+      {"projections[7].weight=1", "--set projections[7].weight: '7' is not an index of an array of 1"},
+      {"simulation.nosuch=1", "with --set simulation.nosuch=1: "},
+      {"nosuch=1", "with --set nosuch=1: "},
+      {"projections[0].nosuch=1", "with --set projections[0].nosuch=1: "},
+      {"populations.exc.n.x=1", "--set populations.exc.n.x: 'x' is below a value that is neither object nor array"},
+  };
+  char o[700];
+  snprintf(o, sizeof o, "%s/set.h5", dir);
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    int rc = run_t("run %s -o %s --quiet --set '%s'", model, o, cases[i].set);
+    if (rc != 2) fprintf(stderr, "--set %s: exit %d\n%s\n", cases[i].set, rc, out);
+    assert_int_equal(rc, 2);
+    check_contains(out, cases[i].want);
+    assert_false(sb_test_file_exists(o));
+  }
+  /* the unknown-key cases name the key too */
+  assert_int_equal(run_t("run %s -o %s --quiet --set simulation.nosuch=1", model, o), 2);
+  check_contains(out, "simulation: unknown key 'nosuch'");
+  /* objects a --set may create (a population's init, absent in the file) still work */
+  assert_int_equal(run_t("run %s -o %s --quiet --t-stop 5 --set populations.exc.init.V_m=-60.5", model, o), 0);
+  remove(o);
+}
+
+/* ---- 4. report names ---- */
+
+static void test_report_collision(void **state) {
+  (void)state;
+  char m[700], o[700];
+  snprintf(m, sizeof m, "%s/rep.json", dir);
+  snprintf(o, sizeof o, "%s/rep.h5", dir);
+  /* exc's second recording is /report/exc_I_syn_ex, the name of population exc_I_syn_ex's first */
+  write_text(m, "{\"simulation\": {\"t_stop\": 5},\n"
+                " \"populations\": {\"exc\": {\"model\": \"iaf_psc_exp\", \"n\": 3}, \"exc_I_syn_ex\": {\"model\": \"iaf_psc_exp\", "
+                "\"n\": 2}},\n"
+                " \"record\": {\"state\": [{\"population\": \"exc\", \"variables\": [\"V_m\", \"I_syn_ex\"]},\n"
+                "   {\"population\": \"exc_I_syn_ex\", \"variables\": [\"V_m\"]}]}}");
+  assert_int_equal(run_t("run %s -o %s --quiet", m, o), 2);
+  check_contains(out, "rep.json: record.state[1].variables: report /report/exc_I_syn_ex would be written twice: by state "
+                      "recording 1 (population exc, I_syn_ex) and by state recording 2 (population exc_I_syn_ex, V_m)");
+  assert_false(sb_test_file_exists(o));
+  /* the same variable three times: the second and third would both be /report/exc_V_m */
+  write_text(m, "{\"simulation\": {\"t_stop\": 5}, \"populations\": {\"exc\": {\"model\": \"iaf_psc_exp\", \"n\": 3}},\n"
+                " \"record\": {\"state\": [{\"population\": \"exc\", \"variables\": [\"V_m\"]}, {\"population\": \"exc\", "
+                "\"variables\": [\"V_m\"]}, {\"population\": \"exc\", \"variables\": [\"V_m\"]}]}}");
+  assert_int_equal(run_t("run %s -o %s --quiet", m, o), 2);
+  check_contains(out, "record.state[2].variables: report /report/exc_V_m would be written twice");
+  assert_false(sb_test_file_exists(o));
+}
+
+/* ---- 5. analyze: node ids beyond n_nodes, nothing printed before an error ---- */
+
+static void write_pop(hid_t f, const char *name, int64_t n_nodes, const double *t, const uint64_t *id, size_t n) {
+  char path[100];
+  snprintf(path, sizeof path, "spikes/%s", name);
+  hid_t g = sb_h5_group(f, path);
+  assert_true(g >= 0);
+  assert_int_equal(sb_h5_attr_write_int64s(g, "n_nodes", &n_nodes, 1), SB_OK);
+  assert_int_equal(sb_h5_attr_write_string(g, "sorting", "by_time"), SB_OK);
+  assert_int_equal(sb_h5_write_1d(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t, n), SB_OK);
+  assert_int_equal(sb_h5_write_1d(g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, id, n), SB_OK);
+  H5Gclose(g);
+}
+
+static void test_analyze_node_range(void **state) {
+  (void)state;
+  char p[700];
+  snprintf(p, sizeof p, "%s/ids.h5", dir);
+  hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(f >= 0);
+  double t[4] = {1.25, 3.5, 7.75, 9.0};
+  uint64_t ok[4] = {0, 4, 2, 4}, bad[4] = {1, 7, 0, 2};
+  write_pop(f, "a", 5, t, ok, 4);    /* read first: its row must not be printed */
+  write_pop(f, "b", 5, t, bad, 4);
+  H5Fclose(f);
+  assert_int_equal(run_t("analyze %s", p), 2);
+  check_contains(out, "ids.h5: /spikes/b/node_ids[1]: node id 7 is out of range: expected < n_nodes = 5");
+  assert_null(strstr(out, "rate_Hz"));   /* no table header, no row of population a */
+  assert_null(strstr(out, "SONATA spikes"));
+  assert_int_equal(run_t("analyze %s --json", p), 2);
+  assert_null(strstr(out, "{"));
+  /* population a alone is fine */
+  assert_int_equal(run_t("analyze %s --population a", p), 0);
+  check_contains(out, "rate_Hz");
+}
+
+/* ---- 6. --threads on convert and eval ---- */
+
+static void test_threads_flags(void **state) {
+  (void)state;
+  const char *cmds[] = {"convert", "eval"};
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(run_t("%s --help", cmds[i]), 0);
+    check_contains(out, "--threads N");
+    assert_int_equal(run_t("%s x.h5 --threads 0", cmds[i]), 2);
+    check_contains(out, "--threads: expected an integer in [1, 1024] (got '0')");
+    /* a valid count is taken; the missing file is then the error */
+    assert_int_equal(run_t("%s %s/none.h5 --threads 2", cmds[i], dir), 2);
+    check_contains(out, "none.h5: no such file");
+  }
+}
+
+/* ---- 7. a file where a directory is expected ---- */
+
+static void test_not_a_directory(void **state) {
+  (void)state;
+  char reg[700], a[700];
+  snprintf(reg, sizeof reg, "%s/plainfile", dir);
+  snprintf(a, sizeof a, "%s/A.h5", dir);
+  write_text(reg, "x");
+  assert_int_equal(run_t("run %s -o %s/x.h5 --quiet", model, reg), 2);
+  check_contains(out, "plainfile/x.h5: '");
+  check_contains(out, "plainfile' is not a directory (it is a file)");
+  assert_int_equal(run_t("run %s/m.json --quiet", reg), 2);
+  check_contains(out, "plainfile/m.json: '");
+  check_contains(out, "plainfile' is not a directory");
+  assert_int_equal(run_t("analyze %s --plot %s", a, reg), 2);
+  check_contains(out, "plainfile: is not a directory (it is a file); expected a directory");
+  assert_int_equal(run_t("analyze %s --plot %s/figs", a, reg), 2);
+  check_contains(out, "plainfile/figs: cannot create it: '");
+  assert_int_equal(run_t("info --dataset --data %s", reg), 2);
+  check_contains(out, "plainfile: data directory (--data or SB_DATA_DIR): is not a directory (it is a file)");
+  assert_null(strstr(out, "Fashion-MNIST in"));   /* nothing printed before the error */
+  assert_int_equal(run_t("info --dataset --data %s/nodir", dir), 2);
+  check_contains(out, "nodir: data directory (--data or SB_DATA_DIR): does not exist");
+  /* file errors of a flag's argument name the flag */
+  assert_int_equal(run_t("analyze %s --nodes %s/nonodes.h5", a, dir), 2);
+  check_contains(out, "--nodes: ");
+  check_contains(out, "nonodes.h5: no such file");
+  assert_int_equal(run_t("run %s --resume %s -o %s/r.h5 --quiet", model, reg, dir), 2);
+  check_contains(out, "--resume: ");
+  check_contains(out, "plainfile: not an HDF5 file");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_tampered_checkpoint), cmocka_unit_test(test_tampered_plastic_checkpoint),
+      cmocka_unit_test(test_size_limits),
+      cmocka_unit_test(test_set_paths),           cmocka_unit_test(test_report_collision),
+      cmocka_unit_test(test_analyze_node_range),  cmocka_unit_test(test_threads_flags),
+      cmocka_unit_test(test_not_a_directory),
+  };
+  return cmocka_run_group_tests(tests, setup, NULL);
+}
