@@ -33,7 +33,7 @@ static const char usage[] =
     "                   sample images, against the ANN's activations, is added at t = 0; it helps\n"
     "                   most near T and fades as 1/T (default: off)\n"
     "  --layer-norm L   per-layer rule replacing --norm for the layers named, I=max or\n"
-    "                   I=percentile:P, comma separated, I = the layer index printed below\n"
+    "                   I=percentile:P, comma separated; I = the # column of the table convert prints\n"
     "  --no-ann-eval    do not store the ANN's test-set predictions\n"
     "  --data DIR       Fashion-MNIST directory\n"
     "  --threads N      OpenMP threads (default: OMP_NUM_THREADS or all cores)\n";
