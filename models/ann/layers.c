@@ -184,19 +184,43 @@ static void col2im(float *dx, const float *col, const sb_conv_shape *s) {
 
 static int pointwise(const sb_conv_shape *s) { return s->K == 1 && s->S == 1 && s->P == 0; }
 
-/* One image: o (OC, OH*OW) = w (OC, CKK) . col(x) + b; t is this thread's workspace. */
-static void conv_image_forward(float *o, const float *x, const float *w, const float *b, const sb_conv_shape *s,
-                               float *t, const ws_layout *l) {
+/* Sum of g[0..n) in 8 interleaved partial sums (vectorisable; a serial float sum is bound by the
+ * add latency), combined pairwise: a fixed order, so results repeat. */
+static float sum_lanes(const float *g, size_t n) {
+  float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+#pragma omp simd
+    for (int k = 0; k < 8; k++) l[k] += g[i + k];
+  float tail = 0.0f;
+  for (; i < n; i++) tail += g[i];
+  return (((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]))) + tail;
+}
+
+/* One image: o (OC, OH*OW) = w (OC, CKK) . col(x) + b, and r = relu(o) when r is not NULL (the
+ * bias and the ReLU in one pass over the product while it is in cache); t is this thread's
+ * workspace. */
+static void conv_image_forward(float *o, float *r, const float *x, const float *w, const float *b,
+                               const sb_conv_shape *s, float *t, const ws_layout *l) {
   const int CKK = s->C * s->K * s->K, OHW = s->OH * s->OW;
   const float *B = t + l->col;
   if (pointwise(s)) B = x; /* 1x1 convolution: the image is its own col */
   else if (s->S == 1) im2col_s1(t + l->col, t + l->xp, x, s);
   else im2col(t + l->col, x, s);
-  if (b)
-    for (int oc = 0; oc < s->OC; oc++)
-      for (int j = 0; j < OHW; j++) o[(size_t)oc * OHW + j] = b[oc];
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->OC, OHW, CKK, 1.0f, w, CKK, B, OHW, b ? 1.0f : 0.0f, o,
-              OHW);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->OC, OHW, CKK, 1.0f, w, CKK, B, OHW, 0.0f, o, OHW);
+  for (int oc = 0; oc < s->OC; oc++) {
+    float *restrict oo = o + (size_t)oc * OHW;
+    const float bv = b ? b[oc] : 0.0f;
+    if (b) {
+#pragma omp simd
+      for (int j = 0; j < OHW; j++) oo[j] += bv;
+    }
+    if (r) {
+      float *restrict rr = r + (size_t)oc * OHW;
+#pragma omp simd
+      for (int j = 0; j < OHW; j++) rr[j] = oo[j] > 0.0f ? oo[j] : 0.0f;
+    }
+  }
 }
 
 /* One image: this thread's tdw (OC, CKK) += g . col(x)^T (when want_dw), tdb (OC) += row sums
@@ -213,11 +237,7 @@ static void conv_image_backward(float *dx, const float *g, const float *x, const
   }
   /* dw (OC, CKK) += g (OC, OHW) . col^T (OHW, CKK) */
   if (want_dw) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, CKK, OHW, 1.0f, g, OHW, B, OHW, 1.0f, tdw, CKK);
-  for (int oc = 0; oc < OC; oc++) {
-    float acc = 0.0f;
-    for (int j = 0; j < OHW; j++) acc += g[(size_t)oc * OHW + j];
-    tdb[oc] += acc;
-  }
+  for (int oc = 0; oc < OC; oc++) tdb[oc] += sum_lanes(g + (size_t)oc * OHW, (size_t)OHW);
   if (dx) {
     if (pointwise(s)) {
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, OHW, OC, 1.0f, w, CKK, g, OHW, 0.0f, dx, OHW);
@@ -258,8 +278,8 @@ void sb_conv2d_forward(float *out, const float *inp, const float *w, const float
   const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)s->OC * s->OH * s->OW;
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; n++)
-    conv_image_forward(out + (size_t)n * out_sz, inp + (size_t)n * in_sz, w, b, s, ws + l.per * (size_t)thread_id(),
-                       &l);
+    conv_image_forward(out + (size_t)n * out_sz, NULL, inp + (size_t)n * in_sz, w, b, s,
+                       ws + l.per * (size_t)thread_id(), &l);
 }
 
 void sb_conv2d_forward_naive(float *out, const float *inp, const float *w, const float *b,
@@ -385,6 +405,28 @@ void sb_avgpool_backward(float *dinp, const float *dout, int N, int C, int H, in
 
 /* ---- fused conv2d -> ReLU [-> avgpool] block (internal.h) ---- */
 
+/* The 2x2/stride-2 case in one pass: gc (OC, OH, OW) = [co > 0] * gp / 4 spread over each window,
+ * zero in a last row or column no window covers. The same values as avgpool_planes_backward
+ * followed by the ReLU mask (gp / 4 + 0 is what the zeroed buffer plus the spread gives). */
+static void pool2_relu_backward(float *restrict gc, const float *restrict gp, const float *restrict co, int OC,
+                                int OH, int OW) {
+  const int PH = OH / 2, PW = OW / 2;
+  for (int oc = 0; oc < OC; oc++)
+    for (int y = 0; y < OH; y++) {
+      float *G = gc + ((size_t)oc * OH + y) * OW;
+      const float *Cr = co + ((size_t)oc * OH + y) * OW;
+      int x = 0;
+      if (y < 2 * PH) {
+        const float *P = gp + ((size_t)oc * PH + y / 2) * PW;
+        for (; x < 2 * PW; x++) G[x] = P[x >> 1] * 0.25f + 0.0f;
+      }
+      for (; x < OW; x++) G[x] = 0.0f;
+      /* the mask as a select over the row, not a branch per element (the signs are random) */
+#pragma omp simd
+      for (x = 0; x < OW; x++) G[x] = Cr[x] > 0.0f ? G[x] : 0.0f;
+    }
+}
+
 void conv_block_forward_(float *conv_out, float *relu_out, float *pool_out, const float *inp, const float *w,
                          const float *b, const sb_conv_shape *s, int pk, int ps, int N, float *ws) {
   const ws_layout l = ws_layout_of(s);
@@ -393,10 +435,8 @@ void conv_block_forward_(float *conv_out, float *relu_out, float *pool_out, cons
 #pragma omp parallel for schedule(static)
   for (int n = 0; n < N; n++) {
     float *o = conv_out + (size_t)n * out_sz, *r = relu_out + (size_t)n * out_sz;
-    conv_image_forward(o, inp + (size_t)n * in_sz, w, b, s, ws + l.per * (size_t)thread_id(), &l);
-    /* the image's output is still in cache: ReLU and pooling now, not in passes of their own */
-#pragma omp simd
-    for (size_t j = 0; j < out_sz; j++) r[j] = o[j] > 0.0f ? o[j] : 0.0f;
+    /* the image's output is still in cache: bias, ReLU and pooling now, not in passes of their own */
+    conv_image_forward(o, r, inp + (size_t)n * in_sz, w, b, s, ws + l.per * (size_t)thread_id(), &l);
     if (pk) avgpool_planes(pool_out + (size_t)n * pool_sz, r, s->OC, s->OH, s->OW, pk, ps);
   }
 }
@@ -413,7 +453,9 @@ void conv_block_backward_(float *dinp, float *dw, float *db, const float *dout, 
     float *t = ws + l.per * (size_t)thread_id(), *gc = t + l.gc;
     const float *co = conv_out + (size_t)n * out_sz;
     /* gradient at the convolution's output: pooling's spread, then the ReLU mask */
-    if (pk) {
+    if (pk == 2 && ps == 2) {
+      pool2_relu_backward(gc, dout + (size_t)n * pool_sz, co, s->OC, s->OH, s->OW);
+    } else if (pk) {
       avgpool_planes_backward(gc, dout + (size_t)n * pool_sz, s->OC, s->OH, s->OW, pk, ps);
 #pragma omp simd
       for (size_t j = 0; j < out_sz; j++) gc[j] = co[j] > 0.0f ? gc[j] : 0.0f;
