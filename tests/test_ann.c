@@ -6,6 +6,9 @@
 #include "tests/testutil.h"
 
 #include <float.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define REF "tests/ref/ann_layers.h5"
 
@@ -452,6 +455,43 @@ static void test_fused_conv_blocks(void **state) {
   sb_model_free(m);
 }
 
+/* The convolution's weight and bias gradients are summed over fixed groups of images in group
+ * order, so they are bit-identical for any thread count (and any assignment of groups to
+ * threads); the other outputs are per image anyway. */
+static void test_conv_thread_count_invariant(void **state) {
+  (void)state;
+#ifdef _OPENMP
+  sb_conv_shape s;
+  assert_int_equal(sb_conv_shape_init(&s, 3, 9, 8, 5, 3, 1, 1), SB_OK);
+  const int N = 13;
+  const size_t nx = (size_t)N * 3 * 9 * 8, ny = (size_t)N * 5 * s.OH * s.OW, nw = 5 * 3 * 9;
+  gsl_rng *r = sb_rng_alloc(9, SB_RNG_USER, 0);
+  float *x = sb_malloc(nx * sizeof(float)), *dy = sb_malloc(ny * sizeof(float)), *w = sb_malloc(nw * sizeof(float));
+  float *ws = sb_malloc(sb_conv2d_workspace(&s, 3) * sizeof(float));
+  float *dx[2], *dw[2], *db[2];
+  for (size_t i = 0; i < nx; i++) x[i] = (float)gsl_rng_uniform(r);
+  for (size_t i = 0; i < ny; i++) dy[i] = (float)(gsl_rng_uniform(r) - 0.5);
+  for (size_t i = 0; i < nw; i++) w[i] = (float)(gsl_rng_uniform(r) - 0.5);
+  const int nt0 = omp_get_max_threads();
+  for (int k = 0; k < 2; k++) {
+    dx[k] = sb_malloc(nx * sizeof(float));
+    dw[k] = sb_calloc(nw, sizeof(float));
+    db[k] = sb_calloc(5, sizeof(float));
+    omp_set_num_threads(k ? 3 : 1);
+    sb_conv2d_backward(dx[k], dw[k], db[k], dy, x, w, &s, N, ws);
+  }
+  omp_set_num_threads(nt0);
+  assert_memory_equal(dw[0], dw[1], nw * sizeof(float));
+  assert_memory_equal(db[0], db[1], 5 * sizeof(float));
+  assert_memory_equal(dx[0], dx[1], nx * sizeof(float));
+  for (int k = 0; k < 2; k++) { sb_free(dx[k]); sb_free(dw[k]); sb_free(db[k]); }
+  sb_free(x); sb_free(dy); sb_free(w); sb_free(ws);
+  gsl_rng_free(r);
+#else
+  skip();
+#endif
+}
+
 /* ---- model files ---- */
 
 static void test_save_load_roundtrip(void **state) {
@@ -625,6 +665,7 @@ int main(void) {
       cmocka_unit_test(test_torch_export_model),
       cmocka_unit_test(test_finite_differences),
       cmocka_unit_test(test_fused_conv_blocks),
+      cmocka_unit_test(test_conv_thread_count_invariant),
       cmocka_unit_test(test_save_load_roundtrip),
       cmocka_unit_test(test_bad_model_files),
       cmocka_unit_test(test_arch_errors),

@@ -20,14 +20,6 @@ static int thread_id(void) {
 #endif
 }
 
-static int max_threads(void) {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
 /* ---- dense ---- */
 
 void sb_dense_forward(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
@@ -66,13 +58,21 @@ int sb_conv_shape_init(sb_conv_shape *s, int C, int H, int W, int OC, int K, int
   return SB_OK;
 }
 
-/* Per-thread workspace of the convolution kernels, in floats: the im2col matrix (C*K*K, OH*OW),
- * the zero-padded image (C, H+2P, W+2P), the weight and bias gradient accumulators, and the
- * gradient at the convolution's output (OC, OH*OW) for the fused conv-ReLU-pool block. Each part
- * is rounded up to 16 floats and has 8 spare floats: im2col copies in blocks of 8 and may run
- * up to 7 floats past the end of a row (into the next row, or the spare at the end). */
+/* Workspace of the convolution kernels, in floats. Backward splits a batch into CONV_GROUPS
+ * fixed groups of consecutive images, each with its own weight and bias gradient accumulators
+ * (OC*CKK + OC), summed in group order at the end: the result depends neither on the thread
+ * count nor on which thread ran which group, so the groups can be handed out dynamically (a
+ * thread that the OS holds back on a shared machine does not hold the others up). Then per
+ * thread: the im2col matrix (C*K*K, OH*OW), the zero-padded image (C, H+2P, W+2P), and the
+ * gradient at the convolution's output (OC, OH*OW) for the fused conv-ReLU-pool block. Each
+ * part is rounded up to 16 floats and has 8 spare floats: im2col copies in blocks of 8 and may
+ * run up to 7 floats past the end of a row (into the next row, or the spare at the end). */
+#define CONV_GROUPS 8
+
 typedef struct {
-  size_t col, xp, tdw, tdb, gc, per;
+  size_t tdw, tdb, per_group; /* offsets inside a group's part */
+  size_t col, xp, gc, per;    /* offsets inside a thread's part, which start at `threads` */
+  size_t threads;
 } ws_layout;
 
 static size_t up16(size_t n) { return (n + 15) & ~(size_t)15; }
@@ -81,18 +81,24 @@ static ws_layout ws_layout_of(const sb_conv_shape *s) {
   const size_t ckk = (size_t)s->C * s->K * s->K, ohw = (size_t)s->OH * s->OW;
   const size_t hp = (size_t)s->H + 2 * (size_t)s->P, wp = (size_t)s->W + 2 * (size_t)s->P;
   ws_layout l;
+  l.tdw = 0;
+  l.tdb = up16((size_t)s->OC * ckk);
+  l.per_group = l.tdb + up16((size_t)s->OC);
+  l.threads = l.per_group * CONV_GROUPS;
   l.col = 0;
   l.xp = up16(ckk * ohw + 8);
-  l.tdw = l.xp + up16((size_t)s->C * hp * wp + 8);
-  l.tdb = l.tdw + up16((size_t)s->OC * ckk);
-  l.gc = l.tdb + up16((size_t)s->OC);
+  l.gc = l.xp + up16((size_t)s->C * hp * wp + 8);
   l.per = l.gc + up16((size_t)s->OC * ohw);
   return l;
 }
 
 size_t sb_conv2d_workspace(const sb_conv_shape *s, int nthreads) {
-  return ws_layout_of(s).per * (size_t)(nthreads < 1 ? 1 : nthreads);
+  const ws_layout l = ws_layout_of(s);
+  return l.threads + l.per * (size_t)(nthreads < 1 ? 1 : nthreads);
 }
+
+/* This thread's part of the workspace. */
+static float *ws_thread(float *ws, const ws_layout *l) { return ws + l->threads + l->per * (size_t)thread_id(); }
 
 /* col (C*K*K, OH*OW) from one image (C,H,W); zero where the window hangs over the padding.
  * Any stride; stride 1 takes im2col_s1. */
@@ -223,12 +229,13 @@ static void conv_image_forward(float *o, float *r, const float *x, const float *
   }
 }
 
-/* One image: this thread's tdw (OC, CKK) += g . col(x)^T (when want_dw), tdb (OC) += row sums
- * of g, dx (C,H,W) = col2im(w^T . g) (when dx is not NULL). */
+/* One image: the group's tdw (OC, CKK) += g . col(x)^T (when want_dw), tdb (OC) += row sums of
+ * g (acc is the group's part of the workspace), dx (C,H,W) = col2im(w^T . g) (when dx is not
+ * NULL); t is this thread's part. */
 static void conv_image_backward(float *dx, const float *g, const float *x, const float *w, const sb_conv_shape *s,
-                                float *t, const ws_layout *l, int want_dw) {
+                                float *t, float *acc, const ws_layout *l, int want_dw) {
   const int CKK = s->C * s->K * s->K, OHW = s->OH * s->OW, OC = s->OC;
-  float *col = t + l->col, *tdw = t + l->tdw, *tdb = t + l->tdb;
+  float *col = t + l->col, *tdw = acc + l->tdw, *tdb = acc + l->tdb;
   const float *B = col;
   if (pointwise(s)) B = x;
   else if (want_dw) {
@@ -250,21 +257,20 @@ static void conv_image_backward(float *dx, const float *g, const float *x, const
   }
 }
 
-/* Zero every thread's accumulators (before the image loop). */
-static void conv_acc_zero(float *ws, const ws_layout *l, const sb_conv_shape *s, int nt) {
+/* Zero every group's accumulators (before the image loop). */
+static void conv_acc_zero(float *ws, const ws_layout *l, const sb_conv_shape *s) {
   const size_t ckk = (size_t)s->C * s->K * s->K;
-  for (int t = 0; t < nt; t++) {
-    memset(ws + l->per * (size_t)t + l->tdw, 0, (size_t)s->OC * ckk * sizeof(float));
-    memset(ws + l->per * (size_t)t + l->tdb, 0, (size_t)s->OC * sizeof(float));
+  for (int q = 0; q < CONV_GROUPS; q++) {
+    memset(ws + l->per_group * (size_t)q + l->tdw, 0, (size_t)s->OC * ckk * sizeof(float));
+    memset(ws + l->per_group * (size_t)q + l->tdb, 0, (size_t)s->OC * sizeof(float));
   }
 }
 
-/* Sum the per-thread accumulators in thread order (deterministic for a fixed count). */
-static void conv_acc_reduce(float *dw, float *db, const float *ws, const ws_layout *l, const sb_conv_shape *s,
-                            int nt) {
+/* Sum the group accumulators in group order (the same result for any thread count). */
+static void conv_acc_reduce(float *dw, float *db, const float *ws, const ws_layout *l, const sb_conv_shape *s) {
   const size_t nw = (size_t)s->OC * s->C * s->K * s->K;
-  for (int t = 0; t < nt; t++) {
-    const float *tdw = ws + l->per * (size_t)t + l->tdw, *tdb = ws + l->per * (size_t)t + l->tdb;
+  for (int q = 0; q < CONV_GROUPS; q++) {
+    const float *tdw = ws + l->per_group * (size_t)q + l->tdw, *tdb = ws + l->per_group * (size_t)q + l->tdb;
     if (dw)
       for (size_t i = 0; i < nw; i++) dw[i] += tdw[i];
     if (db)
@@ -272,14 +278,19 @@ static void conv_acc_reduce(float *dw, float *db, const float *ws, const ws_layo
   }
 }
 
+/* Images [lo, hi) of group q of a batch of N. */
+static void group_range(int q, int N, int *lo, int *hi) {
+  *lo = (int)((long)N * q / CONV_GROUPS);
+  *hi = (int)((long)N * (q + 1) / CONV_GROUPS);
+}
+
 void sb_conv2d_forward(float *out, const float *inp, const float *w, const float *b,
                        const sb_conv_shape *s, int N, float *ws) {
   const ws_layout l = ws_layout_of(s);
   const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)s->OC * s->OH * s->OW;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic)
   for (int n = 0; n < N; n++)
-    conv_image_forward(out + (size_t)n * out_sz, NULL, inp + (size_t)n * in_sz, w, b, s,
-                       ws + l.per * (size_t)thread_id(), &l);
+    conv_image_forward(out + (size_t)n * out_sz, NULL, inp + (size_t)n * in_sz, w, b, s, ws_thread(ws, &l), &l);
 }
 
 void sb_conv2d_forward_naive(float *out, const float *inp, const float *w, const float *b,
@@ -306,13 +317,16 @@ void sb_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, co
                         const float *w, const sb_conv_shape *s, int N, float *ws) {
   const ws_layout l = ws_layout_of(s);
   const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)s->OC * s->OH * s->OW;
-  const int nt = max_threads();
-  conv_acc_zero(ws, &l, s, nt);
-#pragma omp parallel for schedule(static)
-  for (int n = 0; n < N; n++)
-    conv_image_backward(dinp ? dinp + (size_t)n * in_sz : NULL, dout + (size_t)n * out_sz, inp + (size_t)n * in_sz, w,
-                        s, ws + l.per * (size_t)thread_id(), &l, dw != NULL);
-  conv_acc_reduce(dw, db, ws, &l, s, nt);
+  conv_acc_zero(ws, &l, s);
+#pragma omp parallel for schedule(dynamic)
+  for (int q = 0; q < CONV_GROUPS; q++) {
+    int lo, hi;
+    group_range(q, N, &lo, &hi);
+    for (int n = lo; n < hi; n++)
+      conv_image_backward(dinp ? dinp + (size_t)n * in_sz : NULL, dout + (size_t)n * out_sz, inp + (size_t)n * in_sz,
+                          w, s, ws_thread(ws, &l), ws + l.per_group * (size_t)q, &l, dw != NULL);
+  }
+  conv_acc_reduce(dw, db, ws, &l, s);
 }
 
 void sb_conv2d_backward_naive(float *dinp, float *dw, float *db, const float *dout, const float *inp,
@@ -432,11 +446,11 @@ void conv_block_forward_(float *conv_out, float *relu_out, float *pool_out, cons
   const ws_layout l = ws_layout_of(s);
   const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)s->OC * s->OH * s->OW;
   const size_t pool_sz = pk ? (size_t)s->OC * ((s->OH - pk) / ps + 1) * ((s->OW - pk) / ps + 1) : 0;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic)
   for (int n = 0; n < N; n++) {
     float *o = conv_out + (size_t)n * out_sz, *r = relu_out + (size_t)n * out_sz;
     /* the image's output is still in cache: bias, ReLU and pooling now, not in passes of their own */
-    conv_image_forward(o, r, inp + (size_t)n * in_sz, w, b, s, ws + l.per * (size_t)thread_id(), &l);
+    conv_image_forward(o, r, inp + (size_t)n * in_sz, w, b, s, ws_thread(ws, &l), &l);
     if (pk) avgpool_planes(pool_out + (size_t)n * pool_sz, r, s->OC, s->OH, s->OW, pk, ps);
   }
 }
@@ -446,30 +460,34 @@ void conv_block_backward_(float *dinp, float *dw, float *db, const float *dout, 
   const ws_layout l = ws_layout_of(s);
   const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)s->OC * s->OH * s->OW;
   const size_t pool_sz = pk ? (size_t)s->OC * ((s->OH - pk) / ps + 1) * ((s->OW - pk) / ps + 1) : 0;
-  const int nt = max_threads();
-  conv_acc_zero(ws, &l, s, nt);
-#pragma omp parallel for schedule(static)
-  for (int n = 0; n < N; n++) {
-    float *t = ws + l.per * (size_t)thread_id(), *gc = t + l.gc;
-    const float *co = conv_out + (size_t)n * out_sz;
-    /* gradient at the convolution's output: pooling's spread, then the ReLU mask */
-    if (pk == 2 && ps == 2) {
-      pool2_relu_backward(gc, dout + (size_t)n * pool_sz, co, s->OC, s->OH, s->OW);
-    } else if (pk) {
-      avgpool_planes_backward(gc, dout + (size_t)n * pool_sz, s->OC, s->OH, s->OW, pk, ps);
+  conv_acc_zero(ws, &l, s);
+#pragma omp parallel for schedule(dynamic)
+  for (int q = 0; q < CONV_GROUPS; q++) {
+    int lo, hi;
+    group_range(q, N, &lo, &hi);
+    for (int n = lo; n < hi; n++) {
+      float *t = ws_thread(ws, &l), *gc = t + l.gc;
+      const float *co = conv_out + (size_t)n * out_sz;
+      /* gradient at the convolution's output: pooling's spread, then the ReLU mask */
+      if (pk == 2 && ps == 2) {
+        pool2_relu_backward(gc, dout + (size_t)n * pool_sz, co, s->OC, s->OH, s->OW);
+      } else if (pk) {
+        avgpool_planes_backward(gc, dout + (size_t)n * pool_sz, s->OC, s->OH, s->OW, pk, ps);
 #pragma omp simd
-      for (size_t j = 0; j < out_sz; j++) gc[j] = co[j] > 0.0f ? gc[j] : 0.0f;
-    } else {
-      const float *g = dout + (size_t)n * out_sz;
+        for (size_t j = 0; j < out_sz; j++) gc[j] = co[j] > 0.0f ? gc[j] : 0.0f;
+      } else {
+        const float *g = dout + (size_t)n * out_sz;
 #pragma omp simd
-      for (size_t j = 0; j < out_sz; j++) {
-        const float gj = g[j];
-        gc[j] = co[j] > 0.0f ? gj : 0.0f;
+        for (size_t j = 0; j < out_sz; j++) {
+          const float gj = g[j];
+          gc[j] = co[j] > 0.0f ? gj : 0.0f;
+        }
       }
+      conv_image_backward(dinp ? dinp + (size_t)n * in_sz : NULL, gc, inp + (size_t)n * in_sz, w, s, t,
+                          ws + l.per_group * (size_t)q, &l, dw != NULL);
     }
-    conv_image_backward(dinp ? dinp + (size_t)n * in_sz : NULL, gc, inp + (size_t)n * in_sz, w, s, t, &l, dw != NULL);
   }
-  conv_acc_reduce(dw, db, ws, &l, s, nt);
+  conv_acc_reduce(dw, db, ws, &l, s);
 }
 
 void sb_maxpool_forward(float *out, int *argmax, const float *inp, int N, int C, int H, int W, int K, int S) {
