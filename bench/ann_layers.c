@@ -74,6 +74,7 @@ int main(int argc, char **argv) {
       const float *g = i == L - 1 ? dy : dbuf[i + 1];
       float *d = i ? dbuf[i] : NULL;
       size_t n_in = (size_t)N * sb_shape_size(Ly->in);
+      if (!d && !Ly->n_params) continue; /* e.g. a leading flatten: nothing to compute */
       double a = cpu();
       switch (Ly->kind) {
       case SB_LAYER_DENSE: sb_dense_backward(d, Ly->dw, Ly->db, g, in, Ly->w, N, Ly->in.c, Ly->out.c); break;
