@@ -6,6 +6,9 @@
 #include "tests/testutil.h"
 
 #include <float.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define REF "tests/ref/ann_layers.h5"
 
@@ -354,6 +357,141 @@ static void test_finite_differences(void **state) {
            "{\"kind\":\"sigmoid\"}]}", 4, 13);
 }
 
+/* ---- the fused conv2d -> relu [-> avgpool] blocks of sb_model_forward/backward ---- */
+
+/* The model runs conv2d -> relu [-> avgpool] per image in one pass (models/ann/internal.h);
+ * that must give exactly (bit for bit) what the layer kernels give one layer at a time. */
+static void test_fused_conv_blocks(void **state) {
+  (void)state;
+  /* a 3-layer block with 2x2 pooling, a 2-layer block with stride 2 (next layer a conv), and a
+   * 1x1 block with overlapping 2x2/stride-1 pooling */
+  sb_model *m = NULL;
+  int st = sb_model_from_json(&m,
+      "{\"name\":\"fused\",\"input\":[3,10,9],\"layers\":[{\"kind\":\"conv2d\",\"out\":4,\"kernel\":3,\"padding\":1},"
+      "{\"kind\":\"relu\"},{\"kind\":\"avgpool\",\"kernel\":2},{\"kind\":\"conv2d\",\"out\":5,\"kernel\":3,\"stride\":2,"
+      "\"padding\":1},{\"kind\":\"relu\"},{\"kind\":\"conv2d\",\"out\":3,\"kernel\":1},{\"kind\":\"relu\"},"
+      "{\"kind\":\"avgpool\",\"kernel\":2,\"stride\":1},{\"kind\":\"flatten\"},{\"kind\":\"dense\",\"out\":4}]}",
+      "fused", NULL);
+  if (st) fprintf(stderr, "%s\n", sb_last_error());
+  assert_int_equal(st, SB_OK);
+  sb_model_init_params(m, 5);
+  const int N = 5, nl = m->n_layers;
+  gsl_rng *r = sb_rng_alloc(5, SB_RNG_USER, 0);
+  size_t nin = (size_t)N * sb_shape_size(m->input), nout = (size_t)N * sb_shape_size(sb_model_output_shape(m));
+  float *x = sb_malloc(nin * sizeof(float)), *dy = sb_malloc(nout * sizeof(float));
+  float *gx = sb_malloc(nin * sizeof(float)), *rgx = sb_malloc(nin * sizeof(float));
+  for (size_t i = 0; i < nin; i++) x[i] = (float)(gsl_rng_uniform(r) * 2.0 - 0.7);
+  for (size_t i = 0; i < nout; i++) dy[i] = (float)(gsl_rng_uniform(r) * 2.0 - 1.0);
+  /* layer by layer with the public kernels */
+  float **a = sb_calloc((size_t)nl, sizeof(float *)), **g = sb_calloc((size_t)nl + 1, sizeof(float *));
+  float *rgrad = sb_calloc(m->n_params, sizeof(float));
+  size_t cws = 0;
+  for (int i = 0; i < nl; i++) {
+    a[i] = sb_malloc((size_t)N * sb_shape_size(m->layers[i].out) * sizeof(float));
+    g[i] = sb_malloc((size_t)N * sb_shape_size(m->layers[i].in) * sizeof(float));
+    if (m->layers[i].kind == SB_LAYER_CONV2D) {
+      size_t w = sb_conv2d_workspace(&m->layers[i].conv, 64);
+      if (w > cws) cws = w;
+    }
+  }
+  float *ws = sb_malloc(cws * sizeof(float));
+  for (int i = 0; i < nl; i++) {
+    const sb_layer *L = &m->layers[i];
+    const float *in = i ? a[i - 1] : x;
+    size_t n_in = (size_t)N * sb_shape_size(L->in);
+    switch (L->kind) {
+    case SB_LAYER_CONV2D: sb_conv2d_forward(a[i], in, L->w, L->b, &L->conv, N, ws); break;
+    case SB_LAYER_RELU: sb_relu_forward(a[i], in, n_in); break;
+    case SB_LAYER_AVGPOOL: sb_avgpool_forward(a[i], in, N, L->in.c, L->in.h, L->in.w, L->k, L->stride); break;
+    case SB_LAYER_FLATTEN: memcpy(a[i], in, n_in * sizeof(float)); break;
+    case SB_LAYER_DENSE: sb_dense_forward(a[i], in, L->w, L->b, N, L->in.c, L->out.c); break;
+    default: fail_msg("unexpected layer kind");
+    }
+  }
+  for (int i = nl - 1; i >= 0; i--) {
+    const sb_layer *L = &m->layers[i];
+    const float *in = i ? a[i - 1] : x, *gi = i == nl - 1 ? dy : g[i + 1];
+    float *d = i ? g[i] : rgx, *dw = rgrad + L->param_off, *db = L->n_params ? dw + (L->n_params - L->out.c) : NULL;
+    size_t n_in = (size_t)N * sb_shape_size(L->in);
+    switch (L->kind) {
+    case SB_LAYER_CONV2D: sb_conv2d_backward(d, dw, db, gi, in, L->w, &L->conv, N, ws); break;
+    case SB_LAYER_RELU: sb_relu_backward(d, gi, in, n_in); break;
+    case SB_LAYER_AVGPOOL: sb_avgpool_backward(d, gi, N, L->in.c, L->in.h, L->in.w, L->k, L->stride); break;
+    case SB_LAYER_FLATTEN: memcpy(d, gi, n_in * sizeof(float)); break;
+    case SB_LAYER_DENSE: sb_dense_backward(d, dw, db, gi, in, L->w, N, L->in.c, L->out.c); break;
+    default: fail_msg("unexpected layer kind");
+    }
+  }
+  /* the model's fused path, twice: with the input gradient, and without (the training case) */
+  for (int with_dx = 1; with_dx >= 0; with_dx--) {
+    const float *y = sb_model_forward(m, x, N, 1);
+    assert_non_null(y);
+    for (int i = 0; i < nl; i++) {
+      size_t n = (size_t)N * sb_shape_size(m->layers[i].out);
+      if (memcmp(sb_model_layer_output(m, i), a[i], n * sizeof(float)))
+        fail_msg("layer %d (%s): fused forward differs from the layer kernels", i,
+                 sb_layer_kind_name(m->layers[i].kind));
+    }
+    sb_model_zero_grad(m);
+    sb_model_backward(m, x, dy, N, with_dx ? gx : NULL);
+    for (int i = 0; i < nl; i++) {
+      const sb_layer *L = &m->layers[i];
+      if (L->n_params && memcmp(m->grads + L->param_off, rgrad + L->param_off, L->n_params * sizeof(float)))
+        fail_msg("layer %d (%s): fused parameter gradients differ from the layer kernels (with_dx %d)", i,
+                 sb_layer_kind_name(L->kind), with_dx);
+    }
+    if (with_dx && memcmp(gx, rgx, nin * sizeof(float))) fail_msg("fused input gradient differs");
+  }
+  /* and the input gradient alone (sb_model_backward_input: no parameter gradients) */
+  sb_model_zero_grad(m);
+  memset(gx, 0, nin * sizeof(float));
+  sb_model_backward_input(m, x, dy, N, gx);
+  if (memcmp(gx, rgx, nin * sizeof(float))) fail_msg("fused input gradient (backward_input) differs");
+  for (size_t i = 0; i < m->n_params; i++) assert_true(m->grads[i] == 0.0f);
+  for (int i = 0; i < nl; i++) { sb_free(a[i]); sb_free(g[i]); }
+  sb_free(a); sb_free(g); sb_free(rgrad); sb_free(ws);
+  sb_free(x); sb_free(dy); sb_free(gx); sb_free(rgx);
+  gsl_rng_free(r);
+  sb_model_free(m);
+}
+
+/* The convolution's weight and bias gradients are summed over fixed groups of images in group
+ * order, so they are bit-identical for any thread count (and any assignment of groups to
+ * threads); the other outputs are per image anyway. */
+static void test_conv_thread_count_invariant(void **state) {
+  (void)state;
+#ifdef _OPENMP
+  sb_conv_shape s;
+  assert_int_equal(sb_conv_shape_init(&s, 3, 9, 8, 5, 3, 1, 1), SB_OK);
+  const int N = 13;
+  const size_t nx = (size_t)N * 3 * 9 * 8, ny = (size_t)N * 5 * s.OH * s.OW, nw = 5 * 3 * 9;
+  gsl_rng *r = sb_rng_alloc(9, SB_RNG_USER, 0);
+  float *x = sb_malloc(nx * sizeof(float)), *dy = sb_malloc(ny * sizeof(float)), *w = sb_malloc(nw * sizeof(float));
+  float *ws = sb_malloc(sb_conv2d_workspace(&s, 3) * sizeof(float));
+  float *dx[2], *dw[2], *db[2];
+  for (size_t i = 0; i < nx; i++) x[i] = (float)gsl_rng_uniform(r);
+  for (size_t i = 0; i < ny; i++) dy[i] = (float)(gsl_rng_uniform(r) - 0.5);
+  for (size_t i = 0; i < nw; i++) w[i] = (float)(gsl_rng_uniform(r) - 0.5);
+  const int nt0 = omp_get_max_threads();
+  for (int k = 0; k < 2; k++) {
+    dx[k] = sb_malloc(nx * sizeof(float));
+    dw[k] = sb_calloc(nw, sizeof(float));
+    db[k] = sb_calloc(5, sizeof(float));
+    omp_set_num_threads(k ? 3 : 1);
+    sb_conv2d_backward(dx[k], dw[k], db[k], dy, x, w, &s, N, ws);
+  }
+  omp_set_num_threads(nt0);
+  assert_memory_equal(dw[0], dw[1], nw * sizeof(float));
+  assert_memory_equal(db[0], db[1], 5 * sizeof(float));
+  assert_memory_equal(dx[0], dx[1], nx * sizeof(float));
+  for (int k = 0; k < 2; k++) { sb_free(dx[k]); sb_free(dw[k]); sb_free(db[k]); }
+  sb_free(x); sb_free(dy); sb_free(w); sb_free(ws);
+  gsl_rng_free(r);
+#else
+  skip();
+#endif
+}
+
 /* ---- model files ---- */
 
 static void test_save_load_roundtrip(void **state) {
@@ -526,6 +664,8 @@ int main(void) {
       cmocka_unit_test(test_batchnorm_vs_torch),
       cmocka_unit_test(test_torch_export_model),
       cmocka_unit_test(test_finite_differences),
+      cmocka_unit_test(test_fused_conv_blocks),
+      cmocka_unit_test(test_conv_thread_count_invariant),
       cmocka_unit_test(test_save_load_roundtrip),
       cmocka_unit_test(test_bad_model_files),
       cmocka_unit_test(test_arch_errors),

@@ -81,7 +81,9 @@ typedef struct {
 /* Fill OH/OW. Errors: SB_EINVAL when the kernel does not fit (OH or OW < 1) or a size is < 1. */
 int sb_conv_shape_init(sb_conv_shape *s, int C, int H, int W, int OC, int K, int S, int P);
 /* Floats of workspace sb_conv2d_forward/backward need when run with `nthreads` OpenMP threads:
- * per thread one im2col matrix (C*K*K, OH*OW) plus gradient accumulators (OC*C*K*K + OC). */
+ * per thread one im2col matrix (C*K*K, OH*OW), a zero-padded copy of one image
+ * (C, H+2P, W+2P), gradient accumulators (OC*C*K*K + OC) and one output-sized gradient
+ * (OC, OH*OW), each rounded up to 16 floats with a few spare. */
 size_t sb_conv2d_workspace(const sb_conv_shape *s, int nthreads);
 /* out (N,OC,OH,OW) = conv(inp (N,C,H,W), w (OC,C,K,K)) + b (OC) (cross-correlation, as
  * torch.nn.Conv2d). im2col + one sgemm per image, OpenMP over images (BLAS single-threaded
@@ -263,6 +265,8 @@ int sb_model_reserve(sb_model *m, int N);
  * model's workspace (valid until the next forward). `train` = 1 uses batch statistics in
  * batchnorm (and updates running stats) and stores caches for backward; 0 is inference.
  * Every layer's output stays available as m->acts[i] (sb_model_layer_output).
+ * A conv2d -> relu [-> avgpool] sequence runs per image in one pass while the image's output is
+ * in cache (forward and backward), bit-identical to running its layers one at a time.
  * Calls sb_model_reserve(m, N) itself; returns NULL only if that fails (SB_ENOMEM set). */
 const float *sb_model_forward(sb_model *m, const float *x, int N, int train);
 /* Output of layer i after the last forward: (N, layers[i].out), borrowed. */

@@ -10,4 +10,17 @@ int shape_str_(char *buf, size_t cap, sb_shape s);
  * report it next to wall time, since on a shared machine wall time mostly measures the load. */
 double cpu_time_(void);
 
+/* Fused conv2d -> ReLU [-> avgpool] block (layers.c), what sb_model_forward/backward run for
+ * those layer sequences: per image, while its output is in cache, the convolution, the ReLU and
+ * the pooling, instead of one pass over the batch per layer. Bit-identical to the layer-by-layer
+ * kernels (the same operations in the same order). conv_out, relu_out (N, OC, OH, OW) and
+ * pool_out (N, OC, PH, PW) are all written (the model keeps every layer's output); pk = 0: no
+ * pooling layer (pool_out unused), else avgpool kernel pk, stride ps. Backward: dout is the
+ * gradient at the block's output (pool_out, or relu_out when pk = 0); conv_out is forward's;
+ * dinp, dw, db as sb_conv2d_backward. ws: sb_conv2d_workspace(s, omp_get_max_threads()). */
+void conv_block_forward_(float *conv_out, float *relu_out, float *pool_out, const float *inp, const float *w,
+                         const float *b, const sb_conv_shape *s, int pk, int ps, int N, float *ws);
+void conv_block_backward_(float *dinp, float *dw, float *db, const float *dout, const float *conv_out,
+                          const float *inp, const float *w, const sb_conv_shape *s, int pk, int ps, int N, float *ws);
+
 #endif

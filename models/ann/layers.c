@@ -2,6 +2,7 @@
  * Shape letters: N batch, C/H/W input, OC/OH/OW output, K kernel, S stride, P padding, IN/OUT.
  * No allocation here (workspaces come from the caller); no model bookkeeping (model.c). */
 #include "models/ann/ann.h"
+#include "models/ann/internal.h"
 #include "sim/core.h"
 
 #include <gsl/gsl_cblas.h>
@@ -16,14 +17,6 @@ static int thread_id(void) {
   return omp_get_thread_num();
 #else
   return 0;
-#endif
-}
-
-static int max_threads(void) {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
 #endif
 }
 
@@ -65,13 +58,50 @@ int sb_conv_shape_init(sb_conv_shape *s, int C, int H, int W, int OC, int K, int
   return SB_OK;
 }
 
-size_t sb_conv2d_workspace(const sb_conv_shape *s, int nthreads) {
-  size_t ckk = (size_t)s->C * s->K * s->K;
-  size_t per = ckk * (size_t)s->OH * s->OW + (size_t)s->OC * ckk + (size_t)s->OC;
-  return per * (size_t)(nthreads < 1 ? 1 : nthreads);
+/* Workspace of the convolution kernels, in floats. Backward splits a batch into CONV_GROUPS
+ * fixed groups of consecutive images, each with its own weight and bias gradient accumulators
+ * (OC*CKK + OC), summed in group order at the end: the result depends neither on the thread
+ * count nor on which thread ran which group, so the groups can be handed out dynamically (a
+ * thread that the OS holds back on a shared machine does not hold the others up). Then per
+ * thread: the im2col matrix (C*K*K, OH*OW), the zero-padded image (C, H+2P, W+2P), and the
+ * gradient at the convolution's output (OC, OH*OW) for the fused conv-ReLU-pool block. Each
+ * part is rounded up to 16 floats and has 8 spare floats: im2col copies in blocks of 8 and may
+ * run up to 7 floats past the end of a row (into the next row, or the spare at the end). */
+#define CONV_GROUPS 8
+
+typedef struct {
+  size_t tdw, tdb, per_group; /* offsets inside a group's part */
+  size_t col, xp, gc, per;    /* offsets inside a thread's part, which start at `threads` */
+  size_t threads;
+} ws_layout;
+
+static size_t up16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+static ws_layout ws_layout_of(const sb_conv_shape *s) {
+  const size_t ckk = (size_t)s->C * s->K * s->K, ohw = (size_t)s->OH * s->OW;
+  const size_t hp = (size_t)s->H + 2 * (size_t)s->P, wp = (size_t)s->W + 2 * (size_t)s->P;
+  ws_layout l;
+  l.tdw = 0;
+  l.tdb = up16((size_t)s->OC * ckk);
+  l.per_group = l.tdb + up16((size_t)s->OC);
+  l.threads = l.per_group * CONV_GROUPS;
+  l.col = 0;
+  l.xp = up16(ckk * ohw + 8);
+  l.gc = l.xp + up16((size_t)s->C * hp * wp + 8);
+  l.per = l.gc + up16((size_t)s->OC * ohw);
+  return l;
 }
 
-/* col (C*K*K, OH*OW) from one image (C,H,W); zero where the window hangs over the padding. */
+size_t sb_conv2d_workspace(const sb_conv_shape *s, int nthreads) {
+  const ws_layout l = ws_layout_of(s);
+  return l.threads + l.per * (size_t)(nthreads < 1 ? 1 : nthreads);
+}
+
+/* This thread's part of the workspace. */
+static float *ws_thread(float *ws, const ws_layout *l) { return ws + l->threads + l->per * (size_t)thread_id(); }
+
+/* col (C*K*K, OH*OW) from one image (C,H,W); zero where the window hangs over the padding.
+ * Any stride; stride 1 takes im2col_s1. */
 static void im2col(float *col, const float *x, const sb_conv_shape *s) {
   const int K = s->K, S = s->S, P = s->P, H = s->H, W = s->W, OH = s->OH, OW = s->OW;
   for (int c = 0; c < s->C; c++)
@@ -87,23 +117,42 @@ static void im2col(float *col, const float *x, const sb_conv_shape *s) {
             continue;
           }
           const float *xr = xc + (size_t)ih * W;
-          if (S == 1) {
-            int iw0 = -P + kj; /* iw = ow + iw0 */
-            int lo = iw0 < 0 ? -iw0 : 0;
-            int hi = W - iw0 < OW ? W - iw0 : OW;
-            if (hi < lo) hi = lo;
-            /* rows are short (OW = 14..28): a plain loop beats a memcpy call */
-            const float *src = xr + iw0;
-            for (int ow = 0; ow < lo; ow++) r[ow] = 0.0f;
-#pragma omp simd
-            for (int ow = lo; ow < hi; ow++) r[ow] = src[ow];
-            for (int ow = hi; ow < OW; ow++) r[ow] = 0.0f;
-          } else {
-            for (int ow = 0; ow < OW; ow++) {
-              int iw = ow * S - P + kj;
-              r[ow] = (iw >= 0 && iw < W) ? xr[iw] : 0.0f;
-            }
+          for (int ow = 0; ow < OW; ow++) {
+            int iw = ow * S - P + kj;
+            r[ow] = (iw >= 0 && iw < W) ? xr[iw] : 0.0f;
           }
+        }
+      }
+}
+
+/* Stride-1 im2col through a zero-padded copy xp (C, H+2P, W+2P) of the image: every row segment
+ * of col is then a plain copy of OW floats, done in blocks of 8 without bounds tests (a block
+ * may run up to 7 floats past the segment: into the next segment, which is written after it,
+ * or into the spare floats after col and xp; see ws_layout). Same values as im2col. */
+static void im2col_s1(float *restrict col, float *restrict xp, const float *restrict x, const sb_conv_shape *s) {
+  const int C = s->C, K = s->K, P = s->P, H = s->H, W = s->W, OH = s->OH, OW = s->OW;
+  const int Hp = H + 2 * P, Wp = W + 2 * P, nblk = (OW + 7) / 8;
+  for (int c = 0; c < C; c++) {
+    float *pc = xp + (size_t)c * Hp * Wp;
+    memset(pc, 0, (size_t)P * Wp * sizeof(float));
+    for (int h = 0; h < H; h++) {
+      float *pr = pc + (size_t)(h + P) * Wp;
+      for (int j = 0; j < P; j++) pr[j] = 0.0f;
+      memcpy(pr + P, x + ((size_t)c * H + h) * W, (size_t)W * sizeof(float));
+      for (int j = P + W; j < Wp; j++) pr[j] = 0.0f;
+    }
+    memset(pc + (size_t)(H + P) * Wp, 0, (size_t)P * Wp * sizeof(float));
+  }
+  memset(xp + (size_t)C * Hp * Wp, 0, 8 * sizeof(float)); /* the spare the last blocks read */
+  for (int c = 0; c < C; c++)
+    for (int ki = 0; ki < K; ki++)
+      for (int kj = 0; kj < K; kj++) {
+        float *row = col + ((size_t)(c * K + ki) * K + kj) * (size_t)(OH * OW);
+        const float *src = xp + ((size_t)c * Hp + ki) * Wp + kj;
+        for (int oh = 0; oh < OH; oh++) {
+          float *d = row + (size_t)oh * OW;
+          const float *sp = src + (size_t)oh * Wp;
+          for (int q = 0; q < nblk; q++) memcpy(d + 8 * q, sp + 8 * q, 8 * sizeof(float));
         }
       }
 }
@@ -139,25 +188,109 @@ static void col2im(float *dx, const float *col, const sb_conv_shape *s) {
       }
 }
 
+static int pointwise(const sb_conv_shape *s) { return s->K == 1 && s->S == 1 && s->P == 0; }
+
+/* Sum of g[0..n) in 8 interleaved partial sums (vectorisable; a serial float sum is bound by the
+ * add latency), combined pairwise: a fixed order, so results repeat. */
+static float sum_lanes(const float *g, size_t n) {
+  float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+#pragma omp simd
+    for (int k = 0; k < 8; k++) l[k] += g[i + k];
+  float tail = 0.0f;
+  for (; i < n; i++) tail += g[i];
+  return (((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]))) + tail;
+}
+
+/* One image: o (OC, OH*OW) = w (OC, CKK) . col(x) + b, and r = relu(o) when r is not NULL (the
+ * bias and the ReLU in one pass over the product while it is in cache); t is this thread's
+ * workspace. */
+static void conv_image_forward(float *o, float *r, const float *x, const float *w, const float *b,
+                               const sb_conv_shape *s, float *t, const ws_layout *l) {
+  const int CKK = s->C * s->K * s->K, OHW = s->OH * s->OW;
+  const float *B = t + l->col;
+  if (pointwise(s)) B = x; /* 1x1 convolution: the image is its own col */
+  else if (s->S == 1) im2col_s1(t + l->col, t + l->xp, x, s);
+  else im2col(t + l->col, x, s);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->OC, OHW, CKK, 1.0f, w, CKK, B, OHW, 0.0f, o, OHW);
+  for (int oc = 0; oc < s->OC; oc++) {
+    float *restrict oo = o + (size_t)oc * OHW;
+    const float bv = b ? b[oc] : 0.0f;
+    if (b) {
+#pragma omp simd
+      for (int j = 0; j < OHW; j++) oo[j] += bv;
+    }
+    if (r) {
+      float *restrict rr = r + (size_t)oc * OHW;
+#pragma omp simd
+      for (int j = 0; j < OHW; j++) rr[j] = oo[j] > 0.0f ? oo[j] : 0.0f;
+    }
+  }
+}
+
+/* One image: the group's tdw (OC, CKK) += g . col(x)^T (when want_dw), tdb (OC) += row sums of
+ * g (acc is the group's part of the workspace), dx (C,H,W) = col2im(w^T . g) (when dx is not
+ * NULL); t is this thread's part. */
+static void conv_image_backward(float *dx, const float *g, const float *x, const float *w, const sb_conv_shape *s,
+                                float *t, float *acc, const ws_layout *l, int want_dw) {
+  const int CKK = s->C * s->K * s->K, OHW = s->OH * s->OW, OC = s->OC;
+  float *col = t + l->col, *tdw = acc + l->tdw, *tdb = acc + l->tdb;
+  const float *B = col;
+  if (pointwise(s)) B = x;
+  else if (want_dw) {
+    if (s->S == 1) im2col_s1(col, t + l->xp, x, s);
+    else im2col(col, x, s);
+  }
+  /* dw (OC, CKK) += g (OC, OHW) . col^T (OHW, CKK) */
+  if (want_dw) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, CKK, OHW, 1.0f, g, OHW, B, OHW, 1.0f, tdw, CKK);
+  for (int oc = 0; oc < OC; oc++) tdb[oc] += sum_lanes(g + (size_t)oc * OHW, (size_t)OHW);
+  if (dx) {
+    if (pointwise(s)) {
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, OHW, OC, 1.0f, w, CKK, g, OHW, 0.0f, dx, OHW);
+    } else {
+      /* dcol (CKK, OHW) = w^T (CKK, OC) . g (OC, OHW), then scatter back */
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, OHW, OC, 1.0f, w, CKK, g, OHW, 0.0f, col, OHW);
+      memset(dx, 0, (size_t)s->C * s->H * s->W * sizeof(float));
+      col2im(dx, col, s);
+    }
+  }
+}
+
+/* Zero every group's accumulators (before the image loop). */
+static void conv_acc_zero(float *ws, const ws_layout *l, const sb_conv_shape *s) {
+  const size_t ckk = (size_t)s->C * s->K * s->K;
+  for (int q = 0; q < CONV_GROUPS; q++) {
+    memset(ws + l->per_group * (size_t)q + l->tdw, 0, (size_t)s->OC * ckk * sizeof(float));
+    memset(ws + l->per_group * (size_t)q + l->tdb, 0, (size_t)s->OC * sizeof(float));
+  }
+}
+
+/* Sum the group accumulators in group order (the same result for any thread count). */
+static void conv_acc_reduce(float *dw, float *db, const float *ws, const ws_layout *l, const sb_conv_shape *s) {
+  const size_t nw = (size_t)s->OC * s->C * s->K * s->K;
+  for (int q = 0; q < CONV_GROUPS; q++) {
+    const float *tdw = ws + l->per_group * (size_t)q + l->tdw, *tdb = ws + l->per_group * (size_t)q + l->tdb;
+    if (dw)
+      for (size_t i = 0; i < nw; i++) dw[i] += tdw[i];
+    if (db)
+      for (int oc = 0; oc < s->OC; oc++) db[oc] += tdb[oc];
+  }
+}
+
+/* Images [lo, hi) of group q of a batch of N. */
+static void group_range(int q, int N, int *lo, int *hi) {
+  *lo = (int)((long)N * q / CONV_GROUPS);
+  *hi = (int)((long)N * (q + 1) / CONV_GROUPS);
+}
+
 void sb_conv2d_forward(float *out, const float *inp, const float *w, const float *b,
                        const sb_conv_shape *s, int N, float *ws) {
-  const int CKK = s->C * s->K * s->K, OHW = s->OH * s->OW;
-  const size_t per = (size_t)CKK * OHW + (size_t)s->OC * CKK + (size_t)s->OC;
-  const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)s->OC * OHW;
-#pragma omp parallel for schedule(static)
-  for (int n = 0; n < N; n++) {
-    float *col = ws + per * (size_t)thread_id();
-    float *o = out + (size_t)n * out_sz;
-    const float *x = inp + (size_t)n * in_sz;
-    const float *B = col;
-    if (s->K == 1 && s->S == 1 && s->P == 0) B = x; /* 1x1 convolution: the image is its own col */
-    else im2col(col, x, s);
-    if (b)
-      for (int oc = 0; oc < s->OC; oc++)
-        for (int j = 0; j < OHW; j++) o[(size_t)oc * OHW + j] = b[oc];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->OC, OHW, CKK, 1.0f, w, CKK, B, OHW,
-                b ? 1.0f : 0.0f, o, OHW);
-  }
+  const ws_layout l = ws_layout_of(s);
+  const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)s->OC * s->OH * s->OW;
+#pragma omp parallel for schedule(dynamic)
+  for (int n = 0; n < N; n++)
+    conv_image_forward(out + (size_t)n * out_sz, NULL, inp + (size_t)n * in_sz, w, b, s, ws_thread(ws, &l), &l);
 }
 
 void sb_conv2d_forward_naive(float *out, const float *inp, const float *w, const float *b,
@@ -182,48 +315,18 @@ void sb_conv2d_forward_naive(float *out, const float *inp, const float *w, const
 
 void sb_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const sb_conv_shape *s, int N, float *ws) {
-  const int CKK = s->C * s->K * s->K, OHW = s->OH * s->OW, OC = s->OC;
-  const size_t per = (size_t)CKK * OHW + (size_t)OC * CKK + (size_t)OC;
-  const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)OC * OHW;
-  const int nt = max_threads();
-  const int pointwise = s->K == 1 && s->S == 1 && s->P == 0;
-  for (int t = 0; t < nt; t++) memset(ws + per * (size_t)t + (size_t)CKK * OHW, 0, ((size_t)OC * CKK + OC) * sizeof(float));
-#pragma omp parallel for schedule(static)
-  for (int n = 0; n < N; n++) {
-    float *col = ws + per * (size_t)thread_id();
-    float *tdw = col + (size_t)CKK * OHW, *tdb = tdw + (size_t)OC * CKK;
-    const float *g = dout + (size_t)n * out_sz;
-    const float *x = inp + (size_t)n * in_sz;
-    const float *B = col;
-    if (pointwise) B = x;
-    else if (dw) im2col(col, x, s);
-    /* dw (OC, CKK) += g (OC, OHW) . col^T (OHW, CKK) */
-    if (dw) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, CKK, OHW, 1.0f, g, OHW, B, OHW, 1.0f, tdw, CKK);
-    for (int oc = 0; oc < OC; oc++) {
-      float acc = 0.0f;
-      for (int j = 0; j < OHW; j++) acc += g[(size_t)oc * OHW + j];
-      tdb[oc] += acc;
-    }
-    if (dinp) {
-      float *dx = dinp + (size_t)n * in_sz;
-      if (pointwise) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, OHW, OC, 1.0f, w, CKK, g, OHW, 0.0f, dx, OHW);
-      } else {
-        /* dcol (CKK, OHW) = w^T (CKK, OC) . g (OC, OHW), then scatter back */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, OHW, OC, 1.0f, w, CKK, g, OHW, 0.0f, col, OHW);
-        memset(dx, 0, in_sz * sizeof(float));
-        col2im(dx, col, s);
-      }
-    }
+  const ws_layout l = ws_layout_of(s);
+  const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)s->OC * s->OH * s->OW;
+  conv_acc_zero(ws, &l, s);
+#pragma omp parallel for schedule(dynamic)
+  for (int q = 0; q < CONV_GROUPS; q++) {
+    int lo, hi;
+    group_range(q, N, &lo, &hi);
+    for (int n = lo; n < hi; n++)
+      conv_image_backward(dinp ? dinp + (size_t)n * in_sz : NULL, dout + (size_t)n * out_sz, inp + (size_t)n * in_sz,
+                          w, s, ws_thread(ws, &l), ws + l.per_group * (size_t)q, &l, dw != NULL);
   }
-  /* reduce the per-thread accumulators in thread order (deterministic for a fixed count) */
-  for (int t = 0; t < nt; t++) {
-    const float *tdw = ws + per * (size_t)t + (size_t)CKK * OHW, *tdb = tdw + (size_t)OC * CKK;
-    if (dw)
-      for (size_t i = 0; i < (size_t)OC * CKK; i++) dw[i] += tdw[i];
-    if (db)
-      for (int oc = 0; oc < OC; oc++) db[oc] += tdb[oc];
-  }
+  conv_acc_reduce(dw, db, ws, &l, s);
 }
 
 void sb_conv2d_backward_naive(float *dinp, float *dw, float *db, const float *dout, const float *inp,
@@ -251,13 +354,28 @@ void sb_conv2d_backward_naive(float *dinp, float *dw, float *db, const float *do
 
 /* ---- pooling ---- */
 
-void sb_avgpool_forward(float *out, const float *inp, int N, int C, int H, int W, int K, int S) {
+/* C planes (H, W) -> (OH, OW) averages of K x K windows with stride S (sum in window order, then
+ * times 1/K^2: the order every caller relies on for bit-identical results). */
+static void avgpool_planes(float *out, const float *inp, int C, int H, int W, int K, int S) {
   const int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
   const float inv = 1.0f / (float)(K * K);
-#pragma omp parallel for schedule(static)
-  for (int nc = 0; nc < N * C; nc++) {
-    const float *x = inp + (size_t)nc * H * W;
-    float *o = out + (size_t)nc * OH * OW;
+  for (int c = 0; c < C; c++) {
+    const float *x = inp + (size_t)c * H * W;
+    float *o = out + (size_t)c * OH * OW;
+    if (K == 2 && S == 2) {
+      for (int oh = 0; oh < OH; oh++) {
+        const float *r0 = x + (size_t)(2 * oh) * W, *r1 = r0 + W;
+        for (int ow = 0; ow < OW; ow++) {
+          float acc = 0.0f;
+          acc += r0[2 * ow];
+          acc += r0[2 * ow + 1];
+          acc += r1[2 * ow];
+          acc += r1[2 * ow + 1];
+          o[oh * OW + ow] = acc * inv;
+        }
+      }
+      continue;
+    }
     for (int oh = 0; oh < OH; oh++)
       for (int ow = 0; ow < OW; ow++) {
         float acc = 0.0f;
@@ -268,14 +386,14 @@ void sb_avgpool_forward(float *out, const float *inp, int N, int C, int H, int W
   }
 }
 
-void sb_avgpool_backward(float *dinp, const float *dout, int N, int C, int H, int W, int K, int S) {
+/* C planes: dinp (H, W) = dout spread over each window times 1/K^2 (zero outside windows). */
+static void avgpool_planes_backward(float *dinp, const float *dout, int C, int H, int W, int K, int S) {
   const int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
   const float inv = 1.0f / (float)(K * K);
-#pragma omp parallel for schedule(static)
-  for (int nc = 0; nc < N * C; nc++) {
-    float *dx = dinp + (size_t)nc * H * W;
-    const float *g = dout + (size_t)nc * OH * OW;
-    memset(dx, 0, (size_t)H * W * sizeof(float));
+  memset(dinp, 0, (size_t)C * H * W * sizeof(float));
+  for (int c = 0; c < C; c++) {
+    float *dx = dinp + (size_t)c * H * W;
+    const float *g = dout + (size_t)c * OH * OW;
     for (int oh = 0; oh < OH; oh++)
       for (int ow = 0; ow < OW; ow++) {
         float v = g[oh * OW + ow] * inv;
@@ -283,6 +401,93 @@ void sb_avgpool_backward(float *dinp, const float *dout, int N, int C, int H, in
           for (int j = 0; j < K; j++) dx[(oh * S + i) * W + ow * S + j] += v;
       }
   }
+}
+
+void sb_avgpool_forward(float *out, const float *inp, int N, int C, int H, int W, int K, int S) {
+  const int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
+#pragma omp parallel for schedule(static)
+  for (int nc = 0; nc < N * C; nc++)
+    avgpool_planes(out + (size_t)nc * OH * OW, inp + (size_t)nc * H * W, 1, H, W, K, S);
+}
+
+void sb_avgpool_backward(float *dinp, const float *dout, int N, int C, int H, int W, int K, int S) {
+  const int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
+#pragma omp parallel for schedule(static)
+  for (int nc = 0; nc < N * C; nc++)
+    avgpool_planes_backward(dinp + (size_t)nc * H * W, dout + (size_t)nc * OH * OW, 1, H, W, K, S);
+}
+
+/* ---- fused conv2d -> ReLU [-> avgpool] block (internal.h) ---- */
+
+/* The 2x2/stride-2 case in one pass: gc (OC, OH, OW) = [co > 0] * gp / 4 spread over each window,
+ * zero in a last row or column no window covers. The same values as avgpool_planes_backward
+ * followed by the ReLU mask (gp / 4 + 0 is what the zeroed buffer plus the spread gives). */
+static void pool2_relu_backward(float *restrict gc, const float *restrict gp, const float *restrict co, int OC,
+                                int OH, int OW) {
+  const int PH = OH / 2, PW = OW / 2;
+  for (int oc = 0; oc < OC; oc++)
+    for (int y = 0; y < OH; y++) {
+      float *G = gc + ((size_t)oc * OH + y) * OW;
+      const float *Cr = co + ((size_t)oc * OH + y) * OW;
+      int x = 0;
+      if (y < 2 * PH) {
+        const float *P = gp + ((size_t)oc * PH + y / 2) * PW;
+        for (; x < 2 * PW; x++) G[x] = P[x >> 1] * 0.25f + 0.0f;
+      }
+      for (; x < OW; x++) G[x] = 0.0f;
+      /* the mask as a select over the row, not a branch per element (the signs are random) */
+#pragma omp simd
+      for (x = 0; x < OW; x++) G[x] = Cr[x] > 0.0f ? G[x] : 0.0f;
+    }
+}
+
+void conv_block_forward_(float *conv_out, float *relu_out, float *pool_out, const float *inp, const float *w,
+                         const float *b, const sb_conv_shape *s, int pk, int ps, int N, float *ws) {
+  const ws_layout l = ws_layout_of(s);
+  const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)s->OC * s->OH * s->OW;
+  const size_t pool_sz = pk ? (size_t)s->OC * ((s->OH - pk) / ps + 1) * ((s->OW - pk) / ps + 1) : 0;
+#pragma omp parallel for schedule(dynamic)
+  for (int n = 0; n < N; n++) {
+    float *o = conv_out + (size_t)n * out_sz, *r = relu_out + (size_t)n * out_sz;
+    /* the image's output is still in cache: bias, ReLU and pooling now, not in passes of their own */
+    conv_image_forward(o, r, inp + (size_t)n * in_sz, w, b, s, ws_thread(ws, &l), &l);
+    if (pk) avgpool_planes(pool_out + (size_t)n * pool_sz, r, s->OC, s->OH, s->OW, pk, ps);
+  }
+}
+
+void conv_block_backward_(float *dinp, float *dw, float *db, const float *dout, const float *conv_out,
+                          const float *inp, const float *w, const sb_conv_shape *s, int pk, int ps, int N, float *ws) {
+  const ws_layout l = ws_layout_of(s);
+  const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)s->OC * s->OH * s->OW;
+  const size_t pool_sz = pk ? (size_t)s->OC * ((s->OH - pk) / ps + 1) * ((s->OW - pk) / ps + 1) : 0;
+  conv_acc_zero(ws, &l, s);
+#pragma omp parallel for schedule(dynamic)
+  for (int q = 0; q < CONV_GROUPS; q++) {
+    int lo, hi;
+    group_range(q, N, &lo, &hi);
+    for (int n = lo; n < hi; n++) {
+      float *t = ws_thread(ws, &l), *gc = t + l.gc;
+      const float *co = conv_out + (size_t)n * out_sz;
+      /* gradient at the convolution's output: pooling's spread, then the ReLU mask */
+      if (pk == 2 && ps == 2) {
+        pool2_relu_backward(gc, dout + (size_t)n * pool_sz, co, s->OC, s->OH, s->OW);
+      } else if (pk) {
+        avgpool_planes_backward(gc, dout + (size_t)n * pool_sz, s->OC, s->OH, s->OW, pk, ps);
+#pragma omp simd
+        for (size_t j = 0; j < out_sz; j++) gc[j] = co[j] > 0.0f ? gc[j] : 0.0f;
+      } else {
+        const float *g = dout + (size_t)n * out_sz;
+#pragma omp simd
+        for (size_t j = 0; j < out_sz; j++) {
+          const float gj = g[j];
+          gc[j] = co[j] > 0.0f ? gj : 0.0f;
+        }
+      }
+      conv_image_backward(dinp ? dinp + (size_t)n * in_sz : NULL, gc, inp + (size_t)n * in_sz, w, s, t,
+                          ws + l.per_group * (size_t)q, &l, dw != NULL);
+    }
+  }
+  conv_acc_reduce(dw, db, ws, &l, s);
 }
 
 void sb_maxpool_forward(float *out, int *argmax, const float *inp, int N, int C, int H, int W, int K, int S) {
@@ -322,13 +527,40 @@ void sb_maxpool_backward(float *dinp, const float *dout, const int *argmax, int 
 
 /* ---- element-wise activations ---- */
 
+/* Element-wise loops run in chunks: threads over chunks (large arrays only), and an inner loop the
+ * compiler turns into vector compare-and-select (the combined `parallel for simd` form came out
+ * as a scalar loop with a branch per element, mispredicted on random signs). */
+#define EW_CHUNK 16384
+#define EW_PARALLEL_MIN 65536
+
+static void relu_range(float *out, const float *inp, size_t lo, size_t hi) {
+#pragma omp simd
+  for (size_t i = lo; i < hi; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
+static void relu_backward_range(float *dinp, const float *dout, const float *inp, size_t lo, size_t hi) {
+#pragma omp simd
+  for (size_t i = lo; i < hi; i++) {
+    const float d = dout[i]; /* an unconditional load, so the select vectorises */
+    dinp[i] = inp[i] > 0.0f ? d : 0.0f;
+  }
+}
+
 void sb_relu_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+  const long nch = (long)((n + EW_CHUNK - 1) / EW_CHUNK);
+#pragma omp parallel for schedule(static) if (n > EW_PARALLEL_MIN)
+  for (long c = 0; c < nch; c++) {
+    size_t lo = (size_t)c * EW_CHUNK;
+    relu_range(out, inp, lo, lo + EW_CHUNK < n ? lo + EW_CHUNK : n);
+  }
 }
 void sb_relu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (size_t i = 0; i < n; i++) dinp[i] = inp[i] > 0.0f ? dout[i] : 0.0f;
+  const long nch = (long)((n + EW_CHUNK - 1) / EW_CHUNK);
+#pragma omp parallel for schedule(static) if (n > EW_PARALLEL_MIN)
+  for (long c = 0; c < nch; c++) {
+    size_t lo = (size_t)c * EW_CHUNK;
+    relu_backward_range(dinp, dout, inp, lo, lo + EW_CHUNK < n ? lo + EW_CHUNK : n);
+  }
 }
 
 void sb_leaky_relu_forward(float *out, const float *inp, size_t n, float alpha) {

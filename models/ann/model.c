@@ -300,12 +300,35 @@ static void layer_forward(sb_model *m, sb_layer *L, float *out, const float *x, 
   }
 }
 
+/* Layers from i on that run as one fused conv2d -> relu [-> avgpool] block (conv_block_forward_):
+ * 3 or 2; 1 when layer i is not such a block's start. */
+static int block_len(const sb_model *m, int i) {
+  if (m->layers[i].kind != SB_LAYER_CONV2D || i + 1 >= m->n_layers || m->layers[i + 1].kind != SB_LAYER_RELU)
+    return 1;
+  return i + 2 < m->n_layers && m->layers[i + 2].kind == SB_LAYER_AVGPOOL ? 3 : 2;
+}
+
+/* First layer of the fused block that ends at layer i (i itself when none does). */
+static int block_start(const sb_model *m, int i) {
+  if (i >= 2 && m->layers[i].kind == SB_LAYER_AVGPOOL && block_len(m, i - 2) == 3) return i - 2;
+  if (i >= 1 && m->layers[i].kind == SB_LAYER_RELU && block_len(m, i - 1) == 2) return i - 1;
+  return i;
+}
+
 const float *sb_model_forward(sb_model *m, const float *x, int N, int train) {
   if (sb_model_reserve(m, N)) return NULL;
   const float *cur = x;
-  for (int i = 0; i < m->n_layers; i++) {
-    layer_forward(m, &m->layers[i], m->acts[i], cur, N, train);
-    cur = m->acts[i];
+  for (int i = 0; i < m->n_layers;) {
+    int len = block_len(m, i);
+    if (len > 1) {
+      const sb_layer *L = &m->layers[i], *P = len == 3 ? &m->layers[i + 2] : NULL;
+      conv_block_forward_(m->acts[i], m->acts[i + 1], P ? m->acts[i + 2] : NULL, cur, L->w, L->b, &L->conv,
+                          P ? P->k : 0, P ? P->stride : 0, N, m->conv_ws);
+    } else {
+      layer_forward(m, &m->layers[i], m->acts[i], cur, N, train);
+    }
+    i += len;
+    cur = m->acts[i - 1];
   }
   return cur;
 }
@@ -328,21 +351,30 @@ void sb_model_backward_input(sb_model *m, const float *x, const float *dout, int
 
 static void backward(sb_model *m, const float *x, const float *dout, int N, float *dx, int param_grads) {
   const float *g = dout;
-  int pp = 0;
   /* input gradients are only computed down to the first layer with parameters (unless the
    * caller wants dx): an MLP's first dense layer skips its largest product, as autograd does */
   int first_param = m->n_layers;
   for (int i = 0; i < m->n_layers; i++)
     if (m->layers[i].n_params) { first_param = i; break; }
   for (int i = m->n_layers - 1; i >= 0; i--) {
-    sb_layer *L = &m->layers[i];
-    const float *inp = i ? m->acts[i - 1] : x;
-    const float *out = m->acts[i];
     if (!dx && i < first_param) break; /* nothing below needs a gradient */
-    float *d = i ? m->dbuf[pp] : dx;
-    if (!dx && i == first_param) d = NULL;
+    const int j = block_start(m, i);   /* a fused block runs layers j..i at once */
+    sb_layer *L = &m->layers[j];
+    const float *inp = j ? m->acts[j - 1] : x;
+    const float *out = m->acts[i];
+    float *spare = g == m->dbuf[0] ? m->dbuf[1] : m->dbuf[0]; /* the gradient buffer g is not in */
+    float *d = j ? spare : dx;
+    if (!dx && j == first_param) d = NULL;
     const size_t n_in = (size_t)N * sb_shape_size(L->in);
     float *dw = param_grads ? L->dw : NULL, *db = param_grads ? L->db : NULL;
+    if (j < i) {
+      const sb_layer *P = i - j == 2 ? &m->layers[i] : NULL;
+      conv_block_backward_(d, dw, db, g, m->acts[j], inp, L->w, &L->conv, P ? P->k : 0, P ? P->stride : 0, N,
+                           m->conv_ws);
+      g = d;
+      i = j;
+      continue;
+    }
     if (d || (L->n_params && param_grads)) {
       switch (L->kind) {
       case SB_LAYER_DENSE: sb_dense_backward(d, dw, db, g, inp, L->w, N, L->in.c, L->out.c); break;
@@ -356,12 +388,10 @@ static void backward(sb_model *m, const float *x, const float *dout, int N, floa
       case SB_LAYER_LEAKY_RELU: sb_leaky_relu_backward(d, g, inp, n_in, L->alpha); break;
       case SB_LAYER_SIGMOID: sb_sigmoid_backward(d, g, out, n_in); break;
       case SB_LAYER_TANH: sb_tanh_backward(d, g, out, n_in); break;
-      case SB_LAYER_QCFS: {
+      case SB_LAYER_QCFS:
         /* qcfs needs a place for dinp even when the caller does not want it */
-        float *dd = d ? d : m->dbuf[pp];
-        sb_qcfs_backward(dd, dw, g, inp, n_in, L->w[0], L->levels);
+        sb_qcfs_backward(d ? d : spare, dw, g, inp, n_in, L->w[0], L->levels);
         break;
-      }
       case SB_LAYER_BATCHNORM:
         sb_batchnorm_backward(d, dw, db, g, inp, L->bn_mean, L->bn_invstd, L->w, N, L->in.c,
                               L->in.h * L->in.w);
@@ -370,6 +400,5 @@ static void backward(sb_model *m, const float *x, const float *dout, int N, floa
       }
     }
     g = d;
-    pp ^= 1;
   }
 }
