@@ -280,6 +280,15 @@ int sb_cmd_eval(int argc, char **argv) {
   if (recimg_given && !record) return sb_cli_usage_error("eval", "--record-images: needs --record OUT.h5 (the images' spikes go there)");
   if (sb_output_not_input(record, path) || sb_output_not_input(json, path) || sb_output_not_input(plot, path))
     return sb_cli_fail(SB_EINVAL);
+  {   /* two outputs under one name: the second would replace the first */
+    const char *outs[3] = {record, json, plot}, *flags[3] = {"--record", "--json", "--plot"};
+    for (int i = 0; i < 3; i++)
+      for (int j = i + 1; j < 3; j++)
+        if (outs[i] && outs[j] && (!strcmp(outs[i], outs[j]) || sb_output_not_input(outs[j], outs[i]))) {
+          sb_error_clear();
+          return sb_cli_usage_error("eval", "%s and %s name the same file '%s'", flags[i], flags[j], outs[i]);
+        }
+  }
   if (is_gan(path)) return eval_gan(path, data, o.steps, limit > 0 ? (size_t)limit : 1000, o.seed, fid, plot);
   sb_convert_net *net = NULL;
   int rc = sb_convert_load(&net, path);
@@ -322,11 +331,24 @@ int sb_cmd_eval(int argc, char **argv) {
     free(dup);
     o.record = rec;
   }
+  if (event)   /* before any output: the event engine has no maxpool gates */
+    for (int l = 0; l < net->n_layers; l++)
+      if (net->layers[l].kind == SB_CONVERT_MAXPOOL) {
+        SB_SET_ERROR(SB_EUNSUPPORTED, "%s: /layers/%03d (%s): maxpool gates run on the clocked backend only (use "
+                     "--backend clocked)", path, l, net->layers[l].name);
+        status = sb_cli_fail(SB_EUNSUPPORTED);
+        goto out;
+      }
   const char *backend = event == 1 ? "event" : event == 2 ? "clocked and event (compared)" : "clocked";
   double v_init = o.v_init >= 0 ? o.v_init : net->v_init;
   printf("eval %s: %zu test images, T = %d steps of 1 ms, backend %s, input %s, v_init %g, reset %s\n", path, n,
          o.steps, backend, o.coding ? "poisson" : "constant current", v_init, net->reset_zero ? "zero" : "subtract");
-  if (net->calib_steps) printf("  initial membranes calibrated per channel for T = %d (convert --calibrate)\n", net->calib_steps);
+  if (net->calib_steps) {
+    printf("  initial membranes calibrated per channel for T = %d (convert --calibrate)\n", net->calib_steps);
+    if (v_init != net->v_init || o.coding)
+      printf("  note: the calibration was made with v_init %g and constant-current input; this run differs\n",
+             net->v_init);
+  }
   rc = event == 1 ? sb_convert_eval_event(net, d.images, d.labels, n, &o, &r)
                   : sb_convert_eval_clocked(net, d.images, d.labels, n, &o, &r);
   if (rc) {
@@ -364,6 +386,9 @@ int sb_cmd_eval(int argc, char **argv) {
       agree += net->ann_pred[i] == r.pred[i];
     }
     ann_acc = 100.0 * (double)ok / (double)n;
+  } else if (net->n_ann_pred) {
+    printf("  note: %s holds ANN predictions for %zu images only, fewer than the %zu evaluated: no ANN column\n", path,
+           net->n_ann_pred, n);
   }
   /* the latency-accuracy table at selected steps */
   static const int marks[] = {1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 75, 100, 125, 150, 200,
@@ -399,7 +424,7 @@ int sb_cmd_eval(int argc, char **argv) {
   }
   if (r.input_macs > 0) printf("  analog input to %s: %.4g MACs per image (once; the constant current)\n", net->layers[0].name, r.input_macs);
   if (r.maxpool_cmp > 0) printf("  maxpool gates: %.4g count comparisons per image\n", r.maxpool_cmp / (double)n);
-  printf("\n  wall time %.2f s (%.1f images/s, %s backend)\n", r.wall, (double)n / r.wall, backend);
+  printf("\n  wall time %.2f s (%.1f images/s, %s backend)\n", r.wall, (double)n / r.wall, event == 2 ? "clocked" : backend);
   if (json && write_json(json, net, &r, ann_acc, backend, o.coding ? "poisson" : "current", v_init)) {
     SB_SET_ERROR(SB_EIO, "%s: cannot write JSON", json);
     status = sb_cli_fail(SB_EIO);

@@ -341,6 +341,52 @@ static void test_cli_bad_inputs(void **state) {
   check_contains(out, "nonexistent.h5");
 }
 
+/* A convolution after a maxpool gate against its dense expansion: a 2x2 convolution over a 2x2
+ * input without padding is a dense layer with the same weights (NCHW flatten = (OC, C, K, K)
+ * layout), so both networks must give the same spikes and predictions. The gate passes spikes in
+ * input order, which is not ascending for the next layer when a window has several channels; the
+ * convolution's scatter groups spikes by position and read out of bounds before the gate sorted
+ * its output (a segfault on examples/cnn_maxpool.json). */
+static void test_maxpool_then_conv(void **state) {
+  (void)state;
+  const char *ja = "{\"name\":\"mpc\",\"input\":[1,4,4],\"layers\":[{\"kind\":\"conv2d\",\"out\":3,\"kernel\":1},"
+                   "{\"kind\":\"relu\"},{\"kind\":\"maxpool\",\"kernel\":2},{\"kind\":\"conv2d\",\"out\":2,\"kernel\":2},"
+                   "{\"kind\":\"relu\"},{\"kind\":\"flatten\"},{\"kind\":\"dense\",\"out\":2}]}";
+  const char *jb = "{\"name\":\"mpd\",\"input\":[1,4,4],\"layers\":[{\"kind\":\"conv2d\",\"out\":3,\"kernel\":1},"
+                   "{\"kind\":\"relu\"},{\"kind\":\"maxpool\",\"kernel\":2},{\"kind\":\"flatten\"},"
+                   "{\"kind\":\"dense\",\"out\":2},{\"kind\":\"relu\"},{\"kind\":\"dense\",\"out\":2}]}";
+  float p[38];
+  const float c1[6] = {1.0f, 0.75f, 0.5f, 0.0f, 0.125f, 0.25f};   /* W (3), b (3): channel rates differ */
+  memcpy(p, c1, sizeof c1);
+  for (int i = 0; i < 24; i++) p[6 + i] = (float)((i * 7) % 11 - 4) / 8.0f;   /* conv2 (2, 3, 2, 2) */
+  p[30] = 0.125f;
+  p[31] = 0.0f;
+  const float d[6] = {1.0f, -0.5f, -0.25f, 0.75f, 0.0f, 0.0f};
+  memcpy(p + 32, d, sizeof d);
+  const char *a = tmp("mpc.h5"), *b = tmp("mpd.h5");
+  make_ann(a, ja, p, 38);
+  make_ann(b, jb, p, 38);
+  enum { N = 6 };
+  uint8_t img[N * 16], lab[N] = {0};
+  for (int i = 0; i < N * 16; i++) img[i] = (uint8_t)((i * 97 + 13) % 256);
+  sb_convert_net *na = convert_with(a, img, N, 4, 4, 1, 0, 0.5), *nb = convert_with(b, img, N, 4, 4, 1, 0, 0.5);
+  assert_int_equal(na->layers[2].kind, SB_CONVERT_CONV);
+  assert_int_equal(nb->layers[2].kind, SB_CONVERT_DENSE);
+  sb_convert_eval_opts o;
+  sb_convert_eval_opts_default(&o);
+  o.steps = 40;
+  sb_convert_result ra, rb;
+  assert_int_equal(sb_convert_eval_clocked(na, img, lab, N, &o, &ra), SB_OK);
+  assert_int_equal(sb_convert_eval_clocked(nb, img, lab, N, &o, &rb), SB_OK);
+  assert_true(ra.spikes[1] > 0 && ra.spikes[2] > 0);
+  for (int l = 0; l < na->n_layers; l++) check_abs(ra.spikes[l], rb.spikes[l], 0, "layer %d spikes, conv vs dense", l);
+  for (int i = 0; i < N; i++) assert_int_equal(ra.pred[i], rb.pred[i]);
+  sb_convert_result_free(&ra);
+  sb_convert_result_free(&rb);
+  sb_convert_net_free(na);
+  sb_convert_net_free(nb);
+}
+
 /* ---- real data ---- */
 
 static int have_data(void) {
@@ -490,6 +536,33 @@ static void test_calibration(void **state) {
   assert_true(same >= 19);
   sb_convert_result_free(&a);
   sb_convert_result_free(&b);
+  /* damaged calibration in the file: offsets without the T they were made for, absurd offsets */
+  char out[4096];
+  const char *dmg = tmp("calib_dmg.snn.h5");
+  assert_int_equal(sb_convert_save(c, dmg), SB_OK);
+  hid_t f = H5Fopen(dmg, H5F_ACC_RDWR, H5P_DEFAULT);
+  assert_true(f >= 0);
+  assert_true(H5Adelete(f, "calib_steps") >= 0);
+  H5Fclose(f);
+  sb_convert_net *bad = NULL;
+  assert_int_equal(sb_convert_load(&bad, dmg), SB_EFORMAT);
+  check_contains(sb_last_error(), "v_shift: present, but the file has no @calib_steps");
+  assert_int_equal(sb_convert_save(c, dmg), SB_OK);
+  f = H5Fopen(dmg, H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t ds = H5Dopen2(f, "layers/000/v_shift", H5P_DEFAULT);
+  float huge[64];
+  for (int i = 0; i < 64; i++) huge[i] = 1e30f;
+  assert_true(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, huge) >= 0);
+  H5Dclose(ds);
+  H5Fclose(f);
+  assert_int_equal(sb_convert_load(&bad, dmg), SB_EFORMAT);
+  check_contains(sb_last_error(), "/layers/000/v_shift[0]: expected |offset| <= calib_steps + 1");
+  assert_null(bad);
+  /* eval: two outputs under one name are refused before any work */
+  const char *same_out = tmp("same.json");
+  assert_int_equal(sb_test_run(out, sizeof out, "eval %s --steps 2 --limit 2 --json %s --plot %s", path, same_out, same_out), 2);
+  check_contains(out, "--json and --plot name the same file");
+  assert_false(sb_test_file_exists(same_out));
   free(imgs);
   free(lab);
   free(x);
@@ -528,14 +601,17 @@ static void test_layer_norm(void **state) {
   assert_true(net->layers[1].lambda < dflt->layers[1].lambda);
   check_rel(net->layers[0].lambda, dflt->layers[0].lambda, 1e-12, "layer 0 unchanged");
   sb_convert_net_free(net);
-  const char *bad[] = {"7=max", "2=max", "0=percentile:101", "0=median", "x=max", "0"};
-  const char *why[] = {"does not exist", "no data normalisation", "(0, 100]", "expected max", "expected I=", "expected I="};
-  for (int i = 0; i < 6; i++) {
+  const char *bad[] = {"7=max", "2=max", "0=percentile:101", "0=median", "x=max", "0", "", "0=max,",
+                       "0=max,0=percentile:99", "0=percentile:99abc"};
+  const char *why[] = {"does not exist", "the membrane readout", "(0, 100]", "expected max", "expected I=", "expected I=",
+                       "empty", "expected I=", "given twice", "not a number"};
+  for (int i = 0; i < 10; i++) {
     o.layer_norm = bad[i];
     net = NULL;
     assert_int_equal(sb_convert_file(&net, TINY, &o), SB_EINVAL);
     assert_null(net);
-    check_contains(sb_last_error(), "layer_norm");
+    check_contains(sb_last_error(), "layer_norm (--layer-norm)");
+    check_contains(sb_last_error(), "convert_tiny_cnn.h5");
     check_contains(sb_last_error(), why[i]);
   }
   char out[4096];
@@ -804,7 +880,7 @@ int main(void) {
   sb_h5_quiet();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hand_closed_form_clocked), cmocka_unit_test(test_qcfs_closed_form),
-      cmocka_unit_test(test_maxpool_gate),             cmocka_unit_test(test_file_roundtrip),
+      cmocka_unit_test(test_maxpool_gate),             cmocka_unit_test(test_maxpool_then_conv),             cmocka_unit_test(test_file_roundtrip),
       cmocka_unit_test(test_cli_bad_inputs),           cmocka_unit_test(test_numpy_reference),
       cmocka_unit_test(test_accuracy_vs_ann),          cmocka_unit_test(test_backend_agreement),
       cmocka_unit_test(test_clocked_kernels_agree),

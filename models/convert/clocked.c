@@ -11,6 +11,7 @@
 
 #include <gsl/gsl_rng.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -38,7 +39,6 @@ typedef struct {
   double *synops;     /* (steps) thread-local sums */
   uint64_t *correct;  /* (steps) */
   double *spikes, *lsyn;   /* (n_layers) */
-  double *stat;       /* (channels of opts->stat_layer) or NULL */
   double cmp;
   gsl_rng *r;
 } work;
@@ -132,7 +132,6 @@ static void work_free(work *w, int nl) {
   sb_free(w->correct);
   sb_free(w->spikes);
   sb_free(w->lsyn);
-  sb_free(w->stat);
   if (w->r) gsl_rng_free(w->r);
 }
 
@@ -291,6 +290,11 @@ static double scatter(const rt_layer *R, float *restrict v, const int *idx, int 
   }
 }
 
+static int cmp_int(const void *a, const void *b) {
+  int x = *(const int *)a, y = *(const int *)b;
+  return (x > y) - (x < y);
+}
+
 /* Max-pool gate (Rueckauer et al. 2017, sec. 2.4): an output passes the spikes of the input of its
  * window with the highest spike count so far (counts include this step; ties: first in the window).
  * Evaluated only for windows that received a spike this step: K*K count comparisons per
@@ -323,6 +327,10 @@ static double maxpool_gate(const sb_convert_layer *L, const uint32_t *cnt_in, co
         }
       }
   }
+  /* the next layer's scatter (scatter_conv groups spikes by input position) needs ascending ids;
+   * gating follows the input order (h, w, c), which puts (0, 1, c=0) before (0, 0, c=5) of the
+   * same window, so sort (each output passes at most one spike per step: no duplicates) */
+  qsort(out, (size_t)m, sizeof *out, cmp_int);
   *nout = m;
   return cmp;
 }
@@ -390,7 +398,8 @@ static int fire(float *restrict v, const float *restrict add, size_t n, float th
 /* Run one image for `steps` steps. z1: its first-layer input current (internal order) for
  * constant-current coding, or NULL for Poisson coding (w->x holds the intensities). */
 static int run_image(const sb_convert_net *net, const rt_layer *rt, work *w, const float *z1, int label, int steps,
-                     double v_init, uint8_t *pred, sb_convert_spikes *rec, double t_off, int generic, int stat_layer) {
+                     double v_init, uint8_t *pred, sb_convert_spikes *rec, double t_off, int generic, int stat_layer,
+                     double *stat) {
   int nl = net->n_layers;
   for (int l = 0; l < nl; l++) {
     const sb_convert_layer *L = &net->layers[l];
@@ -458,10 +467,10 @@ static int run_image(const sb_convert_net *net, const rt_layer *rt, work *w, con
     w->correct[t] += p == label;
   }
   (void)O;
-  if (stat_layer >= 0) {   /* per-channel totals for calibration */
+  if (stat_layer >= 0) {   /* this image's per-channel totals for calibration, in a fixed order */
     const sb_convert_layer *S = &net->layers[stat_layer];
     for (size_t i = 0; i < rt[stat_layer].nout; i++)
-      w->stat[sb_cl_channel_(S, i, 1)] += S->spiking ? (double)w->cnt[stat_layer][i] : (double)w->v[stat_layer][i];
+      stat[sb_cl_channel_(S, i, 1)] += S->spiking ? (double)w->cnt[stat_layer][i] : (double)w->v[stat_layer][i];
   }
   *pred = (uint8_t)p;
   return SB_OK;
@@ -496,6 +505,7 @@ int sb_convert_eval_clocked(const sb_convert_net *net, const uint8_t *images, co
   size_t n1 = sb_cl_out_size_(L0);
   float *z = sb_malloc((size_t)B * n1 * sizeof *z), *zt = sb_malloc((size_t)B * n1 * sizeof *zt);
   float *cws = NULL;
+  double *stat_img = NULL;
   sb_conv_shape cs;
   if (!rt || !ws || !xb || !z || !zt) { rc = SB_ENOMEM; goto done; }
   if ((rc = rt_build(net, rt))) goto done;
@@ -505,10 +515,10 @@ int sb_convert_eval_clocked(const sb_convert_net *net, const uint8_t *images, co
   }
   size_t nstat = o->stat ? stat_channels(&net->layers[o->stat_layer]) : 0;
   if (o->stat) rt[o->stat_layer].need_cnt = 1;
-  for (int i = 0; i < nt; i++) {
+  /* per image, summed in image order at the end: the same totals for any thread count */
+  if (nstat && !(stat_img = sb_calloc(n * nstat, sizeof *stat_img))) { rc = SB_ENOMEM; goto done; }
+  for (int i = 0; i < nt; i++)
     if ((rc = work_init(&ws[i], net, rt, steps, o->seed))) goto done;
-    if (nstat && !(ws[i].stat = sb_calloc(nstat, sizeof(double)))) { rc = SB_ENOMEM; goto done; }
-  }
   if (L0->kind == SB_CONVERT_CONV) {
     if ((rc = sb_conv_shape_init(&cs, L0->in_c, L0->in_h, L0->in_w, L0->out_c, L0->k, L0->stride, L0->pad))) goto done;
     if (!(cws = sb_malloc(sb_conv2d_workspace(&cs, nt) * sizeof *cws))) { rc = SB_ENOMEM; goto done; }
@@ -557,7 +567,7 @@ int sb_convert_eval_clocked(const sb_convert_net *net, const uint8_t *images, co
         sb_rng_reseed(w->r, o->seed, SB_RNG_POISSON, img);
       }
       int e = run_image(net, rt, w, z1, labels[img], steps, v_init, &res->pred[img], rec, t_off, o->generic,
-                        o->stat ? o->stat_layer : -1);
+                        nstat ? o->stat_layer : -1, nstat ? stat_img + img * nstat : NULL);
       if (e) {
 #pragma omp atomic write
         err = e;
@@ -577,9 +587,9 @@ int sb_convert_eval_clocked(const sb_convert_net *net, const uint8_t *images, co
       res->layer_synops[l] += ws[i].lsyn[l];
     }
     res->maxpool_cmp += ws[i].cmp;
-    for (size_t c = 0; c < nstat; c++) o->stat[c] += ws[i].stat[c];
   }
   for (int t = 1; t < steps; t++) res->synops[t] += res->synops[t - 1];
+  for (size_t k = 0; k < n * nstat; k++) o->stat[k % nstat] += stat_img[k];
   if (n) memcpy(res->labels, labels, n);
   res->wall = sb_wall_time() - t0;
 done:
@@ -591,6 +601,7 @@ done:
   sb_free(z);
   sb_free(zt);
   sb_free(cws);
+  sb_free(stat_img);
   if (rc) sb_convert_result_free(res);
   return rc;
 }

@@ -232,8 +232,11 @@ int sb_convert_argmax_d_(const double *v, int n) {
 }
 
 /* inherit[q] = 1 for the avgpool groups that take their input's lambda (o->pool_norm, see convert.h). */
-static int pool_norm_parse(const char *spec, const group *g, int ng, int *inherit) {
+static int pool_norm_parse(const char *what, const char *spec, const group *g, int ng, int *inherit) {
   if (!spec) return SB_OK;
+  size_t sl = strlen(spec);
+  if (sl && spec[sl - 1] == ',')
+    SB_ERROR(SB_EINVAL, "%s: pool_norm (--pool-norm): '%s' ends with a comma; expected inherit|data entries", what, spec);
   const char *p = spec;
   int cur = -1;
   for (int q = 0; q < ng; q++) {
@@ -243,45 +246,62 @@ static int pool_norm_parse(const char *spec, const group *g, int ng, int *inheri
       if (len == 7 && !strncmp(p, "inherit", 7)) cur = 1;
       else if (len == 4 && !strncmp(p, "data", 4)) cur = 0;
       else
-        SB_ERROR(SB_EINVAL, "pool_norm: expected a comma-separated list of inherit|data (got '%s')", spec);
+        SB_ERROR(SB_EINVAL, "%s: pool_norm (--pool-norm): expected a comma-separated list of inherit|data (got '%s')",
+                 what, spec);
       p += len + (p[len] == ',');
     }
     inherit[q] = cur;
   }
-  if (*p) SB_ERROR(SB_EINVAL, "pool_norm: more entries than avgpool layers in '%s'", spec);
+  if (*p) SB_ERROR(SB_EINVAL, "%s: pool_norm (--pool-norm): more entries than avgpool layers in '%s'", what, spec);
   return SB_OK;
 }
 
-/* lnorm[q] from o->layer_norm "I=max|percentile:P,...": 0 = the global rule, 1000 = max, else P. */
-static int layer_norm_parse(const char *spec, const group *g, int ng, const int *inherit, int readout_spikes,
-                            double *lnorm) {
+/* lnorm[q] from o->layer_norm "I=max|percentile:P,...": 0 = the global rule, 1000 = max, else P.
+ * Errors name the file, the option and the entry. */
+static int layer_norm_parse(const char *what, const char *spec, const group *g, int ng, const int *inherit,
+                            int readout_spikes, double *lnorm) {
   if (!spec) return SB_OK;
+  if (!*spec)
+    SB_ERROR(SB_EINVAL, "%s: layer_norm (--layer-norm): empty; expected I=max or I=percentile:P entries", what);
   const char *p = spec;
-  while (*p) {
+  while (1) {
+    size_t len = strcspn(p, ",");
     char *end;
     long i = strtol(p, &end, 10);
-    if (end == p || *end != '=' || i < 0)
-      SB_ERROR(SB_EINVAL, "layer_norm: expected I=max or I=percentile:P entries, comma separated (got '%s')", spec);
+    if (end == p || *end != '=' || i < 0 || (size_t)(end - p) >= len)
+      SB_ERROR(SB_EINVAL, "%s: layer_norm (--layer-norm): entry '%.*s': expected I=max or I=percentile:P, I a layer "
+               "index, entries comma separated", what, (int)len, p);
     if (i >= ng)
-      SB_ERROR(SB_EINVAL, "layer_norm: layer %ld does not exist (the network has layers 0..%d)", i, ng - 1);
-    if (g[i].qcfs >= 0 || g[i].kind == SB_CONVERT_MAXPOOL || inherit[i] || (i == ng - 1 && !readout_spikes))
-      SB_ERROR(SB_EINVAL, "layer_norm: layer %ld takes no data normalisation (qcfs clip, maxpool gate, inherited "
-               "pool or membrane readout)", i);
-    p = end + 1;
-    size_t len = strcspn(p, ",");
-    if (len == 3 && !strncmp(p, "max", 3)) {
+      SB_ERROR(SB_EINVAL, "%s: layer_norm (--layer-norm): entry '%.*s': layer %.*s does not exist (the network has "
+               "layers 0..%d)", what, (int)len, p, (int)(end - p), p, ng - 1);
+    const char *why = g[i].qcfs >= 0 ? "a qcfs layer: its clip value is its lambda"
+                      : g[i].kind == SB_CONVERT_MAXPOOL ? "a maxpool gate: no neurons"
+                      : inherit[i] ? "an avgpool inheriting its input's lambda (--pool-norm inherit)"
+                      : i == ng - 1 && !readout_spikes ? "the membrane readout: not normalised"
+                                                       : NULL;
+    if (why) SB_ERROR(SB_EINVAL, "%s: layer_norm (--layer-norm): layer %ld takes no data normalisation (%s)", what, i, why);
+    if (lnorm[i] > 0) SB_ERROR(SB_EINVAL, "%s: layer_norm (--layer-norm): layer %ld is given twice", what, i);
+    const char *r = end + 1;
+    size_t rl = len - (size_t)(r - p);
+    if (rl == 3 && !strncmp(r, "max", 3)) {
       lnorm[i] = 1000;
-    } else if (len > 11 && !strncmp(p, "percentile:", 11)) {
+    } else if (rl > 11 && !strncmp(r, "percentile:", 11)) {
       char buf[32];
-      snprintf(buf, sizeof buf, "%.*s", (int)(len - 11 < 31 ? len - 11 : 31), p + 11);
+      snprintf(buf, sizeof buf, "%.*s", (int)(rl - 11 < 31 ? rl - 11 : 31), r + 11);
       double v = strtod(buf, &end);
-      if (*end || !(v > 0 && v <= 100))
-        SB_ERROR(SB_EINVAL, "layer_norm: layer %ld: percentile must be in (0, 100] (got '%s')", i, buf);
+      if (*end || end == buf)
+        SB_ERROR(SB_EINVAL, "%s: layer_norm (--layer-norm): layer %ld: percentile '%s' is not a number", what, i, buf);
+      if (!(v > 0 && v <= 100))
+        SB_ERROR(SB_EINVAL, "%s: layer_norm (--layer-norm): layer %ld: percentile must be in (0, 100] (got %s)", what,
+                 i, buf);
       lnorm[i] = v;
     } else {
-      SB_ERROR(SB_EINVAL, "layer_norm: layer %ld: expected max or percentile:P (got '%.*s')", i, (int)len, p);
+      SB_ERROR(SB_EINVAL, "%s: layer_norm (--layer-norm): layer %ld: expected max or percentile:P (got '%.*s')", what,
+               i, (int)rl, r);
     }
-    p += len + (p[len] == ',');
+    p += len;
+    if (!*p) break;
+    p++;   /* past the comma: another entry must follow */
   }
   return SB_OK;
 }
@@ -437,9 +457,9 @@ int sb_convert_file(sb_convert_net **out, const char *ann_path, const sb_convert
   }
   if ((rc = plan(m, ann_path, g, &ng))) goto fail;
   if (!(inherit = sb_calloc((size_t)ng, sizeof *inherit))) { rc = SB_ENOMEM; goto fail; }
-  if ((rc = pool_norm_parse(o->pool_norm, g, ng, inherit))) goto fail;
+  if ((rc = pool_norm_parse(ann_path, o->pool_norm, g, ng, inherit))) goto fail;
   if (!(lnorm = sb_calloc((size_t)ng, sizeof *lnorm))) { rc = SB_ENOMEM; goto fail; }
-  if ((rc = layer_norm_parse(o->layer_norm, g, ng, inherit, o->readout_spikes, lnorm))) goto fail;
+  if ((rc = layer_norm_parse(ann_path, o->layer_norm, g, ng, inherit, o->readout_spikes, lnorm))) goto fail;
   int need_data = 0;
   for (int q = 0; q < ng; q++)
     need_data |= g[q].qcfs < 0 && g[q].kind != SB_CONVERT_MAXPOOL && (q < ng - 1 || o->readout_spikes);
@@ -644,8 +664,10 @@ static int read_shape(hid_t g, const char *file, const char *grp, const char *na
                       int *w) {
   int64_t v[3];
   size_t n = 0;
-  if (sb_h5_attr_read_int64s(g, name, v, 3, &n) || (n != 1 && n != 3) || v[0] < 1 || (n == 3 && (v[1] < 1 || v[2] < 1)))
-    SB_ERROR(SB_EFORMAT, "%s: %s@%s: expected 1 or 3 positive integers", file, grp, name);
+  if (sb_h5_attr_read_int64s(g, name, v, 3, &n) || (n != 1 && n != 3) || v[0] < 1 || v[0] > 1 << 24 ||
+      (n == 3 && (v[1] < 1 || v[2] < 1 || v[1] > 1 << 16 || v[2] > 1 << 16)))
+    SB_ERROR(SB_EFORMAT, "%s: %s@%s: expected 1 or 3 positive integers (channels <= 2^24, height and width <= 2^16)",
+             file, grp, name);
   *rank = (int)n;
   *c = (int)v[0];
   *h = n == 3 ? (int)v[1] : 1;
@@ -658,8 +680,12 @@ static int read_tensor(hid_t g, const char *file, const char *grp, const char *n
   size_t dims[4], n;
   int r;
   void *data = NULL;
-  if (sb_h5_read(g, name, H5T_NATIVE_FLOAT, &data, &n, &r, dims, 4))
-    SB_ERROR(SB_EFORMAT, "%s: /%s/%s: missing dataset", file, grp, name);
+  if (sb_h5_read(g, name, H5T_NATIVE_FLOAT, &data, &n, &r, dims, 4)) {
+    sb_error_clear();
+    if (!sb_h5_exists(g, name)) SB_ERROR(SB_EFORMAT, "%s: /%s/%s: missing dataset", file, grp, name);
+    SB_ERROR(SB_EFORMAT, "%s: /%s/%s: cannot read as a float dataset (corrupt, or not a numeric dataset)", file, grp,
+             name);
+  }
   int ok = r == rank;
   for (int i = 0; ok && i < rank; i++) ok = dims[i] == want[i];
   if (!ok) {
@@ -703,6 +729,8 @@ static int load_layer(hid_t f, const char *path, int i, sb_convert_layer *L) {
   if (!rc && !(L->threshold > 0 && isfinite(L->threshold)))
     rc = SB_SET_ERROR(SB_EFORMAT, "%s: /%s@threshold: must be finite and > 0 (got %g)", path, grp, L->threshold);
   if (!rc) rc = read_d(g, path, grp, "lambda", &L->lambda);
+  if (!rc && !(L->lambda > 0 && isfinite(L->lambda)))
+    rc = SB_SET_ERROR(SB_EFORMAT, "%s: /%s@lambda: must be finite and > 0 (got %g)", path, grp, L->lambda);
   if (!rc && !(rc = read_i(g, path, grp, "spiking", &v, 1))) {
     if (v != 0 && v != 1) rc = SB_SET_ERROR(SB_EFORMAT, "%s: /%s@spiking: expected 0 or 1 (got %lld)", path, grp, (long long)v);
     L->spiking = v != 0;
@@ -725,6 +753,8 @@ static int load_layer(hid_t f, const char *path, int i, sb_convert_layer *L) {
   if (!rc && L->kind == SB_CONVERT_AVGPOOL) {
     double pw;
     if (!(rc = read_d(g, path, grp, "pool_weight", &pw))) L->pool_w = (float)pw;
+    if (!rc && !(pw > 0 && isfinite(pw)))
+      rc = SB_SET_ERROR(SB_EFORMAT, "%s: /%s@pool_weight: must be finite and > 0 (got %g)", path, grp, pw);
   }
   if (!rc && L->kind == SB_CONVERT_DENSE) {
     size_t d[2] = {sb_cl_out_size_(L), sb_cl_in_size_(L)};
@@ -785,11 +815,18 @@ int sb_convert_load(sb_convert_net **out, const char *path) {
   if (sb_h5_attr_exists(f, "norm")) read_s(f, path, "", "norm", net->norm, sizeof net->norm);
   if (sb_h5_attr_exists(f, "source")) read_s(f, path, "", "source", net->source, sizeof net->source);
   if (sb_h5_attr_exists(f, "ann_name")) read_s(f, path, "", "ann_name", net->ann_name, sizeof net->ann_name);
-  if (sb_h5_attr_exists(f, "ann_macs")) read_d(f, path, "", "ann_macs", &net->ann_macs);
+  if (sb_h5_attr_exists(f, "ann_macs")) {
+    if ((rc = read_d(f, path, "", "ann_macs", &net->ann_macs))) goto done;
+    if (!(net->ann_macs >= 0 && isfinite(net->ann_macs))) {
+      rc = SB_SET_ERROR(SB_EFORMAT, "%s: @ann_macs: expected a finite count >= 0 (got %g)", path, net->ann_macs);
+      goto done;
+    }
+  }
   if (sb_h5_attr_exists(f, "calib_steps")) {
     if ((rc = read_i(f, path, "", "calib_steps", v, 1))) goto done;
-    if (v[0] < 0 || v[0] > 1000000) {
-      rc = SB_SET_ERROR(SB_EFORMAT, "%s: @calib_steps: expected 0..1000000 (got %lld)", path, (long long)v[0]);
+    if (v[0] < 1 || v[0] > 100000) {
+      rc = SB_SET_ERROR(SB_EFORMAT, "%s: @calib_steps: expected 1..100000, the T of convert --calibrate (got %lld)",
+                        path, (long long)v[0]);
       goto done;
     }
     net->calib_steps = (int)v[0];
@@ -798,7 +835,11 @@ int sb_convert_load(sb_convert_net **out, const char *path) {
   if (sb_h5_exists(f, "ann_predictions")) {
     void *d = NULL;
     size_t n = 0;
-    if ((rc = sb_h5_read(f, "ann_predictions", H5T_NATIVE_UINT8, &d, &n, NULL, NULL, 0))) goto done;
+    if ((rc = sb_h5_read(f, "ann_predictions", H5T_NATIVE_UINT8, &d, &n, NULL, NULL, 0))) {
+      sb_error_clear();
+      rc = SB_SET_ERROR(SB_EFORMAT, "%s: /ann_predictions: cannot read as uint8 classes (corrupt or out of range)", path);
+      goto done;
+    }
     net->ann_pred = d;
     net->n_ann_pred = n;
   }
@@ -817,6 +858,23 @@ int sb_convert_load(sb_convert_net **out, const char *path) {
       rc = SB_SET_ERROR(SB_EFORMAT, "%s: /layers/000@kind: the first layer must be dense or conv (got %s)", path, kind_names[L->kind]);
     else if (i < nl - 1 && !L->spiking)
       rc = SB_SET_ERROR(SB_EFORMAT, "%s: /layers/%03d@spiking: only the output layer may be non-spiking", path, i);
+    else if (L->v_shift && !net->calib_steps)
+      rc = SB_SET_ERROR(SB_EFORMAT, "%s: /layers/%03d/v_shift: present, but the file has no @calib_steps (the T it "
+                        "was calibrated for; written by convert --calibrate)", path, i);
+    else if (L->v_shift && L->spiking) {   /* a channel's deficit lies in [-(T + 1), T] spikes */
+      size_t nc = L->out_rank == 3 ? (size_t)L->out_c : sb_cl_out_size_(L);
+      for (size_t c = 0; c < nc && !rc; c++)
+        if (fabs(L->v_shift[c]) > net->calib_steps + 1.0)
+          rc = SB_SET_ERROR(SB_EFORMAT, "%s: /layers/%03d/v_shift[%zu]: expected |offset| <= calib_steps + 1 = %d "
+                            "threshold units (got %g)", path, i, c, net->calib_steps + 1, (double)L->v_shift[c]);
+    }
+  }
+  if (!rc && net->n_ann_pred) {
+    size_t nout = sb_cl_out_size_(&net->layers[nl - 1]);
+    for (size_t k = 0; k < net->n_ann_pred && !rc; k++)
+      if (net->ann_pred[k] >= nout)
+        rc = SB_SET_ERROR(SB_EFORMAT, "%s: /ann_predictions[%zu]: expected a class 0..%zu (got %d)", path, k, nout - 1,
+                          net->ann_pred[k]);
   }
 done:
   H5Fclose(f);
