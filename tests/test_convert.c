@@ -306,7 +306,7 @@ static void test_file_roundtrip(void **state) {
   H5Gclose(g);
   H5Fclose(f);
   assert_int_equal(sb_convert_load(&b, snn), SB_EFORMAT);
-  check_contains(sb_last_error(), "/layers/001/weight: element 2 is not finite");
+  check_contains(sb_last_error(), "/layers/001/weight: element 2: expected a finite value within");
   sb_convert_save(a = convert_with(ann, &hand_samples[0][0], 2, 2, 2, 1, 1, 0.5), snn);
   sb_convert_net_free(a);
   f = H5Fopen(snn, H5F_ACC_RDWR, H5P_DEFAULT);
@@ -551,7 +551,7 @@ static void test_calibration(void **state) {
   f = H5Fopen(dmg, H5F_ACC_RDWR, H5P_DEFAULT);
   hid_t ds = H5Dopen2(f, "layers/000/v_shift", H5P_DEFAULT);
   float huge[64];
-  for (int i = 0; i < 64; i++) huge[i] = 1e30f;
+  for (int i = 0; i < 64; i++) huge[i] = 500.0f;   /* within the format bound, beyond T + 1 */
   assert_true(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, huge) >= 0);
   H5Dclose(ds);
   H5Fclose(f);
@@ -622,6 +622,108 @@ static void test_layer_norm(void **state) {
   assert_false(sb_test_file_exists(tmp("ln.snn.h5")));
   sb_convert_net_free(mx);
   sb_convert_net_free(dflt);
+}
+
+/* One damage to a saved converted network: kind 0 pool weight x1000, 1 n_layers - 1, 2 int32
+ * weights, 3 a bias of 1e30, 4 a name with '/', 5 a duplicate name, 6 a spiking membrane readout. */
+static void damage(const char *path, int kind) {
+  hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  assert_true(f >= 0);
+  hid_t g;
+  int64_t v;
+  switch (kind) {
+    case 0: {
+      double pw;
+      g = H5Gopen2(f, "layers/001", H5P_DEFAULT);
+      assert_int_equal(sb_h5_attr_read_doubles(g, "pool_weight", &pw, 1, NULL), SB_OK);
+      pw *= 1000;
+      H5Adelete(g, "pool_weight");
+      assert_int_equal(sb_h5_attr_write_doubles(g, "pool_weight", &pw, 1), SB_OK);
+      H5Gclose(g);
+      break;
+    }
+    case 1:
+      assert_int_equal(sb_h5_attr_read_int64s(f, "n_layers", &v, 1, NULL), SB_OK);
+      v--;
+      H5Adelete(f, "n_layers");
+      assert_int_equal(sb_h5_attr_write_int64s(f, "n_layers", &v, 1), SB_OK);
+      break;
+    case 2: {
+      g = H5Gopen2(f, "layers/002", H5P_DEFAULT);
+      float *w;
+      size_t n, dims[4];
+      int rank;
+      assert_int_equal(sb_h5_read(g, "weight", H5T_NATIVE_FLOAT, (void **)&w, &n, &rank, dims, 4), SB_OK);
+      int32_t *iw = calloc(n, sizeof *iw);
+      H5Ldelete(g, "weight", H5P_DEFAULT);
+      hsize_t hd[4];
+      for (int i = 0; i < rank; i++) hd[i] = dims[i];
+      hid_t sp = H5Screate_simple(rank, hd, NULL);
+      hid_t ds = H5Dcreate2(g, "weight", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      H5Dwrite(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, iw);
+      H5Dclose(ds);
+      H5Sclose(sp);
+      H5Gclose(g);
+      free(iw);
+      free(w);
+      break;
+    }
+    case 3: {
+      hid_t ds = H5Dopen2(f, "layers/000/bias", H5P_DEFAULT);
+      float b[64];
+      for (int i = 0; i < 64; i++) b[i] = 1e30f;
+      H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, b);
+      H5Dclose(ds);
+      break;
+    }
+    case 4:
+    case 5:
+      g = H5Gopen2(f, kind == 4 ? "layers/000" : "layers/002", H5P_DEFAULT);
+      H5Adelete(g, "name");
+      assert_int_equal(sb_h5_attr_write_string(g, "name", kind == 4 ? "a/b" : "l0_conv"), SB_OK);
+      H5Gclose(g);
+      break;
+    default:
+      g = H5Gopen2(f, "layers/002", H5P_DEFAULT);
+      v = 1;
+      H5Adelete(g, "spiking");
+      assert_int_equal(sb_h5_attr_write_int64s(g, "spiking", &v, 1), SB_OK);
+      H5Gclose(g);
+  }
+  H5Fclose(f);
+}
+
+/* Damaged converted-network files are refused on loading (exit 2 through eval), naming the file
+ * and the field: inconsistent pool weight, layer count, integer weights, absurd values, names
+ * that would break the SONATA recording, a readout that contradicts @readout. */
+static void test_snn_file_damage(void **state) {
+  (void)state;
+  if (!have_data()) skip();
+  sb_convert_net *net = tiny_net();
+  assert_int_equal(net->n_layers, 3);
+  assert_int_equal(net->layers[1].kind, SB_CONVERT_AVGPOOL);
+  const char *why[] = {"/layers/001@pool_weight: expected lambda_prev / (lambda K^2)", "@n_layers: 2, but /layers/002 exists",
+                       "/layers/002/weight: expected a float32 dataset", "/layers/000/bias: element 0: expected a finite value within",
+                       "/layers/000@name: expected a non-empty population name without '/'", "must be unique",
+                       "/layers/002@spiking: 1 contradicts @readout = membrane"};
+  char out[4096];
+  for (int k = 0; k < 7; k++) {
+    const char *path = tmp("damaged.snn.h5");
+    assert_int_equal(sb_convert_save(net, path), SB_OK);
+    damage(path, k);
+    sb_convert_net *bad = NULL;
+    assert_int_equal(sb_convert_load(&bad, path), SB_EFORMAT);
+    assert_null(bad);
+    check_contains(sb_last_error(), "damaged.snn.h5");
+    check_contains(sb_last_error(), why[k]);
+    if (k == 0) {
+      const char *js = tmp("damaged.json");
+      assert_int_equal(sb_test_run(out, sizeof out, "eval %s --steps 2 --limit 2 --backend event --json %s", path, js), 2);
+      check_contains(out, "pool_weight");
+      assert_false(sb_test_file_exists(js));
+    }
+  }
+  sb_convert_net_free(net);
 }
 
 /* The numpy reference conversion of the same network (fixture) in normalisation factors,
@@ -885,7 +987,7 @@ int main(void) {
       cmocka_unit_test(test_accuracy_vs_ann),          cmocka_unit_test(test_backend_agreement),
       cmocka_unit_test(test_clocked_kernels_agree),
       cmocka_unit_test(test_pool_norm),                cmocka_unit_test(test_calibration),
-      cmocka_unit_test(test_layer_norm),
+      cmocka_unit_test(test_layer_norm),               cmocka_unit_test(test_snn_file_damage),
       cmocka_unit_test(test_cli_end_to_end),           cmocka_unit_test(test_gan_generator),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

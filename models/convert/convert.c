@@ -190,6 +190,11 @@ static int norm_factors(sb_model *m, const group *g, int ng, const sb_dataset *d
     else if (q == ng - 1 && !readout_spikes) lambda[q] = 1.0;
     else if (lnorm && lnorm[q] > 0) lambda[q] = lnorm[q] >= 1000 ? mx[q] : percentile(acc[q].v, acc[q].n, lnorm[q]);
     else lambda[q] = o->norm_max ? mx[q] : percentile(acc[q].v, acc[q].n, o->percentile);
+    if (!isfinite(lambda[q]) || !isfinite(mx[q])) {
+      rc = SB_SET_ERROR(SB_EINVAL, "layer %d (%s): its activations on the sample images are not finite (damaged or "
+                        "overflowing weights in the ANN file?)", q, kind_names[g[q].kind]);
+      goto out;
+    }
     if (!(lambda[q] > 0)) lambda[q] = 1.0;   /* a dead layer: keep its weights */
   }
 out:
@@ -237,6 +242,13 @@ static int pool_norm_parse(const char *what, const char *spec, const group *g, i
   size_t sl = strlen(spec);
   if (sl && spec[sl - 1] == ',')
     SB_ERROR(SB_EINVAL, "%s: pool_norm (--pool-norm): '%s' ends with a comma; expected inherit|data entries", what, spec);
+  for (const char *t = spec; *t;) {   /* every entry first, whatever the number of pools */
+    size_t len = strcspn(t, ",");
+    if (!((len == 7 && !strncmp(t, "inherit", 7)) || (len == 4 && !strncmp(t, "data", 4))))
+      SB_ERROR(SB_EINVAL, "%s: pool_norm (--pool-norm): expected a comma-separated list of inherit|data (got '%s')",
+               what, spec);
+    t += len + (t[len] == ',');
+  }
   const char *p = spec;
   int cur = -1;
   for (int q = 0; q < ng; q++) {
@@ -482,7 +494,10 @@ int sb_convert_file(sb_convert_net **out, const char *ann_path, const sb_convert
       goto fail;
     }
   }
-  if (need_data && (rc = norm_factors(m, g, ng, &train, &oo, o->readout_spikes, inherit, lnorm, lambda))) goto fail;
+  if (need_data && (rc = norm_factors(m, g, ng, &train, &oo, o->readout_spikes, inherit, lnorm, lambda))) {
+    if (rc != SB_ENOMEM) sb_error_prefix_(rc, "%s", ann_path);
+    goto fail;
+  }
   if (!need_data)
     for (int q = 0; q < ng; q++)
       lambda[q] = g[q].qcfs >= 0 ? m->layers[g[q].qcfs].w[0] : q > 0 ? lambda[q - 1] : 1.0;
@@ -675,11 +690,25 @@ static int read_shape(hid_t g, const char *file, const char *grp, const char *na
   return SB_OK;
 }
 
+/* Weights, biases and offsets of a converted network are in threshold units (a weight of 1 makes
+ * one spike per input spike); beyond this they can only come from a damaged file. */
+#define SB_SNN_MAX_VALUE 1e4
+
 static int read_tensor(hid_t g, const char *file, const char *grp, const char *name, float **out, int rank,
                        const size_t *want) {
   size_t dims[4], n;
   int r;
   void *data = NULL;
+  if (sb_h5_exists(g, name)) {   /* integers would be truncated weights: refuse them */
+    hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
+    if (ds >= 0) {
+      hid_t ft = H5Dget_type(ds);
+      H5T_class_t cls = H5Tget_class(ft);
+      H5Tclose(ft);
+      H5Dclose(ds);
+      if (cls != H5T_FLOAT) SB_ERROR(SB_EFORMAT, "%s: /%s/%s: expected a float32 dataset (got another type)", file, grp, name);
+    }
+  }
   if (sb_h5_read(g, name, H5T_NATIVE_FLOAT, &data, &n, &r, dims, 4)) {
     sb_error_clear();
     if (!sb_h5_exists(g, name)) SB_ERROR(SB_EFORMAT, "%s: /%s/%s: missing dataset", file, grp, name);
@@ -697,10 +726,11 @@ static int read_tensor(hid_t g, const char *file, const char *grp, const char *n
   }
   const float *x = data;
   for (size_t i = 0; i < n; i++)
-    if (!isfinite(x[i])) {
+    if (!isfinite(x[i]) || fabsf(x[i]) > SB_SNN_MAX_VALUE) {
       double bad = x[i];
       sb_free(data);
-      SB_ERROR(SB_EFORMAT, "%s: /%s/%s: element %zu is not finite (got %g)", file, grp, name, i, bad);
+      SB_ERROR(SB_EFORMAT, "%s: /%s/%s: element %zu: expected a finite value within +-%g threshold units (got %g)", file,
+               grp, name, i, SB_SNN_MAX_VALUE, bad);
     }
   *out = data;
   return SB_OK;
@@ -817,8 +847,8 @@ int sb_convert_load(sb_convert_net **out, const char *path) {
   if (sb_h5_attr_exists(f, "ann_name")) read_s(f, path, "", "ann_name", net->ann_name, sizeof net->ann_name);
   if (sb_h5_attr_exists(f, "ann_macs")) {
     if ((rc = read_d(f, path, "", "ann_macs", &net->ann_macs))) goto done;
-    if (!(net->ann_macs >= 0 && isfinite(net->ann_macs))) {
-      rc = SB_SET_ERROR(SB_EFORMAT, "%s: @ann_macs: expected a finite count >= 0 (got %g)", path, net->ann_macs);
+    if (!(net->ann_macs > 0 && isfinite(net->ann_macs))) {
+      rc = SB_SET_ERROR(SB_EFORMAT, "%s: @ann_macs: expected a finite count > 0 (got %g)", path, net->ann_macs);
       goto done;
     }
   }
@@ -847,6 +877,13 @@ int sb_convert_load(sb_convert_net **out, const char *path) {
   if (!net->layers) { rc = SB_ENOMEM; goto done; }
   net->n_layers = nl;
   for (int i = 0; i < nl && !rc; i++) rc = load_layer(f, path, i, &net->layers[i]);
+  if (!rc) {
+    char extra[32];
+    snprintf(extra, sizeof extra, "layers/%03d", nl);
+    if (sb_h5_exists(f, extra))
+      rc = SB_SET_ERROR(SB_EFORMAT, "%s: @n_layers: %d, but /%s exists too (expected n_layers = the number of "
+                        "/layers groups)", path, nl, extra);
+  }
   /* consecutive layers must fit together */
   for (int i = 0; i < nl && !rc; i++) {
     const sb_convert_layer *L = &net->layers[i];
@@ -858,7 +895,25 @@ int sb_convert_load(sb_convert_net **out, const char *path) {
       rc = SB_SET_ERROR(SB_EFORMAT, "%s: /layers/000@kind: the first layer must be dense or conv (got %s)", path, kind_names[L->kind]);
     else if (i < nl - 1 && !L->spiking)
       rc = SB_SET_ERROR(SB_EFORMAT, "%s: /layers/%03d@spiking: only the output layer may be non-spiking", path, i);
-    else if (L->v_shift && !net->calib_steps)
+    else if (i == nl - 1 && L->spiking != net->readout_spikes)
+      rc = SB_SET_ERROR(SB_EFORMAT, "%s: /layers/%03d@spiking: %d contradicts @readout = %s (expected %d)", path, i,
+                        L->spiking, net->readout_spikes ? "spikes" : "membrane", net->readout_spikes);
+    else if (!L->name[0] || strchr(L->name, '/') || !strcmp(L->name, ".") || !strcmp(L->name, ".."))
+      rc = SB_SET_ERROR(SB_EFORMAT, "%s: /layers/%03d@name: expected a non-empty population name without '/' (got "
+                        "'%s')", path, i, L->name);
+    else if (L->kind == SB_CONVERT_AVGPOOL) {   /* the one weight the format derives: lambda_prev / (lambda K^2) */
+      double lp = i ? net->layers[i - 1].lambda : 1.0, pw = lp / (L->lambda * L->k * L->k);
+      if (!(fabs(L->pool_w - pw) <= 1e-5 * pw))
+        rc = SB_SET_ERROR(SB_EFORMAT, "%s: /layers/%03d@pool_weight: expected lambda_prev / (lambda K^2) = %g (got %g)",
+                          path, i, pw, (double)L->pool_w);
+    }
+    if (rc) break;
+    for (int j = 0; j < i && !rc; j++)
+      if (!strcmp(net->layers[j].name, L->name))
+        rc = SB_SET_ERROR(SB_EFORMAT, "%s: /layers/%03d@name: '%s' is also the name of /layers/%03d (population names "
+                          "must be unique)", path, i, L->name, j);
+    if (rc) break;
+    if (L->v_shift && !net->calib_steps)
       rc = SB_SET_ERROR(SB_EFORMAT, "%s: /layers/%03d/v_shift: present, but the file has no @calib_steps (the T it "
                         "was calibrated for; written by convert --calibrate)", path, i);
     else if (L->v_shift && L->spiking) {   /* a channel's deficit lies in [-(T + 1), T] spikes */
