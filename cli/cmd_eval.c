@@ -310,6 +310,12 @@ int sb_cmd_eval(int argc, char **argv) {
   }
   size_t n = limit > 0 && (size_t)limit < d.n ? (size_t)limit : d.n;
   if (record) {   /* parse the image list */
+    size_t rl = strlen(recimg);
+    if (!rl || recimg[0] == ',' || recimg[rl - 1] == ',' || strstr(recimg, ",,")) {
+      status = sb_cli_usage_error("eval", "--record-images: expected image indices I,J,... without empty entries (got '%s')",
+                                  recimg);
+      goto out;
+    }
     size_t cap = 1;
     for (const char *p = recimg; *p; p++) cap += *p == ',';
     rec = calloc(cap, sizeof *rec);
@@ -326,6 +332,12 @@ int sb_cmd_eval(int argc, char **argv) {
         status = 2;
         goto out;
       }
+      for (size_t q = 0; q < o.n_record; q++)
+        if (rec[q] == (size_t)v) {
+          free(dup);
+          status = sb_cli_usage_error("eval", "--record-images: image %ld is listed twice", v);
+          goto out;
+        }
       rec[o.n_record++] = (size_t)v;
     }
     free(dup);

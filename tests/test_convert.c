@@ -563,6 +563,12 @@ static void test_calibration(void **state) {
   assert_int_equal(sb_test_run(out, sizeof out, "eval %s --steps 2 --limit 2 --json %s --plot %s", path, same_out, same_out), 2);
   check_contains(out, "--json and --plot name the same file");
   assert_false(sb_test_file_exists(same_out));
+  const char *recf = tmp("rec.h5");
+  assert_int_equal(sb_test_run(out, sizeof out, "eval %s --steps 2 --limit 5 --record %s --record-images 1,,2", path, recf), 2);
+  check_contains(out, "--record-images: expected image indices");
+  assert_int_equal(sb_test_run(out, sizeof out, "eval %s --steps 2 --limit 5 --record %s --record-images 0,3,0", path, recf), 2);
+  check_contains(out, "--record-images: image 0 is listed twice");
+  assert_false(sb_test_file_exists(recf));
   free(imgs);
   free(lab);
   free(x);
