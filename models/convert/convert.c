@@ -156,6 +156,11 @@ static void to_float(float *x, const uint8_t *img, size_t n) {
   for (size_t i = 0; i < n; i++) x[i] = (float)img[i] / 255.0f;
 }
 
+/* Sample image k of ns, evenly strided over a data set of n images (normalisation, calibration). */
+static size_t sample_index(size_t k, size_t n, size_t ns) {
+  return k * n / ns;
+}
+
 /* lambda[g] from the positive activations of each group over the sample images. */
 static int norm_factors(sb_model *m, const group *g, int ng, const sb_dataset *d, const sb_convert_opts *o,
                         int readout_spikes, const int *inherit, const double *lnorm, double *lambda) {
@@ -170,7 +175,7 @@ static int norm_factors(sb_model *m, const group *g, int ng, const sb_dataset *d
   for (size_t s0 = 0; s0 < ns; s0 += B) {
     int nb = (int)(ns - s0 < B ? ns - s0 : B);
     for (int k = 0; k < nb; k++) {
-      size_t idx = (s0 + (size_t)k) * d->n / ns;   /* evenly strided over the training set */
+      size_t idx = sample_index(s0 + (size_t)k, d->n, ns);
       to_float(x + (size_t)k * img, d->images + idx * img, img);
     }
     if (!sb_model_forward(m, x, nb, 0)) { rc = SB_ENOMEM; goto out; }
@@ -239,32 +244,25 @@ int sb_convert_argmax_d_(const double *v, int n) {
 /* inherit[q] = 1 for the avgpool groups that take their input's lambda (o->pool_norm, see convert.h). */
 static int pool_norm_parse(const char *what, const char *spec, const group *g, int ng, int *inherit) {
   if (!spec) return SB_OK;
-  size_t sl = strlen(spec);
-  if (sl && spec[sl - 1] == ',')
-    SB_ERROR(SB_EINVAL, "%s: pool_norm (--pool-norm): '%s' ends with a comma; expected inherit|data entries", what, spec);
-  for (const char *t = spec; *t;) {   /* every entry first, whatever the number of pools */
+  enum { MAXE = 64 };
+  int val[MAXE], nv = 0, np = 0;
+  const char *t = spec;
+  do {   /* every entry first, whatever the number of pools; a trailing comma leaves an empty one */
     size_t len = strcspn(t, ",");
-    if (!((len == 7 && !strncmp(t, "inherit", 7)) || (len == 4 && !strncmp(t, "data", 4))))
+    int v = len == 7 && !strncmp(t, "inherit", 7) ? 1 : len == 4 && !strncmp(t, "data", 4) ? 0 : -1;
+    if (v < 0)
       SB_ERROR(SB_EINVAL, "%s: pool_norm (--pool-norm): expected a comma-separated list of inherit|data (got '%s')",
                what, spec);
-    t += len + (t[len] == ',');
-  }
-  const char *p = spec;
-  int cur = -1;
-  for (int q = 0; q < ng; q++) {
-    if (g[q].kind != SB_CONVERT_AVGPOOL) continue;
-    if (*p || cur < 0) {   /* next entry; past the end the last one repeats */
-      size_t len = strcspn(p, ",");
-      if (len == 7 && !strncmp(p, "inherit", 7)) cur = 1;
-      else if (len == 4 && !strncmp(p, "data", 4)) cur = 0;
-      else
-        SB_ERROR(SB_EINVAL, "%s: pool_norm (--pool-norm): expected a comma-separated list of inherit|data (got '%s')",
-                 what, spec);
-      p += len + (p[len] == ',');
+    if (nv == MAXE) break;
+    val[nv++] = v;
+    t += len;
+  } while (*t++ == ',');
+  for (int q = 0; q < ng; q++)
+    if (g[q].kind == SB_CONVERT_AVGPOOL) {
+      inherit[q] = val[np < nv ? np : nv - 1];   /* past the end the last entry repeats */
+      np++;
     }
-    inherit[q] = cur;
-  }
-  if (*p) SB_ERROR(SB_EINVAL, "%s: pool_norm (--pool-norm): more entries than avgpool layers in '%s'", what, spec);
+  if (nv > np) SB_ERROR(SB_EINVAL, "%s: pool_norm (--pool-norm): more entries than avgpool layers in '%s'", what, spec);
   return SB_OK;
 }
 
@@ -392,7 +390,7 @@ static int calibrate(sb_convert_net *net, sb_model *m, const group *g, int ng, c
   double **target = sb_calloc((size_t)ng, sizeof *target), *stat = NULL;
   int rc = SB_OK;
   if (!imgs || !labels || !x || !target) { rc = SB_ENOMEM; goto out; }
-  for (size_t k = 0; k < ns; k++) memcpy(imgs + k * img, d->images + (k * d->n / ns) * img, img);
+  for (size_t k = 0; k < ns; k++) memcpy(imgs + k * img, d->images + sample_index(k, d->n, ns) * img, img);
   for (int q = 0; q < ng; q++)
     if (g[q].kind != SB_CONVERT_MAXPOOL && !(target[q] = sb_calloc(n_channels(&net->layers[q]), sizeof(double)))) {
       rc = SB_ENOMEM;
