@@ -3,6 +3,7 @@
 #include "sim/core.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,7 +218,20 @@ static int attr_read_array(hid_t obj, const char *name, hid_t mtype, void *v, si
   else if (count < 0 || (size_t)count > cap)
     status = SB_SET_ERROR(SB_EFORMAT, "attribute '%s': expected at most %zu values (got %lld)", name, cap,
                           (long long)count);
-  else if (H5Aread(a, mtype, v) < 0)
+  else if (cls == H5T_FLOAT && H5Tget_class(mtype) == H5T_INTEGER) {
+    /* HDF5 would truncate 8.5 to 8: a float attribute read as integers must hold whole numbers */
+    double *tmp = sb_malloc(((size_t)count + 1) * sizeof *tmp);
+    if (!tmp) status = SB_SET_ERROR(SB_ENOMEM, "attribute '%s': out of memory", name);
+    else if (H5Aread(a, H5T_NATIVE_DOUBLE, tmp) < 0)
+      status = SB_SET_ERROR(SB_EFORMAT, "attribute '%s': unreadable", name);
+    else {
+      for (hssize_t i = 0; i < count && !status; i++)
+        if (!(tmp[i] == floor(tmp[i]) && fabs(tmp[i]) < 9.2e18))
+          status = SB_SET_ERROR(SB_EFORMAT, "attribute '%s': expected integers (got %g)", name, tmp[i]);
+      if (!status && H5Aread(a, mtype, v) < 0) status = SB_SET_ERROR(SB_EFORMAT, "attribute '%s': unreadable", name);
+    }
+    sb_free(tmp);
+  } else if (H5Aread(a, mtype, v) < 0)
     status = SB_SET_ERROR(SB_EFORMAT, "attribute '%s': unreadable", name);
   if (n) *n = count < 0 ? 0 : (size_t)count;
   H5Tclose(ft);

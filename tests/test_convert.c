@@ -689,6 +689,18 @@ static void damage(const char *path, int kind) {
       assert_int_equal(sb_h5_attr_write_string(g, "name", kind == 4 ? "a/b" : "l0_conv"), SB_OK);
       H5Gclose(g);
       break;
+    case 7: {   /* a fractional count (HDF5 alone would truncate it to 2) */
+      double x = 2.5;
+      H5Adelete(f, "n_layers");
+      assert_int_equal(sb_h5_attr_write_doubles(f, "n_layers", &x, 1), SB_OK);
+      break;
+    }
+    case 8:
+      g = H5Gopen2(f, "layers/000", H5P_DEFAULT);
+      v = 0;
+      assert_int_equal(sb_h5_attr_write_int64s(g, "qcfs_levels", &v, 1), SB_OK);
+      H5Gclose(g);
+      break;
     default:
       g = H5Gopen2(f, "layers/002", H5P_DEFAULT);
       v = 1;
@@ -701,7 +713,8 @@ static void damage(const char *path, int kind) {
 
 /* Damaged converted-network files are refused on loading (exit 2 through eval), naming the file
  * and the field: inconsistent pool weight, layer count, integer weights, absurd values, names
- * that would break the SONATA recording, a readout that contradicts @readout. */
+ * that would break the SONATA recording, a readout that contradicts @readout, a fractional count,
+ * a QCFS level count below 1. */
 static void test_snn_file_damage(void **state) {
   (void)state;
   if (!have_data()) skip();
@@ -711,9 +724,10 @@ static void test_snn_file_damage(void **state) {
   const char *why[] = {"/layers/001@pool_weight: expected lambda_prev / (lambda K^2)", "@n_layers: 2, but /layers/002 exists",
                        "/layers/002/weight: expected a float32 dataset", "/layers/000/bias: element 0: expected a finite value within",
                        "/layers/000@name: expected a non-empty population name without '/'", "must be unique",
-                       "/layers/002@spiking: 1 contradicts @readout = membrane"};
+                       "/layers/002@spiking: 1 contradicts @readout = membrane", "@n_layers: missing or not 1 integer",
+                       "/layers/000@qcfs_levels: expected 1..65536"};
   char out[4096];
-  for (int k = 0; k < 7; k++) {
+  for (int k = 0; k < 9; k++) {
     const char *path = tmp("damaged.snn.h5");
     assert_int_equal(sb_convert_save(net, path), SB_OK);
     damage(path, k);

@@ -189,6 +189,8 @@ static void test_h5_atomic_commit(void **state) {
   int64_t iv[2] = {-3, 1LL << 40};
   assert_int_equal(sb_h5_attr_write_int64s(g, "ints", iv, 2), SB_OK);
   assert_int_equal(sb_h5_attr_write_doubles(g, "ds", v, 3), SB_OK);
+  double whole[2] = {12.0, -4.0};
+  assert_int_equal(sb_h5_attr_write_doubles(g, "whole", whole, 2), SB_OK);
   assert_int_equal(sb_h5_attr_write_string(g, "sorting", "by_id"), SB_OK); /* replace */
   H5Gclose(g);
   assert_int_equal(sb_h5_commit(&out), SB_OK);
@@ -210,6 +212,13 @@ static void test_h5_atomic_commit(void **state) {
   assert_int_equal(sb_h5_attr_read_int64s(g2, "ints", iv2, 4, &n), SB_OK);
   assert_int_equal(n, 2);
   assert_int_equal(iv2[1], 1LL << 40);
+  /* floats read as integers: whole numbers pass, a fraction is refused (HDF5 would truncate) */
+  assert_int_equal(sb_h5_attr_read_int64s(g2, "whole", iv2, 4, &n), SB_OK);
+  assert_int_equal(n, 2);
+  assert_int_equal(iv2[0], 12);
+  assert_int_equal(iv2[1], -4);
+  assert_int_equal(sb_h5_attr_read_int64s(g2, "ds", iv2, 4, &n), SB_EFORMAT);
+  check_contains(sb_last_error(), "expected integers (got 0.1)");
   double dv[2];
   assert_int_equal(sb_h5_attr_read_doubles(g2, "ds", dv, 2, &n), SB_EFORMAT); /* cap too small */
   check_contains(sb_last_error(), "at most 2");

@@ -763,7 +763,12 @@ static int load_layer(hid_t f, const char *path, int i, sb_convert_layer *L) {
     if (v != 0 && v != 1) rc = SB_SET_ERROR(SB_EFORMAT, "%s: /%s@spiking: expected 0 or 1 (got %lld)", path, grp, (long long)v);
     L->spiking = v != 0;
   }
-  if (!rc && sb_h5_attr_exists(g, "qcfs_levels") && !(rc = read_i(g, path, grp, "qcfs_levels", &v, 1))) L->qcfs_levels = (int)v;
+  if (!rc && sb_h5_attr_exists(g, "qcfs_levels") && !(rc = read_i(g, path, grp, "qcfs_levels", &v, 1))) {
+    if (v < 1 || v > 1 << 16)
+      rc = SB_SET_ERROR(SB_EFORMAT, "%s: /%s@qcfs_levels: expected 1..%d, the QCFS quantisation steps (got %lld)", path,
+                        grp, 1 << 16, (long long)v);
+    L->qcfs_levels = (int)v;
+  }
   if (!rc && L->kind != SB_CONVERT_DENSE) {
     if (!(rc = read_i(g, path, grp, "kernel", &v, 1))) L->k = (int)v;
     if (!rc && !(rc = read_i(g, path, grp, "stride", &v, 1))) L->stride = (int)v;
