@@ -88,19 +88,22 @@ void sb_alloc_fail_after(long n);
 /* ---- progress line ---- */
 
 /* A single self-overwriting status line on a terminal ("\r...\033[K"), at most ~10 updates/s.
- * Shown only when `out` is a terminal and not quiet; otherwise every call is a no-op.
+ * When `out` is not a terminal (a batch job's log file), a plain line "progress: ...\n" every
+ * `log_interval` seconds instead (60 s; environment SB_PROGRESS_INTERVAL overrides, 0 turns
+ * it off). Nothing when quiet.
  * Usage: sb_progress p; sb_progress_init(&p, stderr, quiet); ... sb_progress_update(&p, "t=%g", t);
  * ... sb_progress_done(&p); */
 typedef struct {
   FILE *out;
-  int enabled;       /* 1 when printing */
-  double t_start;    /* wall clock at init, s */
-  double t_last;     /* wall clock of last printed update, s */
-  int printed;       /* something is on the line and must be cleared */
+  int enabled;         /* 0 off, 1 terminal line, 2 log lines */
+  double t_start;      /* wall clock at init, s */
+  double t_last;       /* wall clock of last printed update, s */
+  double log_interval; /* s between log lines (mode 2) */
+  int printed;         /* something is on the line and must be cleared */
 } sb_progress;
 
 void sb_progress_init(sb_progress *p, FILE *out, int quiet);
-/* Force-enable or disable (tests, and --progress=always). */
+/* Force a mode: 0 off, 1 terminal line, 2 log lines (tests, and --progress=always). */
 void sb_progress_force(sb_progress *p, int enabled);
 void sb_progress_update(sb_progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Clear the line so the next output starts clean. */

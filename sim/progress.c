@@ -3,6 +3,7 @@
 #include "sim/core.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,7 +30,16 @@ size_t sb_peak_rss(void) {
 void sb_progress_init(sb_progress *p, FILE *out, int quiet) {
   memset(p, 0, sizeof *p);
   p->out = out;
-  p->enabled = !quiet && !sb_quiet && out && isatty(fileno(out));
+  p->log_interval = 60.0;
+  const char *iv = getenv("SB_PROGRESS_INTERVAL");
+  if (iv && *iv) {
+    char *end;
+    double x = strtod(iv, &end);
+    if (*end == '\0' && x >= 0 && x < 1e9) p->log_interval = x;
+  }
+  if (quiet || sb_quiet || !out) p->enabled = 0;
+  else if (isatty(fileno(out))) p->enabled = 1;
+  else p->enabled = p->log_interval > 0 ? 2 : 0;
   p->t_start = sb_wall_time();
   p->t_last = -1.0;
 }
@@ -41,6 +51,18 @@ double sb_progress_elapsed(const sb_progress *p) { return sb_wall_time() - p->t_
 void sb_progress_update(sb_progress *p, const char *fmt, ...) {
   if (!p->enabled) return;
   double now = sb_wall_time();
+  if (p->enabled == 2) {   /* a log: one plain line per interval, the first after one interval */
+    if (now - (p->t_last >= 0 ? p->t_last : p->t_start) < p->log_interval) return;
+    p->t_last = now;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("progress: ", p->out);
+    vfprintf(p->out, fmt, ap);
+    fputc('\n', p->out);
+    va_end(ap);
+    fflush(p->out);
+    return;
+  }
   if (p->t_last >= 0 && now - p->t_last < 0.1) return; /* at most ~10 redraws per second */
   p->t_last = now;
   va_list ap;
@@ -54,7 +76,7 @@ void sb_progress_update(sb_progress *p, const char *fmt, ...) {
 }
 
 void sb_progress_done(sb_progress *p) {
-  if (p->enabled && p->printed) {
+  if (p->enabled == 1 && p->printed) {
     fputs("\r\033[K", p->out);
     fflush(p->out);
   }

@@ -71,23 +71,47 @@ static void test_alloc_failure_injection(void **state) {
 
 /* ---- progress ---- */
 
-static void test_progress_silent_off_terminal(void **state) {
+static void test_progress_modes(void **state) {
   (void)state;
   FILE *f = tmpfile();
   sb_progress p;
-  sb_progress_init(&p, f, 0);  /* a file is not a terminal: nothing may be written */
-  assert_int_equal(p.enabled, 0);
-  sb_progress_update(&p, "t = %g ms", 12.5);
+  unsetenv("SB_PROGRESS_INTERVAL");
+  sb_progress_init(&p, f, 0);  /* a file is not a terminal: log lines, one per 60 s */
+  assert_int_equal(p.enabled, 2);
+  check_abs(p.log_interval, 60.0, 0.0, "default log interval");
+  sb_progress_update(&p, "t = %g ms", 12.5);   /* before the first interval: nothing */
   sb_progress_done(&p);
   assert_int_equal(ftell(f), 0);
+  p.log_interval = 0.02;
+  struct timespec nap = {0, 30 * 1000 * 1000};
+  nanosleep(&nap, NULL);
+  sb_progress_update(&p, "t = %g ms", 12.5);   /* one plain line */
+  sb_progress_update(&p, "t = %g ms", 13.0);   /* within the interval: not written */
+  sb_progress_done(&p);                       /* nothing to erase in a log */
+  rewind(f);
+  char buf[128] = {0};
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  assert_true(n > 0);
+  assert_string_equal(buf, "progress: t = 12.5 ms\n");
+  fclose(f);
 
-  sb_progress_force(&p, 1);    /* forced on: one line with carriage return and erase */
+  f = tmpfile();
+  setenv("SB_PROGRESS_INTERVAL", "0", 1);      /* 0 turns log lines off */
+  sb_progress_init(&p, f, 0);
+  assert_int_equal(p.enabled, 0);
+  setenv("SB_PROGRESS_INTERVAL", "5", 1);
+  sb_progress_init(&p, f, 0);
+  assert_int_equal(p.enabled, 2);
+  check_abs(p.log_interval, 5.0, 0.0, "SB_PROGRESS_INTERVAL");
+  unsetenv("SB_PROGRESS_INTERVAL");
+
+  sb_progress_force(&p, 1);    /* terminal mode: one line with carriage return and erase */
   sb_progress_update(&p, "t = %g ms", 12.5);
   sb_progress_update(&p, "t = %g ms", 13.0); /* within 0.1 s: rate-limited, not drawn */
   sb_progress_done(&p);
   rewind(f);
-  char buf[128] = {0};
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  memset(buf, 0, sizeof buf);
+  n = fread(buf, 1, sizeof buf - 1, f);
   assert_true(n > 0);
   assert_string_equal(buf, "\rt = 12.5 ms\033[K\r\033[K");
   fclose(f);
@@ -344,7 +368,7 @@ int main(void) {
       cmocka_unit_test(test_error_context),
       cmocka_unit_test(test_error_thread_local),
       cmocka_unit_test(test_alloc_failure_injection),
-      cmocka_unit_test(test_progress_silent_off_terminal),
+      cmocka_unit_test(test_progress_modes),
       cmocka_unit_test(test_rng_same_key_repeats),
       cmocka_unit_test(test_rng_streams_differ),
       cmocka_unit_test(test_rng_thread_invariant),
