@@ -56,15 +56,22 @@ static int load_init(const char *path, int n_input, double **w, double **theta, 
              "\"spikebridge-diehl-cook\")", path);
   }
   sb_free(fmt);
+  size_t tdims[2] = {0, 0};
+  int trank = 0;
+  dims[0] = dims[1] = 0;
   st = sb_h5_read(f, "weights", H5T_NATIVE_DOUBLE, (void **)w, &nw, &rank, dims, 2);
-  if (!st) st = sb_h5_read(f, "theta", H5T_NATIVE_DOUBLE, (void **)theta, &nt, NULL, NULL, 0);
+  if (!st) st = sb_h5_read(f, "theta", H5T_NATIVE_DOUBLE, (void **)theta, &nt, &trank, tdims, 2);
   H5Fclose(f);
   if (st) return sb_error_prefix_(st, "%s", path);
-  if (rank != 2 || dims[1] != (size_t)n_input || dims[0] < 2 || nt != dims[0]) {
+  if (rank != 2 || dims[1] != (size_t)n_input || dims[0] < 2 || dims[0] > SB_DC_MAX_NEURONS || trank != 1 ||
+      nt != dims[0]) {
     sb_free(*w);
     sb_free(*theta);
-    SB_ERROR(SB_EFORMAT, "%s: /weights: expected (N, %d) with N >= 2 and /theta (N) (got rank %d, %zu x %zu, theta %zu)",
-             path, n_input, rank, dims[0], rank == 2 ? dims[1] : 0, nt);
+    char got[96];
+    if (rank == 2) snprintf(got, sizeof got, "%zu x %zu", dims[0], dims[1]);
+    else snprintf(got, sizeof got, "rank %d", rank);
+    SB_ERROR(SB_EFORMAT, "%s: /weights, /theta: expected (N, %d) and (N) with 2 <= N <= %d (got %s and %zu value(s) of rank %d)",
+             path, n_input, SB_DC_MAX_NEURONS, got, nt, trank);
   }
   *n_exc = (int)dims[0];
   return SB_OK;
@@ -94,7 +101,7 @@ static int run_phase(sb_dc *dc, prog *g, const sb_dataset *d, size_t first, size
   for (size_t i = 0; i < n; i++) {
     size_t k = wrap ? (first + i) % d->n : first + i;
     uint32_t *row = resp + (resp ? i * (size_t)n_exc : 0);
-    uint32_t tmp[4096];
+    uint32_t tmp[SB_DC_MAX_NEURONS];   /* n_exc <= SB_DC_MAX_NEURONS (--neurons and --init check it) */
     int shown = 0;
     int st = sb_dc_present(dc, d->images + k * px, resp ? row : tmp, &shown);
     if (st) return st;
@@ -120,7 +127,7 @@ int sb_cmd_stdp_train(int argc, char **argv) {
   const char *out = "dc.h5", *init = NULL, *data = NULL;
   long neurons = -1, n_train = 1000, n_label = -1, n_test = 10000, seed = 1, threads = 1, t_off = 0, tr_off = 0;
   double t_limit = INFINITY;
-  int quiet = sb_quiet;
+  int quiet = sb_quiet, label_given = 0;
   sb_cli_getopt_reset();
   int c;
   while ((c = sb_cli_getopt("stdp-train", usage, argc, argv, ":ho:q", opts)) != -1) {
@@ -130,9 +137,9 @@ int sb_cmd_stdp_train(int argc, char **argv) {
       case SB_CLI_BADOPT: return 2;
       case 'o': out = optarg; break;
       case 'q': quiet = 1; break;
-      case 1: e = sb_cli_long("stdp-train", "--neurons", optarg, 2, 4096, &neurons); break;
+      case 1: e = sb_cli_long("stdp-train", "--neurons", optarg, 2, SB_DC_MAX_NEURONS, &neurons); break;
       case 2: e = sb_cli_long("stdp-train", "--train", optarg, 0, 100000000, &n_train); break;
-      case 3: e = sb_cli_long("stdp-train", "--label", optarg, 0, 60000, &n_label); break;
+      case 3: e = sb_cli_long("stdp-train", "--label", optarg, 0, 60000, &n_label), label_given = 1; break;
       case 4: e = sb_cli_long("stdp-train", "--test", optarg, 0, 10000, &n_test); break;
       case 5: init = optarg; break;
       case 6: data = optarg; break;
@@ -155,7 +162,8 @@ int sb_cmd_stdp_train(int argc, char **argv) {
     return sb_cli_usage_error("stdp-train", "--test-offset %ld + --test %ld: must be <= 10000 test images", t_off, n_test);
   if (n_test == 0) t_off = 0;
   if (n_label == 0 && n_test > 0)
-    return sb_cli_usage_error("stdp-train", "--label: need at least one labelling image to test (got 0)");
+    return sb_cli_usage_error("stdp-train", "--label: need at least one labelling image to test (got 0%s)",
+                              label_given ? "" : ", the default: as many as --train");
   if (sb_output_check(out) || sb_output_not_input(out, init)) return sb_cli_fail(SB_EINVAL);
 
   double *w0 = NULL, *th0 = NULL;
@@ -193,7 +201,7 @@ int sb_cmd_stdp_train(int argc, char **argv) {
   int *ipred = sb_malloc(((size_t)n_test + 1) * sizeof *ipred);
   double *w = sb_malloc((size_t)n_exc * 784 * sizeof *w), *theta = sb_malloc((size_t)n_exc * sizeof *theta);
   if (!st && (!lresp || !tresp || !assign || !pred || !ipred || !w || !theta)) st = SB_ENOMEM;
-  if (!st && w0) st = sb_dc_set_state(dc, w0, th0);
+  if (!st && w0 && (st = sb_dc_set_state(dc, w0, th0))) st = sb_error_prefix_(st, "%s: --init", init);
   prog g;
   sb_progress_init(&g.pr, stderr, quiet);
   double t_train = 0, t_label = 0, t_test = 0;
@@ -257,12 +265,14 @@ int sb_cmd_stdp_train(int argc, char **argv) {
     e |= sb_h5_write_1d(o.file, "test_labels", H5T_STD_U8LE, H5T_NATIVE_UINT8, n_test > 0 ? test.labels + t_off : test.labels,
                         (size_t)n_test) != SB_OK;
     double spi = n_train ? t_train / (double)n_train : 0;
-    double attrs[] = {acc, (double)n_exc, (double)n_train, (double)n_label, (double)n_test, spi, sim_ms, (double)seed,
-                      (double)threads, (double)sh_train, (double)n_assigned, (double)t_off, (double)tr_off};
-    const char *an[] = {"accuracy", "n_exc", "n_train", "n_label", "n_test", "seconds_per_train_image",
-                        "simulated_train_ms", "seed", "threads", "train_showings", "n_assigned", "test_offset",
-                        "train_offset"};
+    double attrs[] = {acc, spi, sim_ms};
+    const char *an[] = {"accuracy", "seconds_per_train_image", "simulated_train_ms"};
     for (size_t q = 0; q < sizeof attrs / sizeof *attrs; q++) e |= sb_h5_attr_write_doubles(o.file, an[q], &attrs[q], 1) != SB_OK;
+    int64_t iattrs[] = {n_exc, n_train, n_label, n_test, seed, threads, sh_train, (int64_t)n_assigned, t_off, tr_off};
+    const char *ian[] = {"n_exc", "n_train", "n_label", "n_test", "seed", "threads", "train_showings", "n_assigned",
+                         "test_offset", "train_offset"};
+    for (size_t q = 0; q < sizeof iattrs / sizeof *iattrs; q++)
+      e |= sb_h5_attr_write_int64s(o.file, ian[q], &iattrs[q], 1) != SB_OK;
     e |= sb_h5_attr_write_string(o.file, "format", "spikebridge-diehl-cook") != SB_OK;
     e |= sb_h5_attr_write_string(o.file, "source", "Diehl & Cook 2015, Front. Comput. Neurosci. 9:99") != SB_OK;
     e |= sb_h5_attr_write_string(o.file, "init", init ? init : "") != SB_OK;

@@ -7,13 +7,15 @@
 set -e
 N=${1:-100}; TRAIN=${2:-5000}; LABEL=${3:-1500}; TEST=${4:-10000}; P=${5:-2}; SB=${SB:-./spikebridge}
 $SB stdp-train --neurons "$N" --train "$TRAIN" --label 0 --test 0 -o "dc_$N.h5"
-STEP=$(( (TEST + P - 1) / P )); i=0; pids=""
+STEP=$(( (TEST + P - 1) / P )); i=0; pids=""; logs=""
+rm -f dc_"$N"_eval_*.txt dc_"$N"_eval_*.h5   # an earlier run's parts must not be pooled
 while [ $((i * STEP)) -lt "$TEST" ]; do
   n=$(( TEST - i * STEP < STEP ? TEST - i * STEP : STEP ))
   $SB --quiet stdp-train --init "dc_$N.h5" --train 0 --label "$LABEL" --test "$n" --test-offset $((i * STEP)) \
       -o "dc_${N}_eval_$i.h5" > "dc_${N}_eval_$i.txt" & pids="$pids $!"
-  i=$((i + 1))
+  logs="$logs dc_${N}_eval_$i.txt"; i=$((i + 1))
 done
 for p in $pids; do wait "$p"; done
-cat dc_"$N"_eval_*.txt | awk '/accuracy/ { n = $2; a = $NF; sub("%", "", a); tot += n; ok += n * a / 100 }
+# shellcheck disable=SC2086
+cat $logs | awk '/accuracy/ { n = $2; a = $NF; sub("%", "", a); tot += n; ok += n * a / 100 }
   END { printf "pooled test accuracy: %.2f%% on %d test images\n", 100 * ok / tot, tot }'

@@ -199,7 +199,11 @@ static void test_frozen_keeps_state(void **state) {
   /* bad parameters */
   p.n_exc = 1;
   assert_int_equal(sb_dc_alloc(&p, &dc), SB_EINVAL);
-  check_contains(sb_last_error(), "neurons: must be >= 2 (got 1)");
+  check_contains(sb_last_error(), "neurons: must be in [2, 4096] (got 1)");
+  assert_null(dc);
+  p.n_exc = 4097;
+  assert_int_equal(sb_dc_alloc(&p, &dc), SB_EINVAL);
+  check_contains(sb_last_error(), "neurons: must be in [2, 4096] (got 4097)");
   assert_null(dc);
 }
 
@@ -295,6 +299,13 @@ static void test_cli_end_to_end(void **state) {
   assert_int_equal(sb_h5_attr_read_doubles(f, "accuracy", &acc, 1, &na), SB_OK);
   assert_int_equal(sb_h5_attr_read_doubles(f, "n_train", &ntr, 1, &na), SB_OK);
   check_abs(ntr, 4, 0, "n_train");
+  for (int q = 0; q < 3; q++) {   /* counts are stored as integers (h5py gives 4, not 4.0) */
+    hid_t at = H5Aopen(f, (const char *[]){"n_train", "n_exc", "train_showings"}[q], H5P_DEFAULT);
+    hid_t ty = H5Aget_type(at);
+    assert_int_equal(H5Tget_class(ty), H5T_INTEGER);
+    H5Tclose(ty);
+    H5Aclose(at);
+  }
   int ok = 0;
   for (size_t i = 0; i < 5; i++) ok += pred[i] == lab[i];
   check_rel(acc, ok / 5.0, 1e-15, "accuracy attribute = share of right predictions");
@@ -425,8 +436,77 @@ static void test_cli_bad_input(void **state) {
   assert_int_equal(sb_h5_commit(&o), SB_OK);
   rc = sb_test_run(out, sizeof out, "stdp-train --init %s -o %s --quiet", wrong, path);
   assert_int_equal(rc, 2);
-  check_contains(out, "/weights: expected (N, 784)");
+  check_contains(out, "/weights, /theta: expected (N, 784) and (N) with 2 <= N <= 4096 (got rank 1");
   assert_false(sb_test_file_exists(path));
+  rc = sb_test_run(out, sizeof out, "stdp-train --train 0 --test 5 -o %s --quiet", path);
+  assert_int_equal(rc, 2);
+  check_contains(out, "--label: need at least one labelling image to test (got 0, the default: as many as --train)");
+}
+
+/* Writes an --init file: n neurons, weights 0.1 and theta 20 mV, then one damage. */
+static void write_init(const char *path, int n, int damage) {
+  sb_h5_out o;
+  assert_int_equal(sb_h5_create(&o, path), SB_OK);
+  size_t nw = (size_t)n * 784;
+  double *w = malloc(nw * sizeof *w), *th = malloc((size_t)n * sizeof *th);
+  for (size_t q = 0; q < nw; q++) w[q] = 0.1;
+  for (int i = 0; i < n; i++) th[i] = 20.0;
+  switch (damage) {
+    case 1: w[784 + 3] = 5.0; break;                       /* above w_max = 1 */
+    case 2: w[7] = NAN; break;
+    case 3: for (int j = 0; j < 784; j++) w[784 + j] = 0; break;   /* a neuron without inputs */
+    case 4: th[1] = -50.0; break;
+    default: break;
+  }
+  hsize_t wd[2] = {(hsize_t)n, 784}, td[2] = {2, (hsize_t)n / 2};
+  hid_t sp = H5Screate_simple(2, wd, NULL);
+  hid_t ds = H5Dcreate2(o.file, "weights", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, w) >= 0);
+  H5Dclose(ds);
+  H5Sclose(sp);
+  if (damage == 5) {   /* theta (2, n/2): the right count, the wrong shape */
+    sp = H5Screate_simple(2, td, NULL);
+    ds = H5Dcreate2(o.file, "theta", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, th) >= 0);
+    H5Dclose(ds);
+    H5Sclose(sp);
+  } else
+    assert_int_equal(sb_h5_write_1d(o.file, "theta", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, th, (size_t)n), SB_OK);
+  assert_int_equal(sb_h5_attr_write_string(o.file, "format", "spikebridge-diehl-cook"), SB_OK);
+  assert_int_equal(sb_h5_commit(&o), SB_OK);
+  free(w);
+  free(th);
+}
+
+/* Damaged --init files are refused before any work (exit 2, the file and the field named, no
+ * output); the 4097-neuron one used to overflow a stack buffer while training. */
+static void test_cli_damaged_init(void **state) {
+  (void)state;
+  if (!have_data()) skip();
+  char out[4096], path[512], init[512];
+  snprintf(path, sizeof path, "%s/dmg_out.h5", sb_test_tmpdir());
+  snprintf(init, sizeof init, "%s/dmg_init.h5", sb_test_tmpdir());
+  struct { int n, damage; const char *msg; } cases[] = {
+      {4097, 0, "with 2 <= N <= 4096 (got 4097 x 784"},
+      {4, 1, "dmg_init.h5: --init: weights[1][3]: must be in [0, w_max = 1] (got 5)"},
+      {4, 2, "dmg_init.h5: --init: weights[0][7]: must be in [0, w_max = 1] (got nan)"},
+      {4, 3, "dmg_init.h5: --init: weights[1]: all 784 input weights are 0"},
+      {4, 4, "dmg_init.h5: --init: theta[1]: must be in [0, 1e4] mV (got -50)"},
+      {4, 5, "(got 4 x 784 and 4 value(s) of rank 2)"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    write_init(init, cases[i].n, cases[i].damage);
+    int rc = sb_test_run(out, sizeof out, "stdp-train --init %s --train 1 --label 1 --test 1 -o %s --quiet", init, path);
+    if (rc != 2) fprintf(stderr, "case %zu: %s\n", i, out);
+    assert_int_equal(rc, 2);
+    check_contains(out, cases[i].msg);
+    assert_false(sb_test_file_exists(path));
+  }
+  write_init(init, 4, 0);   /* the undamaged file is accepted */
+  int rc = sb_test_run(out, sizeof out, "stdp-train --init %s --train 1 --label 1 --test 1 -o %s --quiet", init, path);
+  if (rc) fprintf(stderr, "%s\n", out);
+  assert_int_equal(rc, 0);
+  assert_true(sb_test_file_exists(path));
 }
 
 int main(int argc, char **argv) {
@@ -444,7 +524,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_bounds_theta_threads), cmocka_unit_test(test_frozen_keeps_state),
       cmocka_unit_test(test_assign_predict_accuracy), cmocka_unit_test(test_cli_end_to_end),
       cmocka_unit_test(test_cli_train_limits),
-      cmocka_unit_test(test_cli_bad_input),
+      cmocka_unit_test(test_cli_bad_input),        cmocka_unit_test(test_cli_damaged_init),
   };
   return cmocka_run_group_tests_name("diehl_cook", tests, NULL, NULL);
 }

@@ -33,7 +33,8 @@ void sb_dc_defaults(sb_dc_params *p, int n_exc) {
 
 static int check_params(const sb_dc_params *p) {
   if (p->n_input < 1) SB_ERROR(SB_EINVAL, "n_input: must be >= 1 (got %d)", p->n_input);
-  if (p->n_exc < 2) SB_ERROR(SB_EINVAL, "neurons: must be >= 2 (got %d)", p->n_exc);
+  if (p->n_exc < 2 || p->n_exc > SB_DC_MAX_NEURONS)
+    SB_ERROR(SB_EINVAL, "neurons: must be in [2, %d] (got %d)", SB_DC_MAX_NEURONS, p->n_exc);
   if (!(p->t_present > 0) || !(p->t_rest >= 0)) SB_ERROR(SB_EINVAL, "t_present, t_rest: must be > 0 and >= 0 ms");
   if (!(p->intensity > 0)) SB_ERROR(SB_EINVAL, "intensity: must be > 0 (got %g)", p->intensity);
   if (!(p->d_lat >= 0.1) || !(p->delay_max > p->d_lat))
@@ -229,12 +230,17 @@ static int put_weights(sb_dc *dc, const double *w) {
 
 int sb_dc_set_state(sb_dc *dc, const double *w, const double *theta) {
   if (dc->frozen) SB_ERROR(SB_EINVAL, "the network is frozen (test mode); set weights before freezing");
+  size_t ni = (size_t)dc->p.n_input;
   for (size_t q = 0; q < dc->nsyn; q++)
-    if (!(w[q] >= 0) || !isfinite(w[q]))
-      SB_ERROR(SB_EINVAL, "weights[%zu][%zu]: must be finite and >= 0 (got %g)", q / (size_t)dc->p.n_input,
-               q % (size_t)dc->p.n_input, w[q]);
-  for (int i = 0; i < dc->p.n_exc; i++)
-    if (!isfinite(theta[i])) SB_ERROR(SB_EINVAL, "theta[%d]: must be finite (got %g)", i, theta[i]);
+    if (!(w[q] >= 0 && w[q] <= dc->p.w_max))
+      SB_ERROR(SB_EINVAL, "weights[%zu][%zu]: must be in [0, w_max = %g] (got %g)", q / ni, q % ni, dc->p.w_max, w[q]);
+  for (size_t i = 0; i < dc->nsyn / ni; i++) {   /* a neuron without input weights stays silent for ever */
+    double sum = 0;
+    for (size_t j = 0; j < ni; j++) sum += w[i * ni + j];
+    if (!(sum > 0)) SB_ERROR(SB_EINVAL, "weights[%zu]: all %zu input weights are 0 (expected a positive sum)", i, ni);
+  }
+  for (int i = 0; i < dc->p.n_exc; i++)   /* theta only grows from theta0 >= 0 and decays towards 0 */
+    if (!(theta[i] >= 0 && theta[i] <= 1e4)) SB_ERROR(SB_EINVAL, "theta[%d]: must be in [0, 1e4] mV (got %g)", i, theta[i]);
   int rc = put_weights(dc, w);
   if (!rc) rc = sb_net_set_state(dc->net, dc->exc, "theta", theta);
   return rc;

@@ -34,6 +34,9 @@ typedef struct {
   int threads;
 } sb_dc_params;
 
+/* Largest excitatory layer sb_dc_alloc accepts (and stdp-train's --neurons / --init). */
+#define SB_DC_MAX_NEURONS 4096
+
 /* Diehl & Cook's values (above) for n_exc neurons. */
 void sb_dc_defaults(sb_dc_params *p, int n_exc);
 
@@ -59,7 +62,8 @@ int sb_dc_freeze(sb_dc *dc);
 int sb_dc_get_weights(const sb_dc *dc, double *w);
 int sb_dc_get_theta(const sb_dc *dc, double *theta);
 /* Replace weights (n_exc, n_input) and thetas (n_exc), e.g. from a saved file (before or after
- * training steps; not after freezing). Errors: SB_EINVAL (not finite, negative, or frozen). */
+ * training steps; not after freezing). Errors: SB_EINVAL, named: a weight outside [0, w_max], a
+ * neuron whose weights are all 0, a theta outside [0, 1e4] mV (NaN included), or frozen. */
 int sb_dc_set_state(sb_dc *dc, const double *w, const double *theta);
 /* Simulated time, ms, and total showings so far. */
 double sb_dc_time(const sb_dc *dc);
