@@ -169,8 +169,13 @@ void sb_stdp_defaults(sb_stdp_params *p, int model);
 
 /* Set one parameter by its NEST name (the names above, and "pairing" for 0/1/2).
  * Time constants must be > 0, Wmax > 0, lambda/alpha/A* >= 0, mu_* >= 0, all finite.
- * Errors: SB_EINVAL "<key>: must be > 0 (got -2)" or "<key>: unknown parameter of
- * stdp_synapse"; the caller prefixes the file and JSON path. `p` is unchanged on error. */
+ * Each rule takes its own parameters only (NEST's per-model sets): the pair rules tau_plus,
+ * tau_minus, lambda, alpha, mu_plus, mu_minus, Wmax; the triplet rules tau_plus, tau_minus,
+ * Wmax, tau_plus_triplet (alias tau_x), tau_minus_triplet (tau_y), Aplus, Aminus,
+ * Aplus_triplet, Aminus_triplet; the triplet rules take pairing 0 or 1 only.
+ * Errors: SB_EINVAL "<key>: must be > 0 (got -2)", "<key>: unknown parameter of
+ * stdp_synapse" or "Aplus: is a parameter of stdp_triplet_synapse ..., not of stdp_synapse";
+ * the caller prefixes the file and JSON path. `p` is unchanged on error. */
 int sb_stdp_set_param(sb_stdp_params *p, const char *key, double value);
 
 /* Model by NEST synapse model name: "stdp_synapse" (all-to-all), "stdp_nn_symm_synapse",
