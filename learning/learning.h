@@ -169,8 +169,13 @@ void sb_stdp_defaults(sb_stdp_params *p, int model);
 
 /* Set one parameter by its NEST name (the names above, and "pairing" for 0/1/2).
  * Time constants must be > 0, Wmax > 0, lambda/alpha/A* >= 0, mu_* >= 0, all finite.
- * Errors: SB_EINVAL "<key>: must be > 0 (got -2)" or "<key>: unknown parameter of
- * stdp_synapse"; the caller prefixes the file and JSON path. `p` is unchanged on error. */
+ * Each rule takes its own parameters only (NEST's per-model sets): the pair rules tau_plus,
+ * tau_minus, lambda, alpha, mu_plus, mu_minus, Wmax; the triplet rules tau_plus, tau_minus,
+ * Wmax, tau_plus_triplet (alias tau_x), tau_minus_triplet (tau_y), Aplus, Aminus,
+ * Aplus_triplet, Aminus_triplet; the triplet rules take pairing 0 or 1 only.
+ * Errors: SB_EINVAL "<key>: must be > 0 (got -2)", "<key>: unknown parameter of
+ * stdp_synapse" or "Aplus: is a parameter of stdp_triplet_synapse ..., not of stdp_synapse";
+ * the caller prefixes the file and JSON path. `p` is unchanged on error. */
 int sb_stdp_set_param(sb_stdp_params *p, const char *key, double value);
 
 /* Model by NEST synapse model name: "stdp_synapse" (all-to-all), "stdp_nn_symm_synapse",
@@ -223,7 +228,12 @@ double sb_stdp_weight_at(const sb_stdp_params *p, const sb_stdp_syn *s, const sb
 
 /* Connect like sb_net_connect (any rule but one_to_one and the dense/conv kinds), with STDP
  * `stdp` on every synapse; initial weights from `syn` (stored as float by the connector, then
- * double). Errors: those of sb_net_connect; SB_EINVAL for one_to_one; SB_ENOMEM. */
+ * double). Initial weights must lie in [0, Wmax] (NEST stdp_synapse: weight and Wmax have the
+ * same sign; Wmax > 0 here): checked on a constant, explicit weights and uniform/normal_clipped
+ * bounds before connecting ("weight: 1.5 is above Wmax = 1", "weight.max: ...", "weights[i]:
+ * ...", "receptor: ..."), on every drawn weight after ("weight: drawn weight ... (source s ->
+ * target t) is above Wmax = ..."; the projection is then removed again, the network is as
+ * before). Errors: those of sb_net_connect; SB_EINVAL for one_to_one and the weights; SB_ENOMEM. */
 int sb_stdp_connect(sb_net *net, int src, int tgt, const sb_conn_spec *conn, const sb_syn_spec *syn,
                     const sb_stdp_params *stdp, int *proj);
 /* 1 if projection `proj` is plastic, else 0. */
@@ -239,7 +249,10 @@ int sb_stdp_get_synapses(const sb_net *net, int proj, uint32_t *src, uint32_t *t
 int sb_stdp_set_weights(sb_net *net, int proj, const double *w);
 /* Keep a snapshot of all weights of `proj` at t = 0, interval, 2 interval, ... (< t_stop of
  * each run), each taken after every pre spike at or before the snapshot time and before any
- * later one. interval > 0 ms. Errors: SB_EINVAL. */
+ * later one. interval > 0 ms. Errors: SB_EINVAL. The snapshots live in memory until the end of
+ * a run: sb_net_run refuses (SB_EINVAL "projections[i].record_weights.interval: ... bytes ...",
+ * before running) when ceil(t_stop/interval)+1 rows of (synapses+1) doubles, over all plastic
+ * projections, do not fit in physical memory beside the network. */
 int sb_stdp_record_weights(sb_net *net, int proj, double interval);
 /* Snapshots kept so far: w (n_times, n_syn) row-major, snapshot j taken at j * interval ms.
  * Borrowed, valid until the next run or reset. Errors: SB_EINVAL if `proj` is not plastic. */

@@ -28,32 +28,61 @@ void sb_stdp_defaults(sb_stdp_params *p, int model) {
   p->Aminus_triplet = 2.3e-4;
 }
 
-typedef struct { const char *name; size_t off; int positive; } param_key;
-#define PK(f, pos) {#f, offsetof(sb_stdp_params, f), pos}
+/* Every parameter with the rules that take it (NEST's per-model parameter sets): the pair rules
+ * (stdp_synapse, stdp_nn_symm_synapse, stdp_nn_restr_synapse) and the triplet rules
+ * (stdp_triplet_synapse, stdp_triplet_nn_synapse). A parameter of the other rule is refused,
+ * not ignored. */
+enum { FOR_PAIR = 1, FOR_TRIPLET = 2, FOR_BOTH = 3 };
+typedef struct { const char *name; size_t off; int positive, rules; } param_key;
+#define PK(f, pos, r) {#f, offsetof(sb_stdp_params, f), pos, r}
 static const param_key keys[] = {
-    PK(tau_plus, 1), PK(tau_minus, 1), PK(lambda, 0), PK(alpha, 0), PK(mu_plus, 0), PK(mu_minus, 0),
-    PK(Wmax, 1), PK(tau_plus_triplet, 1), PK(tau_minus_triplet, 1), PK(Aplus, 0), PK(Aminus, 0),
-    PK(Aplus_triplet, 0), PK(Aminus_triplet, 0),
-    {"tau_x", offsetof(sb_stdp_params, tau_plus_triplet), 1},
-    {"tau_y", offsetof(sb_stdp_params, tau_minus_triplet), 1},
-    {NULL, 0, 0}};
+    PK(tau_plus, 1, FOR_BOTH), PK(tau_minus, 1, FOR_BOTH), PK(lambda, 0, FOR_PAIR), PK(alpha, 0, FOR_PAIR),
+    PK(mu_plus, 0, FOR_PAIR), PK(mu_minus, 0, FOR_PAIR), PK(Wmax, 1, FOR_BOTH), PK(tau_plus_triplet, 1, FOR_TRIPLET),
+    PK(tau_minus_triplet, 1, FOR_TRIPLET), PK(Aplus, 0, FOR_TRIPLET), PK(Aminus, 0, FOR_TRIPLET),
+    PK(Aplus_triplet, 0, FOR_TRIPLET), PK(Aminus_triplet, 0, FOR_TRIPLET),
+    {"tau_x", offsetof(sb_stdp_params, tau_plus_triplet), 1, FOR_TRIPLET},
+    {"tau_y", offsetof(sb_stdp_params, tau_minus_triplet), 1, FOR_TRIPLET},
+    {NULL, 0, 0, 0}};
+
+/* "tau_plus, tau_minus, ..." : the parameters of `rules` */
+static void key_list(char *buf, size_t len, int rules) {
+  buf[0] = 0;
+  for (const param_key *k = keys; k->name; k++) {
+    if (!(k->rules & rules)) continue;
+    if (buf[0]) strncat(buf, ", ", len - strlen(buf) - 1);
+    strncat(buf, k->name, len - strlen(buf) - 1);
+  }
+  strncat(buf, ", pairing", len - strlen(buf) - 1);
+}
 
 int sb_stdp_set_param(sb_stdp_params *p, const char *key, double value) {
+  int triplet = p->model == SB_STDP_TRIPLET;
   if (!strcmp(key, "pairing")) {
-    if (!(value == 0 || value == 1 || value == 2) || (p->model == SB_STDP_TRIPLET && value == 2))
-      SB_ERROR(SB_EINVAL, "pairing: must be 0 (all_to_all), 1 (nn_symm) or 2 (nn_restr; not for the triplet rule) (got %g)", value);
+    if (!(value == 0 || value == 1 || value == 2))
+      SB_ERROR(SB_EINVAL, "pairing: must be 0 (all_to_all), 1 (nn_symm) or 2 (nn_restr) (got %g)", value);
+    if (triplet && value == 2)
+      SB_ERROR(SB_EINVAL, "pairing: the triplet rule takes all-to-all (0) or nearest-neighbour symmetric (1) pairing "
+               "only, not restricted nearest-neighbour pairing (got 2, nn_restr)");
     p->pairing = (int)value;
     return SB_OK;
   }
+  char list[256];
   for (const param_key *k = keys; k->name; k++) {
     if (strcmp(k->name, key)) continue;
+    if (!(k->rules & (triplet ? FOR_TRIPLET : FOR_PAIR))) {
+      key_list(list, sizeof list, triplet ? FOR_TRIPLET : FOR_PAIR);
+      SB_ERROR(SB_EINVAL, "%s: is a parameter of %s, not of %s (which takes %s)", key,
+               triplet ? "stdp_synapse and its nearest-neighbour variants" : "stdp_triplet_synapse and stdp_triplet_nn_synapse",
+               sb_stdp_model_name(p), list);
+    }
     if (!isfinite(value)) SB_ERROR(SB_EINVAL, "%s: must be finite (got %g)", key, value);
     if (k->positive && !(value > 0)) SB_ERROR(SB_EINVAL, "%s: must be > 0 (got %g)", key, value);
     if (!k->positive && !(value >= 0)) SB_ERROR(SB_EINVAL, "%s: must be >= 0 (got %g)", key, value);
     memcpy((char *)p + k->off, &value, sizeof value);
     return SB_OK;
   }
-  SB_ERROR(SB_EINVAL, "%s: unknown parameter of %s", key, sb_stdp_model_name(p));
+  key_list(list, sizeof list, triplet ? FOR_TRIPLET : FOR_PAIR);
+  SB_ERROR(SB_EINVAL, "%s: unknown parameter of %s (expected one of %s)", key, sb_stdp_model_name(p), list);
 }
 
 int sb_stdp_model_parse(const char *name, sb_stdp_params *p) {

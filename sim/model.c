@@ -522,17 +522,47 @@ static int load_projection(const ctx *c, size_t idx, const json_t *j) {
     snprintf(p2, sizeof p2, "%s.synapse_params", path);
     if (!plastic) FAIL(c, p2, "only plastic synapse models take parameters (synapse_model is static_synapse)");
     if (!json_is_object(spj)) FAIL(c, p2, "expected an object of STDP parameters (got %s)", type_name(spj));
+    /* tau_x / tau_y are aliases: both names at once would leave one of the two values unused */
+    static const char *const alias[2][2] = {{"tau_x", "tau_plus_triplet"}, {"tau_y", "tau_minus_triplet"}};
+    for (int a = 0; a < 2; a++) {
+      const json_t *x1 = json_object_get(spj, alias[a][0]), *x2 = json_object_get(spj, alias[a][1]);
+      if (!x1 || !x2) continue;
+      char p3[192];
+      snprintf(p3, sizeof p3, "%s.%s", p2, alias[a][0]);
+      FAIL(c, p3, "%s is another name of %s, which is given too (%s = %g, %s = %g): give one of them", alias[a][0],
+           alias[a][1], alias[a][0], json_number_value(x1), alias[a][1], json_number_value(x2));
+    }
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)spj, k, v) {
       char p3[192];
       double val;
       snprintf(p3, sizeof p3, "%s.%s", p2, k);
-      if (!strcmp(k, "pairing") && json_is_string(v)) {
+      if (!strcmp(k, "pairing")) {
+        /* the model name sets the pairing; a pairing here may only repeat it */
+        if (!json_is_string(v)) {
+          if (json_is_number(v))
+            FAIL(c, p3, "expected \"all_to_all\", \"nn_symm\" or \"nn_restr\" (a string; got the number %g)", json_number_value(v));
+          FAIL(c, p3, "expected \"all_to_all\", \"nn_symm\" or \"nn_restr\" (got %s)", type_name(v));
+        }
         const char *pv = json_string_value(v);
-        val = !strcmp(pv, "all_to_all") ? 0 : !strcmp(pv, "nn_symm") ? 1 : !strcmp(pv, "nn_restr") ? 2 : -1;
-        if (val < 0) FAIL(c, p3, "expected all_to_all, nn_symm or nn_restr (got \"%s\")", pv);
-      } else if ((rc = get_number(c, p3, v, &val))) return rc;
+        int code = !strcmp(pv, "all_to_all") ? SB_STDP_ALL_TO_ALL : !strcmp(pv, "nn_symm") ? SB_STDP_NN_SYMM
+                 : !strcmp(pv, "nn_restr") ? SB_STDP_NN_RESTR : -1;
+        if (code < 0) FAIL(c, p3, "expected \"all_to_all\", \"nn_symm\" or \"nn_restr\" (got \"%s\")", pv);
+        if (stdp.model == SB_STDP_TRIPLET && code == SB_STDP_NN_RESTR)
+          FAIL(c, p3, "the triplet rule takes all-to-all pairing (stdp_triplet_synapse) or nearest-neighbour symmetric "
+               "pairing (stdp_triplet_nn_synapse) only, not restricted nearest-neighbour pairing (got \"%s\")", pv);
+        if (code != stdp.pairing) {
+          sb_stdp_params o = stdp;
+          o.pairing = code;
+          static const char *const pn[3] = {"all_to_all", "nn_symm", "nn_restr"};
+          FAIL(c, p3, "\"%s\" conflicts with synapse_model %s, whose pairing is \"%s\" (the model name sets the "
+               "pairing: \"%s\" is %s; leave pairing out or make it agree)", pv, sb_stdp_model_name(&stdp),
+               pn[stdp.pairing], pv, sb_stdp_model_name(&o));
+        }
+        continue;
+      }
+      if ((rc = get_number(c, p3, v, &val))) return rc;
       if (sb_stdp_set_param(&stdp, k, val)) return relay(c, SB_EINVAL, p2);
     }
   }
@@ -541,6 +571,8 @@ static int load_projection(const ctx *c, size_t idx, const json_t *j) {
     snprintf(p2, sizeof p2, "%s.record_weights", path);
     if (!plastic) FAIL(c, p2, "only plastic projections record weights");
     if (!json_is_object(rw) || !json_object_get(rw, "interval")) FAIL(c, p2, "expected {\"interval\": ms}");
+    static const char *const krw[] = {"interval", NULL};
+    if ((rc = check_keys(c, p2, rw, krw))) return rc;
     snprintf(p2, sizeof p2, "%s.record_weights.interval", path);
     if ((rc = get_number(c, p2, json_object_get(rw, "interval"), &snap_dt))) return rc;
     if (!(snap_dt >= 1e-3)) FAIL(c, p2, "must be >= 0.001 ms (got %g)", snap_dt);
@@ -909,6 +941,15 @@ int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_mo
     if (!json_is_array(pr)) { rc = fail_(&c, "projections", "expected an array (got %s)", type_name(pr)); goto fail; }
     for (size_t i = 0; i < json_array_size(pr); i++)
       if ((rc = load_projection(&c, i, json_array_get(pr, i)))) goto fail;
+    /* weight snapshots are held in memory for the whole run: refuse them now if they cannot fit
+     * (JSON projection i is network projection i: each entry makes exactly one) */
+    int bad = -1;
+    if ((rc = sb_plastic_check_snapshots_(m->net, m->t_stop, &bad))) {
+      char p2[64];
+      snprintf(p2, sizeof p2, "projections[%d]", bad);
+      rc = relay(&c, rc, p2);
+      goto fail;
+    }
   }
   const json_t *st = json_object_get(root, "stimuli");
   if (st) {

@@ -157,11 +157,12 @@ static int update_bounds(sb_net *net) {
 /* Physical memory of the machine in bytes (sysconf), SIZE_MAX when unknown. The builders refuse
  * a population or projection whose smallest possible footprint exceeds it, with an input error
  * (exit 2) naming the field, instead of running into the OOM killer. */
-static size_t phys_mem(void) {
+size_t sb_phys_mem_(void) {
   long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
   if (pages <= 0 || psz <= 0) return SIZE_MAX;
   return (size_t)pages * (size_t)psz;
 }
+#define phys_mem sb_phys_mem_
 /* Lower bound of the run-time bytes per neuron besides its state and its reset copy (times,
  * counters, cursors, queue heads; sim/run.c sb_net_prepare_). */
 #define SB_NEURON_RUNTIME_BYTES 112
@@ -635,6 +636,22 @@ static int to_csr(const synbuf *b, size_t ns, sb_csr *csr) {
 
 static int conn_errorf(int rc) { return rc; }
 
+double sb_net_held_bytes_(const sb_net *net) {
+  double held = 0;
+  for (int i = 0; i < net->n_pops; i++)
+    held += (double)net->pops[i].n * (double)(2 * net->pops[i].type->state_size + SB_NEURON_RUNTIME_BYTES);
+  for (int i = 0; i < net->n_projs; i++) held += (double)net->projs[i].bytes;
+  return held;
+}
+
+void sb_net_drop_last_proj_(sb_net *net) {
+  sb_proj *p = &net->projs[net->n_projs - 1];
+  net->pops[p->src].n_out--;   /* commit_proj appended it last */
+  if (p->kind == SB_PROJ_PLASTIC) net->n_plastic--;
+  free_proj_storage(net, p);
+  net->n_projs--;
+}
+
 /* Refuse a projection whose synapses cannot fit, before generating any: the expected count
  * from the rule, times the smallest construction footprint (the target-major list, 8 bytes a
  * synapse plus weight and delay when they vary, and the CSR copy, 4 bytes plus those), plus
@@ -657,10 +674,7 @@ static int check_size(const sb_net *net, int tgt, const sb_conn_spec *c, const s
   int keep_w = y->weight.kind != SB_DIST_CONST || (c->rule == SB_RULE_EXPLICIT && c->weights);
   int keep_d = y->delay.kind != SB_DIST_CONST || (c->rule == SB_RULE_EXPLICIT && c->delays);
   double per = (double)(12 + 2 * (4 * keep_w + 4 * keep_d));
-  double held = 0;
-  for (int i = 0; i < net->n_pops; i++)
-    held += (double)net->pops[i].n * (double)(2 * net->pops[i].type->state_size + SB_NEURON_RUNTIME_BYTES);
-  for (int i = 0; i < net->n_projs; i++) held += (double)net->projs[i].bytes;
+  double held = sb_net_held_bytes_(net);
   double have = (double)phys_mem();
   /* under MPI this rank builds only its own partitions' synapses */
   double share = (double)(net->p_hi - net->p_lo) / (double)net->threads;

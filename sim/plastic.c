@@ -30,14 +30,92 @@ static inline double syn_delay(const sb_proj *pr, const sb_csr *c, uint32_t x) {
 
 /* ---- construction ---- */
 
+/* ---- initial weights: 0 <= w <= Wmax ----
+ * NEST's stdp_synapse refuses a weight whose sign differs from Wmax's ("Weight and Wmax must
+ * have the same sign"); Wmax is > 0 here, so weights must be >= 0 (plastic synapses are
+ * excitatory), and at most Wmax: the rules' bounds assume it. Checked on the weight
+ * specification where its range is known (a constant, explicit weights, uniform and
+ * normal_clipped bounds), and on every drawn weight otherwise. */
+
+static double with_receptor(int receptor, double w) {   /* as the connector applies it */
+  return receptor == SB_RECEPTOR_EX ? fabs(w) : receptor == SB_RECEPTOR_IN ? -fabs(w) : w;
+}
+
+#define SAME_SIGN "weight and Wmax must have the same sign (NEST stdp_synapse), and Wmax is > 0 here: plastic weights lie in [0, Wmax]"
+
+static int check_weight_spec(const sb_conn_spec *conn, const sb_syn_spec *syn, const sb_stdp_params *p) {
+  double W = p->Wmax;
+  if (syn->receptor == SB_RECEPTOR_IN)
+    SB_ERROR(SB_EINVAL, "receptor: \"inhibitory\" makes the weights negative; " SAME_SIGN " (Wmax = %g)", W);
+  if (conn->rule == SB_RULE_EXPLICIT && conn->weights) {
+    for (size_t i = 0; i < conn->n; i++) {
+      double w = with_receptor(syn->receptor, conn->weights[i]);
+      if (w < 0) SB_ERROR(SB_EINVAL, "weights[%zu]: %g is negative; " SAME_SIGN " (Wmax = %g)", i, w, W);
+      if (w > W) SB_ERROR(SB_EINVAL, "weights[%zu]: %g is above Wmax = %g (initial weights must lie in [0, Wmax])", i, w, W);
+    }
+    return SB_OK;
+  }
+  const sb_dist *d = &syn->weight;
+  if (d->kind == SB_DIST_CONST) {
+    double w = with_receptor(syn->receptor, d->a);
+    if (w < 0) SB_ERROR(SB_EINVAL, "weight: %g is negative; " SAME_SIGN " (Wmax = %g)", w, W);
+    if (w > W) SB_ERROR(SB_EINVAL, "weight: %g is above Wmax = %g (initial weights must lie in [0, Wmax])", w, W);
+  } else if (d->kind == SB_DIST_UNIFORM || d->kind == SB_DIST_NORMAL_CLIPPED) {
+    double lo = d->kind == SB_DIST_UNIFORM ? d->a : d->c, hi = d->kind == SB_DIST_UNIFORM ? d->b : d->d;
+    const char *what = d->kind == SB_DIST_UNIFORM ? "uniform" : "normal_clipped";
+    if (syn->receptor == SB_RECEPTOR_EX) {   /* |x|: the larger magnitude bounds it */
+      double m = fmax(fabs(lo), fabs(hi));
+      if (m > W)
+        SB_ERROR(SB_EINVAL, "weight: a %s distribution on [%g, %g] with receptor excitatory (|w|) reaches %g, above Wmax = %g "
+                 "(initial weights must lie in [0, Wmax])", what, lo, hi, m, W);
+    } else {
+      if (lo < 0)
+        SB_ERROR(SB_EINVAL, "weight.min: %g is negative (a %s distribution draws weights from [%g, %g]); " SAME_SIGN " (Wmax = %g)",
+                 lo, what, lo, hi, W);
+      if (hi > W)
+        SB_ERROR(SB_EINVAL, "weight.max: %g is above Wmax = %g (a %s distribution draws weights up to it; initial weights "
+                 "must lie in [0, Wmax])", hi, W, what);
+    }
+  }   /* normal, lognormal: unbounded, every drawn weight is checked after connecting */
+  return SB_OK;
+}
+
+/* Every stored initial weight (float) of the new projection in [0, Wmax]. Rounding to float is
+ * monotone, so a drawn x <= Wmax never fails the test w <= (float)Wmax. */
+static int check_drawn_weights(const sb_net *net, const sb_proj *pr, const sb_stdp_params *p) {
+  float W = (float)p->Wmax;
+  size_t ns = net->pops[pr->src].n;
+  for (int k = 0; k < net->threads; k++) {
+    const sb_csr *c = &pr->part[k];
+    if (!c->w || !c->row) continue;
+    for (size_t s = 0; s < ns; s++)
+      for (uint32_t x = c->row[s]; x < c->row[s + 1]; x++) {
+        float w = c->w[x];
+        if (w < 0)
+          SB_ERROR(SB_EINVAL, "weight: drawn weight %.9g (source %zu -> target %u) is negative; " SAME_SIGN " (Wmax = %g)",
+                   (double)w, s, c->tgt[x], p->Wmax);
+        if (w > W)
+          SB_ERROR(SB_EINVAL, "weight: drawn weight %.9g (source %zu -> target %u) is above Wmax = %g (initial weights must "
+                   "lie in [0, Wmax]; a bounded distribution such as uniform or normal_clipped keeps them there)",
+                   (double)w, s, c->tgt[x], p->Wmax);
+      }
+  }
+  return SB_OK;
+}
+
 int sb_stdp_connect(sb_net *net, int src, int tgt, const sb_conn_spec *conn, const sb_syn_spec *syn,
                     const sb_stdp_params *stdp, int *proj) {
   if (conn->rule == SB_RULE_ONE_TO_ONE)
     SB_ERROR(SB_EINVAL, "rule: plastic synapses (%s) need a sparse rule; write one_to_one as explicit",
              sb_stdp_model_name(stdp));
   int pid, rc;
+  if ((rc = check_weight_spec(conn, syn, stdp))) return rc;
   if ((rc = sb_net_connect(net, src, tgt, conn, syn, &pid))) return rc;
   sb_proj *pr = &net->projs[pid];
+  if ((rc = check_drawn_weights(net, pr, stdp))) {
+    sb_net_drop_last_proj_(net);   /* refused as a whole: the network is as before */
+    return rc;
+  }
   int T = net->threads;
   struct sb_plastic *pl = sb_calloc(1, sizeof *pl);
   if (!pl) return SB_ENOMEM;
@@ -152,7 +230,39 @@ void sb_plastic_window_end_(sb_net *net, int k) {
   }
 }
 
+int sb_plastic_check_snapshots_(const sb_net *net, double t_stop, int *proj) {
+  double have = (double)sb_phys_mem_(), held = sb_net_held_bytes_(net), snaps = 0;
+  if (have > (double)(SIZE_MAX / 2)) have = (double)(SIZE_MAX / 2);   /* unknown: the address space */
+  for (int i = 0; i < net->n_projs; i++) {
+    const sb_proj *pr = &net->projs[i];
+    const struct sb_plastic *pl = pr->pl;
+    if (!pl || !(pl->snap_dt > 0)) continue;
+    double rows = ceil(t_stop / pl->snap_dt) + 1, per = (double)(pr->nsyn + 1) * sizeof(double);
+    double need = rows * per;
+    if (held + snaps + need > have) {
+      *proj = i;
+      double left = have - held - snaps;   /* what a longer interval may use */
+      char hint[160] = "";
+      if (left > 2 * per)
+        snprintf(hint, sizeof hint, "; an interval of at least %.4g ms fits", t_stop / (floor(left / per) - 1));
+      SB_ERROR(SB_EINVAL, "record_weights.interval: %g ms up to t_stop = %g ms is %.17g snapshots of %zu weights, which "
+               "need %.4g bytes (%.4g GB) of memory for the whole run; with the %.4g bytes the network holds%s that is "
+               "more than the %.4g bytes (%.4g GB) of physical memory%s", pl->snap_dt, t_stop, rows, pr->nsyn, need,
+               need / 1e9, held + snaps, snaps > 0 ? " (its snapshots of earlier projections included)" : "", have,
+               have / 1e9, hint);
+    }
+    snaps += need;
+  }
+  return SB_OK;
+}
+
 int sb_plastic_run_start_(sb_net *net, double t_stop) {
+  int bad = -1, rc;
+  if ((rc = sb_plastic_check_snapshots_(net, t_stop, &bad))) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", sb_last_error());
+    SB_ERROR(rc, "projections[%d].%s", bad, msg);
+  }
   for (int i = 0; i < net->n_projs; i++) {
     sb_proj *pr = &net->projs[i];
     struct sb_plastic *pl = pr->pl;
@@ -502,7 +612,8 @@ int sb_plastic_checkpoint_read_(sb_net *net, hid_t g, const char *file) {
     uint64_t *pn = NULL;
     int st = cp_read(g, file, i, "meta", H5T_NATIVE_DOUBLE, (void **)&meta, 2);
     size_t rows = st ? 0 : (size_t)meta[0];
-    if (!st && (meta[0] < 0 || meta[0] != (double)rows || (rows && !(pl->snap_dt > 0))))
+    if (!st && (meta[0] < 0 || meta[0] > (double)(SIZE_MAX / 16) / (double)(ns + 1) || meta[0] != (double)rows ||
+                (rows && !(pl->snap_dt > 0))))
       st = SB_SET_ERROR(SB_EFORMAT, "%s: /checkpoint/plastic_%d_meta: %g snapshot rows does not fit this model", file, i, meta[0]);
     if (!st) st = cp_read(g, file, i, "syn", H5T_NATIVE_DOUBLE, (void **)&syn, 5 * ns);
     if (!st) st = cp_read(g, file, i, "post_counts", H5T_NATIVE_UINT64, (void **)&pn, nt);

@@ -309,8 +309,28 @@ static void test_bad_params(void **state) {
   assert_int_equal(sb_stdp_set_param(&p, "tau_m", 5), SB_EINVAL);
   check_contains(sb_last_error(), "tau_m: unknown parameter of stdp_synapse");
   assert_int_equal(sb_stdp_set_param(&p, "pairing", 3), SB_EINVAL);
+  /* each rule takes its own parameters (NEST's per-model sets): the other rule's are refused */
+  assert_int_equal(sb_stdp_set_param(&p, "Aplus", 0.01), SB_EINVAL);
+  check_contains(sb_last_error(), "Aplus: is a parameter of stdp_triplet_synapse and stdp_triplet_nn_synapse, not of stdp_synapse");
+  check_rel(p.Aplus, 5e-10, 0, "Aplus unchanged after error");
+  assert_int_equal(sb_stdp_set_param(&p, "tau_y", 77), SB_EINVAL);
+  check_contains(sb_last_error(), "tau_y: is a parameter of stdp_triplet_synapse");
+  check_rel(p.tau_minus_triplet, 110, 0, "tau_y unchanged after error");
+  assert_int_equal(sb_stdp_set_param(&p, "pairing", 2), SB_OK);   /* pair rules: nn_restr */
+  const char *pair_only[] = {"lambda", "alpha", "mu_plus", "mu_minus"};
+  sb_stdp_defaults(&p, SB_STDP_TRIPLET);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(sb_stdp_set_param(&p, pair_only[i], 0.5), SB_EINVAL);
+    check_contains(sb_last_error(), "is a parameter of stdp_synapse and its nearest-neighbour variants, not of stdp_triplet_synapse");
+  }
+  check_rel(p.lambda, 0.01, 0, "lambda unchanged after error");
   assert_int_equal(sb_stdp_set_param(&p, "tau_y", 77), SB_OK);
   check_rel(p.tau_minus_triplet, 77, 0, "tau_y alias");
+  assert_int_equal(sb_stdp_set_param(&p, "Wmax", 2), SB_OK);   /* shared by both rules */
+  assert_int_equal(sb_stdp_set_param(&p, "pairing", 2), SB_EINVAL);
+  check_contains(sb_last_error(), "pairing: the triplet rule takes all-to-all (0) or nearest-neighbour symmetric (1) pairing only");
+  assert_int_equal(p.pairing, SB_STDP_ALL_TO_ALL);
+  assert_int_equal(sb_stdp_set_param(&p, "pairing", 1), SB_OK);
   assert_int_equal(sb_stdp_model_parse("stdp_pl_synapse_hom", &p), SB_EINVAL);
   check_contains(sb_last_error(), "unknown model \"stdp_pl_synapse_hom\"");
   /* allocation failure of the history is reported */

@@ -234,8 +234,8 @@ static void test_alloc_failures(void **state) {
  *     weights than every one of the 8 inner bins, and at least 10% of all weights;
  *  2. at least 30% of the weights lie within 10% of a bound (a uniform distribution has 20%);
  *  3. the middle fifth [0.4, 0.6] Wmax has lost at least a quarter of its initial share.
- * Measured: histogram 240 93 79 61 68 64 62 69 105 159 (40% in the end bins; the middle fifth
- * 132 of 1000 from 188). This is the onset of the
+ * Measured: histogram 238 90 91 56 62 65 63 77 99 159 (40% in the end bins; the middle fifth
+ * 127 of 1000 from 188; docs/stdp.md gives the command). This is the onset of the
  * separation; "most weights near the bounds" needs far longer runs (43% after 100 s and 200 s
  * here), too long for a unit test. */
 static void test_song_miller_abbott(void **state) {
