@@ -6,6 +6,7 @@
 #include <gsl/gsl_randist.h>
 #include <omp.h>
 #include <signal.h>
+#include <time.h>
 
 /* ---- errors ---- */
 
