@@ -44,11 +44,10 @@ static size_t up8(size_t n) { return (n + 7) & ~(size_t)7; }
 
 typedef struct {
   int th, tw, nt;          /* tiles of the convolution's output (OH, OW): rows, cols, per image */
-  int ih, iw, ni;          /* tiles of the input (H, W), the output of the backward-data pass */
-  size_t u, ur;            /* shared: G w G^T (36, OC, C); rotated and transposed (36, C, OC) */
+  size_t u;                /* shared: G w G^T (36, OC, C) */
   size_t acc, per_group;   /* shared: per group, dW in the transformed domain (36, OC, C), then db (OC) */
   size_t threads;          /* where the per-thread parts start */
-  size_t pad, d, e, gc, v, m, per; /* per thread: padded plane, gather and half-transformed tiles,
+  size_t pad, d, e, gc, v, per; /* per thread: padded plane, gather and half-transformed tiles,
                                      block gradient (WINO_IMAGES, OC, OH, OW), transformed operands */
 } wlayout;
 
@@ -56,26 +55,18 @@ static wlayout layout_of(const sb_conv_shape *s) {
   wlayout l;
   const size_t C = (size_t)s->C, OC = (size_t)s->OC;
   l.th = (s->OH + 1) / 2; l.tw = (s->OW + 1) / 2; l.nt = l.th * l.tw;
-  l.ih = (s->H + 1) / 2; l.iw = (s->W + 1) / 2; l.ni = l.ih * l.iw;
-  const size_t ldo = up8((size_t)WINO_IMAGES * l.nt), ldi = up8((size_t)WINO_IMAGES * l.ni);
-  const size_t plane_o = (size_t)(2 * l.th + 4) * (2 * l.tw + 4), plane_i = (size_t)(2 * l.ih + 4) * (2 * l.iw + 4);
-  const size_t maxt = (size_t)(l.nt > l.ni ? l.nt : l.ni);
+  const size_t ldo = up8((size_t)WINO_IMAGES * l.nt);
   size_t o = 0;
   l.u = o; o += up16(NXI * OC * C);
-  l.ur = o; o += up16(NXI * OC * C);
   l.acc = o; l.per_group = up16(NXI * OC * C) + up16(OC); o += l.per_group * CONV_GROUPS;
   l.threads = o;
   o = 0;
-  l.pad = o; o += up16(plane_o > plane_i ? plane_o : plane_i);
-  l.d = o; o += up16(NXI * maxt);
-  l.e = o; o += up16(NXI * maxt);
+  l.pad = o; o += up16((size_t)(2 * l.th + 4) * (2 * l.tw + 4));
+  l.d = o; o += up16(NXI * (size_t)l.nt);
+  l.e = o; o += up16(NXI * (size_t)l.nt);
   l.gc = o; o += up16((size_t)WINO_IMAGES * OC * s->OH * s->OW);
-  /* forward: V (36, C, ldo) then M (36, OC, ldo); backward filter: V and the gradient's (36, OC, ldo);
-   * backward data: its V (36, OC, ldi) then the product (36, C, ldi) */
-  const size_t a = NXI * (C + OC) * ldo, b = NXI * (OC + C) * ldi;
-  l.v = o;
-  l.m = 0; /* set per pass */
-  o += up16(a > b ? a : b);
+  /* forward: V (36, C, ldo) then M (36, OC, ldo); backward: V or Z (36, C, ldo) then Gy (36, OC, ldo) */
+  l.v = o; o += up16(NXI * (C + OC) * ldo);
   l.per = o;
   return l;
 }
@@ -99,8 +90,16 @@ static int thread_id(void) {
 
 /* ---- transforms (data side, float, vectorised over n tiles) ---- */
 
+/* Compiled for AVX-512, AVX2 and baseline x86-64, picked at load time. The results do not depend
+ * on the choice: C17 mode leaves -ffp-contract off, so no clone fuses a multiply and an add. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define SB_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SB_CLONES
+#endif
+
 /* o[a][t] = (B^T d)[a] for the 6-vectors d[.][t] */
-static void bt6(float *const o[6], const float *const d[6], int n) {
+SB_CLONES static void bt6(float *const o[6], const float *const d[6], int n) {
   const float *restrict d0 = d[0], *restrict d1 = d[1], *restrict d2 = d[2], *restrict d3 = d[3],
               *restrict d4 = d[4], *restrict d5 = d[5];
   float *restrict o0 = o[0], *restrict o1 = o[1], *restrict o2 = o[2], *restrict o3 = o[3], *restrict o4 = o[4],
@@ -116,6 +115,38 @@ static void bt6(float *const o[6], const float *const d[6], int n) {
     o4[t] = 8.0f * q - 4.0f * p;
     o5[t] = (x1 - 5.0f * x3) + 4.0f * x5;
   }
+}
+
+/* o[j][t] = (B z)[j] for the 6-vectors z[.][t] (the transpose of bt6) */
+SB_CLONES static void b6(float *const o[6], const float *const z[6], int n) {
+  const float *restrict z0 = z[0], *restrict z1 = z[1], *restrict z2 = z[2], *restrict z3 = z[3],
+              *restrict z4 = z[4], *restrict z5 = z[5];
+  float *restrict o0 = o[0], *restrict o1 = o[1], *restrict o2 = o[2], *restrict o3 = o[3], *restrict o4 = o[4],
+                  *restrict o5 = o[5];
+#pragma omp simd
+  for (int t = 0; t < n; t++) {
+    const float x0 = z0[t], x1 = z1[t], x2 = z2[t], x3 = z3[t], x4 = z4[t], x5 = z5[t];
+    const float p = x1 + x2, m = x1 - x2, P = x3 + x4, M = x3 - x4;
+    o0[t] = x0;
+    o1[t] = (4.0f * M - m) + x5;
+    o2[t] = (8.0f * P - p) - 5.0f * x0;
+    o3[t] = 4.0f * (m - M) - 5.0f * x5;
+    o4[t] = 4.0f * (x0 + p) - 8.0f * P;
+    o5[t] = 4.0f * x5;
+  }
+}
+
+/* D[i*6+j][ty*TW+tx] = pad[2ty+i][2tx+j] (pad: rows of PW floats) */
+SB_CLONES static void gather_tiles(float *restrict D, const float *restrict pad, int PW, int TH, int TW) {
+  const int nt = TH * TW;
+  for (int i = 0; i < 6; i++)
+    for (int j = 0; j < 6; j++) {
+      float *restrict dd = D + (size_t)(i * 6 + j) * nt;
+      for (int ty = 0; ty < TH; ty++) {
+        const float *restrict pr = pad + (size_t)(2 * ty + i) * PW + j;
+        for (int tx = 0; tx < TW; tx++) dd[ty * TW + tx] = pr[2 * tx];
+      }
+    }
 }
 
 /* Input transform of one image: planes x (Cin, H, W), zero padded by P, cut into the 6x6 tiles
@@ -135,15 +166,7 @@ static void input_transform(float *V, size_t vs, size_t ld, size_t t0, const flo
         memcpy(pr + P, xc + (size_t)ih * W, (size_t)W * sizeof(float));
       }
     }
-    /* D[i*6+j][t] = pad[2ty + i][2tx + j] */
-    for (int i = 0; i < 6; i++)
-      for (int j = 0; j < 6; j++) {
-        float *restrict dd = D + (size_t)(i * 6 + j) * nt;
-        for (int ty = 0; ty < TH; ty++) {
-          const float *restrict pr = pad + (size_t)(2 * ty + i) * PW + j;
-          for (int tx = 0; tx < TW; tx++) dd[ty * TW + tx] = pr[2 * tx];
-        }
-      }
+    gather_tiles(D, pad, PW, TH, TW);
     /* rows: E[i*6+b] = sum_j B^T[b][j] D[i*6+j] */
     for (int i = 0; i < 6; i++) {
       const float *in[6];
@@ -168,7 +191,7 @@ static void input_transform(float *V, size_t vs, size_t ld, size_t t0, const flo
 }
 
 /* o0[t] = (A^T m)[0], o1[t] = (A^T m)[1] for the 6-vectors m[.][t] */
-static void at6(float *restrict o0, float *restrict o1, const float *const m[6], int n) {
+SB_CLONES static void at6(float *restrict o0, float *restrict o1, const float *const m[6], int n) {
   const float *restrict m0 = m[0], *restrict m1 = m[1], *restrict m2 = m[2], *restrict m3 = m[3],
               *restrict m4 = m[4], *restrict m5 = m[5];
 #pragma omp simd
@@ -180,7 +203,7 @@ static void at6(float *restrict o0, float *restrict o1, const float *const m[6],
 }
 
 /* o[i][t] = (A (u, v))[i] = (u, u + v, u - v, u + v/2, u - v/2, v) */
-static void a6(float *const o[6], const float *restrict u, const float *restrict v, int n) {
+SB_CLONES static void a6(float *const o[6], const float *restrict u, const float *restrict v, int n) {
   float *restrict o0 = o[0], *restrict o1 = o[1], *restrict o2 = o[2], *restrict o3 = o[3], *restrict o4 = o[4],
                   *restrict o5 = o[5];
 #pragma omp simd
@@ -272,6 +295,52 @@ static void grad_transform(float *Gy, size_t gs, size_t ld, size_t t0, const flo
   }
 }
 
+/* pad[2ty+i][2tx+j] += D[i*6+j][ty*TW+tx], in the order (i, j), then tiles (the inverse of gather_tiles) */
+SB_CLONES static void scatter_tiles(float *restrict pad, const float *restrict D, int PW, int TH, int TW) {
+  const int nt = TH * TW;
+  for (int i = 0; i < 6; i++)
+    for (int j = 0; j < 6; j++) {
+      const float *restrict dd = D + (size_t)(i * 6 + j) * nt;
+      for (int ty = 0; ty < TH; ty++) {
+        float *restrict pr = pad + (size_t)(2 * ty + i) * PW + j;
+        for (int tx = 0; tx < TW; tx++) pr[2 * tx] += dd[ty * TW + tx];
+      }
+    }
+}
+
+/* Backward data of one image from the transformed-domain product Z[xi][c][t0 + t] (= sum_k
+ * U[xi][k][c] Gy[xi][k][t]): each tile's B Z B^T (6x6) is added into a zeroed padded plane at the
+ * tile's input patch, in tile order; dx (Cin, H, W) is the plane without its padding P. */
+static void data_grad_transform(float *dx, const float *Z, size_t zs, size_t ld, size_t t0, int Cin, int H, int W,
+                                int P, int TH, int TW, float *pad, float *D, float *E) {
+  const int PH = 2 * TH + 4, PW = 2 * TW + 4, nt = TH * TW;
+  for (int c = 0; c < Cin; c++) {
+    /* rows: E[a*6+j] = (B Z[a*6+.])[j]; columns: D[i*6+j] = (B E[.*6+j])[i] */
+    for (int a = 0; a < 6; a++) {
+      const float *in[6];
+      float *out[6];
+      for (int b = 0; b < 6; b++) {
+        in[b] = Z + (size_t)(a * 6 + b) * zs + (size_t)c * ld + t0;
+        out[b] = E + (size_t)(a * 6 + b) * nt;
+      }
+      b6(out, in, nt);
+    }
+    for (int j = 0; j < 6; j++) {
+      const float *in[6];
+      float *out[6];
+      for (int a = 0; a < 6; a++) {
+        in[a] = E + (size_t)(a * 6 + j) * nt;
+        out[a] = D + (size_t)(a * 6 + j) * nt;
+      }
+      b6(out, in, nt);
+    }
+    memset(pad, 0, (size_t)PH * PW * sizeof(float));
+    scatter_tiles(pad, D, PW, TH, TW);
+    float *xc = dx + (size_t)c * H * W;
+    for (int h = 0; h < H; h++) memcpy(xc + (size_t)h * W, pad + (size_t)(h + P) * PW + P, (size_t)W * sizeof(float));
+  }
+}
+
 /* ---- weight side (double, once per call) ---- */
 
 static const double Gm[6][5] = {
@@ -283,32 +352,24 @@ static const double Gm[6][5] = {
     {0.0, 0.0, 0.0, 0.0, 0.25},
 };
 
-/* U[xi][k][c] = (G w[k][c] G^T)[xi]  and  Ur[xi][c][k] = (G rot180(w[k][c]) G^T)[xi]. */
-static void weight_transform(float *U, float *Ur, const float *w, int OC, int C) {
+/* U[xi][k][c] = (G w[k][c] G^T)[xi] */
+static void weight_transform(float *U, const float *w, int OC, int C) {
 #pragma omp parallel for schedule(static)
   for (int k = 0; k < OC; k++)
     for (int c = 0; c < C; c++) {
       const float *g = w + ((size_t)k * C + c) * 25;
-      double t[6][5], tr[6][5];
+      double t[6][5];
       for (int i = 0; i < 6; i++)
         for (int v = 0; v < 5; v++) {
-          double a = 0.0, ar = 0.0;
-          for (int u = 0; u < 5; u++) {
-            a += Gm[i][u] * g[u * 5 + v];
-            ar += Gm[i][u] * g[(4 - u) * 5 + (4 - v)];
-          }
+          double a = 0.0;
+          for (int u = 0; u < 5; u++) a += Gm[i][u] * g[u * 5 + v];
           t[i][v] = a;
-          tr[i][v] = ar;
         }
       for (int i = 0; i < 6; i++)
         for (int j = 0; j < 6; j++) {
-          double a = 0.0, ar = 0.0;
-          for (int v = 0; v < 5; v++) {
-            a += t[i][v] * Gm[j][v];
-            ar += tr[i][v] * Gm[j][v];
-          }
-          if (U) U[((size_t)(i * 6 + j) * OC + k) * C + c] = (float)a;
-          if (Ur) Ur[((size_t)(i * 6 + j) * C + c) * OC + k] = (float)ar;
+          double a = 0.0;
+          for (int v = 0; v < 5; v++) a += t[i][v] * Gm[j][v];
+          U[((size_t)(i * 6 + j) * OC + k) * C + c] = (float)a;
         }
     }
 }
@@ -368,7 +429,7 @@ void winograd_forward_(float *conv_out, float *relu_out, float *pool_out, const 
   const int PH = pk ? (s->OH - pk) / ps + 1 : 0, PW = pk ? (s->OW - pk) / ps + 1 : 0;
   const size_t pool_sz = (size_t)s->OC * PH * PW;
   float *U = ws + l.u;
-  weight_transform(U, NULL, w, s->OC, s->C);
+  weight_transform(U, w, s->OC, s->C);
 #pragma omp parallel for schedule(dynamic)
   for (int q = 0; q < CONV_GROUPS; q++) {
     int lo, hi;
@@ -398,15 +459,16 @@ void winograd_backward_(float *dinp, float *dw, float *db, const float *dout, co
   const size_t in_sz = (size_t)C * s->H * s->W, out_sz = (size_t)OC * s->OH * s->OW;
   const int PH = pk ? (s->OH - pk) / ps + 1 : 0, PW = pk ? (s->OW - pk) / ps + 1 : 0;
   const size_t dout_sz = conv_out ? (pk ? (size_t)OC * PH * PW : out_sz) : out_sz;
-  float *Ur = ws + l.ur;
-  if (dinp) weight_transform(NULL, Ur, w, OC, C);
-  for (int q = 0; q < CONV_GROUPS; q++) memset(ws + l.acc + l.per_group * (size_t)q, 0, l.per_group * sizeof(float));
+  const size_t nm = NXI * (size_t)OC * C;
+  float *U = ws + l.u;
+  if (dinp) weight_transform(U, w, OC, C);
 #pragma omp parallel for schedule(dynamic)
   for (int q = 0; q < CONV_GROUPS; q++) {
     int lo, hi;
     group_range(q, N, &lo, &hi);
     float *t = ws + l.threads + l.per * (size_t)thread_id();
-    float *macc = ws + l.acc + l.per_group * (size_t)q, *tdb = macc + up16(NXI * (size_t)OC * C);
+    float *macc = ws + l.acc + l.per_group * (size_t)q, *tdb = macc + up16(nm);
+    memset(tdb, 0, (size_t)OC * sizeof(float)); /* macc: the group's first chunk writes it (beta 0) */
     for (int n0 = lo; n0 < hi; n0 += WINO_IMAGES) {
       const int nb = hi - n0 < WINO_IMAGES ? hi - n0 : WINO_IMAGES;
       /* the gradient at the convolution's output, image by image, and the bias gradient */
@@ -419,36 +481,45 @@ void winograd_backward_(float *dinp, float *dw, float *db, const float *dout, co
       } else {
         for (int n = 0; n < nb; n++) conv_out_grad_(NULL, tdb, g + (size_t)n * out_sz, NULL, s, 0, 0);
       }
-      if (dw) {
-        /* M[xi] (OC, C) += Gy[xi] (OC, T) . V[xi]^T (T, C) */
-        const size_t T = (size_t)nb * l.nt, ld = up8(T), vs = (size_t)C * ld, gs = (size_t)OC * ld;
-        float *V = t + l.v, *Gy = V + NXI * vs;
-        for (int n = 0; n < nb; n++) {
+      if (!dw && !dinp) continue;
+      /* V (36, C, T): the input's tiles; Gy (36, OC, T): A g A^T of the gradient's 2x2 tiles */
+      const size_t T = (size_t)nb * l.nt, ld = up8(T), vs = (size_t)C * ld, gs = (size_t)OC * ld;
+      float *V = t + l.v, *Gy = V + NXI * vs;
+      for (int n = 0; n < nb; n++) {
+        if (dw)
           input_transform(V, vs, ld, (size_t)n * l.nt, inp + (size_t)(n0 + n) * in_sz, C, s->H, s->W, s->P, l.th,
                           l.tw, t + l.pad, t + l.d, t + l.e);
-          grad_transform(Gy, gs, ld, (size_t)n * l.nt, g + (size_t)n * out_sz, OC, s->OH, s->OW, l.th, l.tw,
-                         t + l.d);
-        }
+        grad_transform(Gy, gs, ld, (size_t)n * l.nt, g + (size_t)n * out_sz, OC, s->OH, s->OW, l.th, l.tw, t + l.d);
+      }
+      /* filter: M[xi] (OC, C) += Gy[xi] (OC, T) . V[xi]^T (T, C) */
+      if (dw)
         for (int xi = 0; xi < NXI; xi++)
           cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C, (int)T, 1.0f, Gy + (size_t)xi * gs, (int)ld,
-                      V + (size_t)xi * vs, (int)ld, 1.0f, macc + (size_t)xi * OC * C, C);
-      }
-      if (dinp)
-        chunk_conv(dinp + (size_t)n0 * in_sz, g, Ur, NULL, nb, OC, C, s->OH, s->OW, 4 - s->P, s->H, s->W, l.ih, l.iw,
-                   t, &l);
+                      V + (size_t)xi * vs, (int)ld, n0 == lo ? 0.0f : 1.0f, macc + (size_t)xi * OC * C, C);
+      if (!dinp) continue;
+      /* data: Z[xi] (C, T) = U[xi]^T (C, OC) . Gy[xi] (OC, T) into V's place, then B Z B^T per tile */
+      float *Z = V;
+      for (int xi = 0; xi < NXI; xi++)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, (int)T, OC, 1.0f, U + (size_t)xi * OC * C, C,
+                    Gy + (size_t)xi * gs, (int)ld, 0.0f, Z + (size_t)xi * vs, (int)ld);
+      for (int n = 0; n < nb; n++)
+        data_grad_transform(dinp + (size_t)(n0 + n) * in_sz, Z, vs, ld, (size_t)n * l.nt, C, s->H, s->W, s->P, l.th,
+                            l.tw, t + l.pad, t + l.d, t + l.e);
     }
   }
-  /* the groups in group order */
-  float *m0 = ws + l.acc;
-  const size_t nm = NXI * (size_t)OC * C;
-  for (int q = 1; q < CONV_GROUPS; q++) {
-    const float *mq = ws + l.acc + l.per_group * (size_t)q;
-    for (size_t i = 0; i < nm; i++) m0[i] += mq[i];
+  /* the groups in group order (the groups with images: N < CONV_GROUPS leaves some empty) */
+  float *m0 = NULL;
+  for (int q = 0; q < CONV_GROUPS; q++) {
+    int lo, hi;
+    group_range(q, N, &lo, &hi);
+    if (lo == hi) continue;
+    float *mq = ws + l.acc + l.per_group * (size_t)q;
+    if (db)
+      for (int k = 0; k < OC; k++) db[k] += mq[up16(nm) + k];
+    if (!dw) continue;
+    if (!m0) m0 = mq;
+    else
+      for (size_t i = 0; i < nm; i++) m0[i] += mq[i];
   }
-  if (dw) filter_output_transform(dw, m0, OC, C);
-  if (db)
-    for (int q = 0; q < CONV_GROUPS; q++) {
-      const float *tdb = ws + l.acc + l.per_group * (size_t)q + up16(nm);
-      for (int k = 0; k < OC; k++) db[k] += tdb[k];
-    }
+  if (dw && m0) filter_output_transform(dw, m0, OC, C);
 }
