@@ -1,7 +1,8 @@
 /* Winograd minimal filtering F(2x2, 5x5) for stride-1 5x5 convolutions (Lavin & Gray 2016, "Fast
  * Algorithms for Convolutional Neural Networks", CVPR): forward, backward data and backward filter,
- * as 36 sgemm per chunk of images in a 6x6 transformed domain. Only this shape; layers.c's
- * im2col path does every other one and decides which path runs (conv_use_winograd_).
+ * as 36 sgemm per chunk of images in a 6x6 transformed domain (36 multiplies per 2x2 outputs
+ * instead of 100). Only this shape; layers.c's im2col path does every other one, and
+ * sb_conv2d_uses_winograd (layers.c) decides which path runs.
  *
  * One dimension, points 0, +-1, +-1/2, infinity (m = 2 outputs, r = 5 taps, alpha = 6):
  *   y = A^T [(G g) . (B^T d)],   B^T rows scaled so that B^T is integral (G takes the factors):
@@ -10,12 +11,17 @@
  *   G   = [1 0 0 0 0;  1/6 1/6 1/6 1/6 1/6;  1/6 -1/6 1/6 -1/6 1/6;
  *          1/3 1/6 1/12 1/24 1/48;  1/3 -1/6 1/12 -1/24 1/48;  0 0 0 0 1/4]
  *   A^T = [1 1 1 1 1 0;  0 1 -1 1/2 -1/2 1]
- * (+-1/2 gave 2.8e-6 max relative error in fp32 on C = 32, K = 64 random layers, +-2 gave 3.4e-6.)
+ * (the Toom-Cook matrices: A, G evaluate polynomials at the points, B^T is the inverse transposed
+ * Vandermonde matrix. In a numpy model of fp32 on C = 32, K = 64 random layers +-1/2 gave 2.8e-6
+ * max relative error, +-2 gave 3.4e-6, the unscaled matrices 3.1e-6 and 3.8e-6.)
  * Two dimensions, per 6x6 input tile d and 2x2 output tile:
- *   forward        Y  = A^T [(G w G^T) . (B^T d B)] A                (F(2x2, 5x5))
- *   backward filt. dW = G^T [(A dY A^T) . (B^T d B)] G, summed over tiles  (F(5x5, 2x2), its transpose)
- *   backward data  dX = forward with the 180-degree rotated, transposed kernels on dY padded by 4 - P.
- * Weight-side transforms (G w G^T and the final G^T M G) run in double, once per batch; the
+ *   forward         Y  = A^T [U . (B^T d B)] A,   U = G w G^T                    (F(2x2, 5x5))
+ *   backward filter dW = G^T [sum over tiles (A dY A^T) . (B^T d B)] G   (F(5x5, 2x2): the derivative
+ *                   of forward in U; the same 6x6 domain and the same B^T d B)
+ *   backward data   dd = B [sum over k U . (A dY A^T)] B^T per tile, overlap-added into dX (the
+ *                   transpose of forward; it reuses A dY A^T of the filter pass, and equals the
+ *                   correlation of dY with the rotated kernels).
+ * Weight-side transforms (G w G^T and the final G^T M G) run in double, once per call; the
  * data-side ones are the explicit adds and multiplies below, vectorised over the tiles.
  *
  * Work split (results bit-identical for any thread count): a batch of N images is cut into
@@ -34,7 +40,9 @@
 #include <omp.h>
 #endif
 
-#define WINO_IMAGES 8 /* images per chunk: 8 x 49 = 392 sgemm columns for a 14x14 output */
+#ifndef WINO_IMAGES
+#define WINO_IMAGES 4 /* images per chunk: 4 x 49 = 196 sgemm columns for a 14x14 output (2, 4, 8, 16 measured: 4 best) */
+#endif
 #define NXI 36        /* transformed-domain points (6 x 6) */
 
 /* ---- layout ---- */
@@ -343,14 +351,27 @@ static void data_grad_transform(float *dx, const float *Z, size_t zs, size_t ld,
 
 /* ---- weight side (double, once per call) ---- */
 
-static const double Gm[6][5] = {
-    {1.0, 0.0, 0.0, 0.0, 0.0},
-    {1.0 / 6, 1.0 / 6, 1.0 / 6, 1.0 / 6, 1.0 / 6},
-    {1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6},
-    {1.0 / 3, 1.0 / 6, 1.0 / 12, 1.0 / 24, 1.0 / 48},
-    {1.0 / 3, -1.0 / 6, 1.0 / 12, -1.0 / 24, 1.0 / 48},
-    {0.0, 0.0, 0.0, 0.0, 0.25},
-};
+/* o = G g for a 5-vector g (the rows of G in pairs: even and odd parts) */
+static void g6(double o[6], const double g[5]) {
+  const double e1 = (g[0] + g[2]) + g[4], o1 = g[1] + g[3];
+  const double e2 = (g[0] / 3 + g[2] / 12) + g[4] / 48, o2 = g[1] / 6 + g[3] / 24;
+  o[0] = g[0];
+  o[1] = (e1 + o1) / 6;
+  o[2] = (e1 - o1) / 6;
+  o[3] = e2 + o2;
+  o[4] = e2 - o2;
+  o[5] = g[4] / 4;
+}
+
+/* o = G^T m for a 6-vector m */
+static void gt5(double o[5], const double m[6]) {
+  const double p = (m[1] + m[2]) / 6, q = (m[1] - m[2]) / 6, r = m[3] + m[4], t = m[3] - m[4];
+  o[0] = (m[0] + p) + r / 3;
+  o[1] = q + t / 6;
+  o[2] = p + r / 12;
+  o[3] = q + t / 24;
+  o[4] = (p + r / 48) + m[5] / 4;
+}
 
 /* U[xi][k][c] = (G w[k][c] G^T)[xi] */
 static void weight_transform(float *U, const float *w, int OC, int C) {
@@ -358,19 +379,16 @@ static void weight_transform(float *U, const float *w, int OC, int C) {
   for (int k = 0; k < OC; k++)
     for (int c = 0; c < C; c++) {
       const float *g = w + ((size_t)k * C + c) * 25;
-      double t[6][5];
-      for (int i = 0; i < 6; i++)
-        for (int v = 0; v < 5; v++) {
-          double a = 0.0;
-          for (int u = 0; u < 5; u++) a += Gm[i][u] * g[u * 5 + v];
-          t[i][v] = a;
-        }
-      for (int i = 0; i < 6; i++)
-        for (int j = 0; j < 6; j++) {
-          double a = 0.0;
-          for (int v = 0; v < 5; v++) a += t[i][v] * Gm[j][v];
-          U[((size_t)(i * 6 + j) * OC + k) * C + c] = (float)a;
-        }
+      double t[6][5], col[5], o[6];
+      for (int v = 0; v < 5; v++) { /* columns: t[.][v] = G g[.][v] */
+        for (int u = 0; u < 5; u++) col[u] = g[u * 5 + v];
+        g6(o, col);
+        for (int i = 0; i < 6; i++) t[i][v] = o[i];
+      }
+      for (int i = 0; i < 6; i++) { /* rows: (t G^T)[i][.] = G t[i][.] */
+        g6(o, t[i]);
+        for (int j = 0; j < 6; j++) U[((size_t)(i * 6 + j) * OC + k) * C + c] = (float)o[j];
+      }
     }
 }
 
@@ -379,20 +397,17 @@ static void filter_output_transform(float *dw, const float *M, int OC, int C) {
 #pragma omp parallel for schedule(static)
   for (int k = 0; k < OC; k++)
     for (int c = 0; c < C; c++) {
-      double t[5][6];
-      for (int u = 0; u < 5; u++)
-        for (int j = 0; j < 6; j++) {
-          double a = 0.0;
-          for (int i = 0; i < 6; i++) a += Gm[i][u] * (double)M[((size_t)(i * 6 + j) * OC + k) * C + c];
-          t[u][j] = a;
-        }
+      double t[5][6], col[6], o[5];
+      for (int j = 0; j < 6; j++) { /* columns: t[.][j] = G^T M[.][j] */
+        for (int i = 0; i < 6; i++) col[i] = M[((size_t)(i * 6 + j) * OC + k) * C + c];
+        gt5(o, col);
+        for (int u = 0; u < 5; u++) t[u][j] = o[u];
+      }
       float *g = dw + ((size_t)k * C + c) * 25;
-      for (int u = 0; u < 5; u++)
-        for (int v = 0; v < 5; v++) {
-          double a = 0.0;
-          for (int j = 0; j < 6; j++) a += t[u][j] * Gm[j][v];
-          g[u * 5 + v] += (float)a;
-        }
+      for (int u = 0; u < 5; u++) { /* rows: G^T t[u][.] */
+        gt5(o, t[u]);
+        for (int v = 0; v < 5; v++) g[u * 5 + v] += (float)o[v];
+      }
     }
 }
 
