@@ -304,6 +304,29 @@ static void test_algo_choice(void **state) {
   unsetenv("SB_CONV_ALGO");
 }
 
+/* the command line: a bad SB_CONV_ALGO is an error naming the variable (exit 2), and either
+ * algorithm gives the same model summary */
+static void test_cli_env(void **state) {
+  (void)state;
+  sb_model *m = NULL;
+  assert_int_equal(sb_model_builtin(&m, "cnn"), SB_OK);
+  sb_model_init_params(m, 3);
+  char path[512], out[8192];
+  snprintf(path, sizeof path, "%s/cnn.h5", sb_test_tmpdir());
+  assert_int_equal(sb_model_save(m, path, NULL), SB_OK);
+  sb_model_free(m);
+  setenv("SB_CONV_ALGO", "fastest", 1);
+  int rc = sb_test_run(out, sizeof out, "info %s", path);
+  unsetenv("SB_CONV_ALGO");
+  assert_int_equal(rc, 2);
+  check_contains(out, "SB_CONV_ALGO: expected auto, im2col or winograd (got \"fastest\")");
+  setenv("SB_CONV_ALGO", "winograd", 1);
+  rc = sb_test_run(out, sizeof out, "info %s", path);
+  unsetenv("SB_CONV_ALGO");
+  if (rc) fprintf(stderr, "%s\n", out);
+  assert_int_equal(rc, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_passes_vs_direct),
@@ -311,6 +334,7 @@ int main(void) {
       cmocka_unit_test(test_finite_differences),
       cmocka_unit_test(test_thread_count_invariant),
       cmocka_unit_test(test_algo_choice),
+      cmocka_unit_test(test_cli_env),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
