@@ -69,8 +69,8 @@ static wlayout layout_of(const sb_conv_shape *s) {
   l.acc = o; l.per_group = up16(NXI * OC * C) + up16(OC); o += l.per_group * CONV_GROUPS;
   l.threads = o;
   o = 0;
-  l.pad = o; o += up16((size_t)(2 * l.th + 4) * (2 * l.tw + 4));
-  l.d = o; o += up16(NXI * (size_t)l.nt);
+  l.pad = o; o += up16((size_t)(2 * l.th + 4) * (2 * l.tw + 4)) + 16; /* + 16: gather_tiles reads past */
+  l.d = o; o += up16(NXI * (size_t)l.nt) + 16;                       /* + 16: gather_tiles writes past */
   l.e = o; o += up16(NXI * (size_t)l.nt);
   l.gc = o; o += up16((size_t)WINO_IMAGES * OC * s->OH * s->OW);
   /* forward: V (36, C, ldo) then M (36, OC, ldo); backward: V or Z (36, C, ldo) then Gy (36, OC, ldo) */
@@ -144,9 +144,32 @@ SB_CLONES static void b6(float *const o[6], const float *const z[6], int n) {
   }
 }
 
-/* D[i*6+j][ty*TW+tx] = pad[2ty+i][2tx+j] (pad: rows of PW floats) */
+/* 8-float vectors (GCC vector extensions: AVX shuffles in the AVX clones, SSE pairs otherwise) */
+typedef float v8f __attribute__((vector_size(32)));
+typedef int v8i __attribute__((vector_size(32)));
+
+/* D[i*6+j][ty*TW+tx] = pad[2ty+i][2tx+j] (pad: rows of PW floats). Up to 8 tiles a row (outputs
+ * up to 16 wide) as one shuffle of the even floats of 16: that writes up to 7 floats past the
+ * tile row (into the next row, or the next (i, j), written after it, or the spare after D) and
+ * reads up to 15 floats past the row start (the spare after pad). */
 SB_CLONES static void gather_tiles(float *restrict D, const float *restrict pad, int PW, int TH, int TW) {
   const int nt = TH * TW;
+  if (TW <= 8) {
+    const v8i even = {0, 2, 4, 6, 8, 10, 12, 14};
+    for (int i = 0; i < 6; i++)
+      for (int j = 0; j < 6; j++) {
+        float *dd = D + (size_t)(i * 6 + j) * nt;
+        for (int ty = 0; ty < TH; ty++) {
+          const float *pr = pad + (size_t)(2 * ty + i) * PW + j;
+          v8f lo, hi;
+          memcpy(&lo, pr, sizeof lo);
+          memcpy(&hi, pr + 8, sizeof hi);
+          const v8f r = __builtin_shuffle(lo, hi, even);
+          memcpy(dd + ty * TW, &r, sizeof r);
+        }
+      }
+    return;
+  }
   for (int i = 0; i < 6; i++)
     for (int j = 0; j < 6; j++) {
       float *restrict dd = D + (size_t)(i * 6 + j) * nt;
@@ -303,9 +326,38 @@ static void grad_transform(float *Gy, size_t gs, size_t ld, size_t t0, const flo
   }
 }
 
-/* pad[2ty+i][2tx+j] += D[i*6+j][ty*TW+tx], in the order (i, j), then tiles (the inverse of gather_tiles) */
+/* pad[2ty+i][2tx+j] += D[i*6+j][ty*TW+tx], in the order (i, j), then tiles (the inverse of
+ * gather_tiles). Up to 8 tiles a row: the row's values, zero past TW, spread over the even
+ * floats of 16 and added (x + 0 = x: the odd floats and those past the row keep their values,
+ * but for the sign of a zero); reads up to 7 floats past the D row and writes up to 15 past
+ * the row start (the spares after D and pad). */
 SB_CLONES static void scatter_tiles(float *restrict pad, const float *restrict D, int PW, int TH, int TW) {
   const int nt = TH * TW;
+  if (TW <= 8) {
+    const v8i lo_idx = {0, 8, 1, 8, 2, 8, 3, 8}, hi_idx = {4, 8, 5, 8, 6, 8, 7, 8};
+    v8i keep;
+    for (int q = 0; q < 8; q++) keep[q] = q < TW ? -1 : 0;
+    const v8f zero = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < 6; i++)
+      for (int j = 0; j < 6; j++) {
+        const float *dd = D + (size_t)(i * 6 + j) * nt;
+        for (int ty = 0; ty < TH; ty++) {
+          float *pr = pad + (size_t)(2 * ty + i) * PW + j;
+          v8f v, lo, hi;
+          v8i vb;
+          memcpy(&vb, dd + ty * TW, sizeof vb);
+          vb &= keep;
+          memcpy(&v, &vb, sizeof v);
+          memcpy(&lo, pr, sizeof lo);
+          memcpy(&hi, pr + 8, sizeof hi);
+          lo += __builtin_shuffle(v, zero, lo_idx);
+          hi += __builtin_shuffle(v, zero, hi_idx);
+          memcpy(pr, &lo, sizeof lo);
+          memcpy(pr + 8, &hi, sizeof hi);
+        }
+      }
+    return;
+  }
   for (int i = 0; i < 6; i++)
     for (int j = 0; j < 6; j++) {
       const float *restrict dd = D + (size_t)(i * 6 + j) * nt;
@@ -392,14 +444,21 @@ static void weight_transform(float *U, const float *w, int OC, int C) {
     }
 }
 
-/* dw[k][c] += G^T M[k][c] G, M (36, OC, C) the summed transformed-domain gradient. */
-static void filter_output_transform(float *dw, const float *M, int OC, int C) {
+/* dw[k][c] += G^T M[k][c] G, M (36, OC, C) the transformed-domain gradient summed over the nq
+ * groups' accumulators M + qs[r] * stride in the order given (float sums, so the result does not
+ * depend on the threads that run this). */
+static void filter_output_transform(float *dw, const float *M, size_t stride, const int *qs, int nq, int OC, int C) {
 #pragma omp parallel for schedule(static)
   for (int k = 0; k < OC; k++)
     for (int c = 0; c < C; c++) {
       double t[5][6], col[6], o[5];
       for (int j = 0; j < 6; j++) { /* columns: t[.][j] = G^T M[.][j] */
-        for (int i = 0; i < 6; i++) col[i] = M[((size_t)(i * 6 + j) * OC + k) * C + c];
+        for (int i = 0; i < 6; i++) {
+          const size_t idx = ((size_t)(i * 6 + j) * OC + k) * C + c;
+          float a = M[stride * (size_t)qs[0] + idx];
+          for (int r = 1; r < nq; r++) a += M[stride * (size_t)qs[r] + idx];
+          col[i] = a;
+        }
         gt5(o, col);
         for (int u = 0; u < 5; u++) t[u][j] = o[u];
       }
@@ -523,18 +582,14 @@ void winograd_backward_(float *dinp, float *dw, float *db, const float *dout, co
     }
   }
   /* the groups in group order (the groups with images: N < CONV_GROUPS leaves some empty) */
-  float *m0 = NULL;
+  int qs[CONV_GROUPS], nq = 0;
   for (int q = 0; q < CONV_GROUPS; q++) {
     int lo, hi;
     group_range(q, N, &lo, &hi);
     if (lo == hi) continue;
-    float *mq = ws + l.acc + l.per_group * (size_t)q;
+    qs[nq++] = q;
     if (db)
-      for (int k = 0; k < OC; k++) db[k] += mq[up16(nm) + k];
-    if (!dw) continue;
-    if (!m0) m0 = mq;
-    else
-      for (size_t i = 0; i < nm; i++) m0[i] += mq[i];
+      for (int k = 0; k < OC; k++) db[k] += ws[l.acc + l.per_group * (size_t)q + up16(nm) + k];
   }
-  if (dw && m0) filter_output_transform(dw, m0, OC, C);
+  if (dw && nq) filter_output_transform(dw, ws + l.acc, l.per_group, qs, nq, OC, C);
 }
