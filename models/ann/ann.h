@@ -109,7 +109,8 @@ void sb_conv2d_forward(float *out, const float *inp, const float *w, const float
 void sb_conv2d_forward_naive(float *out, const float *inp, const float *w, const float *b,
                              const sb_conv_shape *s, int N);
 /* dinp (N,C,H,W) = conv^T(dout) (NULL: not computed), dw += ..., db += ... (db may be NULL).
- * Per-thread accumulators are summed in thread order: bit-identical for a fixed thread count. */
+ * Weight and bias gradients are accumulated per fixed group of images and the groups summed in
+ * group order (either algorithm): bit-identical for any thread count. */
 void sb_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const sb_conv_shape *s, int N, float *ws);
 void sb_conv2d_backward_naive(float *dinp, float *dw, float *db, const float *dout, const float *inp,
