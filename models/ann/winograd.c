@@ -427,7 +427,7 @@ static void gt5(double o[5], const double m[6]) {
 
 /* U[xi][k][c] = (G w[k][c] G^T)[xi] */
 static void weight_transform(float *U, const float *w, int OC, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 4) /* per element independent: any schedule gives the same */
   for (int k = 0; k < OC; k++)
     for (int c = 0; c < C; c++) {
       const float *g = w + ((size_t)k * C + c) * 25;
@@ -448,7 +448,7 @@ static void weight_transform(float *U, const float *w, int OC, int C) {
  * groups' accumulators M + qs[r] * stride in the order given (float sums, so the result does not
  * depend on the threads that run this). */
 static void filter_output_transform(float *dw, const float *M, size_t stride, const int *qs, int nq, int OC, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 4) /* per element independent: any schedule gives the same */
   for (int k = 0; k < OC; k++)
     for (int c = 0; c < C; c++) {
       double t[5][6], col[6], o[5];
