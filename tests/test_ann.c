@@ -91,20 +91,25 @@ static void conv_case(hid_t f, const char *name) {
   float *out = sb_malloc(ny * sizeof(float)), *dinp = sb_malloc(nx * sizeof(float));
   float *gw = sb_calloc(nw, sizeof(float)), *gb = sb_calloc((size_t)s.OC, sizeof(float));
   char what[64];
-  for (int naive = 0; naive < 2; naive++) {
+  /* im2col, the naive loops, and Winograd (forced; where the shape allows it: conv_k5p0) */
+  for (int mode = 0; mode < 3; mode++) {
+    const int naive = mode == 1;
+    const char *tag = mode == 1 ? " naive" : (mode == 2 ? " winograd" : "");
+    s.algo = mode == 2 ? SB_CONV_WINOGRAD : SB_CONV_IM2COL;
+    if (mode == 2 && !sb_conv2d_uses_winograd(&s)) break;
     memset(gw, 0, nw * sizeof(float));
     memset(gb, 0, (size_t)s.OC * sizeof(float));
     if (naive) sb_conv2d_forward_naive(out, x, w, b, &s, N);
     else sb_conv2d_forward(out, x, w, b, &s, N, ws);
-    snprintf(what, sizeof what, "%s%s y", name, naive ? " naive" : "");
+    snprintf(what, sizeof what, "%s%s y", name, tag);
     check_vec(out, y, ny, TOL, what);
     if (naive) sb_conv2d_backward_naive(dinp, gw, gb, dy, x, w, &s, N);
     else sb_conv2d_backward(dinp, gw, gb, dy, x, w, &s, N, ws);
-    snprintf(what, sizeof what, "%s%s dx", name, naive ? " naive" : "");
+    snprintf(what, sizeof what, "%s%s dx", name, tag);
     check_vec(dinp, dx, nx, TOL, what);
-    snprintf(what, sizeof what, "%s%s dw", name, naive ? " naive" : "");
+    snprintf(what, sizeof what, "%s%s dw", name, tag);
     check_vec(gw, dw, nw, TOL, what);
-    snprintf(what, sizeof what, "%s%s db", name, naive ? " naive" : "");
+    snprintf(what, sizeof what, "%s%s db", name, tag);
     check_vec(gb, db, (size_t)s.OC, TOL, what);
   }
   sb_free(ws); sb_free(out); sb_free(dinp); sb_free(gw); sb_free(gb);
@@ -361,17 +366,9 @@ static void test_finite_differences(void **state) {
 
 /* The model runs conv2d -> relu [-> avgpool] per image in one pass (models/ann/internal.h);
  * that must give exactly (bit for bit) what the layer kernels give one layer at a time. */
-static void test_fused_conv_blocks(void **state) {
-  (void)state;
-  /* a 3-layer block with 2x2 pooling, a 2-layer block with stride 2 (next layer a conv), and a
-   * 1x1 block with overlapping 2x2/stride-1 pooling */
+static void fused_case(const char *json) {
   sb_model *m = NULL;
-  int st = sb_model_from_json(&m,
-      "{\"name\":\"fused\",\"input\":[3,10,9],\"layers\":[{\"kind\":\"conv2d\",\"out\":4,\"kernel\":3,\"padding\":1},"
-      "{\"kind\":\"relu\"},{\"kind\":\"avgpool\",\"kernel\":2},{\"kind\":\"conv2d\",\"out\":5,\"kernel\":3,\"stride\":2,"
-      "\"padding\":1},{\"kind\":\"relu\"},{\"kind\":\"conv2d\",\"out\":3,\"kernel\":1},{\"kind\":\"relu\"},"
-      "{\"kind\":\"avgpool\",\"kernel\":2,\"stride\":1},{\"kind\":\"flatten\"},{\"kind\":\"dense\",\"out\":4}]}",
-      "fused", NULL);
+  int st = sb_model_from_json(&m, json, "fused", NULL);
   if (st) fprintf(stderr, "%s\n", sb_last_error());
   assert_int_equal(st, SB_OK);
   sb_model_init_params(m, 5);
@@ -453,6 +450,21 @@ static void test_fused_conv_blocks(void **state) {
   sb_free(x); sb_free(dy); sb_free(gx); sb_free(rgx);
   gsl_rng_free(r);
   sb_model_free(m);
+}
+
+static void test_fused_conv_blocks(void **state) {
+  (void)state;
+  /* a 3-layer block with 2x2 pooling, a 2-layer block with stride 2 (next layer a conv), and a
+   * 1x1 block with overlapping 2x2/stride-1 pooling */
+  fused_case("{\"name\":\"fused\",\"input\":[3,10,9],\"layers\":[{\"kind\":\"conv2d\",\"out\":4,\"kernel\":3,\"padding\":1},"
+             "{\"kind\":\"relu\"},{\"kind\":\"avgpool\",\"kernel\":2},{\"kind\":\"conv2d\",\"out\":5,\"kernel\":3,\"stride\":2,"
+             "\"padding\":1},{\"kind\":\"relu\"},{\"kind\":\"conv2d\",\"out\":3,\"kernel\":1},{\"kind\":\"relu\"},"
+             "{\"kind\":\"avgpool\",\"kernel\":2,\"stride\":1},{\"kind\":\"flatten\"},{\"kind\":\"dense\",\"out\":4}]}");
+  /* Winograd blocks (5x5, stride 1, C >= 8: chosen automatically): with 2x2 pooling on an odd
+   * 9x9 output, then without pooling; the first one also without an input gradient */
+  fused_case("{\"name\":\"fused\",\"input\":[8,9,9],\"layers\":[{\"kind\":\"conv2d\",\"out\":8,\"kernel\":5,\"padding\":2},"
+             "{\"kind\":\"relu\"},{\"kind\":\"avgpool\",\"kernel\":2},{\"kind\":\"conv2d\",\"out\":9,\"kernel\":5,"
+             "\"padding\":2},{\"kind\":\"relu\"},{\"kind\":\"flatten\"},{\"kind\":\"dense\",\"out\":4}]}");
 }
 
 /* The convolution's weight and bias gradients are summed over fixed groups of images in group

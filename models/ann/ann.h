@@ -73,28 +73,44 @@ void sb_dense_backward(float *dinp, float *dw, float *db, const float *dout, con
 
 /* Geometry of a 2-D convolution (square kernel K, same stride S and zero padding P on both axes).
  * OH = (H + 2P - K)/S + 1, OW likewise (sb_conv_shape_init fills them). */
+/* How a convolution is computed. IM2COL: im2col + one sgemm per image (any shape). WINOGRAD:
+ * minimal filtering F(2x2, 5x5) (Lavin & Gray 2016, "Fast Algorithms for Convolutional Neural
+ * Networks", CVPR): 36 sgemm per chunk of 8 images in a 6x6 transformed domain, 2.8x fewer
+ * multiplies; only K = 5, S = 1, P <= 4 (other shapes run im2col whatever is asked); fp32 error
+ * a few 1e-6 relative to the largest output (docs/ann.md). AUTO: WINOGRAD where it applies and
+ * C >= 8 and OC >= 8, else IM2COL. */
+typedef enum { SB_CONV_AUTO = 0, SB_CONV_IM2COL, SB_CONV_WINOGRAD } sb_conv_algo;
 typedef struct {
   int C, H, W;       /* input channels, height, width */
   int OC, K, S, P;   /* output channels, kernel, stride, padding */
   int OH, OW;        /* output height, width */
+  sb_conv_algo algo; /* requested algorithm (sb_conv_shape_init: from SB_CONV_ALGO) */
 } sb_conv_shape;
-/* Fill OH/OW. Errors: SB_EINVAL when the kernel does not fit (OH or OW < 1) or a size is < 1. */
+/* Fill OH/OW, and algo from the environment variable SB_CONV_ALGO: "auto" or unset (AUTO),
+ * "im2col", "winograd". Errors: SB_EINVAL when the kernel does not fit (OH or OW < 1), a size
+ * is < 1, or SB_CONV_ALGO holds another value. */
 int sb_conv_shape_init(sb_conv_shape *s, int C, int H, int W, int OC, int K, int S, int P);
-/* Floats of workspace sb_conv2d_forward/backward need when run with `nthreads` OpenMP threads:
- * per thread one im2col matrix (C*K*K, OH*OW), a zero-padded copy of one image
- * (C, H+2P, W+2P), gradient accumulators (OC*C*K*K + OC) and one output-sized gradient
- * (OC, OH*OW), each rounded up to 16 floats with a few spare. */
+/* 1 when s runs the Winograd path (s->algo and the shape, as sb_conv_algo says), else 0. */
+int sb_conv2d_uses_winograd(const sb_conv_shape *s);
+/* Floats of workspace sb_conv2d_forward/backward need when run with `nthreads` OpenMP threads,
+ * enough for either algorithm. im2col: per thread one im2col matrix (C*K*K, OH*OW), a
+ * zero-padded copy of one image (C, H+2P, W+2P), one output-sized gradient (OC, OH*OW), and per
+ * image group gradient accumulators (OC*C*K*K + OC). Winograd (when the shape allows it): the
+ * transformed weights, per group the transformed filter gradient (36*OC*C), per thread the
+ * transformed operands of a chunk of 8 images (36*(C+OC)*tiles). */
 size_t sb_conv2d_workspace(const sb_conv_shape *s, int nthreads);
 /* out (N,OC,OH,OW) = conv(inp (N,C,H,W), w (OC,C,K,K)) + b (OC) (cross-correlation, as
- * torch.nn.Conv2d). im2col + one sgemm per image, OpenMP over images (BLAS single-threaded
- * inside). `ws` holds sb_conv2d_workspace(s, omp_get_max_threads()) floats. */
+ * torch.nn.Conv2d). im2col + one sgemm per image, or Winograd (sb_conv_algo), OpenMP over fixed
+ * image groups (BLAS single-threaded inside): bit-identical for any thread count.
+ * `ws` holds sb_conv2d_workspace(s, omp_get_max_threads()) floats. */
 void sb_conv2d_forward(float *out, const float *inp, const float *w, const float *b,
                        const sb_conv_shape *s, int N, float *ws);
 /* Reference implementation: direct 7-loop convolution, no BLAS (tests, awkward shapes). */
 void sb_conv2d_forward_naive(float *out, const float *inp, const float *w, const float *b,
                              const sb_conv_shape *s, int N);
 /* dinp (N,C,H,W) = conv^T(dout) (NULL: not computed), dw += ..., db += ... (db may be NULL).
- * Per-thread accumulators are summed in thread order: bit-identical for a fixed thread count. */
+ * Weight and bias gradients are accumulated per fixed group of images and the groups summed in
+ * group order (either algorithm): bit-identical for any thread count. */
 void sb_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const sb_conv_shape *s, int N, float *ws);
 void sb_conv2d_backward_naive(float *dinp, float *dw, float *db, const float *dout, const float *inp,

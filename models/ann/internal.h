@@ -23,4 +23,26 @@ void conv_block_forward_(float *conv_out, float *relu_out, float *pool_out, cons
 void conv_block_backward_(float *dinp, float *dw, float *db, const float *dout, const float *conv_out,
                           const float *inp, const float *w, const sb_conv_shape *s, int pk, int ps, int N, float *ws);
 
+/* Fixed groups of consecutive images a convolution's batch is cut into (layers.c, winograd.c). */
+#define CONV_GROUPS 8
+
+/* layers.c: C planes (H, W) -> (OH, OW) average pooling (K, S), the layer's own arithmetic. */
+void avgpool_planes_(float *out, const float *inp, int C, int H, int W, int K, int S);
+/* layers.c: for one image, gc (OC, OH, OW) = the gradient at the convolution's output of a
+ * conv -> ReLU [-> avgpool pk/ps] block, from the block's dout and the convolution's output co;
+ * tdb (OC) += its per-channel sums. co == NULL: a plain convolution, dout is that gradient
+ * already (gc unused, only tdb). */
+void conv_out_grad_(float *gc, float *tdb, const float *dout, const float *co, const sb_conv_shape *s, int pk, int ps);
+
+/* winograd.c: F(2x2, 5x5) convolution (sb_conv_algo). applies: K == 5, S == 1, P <= 4.
+ * workspace: floats for `nthreads`. forward: conv_out = conv(inp) + b, and when relu_out is not
+ * NULL relu_out = relu(conv_out) and (pk > 0) pool_out = avgpool(relu_out). backward: as
+ * conv_block_backward_ when conv_out is not NULL, else as sb_conv2d_backward. */
+int winograd_applies_(const sb_conv_shape *s);
+size_t winograd_workspace_(const sb_conv_shape *s, int nthreads);
+void winograd_forward_(float *conv_out, float *relu_out, float *pool_out, const float *inp, const float *w,
+                       const float *b, const sb_conv_shape *s, int pk, int ps, int N, float *ws);
+void winograd_backward_(float *dinp, float *dw, float *db, const float *dout, const float *conv_out,
+                        const float *inp, const float *w, const sb_conv_shape *s, int pk, int ps, int N, float *ws);
+
 #endif

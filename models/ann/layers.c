@@ -7,6 +7,7 @@
 
 #include <gsl/gsl_cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -49,7 +50,15 @@ int sb_conv_shape_init(sb_conv_shape *s, int C, int H, int W, int OC, int K, int
   if (C < 1 || H < 1 || W < 1 || OC < 1 || K < 1 || S < 1 || P < 0)
     SB_ERROR(SB_EINVAL, "conv2d: sizes must be >= 1 and padding >= 0 (got C=%d H=%d W=%d OC=%d K=%d S=%d P=%d)",
              C, H, W, OC, K, S, P);
+  const char *algo = getenv("SB_CONV_ALGO");
+  sb_conv_algo a = SB_CONV_AUTO;
+  if (algo && *algo && strcmp(algo, "auto")) {
+    if (!strcmp(algo, "im2col")) a = SB_CONV_IM2COL;
+    else if (!strcmp(algo, "winograd")) a = SB_CONV_WINOGRAD;
+    else SB_ERROR(SB_EINVAL, "SB_CONV_ALGO: expected auto, im2col or winograd (got \"%s\")", algo);
+  }
   s->C = C; s->H = H; s->W = W; s->OC = OC; s->K = K; s->S = S; s->P = P;
+  s->algo = a;
   int oh = H + 2 * P - K, ow = W + 2 * P - K;
   if (oh < 0 || ow < 0)
     SB_ERROR(SB_EINVAL, "conv2d: kernel %d with padding %d does not fit a %dx%d input", K, P, H, W);
@@ -67,8 +76,6 @@ int sb_conv_shape_init(sb_conv_shape *s, int C, int H, int W, int OC, int K, int
  * gradient at the convolution's output (OC, OH*OW) for the fused conv-ReLU-pool block. Each
  * part is rounded up to 16 floats and has 8 spare floats: im2col copies in blocks of 8 and may
  * run up to 7 floats past the end of a row (into the next row, or the spare at the end). */
-#define CONV_GROUPS 8
-
 typedef struct {
   size_t tdw, tdb, per_group; /* offsets inside a group's part */
   size_t col, xp, gc, per;    /* offsets inside a thread's part, which start at `threads` */
@@ -94,7 +101,15 @@ static ws_layout ws_layout_of(const sb_conv_shape *s) {
 
 size_t sb_conv2d_workspace(const sb_conv_shape *s, int nthreads) {
   const ws_layout l = ws_layout_of(s);
-  return l.threads + l.per * (size_t)(nthreads < 1 ? 1 : nthreads);
+  const size_t im = l.threads + l.per * (size_t)(nthreads < 1 ? 1 : nthreads);
+  const size_t wi = winograd_applies_(s) ? winograd_workspace_(s, nthreads) : 0;
+  return im > wi ? im : wi;
+}
+
+int sb_conv2d_uses_winograd(const sb_conv_shape *s) {
+  if (!winograd_applies_(s)) return 0;
+  if (s->algo == SB_CONV_WINOGRAD) return 1;
+  return s->algo == SB_CONV_AUTO && s->C >= 8 && s->OC >= 8;
 }
 
 /* This thread's part of the workspace. */
@@ -233,7 +248,7 @@ static void conv_image_forward(float *o, float *r, const float *x, const float *
  * g (acc is the group's part of the workspace), dx (C,H,W) = col2im(w^T . g) (when dx is not
  * NULL); t is this thread's part. */
 static void conv_image_backward(float *dx, const float *g, const float *x, const float *w, const sb_conv_shape *s,
-                                float *t, float *acc, const ws_layout *l, int want_dw) {
+                                float *t, float *acc, const ws_layout *l, int want_dw, int want_db) {
   const int CKK = s->C * s->K * s->K, OHW = s->OH * s->OW, OC = s->OC;
   float *col = t + l->col, *tdw = acc + l->tdw, *tdb = acc + l->tdb;
   const float *B = col;
@@ -244,7 +259,8 @@ static void conv_image_backward(float *dx, const float *g, const float *x, const
   }
   /* dw (OC, CKK) += g (OC, OHW) . col^T (OHW, CKK) */
   if (want_dw) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, CKK, OHW, 1.0f, g, OHW, B, OHW, 1.0f, tdw, CKK);
-  for (int oc = 0; oc < OC; oc++) tdb[oc] += sum_lanes(g + (size_t)oc * OHW, (size_t)OHW);
+  if (want_db)
+    for (int oc = 0; oc < OC; oc++) tdb[oc] += sum_lanes(g + (size_t)oc * OHW, (size_t)OHW);
   if (dx) {
     if (pointwise(s)) {
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, OHW, OC, 1.0f, w, CKK, g, OHW, 0.0f, dx, OHW);
@@ -286,6 +302,10 @@ static void group_range(int q, int N, int *lo, int *hi) {
 
 void sb_conv2d_forward(float *out, const float *inp, const float *w, const float *b,
                        const sb_conv_shape *s, int N, float *ws) {
+  if (sb_conv2d_uses_winograd(s)) {
+    winograd_forward_(out, NULL, NULL, inp, w, b, s, 0, 0, N, ws);
+    return;
+  }
   const ws_layout l = ws_layout_of(s);
   const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)s->OC * s->OH * s->OW;
 #pragma omp parallel for schedule(dynamic)
@@ -315,6 +335,10 @@ void sb_conv2d_forward_naive(float *out, const float *inp, const float *w, const
 
 void sb_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const sb_conv_shape *s, int N, float *ws) {
+  if (sb_conv2d_uses_winograd(s)) {
+    winograd_backward_(dinp, dw, db, dout, NULL, inp, w, s, 0, 0, N, ws);
+    return;
+  }
   const ws_layout l = ws_layout_of(s);
   const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)s->OC * s->OH * s->OW;
   conv_acc_zero(ws, &l, s);
@@ -324,7 +348,7 @@ void sb_conv2d_backward(float *dinp, float *dw, float *db, const float *dout, co
     group_range(q, N, &lo, &hi);
     for (int n = lo; n < hi; n++)
       conv_image_backward(dinp ? dinp + (size_t)n * in_sz : NULL, dout + (size_t)n * out_sz, inp + (size_t)n * in_sz,
-                          w, s, ws_thread(ws, &l), ws + l.per_group * (size_t)q, &l, dw != NULL);
+                          w, s, ws_thread(ws, &l), ws + l.per_group * (size_t)q, &l, dw != NULL, 1);
   }
   conv_acc_reduce(dw, db, ws, &l, s);
 }
@@ -356,7 +380,7 @@ void sb_conv2d_backward_naive(float *dinp, float *dw, float *db, const float *do
 
 /* C planes (H, W) -> (OH, OW) averages of K x K windows with stride S (sum in window order, then
  * times 1/K^2: the order every caller relies on for bit-identical results). */
-static void avgpool_planes(float *out, const float *inp, int C, int H, int W, int K, int S) {
+void avgpool_planes_(float *out, const float *inp, int C, int H, int W, int K, int S) {
   const int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
   const float inv = 1.0f / (float)(K * K);
   for (int c = 0; c < C; c++) {
@@ -407,7 +431,7 @@ void sb_avgpool_forward(float *out, const float *inp, int N, int C, int H, int W
   const int OH = (H - K) / S + 1, OW = (W - K) / S + 1;
 #pragma omp parallel for schedule(static)
   for (int nc = 0; nc < N * C; nc++)
-    avgpool_planes(out + (size_t)nc * OH * OW, inp + (size_t)nc * H * W, 1, H, W, K, S);
+    avgpool_planes_(out + (size_t)nc * OH * OW, inp + (size_t)nc * H * W, 1, H, W, K, S);
 }
 
 void sb_avgpool_backward(float *dinp, const float *dout, int N, int C, int H, int W, int K, int S) {
@@ -443,6 +467,10 @@ static void pool2_relu_backward(float *restrict gc, const float *restrict gp, co
 
 void conv_block_forward_(float *conv_out, float *relu_out, float *pool_out, const float *inp, const float *w,
                          const float *b, const sb_conv_shape *s, int pk, int ps, int N, float *ws) {
+  if (sb_conv2d_uses_winograd(s)) {
+    winograd_forward_(conv_out, relu_out, pool_out, inp, w, b, s, pk, ps, N, ws);
+    return;
+  }
   const ws_layout l = ws_layout_of(s);
   const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)s->OC * s->OH * s->OW;
   const size_t pool_sz = pk ? (size_t)s->OC * ((s->OH - pk) / ps + 1) * ((s->OW - pk) / ps + 1) : 0;
@@ -451,12 +479,38 @@ void conv_block_forward_(float *conv_out, float *relu_out, float *pool_out, cons
     float *o = conv_out + (size_t)n * out_sz, *r = relu_out + (size_t)n * out_sz;
     /* the image's output is still in cache: bias, ReLU and pooling now, not in passes of their own */
     conv_image_forward(o, r, inp + (size_t)n * in_sz, w, b, s, ws_thread(ws, &l), &l);
-    if (pk) avgpool_planes(pool_out + (size_t)n * pool_sz, r, s->OC, s->OH, s->OW, pk, ps);
+    if (pk) avgpool_planes_(pool_out + (size_t)n * pool_sz, r, s->OC, s->OH, s->OW, pk, ps);
   }
+}
+
+void conv_out_grad_(float *gc, float *tdb, const float *dout, const float *co, const sb_conv_shape *s, int pk, int ps) {
+  const size_t out_sz = (size_t)s->OC * s->OH * s->OW, OHW = (size_t)s->OH * s->OW;
+  if (co) {
+    /* gradient at the convolution's output: pooling's spread, then the ReLU mask */
+    if (pk == 2 && ps == 2) {
+      pool2_relu_backward(gc, dout, co, s->OC, s->OH, s->OW);
+    } else if (pk) {
+      avgpool_planes_backward(gc, dout, s->OC, s->OH, s->OW, pk, ps);
+#pragma omp simd
+      for (size_t j = 0; j < out_sz; j++) gc[j] = co[j] > 0.0f ? gc[j] : 0.0f;
+    } else {
+#pragma omp simd
+      for (size_t j = 0; j < out_sz; j++) {
+        const float gj = dout[j];
+        gc[j] = co[j] > 0.0f ? gj : 0.0f;
+      }
+    }
+  }
+  const float *g = co ? gc : dout;
+  for (int oc = 0; oc < s->OC; oc++) tdb[oc] += sum_lanes(g + (size_t)oc * OHW, OHW);
 }
 
 void conv_block_backward_(float *dinp, float *dw, float *db, const float *dout, const float *conv_out,
                           const float *inp, const float *w, const sb_conv_shape *s, int pk, int ps, int N, float *ws) {
+  if (sb_conv2d_uses_winograd(s)) {
+    winograd_backward_(dinp, dw, db, dout, conv_out, inp, w, s, pk, ps, N, ws);
+    return;
+  }
   const ws_layout l = ws_layout_of(s);
   const size_t in_sz = (size_t)s->C * s->H * s->W, out_sz = (size_t)s->OC * s->OH * s->OW;
   const size_t pool_sz = pk ? (size_t)s->OC * ((s->OH - pk) / ps + 1) * ((s->OW - pk) / ps + 1) : 0;
@@ -467,24 +521,11 @@ void conv_block_backward_(float *dinp, float *dw, float *db, const float *dout, 
     group_range(q, N, &lo, &hi);
     for (int n = lo; n < hi; n++) {
       float *t = ws_thread(ws, &l), *gc = t + l.gc;
-      const float *co = conv_out + (size_t)n * out_sz;
-      /* gradient at the convolution's output: pooling's spread, then the ReLU mask */
-      if (pk == 2 && ps == 2) {
-        pool2_relu_backward(gc, dout + (size_t)n * pool_sz, co, s->OC, s->OH, s->OW);
-      } else if (pk) {
-        avgpool_planes_backward(gc, dout + (size_t)n * pool_sz, s->OC, s->OH, s->OW, pk, ps);
-#pragma omp simd
-        for (size_t j = 0; j < out_sz; j++) gc[j] = co[j] > 0.0f ? gc[j] : 0.0f;
-      } else {
-        const float *g = dout + (size_t)n * out_sz;
-#pragma omp simd
-        for (size_t j = 0; j < out_sz; j++) {
-          const float gj = g[j];
-          gc[j] = co[j] > 0.0f ? gj : 0.0f;
-        }
-      }
-      conv_image_backward(dinp ? dinp + (size_t)n * in_sz : NULL, gc, inp + (size_t)n * in_sz, w, s, t,
-                          ws + l.per_group * (size_t)q, &l, dw != NULL);
+      float *acc = ws + l.per_group * (size_t)q;
+      conv_out_grad_(gc, acc + l.tdb, pk ? dout + (size_t)n * pool_sz : dout + (size_t)n * out_sz,
+                     conv_out + (size_t)n * out_sz, s, pk, ps);
+      conv_image_backward(dinp ? dinp + (size_t)n * in_sz : NULL, gc, inp + (size_t)n * in_sz, w, s, t, acc, &l,
+                          dw != NULL, 0);
     }
   }
   conv_acc_reduce(dw, db, ws, &l, s);
