@@ -126,6 +126,8 @@ static void print_meta(hid_t f) {
 }
 
 /* Architecture of an ANN model file (or both nets of a GAN file). Errors as sb_model_load. */
+/* Loads every model of the file first (an error prints nothing), then prints them and the
+ * training metadata after the file name. */
 static int model_summary(const char *path, hid_t f) {
   char *fmt = NULL;
   int st = sb_h5_attr_read_string(f, "format", &fmt);
@@ -133,35 +135,43 @@ static int model_summary(const char *path, hid_t f) {
   int gan = !strcmp(fmt, "spikebridge-gan");
   sb_free(fmt);
   const char *groups[2] = {gan ? "generator" : ".", "discriminator"};
-  for (int i = 0; i < (gan ? 2 : 1); i++) {
+  sb_model *ms[2] = {NULL, NULL};
+  for (int i = 0; i < (gan ? 2 : 1) && !st; i++) {
     hid_t g = H5Gopen2(f, groups[i], H5P_DEFAULT);
-    if (g < 0) SB_ERROR(SB_EFORMAT, "%s: /%s: missing group", path, groups[i]);
+    if (g < 0) {
+      st = SB_SET_ERROR(SB_EFORMAT, "%s: /%s: missing group", path, groups[i]);
+      break;
+    }
     char what[4200];
     snprintf(what, sizeof what, "%s%s%s", path, gan ? ": /" : "", gan ? groups[i] : "");
-    sb_model *m = NULL;
-    st = sb_model_load_from(&m, g, what);
+    st = sb_model_load_from(&ms[i], g, what);
     H5Gclose(g);
-    if (st) return st;
-    if (gan) printf("%s:\n", groups[i]);
-    sb_model_print(m, stdout);
-    sb_model_free(m);
   }
-  print_meta(f);
-  return SB_OK;
+  if (!st) {
+    printf("%s\n", path);
+    for (int i = 0; i < (gan ? 2 : 1); i++) {
+      if (gan) printf("%s:\n", groups[i]);
+      sb_model_print(ms[i], stdout);
+    }
+    print_meta(f);
+  }
+  sb_model_free(ms[0]);
+  sb_model_free(ms[1]);
+  return st;
 }
 
 static int file_summary(const char *path) {
   hid_t f;
   int st = sb_h5_open_read(path, &f);
   if (st) return sb_cli_fail(st);
-  printf("%s\n", path);
   if (sb_model_file_is_ann(path)) {
     if ((st = model_summary(path, f))) {
       H5Fclose(f);
       return sb_cli_fail(st);
     }
     printf("HDF5 contents:\n");
-  }
+  } else
+    printf("%s\n", path);
   H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_INC, visit, NULL, H5O_INFO_BASIC);
   H5Fclose(f);
   return 0;

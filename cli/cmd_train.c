@@ -182,6 +182,13 @@ int sb_cmd_train(int argc, char **argv) {
     return sb_cli_fail(SB_EINVAL);
   }
 
+  if (keep && cfg.epochs == 0 && sb_output_not_input(out, what)) {   /* continuing with nothing to do */
+    sb_error_clear();
+    printf("train %s --epochs 0: nothing to train; %s is left unchanged (give -o OTHER.h5 for a copy)\n", what, what);
+    sb_model_free(m);
+    return 0;
+  }
+
   double t0 = sb_wall_time();
   sb_dataset train, test;
   if ((st = sb_fmnist_load(data, "train", &train))) { sb_model_free(m); return sb_cli_fail(st); }

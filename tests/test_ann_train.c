@@ -6,6 +6,8 @@
 #include "sim/core.h"
 #include "tests/testutil.h"
 
+#include <sys/stat.h>
+
 #include <zlib.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -280,6 +282,16 @@ static void test_cli_gan(void **state) {
   snprintf(png, sizeof png, "%s/gan.png", sb_test_tmpdir());
   /* the feature network only needs the right shape for this test: an untrained CNN file */
   assert_int_equal(sb_test_run(out, sizeof out, "train cnn --epochs 0 -o %s", cnn), 0);
+  /* continuing it with 0 epochs into itself leaves it as it was (it used to be rewritten with
+   * zeroed metadata) */
+  struct stat before, after;
+  assert_int_equal(stat(cnn, &before), 0);
+  assert_int_equal(sb_test_run(out, sizeof out, "train %s --epochs 0 -o %s", cnn, cnn), 0);
+  check_contains(out, "nothing to train;");
+  check_contains(out, "is left unchanged");
+  assert_int_equal(stat(cnn, &after), 0);
+  assert_int_equal(before.st_ino, after.st_ino);   /* not replaced by a rename */
+  assert_int_equal(before.st_mtime, after.st_mtime);
   int rc = sb_test_run(out, sizeof out, "train gan --epochs 1 --limit 640 --test-limit 1000 --fid-model %s --samples %s -o %s", cnn, png, gan);
   if (rc) fprintf(stderr, "%s\n", out);
   assert_int_equal(rc, 0);

@@ -55,7 +55,9 @@ int sb_conv_shape_init(sb_conv_shape *s, int C, int H, int W, int OC, int K, int
   if (algo && *algo && strcmp(algo, "auto")) {
     if (!strcmp(algo, "im2col")) a = SB_CONV_IM2COL;
     else if (!strcmp(algo, "winograd")) a = SB_CONV_WINOGRAD;
-    else SB_ERROR(SB_EINVAL, "SB_CONV_ALGO: expected auto, im2col or winograd (got \"%s\")", algo);
+    else
+      SB_ERROR(SB_EINVAL, "environment variable SB_CONV_ALGO: expected auto, im2col or winograd (or unset or empty: "
+               "auto) (got \"%s\")", algo);
   }
   s->C = C; s->H = H; s->W = W; s->OC = OC; s->K = K; s->S = S; s->P = P;
   s->algo = a;
