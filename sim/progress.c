@@ -2,6 +2,7 @@
  * Deliberately tiny: no bars or ETA logic beyond what callers format themselves. */
 #include "sim/core.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,29 +51,18 @@ double sb_progress_elapsed(const sb_progress *p) { return sb_wall_time() - p->t_
 
 void sb_progress_update(sb_progress *p, const char *fmt, ...) {
   if (!p->enabled) return;
-  double now = sb_wall_time();
-  if (p->enabled == 2) {   /* a log: one plain line per interval, the first after one interval */
-    if (now - (p->t_last >= 0 ? p->t_last : p->t_start) < p->log_interval) return;
-    p->t_last = now;
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("progress: ", p->out);
-    vfprintf(p->out, fmt, ap);
-    fputc('\n', p->out);
-    va_end(ap);
-    fflush(p->out);
-    return;
-  }
-  if (p->t_last >= 0 && now - p->t_last < 0.1) return; /* at most ~10 redraws per second */
+  int log = p->enabled == 2;   /* a log: one plain line per interval, the first after one interval */
+  double now = sb_wall_time(), last = p->t_last >= 0 ? p->t_last : log ? p->t_start : -INFINITY;
+  if (now - last < (log ? p->log_interval : 0.1)) return; /* a terminal: at most ~10 redraws/s */
   p->t_last = now;
   va_list ap;
   va_start(ap, fmt);
-  fputc('\r', p->out);
+  fputs(log ? "progress: " : "\r", p->out);
   vfprintf(p->out, fmt, ap);
-  fputs("\033[K", p->out);
+  fputs(log ? "\n" : "\033[K", p->out);
   va_end(ap);
   fflush(p->out);
-  p->printed = 1;
+  p->printed = !log;   /* only a terminal line is erased by sb_progress_done */
 }
 
 void sb_progress_done(sb_progress *p) {

@@ -2,6 +2,19 @@
 #ifndef SB_ANN_INTERNAL_H
 #define SB_ANN_INTERNAL_H
 #include "models/ann/ann.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* This thread's number in the enclosing OpenMP team (0 without OpenMP): the index of its
+ * workspace slice in the conv kernels (layers.c, winograd.c). */
+static inline int thread_id(void) {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
 
 /* "(C, H, W)" or "(F)" into buf; returns snprintf's count. */
 int shape_str_(char *buf, size_t cap, sb_shape s);

@@ -13,14 +13,6 @@
 #include <omp.h>
 #endif
 
-static int thread_id(void) {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
 /* ---- dense ---- */
 
 void sb_dense_forward(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {

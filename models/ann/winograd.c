@@ -88,14 +88,6 @@ size_t winograd_workspace_(const sb_conv_shape *s, int nthreads) {
 
 static float *aligned32(float *ws) { return ws + ((8 - ((uintptr_t)ws / sizeof(float)) % 8) % 8); }
 
-static int thread_id(void) {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
 /* ---- transforms (data side, float, vectorised over n tiles) ---- */
 
 /* Compiled for AVX-512, AVX2 and baseline x86-64, picked at load time. The results do not depend
