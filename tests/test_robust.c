@@ -17,20 +17,11 @@ static char dir[512], model[700], ckpt[700];
 /* sb_test_run under `timeout 120` (exit 124 when it fires). */
 static int run_t(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run_t(const char *fmt, ...) {
-  char args[4096], cmd[8192];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(args, sizeof args, fmt, ap);
+  int st = sb_test_run_wrapped_v("timeout 120", out, sizeof out, fmt, ap);
   va_end(ap);
-  snprintf(cmd, sizeof cmd, "timeout 120 %s %s 2>&1", sb_test_bin(), args);
-  FILE *p = popen(cmd, "r");
-  if (!p) return -1;
-  size_t n = fread(out, 1, sizeof out - 1, p);
-  out[n] = 0;
-  char sink[4096];
-  while (fread(sink, 1, sizeof sink, p) > 0) {}
-  int st = pclose(p);
-  return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+  return st;
 }
 
 static void write_text(const char *path, const char *text) {

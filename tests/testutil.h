@@ -45,15 +45,13 @@ static inline const char *sb_test_bin(void) {
   return b && *b ? b : "./spikebridge";
 }
 
-/* Run `spikebridge <args>` through the shell, capturing stdout+stderr into `out` (may be NULL).
- * Returns the exit status (128+signal if killed). */
-static inline int sb_test_run(char *out, size_t cap, const char *fmt, ...) {
+/* Run `[wrap] spikebridge <args>` through the shell (wrap e.g. "timeout 120", or NULL),
+ * capturing stdout+stderr into `out` (may be NULL). Returns the exit status (128+signal if
+ * killed). */
+static inline int sb_test_run_wrapped_v(const char *wrap, char *out, size_t cap, const char *fmt, va_list ap) {
   char args[4096], cmd[8192];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(args, sizeof args, fmt, ap);
-  va_end(ap);
-  snprintf(cmd, sizeof cmd, "%s %s 2>&1", sb_test_bin(), args);
+  snprintf(cmd, sizeof cmd, "%s%s%s %s 2>&1", wrap ? wrap : "", wrap ? " " : "", sb_test_bin(), args);
   FILE *p = popen(cmd, "r");
   if (!p) return -1;
   size_t n = 0;
@@ -70,6 +68,15 @@ static inline int sb_test_run(char *out, size_t cap, const char *fmt, ...) {
   int st = pclose(p);
   if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
   return WEXITSTATUS(st);
+}
+
+/* Run `spikebridge <args>` (see sb_test_run_wrapped_v). */
+static inline int sb_test_run(char *out, size_t cap, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int st = sb_test_run_wrapped_v(NULL, out, cap, fmt, ap);
+  va_end(ap);
+  return st;
 }
 
 /* The read-only ../shared directory beside the clone, or NULL when absent (tests then skip).
