@@ -97,7 +97,7 @@ int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_i
   int64_t seed = (int64_t)net->seed;
   double times[4] = {net->t, info->t_stop, net->W, net->next_flush};
   uint64_t cnt[3] = {net->spikes_total, 0, 0};
-  for (int i = 0; i < net->threads; i++) { cnt[1] += net->t_events[i]; cnt[2] += net->t_ext[i]; }
+  for (int i = 0; i < net->threads; i++) { cnt[1] += net->t_events[(size_t)(i) * SB_TSTRIDE]; cnt[2] += net->t_ext[(size_t)(i) * SB_TSTRIDE]; }
   sb_h5_attr_write_int64s(f, "checkpoint_version", &ver, 1);
   sb_h5_attr_write_int64s(f, "neurons", &nn, 1);
   sb_h5_attr_write_int64s(f, "window_index", k, 3);
@@ -446,8 +446,8 @@ int sb_net_checkpoint_restore(sb_net *net, const char *path) {
     uint64_t *c = NULL;
     if ((st = sb_checkpoint_read_(g, path, "counters", H5T_NATIVE_UINT64, (void **)&c, 3))) goto done;
     net->spikes_total = c[0];
-    memset(net->t_events, 0, (size_t)net->threads * sizeof *net->t_events);
-    memset(net->t_ext, 0, (size_t)net->threads * sizeof *net->t_ext);
+    memset(net->t_events, 0, (size_t)net->threads * SB_TSTRIDE * sizeof *net->t_events);
+    memset(net->t_ext, 0, (size_t)net->threads * SB_TSTRIDE * sizeof *net->t_ext);
     net->t_events[0] = c[1];
     net->t_ext[0] = c[2];
     sb_free(c);

@@ -14,7 +14,15 @@
 typedef sb_input sb_arr;   /* t, w, g[3]: frame factors for the target population (neurons/neurons.h) */
 /* The arrivals of one (window slot, partition): appended by the partition's own delivery, emptied
  * when the partition has processed the slot's window (grown, never shrunk). */
-typedef struct { sb_arr *a; uint32_t n, cap; int unsorted; /* some arrival earlier than its predecessor */ } sb_arrtab;
+/* Per-(slot, partition) and per-partition structures below are padded to 64 bytes: neighbours in
+ * their arrays belong to different threads, and their counters change on every push (false
+ * sharing made 2 threads slower than 1 on CUBA). */
+typedef struct {
+  sb_arr *a;
+  uint32_t n, cap;
+  int unsorted;   /* some arrival earlier than its predecessor */
+  char pad_[44];
+} sb_arrtab;
 /* Queue storage of one partition: power-of-two blocks carved from large chunks mapped with
  * transparent huge pages (the queues of all neurons are written at random: with 4 KiB pages
  * every push missed the TLB), recycled through per-size free lists. Touched only by the
@@ -25,13 +33,15 @@ typedef struct {
   void **chunks;
   size_t *chunk_len;
   int n_chunks, cap_chunks;
+  char pad_[64];
 } sb_arena;
 /* One neuron's events for one window slot: 4-byte indices into the arrival table of the slot and
  * of the neuron's partition (grown, never shrunk). Indices are pushed in increasing order, so a
  * queue is in time order whenever its table is. */
 typedef struct { uint32_t *e; uint32_t n, cap; } sb_evvec;
 /* A growable list of neuron ids (activation lists of the window scan, sim/run.c). */
-typedef struct { uint32_t *a; uint32_t n, cap; } sb_u32v;
+typedef struct { uint32_t *a; uint32_t n, cap; char pad_[48]; } sb_u32v;
+#define SB_TSTRIDE 8   /* uint64 per thread in per-thread counter arrays: 64 bytes apart */
 #define SB_CAL_R 256   /* wake calendar: buckets of one window each */
 #define SB_CAL_FAR 0xfffffffeu
 #define SB_CAL_NONE 0xffffffffu
@@ -163,8 +173,8 @@ struct sb_net {
   size_t *tsp_n, *tsp_cap;
   sb_spike *gsp;                /* concatenated */
   size_t gsp_n, gsp_cap;
-  uint64_t *t_events;           /* per-thread delivered events */
-  uint64_t *t_ext;              /* per-thread stimulus events */
+  uint64_t *t_events;           /* per-thread delivered events, [k * SB_TSTRIDE] (own cache lines) */
+  uint64_t *t_ext;              /* per-thread stimulus events, [k * SB_TSTRIDE] */
   uint64_t k_emit;              /* window whose spikes are being delivered */
   double w_t0, w_t1;            /* the window being processed */
   double inv_W;                 /* 1 / W */

@@ -1103,8 +1103,8 @@ void sb_net_get_counters(const sb_net *net, sb_net_counters *c) {
   memset(c, 0, sizeof *c);
   if (net->t_events)
     for (int k = 0; k < net->threads; k++) {
-      c->syn_events += net->t_events[k];
-      c->ext_events += net->t_ext[k];
+      c->syn_events += net->t_events[(size_t)(k) * SB_TSTRIDE];
+      c->ext_events += net->t_ext[(size_t)(k) * SB_TSTRIDE];
     }
   c->spikes = net->spikes_total;
   for (int i = 0; i < net->n_projs; i++) {

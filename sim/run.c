@@ -316,8 +316,8 @@ int sb_net_prepare_(sb_net *net) {
   net->pin = sb_calloc((size_t)T, sizeof *net->pin);
   net->pin_cap = sb_calloc((size_t)T, sizeof *net->pin_cap);
   if (!net->pin || !net->pin_cap) return SB_ENOMEM;
-  net->t_events = sb_calloc((size_t)T, sizeof *net->t_events);
-  net->t_ext = sb_calloc((size_t)T, sizeof *net->t_ext);
+  net->t_events = sb_calloc((size_t)T * SB_TSTRIDE, sizeof *net->t_events);
+  net->t_ext = sb_calloc((size_t)T * SB_TSTRIDE, sizeof *net->t_ext);
   net->act = sb_calloc((size_t)net->S * (size_t)T, sizeof *net->act);
   net->cal = sb_calloc((size_t)T * SB_CAL_R, sizeof *net->cal);
   net->far_ = sb_calloc((size_t)T, sizeof *net->far_);
@@ -611,7 +611,7 @@ done:
     if (net->pois_next[q] < wake) wake = net->pois_next[q];
   net->t_safe[gid] = wake;
   net->stim_pos[gid] = sp;
-  net->t_ext[tid] += n_ext;
+  net->t_ext[(size_t)(tid) * SB_TSTRIDE] += n_ext;
   if (full) v->n = 0;
   else if (ie) {
     memmove(v->e, v->e + ie, (v->n - ie) * sizeof *v->e);
@@ -815,7 +815,7 @@ finish:
   if (sp < net->stim_first[gid + 1] && net->stim_s[sp].t < wake) wake = net->stim_s[sp].t;
   if (pn < wake) wake = pn;
   net->t_safe[gid] = wake;
-  net->t_ext[tid] += n_ext;
+  net->t_ext[(size_t)(tid) * SB_TSTRIDE] += n_ext;
   if (full) v->n = 0;
   else if (nq) {
     memmove(v->e, v->e + nq, (v->n - nq) * sizeof *v->e);
@@ -1070,7 +1070,7 @@ static int deliver_partition(sb_net *net, int k) {
       }
     }
   }
-  net->t_events[k] += nev;
+  net->t_events[(size_t)(k) * SB_TSTRIDE] += nev;
   if (net->n_plastic) {
     sb_plastic_snapshots_(net, k, net->t);
     sb_plastic_window_end_(net, k);
@@ -1078,26 +1078,30 @@ static int deliver_partition(sb_net *net, int k) {
   return SB_OK;
 }
 
-/* ---- a barrier that spins briefly, then sleeps ----
- * OpenMP's barriers spin (OMP_WAIT_POLICY=active by default): on cores shared with other jobs a
- * spinning thread takes the core its partner needs, and 2 threads ran 6x slower than 1. This one
- * spins about 2 us (enough when both threads are running: CUBA's 0.1 ms windows need
- * 20000 barriers per simulated second) and then waits on a condition variable. */
+/* ---- a barrier that spins for a while, then sleeps ----
+ * OpenMP's barriers spin (OMP_WAIT_POLICY=active by default) for up to ~0.3 s: on cores shared
+ * with other jobs a spinning thread takes the core its partner needs, and 2 threads ran 6x slower
+ * than 1. Sleeping at once is no better for short windows: a futex wake-up takes 20-50 us in this
+ * VM, and CUBA's 0.1 ms windows need 20000 barriers per simulated second (2 threads were 3x slower
+ * than 1 with a 2 us spin). So arrival is lock-free, a waiting thread spins up to SB_SPIN_NS
+ * (50 us, a few windows' worth of imbalance) and only then sleeps on a condition variable; the
+ * last thread takes the mutex only when someone sleeps. */
+#define SB_SPIN_NS 50000
 typedef struct {
   pthread_mutex_t m;
   pthread_cond_t c;
-  int n, count;
-  unsigned gen;
-  _Atomic unsigned agen;
+  int n;
+  _Atomic int count, sleepers;
+  _Atomic unsigned gen;
 } sb_barrier;
 
 static void barrier_init(sb_barrier *b, int n) {
   pthread_mutex_init(&b->m, NULL);
   pthread_cond_init(&b->c, NULL);
   b->n = n;
-  b->count = 0;
-  b->gen = 0;
-  atomic_store(&b->agen, 0u);
+  atomic_store(&b->count, 0);
+  atomic_store(&b->sleepers, 0);
+  atomic_store(&b->gen, 0u);
 }
 
 static void barrier_destroy(sb_barrier *b) {
@@ -1111,25 +1115,42 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-/* Returns 1 in exactly one thread (the last to arrive), 0 in the others. */
+static inline int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Returns 1 in exactly one thread (the last to arrive), 0 in the others. The generation is read
+ * before arriving, so a thread cannot mistake the previous barrier's release for this one's; the
+ * release (store gen, then load sleepers) and the sleep (add to sleepers, then load gen) are
+ * sequentially consistent, so one of the two sides sees the other and no wake-up is lost. */
 static int barrier_wait(sb_barrier *b) {
-  pthread_mutex_lock(&b->m);
-  unsigned g = b->gen;
-  if (++b->count == b->n) {
-    b->count = 0;
-    b->gen = g + 1;
-    atomic_store_explicit(&b->agen, g + 1, memory_order_release);
-    pthread_cond_broadcast(&b->c);
-    pthread_mutex_unlock(&b->m);
+  unsigned g = atomic_load(&b->gen);
+  if (atomic_fetch_add(&b->count, 1) == b->n - 1) {
+    atomic_store(&b->count, 0);
+    atomic_store(&b->gen, g + 1);
+    if (atomic_load(&b->sleepers)) {
+      pthread_mutex_lock(&b->m);
+      pthread_cond_broadcast(&b->c);
+      pthread_mutex_unlock(&b->m);
+    }
     return 1;
   }
-  pthread_mutex_unlock(&b->m);
-  for (int i = 0; i < 100; i++) {
-    if (atomic_load_explicit(&b->agen, memory_order_acquire) != g) return 0;
+  int64_t start = 0;
+  for (unsigned i = 1;; i++) {
+    if (atomic_load_explicit(&b->gen, memory_order_acquire) != g) return 0;
     cpu_relax();
+    if ((i & 63) == 0) {
+      int64_t t = now_ns();
+      if (!start) start = t;
+      else if (t - start > SB_SPIN_NS) break;
+    }
   }
   pthread_mutex_lock(&b->m);
-  while (b->gen == g) pthread_cond_wait(&b->c, &b->m);
+  atomic_fetch_add(&b->sleepers, 1);
+  while (atomic_load(&b->gen) == g) pthread_cond_wait(&b->c, &b->m);
+  atomic_fetch_sub(&b->sleepers, 1);
   pthread_mutex_unlock(&b->m);
   return 0;
 }
@@ -1300,8 +1321,8 @@ int sb_net_reset(sb_net *net) {
   memset(net->last, 0, net->n * sizeof *net->last);
   memset(net->isi_sum, 0, net->n * sizeof *net->isi_sum);
   memset(net->isi_sq, 0, net->n * sizeof *net->isi_sq);
-  memset(net->t_events, 0, (size_t)net->threads * sizeof *net->t_events);
-  memset(net->t_ext, 0, (size_t)net->threads * sizeof *net->t_ext);
+  memset(net->t_events, 0, (size_t)net->threads * SB_TSTRIDE * sizeof *net->t_events);
+  memset(net->t_ext, 0, (size_t)net->threads * SB_TSTRIDE * sizeof *net->t_ext);
   for (int i = 0; i < net->n_pops; i++) {
     sb_pop *p = &net->pops[i];
     memcpy(p->state, p->state0, p->n * p->type->state_size);
