@@ -13,7 +13,10 @@
 void sb_net_set_window_hook(sb_net *net, sb_net_window_fn fn, void *ctx) {
   net->hook = fn;
   net->hook_ctx = ctx;
+  net->hook_due = NULL;
 }
+
+void sb_net_set_window_hook_due(sb_net *net, int (*due)(void *ctx, double t)) { net->hook_due = due; }
 
 int sb_net_stopped(const sb_net *net) { return net->stopped; }
 
@@ -298,8 +301,9 @@ static int validate_restored(const sb_net *net, const char *path, double t, uint
   uint64_t sum = 0;
   for (size_t g = 0; g < net->n; g++) {
     double ts = net->t_state[g];
-    if (!(ts >= 0 && ts <= t))
-      SB_ERROR(SB_EFORMAT, "%s: /checkpoint/t_state[%zu]: %g ms, expected a time in [0, t = %g] ms", path, g, ts, t);
+    if (!(ts >= 0 && ts <= t + net->W))   /* inputs taken at delivery: up to one window ahead */
+      SB_ERROR(SB_EFORMAT, "%s: /checkpoint/t_state[%zu]: %g ms, expected a time in [0, t + window = %g] ms", path, g, ts,
+               t + net->W);
     if (isnan(net->t_safe[g])) SB_ERROR(SB_EFORMAT, "%s: /checkpoint/t_safe[%zu]: NaN, expected a time", path, g);
     for (size_t q = net->pois_first[g]; q < net->pois_first[g + 1]; q++) {
       double pn = net->pois_next[q];

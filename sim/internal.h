@@ -93,6 +93,7 @@ typedef struct {
   double rates[3];         /* 1/ms */
   uint64_t frame_m;        /* windows per frame epoch: (t - origin) * rate <= 8 */
   double rate_max;         /* largest of rates */
+  int eager;               /* takes arrivals at delivery when safe (sim/run.c, "inputs at delivery") */
   /* in-memory spikes (by time) */
   double *sp_t;
   uint32_t *sp_id;
@@ -175,6 +176,9 @@ struct sb_net {
   size_t gsp_n, gsp_cap;
   uint64_t *t_events;           /* per-thread delivered events, [k * SB_TSTRIDE] (own cache lines) */
   uint64_t *t_ext;              /* per-thread stimulus events, [k * SB_TSTRIDE] */
+  uint64_t *t_eager;            /* per-thread events taken at delivery, [k * SB_TSTRIDE] */
+  uint8_t *eager_ok;            /* (n) no recordings, Poisson or static stimuli: may take inputs at delivery */
+  int eager_off;                /* tests: never take inputs at delivery */
   uint64_t k_emit;              /* window whose spikes are being delivered */
   double w_t0, w_t1;            /* the window being processed */
   double inv_W;                 /* 1 / W */
@@ -208,6 +212,8 @@ struct sb_net {
   /* window hook (checkpoints, stop requests): called between windows when set */
   sb_net_window_fn hook;
   void *hook_ctx;
+  int (*hook_due)(void *ctx, double t);   /* optional: 0 = skip the hook after the window ending at t */
+  int hook_now;                 /* call the hook after this window's delivery */
   int stopped;                  /* the hook stopped the last run before t_stop */
   /* MPI (sim/mpi.c): this rank owns partitions [p_lo, p_hi) of `threads` (= ranks x threads per rank) */
   int rank, nranks, p_lo, p_hi;

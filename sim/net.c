@@ -92,10 +92,10 @@ static void free_run_state(sb_net *net) {
   net->pmode = NULL;
   net->merged = NULL; net->merged_cap = NULL;
   sb_free(net->tsp); sb_free(net->tsp_n); sb_free(net->tsp_cap);
-  sb_free(net->scratch); sb_free(net->scratch_cap); sb_free(net->t_events); sb_free(net->t_ext);
+  sb_free(net->scratch); sb_free(net->scratch_cap); sb_free(net->t_events); sb_free(net->t_ext); sb_free(net->t_eager); sb_free(net->eager_ok);
   sb_free(net->gsp);
   net->tsp = NULL; net->tsp_n = net->tsp_cap = NULL; net->scratch = NULL; net->scratch_cap = NULL;
-  net->t_events = NULL; net->t_ext = NULL; net->gsp = NULL; net->gsp_n = net->gsp_cap = 0;
+  net->t_events = NULL; net->t_ext = NULL; net->t_eager = NULL; net->eager_ok = NULL; net->gsp = NULL; net->gsp_n = net->gsp_cap = 0;
   for (int i = 0; i < net->n_pops; i++) {
     sb_pop *p = &net->pops[i];
     if (p->work) {
@@ -1105,6 +1105,7 @@ void sb_net_get_counters(const sb_net *net, sb_net_counters *c) {
     for (int k = 0; k < net->threads; k++) {
       c->syn_events += net->t_events[(size_t)(k) * SB_TSTRIDE];
       c->ext_events += net->t_ext[(size_t)(k) * SB_TSTRIDE];
+      c->eager_events += net->t_eager[(size_t)(k) * SB_TSTRIDE];
     }
   c->spikes = net->spikes_total;
   for (int i = 0; i < net->n_projs; i++) {
@@ -1112,8 +1113,9 @@ void sb_net_get_counters(const sb_net *net, sb_net_counters *c) {
     c->syn_bytes += net->projs[i].bytes;
   }
   {   /* sums over MPI ranks (collective; a no-op with one rank) */
-    uint64_t u[4] = {c->syn_events, c->ext_events, c->synapses, c->syn_bytes};
-    sb_mpi_sum_u64_(net, u, 4);
+    uint64_t u[5] = {c->syn_events, c->ext_events, c->synapses, c->syn_bytes, c->eager_events};
+    sb_mpi_sum_u64_(net, u, 5);
+    c->eager_events = u[4];
     c->syn_events = u[0];
     c->ext_events = u[1];
     c->synapses = (size_t)u[2];

@@ -318,6 +318,8 @@ int sb_net_prepare_(sb_net *net) {
   if (!net->pin || !net->pin_cap) return SB_ENOMEM;
   net->t_events = sb_calloc((size_t)T * SB_TSTRIDE, sizeof *net->t_events);
   net->t_ext = sb_calloc((size_t)T * SB_TSTRIDE, sizeof *net->t_ext);
+  net->t_eager = sb_calloc((size_t)T * SB_TSTRIDE, sizeof *net->t_eager);
+  net->eager_ok = sb_calloc(n, sizeof *net->eager_ok);
   net->act = sb_calloc((size_t)net->S * (size_t)T, sizeof *net->act);
   net->cal = sb_calloc((size_t)T * SB_CAL_R, sizeof *net->cal);
   net->far_ = sb_calloc((size_t)T, sizeof *net->far_);
@@ -332,7 +334,7 @@ int sb_net_prepare_(sb_net *net) {
   if (!net->ev || !net->arr || !net->qarena || !net->pois_first || !net->pois_next || !net->pois_s || !net->pois_rng || !net->stim_first ||
       !net->stim_s || !net->stim_pos || !net->rec_first || !net->t_state || !net->t_safe || !net->ev_due || !net->count || !net->last || !net->isi_sum ||
       !net->isi_sq || !net->tsp || !net->tsp_n || !net->tsp_cap || !net->scratch || !net->scratch_cap || !net->merged || !net->merged_cap ||
-      !net->t_events || !net->t_ext)
+      !net->t_events || !net->t_ext || !net->t_eager || !net->eager_ok)
     return SB_ENOMEM;
   net->prepared = 1;
   if (net->nranks > 1) {   /* MPI: rank 0 records every spike from the exchanged list */
@@ -965,6 +967,62 @@ static inline int push(sb_net *net, int k, size_t gid, double t, double w, const
 
 int sb_ev_push_k_(sb_net *net, int k, size_t gid, double t, double w, const sb_pop *tp) { return push(net, k, gid, t, w, tp); }
 
+/* ---- inputs at delivery ----
+ * A quiet target takes an arrival at once, when its partition delivers it, instead of queueing it
+ * for the next window: its state moves to the arrival time through run_frame (the fast path's
+ * exact step) and its wake time is recomputed. Valid because nothing else can happen to the
+ * neuron before the arrival: its slot queue is empty (no earlier queued input), it has no
+ * recordings, Poisson or static stimuli, its wake time (t_safe, the model's bound: no crossing, no
+ * refractory end before it) is not before the arrival, and the arrival lies in the next window
+ * (no queue of an earlier window). Arrivals of one delivery reach a target in time order, because
+ * spikes are delivered sorted by time and every projection into an eager population has the same
+ * constant delay (sb_net_run decides eagerness per population: a frame-path model, only sparse
+ * static projections with that delay). Arrivals up to t_stop only, so that states after a run
+ * refer to t_stop (a checkpoint written between windows may hold states up to one window ahead of
+ * the current time, and restores them as they are).
+ * CUBA: about 90% of the synaptic events, each costing one run_frame step instead of a queue
+ * push, an activation-list entry and a visit in the next window. The decisions depend on the
+ * neuron's own state and on the (time, id) delivery order only: thread invariant. Returns 1 when
+ * taken, 0 when the caller must queue the arrival, -1 out of memory. */
+static inline int eager_input(sb_net *net, const sb_pop *tp, int k, uint32_t g, const sb_arr *x, double t_f) {
+  const sb_neuron_type *T = tp->type;
+  void *s = tp->state + (g - tp->first) * T->state_size;
+  double t = net->t_state[g], quiet = net->t_safe[g];
+  if (T->run_frame(tp->params, tp->derived, s, &t, t_f, x, 1, &quiet) != 1) return 0;
+  if (!(quiet > t)) quiet = T->safe_until ? T->safe_until(tp->params, tp->derived, s, t) : -INFINITY;
+  net->t_state[g] = t;
+  net->t_safe[g] = quiet;
+  net->ev_due[g] = quiet;
+  net->t_eager[(size_t)k * SB_TSTRIDE]++;
+  if (net->pmode[k] == 1 && cal_insert(net, k, g, quiet, net->k)) return -1;   /* the next window's lists */
+  return 1;
+}
+
+/* Population-level eagerness (see "inputs at delivery") and the per-neuron flags, at each run. */
+static void eager_setup(sb_net *net) {
+  for (int i = 0; i < net->n_pops; i++) {
+    sb_pop *p = &net->pops[i];
+    int ok = p->n_rates > 0 && !net->eager_off, any = 0;
+    double d = NAN;
+    for (int j = 0; j < net->n_projs && ok; j++) {
+      const sb_proj *pr = &net->projs[j];
+      if (pr->tgt != i) continue;
+      any = 1;
+      if (pr->kind != SB_PROJ_SPARSE) ok = 0;
+      for (int k = net->p_lo; k < net->p_hi && ok; k++)
+        if (pr->part[k].d) ok = 0;
+      if (isnan(d)) d = pr->d_const;
+      else if (!(d == pr->d_const)) ok = 0;
+    }
+    p->eager = ok && any;
+    for (size_t j = 0; j < p->n; j++) {
+      size_t g = p->first + j;
+      net->eager_ok[g] = p->eager && net->rec_first[g] == net->rec_first[g + 1] && net->pois_first[g] == net->pois_first[g + 1] &&
+                         net->stim_first[g] == net->stim_first[g + 1];
+    }
+  }
+}
+
 static int deliver_partition(sb_net *net, int k) {
   size_t lo = net->bound[k], hi = net->bound[k + 1];
   uint64_t nev = 0;
@@ -998,18 +1056,34 @@ static int deliver_partition(sb_net *net, int k) {
             const uint32_t *tg = c->tgt;
             sb_arena *qa = &net->qarena[k];
             sb_u32v *al = &net->act[sl * (size_t)net->threads + (size_t)k];
-            uint32_t idx;
+            uint32_t idx = 0;
+            int eager = tp->eager && bb == net->k && ta < net->w_t1, rc;
+            double t_f = eager ? frame_origin(net, tp, bb) : 0.0;
+            const uint8_t *eok = net->eager_ok + tf;
+            const double *tsafe = net->t_safe + tf;
             if (!c->w) {   /* one shared arrival entry for all targets */
-              if (arr_add(tab, &x, &idx)) return SB_ENOMEM;
+              int have = 0;
               for (uint32_t y = a; y < e; y++) {
-                sb_evvec *v = &base[tg[y]];
-                if ((!v->n && u32_push(al, (uint32_t)tf + tg[y])) || ev_push(qa, v, idx)) return SB_ENOMEM;
+                uint32_t l = tg[y];
+                sb_evvec *v = &base[l];
+                if (eager && !v->n && eok[l] && ta <= tsafe[l]) {
+                  if ((rc = eager_input(net, tp, k, (uint32_t)(tf + l), &x, t_f)) > 0) continue;
+                  if (rc < 0) return SB_ENOMEM;
+                }
+                if (!have && arr_add(tab, &x, &idx)) return SB_ENOMEM;
+                have = 1;
+                if ((!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, idx)) return SB_ENOMEM;
               }
             } else {
               for (uint32_t y = a; y < e; y++) {
-                sb_evvec *v = &base[tg[y]];
+                uint32_t l = tg[y];
+                sb_evvec *v = &base[l];
                 x.w = (double)c->w[y];
-                if (arr_add(tab, &x, &idx) || (!v->n && u32_push(al, (uint32_t)tf + tg[y])) || ev_push(qa, v, idx))
+                if (eager && !v->n && eok[l] && ta <= tsafe[l]) {
+                  if ((rc = eager_input(net, tp, k, (uint32_t)(tf + l), &x, t_f)) > 0) continue;
+                  if (rc < 0) return SB_ENOMEM;
+                }
+                if (arr_add(tab, &x, &idx) || (!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, idx))
                   return SB_ENOMEM;
               }
             }
@@ -1211,6 +1285,8 @@ static void between_windows(sb_net *net, double t_stop) {
   }
   if (net->progress) net->progress(net->progress_ctx, net->t, t_stop, net->spikes_total);
   if (net->err || net->t >= t_stop) net->done = 1;
+  /* the hook's barriers only in windows it asks for (2 barriers per window instead of 4) */
+  net->hook_now = net->hook && (!net->hook_due || net->hook_due(net->hook_ctx, net->t));
   net->w_t0 = net->t;
   double e = (double)(net->k + 1) * net->W;
   net->w_t1 = e < t_stop ? e : t_stop;
@@ -1233,6 +1309,7 @@ int sb_net_run(sb_net *net, double t_stop) {
   }
   for (int k = 0; k < net->threads; k++)   /* due times may have changed between runs */
     if (net->pmode[k] == 1) net->pmode[k] = 2;
+  eager_setup(net);
   net->err = 0;
   net->done = 0;
   net->stopped = 0;
@@ -1272,7 +1349,7 @@ int sb_net_run(sb_net *net, double t_stop) {
        * queues until the barrier after the next window's processing, and between_windows
        * rewrites the shared spike list only after every thread has passed it (2 synchronisations
        * per window). */
-      if (net->hook) {   /* a consistent state between windows: checkpoints (sim/checkpoint.c) */
+      if (net->hook_now) {   /* a consistent state between windows: checkpoints (sim/checkpoint.c) */
         if (barrier_wait(&bar)) {
           int stop = 0;
           if (!net->done) {
@@ -1323,6 +1400,7 @@ int sb_net_reset(sb_net *net) {
   memset(net->isi_sq, 0, net->n * sizeof *net->isi_sq);
   memset(net->t_events, 0, (size_t)net->threads * SB_TSTRIDE * sizeof *net->t_events);
   memset(net->t_ext, 0, (size_t)net->threads * SB_TSTRIDE * sizeof *net->t_ext);
+  memset(net->t_eager, 0, (size_t)net->threads * SB_TSTRIDE * sizeof *net->t_eager);
   for (int i = 0; i < net->n_pops; i++) {
     sb_pop *p = &net->pops[i];
     memcpy(p->state, p->state0, p->n * p->type->state_size);

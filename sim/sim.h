@@ -219,6 +219,7 @@ int sb_net_pop_stats(const sb_net *net, int pop, sb_pop_stats *st);
 typedef struct {
   uint64_t syn_events;     /* synaptic events delivered through projections */
   uint64_t ext_events;     /* stimulus events (poisson_generator, spike_generator) */
+  uint64_t eager_events;   /* of syn_events, those taken by their target at delivery (docs/engine.md) */
   uint64_t spikes;
   size_t synapses;         /* stored synapses (dense: nonzero weights; conv: expanded count) */
   size_t syn_bytes;        /* bytes used by synapse storage */
@@ -354,9 +355,14 @@ int sb_sweep_write_summary(const sb_sweep *sw, size_t *n_complete);
  * neuron has been processed and the window's spikes delivered (a state from which the run
  * continues bit-identically). Return a status (non-zero aborts the run); set *stop = 1 to end
  * the run early (sb_net_run then returns SB_OK with sb_net_time < t_stop and
- * sb_net_stopped = 1). With a hook set, each window costs one more thread barrier. */
+ * sb_net_stopped = 1). With a hook set, each window costs one more thread barrier (only the
+ * windows it asks for with sb_net_set_window_hook_due). */
 typedef int (*sb_net_window_fn)(void *ctx, sb_net *net, int *stop);
 void sb_net_set_window_hook(sb_net *net, sb_net_window_fn fn, void *ctx);
+/* Optional, after sb_net_set_window_hook: due(ctx, t) is asked by the master thread at the end of
+ * every window (t = its end, ms); the hook and its barrier run only after windows where it returns
+ * non-zero. Must be cheap and must not touch the network. */
+void sb_net_set_window_hook_due(sb_net *net, int (*due)(void *ctx, double t));
 /* 1 if the last sb_net_run was ended early by the window hook. */
 int sb_net_stopped(const sb_net *net);
 

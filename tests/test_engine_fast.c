@@ -5,6 +5,7 @@
  * run; 4-byte indexed queues under per-synapse weights and
  * delays against the generic path. */
 #include "sim/sim.h"
+#include "sim/internal.h"   /* eager_off: the queued path as the reference for inputs at delivery */
 #include "tests/testutil.h"
 
 #include <math.h>
@@ -186,9 +187,11 @@ static void test_exp_frame_psp_sum(void **state) {
  * neuron) give the same spikes (the same ids; times within 1e-9 ms: a crossing is a root of the
  * state, whose last bits differ between the two arithmetics) and V_m within 1e-9 mV, for
  * tau_syn != tau_m and == tau_m; the frame path gives bit-identical spikes for 1 and 2 threads. */
+static int cuba_eager_off, cuba_drawn_w;   /* options of the next cuba() */
 static sb_net *cuba(int threads, int record, double tau_ex, double tau_in, int split, int pois) {
   sb_net *net = sb_net_alloc(13, threads);
   assert_non_null(net);
+  net->eager_off = cuba_eager_off;
   int e, i;
   assert_int_equal(sb_net_add_population(net, "e", sb_neuron_iaf_psc_exp, 320, &e), SB_OK);
   assert_int_equal(sb_net_add_population(net, "i", sb_neuron_iaf_psc_exp, 80, &i), SB_OK);
@@ -202,6 +205,10 @@ static sb_net *cuba(int threads, int record, double tau_ex, double tau_in, int s
   }
   sb_conn_spec c = {.rule = SB_RULE_PAIRWISE_BERNOULLI, .p = 0.1, .allow_autapses = 0, .allow_multapses = 1};
   sb_syn_spec se = syn_const(1.62, 0.1), si = syn_const(-9.0, 0.1);
+  if (cuba_drawn_w) {   /* per-synapse weights: one arrival per event */
+    se.weight = (sb_dist){SB_DIST_UNIFORM, 1.0, 2.2, 0, 0};
+    si.weight = (sb_dist){SB_DIST_UNIFORM, -12.0, -6.0, 0, 0};
+  }
   for (int t = 0; t < 2; t++) {
     assert_int_equal(sb_net_connect(net, e, t, &c, &se, NULL), SB_OK);
     assert_int_equal(sb_net_connect(net, i, t, &c, &si, NULL), SB_OK);
@@ -304,6 +311,47 @@ static void test_exp_frame_equals_generic(void **state) {
   }
 }
 
+/* Inputs at delivery (docs/engine.md): in the CUBA network without Poisson input most synaptic
+ * events are taken by their target when delivered. Against the same network with every event
+ * queued (the window-frame path) and against the generic path (recorded neurons): the same spikes,
+ * times within 1e-9 ms, V_m within 1e-9 mV; 1 and 2 threads bit-identical; for constant and
+ * per-synapse weights and tau_syn != tau_m, tau_syn == tau_m. With Poisson input, none. */
+static void test_exp_inputs_at_delivery(void **state) {
+  (void)state;
+  const double taus[][2] = {{5.0, 10.0}, {20.0, 20.0}};
+  for (int drawn = 0; drawn < 2; drawn++)
+    for (int c = 0; c < 2; c++) {
+      cuba_drawn_w = drawn;
+      sb_net *eager = cuba(1, 0, taus[c][0], taus[c][1], 0, 0), *gen = cuba(1, 1, taus[c][0], taus[c][1], 0, 0);
+      sb_net *eager2 = cuba(2, 0, taus[c][0], taus[c][1], 0, 0), *pois = cuba(1, 0, taus[c][0], taus[c][1], 0, 1);
+      cuba_eager_off = 1;
+      sb_net *queued = cuba(1, 0, taus[c][0], taus[c][1], 0, 0);
+      cuba_eager_off = 0;
+      cuba_drawn_w = 0;
+      sb_net_counters ce, cq, cg, cp;
+      sb_net_get_counters(eager, &ce);
+      sb_net_get_counters(queued, &cq);
+      sb_net_get_counters(gen, &cg);
+      sb_net_get_counters(pois, &cp);
+      assert_true(ce.syn_events > 20000);
+      print_message("drawn %d tau_ex %g: %llu of %llu events at delivery\n", drawn, taus[c][0], (unsigned long long)ce.eager_events, (unsigned long long)ce.syn_events);
+      assert_true(ce.eager_events > ce.syn_events / 2);   /* the path under test ran */
+      assert_int_equal(cq.eager_events, 0);
+      assert_int_equal(cg.eager_events, 0);
+      assert_int_equal(cp.eager_events, 0);
+      size_t total = 0;
+      compare(eager, queued, &total, 1e-9);
+      assert_true(total > 1000);
+      compare(eager, gen, &total, 1e-9);
+      compare(eager, eager2, &total, 0.0);
+      sb_net_free(eager);
+      sb_net_free(gen);
+      sb_net_free(eager2);
+      sb_net_free(pois);
+      sb_net_free(queued);
+    }
+}
+
 /* Poisson input through the ziggurat: a neuron that fires at every arrival (w > V_th, t_ref 0)
  * records the arrival times; their gaps must be exponential with mean 1000/rate ms. */
 static void test_poisson_gaps(void **state) {
@@ -345,6 +393,7 @@ int main(void) {
       cmocka_unit_test(test_frame_equals_generic),
       cmocka_unit_test(test_exp_frame_psp_sum),
       cmocka_unit_test(test_exp_frame_equals_generic),
+      cmocka_unit_test(test_exp_inputs_at_delivery),
       cmocka_unit_test(test_activation_lists),
       cmocka_unit_test(test_activation_far_wakes),
       cmocka_unit_test(test_poisson_gaps),
