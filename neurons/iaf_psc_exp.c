@@ -244,7 +244,7 @@ static int next_crossing(const void *pv, const void *dv, const void *sv, double 
 /* Conservative: with the currents' largest possible contribution (I+ Pmax) added, the free
  * membrane reaches threshold no earlier than the closed-form time; close to threshold, double h
  * while the interval bound stays below it. */
-static double safe_until(const void *pv, const void *dv, const void *sv, double t) {
+static inline double safe_until(const void *pv, const void *dv, const void *sv, double t) {
   const par *p = pv;
   const der *d = dv;
   const st *s = sv;
@@ -257,8 +257,8 @@ static double safe_until(const void *pv, const void *dv, const void *sv, double 
      * logarithm (this runs after every input) by ln(1 + r) >= 2 r / (2 + r), r >= 0 */
     double Vt = p->V_th - bonus;
     if (!(V_inf > Vt)) return INFINITY;
-    double r = (Vt - s->V_m) / (V_inf - Vt);
-    return t + p->tau_m * (2.0 * r / (2.0 + r)) * (1.0 - 1e-12);
+    double a = Vt - s->V_m, b = V_inf - Vt;   /* r = a/b; 2r/(2 + r) = 2a/(2b + a): one division */
+    return t + p->tau_m * (2.0 * a / (2.0 * b + a)) * (1.0 - 1e-12);
   }
   /* steps 0.05 * 2^k ms; e^{-h/tau_m} by squaring instead of an exp per step (a few ulps of
    * rounding, the size of exp's own) */
@@ -357,6 +357,45 @@ static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, 
   return i;
 }
 
+/* One input at delivery (sb_neuron_type.take_input). From the state at t (frame factors G of t,
+ * cached or by exp) to the input at t_k: e_j = e^{-(t_k - t) r_j} = G_j / g_j(t_k) = G_j ig_j, then
+ * the propagator u(t_k) = u e_m + sum_r kap_r I_r (e_m - e_r), I_r *= e_r (the frame solution of
+ * run_frame evaluated at t_k; multiplies only), the input added to its current, and the quiet
+ * bound. The singular case tau_syn == tau_m and everything run_frame declines go to run_frame. */
+static int take_input(const void *pv, const void *dv, void *sv, double *tp, double t_f, const sb_input *in, const double ig[3],
+                      double *quiet) {
+  const par *p = pv;
+  const der *d = dv;
+  st *s = sv;
+  double t = *tp;
+  if (d->sing[0] || d->sing[1] || t < s->t_ref_end || !(s->V_m < p->V_th) || !(in->t <= *quiet))
+    return run_frame(pv, dv, sv, tp, t_f, in, 1, quiet) == 1;
+  double G0, G1, G2;
+  if (s->f_t == t && s->f_o == t_f) {
+    G0 = s->fg[0], G1 = s->fg[1], G2 = s->fg[2];
+  } else {
+    G0 = exp((t - t_f) / p->tau_m);
+    G1 = exp((t - t_f) / p->tau_syn_ex);
+    G2 = exp((t - t_f) / p->tau_syn_in);
+  }
+  double e0 = G0 * ig[0], e1 = G1 * ig[1], e2 = G2 * ig[2];
+  double V_inf = p->E_L + d->R * (p->I_e + s->I_dc), Ie = s->I_syn_ex, Ii = s->I_syn_in;
+  double u = (s->V_m - V_inf) * e0 + d->kap[0] * Ie * (e0 - e1) + d->kap[1] * Ii * (e0 - e2);
+  Ie *= e1;
+  Ii *= e2;
+  if (in->w >= 0) Ie += in->w;
+  else Ii += in->w;
+  s->V_m = V_inf + u;
+  s->I_syn_ex = Ie;
+  s->I_syn_in = Ii;
+  s->fg[0] = in->g[0], s->fg[1] = in->g[1], s->fg[2] = in->g[2];
+  s->f_t = in->t;
+  s->f_o = t_f;
+  *tp = in->t;
+  *quiet = safe_until(p, d, s, in->t);
+  return 1;
+}
+
 static void reset(const void *pv, const void *dv, void *sv, double t_spike) {
   (void)dv;
   const par *p = pv;
@@ -377,5 +416,5 @@ static void work_free(void *w) {
 
 const sb_neuron_type sb_iaf_psc_exp_type = {
     "iaf_psc_exp", sizeof(par), sizeof(der), sizeof(st), params, recs, validate, derive, init,
-    advance, receive, next_crossing, reset, work_alloc, work_free, safe_until, frame_rates, run_frame, NULL};
+    advance, receive, next_crossing, reset, work_alloc, work_free, safe_until, frame_rates, run_frame, NULL, take_input};
 const sb_neuron_type *const sb_neuron_iaf_psc_exp = &sb_iaf_psc_exp_type;

@@ -95,6 +95,12 @@ typedef struct sb_neuron_type {
    * per-input threshold tests of the many inputs that only move a neuron below threshold. */
   int (*frame_sum)(const void *p, const void *d, void *s, double *t, double t_f, const sb_input *last,
                    const double sum_wg[3], double wpos, double *quiet);
+  /* Optional (with run_frame): run_frame on one input, given also ig[j] = 1 / in->g[j] (the engine
+   * computes them once per source spike), so that moving the state to the input needs no
+   * division. Same contract and result as run_frame(..., in, 1, quiet) up to rounding; returns 1
+   * when the input was taken, 0 when not (s untouched). Used for inputs taken at delivery. */
+  int (*take_input)(const void *p, const void *d, void *s, double *t, double t_f, const sb_input *in, const double ig[3],
+                    double *quiet);
 } sb_neuron_type;
 
 /* The models (one exported pointer per model file; the structs are for static tables). */

@@ -984,11 +984,13 @@ int sb_ev_push_k_(sb_net *net, int k, size_t gid, double t, double w, const sb_p
  * push, an activation-list entry and a visit in the next window. The decisions depend on the
  * neuron's own state and on the (time, id) delivery order only: thread invariant. Returns 1 when
  * taken, 0 when the caller must queue the arrival, -1 out of memory. */
-static inline int eager_input(sb_net *net, const sb_pop *tp, int k, uint32_t g, const sb_arr *x, double t_f) {
+static inline int eager_input(sb_net *net, const sb_pop *tp, int k, uint32_t g, const sb_arr *x, const double ig[3], double t_f) {
   const sb_neuron_type *T = tp->type;
   void *s = tp->state + (g - tp->first) * T->state_size;
   double t = net->t_state[g], quiet = net->t_safe[g];
-  if (T->run_frame(tp->params, tp->derived, s, &t, t_f, x, 1, &quiet) != 1) return 0;
+  if (T->take_input ? !T->take_input(tp->params, tp->derived, s, &t, t_f, x, ig, &quiet)
+                    : T->run_frame(tp->params, tp->derived, s, &t, t_f, x, 1, &quiet) != 1)
+    return 0;
   if (!(quiet > t)) quiet = T->safe_until ? T->safe_until(tp->params, tp->derived, s, t) : -INFINITY;
   net->t_state[g] = t;
   net->t_safe[g] = quiet;
@@ -1058,7 +1060,8 @@ static int deliver_partition(sb_net *net, int k) {
             sb_u32v *al = &net->act[sl * (size_t)net->threads + (size_t)k];
             uint32_t idx = 0;
             int eager = tp->eager && bb == net->k && ta < net->w_t1, rc;
-            double t_f = eager ? frame_origin(net, tp, bb) : 0.0;
+            double t_f = eager ? frame_origin(net, tp, bb) : 0.0, ig[3] = {1.0, 1.0, 1.0};
+            for (int r = 0; eager && r < tp->n_rates; r++) ig[r] = 1.0 / x.g[r];
             const uint8_t *eok = net->eager_ok + tf;
             const double *tsafe = net->t_safe + tf;
             if (!c->w) {   /* one shared arrival entry for all targets */
@@ -1067,7 +1070,7 @@ static int deliver_partition(sb_net *net, int k) {
                 uint32_t l = tg[y];
                 sb_evvec *v = &base[l];
                 if (eager && !v->n && eok[l] && ta <= tsafe[l]) {
-                  if ((rc = eager_input(net, tp, k, (uint32_t)(tf + l), &x, t_f)) > 0) continue;
+                  if ((rc = eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f)) > 0) continue;
                   if (rc < 0) return SB_ENOMEM;
                 }
                 if (!have && arr_add(tab, &x, &idx)) return SB_ENOMEM;
@@ -1080,7 +1083,7 @@ static int deliver_partition(sb_net *net, int k) {
                 sb_evvec *v = &base[l];
                 x.w = (double)c->w[y];
                 if (eager && !v->n && eok[l] && ta <= tsafe[l]) {
-                  if ((rc = eager_input(net, tp, k, (uint32_t)(tf + l), &x, t_f)) > 0) continue;
+                  if ((rc = eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f)) > 0) continue;
                   if (rc < 0) return SB_ENOMEM;
                 }
                 if (arr_add(tab, &x, &idx) || (!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, idx))
@@ -1195,13 +1198,16 @@ static inline int64_t now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Returns 1 in exactly one thread (the last to arrive), 0 in the others. The generation is read
+/* Returns 1 in exactly one thread (the last to arrive), 0 in the others; the last thread runs
+ * serial(arg) (if not NULL) before it releases the others, so the serial part needs no second
+ * barrier. The generation is read
  * before arriving, so a thread cannot mistake the previous barrier's release for this one's; the
  * release (store gen, then load sleepers) and the sleep (add to sleepers, then load gen) are
  * sequentially consistent, so one of the two sides sees the other and no wake-up is lost. */
-static int barrier_wait(sb_barrier *b) {
+static int barrier_wait_do(sb_barrier *b, void (*serial)(void *), void *arg) {
   unsigned g = atomic_load(&b->gen);
   if (atomic_fetch_add(&b->count, 1) == b->n - 1) {
+    if (serial) serial(arg);   /* every other thread is waiting */
     atomic_store(&b->count, 0);
     atomic_store(&b->gen, g + 1);
     if (atomic_load(&b->sleepers)) {
@@ -1228,6 +1234,8 @@ static int barrier_wait(sb_barrier *b) {
   pthread_mutex_unlock(&b->m);
   return 0;
 }
+
+static int barrier_wait(sb_barrier *b) { return barrier_wait_do(b, NULL, NULL); }
 
 /* ---- the run loop ---- */
 
@@ -1292,6 +1300,9 @@ static void between_windows(sb_net *net, double t_stop) {
   net->w_t1 = e < t_stop ? e : t_stop;
 }
 
+typedef struct { sb_net *net; double t_stop; } bw_arg;
+static void between_windows_cb(void *a) { between_windows(((bw_arg *)a)->net, ((bw_arg *)a)->t_stop); }
+
 int sb_net_run(sb_net *net, double t_stop) {
   int rc;
   if (!net->prepared && (rc = sb_net_prepare_(net))) return rc;
@@ -1317,6 +1328,7 @@ int sb_net_run(sb_net *net, double t_stop) {
   double e = (double)(net->k + 1) * net->W;
   net->w_t1 = e < t_stop ? e : t_stop;
   sb_barrier bar;
+  bw_arg bw = {net, t_stop};
 #pragma omp parallel num_threads(net->p_hi - net->p_lo)
   {
 #ifdef _OPENMP
@@ -1338,17 +1350,16 @@ int sb_net_run(sb_net *net, double t_stop) {
           a->unsorted = 0;
         }
       }
-      /* the last thread to arrive gathers the window's spikes while the others wait */
-      if (barrier_wait(&bar)) between_windows(net, t_stop);
-      barrier_wait(&bar);
+      /* the last thread to arrive gathers the window's spikes while the others wait: one
+       * synchronisation per window */
+      barrier_wait_do(&bar, between_windows_cb, &bw);
       for (int k = net->p_lo + tid; k < net->p_hi; k += nth) {
         int r = deliver_partition(net, k);
         if (r) thread_error(net, r);
       }
       /* Without a hook no barrier is needed here: a thread only touches its own partitions'
        * queues until the barrier after the next window's processing, and between_windows
-       * rewrites the shared spike list only after every thread has passed it (2 synchronisations
-       * per window). */
+       * rewrites the shared spike list only after every thread has arrived there. */
       if (net->hook_now) {   /* a consistent state between windows: checkpoints (sim/checkpoint.c) */
         if (barrier_wait(&bar)) {
           int stop = 0;
