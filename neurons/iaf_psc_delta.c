@@ -165,7 +165,7 @@ static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, 
  * X = (V - V_inf) e^{(t - t_f)/tau_m} + sum w g, V = V_inf + X / g_last, as run_frame computes it
  * input by input. Refractory neurons (inputs discarded by their time) take the ordered path. */
 static int frame_sum(const void *pv, const void *dv, void *sv, double *tp, double t_f, const sb_input *last,
-                     const double sum_wg[3], double wpos, double *quiet) {
+                     const double sum_wg[3], double wpos, double g_t, double *quiet) {
   const par *p = pv;
   const der *d = dv;
   st *s = sv;
@@ -173,7 +173,7 @@ static int frame_sum(const void *pv, const void *dv, void *sv, double *tp, doubl
   if (t < s->t_ref_end || !(V_inf < p->V_th)) return 0;
   double top = (s->V_m > V_inf ? s->V_m : V_inf) + wpos;
   if (!(top < p->V_th - 1e-9 * (1.0 + fabs(p->V_th) + fabs(V_inf)))) return 0;
-  double X = (s->V_m - V_inf) * exp((t - t_f) / p->tau_m) + sum_wg[0];
+  double X = (s->V_m - V_inf) * (g_t > 0 ? g_t : exp((t - t_f) / p->tau_m)) + sum_wg[0];
   s->V_m = V_inf + X / last->g[0];
   *tp = last->t;
   *quiet = INFINITY;

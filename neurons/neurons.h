@@ -92,9 +92,11 @@ typedef struct sb_neuron_type {
    * run_frame would), equal to run_frame on the time-ordered inputs up to rounding; returns 0 with s
    * untouched when it cannot exclude a crossing (or refractoriness, or anything order-dependent):
    * the engine then merges the inputs in time order for run_frame. Saves the merge and the
-   * per-input threshold tests of the many inputs that only move a neuron below threshold. */
+   * per-input threshold tests of the many inputs that only move a neuron below threshold. g_t > 0:
+   * the frame factor of *t (the last input's, when the engine calls it for consecutive parts of a
+   * window), saving its exp; 0: unknown. */
   int (*frame_sum)(const void *p, const void *d, void *s, double *t, double t_f, const sb_input *last,
-                   const double sum_wg[3], double wpos, double *quiet);
+                   const double sum_wg[3], double wpos, double g_t, double *quiet);
   /* Optional (with run_frame): run_frame on one input, given also ig[j] = 1 / in->g[j] (the engine
    * computes them once per source spike), so that moving the state to the input needs no
    * division. Same contract and result as run_frame(..., in, 1, quiet) up to rounding; returns 1

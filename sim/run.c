@@ -625,6 +625,8 @@ done:
 }
 
 /* e^x for 0 <= x <= 1/16: Taylor to degree 8, truncation below 5e-17 relative. */
+#define SB_SUBWIN 3   /* parts of a window for the order-free input sums (process_neuron_frame) */
+
 static inline double exp_small(double x) {
   return 1.0 + x * (1.0 + x * (0.5 + x * (1.0 / 6 + x * (1.0 / 24 + x * (1.0 / 120 + x * (1.0 / 720 + x * (1.0 / 5040 + x * (1.0 / 40320))))))));
 }
@@ -705,11 +707,52 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
     net->pois_next[pf] = pn;
   }
   uint64_t n_ext = nP;
-  uint32_t nq = 0, pos = 0, nM = 0;
+  uint32_t nq = 0, pos = 0, nM = 0, ip0 = 0;
   sb_input *M = NULL;
-  /* a neuron that cannot reach threshold in the window takes all its inputs at once, in any
-   * order (no sort, no merge, no per-input tests) */
-  if (T->frame_sum && full && v->n + nP > 0) {
+  /* Sub-windows (one frame factor, queue in time order): the window is cut into SB_SUBWIN equal
+   * parts and each part's inputs are taken at once (frame_sum: no sort, no merge, no per-input
+   * test) as long as the model proves that no crossing is possible in it; both input lists are
+   * sorted, so a part is a run of each. The first part that may hold a crossing and everything
+   * after it go through the ordered merge below. The bound over a third of the window adds a
+   * third of the positive input (Brunel: 1.25x faster with 3 parts than with the whole window;
+   * 2 and 4 parts about the same, 8 and 16 slower). */
+  if (T->frame_sum && full && v->n + nP > 0 && nr == 1 && !at->unsorted) {
+    const uint32_t *e = v->e, nqv = v->n;
+    const double tw0 = (double)net->k * net->W;
+    double g_t = 0.0;   /* frame factor of the state time, once known */
+    uint32_t iq = 0, ip = 0;
+    for (int b = 1; b <= SB_SUBWIN; b++) {
+      double cut = b == SB_SUBWIN ? INFINITY : tw0 + net->W * (double)b / SB_SUBWIN;
+      double sw[3] = {0.0, 0.0, 0.0}, wpos = 0.0;
+      const sb_input *last = NULL;
+      uint32_t jq = iq, jp = ip;
+      for (; jq < nqv; jq++) {
+        const sb_arr *a = &tab[e[jq]];
+        if (!(a->t < cut)) break;
+        sw[0] += a->w * a->g[0];
+        wpos += 0.5 * (a->w + fabs(a->w));   /* max(w, 0) exactly, without a branch */
+      }
+      for (; jp < nP && P[jp].t < cut; jp++) sw[0] += P[jp].w * P[jp].g[0];
+      if (jq == iq && jp == ip) continue;
+      double tmin = INFINITY;
+      if (jq > iq) {
+        last = &tab[e[jq - 1]];
+        tmin = tab[e[iq]].t;
+      }
+      if (jp > ip) {
+        wpos += ps->w > 0 ? (double)(jp - ip) * ps->w : 0.0;
+        tmin = P[ip].t < tmin ? P[ip].t : tmin;
+        if (!last || P[jp - 1].t >= last->t) last = &P[jp - 1];   /* queued first on ties */
+      }
+      if (!(tmin >= t && T->frame_sum(p, d, s, &t, t_f, last, sw, wpos, g_t, &quiet))) break;
+      g_t = last->g[0];
+      iq = jq;
+      ip = jp;
+    }
+    nq = iq;
+    ip0 = ip;
+    if (iq == nqv && ip == nP) goto finish;
+  } else if (T->frame_sum && full && v->n + nP > 0) {   /* the whole window at once */
     double sw[3] = {0.0, 0.0, 0.0}, wpos = 0.0, tmin = INFINITY, tl = -INFINITY;
     const sb_input *last = NULL;
     const uint32_t *e = v->e;
@@ -744,7 +787,7 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
       tmin = P[0].t < tmin ? P[0].t : tmin;
       if (P[nP - 1].t >= tl) last = &P[nP - 1];
     }
-    if (tmin >= t && T->frame_sum(p, d, s, &t, t_f, last, sw, wpos, &quiet)) {
+    if (tmin >= t && T->frame_sum(p, d, s, &t, t_f, last, sw, wpos, 0.0, &quiet)) {
       nq = v->n;
       goto finish;
     }
@@ -766,9 +809,9 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
   M = net->merged[tid];
   {
     static const sb_input inf_in = {INFINITY, 0.0, {1.0, 1.0, 1.0}};
-    const uint32_t *e = v->e, nqv = v->n;
-    const sb_input *pp = nP ? P : &inf_in, *qa = nqv ? &tab[e[0]] : &inf_in;
-    uint32_t ip = 0;
+    const uint32_t *e = v->e, nqv = v->n;   /* from the first input not taken by sub-windows */
+    const sb_input *pp = nP ? P : &inf_in, *qa = nq < nqv ? &tab[e[nq]] : &inf_in;
+    uint32_t ip = ip0;
     if (nP) P[nP] = inf_in;
     for (;;) {
       double tq = qa->t, tp = pp[ip].t;
