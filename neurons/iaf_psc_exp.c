@@ -211,6 +211,72 @@ static int crossing_rec(const par *p, const der *d, const st *s, double h, doubl
   return rc;
 }
 
+/* The first crossing in [0, h] when the free trajectory is monotone there, without the bisection.
+ * Non-singular time constants: u(x) = V - E_L - y_inf = A e^{-x/tau_m} + B e^{-x/tau_ex} + C e^{-x/tau_in}
+ * with A = u0 + kap_ex I_ex + kap_in I_in, B = -kap_ex I_ex, C = -kap_in I_in (the propagator of
+ * evolve, written as a sum of exponentials). Each term of u'(x) = sum -c_k r_k e^{-r_k x} is monotone
+ * in x, so sum_k min(-c_k r_k, -c_k r_k e^{-r_k h}) > 0 proves u increasing on [0, h] (and the max
+ * form < 0 decreasing); over a short interval (a window: e^{-r h} close to 1) this fails only near an
+ * extremum of u. Monotone: a crossing exists iff V(h) >= V_th, and bracketed Newton steps (bisection
+ * when a step leaves the bracket) find it to 1e-15 ms, returning a time where V >= V_th as `polish`
+ * does. Everything else (an extremum possible inside, the singular and near-singular cases where
+ * the terms cancel) returns CM_FALLBACK for crossing_rec. */
+enum { CM_FALLBACK = -100 };   /* crossing_monotone: use crossing_rec */
+static int crossing_monotone(const par *p, const der *d, const st *s, double h, double *x_out) {
+  if (d->sing[0] || d->sing[1] || fabs(p->tau_syn_ex - p->tau_m) < 0.1 * p->tau_m || fabs(p->tau_syn_in - p->tau_m) < 0.1 * p->tau_m)
+    return CM_FALLBACK;
+  double y_inf = d->R * (p->I_e + s->I_dc), theta = p->V_th - p->E_L - y_inf;   /* u must reach theta */
+  double r[3] = {1.0 / p->tau_m, 1.0 / p->tau_syn_ex, 1.0 / p->tau_syn_in};
+  double c[3] = {s->V_m - p->E_L - y_inf + d->kap[0] * s->I_syn_ex + d->kap[1] * s->I_syn_in, -d->kap[0] * s->I_syn_ex,
+                 -d->kap[1] * s->I_syn_in};
+#define U_AT(xx, uu, du)                                                         \
+  do {                                                                           \
+    double e0_ = exp(-(xx) * r[0]), e1_ = exp(-(xx) * r[1]), e2_ = exp(-(xx) * r[2]); \
+    uu = c[0] * e0_ + c[1] * e1_ + c[2] * e2_;                                   \
+    du = -(c[0] * r[0] * e0_ + c[1] * r[1] * e1_ + c[2] * r[2] * e2_);           \
+  } while (0)
+  double eh[3] = {exp(-h * r[0]), exp(-h * r[1]), exp(-h * r[2])}, dmin = 0.0, dmax = 0.0;
+  for (int k = 0; k < 3; k++) {
+    double a0 = -c[k] * r[k], a1 = a0 * eh[k];
+    dmin += a0 < a1 ? a0 : a1;
+    dmax += a0 > a1 ? a0 : a1;
+  }
+  if (dmax < 0) return SB_NOSPIKE;   /* decreasing from u(0) < theta (next_crossing checked V < V_th) */
+  if (!(dmin > 0)) return CM_FALLBACK;
+  double u0 = c[0] + c[1] + c[2], uh = c[0] * eh[0] + c[1] * eh[1] + c[2] * eh[2];
+  if (!(uh >= theta)) return SB_NOSPIKE;   /* increasing, below threshold at the end */
+  if (!(u0 < theta)) {
+    *x_out = 0.0;
+    return SB_OK;
+  }
+  double lo = 0.0, hi = h, x = h * (theta - u0) / (uh - u0);   /* regula falsi start */
+  for (int it = 0; it < 100 && hi - lo > 1e-15; it++) {
+    if (!(x > lo && x < hi)) x = 0.5 * (lo + hi);
+    double ux, dux;
+    U_AT(x, ux, dux);
+    if (ux >= theta) hi = x;
+    else lo = x;
+    double nx = dux != 0.0 ? x - (ux - theta) / dux : 0.5 * (lo + hi);
+    if (fabs(nx - x) < 2e-16 * (1.0 + x)) {   /* converged: bracket the root tightly */
+      double a = x - 1e-15 > lo ? x - 1e-15 : lo, b = x + 1e-15 < hi ? x + 1e-15 : hi, ua, ub, dd;
+      U_AT(a, ua, dd);
+      if (ua >= theta) hi = a;
+      else lo = a;
+      U_AT(b, ub, dd);
+      (void)dd;
+      if (ub >= theta) hi = b < hi ? b : hi;
+      else lo = b;
+      if (hi - lo <= 1e-15) break;
+      nx = 0.5 * (lo + hi);
+    }
+    x = nx;
+  }
+#undef U_AT
+  if (!(hi - lo <= 1e-15)) return CM_FALLBACK;
+  *x_out = hi;   /* V(hi) >= V_th: the spike is never placed before the crossing */
+  return SB_OK;
+}
+
 static int next_crossing(const void *pv, const void *dv, const void *sv, double t, double t_limit,
                          double *t_spike, void *w) {
   const par *p = pv;
@@ -236,7 +302,8 @@ static int next_crossing(const void *pv, const void *dv, const void *sv, double 
     return SB_NOSPIKE;
   }
   double x = 0;
-  int rc = crossing_rec(p, d, &s, h, &x, 0, w);
+  int rc = crossing_monotone(p, d, &s, h, &x);
+  if (rc == CM_FALLBACK) rc = crossing_rec(p, d, &s, h, &x, 0, w);
   if (rc == SB_OK) *t_spike = t + x;
   return rc;
 }

@@ -130,6 +130,95 @@ static void psp_sum(double tau_ex, double tau_in, double tol) {
   sb_net_free(net);
 }
 
+/* iaf_psc_exp firing through its synaptic currents (I_e drives V_inf = -53 mV above V_th = -55 mV;
+ * exc and inh spike trains keep both currents non-zero at most crossings, so the threshold search
+ * runs on rising, falling and turning trajectories): every spike time against an independent
+ * reference in long double, within 1e-9 ms over more than 50 spikes. The reference integrates
+ * the closed form between inputs, finds each crossing by a 1e-4 ms scan and bisection to
+ * 1e-13 ms, and applies NEST's reset (V clamped at V_reset for t_ref, currents decaying). */
+typedef struct { long double V, Ie, Ii; } ref_st;
+static long double ref_V(const ref_st *s, long double h, long double E_inf, long double tau_m, long double tex,
+                         long double tin, long double C) {
+  long double em = expl(-h / tau_m);
+  return E_inf + (s->V - E_inf) * em + s->Ie * tau_m * tex / (C * (tau_m - tex)) * (em - expl(-h / tex)) +
+         s->Ii * tau_m * tin / (C * (tau_m - tin)) * (em - expl(-h / tin));
+}
+static void test_psc_exp_spikes_with_currents(void **state) {
+  (void)state;
+  const double E_L = -65.0, C = 250.0, tau_m = 10.0, tex = 2.0, tin = 5.0, V_th = -55.0, V_reset = -70.0, t_ref = 2.0,
+               I_e = 450.0, T = 1200.0;
+  enum { NE = 360, NI = 240 };
+  double te[NE], ti[NI];
+  for (int k = 0; k < NE; k++) te[k] = 0.37 + 3.31 * k + 0.9 * sin(1.7 * k);   /* irregular, sorted */
+  for (int k = 0; k < NI; k++) ti[k] = 1.13 + 4.93 * k + 1.3 * sin(2.3 * k);
+  const double we = 160.0, wi = -220.0;
+  sb_net *net = sb_net_alloc(3, 1);
+  int a;
+  assert_int_equal(sb_net_add_population(net, "a", sb_neuron_iaf_psc_exp, 1, &a), SB_OK);
+  const char *names[] = {"E_L", "C_m", "tau_m", "tau_syn_ex", "tau_syn_in", "V_th", "V_reset", "t_ref", "I_e"};
+  const double vals[] = {E_L, C, tau_m, tex, tin, V_th, V_reset, t_ref, I_e};
+  for (int q = 0; q < 9; q++) assert_int_equal(sb_net_set_param(net, a, names[q], vals[q]), SB_OK);
+  assert_int_equal(sb_net_set_state(net, a, "V_m", &E_L), SB_OK);
+  assert_int_equal(sb_net_add_spike_train(net, a, NULL, 0, te, NE, we, 0.0), SB_OK);
+  assert_int_equal(sb_net_add_spike_train(net, a, NULL, 0, ti, NI, wi, 0.0), SB_OK);
+  assert_int_equal(sb_net_run(net, T), SB_OK);
+  const double *ts;
+  const uint32_t *ids;
+  size_t n;
+  assert_int_equal(sb_net_spikes(net, a, &ts, &ids, &n), SB_OK);
+  /* the reference */
+  long double E_inf = E_L + tau_m / C * I_e, t = 0, ref_end = -1;
+  ref_st st = {E_L, 0, 0};
+  size_t ie = 0, ii = 0, m = 0;
+  double want[1000];
+  while (t < T && m < 1000) {
+    long double tn = T;   /* next input */
+    if (ie < NE && te[ie] < tn) tn = te[ie];
+    if (ii < NI && ti[ii] < tn) tn = ti[ii];
+    if (t < ref_end) {   /* refractory: V clamped, currents decay */
+      long double tr = ref_end < tn ? ref_end : tn;
+      st.Ie *= expl(-(tr - t) / tex);
+      st.Ii *= expl(-(tr - t) / tin);
+      t = tr;
+    } else {
+      long double lo = -1, step = 1e-4L;
+      for (long double x = step; t + x < tn + step; x += step) {
+        long double xx = t + x < tn ? x : tn - t;
+        if (ref_V(&st, xx, E_inf, tau_m, tex, tin, C) >= V_th) { lo = x - step < 0 ? 0 : x - step; step = xx - lo; break; }
+      }
+      if (lo >= 0) {   /* crossing in [lo, lo + step]: bisect */
+        long double a0 = lo, b0 = lo + step;
+        while (b0 - a0 > 1e-13L) {
+          long double c0 = 0.5L * (a0 + b0);
+          if (ref_V(&st, c0, E_inf, tau_m, tex, tin, C) >= V_th) b0 = c0; else a0 = c0;
+        }
+        st.Ie *= expl(-b0 / tex);
+        st.Ii *= expl(-b0 / tin);
+        t += b0;
+        want[m++] = (double)t;
+        st.V = V_reset;
+        ref_end = t + t_ref;
+        continue;
+      }
+      long double h = tn - t;
+      st.V = ref_V(&st, h, E_inf, tau_m, tex, tin, C);
+      st.Ie *= expl(-h / tex);
+      st.Ii *= expl(-h / tin);
+      t = tn;
+    }
+    if (t >= T) break;
+    if (t < ref_end) { /* inputs during refractoriness still reach the currents */ }
+    while (ie < NE && te[ie] <= t) st.Ie += we, ie++;
+    while (ii < NI && ti[ii] <= t) st.Ii += wi, ii++;
+    if (t >= ref_end && ref_end > 0 && t == ref_end) st.V = V_reset;
+  }
+  print_message("iaf_psc_exp with currents: %zu spikes (reference %zu)\n", n, m);
+  assert_true(m > 50);
+  assert_int_equal(n, m);
+  for (size_t k = 0; k < n; k++) check_abs(ts[k], want[k], 1e-9, "spike %zu", k);
+  sb_net_free(net);
+}
+
 static void test_psc_exp_psp_sum(void **state) {
   (void)state;
   psp_sum(2.0, 5.0, 1e-9);    /* tau_syn != tau_m */
@@ -286,6 +375,7 @@ int main(void) {
       cmocka_unit_test(test_psc_delta_constant_current),
       cmocka_unit_test(test_psc_exp_constant_current),
       cmocka_unit_test(test_psc_exp_psp_sum),
+      cmocka_unit_test(test_psc_exp_spikes_with_currents),
       cmocka_unit_test(test_psc_exp_singularity_sweep),
       cmocka_unit_test(test_psc_delta_psp_sum_and_refractory_discard),
       cmocka_unit_test(test_if_subtract),
