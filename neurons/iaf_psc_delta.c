@@ -163,14 +163,22 @@ static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, 
  * towards V_inf), so max(V, V_inf) + wpos < V_th excludes a crossing in the window (with a margin
  * far above the rounding of either order). The end state is the frame sum at the last input:
  * X = (V - V_inf) e^{(t - t_f)/tau_m} + sum w g, V = V_inf + X / g_last, as run_frame computes it
- * input by input. Refractory neurons (inputs discarded by their time) take the ordered path. */
+ * input by input. A refractory neuron whose inputs all come before the end of its refractory
+ * period discards them (NEST), as run_frame does; otherwise it takes the ordered path. */
 static int frame_sum(const void *pv, const void *dv, void *sv, double *tp, double t_f, const sb_input *last,
                      const double sum_wg[3], double wpos, double g_t, double *quiet) {
   const par *p = pv;
   const der *d = dv;
   st *s = sv;
   double t = *tp, V_inf = p->E_L + d->R * (p->I_e + s->I_dc);
-  if (t < s->t_ref_end || !(V_inf < p->V_th)) return 0;
+  if (t < s->t_ref_end) {   /* refractory: inputs before its end are discarded (run_frame's rule) */
+    if (!(last->t < s->t_ref_end)) return 0;
+    s->V_m = p->V_reset;
+    *tp = last->t;
+    *quiet = s->t_ref_end;
+    return 1;
+  }
+  if (!(V_inf < p->V_th)) return 0;
   double top = (s->V_m > V_inf ? s->V_m : V_inf) + wpos;
   if (!(top < p->V_th - 1e-9 * (1.0 + fabs(p->V_th) + fabs(V_inf)))) return 0;
   double X = (s->V_m - V_inf) * (g_t > 0 ? g_t : exp((t - t_f) / p->tau_m)) + sum_wg[0];
