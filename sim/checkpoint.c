@@ -58,6 +58,8 @@ static int write_recordings(sb_net *net, hid_t f) {
     hid_t g = sb_h5_group(f, path);
     if (g < 0) SB_ERROR(SB_EIO, "checkpoint: cannot create /%s", path);
     sb_h5_attr_write_string(g, "sorting", "by_time");
+    int64_t nn = (int64_t)p->n;   /* as the output file: analyze counts the silent neurons too */
+    sb_h5_attr_write_int64s(g, "n_nodes", &nn, 1);
     void *t = NULL, *id = NULL;
     st = read_all(p->ds_t, H5T_NATIVE_DOUBLE, sizeof(double), p->written, 1, &t);
     if (!st) st = read_all(p->ds_id, H5T_NATIVE_UINT64, sizeof(uint64_t), p->written, 1, &id);
@@ -244,7 +246,7 @@ int sb_checkpoint_read_(hid_t g, const char *file, const char *name, hid_t mt, v
   return SB_OK;
 }
 
-static int restore_recordings(sb_net *net, hid_t f, const char *file) {
+static int restore_recordings(sb_net *net, hid_t f, const char *file, double t_now) {
   int st = SB_OK;
   for (int i = 0; i < net->n_pops && !st; i++) {
     sb_pop *p = &net->pops[i];
@@ -257,6 +259,15 @@ static int restore_recordings(sb_net *net, hid_t f, const char *file) {
     st = sb_h5_read(f, a, H5T_NATIVE_DOUBLE, &t, &nt, NULL, NULL, 0);
     if (!st) st = sb_h5_read(f, b, H5T_NATIVE_UINT64, &id, &ni, NULL, NULL, 0);
     if (!st && nt != ni) st = SB_SET_ERROR(SB_EFORMAT, "%s: /%s: length differs from timestamps", file, b);
+    for (size_t j = 0; !st && j < nt; j++) {   /* copied into the output as they are: check them */
+      double tj = ((const double *)t)[j];
+      if (!(tj >= 0 && tj <= t_now) || (j && tj < ((const double *)t)[j - 1]))
+        st = SB_SET_ERROR(SB_EFORMAT, "%s: /%s[%zu]: %g ms, expected spike times in [0, t = %g] ms in time order", file, a, j,
+                          tj, t_now);
+      else if (((const uint64_t *)id)[j] >= p->n)
+        st = SB_SET_ERROR(SB_EFORMAT, "%s: /%s[%zu]: %llu, expected a node id below the population's %zu neurons", file, b, j,
+                          (unsigned long long)((const uint64_t *)id)[j], p->n);
+    }
     uint64_t w0 = p->written;
     if (!st) st = sb_rec_append_(p->ds_t, H5T_NATIVE_DOUBLE, t, nt, 1, 1, &p->written);
     if (!st) st = sb_rec_append_(p->ds_id, H5T_NATIVE_UINT64, id, ni, 1, 1, &w0);
@@ -399,7 +410,19 @@ int sb_net_checkpoint_restore(sb_net *net, const char *path) {
     if ((st = sb_checkpoint_read_(g, path, "pois_rng", H5T_NATIVE_UINT8, &d, nr * sz))) goto done;
     size_t at = 0;
     for (size_t q = 0; q < n; q++)
-      if (net->pois_rng[q]) { memcpy(gsl_rng_state(net->pois_rng[q]), (char *)d + at, sz); at += sz; }
+      if (net->pois_rng[q]) {
+        /* taus2 (GSL) keeps three 32-bit components that must exceed 1, 7 and 15: an all-zero
+         * state draws zero gaps forever (a window that never ends) */
+        const unsigned long *x = (const unsigned long *)((char *)d + at);
+        if (sz != 3 * sizeof(unsigned long) || !(x[0] > 1 && x[1] > 7 && x[2] > 15 && x[0] <= 0xffffffffUL &&
+                                                  x[1] <= 0xffffffffUL && x[2] <= 0xffffffffUL)) {
+          st = SB_SET_ERROR(SB_EFORMAT, "%s: /checkpoint/pois_rng: the random-number state of neuron %zu is not a valid "
+                            "taus2 state (expected three 32-bit components > 1, 7, 15)", path, q);
+          goto done;
+        }
+        memcpy(gsl_rng_state(net->pois_rng[q]), (char *)d + at, sz);
+        at += sz;
+      }
     sb_free(d);
     d = NULL;
   }
@@ -469,7 +492,7 @@ int sb_net_checkpoint_restore(sb_net *net, const char *path) {
   }
   if (net->n_plastic && (st = sb_plastic_checkpoint_read_(net, g, path))) goto done;
   for (int i = 0; i < net->n_pops; i++) net->pops[i].sp_n = 0;
-  if ((st = restore_recordings(net, f, path))) goto done;
+  if ((st = restore_recordings(net, f, path, times[0]))) goto done;
   net->t = times[0];
   net->k = (uint64_t)k[0];
   net->k_emit = (uint64_t)k[1];

@@ -76,13 +76,12 @@ static void copy_file(const char *from, const char *to) {
 
 /* Copy the checkpoint to `to` and overwrite `bytes` bytes at element `index` of /checkpoint/<name>
  * (memory type `mt`, `count` elements). */
-static void tamper_from(const char *from, const char *to, const char *name, hid_t mt, size_t index, const void *val,
-                        size_t count) {
+/* Overwrite elements [index, index + count) of dataset `path` (from the root) of a copy of `from`. */
+static void tamper_at(const char *from, const char *to, const char *path, hid_t mt, size_t index, const void *val,
+                      size_t count) {
   copy_file(from, to);
   hid_t f = H5Fopen(to, H5F_ACC_RDWR, H5P_DEFAULT);
   assert_true(f >= 0);
-  char path[300];
-  snprintf(path, sizeof path, "checkpoint/%s", name);
   hid_t ds = H5Dopen2(f, path, H5P_DEFAULT);
   assert_true(ds >= 0);
   hid_t fs = H5Dget_space(ds);
@@ -94,6 +93,13 @@ static void tamper_from(const char *from, const char *to, const char *name, hid_
   H5Sclose(fs);
   H5Dclose(ds);
   H5Fclose(f);
+}
+
+static void tamper_from(const char *from, const char *to, const char *name, hid_t mt, size_t index, const void *val,
+                        size_t count) {
+  char path[300];
+  snprintf(path, sizeof path, "checkpoint/%s", name);
+  tamper_at(from, to, path, mt, index, val, count);
 }
 
 static void tamper(const char *to, const char *name, hid_t mt, size_t index, const void *val, size_t count) {
@@ -158,6 +164,24 @@ static void test_tampered_checkpoint(void **state) {
   u = 0;
   tamper(cp, "rec_positions", H5T_NATIVE_UINT64, 0, &u, 1);
   expect_refused(cp, "/checkpoint/rec_positions[0]: next sample 0 at 0 ms, expected within one interval");
+  /* an all-zero Poisson random-number state (drew zero gaps forever: a window that never ended
+   * and ran out of memory) */
+  unsigned char zero[24] = {0};
+  tamper(cp, "pois_rng", H5T_NATIVE_UINT8, 0, zero, sizeof zero);
+  expect_refused(cp, "/checkpoint/pois_rng: the random-number state of neuron 0 is not a valid taus2 state");
+  /* recorded spikes are copied into the output: a NaN time, a time after the clock, a bad id */
+  v = NAN;
+  tamper_at(ckpt, cp, "spikes/exc/timestamps", H5T_NATIVE_DOUBLE, 0, &v, 1);
+  expect_refused(cp, "/spikes/exc/timestamps[0]: nan ms, expected spike times in [0, t = ");
+  v = 1e6;
+  tamper_at(ckpt, cp, "spikes/exc/timestamps", H5T_NATIVE_DOUBLE, 0, &v, 1);
+  expect_refused(cp, "/spikes/exc/timestamps[0]: 1e+06 ms, expected spike times in [0, t = ");
+  u = 40;
+  tamper_at(ckpt, cp, "spikes/exc/node_ids", H5T_NATIVE_UINT64, 1, &u, 1);
+  expect_refused(cp, "/spikes/exc/node_ids[1]: 40, expected a node id below the population's 40 neurons");
+  /* analyze reads a checkpoint with the population's size (silent neurons count) */
+  assert_int_equal(run_t("analyze %s --quiet", ckpt), 0);
+  check_contains(out, "40 nodes in file");
   /* the clock itself: NaN */
   copy_file(ckpt, cp);
   hid_t f = H5Fopen(cp, H5F_ACC_RDWR, H5P_DEFAULT);
