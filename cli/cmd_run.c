@@ -195,6 +195,12 @@ int sb_cmd_run(int argc, char **argv) {
     rc = sb_cli_fail(SB_EINVAL);
     goto done;
   }
+  if (ck_path && !strcmp(ck_path, out)) {   /* neither exists yet: the same name is the same file */
+    sb_snn_model_free(&m);
+    rc = sb_cli_usage_error("run", "--checkpoint %s: the checkpoint file is the output file (-o); give another name",
+                            ck_path);
+    goto done;
+  }
   sb_h5_out o;
   memset(&o, 0, sizeof o);
   o.file = -1;
@@ -258,7 +264,7 @@ attached:;
     int ranks = sb_mpi_size(), per_rank = m.threads / (ranks > 0 ? ranks : 1);
     char split[64] = "";
     if (multi) snprintf(split, sizeof split, " (%d ranks x %d)", ranks, per_rank);
-    printf("spikebridge run %s: %.1f ms biological time, %d thread%s%s, seed %llu -> %s\n", file, m.t_stop, m.threads,
+    printf("spikebridge run %s: %g ms biological time, %d thread%s%s, seed %llu -> %s\n", file, m.t_stop, m.threads,
            m.threads == 1 ? "" : "s", split, (unsigned long long)m.seed, out);
     printf("  construction  %.3f s (%zu synapses, %.2f bytes/synapse)\n", t_build, ct.synapses,
            ct.synapses ? (double)ct.syn_bytes / (double)ct.synapses : 0.0);

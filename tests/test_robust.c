@@ -362,6 +362,17 @@ static void test_threads_flags(void **state) {
 
 /* ---- 7. a file where a directory is expected ---- */
 
+/* --checkpoint naming the output file (neither exists yet) is refused, and nothing is left. */
+static void test_checkpoint_is_output(void **state) {
+  (void)state;
+  char nw[700];
+  snprintf(nw, sizeof nw, "%s/new_out.h5", dir);
+  remove(nw);
+  assert_int_equal(run_t("run %s -o %s --quiet --checkpoint %s --checkpoint-every 10", model, nw, nw), 2);
+  check_contains(out, "the checkpoint file is the output file");
+  assert_false(sb_test_file_exists(nw));
+}
+
 static void test_not_a_directory(void **state) {
   (void)state;
   char reg[700], a[700];
@@ -398,7 +409,7 @@ int main(void) {
       cmocka_unit_test(test_size_limits),
       cmocka_unit_test(test_set_paths),           cmocka_unit_test(test_report_collision),
       cmocka_unit_test(test_analyze_node_range),  cmocka_unit_test(test_threads_flags),
-      cmocka_unit_test(test_not_a_directory),
+      cmocka_unit_test(test_not_a_directory),     cmocka_unit_test(test_checkpoint_is_output),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
