@@ -151,6 +151,11 @@ int sb_cmd_run(int argc, char **argv) {
     for (int i = 0; i < rinfo.n_set; i++) sets[n_set++] = rinfo.set[i];
     mo.seed = (long)rinfo.seed;
     if (isnan(mo.t_stop)) mo.t_stop = rinfo.t_stop;
+    else if (mo.t_stop < rinfo.t - 1e-9 * (1.0 + fabs(rinfo.t))) {
+      rc = sb_cli_usage_error("run", "--t-stop %g: earlier than the time of the checkpoint %s (%.17g ms)", mo.t_stop, resume,
+                              rinfo.t);
+      goto done;
+    }
     if (optind == argc) argv[--optind] = rinfo.model_file;
   }
   if (optind != argc - 1) {

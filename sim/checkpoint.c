@@ -124,6 +124,9 @@ int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_i
   if (g < 0) { sb_h5_abort(&o); SB_ERROR(SB_EIO, "%s: cannot create /checkpoint", path); }
   uint64_t counters[3] = {cnt[0], cnt[1], cnt[2]};
   st = wr(g, "counters", H5T_STD_U64LE, H5T_NATIVE_UINT64, counters, 3);
+  uint64_t eager = 0;   /* events taken at delivery (optional: older checkpoints lack it) */
+  for (int i = 0; i < net->threads; i++) eager += net->t_eager[(size_t)i * SB_TSTRIDE];
+  if (!st) st = wr(g, "eager_events", H5T_STD_U64LE, H5T_NATIVE_UINT64, &eager, 1);
   /* neuron states, per population, as bytes */
   for (int i = 0; i < net->n_pops && !st; i++) {
     sb_pop *p = &net->pops[i];
@@ -477,7 +480,19 @@ int sb_net_checkpoint_restore(sb_net *net, const char *path) {
     memset(net->t_ext, 0, (size_t)net->threads * SB_TSTRIDE * sizeof *net->t_ext);
     net->t_events[0] = c[1];
     net->t_ext[0] = c[2];
+    memset(net->t_eager, 0, (size_t)net->threads * SB_TSTRIDE * sizeof *net->t_eager);
     sb_free(c);
+    c = NULL;
+    if (sb_h5_exists(g, "eager_events")) {
+      if ((st = sb_checkpoint_read_(g, path, "eager_events", H5T_NATIVE_UINT64, (void **)&c, 1))) goto done;
+      if (c[0] > net->t_events[0]) {
+        sb_free(c);
+        st = SB_SET_ERROR(SB_EFORMAT, "%s: /checkpoint/eager_events: more than the synaptic events (/checkpoint/counters[1])", path);
+        goto done;
+      }
+      net->t_eager[0] = c[0];
+      sb_free(c);
+    }
   }
   if ((st = validate_restored(net, path, times[0], net->spikes_total))) goto done;
   for (int i = 0; i < net->n_recs; i++) {   /* the next sample is the first at or after t */

@@ -137,6 +137,9 @@ static void test_periodic_and_resume(void **state) {
   assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet --t-stop 500", model, a5), 0);
   assert_int_equal(sb_test_run(out, sizeof out, "run --resume %s -o %s --quiet --t-stop 500", cp, c5), 0);
   assert_same_output(a5, c5);
+  /* a --t-stop before the checkpoint: exit 2 naming the flag and the checkpoint */
+  assert_int_equal(sb_test_run(out, sizeof out, "run --resume %s -o %s --quiet --t-stop 100", cp, c5), 2);
+  check_contains(out, "--t-stop 100: earlier than the time of the checkpoint");
 }
 
 static void test_sigterm(void **state) {

@@ -164,6 +164,10 @@ static void test_tampered_checkpoint(void **state) {
   u = 0;
   tamper(cp, "rec_positions", H5T_NATIVE_UINT64, 0, &u, 1);
   expect_refused(cp, "/checkpoint/rec_positions[0]: next sample 0 at 0 ms, expected within one interval");
+  /* more events taken at delivery than synaptic events */
+  u = 1000000000000ULL;
+  tamper(cp, "eager_events", H5T_NATIVE_UINT64, 0, &u, 1);
+  expect_refused(cp, "/checkpoint/eager_events: more than the synaptic events");
   /* an all-zero Poisson random-number state (drew zero gaps forever: a window that never ended
    * and ran out of memory) */
   unsigned char zero[24] = {0};
