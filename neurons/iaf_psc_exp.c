@@ -369,6 +369,28 @@ static inline int quiet_for(const par *p, const der *d, double V, double I_ex, d
   return 2.0 * dt * b <= a * (2.0 * p->tau_m * (1.0 - 1e-12) - dt);
 }
 
+/* Frame factors G[j] = e^{(t - t_f) rate_j} of the state time t: the cache when it is for (t, t_f). */
+static inline void frame_factors(const par *p, const st *s, double t, double t_f, double G[3]) {
+  if (s->f_t == t && s->f_o == t_f) {
+    G[0] = s->fg[0], G[1] = s->fg[1], G[2] = s->fg[2];
+  } else {
+    G[0] = exp((t - t_f) / p->tau_m);
+    G[1] = exp((t - t_f) / p->tau_syn_ex);
+    G[2] = exp((t - t_f) / p->tau_syn_in);
+  }
+}
+
+/* The state after input x (at x->t, origin t_f): V, currents and the frame-factor cache. */
+static inline void store_at_input(st *s, double V, double Ie, double Ii, const sb_input *x, double t_f, double *tp) {
+  s->V_m = V;
+  s->I_syn_ex = Ie;
+  s->I_syn_in = Ii;
+  s->fg[0] = x->g[0], s->fg[1] = x->g[1], s->fg[2] = x->g[2];
+  s->f_t = x->t;
+  s->f_o = t_f;
+  *tp = x->t;
+}
+
 static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, double t_f, const sb_input *in, uint32_t n,
                           double *quiet) {
   const par *p = pv;
@@ -378,13 +400,7 @@ static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, 
   if (n == 0 || t < s->t_ref_end || !(s->V_m < p->V_th) || !(in[0].t <= *quiet)) return 0;
   double y_inf = d->R * (p->I_e + s->I_dc), V_inf = p->E_L + y_inf, iC = 1.0 / p->C_m;
   double G[3];
-  if (s->f_t == t && s->f_o == t_f) {
-    G[0] = s->fg[0], G[1] = s->fg[1], G[2] = s->fg[2];
-  } else {
-    G[0] = exp((t - t_f) / p->tau_m);
-    G[1] = exp((t - t_f) / p->tau_syn_ex);
-    G[2] = exp((t - t_f) / p->tau_syn_in);
-  }
+  frame_factors(p, s, t, t_f, G);
   double u = s->V_m - V_inf, Ie = s->I_syn_ex, Ii = s->I_syn_in;
   /* X = (u + sum kap_r I_r) g_m - sum_singular (t - t_f) A_r / C_m */
   double A0 = Ie * G[1], A1 = Ii * G[2];
@@ -413,13 +429,7 @@ static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, 
     if (i == n || !quiet_for(p, d, V_inf + u, Ie, Ii, V_inf, in[i].t - x->t)) break;
   }
   const sb_input *last = &in[i - 1];
-  s->V_m = V_inf + u;
-  s->I_syn_ex = Ie;
-  s->I_syn_in = Ii;
-  s->fg[0] = last->g[0], s->fg[1] = last->g[1], s->fg[2] = last->g[2];
-  s->f_t = last->t;
-  s->f_o = t_f;
-  *tp = last->t;
+  store_at_input(s, V_inf + u, Ie, Ii, last, t_f, tp);
   *quiet = safe_until(p, d, s, last->t);
   return i;
 }
@@ -437,28 +447,16 @@ static int take_input(const void *pv, const void *dv, void *sv, double *tp, doub
   double t = *tp;
   if (d->sing[0] || d->sing[1] || t < s->t_ref_end || !(s->V_m < p->V_th) || !(in->t <= *quiet))
     return run_frame(pv, dv, sv, tp, t_f, in, 1, quiet) == 1;
-  double G0, G1, G2;
-  if (s->f_t == t && s->f_o == t_f) {
-    G0 = s->fg[0], G1 = s->fg[1], G2 = s->fg[2];
-  } else {
-    G0 = exp((t - t_f) / p->tau_m);
-    G1 = exp((t - t_f) / p->tau_syn_ex);
-    G2 = exp((t - t_f) / p->tau_syn_in);
-  }
-  double e0 = G0 * ig[0], e1 = G1 * ig[1], e2 = G2 * ig[2];
+  double G[3];
+  frame_factors(p, s, t, t_f, G);
+  double e0 = G[0] * ig[0], e1 = G[1] * ig[1], e2 = G[2] * ig[2];
   double V_inf = p->E_L + d->R * (p->I_e + s->I_dc), Ie = s->I_syn_ex, Ii = s->I_syn_in;
   double u = (s->V_m - V_inf) * e0 + d->kap[0] * Ie * (e0 - e1) + d->kap[1] * Ii * (e0 - e2);
   Ie *= e1;
   Ii *= e2;
   if (in->w >= 0) Ie += in->w;
   else Ii += in->w;
-  s->V_m = V_inf + u;
-  s->I_syn_ex = Ie;
-  s->I_syn_in = Ii;
-  s->fg[0] = in->g[0], s->fg[1] = in->g[1], s->fg[2] = in->g[2];
-  s->f_t = in->t;
-  s->f_o = t_f;
-  *tp = in->t;
+  store_at_input(s, V_inf + u, Ie, Ii, in, t_f, tp);
   *quiet = safe_until(p, d, s, in->t);
   return 1;
 }
