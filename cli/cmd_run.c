@@ -239,7 +239,9 @@ attached:;
   sb_progress_init(&prog, stderr, quiet);
   prog_ctx pc = {&prog, sb_wall_time()};
   sb_net_set_progress(m.net, on_progress, &pc);
-  double t_sim = sb_wall_time();
+  sb_net_counters c0;   /* a resumed run: rates over the part simulated here */
+  sb_net_get_counters(m.net, &c0);
+  double t_from = sb_net_time(m.net), t_sim = sb_wall_time();
   st = sb_net_run(m.net, m.t_stop);
   t_sim = sb_wall_time() - t_sim;
   sb_progress_done(&prog);
@@ -273,8 +275,9 @@ attached:;
            m.threads == 1 ? "" : "s", split, (unsigned long long)m.seed, out);
     printf("  construction  %.3f s (%zu synapses, %.2f bytes/synapse)\n", t_build, ct.synapses,
            ct.synapses ? (double)ct.syn_bytes / (double)ct.synapses : 0.0);
-    printf("  simulation    %.3f s, real-time factor %.3g (%.3g s wall per biological s), window %g ms\n", t_sim,
-           t_sim > 0 ? m.t_stop / 1000.0 / t_sim : 0.0, t_sim / (m.t_stop / 1000.0), ct.window);
+    double bio = (m.t_stop - t_from) / 1000.0;   /* s simulated by this command */
+    printf("  simulation    %.3f s, real-time factor %.3g (%.3g s wall per biological s), window %g ms%s\n", t_sim,
+           t_sim > 0 ? bio / t_sim : 0.0, bio > 0 ? t_sim / bio : 0.0, ct.window, t_from > 0 ? " (the resumed part)" : "");
     printf("  peak memory   %.1f MB\n", (double)sb_peak_rss() / 1048576.0);
     if (multi) {
       uint64_t by, nw;
@@ -283,7 +286,8 @@ attached:;
              sb_mpi_size(), m.threads / sb_mpi_size(), (unsigned long long)nw, nw ? (double)by / (double)nw : 0.0);
     }
     printf("  events        %llu synaptic, %llu stimulus (%.3g events/s wall)", (unsigned long long)ct.syn_events,
-           (unsigned long long)ct.ext_events, t_sim > 0 ? (double)(ct.syn_events + ct.ext_events) / t_sim : 0.0);
+           (unsigned long long)ct.ext_events,
+           t_sim > 0 ? (double)(ct.syn_events + ct.ext_events - c0.syn_events - c0.ext_events) / t_sim : 0.0);
     if (ct.eager_events)
       printf("; %.1f%% of the synaptic events taken at delivery", 100.0 * (double)ct.eager_events / (double)ct.syn_events);
     printf("\n");

@@ -921,6 +921,11 @@ int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_mo
   for (int i = 0; i < opts->n_set; i++)
     if ((rc = apply_set(file, root, opts->set[i]))) goto fail;
   static const char *const keys[] = {"simulation", "populations", "stimuli", "projections", "record", NULL};
+  if (json_object_get(root, "layers") && !json_object_get(root, "populations")) {   /* examples/mlp.json and friends */
+    rc = fail_(&c, "(top level)", "has 'layers' and no 'populations': an ANN architecture file (for `spikebridge train`, "
+               "docs/ann.md), not a spiking model; `run` takes populations and projections (docs/engine.md)");
+    goto fail;
+  }
   if ((rc = check_keys(&c, "(top level)", root, keys))) goto fail;
   if ((rc = load_simulation(&c, json_object_get(root, "simulation"), opts, m, &min_delay))) goto fail;
   m->net = c.net = sb_net_alloc(m->seed, m->threads);

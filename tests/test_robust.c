@@ -366,7 +366,8 @@ static void test_threads_flags(void **state) {
 
 /* ---- 7. a file where a directory is expected ---- */
 
-/* --checkpoint naming the output file (neither exists yet) is refused, and nothing is left. */
+/* --checkpoint naming the output file (neither exists yet) is refused, and nothing is left; so is
+ * an ANN architecture file given to run. */
 static void test_checkpoint_is_output(void **state) {
   (void)state;
   char nw[700];
@@ -374,6 +375,13 @@ static void test_checkpoint_is_output(void **state) {
   remove(nw);
   assert_int_equal(run_t("run %s -o %s --quiet --checkpoint %s --checkpoint-every 10", model, nw, nw), 2);
   check_contains(out, "the checkpoint file is the output file");
+  assert_false(sb_test_file_exists(nw));
+  /* an ANN architecture file given to run: said so, exit 2, no output */
+  char ann[700];
+  snprintf(ann, sizeof ann, "%s/arch.json", dir);
+  write_text(ann, "{\"name\": \"mlp\", \"input\": [1, 28, 28], \"layers\": [{\"kind\": \"flatten\"}]}\n");
+  assert_int_equal(run_t("run %s -o %s --quiet", ann, nw), 2);
+  check_contains(out, "arch.json: (top level): has 'layers' and no 'populations': an ANN architecture file");
   assert_false(sb_test_file_exists(nw));
 }
 
