@@ -984,6 +984,22 @@ fail:
     if (strstr(sb_last_error(), path) || strstr(sb_last_error(), needle))
       return sb_error_prefix_(rc, "with --set %s", opts->set[i]);
   }
+  /* then one that wrote a sibling of the path in error: `--set populations.a.params.V_th=-80`
+   * makes "populations.a.params.V_reset: must be < V_th" (the parent object followed by . or [) */
+  for (int i = 0; rc && rc != SB_ENOMEM && i < opts->n_set; i++) {
+    const char *eq = strchr(opts->set[i], '=');
+    if (!eq || eq == opts->set[i] || strstr(sb_last_error(), "--set")) continue;
+    char parent[512];
+    snprintf(parent, sizeof parent, "%.*s", (int)(eq - opts->set[i]), opts->set[i]);
+    char *dot = strrchr(parent, '.');
+    if (!dot) continue;
+    *dot = 0;
+    char n1[520], n2[520];
+    snprintf(n1, sizeof n1, "%s.", parent);
+    snprintf(n2, sizeof n2, "%s[", parent);
+    if (strstr(sb_last_error(), n1) || strstr(sb_last_error(), n2))
+      return sb_error_prefix_(rc, "with --set %s", opts->set[i]);
+  }
   return rc;
 }
 

@@ -266,6 +266,8 @@ static void test_set_paths(void **state) {
       {"projections[7].weight=1", "--set projections[7].weight: '7' is not an index of an array of 1"},
       {"simulation.nosuch=1", "with --set simulation.nosuch=1: "},
       {"nosuch=1", "with --set nosuch=1: "},
+      /* an error at a sibling of the written path is the override's too */
+      {"populations.exc.params.V_th=-80", "with --set populations.exc.params.V_th=-80: "},
       {"projections[0].nosuch=1", "with --set projections[0].nosuch=1: "},
       {"populations.exc.n.x=1", "--set populations.exc.n.x: 'x' is below a value that is neither object nor array"},
   };
