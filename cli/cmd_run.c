@@ -50,11 +50,16 @@ typedef struct {
   double t_written;
 } ckpt_ctx;
 
+/* The hook's cheap test, asked every window: saves the hook's extra barrier in the others. */
+static int checkpoint_due(void *vc, double t) {
+  const ckpt_ctx *c = vc;
+  return stop_requested || (c->every > 0 && t >= c->next);
+}
+
 static int checkpoint_hook(void *vc, sb_net *net, int *stop) {
   ckpt_ctx *c = vc;
   double t = sb_net_time(net);
-  int due = stop_requested || (c->every > 0 && t >= c->next);
-  if (!due) return SB_OK;
+  if (!checkpoint_due(c, t)) return SB_OK;
   while (c->every > 0 && c->next <= t) c->next += c->every;
   int st = sb_net_checkpoint_write(net, c->path, &c->info);
   if (st) return st;
@@ -62,12 +67,6 @@ static int checkpoint_hook(void *vc, sb_net *net, int *stop) {
   c->t_written = t;
   if (stop_requested) *stop = 1;
   return SB_OK;
-}
-
-/* The hook's cheap test, asked every window: saves the hook's extra barrier in the others. */
-static int checkpoint_due(void *vc, double t) {
-  const ckpt_ctx *c = vc;
-  return stop_requested || (c->every > 0 && t >= c->next);
 }
 
 static void checkpoint_default_path(char *buf, size_t cap, const char *out) {

@@ -222,6 +222,13 @@ static int crossing_rec(const par *p, const der *d, const st *s, double h, doubl
  * does. Everything else (an extremum possible inside, the singular and near-singular cases where
  * the terms cancel) returns CM_FALLBACK for crossing_rec. */
 enum { CM_FALLBACK = -100 };   /* crossing_monotone: use crossing_rec */
+/* u(x) = sum_k c_k e^{-r_k x}, and u'(x) into *du when du is not NULL. */
+static inline double exp_sum(const double c[3], const double r[3], double x, double *du) {
+  double e0 = exp(-x * r[0]), e1 = exp(-x * r[1]), e2 = exp(-x * r[2]);
+  if (du) *du = -(c[0] * r[0] * e0 + c[1] * r[1] * e1 + c[2] * r[2] * e2);
+  return c[0] * e0 + c[1] * e1 + c[2] * e2;
+}
+
 static int crossing_monotone(const par *p, const der *d, const st *s, double h, double *x_out) {
   if (d->sing[0] || d->sing[1] || fabs(p->tau_syn_ex - p->tau_m) < 0.1 * p->tau_m || fabs(p->tau_syn_in - p->tau_m) < 0.1 * p->tau_m)
     return CM_FALLBACK;
@@ -229,12 +236,6 @@ static int crossing_monotone(const par *p, const der *d, const st *s, double h, 
   double r[3] = {1.0 / p->tau_m, 1.0 / p->tau_syn_ex, 1.0 / p->tau_syn_in};
   double c[3] = {s->V_m - p->E_L - y_inf + d->kap[0] * s->I_syn_ex + d->kap[1] * s->I_syn_in, -d->kap[0] * s->I_syn_ex,
                  -d->kap[1] * s->I_syn_in};
-#define U_AT(xx, uu, du)                                                         \
-  do {                                                                           \
-    double e0_ = exp(-(xx) * r[0]), e1_ = exp(-(xx) * r[1]), e2_ = exp(-(xx) * r[2]); \
-    uu = c[0] * e0_ + c[1] * e1_ + c[2] * e2_;                                   \
-    du = -(c[0] * r[0] * e0_ + c[1] * r[1] * e1_ + c[2] * r[2] * e2_);           \
-  } while (0)
   double eh[3] = {exp(-h * r[0]), exp(-h * r[1]), exp(-h * r[2])}, dmin = 0.0, dmax = 0.0;
   for (int k = 0; k < 3; k++) {
     double a0 = -c[k] * r[k], a1 = a0 * eh[k];
@@ -252,26 +253,21 @@ static int crossing_monotone(const par *p, const der *d, const st *s, double h, 
   double lo = 0.0, hi = h, x = h * (theta - u0) / (uh - u0);   /* regula falsi start */
   for (int it = 0; it < 100 && hi - lo > 1e-15; it++) {
     if (!(x > lo && x < hi)) x = 0.5 * (lo + hi);
-    double ux, dux;
-    U_AT(x, ux, dux);
+    double dux, ux = exp_sum(c, r, x, &dux);
     if (ux >= theta) hi = x;
     else lo = x;
     double nx = dux != 0.0 ? x - (ux - theta) / dux : 0.5 * (lo + hi);
     if (fabs(nx - x) < 2e-16 * (1.0 + x)) {   /* converged: bracket the root tightly */
-      double a = x - 1e-15 > lo ? x - 1e-15 : lo, b = x + 1e-15 < hi ? x + 1e-15 : hi, ua, ub, dd;
-      U_AT(a, ua, dd);
-      if (ua >= theta) hi = a;
+      double a = x - 1e-15 > lo ? x - 1e-15 : lo, b = x + 1e-15 < hi ? x + 1e-15 : hi;
+      if (exp_sum(c, r, a, NULL) >= theta) hi = a;
       else lo = a;
-      U_AT(b, ub, dd);
-      (void)dd;
-      if (ub >= theta) hi = b < hi ? b : hi;
+      if (exp_sum(c, r, b, NULL) >= theta) hi = b < hi ? b : hi;
       else lo = b;
       if (hi - lo <= 1e-15) break;
       nx = 0.5 * (lo + hi);
     }
     x = nx;
   }
-#undef U_AT
   if (!(hi - lo <= 1e-15)) return CM_FALLBACK;
   *x_out = hi;   /* V(hi) >= V_th: the spike is never placed before the crossing */
   return SB_OK;

@@ -414,11 +414,7 @@ int sb_net_checkpoint_restore(sb_net *net, const char *path) {
     size_t at = 0;
     for (size_t q = 0; q < n; q++)
       if (net->pois_rng[q]) {
-        /* taus2 (GSL) keeps three 32-bit components that must exceed 1, 7 and 15: an all-zero
-         * state draws zero gaps forever (a window that never ends) */
-        const unsigned long *x = (const unsigned long *)((char *)d + at);
-        if (sz != 3 * sizeof(unsigned long) || !(x[0] > 1 && x[1] > 7 && x[2] > 15 && x[0] <= 0xffffffffUL &&
-                                                  x[1] <= 0xffffffffUL && x[2] <= 0xffffffffUL)) {
+        if (!sb_rng_state_valid((char *)d + at, sz)) {   /* an all-zero state: zero gaps, a window that never ends */
           st = SB_SET_ERROR(SB_EFORMAT, "%s: /checkpoint/pois_rng: the random-number state of neuron %zu is not a valid "
                             "taus2 state (expected three 32-bit components > 1, 7, 15)", path, q);
           goto done;

@@ -145,6 +145,10 @@ gsl_rng *sb_rng_alloc(uint64_t seed, uint32_t purpose, uint64_t id);
 void sb_rng_reseed(gsl_rng *r, uint64_t seed, uint32_t purpose, uint64_t id);
 /* SplitMix64 mix of a 64-bit value (Steele, Lea, Flood 2014). */
 uint64_t sb_rng_mix64(uint64_t x);
+/* 1 if `state` (`size` bytes, as gsl_rng_state/gsl_rng_size give them) is a valid state of the
+ * taus2 generator behind sb_rng_alloc: three 32-bit components s1 > 1, s2 > 7, s3 > 15 (an all-zero
+ * state draws zeros forever). Used to check states read back from files (checkpoints). */
+int sb_rng_state_valid(const void *state, size_t size);
 
 /* ---- HDF5 helpers ---- */
 

@@ -906,6 +906,14 @@ int sb_json_load_(const char *path, json_t **root) {
   return SB_OK;
 }
 
+/* The PATH of a "PATH=VALUE" override into buf; 0 when it has none. */
+static int set_path(const char *set, char *buf, size_t cap) {
+  const char *eq = strchr(set, '=');
+  if (!eq || eq == set) return 0;
+  snprintf(buf, cap, "%.*s", (int)(eq - set), set);
+  return 1;
+}
+
 int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_model *m) {
   memset(m, 0, sizeof *m);
   json_t *root = NULL;
@@ -970,12 +978,9 @@ fail:
   json_decref(root);
   sb_snn_model_free(m);
   /* an error at a path an override wrote (or below it) is the override's: say so */
+  char path[512];
   for (int i = 0; rc && rc != SB_ENOMEM && i < opts->n_set; i++) {
-    const char *eq = strchr(opts->set[i], '=');
-    if (!eq || eq == opts->set[i]) continue;
-    char path[512];
-    snprintf(path, sizeof path, "%.*s", (int)(eq - opts->set[i]), opts->set[i]);
-    if (strstr(sb_last_error(), "--set")) continue;
+    if (!set_path(opts->set[i], path, sizeof path) || strstr(sb_last_error(), "--set")) continue;
     /* a new key the loader does not know: "<parent>: unknown key '<leaf>'" */
     char needle[700];
     char *dot = strrchr(path, '.');
@@ -987,16 +992,13 @@ fail:
   /* then one that wrote a sibling of the path in error: `--set populations.a.params.V_th=-80`
    * makes "populations.a.params.V_reset: must be < V_th" (the parent object followed by . or [) */
   for (int i = 0; rc && rc != SB_ENOMEM && i < opts->n_set; i++) {
-    const char *eq = strchr(opts->set[i], '=');
-    if (!eq || eq == opts->set[i] || strstr(sb_last_error(), "--set")) continue;
-    char parent[512];
-    snprintf(parent, sizeof parent, "%.*s", (int)(eq - opts->set[i]), opts->set[i]);
-    char *dot = strrchr(parent, '.');
+    if (!set_path(opts->set[i], path, sizeof path) || strstr(sb_last_error(), "--set")) continue;
+    char *dot = strrchr(path, '.');
     if (!dot) continue;
-    *dot = 0;
+    *dot = 0;   /* the parent object */
     char n1[520], n2[520];
-    snprintf(n1, sizeof n1, "%s.", parent);
-    snprintf(n2, sizeof n2, "%s[", parent);
+    snprintf(n1, sizeof n1, "%s.", path);
+    snprintf(n2, sizeof n2, "%s[", path);
     if (strstr(sb_last_error(), n1) || strstr(sb_last_error(), n2))
       return sb_error_prefix_(rc, "with --set %s", opts->set[i]);
   }

@@ -28,6 +28,12 @@ void sb_rng_reseed(gsl_rng *r, uint64_t seed, uint32_t purpose, uint64_t id) {
   for (int i = 0; i < 6; i++) gsl_rng_get(r);
 }
 
+int sb_rng_state_valid(const void *state, size_t size) {
+  if (size != sizeof(taus_state)) return 0;
+  const taus_state *s = state;
+  return s->s1 > 1 && s->s2 > 7 && s->s3 > 15 && s->s1 <= 0xffffffffUL && s->s2 <= 0xffffffffUL && s->s3 <= 0xffffffffUL;
+}
+
 gsl_rng *sb_rng_alloc(uint64_t seed, uint32_t purpose, uint64_t id) {
   gsl_rng *r = gsl_rng_alloc(gsl_rng_taus2);
   if (!r) {

@@ -1069,8 +1069,8 @@ int sb_ev_push_k_(sb_net *net, int k, size_t gid, double t, double w, const sb_p
 
 /* ---- inputs at delivery ----
  * A quiet target takes an arrival at once, when its partition delivers it, instead of queueing it
- * for the next window: its state moves to the arrival time through run_frame (the fast path's
- * exact step) and its wake time is recomputed. Valid because nothing else can happen to the
+ * for the next window: its state moves to the arrival time through the model's take_input (or
+ * run_frame on one input: the fast path's exact step) and its wake time is recomputed. Valid because nothing else can happen to the
  * neuron before the arrival: its slot queue is empty (no earlier queued input), it has no
  * recordings, Poisson or static stimuli, its wake time (t_safe, the model's bound: no crossing, no
  * refractory end before it) is not before the arrival, and the arrival lies in the next window
@@ -1080,7 +1080,7 @@ int sb_ev_push_k_(sb_net *net, int k, size_t gid, double t, double w, const sb_p
  * static projections with that delay). Arrivals up to t_stop only, so that states after a run
  * refer to t_stop (a checkpoint written between windows may hold states up to one window ahead of
  * the current time, and restores them as they are).
- * CUBA: about 90% of the synaptic events, each costing one run_frame step instead of a queue
+ * CUBA: 97% of the synaptic events (the run summary's share), each costing one step instead of a queue
  * push, an activation-list entry and a visit in the next window. The decisions depend on the
  * neuron's own state and on the (time, id) delivery order only: thread invariant. Returns 1 when
  * taken, 0 when the caller must queue the arrival, -1 out of memory. */
@@ -1117,9 +1117,13 @@ static void eager_setup(sb_net *net) {
       else if (!(d == pr->d_const)) ok = 0;
     }
     p->eager = ok && any;
+    if (!p->eager) {
+      memset(net->eager_ok + p->first, 0, p->n);
+      continue;
+    }
     for (size_t j = 0; j < p->n; j++) {
       size_t g = p->first + j;
-      net->eager_ok[g] = p->eager && net->rec_first[g] == net->rec_first[g + 1] && net->pois_first[g] == net->pois_first[g + 1] &&
+      net->eager_ok[g] = net->rec_first[g] == net->rec_first[g + 1] && net->pois_first[g] == net->pois_first[g + 1] &&
                          net->stim_first[g] == net->stim_first[g + 1];
     }
   }
