@@ -1,11 +1,15 @@
 /* spikebridge run: load a JSON model file, simulate, write spikes (SONATA) and state samples
  * (SONATA report) to an HDF5 file under a temporary name, print a closing summary.
  * Argument parsing and reporting only; the science is in sim/. */
+#define _GNU_SOURCE   /* sched_getaffinity */
 #include "cli/cli.h"
 #include "learning/learning.h"
 #include "sim/sim.h"
 
 #include <math.h>
+#include <sched.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +81,35 @@ static void checkpoint_default_path(char *buf, size_t cap, const char *out) {
 }
 
 typedef struct { sb_progress *p; double t0; } prog_ctx;
+
+/* Checks before a run that would be slow or fail late. A warning: more threads than processors
+ * this process may use (every window ends with all threads waiting for each other), or state
+ * recordings larger than the free space where the output goes. An error (SB_EINVAL, message set):
+ * recordings above 20 times that space, which no compression of membrane traces reaches. */
+static int run_checks(const sb_snn_model *m, const char *file, const char *out) {
+  cpu_set_t cs;
+  int procs = sched_getaffinity(0, sizeof cs, &cs) == 0 ? CPU_COUNT(&cs) : (int)sysconf(_SC_NPROCESSORS_ONLN);
+  if (procs > 0 && m->threads > procs)
+    fprintf(stderr, "spikebridge run: warning: %d threads on %d processor%s: the threads wait for each other at every "
+            "window, so this runs slower than with --threads %d\n", m->threads, procs, procs == 1 ? "" : "s", procs);
+  double need = sb_net_record_bytes(m->net, m->t_stop);
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", out);
+  char *slash = strrchr(dir, '/');
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else slash[slash == dir] = 0;   /* "/x.h5" -> "/" */
+  struct statvfs sv;
+  if (!(need > 0) || statvfs(dir, &sv) != 0) return SB_OK;
+  double avail = (double)sv.f_bavail * (double)sv.f_frsize;
+  if (need > 20 * avail)
+    return sb_error_set_(__FILE__, __LINE__, SB_EINVAL, "%s: record.state: the recordings up to t_stop = %g ms would take "
+                         "about %.3g GB before compression, more than 20 times the %.3g GB free in %s", file, m->t_stop,
+                         need / 1e9, avail / 1e9, dir);
+  if (need > avail)
+    fprintf(stderr, "spikebridge run: warning: the state recordings will take about %.3g GB before compression, "
+            "and %s has %.3g GB free\n", need / 1e9, dir, avail / 1e9);
+  return SB_OK;
+}
 
 static void on_progress(void *vc, double t, double t_stop, uint64_t spikes) {
   prog_ctx *c = vc;
@@ -240,7 +273,14 @@ attached:;
   sb_net_set_progress(m.net, on_progress, &pc);
   sb_net_counters c0;   /* a resumed run: rates over the part simulated here */
   sb_net_get_counters(m.net, &c0);
-  double t_from = sb_net_time(m.net), t_sim = sb_wall_time();
+  double t_from = sb_net_time(m.net), t_sim = sb_wall_time(), t_max;
+  if ((st = sb_net_time_limit(m.net, &t_max))) goto fail;
+  if (m.t_stop > t_max) {
+    st = sb_error_set_(__FILE__, __LINE__, SB_EINVAL, "%s: simulation.t_stop (or --t-stop): %g ms is beyond the engine's "
+                       "limit for this network, %.6g ms (2^32 windows of the minimum delay)", file, m.t_stop, t_max);
+    goto fail;
+  }
+  if (r0 && (st = run_checks(&m, file, out))) goto fail;
   st = sb_net_run(m.net, m.t_stop);
   t_sim = sb_wall_time() - t_sim;
   sb_progress_done(&prog);
@@ -250,7 +290,7 @@ attached:;
   }
   if (st) goto fail;
   if (sb_net_stopped(m.net)) {
-    fprintf(stderr, "spikebridge run: stopped by signal %d at t = %.3f ms of %.1f; checkpoint (with the recordings so far) "
+    fprintf(stderr, "spikebridge run: stopped by signal %d at t = %.3f ms of %g; checkpoint (with the recordings so far) "
             "written to %s\n  continue with: spikebridge run --resume %s -o %s\n", (int)stop_requested, ck.t_written,
             m.t_stop, ck.path, ck.path, out);
     sb_net_attach_output(m.net, -1, 0);

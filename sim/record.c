@@ -15,6 +15,16 @@ int sb_net_record_spikes(sb_net *net, int pop, int on) {
   return SB_OK;
 }
 
+double sb_net_record_bytes(const sb_net *net, double t_stop) {
+  double b = 0;
+  for (int r = 0; r < net->n_recs; r++) {
+    const sb_rec *rc = &net->recs[r];
+    double rows = floor(t_stop / rc->interval) + 1 - (double)rc->k_next;   /* samples at 0, dt, ... <= t_stop */
+    if (rows > 0) b += rows * (double)rc->n * sizeof *rc->buf;
+  }
+  return b;
+}
+
 int sb_net_record_state(sb_net *net, int pop, const char *var, const uint32_t *ids, size_t n, double interval) {
   if (pop < 0 || pop >= net->n_pops) SB_ERROR(SB_EINVAL, "population index %d out of range", pop);
   if (net->prepared) SB_ERROR(SB_EINVAL, "record: add recordings before the first run");

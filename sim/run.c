@@ -1410,12 +1410,22 @@ static void between_windows(sb_net *net, double t_stop) {
 typedef struct { sb_net *net; double t_stop; } bw_arg;
 static void between_windows_cb(void *a) { between_windows(((bw_arg *)a)->net, ((bw_arg *)a)->t_stop); }
 
-int sb_net_run(sb_net *net, double t_stop) {
+int sb_net_time_limit(sb_net *net, double *t_max) {
   int rc;
   if (!net->prepared && (rc = sb_net_prepare_(net))) return rc;
+  *t_max = (4294967296.0 - (SB_CAL_R + 2)) * net->W;   /* cal_at: window numbers below SB_CAL_FAR */
+  return SB_OK;
+}
+
+int sb_net_run(sb_net *net, double t_stop) {
+  int rc;
   if (t_stop < net->t && t_stop >= net->t - 1e-9 * (1.0 + fabs(net->t))) t_stop = net->t;   /* 614.4 vs 6144 x 0.1 */
   if (!(t_stop >= net->t) || !isfinite(t_stop))
     SB_ERROR(SB_EINVAL, "t_stop: must be finite and >= the current time %g ms (got %g)", net->t, t_stop);
+  double t_max;
+  if ((rc = sb_net_time_limit(net, &t_max))) return rc;
+  if (t_stop > t_max)
+    SB_ERROR(SB_EINVAL, "t_stop: %g ms is beyond the engine's limit of %.6g ms (2^32 windows of %g ms)", t_stop, t_max, net->W);
   if (t_stop == net->t) return SB_OK;
   if (net->n_plastic && (rc = sb_plastic_run_start_(net, t_stop))) return rc;
   for (int i = 0; i < net->n_pops; i++) {   /* parameters changed since the queued frame factors: no fast path */

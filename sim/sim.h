@@ -171,6 +171,9 @@ int sb_net_record_spikes(sb_net *net, int pop, int on);
  * ms from t = 0 (the state just before events at the sample time). */
 int sb_net_record_state(sb_net *net, int pop, const char *var, const uint32_t *ids, size_t n,
                         double interval);
+/* Bytes of state samples (float32, before compression) the recordings of sb_net_record_state
+ * produce from the current time to `t_stop` ms: for the size check before a run. */
+double sb_net_record_bytes(const sb_net *net, double t_stop);
 /* Stream recordings into `file` (an open, writable HDF5 file; borrowed until sb_net_free or
  * sb_net_attach_output(net, -1)): spikes in the SONATA layout /spikes/<pop>/{timestamps,node_ids}
  * (float64 ms, uint64; sorting = "by_time"; root attributes magic = 0x0A7A, version = [0, 1]),
@@ -189,9 +192,15 @@ typedef void (*sb_net_progress_fn)(void *ctx, double t, double t_stop, uint64_t 
 void sb_net_set_progress(sb_net *net, sb_net_progress_fn fn, void *ctx);
 
 /* Simulate from the current time to `t_stop` ms (may be called repeatedly; the first call
- * prepares the event buffers). Errors: SB_EINVAL (t_stop < now), SB_ENOCONV (a model's root or
- * ODE failed: message names the neuron and time), SB_EIO (recording), SB_ENOMEM. */
+ * prepares the event buffers). Errors: SB_EINVAL (t_stop < now, or beyond sb_net_time_limit),
+ * SB_ENOCONV (a model's root or ODE failed: message names the neuron and time), SB_EIO
+ * (recording), SB_ENOMEM. */
 int sb_net_run(sb_net *net, double t_stop);
+/* *t_max = the latest t_stop sb_net_run accepts, ms: window numbers are 32-bit in the wake
+ * calendar, so (2^32 - 258) windows of the minimum delay (capped at 5 ms); 4.97 days of
+ * biological time at 0.1 ms. Prepares the event buffers as the first run would. Errors: SB_EINVAL
+ * (no neurons), SB_ENOMEM. */
+int sb_net_time_limit(sb_net *net, double *t_max);
 /* Back to t = 0: every state restored to what it was when the first run started (including
  * sb_net_set_state values), queues, counters and in-memory spikes and samples cleared, Poisson
  * streams rewound. Parameters, projections and stimuli stay; parameters may be changed between

@@ -5,11 +5,13 @@
  * (`analyze`, which also prints nothing before an error), a file given where a directory is
  * expected; and --threads on convert and eval. The CLI runs under `timeout`: a regression that
  * hangs (a Poisson time of -1e9 ms replayed draw by draw) fails instead of stalling the suite. */
+#define _GNU_SOURCE   /* sched_getaffinity */
 #include "neurons/neurons.h"
 #include "sim/sim.h"
 #include "tests/testutil.h"
 
 #include <math.h>
+#include <sched.h>
 
 static char out[65536];
 static char dir[512], model[700], ckpt[700];
@@ -242,6 +244,30 @@ static void test_size_limits(void **state) {
                   "\"weight\": {\"distribution\": \"uniform\", \"min\": 0, \"max\": 1}, \"delay\": 1}]}");
   assert_int_equal(run_t("run %s -o %s --quiet", big, o), 2);
   check_contains(out, "big.json: projections[0].rule: 1e+10 synapses (100000 -> 100000 neurons)");
+  assert_false(sb_test_file_exists(o));
+  /* t_stop beyond 2^32 windows (1.5 ms: the minimum delay of the projections): refused before the run, nothing left */
+  assert_int_equal(run_t("run %s -o %s --quiet --t-stop 7e9", model, o), 2);
+  check_contains(out, "m.json: simulation.t_stop (or --t-stop): 7e+09 ms is beyond the engine's limit for this network, "
+                      "6.44245e+09 ms");
+  assert_false(sb_test_file_exists(o));
+  /* more threads than processors: a warning, and the run goes on */
+  cpu_set_t cs;
+  int procs = sched_getaffinity(0, sizeof cs, &cs) == 0 ? CPU_COUNT(&cs) : 1;
+  char warn[200];
+  snprintf(warn, sizeof warn, "warning: %d threads on %d processor", procs + 1, procs);
+  assert_int_equal(run_t("run %s -o %s --quiet --t-stop 5 --threads %d", model, o, procs + 1), 0);
+  check_contains(out, warn);
+  assert_int_equal(run_t("run %s -o %s --quiet --t-stop 5 --threads 1", model, o), 0);
+  assert_null(strstr(out, "warning"));
+  remove(o);
+  /* state recordings far beyond the free disk space (8e17 bytes): refused before the run */
+  char rec[700];
+  snprintf(rec, sizeof rec, "%s/rec.json", dir);
+  write_text(rec, "{\"populations\": {\"a\": {\"model\": \"iaf_psc_exp\", \"n\": 100000}},\n"
+                  " \"record\": {\"state\": [{\"population\": \"a\", \"variables\": [\"V_m\"], \"interval\": 0.01}]}}");
+  assert_int_equal(run_t("run %s -o %s --quiet --t-stop 2e10", rec, o), 2);
+  check_contains(out, "rec.json: record.state: the recordings up to t_stop = 2e+10 ms would take about 8e+08 GB before "
+                      "compression, more than 20 times the ");
   assert_false(sb_test_file_exists(o));
   /* a large but possible model still runs (multapses allowed: indegree above the source count) */
   assert_int_equal(run_t("run %s -o %s --quiet --t-stop 5 --set projections[0].indegree=100", model, o), 0);

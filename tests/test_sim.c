@@ -386,6 +386,16 @@ static void test_api_errors(void **state) {
   assert_int_equal(sb_net_add_dc(net, a, &bad, 1, 1.0, 0, 10), SB_EINVAL);
   check_contains(sb_last_error(), "node_ids[0]: must be < 3");
   assert_int_equal(sb_net_record_state(net, a, "U_m", NULL, 0, 0.1), SB_EINVAL);
+  /* samples at 0, 0.5, ..., 100 ms of 2 neurons, float32 */
+  uint32_t rid[2] = {0, 2};
+  assert_int_equal(sb_net_record_state(net, a, "V_m", rid, 2, 0.5), SB_OK);
+  assert_true(sb_net_record_bytes(net, 100.0) == 201.0 * 2 * 4);
+  /* window numbers are 32-bit: no projections, so 5 ms windows */
+  double t_max = 0;
+  assert_int_equal(sb_net_time_limit(net, &t_max), SB_OK);
+  assert_true(t_max == (4294967296.0 - 258) * 5.0);
+  assert_int_equal(sb_net_run(net, t_max * 1.000001), SB_EINVAL);
+  check_contains(sb_last_error(), "is beyond the engine's limit of 2.14748e+10 ms (2^32 windows of 5 ms)");
   assert_int_equal(sb_net_run(net, 10.0), SB_OK);
   assert_int_equal(sb_net_run(net, 5.0), SB_EINVAL);
   sb_net_free(net);
