@@ -879,6 +879,14 @@ static int load_record(const ctx *c, const json_t *j) {
         char p3[160];
         snprintf(p3, sizeof p3, "%s[%zu]", p2, v);
         if (!json_is_string(vn)) { sb_free(ids); FAIL(c, p3, "expected a variable name (got %s)", type_name(vn)); }
+        const sb_neuron_type *T = c->net->pops[pop].type;
+        if (sb_neuron_recordable(T, json_string_value(vn)) < 0) {
+          char have[256] = "";
+          for (const sb_recordable *r = T->recordables; r->name; r++)
+            snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s", r == T->recordables ? "" : ", ", r->name);
+          sb_free(ids);
+          FAIL(c, p3, "'%s' is not a state variable of %s (it has: %s)", json_string_value(vn), T->name, have);
+        }
         rc = sb_net_record_state(c->net, pop, json_string_value(vn), ids, ids ? n : 0, interval);
         if (rc) {
           sb_free(ids);
@@ -1001,6 +1009,15 @@ fail:
     snprintf(n2, sizeof n2, "%s[", path);
     if (strstr(sb_last_error(), n1) || strstr(sb_last_error(), n2))
       return sb_error_prefix_(rc, "with --set %s", opts->set[i]);
+  }
+  /* then one whose value an error quotes as a bound: `--set simulation.min_delay=10` makes
+   * "projections[0].delay: must be >= min_delay = 10 ms" (the key, at least 3 characters, then " = ") */
+  for (int i = 0; rc && rc != SB_ENOMEM && i < opts->n_set; i++) {
+    if (!set_path(opts->set[i], path, sizeof path) || strstr(sb_last_error(), "--set")) continue;
+    char *dot = strrchr(path, '.'), *leaf = dot ? dot + 1 : path, n1[520];
+    if (strlen(leaf) < 3) continue;
+    snprintf(n1, sizeof n1, "%s = ", leaf);
+    if (strstr(sb_last_error(), n1)) return sb_error_prefix_(rc, "with --set %s", opts->set[i]);
   }
   return rc;
 }

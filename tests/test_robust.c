@@ -295,6 +295,10 @@ static void test_set_paths(void **state) {
       /* an error at a sibling of the written path is the override's too */
       {"populations.exc.params.V_th=-80", "with --set populations.exc.params.V_th=-80: "},
       {"projections[0].nosuch=1", "with --set projections[0].nosuch=1: "},
+      /* and one whose value an error quotes as a bound, or an element of the written array */
+      {"simulation.min_delay=10", "with --set simulation.min_delay=10: "},
+      {"record.state[0].variables=[\"V_m\", \"U\"]",
+       "record.state[0].variables[1]: 'U' is not a state variable of iaf_psc_exp (it has: V_m, I_syn_ex, I_syn_in, I_dc)"},
       {"populations.exc.n.x=1", "--set populations.exc.n.x: 'x' is below a value that is neither object nor array"},
   };
   char o[700];

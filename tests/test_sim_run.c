@@ -56,7 +56,7 @@ static void test_bad_model_files(void **state) {
       {"tiny_interval.json", "{" GOOD_POP ", \"record\": {\"state\": [{\"population\": \"exc\", \"variables\": [\"V_m\"], \"interval\": 1e-9}]}}",
        "record.state[0].interval: must be >= 0.001 ms (got 1e-09)"},
       {"bad_var.json", "{" GOOD_POP ", \"record\": {\"state\": [{\"population\": \"exc\", \"variables\": [\"g_ex\"]}]}}",
-       "record.state[0].variable: 'g_ex' is not a state variable of iaf_psc_exp"},
+       "record.state[0].variables[0]: 'g_ex' is not a state variable of iaf_psc_exp (it has: V_m, I_syn_ex, I_syn_in, I_dc)"},
   };
   int nbad = (int)(sizeof bad / sizeof bad[0]);
   assert_true(nbad >= 10);
