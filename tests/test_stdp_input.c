@@ -110,9 +110,15 @@ static void test_snapshot_overflow(void **state) {
   sb_syn_spec y = {.weight = {SB_DIST_CONST, 0.5, 0, 0, 0}, .delay = {SB_DIST_CONST, 1.0, 0, 0, 0}};
   assert_int_equal(api_connect(&net, &y), SB_OK);
   assert_int_equal(sb_stdp_record_weights(net, 0, 1.0), SB_OK);
+  /* 2^58 ms is beyond 2^32 windows: refused before the snapshots are counted */
   assert_int_equal(sb_net_run(net, 0x1p58), SB_EINVAL);
-  check_contains(sb_last_error(), "projections[0].record_weights.interval: 1 ms up to t_stop");
+  check_contains(sb_last_error(), "is beyond the engine's limit");
+  /* within it, 4e12 snapshots of 1 us (2.6e14 bytes) */
+  assert_int_equal(sb_stdp_record_weights(net, 0, 1e-3), SB_OK);
+  assert_int_equal(sb_net_run(net, 4e9), SB_EINVAL);
+  check_contains(sb_last_error(), "projections[0].record_weights.interval: 0.001 ms up to t_stop = 4e+09 ms");
   check_abs(sb_net_time(net), 0.0, 0, "no time has passed");
+  assert_int_equal(sb_stdp_record_weights(net, 0, 1.0), SB_OK);
   /* a fitting run still works on the same network, and keeps its 11 snapshots */
   assert_int_equal(sb_net_run(net, 10.5), SB_OK);
   const double *w;
