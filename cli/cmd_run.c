@@ -82,14 +82,15 @@ static void checkpoint_default_path(char *buf, size_t cap, const char *out) {
 
 typedef struct { sb_progress *p; double t0; } prog_ctx;
 
-/* Checks before a run that would be slow or fail late. A warning: more threads than processors
- * this process may use (every window ends with all threads waiting for each other), or state
- * recordings larger than the free space where the output goes. An error (SB_EINVAL, message set):
- * recordings above 20 times that space, which no compression of membrane traces reaches. */
-static int run_checks(const sb_snn_model *m, const char *file, const char *out) {
+/* Checks before a run that would be slow or fail late. A warning (printed when `say`): more
+ * threads than processors this process may use (every window ends with all threads waiting for
+ * each other), or state recordings larger than the free space where the output goes. An error
+ * (SB_EINVAL, message set): recordings above 20 times that space, which no compression of
+ * membrane traces reaches. */
+static int run_checks(const sb_snn_model *m, const char *file, const char *out, int say) {
   cpu_set_t cs;
   int procs = sched_getaffinity(0, sizeof cs, &cs) == 0 ? CPU_COUNT(&cs) : (int)sysconf(_SC_NPROCESSORS_ONLN);
-  if (procs > 0 && m->threads > procs)
+  if (say && procs > 0 && m->threads > procs)
     fprintf(stderr, "spikebridge run: warning: %d threads on %d processor%s: the threads wait for each other at every "
             "window, so this runs slower than with --threads %d\n", m->threads, procs, procs == 1 ? "" : "s", procs);
   double need = sb_net_record_bytes(m->net, m->t_stop);
@@ -105,7 +106,7 @@ static int run_checks(const sb_snn_model *m, const char *file, const char *out) 
     return sb_error_set_(__FILE__, __LINE__, SB_EINVAL, "%s: record.state: the recordings up to t_stop = %g ms would take "
                          "about %.3g GB before compression, more than 20 times the %.3g GB free in %s", file, m->t_stop,
                          need / 1e9, avail / 1e9, dir);
-  if (need > avail)
+  if (say && need > avail)
     fprintf(stderr, "spikebridge run: warning: the state recordings will take about %.3g GB before compression, "
             "and %s has %.3g GB free\n", need / 1e9, dir, avail / 1e9);
   return SB_OK;
@@ -280,7 +281,7 @@ attached:;
                        "limit for this network, %.6g ms (2^32 windows of the minimum delay)", file, m.t_stop, t_max);
     goto fail;
   }
-  if (r0 && (st = run_checks(&m, file, out))) goto fail;
+  if ((st = run_checks(&m, file, out, r0))) goto fail;   /* every MPI rank: none may run alone */
   st = sb_net_run(m.net, m.t_stop);
   t_sim = sb_wall_time() - t_sim;
   sb_progress_done(&prog);
