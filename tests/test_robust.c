@@ -378,6 +378,13 @@ static void test_analyze_node_range(void **state) {
   /* population a alone is fine */
   assert_int_equal(run_t("analyze %s --population a", p), 0);
   check_contains(out, "rate_Hz");
+  /* an n_nodes of 2^62 (its node arrays' size wrapped: a segfault) */
+  f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(f >= 0);
+  write_pop(f, "a", (int64_t)1 << 62, t, ok, 4);
+  H5Fclose(f);
+  assert_int_equal(run_t("analyze %s", p), 2);
+  check_contains(out, "ids.h5: /spikes/a: attribute n_nodes: 4611686018427387904 nodes is too many: expected < 2^32");
 }
 
 /* ---- 6. --threads on convert and eval ---- */
