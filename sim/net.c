@@ -494,6 +494,10 @@ static void add_syn(const conn_ctx *x, synbuf *b, gsl_rng *r, uint32_t s, uint32
   double d = x->keep_d ? sb_dist_draw(&x->y->delay, r) : x->y->delay.a;
   if (!owned) return;
   w = apply_receptor(x->y->receptor, w);
+  if (x->keep_w && !isfinite((float)w) && !*bad) {   /* stored as float32 */
+    *bad = 2;
+    *bad_d = w;
+  }
   if (x->keep_d) {
     double df = (double)(float)d;
     if (!(df >= x->net->min_delay)) {
@@ -819,7 +823,7 @@ int sb_net_connect(sb_net *net, int src, int tgt, const sb_conn_spec *c, const s
 #pragma omp critical(sb_connect)
     {
       if (r2 && !err) err = r2;
-      if (lbad && !bad) { bad = 1; bad_d = lbad_d; }
+      if (lbad && !bad) { bad = lbad; bad_d = lbad_d; }
     }
   }
   sb_free(counts);
@@ -833,7 +837,9 @@ int sb_net_connect(sb_net *net, int src, int tgt, const sb_conn_spec *c, const s
   }
   p->nsyn = nsyn;
   p->bytes = bytes;
-  if (!err && bad) err = SB_SET_ERROR(SB_EINVAL, "delay: drawn delay %g ms is below min_delay = %g ms", bad_d, net->min_delay);
+  if (!err && bad == 1) err = SB_SET_ERROR(SB_EINVAL, "delay: drawn delay %g ms is below min_delay = %g ms", bad_d, net->min_delay);
+  if (!err && bad == 2)
+    err = SB_SET_ERROR(SB_EINVAL, "weight: drawn weight %g is beyond the range of the stored float32 (|w| <= 3.4e38)", bad_d);
   else if (err == SB_ENOMEM) SB_SET_ERROR(SB_ENOMEM, "out of memory building a projection");
   if (err) {
     for (int k = 0; k < net->threads; k++) {
@@ -997,6 +1003,13 @@ int sb_net_add_poisson(sb_net *net, int pop, const uint32_t *ids, size_t n, doub
   int rc;
   if ((rc = check_ids(net, pop, ids, n))) return rc;
   if (!(rate >= 0) || !isfinite(rate)) SB_ERROR(SB_EINVAL, "rate: must be >= 0 Hz (got %g)", rate);
+  /* a neuron's arrivals of one window (at most 5 ms) are held at once, 40 bytes each (twice, while
+   * the buffer grows), by every thread */
+  double arr = rate * 5e-3, need = arr * 80.0 * net->threads, have = (double)phys_mem();
+  if (need > 0.5 * have)
+    SB_ERROR(SB_EINVAL, "rate: %g Hz means about %.3g arrivals per neuron in a window of up to 5 ms, whose buffers (%d "
+             "thread%s) need %.3g GB, more than half of the %.3g GB of physical memory", rate, arr, net->threads,
+             net->threads == 1 ? "" : "s", need / 1e9, have / 1e9);
   if (!(start >= 0) || !isfinite(start)) SB_ERROR(SB_EINVAL, "start: must be >= 0 ms (got %g)", start);
   if (!(stop >= start)) SB_ERROR(SB_EINVAL, "stop: must be >= start = %g ms (got %g)", start, stop);
   if (!isfinite(weight)) SB_ERROR(SB_EINVAL, "weight: must be finite (got %g)", weight);

@@ -275,6 +275,33 @@ static void test_size_limits(void **state) {
   remove(o);
 }
 
+/* Absurd values found by a user trial: refused up front (exit 2, the JSON path), or at run time
+ * with a message instead of a hang or the out-of-memory killer. */
+static void test_absurd_values(void **state) {
+  (void)state;
+  char o[700];
+  snprintf(o, sizeof o, "%s/absurd.h5", dir);
+  /* a Poisson rate whose window of arrivals cannot be held (the kernel killed the run at 24 GB) */
+  assert_int_equal(run_t("run %s -o %s --quiet --set stimuli[0].params.rate=1e12", model, o), 2);
+  check_contains(out, "m.json: stimuli[0].params.rate: 1e+12 Hz means about 5e+09 arrivals per neuron in a window of "
+                      "up to 5 ms");
+  assert_false(sb_test_file_exists(o));
+  /* a drawn weight beyond float32 (was stored as inf and run) */
+  assert_int_equal(run_t("run %s -o %s --quiet --set 'projections[0].weight={\"distribution\": \"lognormal\", "
+                         "\"mu\": 1000, \"sigma\": 1}'", model, o), 2);
+  check_contains(out, "m.json: projections[0].weight: drawn weight inf is beyond the range of the stored float32");
+  assert_false(sb_test_file_exists(o));
+  /* conductances of 1e20 nS: iaf_cond_exp's solver stepped forever, ignoring SIGTERM; now an error
+   * (a run-time failure: exit 1) within the timeout */
+  const char *models[] = {"iaf_cond_exp", "iaf_cond_exp_theta"};
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(run_t("run %s -o %s --quiet --t-stop 50 --set 'populations.exc.model=\"%s\"' "
+                           "--set populations.exc.params={} --set stimuli[0].weight=1e20", model, o, models[i]), 1);
+    check_contains(out, "conductance g_ex + g_in = 1e+20 nS is beyond 1e+07 nS");
+    assert_false(sb_test_file_exists(o));
+  }
+}
+
 /* ---- 3. --set paths ---- */
 
 static void test_set_paths(void **state) {
@@ -457,7 +484,7 @@ static void test_not_a_directory(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tampered_checkpoint), cmocka_unit_test(test_tampered_plastic_checkpoint),
-      cmocka_unit_test(test_size_limits),
+      cmocka_unit_test(test_size_limits),         cmocka_unit_test(test_absurd_values),
       cmocka_unit_test(test_set_paths),           cmocka_unit_test(test_report_collision),
       cmocka_unit_test(test_analyze_node_range),  cmocka_unit_test(test_threads_flags),
       cmocka_unit_test(test_not_a_directory),     cmocka_unit_test(test_checkpoint_is_output),
