@@ -6,10 +6,12 @@
 #include "learning/learning.h"
 #include "sim/sim.h"
 
+#include <errno.h>
 #include <math.h>
 #include <sched.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +84,25 @@ static void checkpoint_default_path(char *buf, size_t cap, const char *out) {
 
 typedef struct { sb_progress *p; double t0; } prog_ctx;
 
+/* The model file's fingerprint for checkpoints, "crc32 <hex>, <n> bytes" (zlib's CRC-32 of its
+ * bytes): a resume refuses a model edited since. 0, or -1 when the file cannot be read. */
+static int model_fingerprint(const char *file, char *buf, size_t cap) {
+  FILE *fp = fopen(file, "rb");
+  if (!fp) return -1;
+  uLong crc = crc32(0L, Z_NULL, 0);
+  unsigned char b[65536];
+  size_t r, total = 0;
+  while ((r = fread(b, 1, sizeof b, fp)) > 0) {
+    crc = crc32(crc, b, (uInt)r);
+    total += r;
+  }
+  int bad = ferror(fp);
+  fclose(fp);
+  if (bad) return -1;
+  snprintf(buf, cap, "crc32 %08lx, %zu bytes", (unsigned long)crc, total);
+  return 0;
+}
+
 /* Checks before a run that would be slow or fail late. A warning (printed when `say`): more
  * threads than processors this process may use (every window ends with all threads waiting for
  * each other), or state recordings larger than the free space where the output goes. An error
@@ -142,6 +163,7 @@ int sb_cmd_run(int argc, char **argv) {
   double ck_every = 0;
   const char *ck_path = NULL, *resume = NULL;
   sb_checkpoint_info rinfo = {0};
+  char *model_abs = NULL;
   double v;
   long l;
   int rc = 0;
@@ -189,7 +211,14 @@ int sb_cmd_run(int argc, char **argv) {
                               rinfo.t);
       goto done;
     }
-    if (optind == argc) argv[--optind] = rinfo.model_file;
+    if (optind == argc) {
+      if (access(rinfo.model_file, R_OK)) {
+        rc = sb_cli_usage_error("run", "--resume %s: the model file it names, %s, cannot be read (%s); give the model "
+                                "file as MODEL.json", resume, rinfo.model_file, strerror(errno));
+        goto done;
+      }
+      argv[--optind] = rinfo.model_file;
+    }
   }
   if (optind != argc - 1) {
     rc = sb_cli_usage_error("run", optind >= argc ? "missing MODEL.json" : "expected one MODEL.json (got %d arguments)",
@@ -197,6 +226,8 @@ int sb_cmd_run(int argc, char **argv) {
     goto done;
   }
   const char *file = argv[optind];
+  char model_id[96] = "";
+  if (model_fingerprint(file, model_id, sizeof model_id)) model_id[0] = 0;   /* unreadable: the loader says so */
   mo.set = sets;
   mo.n_set = n_set;
   /* MPI (make MPI=1, under mpirun): rank 0 writes the output and prints; a no-op otherwise */
@@ -256,11 +287,20 @@ int sb_cmd_run(int argc, char **argv) {
   sb_h5_attr_write_doubles(o.file, "t_stop", &m.t_stop, 1);
   if ((st = sb_net_attach_output(m.net, o.file, m.flush_interval))) goto fail;
   if (resume && (st = sb_net_checkpoint_restore(m.net, resume))) goto fail;
+  /* after the restore's own checks, which name what differs (sizes, rules): any other edit */
+  if (resume && rinfo.model_id && model_id[0] && strcmp(rinfo.model_id, model_id)) {
+    st = sb_error_set_(__FILE__, __LINE__, SB_EINVAL, "--resume %s: the model file %s is not the one the run started with "
+                       "(%s then, %s now: edited or another file); resuming needs the same model", resume, file,
+                       rinfo.model_id, model_id);
+    goto fail;
+  }
 attached:;
   char ck_default[4200];
   if (!ck_path) checkpoint_default_path(ck_default, sizeof ck_default, out);
+  model_abs = realpath(file, NULL);   /* a resume from another directory finds it */
   ckpt_ctx ck = {ck_every, sb_net_time(m.net) + ck_every, ck_path ? ck_path : ck_default,
-                 {(char *)file, (char **)sets, n_set, m.seed, 0, m.t_stop}, 0, 0};
+                 {model_abs ? model_abs : (char *)file, (char **)sets, n_set, m.seed, 0, m.t_stop,
+                  model_id[0] ? model_id : NULL}, 0, 0};
   if (!multi) {
     sb_net_set_window_hook(m.net, checkpoint_hook, &ck);
     sb_net_set_window_hook_due(m.net, checkpoint_due);
@@ -348,6 +388,7 @@ fail:
   sb_h5_abort(&o);
   sb_snn_model_free(&m);
 done:
+  free(model_abs);
   free(sets);
   sb_checkpoint_info_free(&rinfo);
   sb_mpi_finalize();

@@ -22,6 +22,7 @@ int sb_net_stopped(const sb_net *net) { return net->stopped; }
 
 void sb_checkpoint_info_free(sb_checkpoint_info *info) {
   sb_free(info->model_file);
+  sb_free(info->model_id);
   for (int i = 0; info->set && i < info->n_set; i++) sb_free(info->set[i]);
   sb_free(info->set);
   memset(info, 0, sizeof *info);
@@ -110,6 +111,7 @@ int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_i
   sb_h5_attr_write_doubles(f, "time", times, 4);
   sb_h5_attr_write_doubles(f, "t_stop", &info->t_stop, 1);
   sb_h5_attr_write_string(f, "model_file", info->model_file ? info->model_file : "");
+  if (info->model_id) sb_h5_attr_write_string(f, "model_fingerprint", info->model_id);
   {
     size_t len = 1;
     for (int i = 0; i < info->n_set; i++) len += strlen(info->set[i]) + 1;
@@ -211,6 +213,12 @@ int sb_checkpoint_read_info(const char *path, sb_checkpoint_info *info) {
     SB_ERROR(SB_EFORMAT, "%s: not a spikebridge checkpoint (root attributes kind, time, seed, model_file, overrides)", path);
   }
   sb_free(kind);
+  if (sb_h5_attr_exists(f, "model_fingerprint") && sb_h5_attr_read_string(f, "model_fingerprint", &info->model_id)) {
+    sb_free(ov);
+    H5Fclose(f);
+    sb_checkpoint_info_free(info);
+    SB_ERROR(SB_EFORMAT, "%s: attribute model_fingerprint: expected a string", path);
+  }
   H5Fclose(f);
   if (!isfinite(times[0]) || !(times[0] >= 0) || !isfinite(times[1]) || !(times[1] > 0) || !(times[0] <= times[1]) ||
       seed < 0) {

@@ -383,6 +383,8 @@ typedef struct {
   uint64_t seed;
   double t;            /* ms, time of the checkpoint */
   double t_stop;       /* ms, the run's end */
+  char *model_id;      /* owned, optional (NULL): the model file's fingerprint when the run started
+                        * ("crc32 <hex>, <bytes> bytes"), compared on resume */
 } sb_checkpoint_info;
 
 /* Write the full run-time state of `net` to `path` atomically (sb_h5_create/commit), from

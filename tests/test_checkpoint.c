@@ -295,6 +295,32 @@ static void test_bad_resume(void **state) {
   assert_int_equal(sb_test_run(out, sizeof out, "run %s --resume %s -o %s --quiet", other, cp, o), 2);
   check_contains(out, "B.ckpt.h5: written for 500 neurons");
   assert_false(sb_test_file_exists(o));
+  /* the model file edited after the checkpoint (the run mixed two models), and a checkpoint naming
+   * a model file that is gone; the model path is stored absolute (a resume from another directory) */
+  char ed[700], edcp[700], edo[700];
+  snprintf(ed, sizeof ed, "%s/edited.json", dir);
+  snprintf(edo, sizeof edo, "%s/edited.h5", dir);
+  snprintf(edcp, sizeof edcp, "%s/edited.ckpt.h5", dir);
+  f = fopen(ed, "w");
+  fputs(model_text, f);
+  fclose(f);
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet --t-stop 200 --checkpoint-every 100", ed, edo), 0);
+  sb_checkpoint_info info;
+  assert_int_equal(sb_checkpoint_read_info(edcp, &info), SB_OK);
+  assert_true(info.model_file[0] == '/');
+  assert_non_null(info.model_id);
+  check_contains(info.model_id, "crc32 ");
+  sb_checkpoint_info_free(&info);
+  f = fopen(ed, "a");   /* one more byte of whitespace */
+  fputs(" ", f);
+  fclose(f);
+  assert_int_equal(sb_test_run(out, sizeof out, "run --resume %s -o %s --quiet", edcp, o), 2);
+  check_contains(out, "edited.json is not the one the run started with");
+  assert_false(sb_test_file_exists(o));
+  remove(ed);
+  assert_int_equal(sb_test_run(out, sizeof out, "run --resume %s -o %s --quiet", edcp, o), 2);
+  check_contains(out, "edited.json, cannot be read (No such file or directory); give the model file as MODEL.json");
+  assert_false(sb_test_file_exists(o));
   assert_int_equal(sb_test_run(out, sizeof out, "run %s --checkpoint-every -5", model), 2);
 }
 
