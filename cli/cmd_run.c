@@ -315,7 +315,10 @@ attached:;
   sb_net_counters c0;   /* a resumed run: rates over the part simulated here */
   sb_net_get_counters(m.net, &c0);
   double t_from = sb_net_time(m.net), t_sim = sb_wall_time(), t_max;
-  if ((st = sb_net_time_limit(m.net, &t_max))) goto fail;
+  if ((st = sb_net_time_limit(m.net, &t_max))) {   /* prepares the buffers: sizes from the whole model */
+    if (st == SB_EINVAL) st = sb_error_prefix_(st, "%s", file);
+    goto fail;
+  }
   if (m.t_stop > t_max) {
     st = sb_error_set_(__FILE__, __LINE__, SB_EINVAL, "%s: simulation.t_stop (or --t-stop): %g ms is beyond the engine's "
                        "limit for this network, %.6g ms (2^32 windows of the minimum delay)", file, m.t_stop, t_max);

@@ -291,6 +291,11 @@ static void test_absurd_values(void **state) {
                          "\"mu\": 1000, \"sigma\": 1}'", model, o), 2);
   check_contains(out, "m.json: projections[0].weight: drawn weight inf is beyond the range of the stored float32");
   assert_false(sb_test_file_exists(o));
+  /* a delay of 1e300 ms: its window count wrapped the queue's size (out of memory for 2^64 bytes) */
+  assert_int_equal(run_t("run %s -o %s --quiet --set projections[0].delay=1e300", model, o), 2);
+  check_contains(out, "m.json: delays: the longest delay, 1e+300 ms, spans 2e+299 windows of the shortest, 5 ms; their "
+                      "event queues for 40 neurons need");
+  assert_false(sb_test_file_exists(o));
   /* conductances of 1e20 nS: iaf_cond_exp's solver stepped forever, ignoring SIGTERM; now an error
    * (a run-time failure: exit 1) within the timeout */
   const char *models[] = {"iaf_cond_exp", "iaf_cond_exp_theta"};
