@@ -801,8 +801,9 @@ static int load_stimulus(const ctx *c, size_t idx, const json_t *j) {
       if ((x = json_object_get(jp, kk[i])) && (rc = get_number(c, p3, x, &v[i]))) goto outp;
       if (i == 0 && !x) { rc = fail_(c, p3, "missing (%s)", kind == 0 ? "rate in Hz" : "amplitude in pA"); goto outp; }
     }
+    /* dc_generator as in NEST: the connection's weight scales the current, its delay shifts it */
     rc = kind == 0 ? sb_net_add_poisson(c->net, pop, ids, n, v[0], v[1], v[2], weight, delay)
-                   : sb_net_add_dc(c->net, pop, ids, n, v[0], v[1], v[2]);
+                   : sb_net_add_dc(c->net, pop, ids, n, v[0] * weight, v[1] + delay, v[2] + delay);
   } else {
     char p3[160];
     snprintf(p3, sizeof p3, "%s.spike_times", p2);

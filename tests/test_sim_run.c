@@ -160,6 +160,40 @@ static void test_output_layout_and_set(void **state) {
   check_contains(out, "100 ms biological time");
 }
 
+/* dc_generator as in NEST: weight scales the current, delay shifts it. iaf_psc_delta, E_L = 0,
+ * tau_m = 10 ms, C_m = 250 pF (R = 0.04 GOhm), amplitude 100 pA x weight 0.5 on from 20 + 5 to
+ * 60 + 5 ms: V = R A w (1 - e^{-(t - 25)/tau_m}) on [25, 65], then decaying; the closed form at
+ * every 0.5 ms sample within float32 rounding. */
+static void test_dc_weight_delay(void **state) {
+  (void)state;
+  const char *m = write_model("dc.json",
+      "{\"simulation\": {\"t_stop\": 100},\n"
+      " \"populations\": {\"n\": {\"model\": \"iaf_psc_delta\", \"n\": 1, \"params\": {\"E_L\": 0, \"V_reset\": 0, "
+      "\"V_th\": 1000, \"tau_m\": 10, \"C_m\": 250}}},\n"
+      " \"stimuli\": [{\"model\": \"dc_generator\", \"target\": \"n\", \"weight\": 0.5, \"delay\": 5, "
+      "\"params\": {\"amplitude\": 100, \"start\": 20, \"stop\": 60}}],\n"
+      " \"record\": {\"state\": [{\"population\": \"n\", \"variables\": [\"V_m\"], \"interval\": 0.5}]}}\n");
+  char o[600];
+  snprintf(o, sizeof o, "%s/dc.h5", sb_test_tmpdir());
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet", m, o), 0);
+  hid_t f;
+  assert_int_equal(sb_h5_open_read(o, &f), SB_OK);
+  float *v;
+  size_t nv, dims[2];
+  int rank;
+  assert_int_equal(sb_h5_read(f, "report/n/data", H5T_NATIVE_FLOAT, (void **)&v, &nv, &rank, dims, 2), SB_OK);
+  H5Fclose(f);
+  assert_true(nv >= 200);
+  const double Vinf = 0.04 * 100 * 0.5, tau = 10.0;
+  for (size_t i = 0; i < nv; i++) {
+    double t = 0.5 * (double)i, want = 0;
+    if (t > 25) want = Vinf * (1 - exp(-((t < 65 ? t : 65) - 25) / tau));
+    if (t > 65) want *= exp(-(t - 65) / tau);
+    check_abs(v[i], want, 1e-5, "V_m at %g ms", t);
+  }
+  sb_free(v);
+}
+
 static void test_cli_thread_invariance(void **state) {
   (void)state;
   char o1[600], o2[600];
@@ -192,6 +226,7 @@ int main(void) {
       cmocka_unit_test(test_bad_model_files),
       cmocka_unit_test(test_output_layout_and_set),
       cmocka_unit_test(test_cli_thread_invariance),
+      cmocka_unit_test(test_dc_weight_delay),
   };
   return cmocka_run_group_tests_name("sim_run", tests, NULL, NULL);
 }
