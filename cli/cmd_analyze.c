@@ -204,6 +204,13 @@ int sb_cmd_analyze(int argc, char **argv) {
     sb_spk_close(f);
     return sb_cli_fail(st);
   }
+  if (isnan(o.t_stop) && !isnan(sb_spk_t_stop(f)) && !(sb_spk_t_stop(f) > o.t_start)) {
+    st = SB_SET_ERROR(SB_EINVAL, "%s: --t-start %g: at or after the end of the recording (%g ms, from the file); expected an "
+                      "earlier start", path, o.t_start, sb_spk_t_stop(f));
+    sb_spk_close(nf);
+    sb_spk_close(f);
+    return sb_cli_fail(st);
+  }
   int t_stop_from_file = isnan(o.t_stop) && !isnan(sb_spk_t_stop(f)) && sb_spk_t_stop(f) > o.t_start;
   if (t_stop_from_file) o.t_stop = sb_spk_t_stop(f);
   sb_spk_kind kind = sb_spk_file_kind(f);

@@ -334,7 +334,7 @@ attached:;
   }
   if (st) goto fail;
   if (sb_net_stopped(m.net)) {
-    fprintf(stderr, "spikebridge run: stopped by signal %d at t = %.3f ms of %g; checkpoint (with the recordings so far) "
+    fprintf(stderr, "spikebridge run: stopped by signal %d at t = %.3f ms of %.10g; checkpoint (with the recordings so far) "
             "written to %s\n  continue with: spikebridge run --resume %s -o %s\n", (int)stop_requested, ck.t_written,
             m.t_stop, ck.path, ck.path, out);
     sb_net_attach_output(m.net, -1, 0);
@@ -354,7 +354,7 @@ attached:;
     int ranks = sb_mpi_size(), per_rank = m.threads / (ranks > 0 ? ranks : 1);
     char split[64] = "";
     if (multi) snprintf(split, sizeof split, " (%d ranks x %d)", ranks, per_rank);
-    printf("spikebridge run %s: %g ms biological time, %d thread%s%s, seed %llu -> %s\n", file, m.t_stop, m.threads,
+    printf("spikebridge run %s: %.10g ms biological time, %d thread%s%s, seed %llu -> %s\n", file, m.t_stop, m.threads,
            m.threads == 1 ? "" : "s", split, (unsigned long long)m.seed, out);
     printf("  construction  %.3f s (%zu synapses, %.2f bytes/synapse)\n", t_build, ct.synapses,
            ct.synapses ? (double)ct.syn_bytes / (double)ct.synapses : 0.0);
@@ -378,8 +378,10 @@ attached:;
     for (int i = 0; i < sb_net_n_populations(m.net); i++) {
       sb_pop_stats ps;
       sb_net_pop_stats(m.net, i, &ps);
-      printf("  %-16s %10zu %12llu %10.3f %8.3f\n", sb_net_pop_name(m.net, i), sb_net_pop_size(m.net, i),
-             (unsigned long long)ps.spikes, ps.rate, ps.cv);
+      char cv[32] = "nan";   /* no neuron with 3 spikes: undefined, as in analyze */
+      if (ps.n_cv) snprintf(cv, sizeof cv, "%.3f", ps.cv);
+      printf("  %-16s %10zu %12llu %10.3f %8s\n", sb_net_pop_name(m.net, i), sb_net_pop_size(m.net, i),
+             (unsigned long long)ps.spikes, ps.rate, cv);
     }
   }
   sb_snn_model_free(&m);

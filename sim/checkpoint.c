@@ -279,8 +279,13 @@ static int restore_recordings(sb_net *net, hid_t f, const char *file, double t_n
         st = SB_SET_ERROR(SB_EFORMAT, "%s: /%s[%zu]: %llu, expected a node id below the population's %zu neurons", file, b, j,
                           (unsigned long long)((const uint64_t *)id)[j], p->n);
     }
+    if (st) {   /* the message names the file already */
+      sb_free(t);
+      sb_free(id);
+      return st;
+    }
     uint64_t w0 = p->written;
-    if (!st) st = sb_rec_append_(p->ds_t, H5T_NATIVE_DOUBLE, t, nt, 1, 1, &p->written);
+    st = sb_rec_append_(p->ds_t, H5T_NATIVE_DOUBLE, t, nt, 1, 1, &p->written);
     if (!st) st = sb_rec_append_(p->ds_id, H5T_NATIVE_UINT64, id, ni, 1, 1, &w0);
     sb_free(t);
     sb_free(id);

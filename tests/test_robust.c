@@ -291,6 +291,11 @@ static void test_absurd_values(void **state) {
                          "\"mu\": 1000, \"sigma\": 1}'", model, o), 2);
   check_contains(out, "m.json: projections[0].weight: drawn weight inf is beyond the range of the stored float32");
   assert_false(sb_test_file_exists(o));
+  /* analyze with a start after the recording's end (was exit 0 with NaN rates) */
+  char a[700];
+  snprintf(a, sizeof a, "%s/A.h5", dir);
+  assert_int_equal(run_t("analyze %s --t-start 1e300", a), 2);
+  check_contains(out, "A.h5: --t-start 1e+300: at or after the end of the recording (200 ms, from the file)");
   /* a delay of 1e300 ms: its window count wrapped the queue's size (out of memory for 2^64 bytes) */
   assert_int_equal(run_t("run %s -o %s --quiet --set projections[0].delay=1e300", model, o), 2);
   check_contains(out, "m.json: delays: the longest delay, 1e+300 ms, spans 2e+299 windows of the shortest, 5 ms; their "
