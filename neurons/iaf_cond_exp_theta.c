@@ -188,21 +188,11 @@ static void evolve(const par *p, const der *d, st *s, double h) {
   }
 }
 
-/* Conductances beyond G_MAX (nS) make the membrane time constant C_m/g shorter than the solver can
- * step through in finite time (1e7 nS: 25 ns at C_m = 250 pF); refused instead of a hang. */
-#define G_MAX 1e7
-static int g_check(const st *s) {
-  if (!(s->g_ex + s->g_in <= G_MAX))
-    SB_ERROR(SB_ENOCONV, "iaf_cond_exp_theta: conductance g_ex + g_in = %g nS is beyond %g nS: weights this large stiffen the "
-             "membrane past what the integration can step through", s->g_ex + s->g_in, G_MAX);
-  return SB_OK;
-}
-
 static int advance(const void *pv, const void *dv, void *sv, double t0, double t1, void *w) {
   (void)w;
   const par *p = pv;
   st *s = sv;
-  if (g_check(s)) return SB_ENOCONV;
+  if (sb_neuron_cond_check("iaf_cond_exp_theta", s->g_ex + s->g_in)) return SB_ENOCONV;
   if (t1 <= t0) return SB_OK;
   s->theta *= exp_neg((t1 - t0) / p->tau_theta);
   if (t0 < s->t_ref_end) {
@@ -302,7 +292,7 @@ static int next_crossing(const void *pv, const void *dv, const void *sv, double 
   const par *p = pv;
   const der *d = dv;
   st s = *(const st *)sv;
-  if (g_check(&s)) return SB_ENOCONV;
+  if (sb_neuron_cond_check("iaf_cond_exp_theta", s.g_ex + s.g_in)) return SB_ENOCONV;
   if (t < s.t_ref_end) {
     if (s.t_ref_end >= t_limit) return SB_NOSPIKE;
     advance(p, d, &s, t, s.t_ref_end, NULL);

@@ -134,6 +134,11 @@ int sb_neuron_get_param(const sb_neuron_type *type, const void *p, const char *k
 
 /* Index of recordable `name` in type->recordables, or -1. */
 int sb_neuron_recordable(const sb_neuron_type *type, const char *name);
+/* Conductance-based models (iaf_cond_exp, iaf_cond_exp_theta): SB_OK while the total conductance
+ * g_total = g_ex + g_in (nS) is at most 1e7 nS, else SB_ENOCONV with a message naming `model`:
+ * beyond it the membrane time constant C_m/g (25 ns at 250 pF) is shorter than the integration
+ * can step through in finite time (1e20 nS stepped forever). */
+int sb_neuron_cond_check(const char *model, double g_total);
 
 /* ---- closed forms shared by the LIF models (sb_lif_) ---- */
 

@@ -77,3 +77,10 @@ double sb_lif_time_to_threshold(double V0, double V_inf, double V_th, double tau
   /* V_inf - V(t) = (V_inf - V0) e^{-t/tau}; log of a ratio > 1, computed as log1p for accuracy */
   return tau_m * log1p((V_th - V0) / (V_inf - V_th));
 }
+
+int sb_neuron_cond_check(const char *model, double g_total) {
+  if (!(g_total <= 1e7))
+    SB_ERROR(SB_ENOCONV, "%s: conductance g_ex + g_in = %g nS is beyond 1e+07 nS: weights this large stiffen the membrane "
+             "past what the integration can step through", model, g_total);
+  return SB_OK;
+}
