@@ -171,7 +171,14 @@ int sb_cmd_run(int argc, char **argv) {
     if (c == SB_CLI_HELP) goto done;
     if (c == SB_CLI_BADOPT) { rc = 2; goto done; }
     switch (c) {
-      case 'o': out = optarg; if (sb_output_check(out)) { rc = sb_cli_fail(SB_EINVAL); goto done; } break;
+      case 'o':
+        out = optarg;
+        if (out[0] == '-') {   /* `-o --quiet` took the next option as the file name */
+          rc = sb_cli_usage_error("run", "-o: expected a file name (got '%s'); write a name starting with '-' as ./%s", out, out);
+          goto done;
+        }
+        if (sb_output_check(out)) { rc = sb_cli_fail(SB_EINVAL); goto done; }
+        break;
       case 'q': quiet = 1; break;
       case 1:
         if ((rc = sb_cli_double("run", "--t-stop", optarg, &v))) goto done;
@@ -188,6 +195,10 @@ int sb_cmd_run(int argc, char **argv) {
         break;
       case 4:
         if (!strchr(optarg, '=')) { rc = sb_cli_usage_error("run", "--set: expected PATH=VALUE (got '%s')", optarg); goto done; }
+        if (strpbrk(optarg, "\n\r")) {   /* a checkpoint stores one override per line */
+          rc = sb_cli_usage_error("run", "--set %s: a line break inside PATH=VALUE; write the value on one line", optarg);
+          goto done;
+        }
         sets[n_set++] = optarg;
         break;
       case 5:
@@ -320,8 +331,8 @@ attached:;
     goto fail;
   }
   if (m.t_stop > t_max) {
-    st = sb_error_set_(__FILE__, __LINE__, SB_EINVAL, "%s: simulation.t_stop (or --t-stop): %g ms is beyond the engine's "
-                       "limit for this network, %.6g ms (2^32 windows of the minimum delay)", file, m.t_stop, t_max);
+    st = sb_error_set_(__FILE__, __LINE__, SB_EINVAL, "%s: simulation.t_stop (or --t-stop): %.10g ms is beyond the engine's "
+                       "limit for this network, %.10g ms (2^32 windows of the minimum delay)", file, m.t_stop, t_max);
     goto fail;
   }
   if ((st = run_checks(&m, file, out, r0))) goto fail;   /* every MPI rank: none may run alone */

@@ -39,8 +39,12 @@ int sb_neuron_set_param(const sb_neuron_type *type, void *p, const char *key, do
   }
   if (!isfinite(value) && !(strcmp(key, "V_min") == 0 && value < 0))
     SB_ERROR(SB_EINVAL, "%s: must be finite (got %g)", key, value);
-  if ((strncmp(key, "tau_", 4) == 0 || strcmp(key, "C_m") == 0 || strcmp(key, "g_L") == 0) && !(value > 0))
-    SB_ERROR(SB_EINVAL, "%s: must be > 0 (got %g)", key, value);
+  /* time constants, capacitance and leak conductance: > 0, and not so small that the propagators'
+   * ratios (tau_m / C_m, h / tau) overflow into NaN (C_m = 1e-308 did, with exit 0) */
+  if (strncmp(key, "tau_", 4) == 0 || strcmp(key, "C_m") == 0 || strcmp(key, "g_L") == 0) {
+    if (!(value > 0)) SB_ERROR(SB_EINVAL, "%s: must be > 0 (got %g)", key, value);
+    if (!(value >= 1e-6)) SB_ERROR(SB_EINVAL, "%s: must be >= 1e-06 (got %g): smaller values overflow the propagators", key, value);
+  }
   if (strcmp(key, "t_ref") == 0 && value < 0) SB_ERROR(SB_EINVAL, "%s: must be >= 0 (got %g)", key, value);
   memcpy((char *)p + q->offset, &value, sizeof(double));
   return SB_OK;

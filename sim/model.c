@@ -801,9 +801,22 @@ static int load_stimulus(const ctx *c, size_t idx, const json_t *j) {
       if ((x = json_object_get(jp, kk[i])) && (rc = get_number(c, p3, x, &v[i]))) goto outp;
       if (i == 0 && !x) { rc = fail_(c, p3, "missing (%s)", kind == 0 ? "rate in Hz" : "amplitude in pA"); goto outp; }
     }
-    /* dc_generator as in NEST: the connection's weight scales the current, its delay shifts it */
-    rc = kind == 0 ? sb_net_add_poisson(c->net, pop, ids, n, v[0], v[1], v[2], weight, delay)
-                   : sb_net_add_dc(c->net, pop, ids, n, v[0] * weight, v[1] + delay, v[2] + delay);
+    /* dc_generator as in NEST: the connection's weight scales the current, its delay shifts it;
+     * the values are checked as written, before scaling and shifting */
+    if (kind == 1) {
+      char p3[160];
+      snprintf(p3, sizeof p3, "%s.delay", path);
+      if (!(delay >= 0) || !isfinite(delay)) { rc = fail_(c, p3, "must be >= 0 ms (got %g)", delay); goto outp; }
+      snprintf(p3, sizeof p3, "%s.start", p2);
+      if (!(v[1] >= 0) || !isfinite(v[1])) { rc = fail_(c, p3, "must be >= 0 ms (got %g)", v[1]); goto outp; }
+      snprintf(p3, sizeof p3, "%s.stop", p2);
+      if (!(v[2] >= v[1])) { rc = fail_(c, p3, "must be >= start = %g ms (got %g)", v[1], v[2]); goto outp; }
+      snprintf(p3, sizeof p3, "%s.weight", path);
+      if (!isfinite(v[0] * weight)) { rc = fail_(c, p3, "%g times the amplitude %g is not finite", weight, v[0]); goto outp; }
+    }
+    if (!rc)
+      rc = kind == 0 ? sb_net_add_poisson(c->net, pop, ids, n, v[0], v[1], v[2], weight, delay)
+                     : sb_net_add_dc(c->net, pop, ids, n, v[0] * weight, v[1] + delay, v[2] + delay);
   } else {
     char p3[160];
     snprintf(p3, sizeof p3, "%s.spike_times", p2);
@@ -988,7 +1001,7 @@ fail:
   sb_snn_model_free(m);
   /* an error at a path an override wrote (or below it) is the override's: say so */
   char path[512];
-  for (int i = 0; rc && rc != SB_ENOMEM && i < opts->n_set; i++) {
+  for (int i = opts->n_set - 1; rc && rc != SB_ENOMEM && i >= 0; i--) {   /* the last write of a path wins */
     if (!set_path(opts->set[i], path, sizeof path) || strstr(sb_last_error(), "--set")) continue;
     /* a new key the loader does not know: "<parent>: unknown key '<leaf>'" */
     char needle[700];
@@ -1000,7 +1013,7 @@ fail:
   }
   /* then one that wrote a sibling of the path in error: `--set populations.a.params.V_th=-80`
    * makes "populations.a.params.V_reset: must be < V_th" (the parent object followed by . or [) */
-  for (int i = 0; rc && rc != SB_ENOMEM && i < opts->n_set; i++) {
+  for (int i = opts->n_set - 1; rc && rc != SB_ENOMEM && i >= 0; i--) {   /* the last write of a path wins */
     if (!set_path(opts->set[i], path, sizeof path) || strstr(sb_last_error(), "--set")) continue;
     char *dot = strrchr(path, '.');
     if (!dot) continue;
@@ -1013,7 +1026,7 @@ fail:
   }
   /* then one whose value an error quotes as a bound: `--set simulation.min_delay=10` makes
    * "projections[0].delay: must be >= min_delay = 10 ms" (the key, at least 3 characters, then " = ") */
-  for (int i = 0; rc && rc != SB_ENOMEM && i < opts->n_set; i++) {
+  for (int i = opts->n_set - 1; rc && rc != SB_ENOMEM && i >= 0; i--) {   /* the last write of a path wins */
     if (!set_path(opts->set[i], path, sizeof path) || strstr(sb_last_error(), "--set")) continue;
     char *dot = strrchr(path, '.'), *leaf = dot ? dot + 1 : path, n1[520];
     if (strlen(leaf) < 3) continue;

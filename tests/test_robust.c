@@ -247,8 +247,8 @@ static void test_size_limits(void **state) {
   assert_false(sb_test_file_exists(o));
   /* t_stop beyond 2^32 windows (1.5 ms: the minimum delay of the projections): refused before the run, nothing left */
   assert_int_equal(run_t("run %s -o %s --quiet --t-stop 7e9", model, o), 2);
-  check_contains(out, "m.json: simulation.t_stop (or --t-stop): 7e+09 ms is beyond the engine's limit for this network, "
-                      "6.44245e+09 ms");
+  check_contains(out, "m.json: simulation.t_stop (or --t-stop): 7000000000 ms is beyond the engine's limit for this network, "
+                      "6442450557 ms");
   assert_false(sb_test_file_exists(o));
   /* more threads than processors: a warning, and the run goes on */
   cpu_set_t cs;
@@ -290,6 +290,19 @@ static void test_absurd_values(void **state) {
   assert_int_equal(run_t("run %s -o %s --quiet --set 'projections[0].weight={\"distribution\": \"lognormal\", "
                          "\"mu\": 1000, \"sigma\": 1}'", model, o), 2);
   check_contains(out, "m.json: projections[0].weight: drawn weight inf is beyond the range of the stored float32");
+  assert_false(sb_test_file_exists(o));
+  /* a capacitance so small that the propagators overflowed into NaN V_m, with exit 0 */
+  assert_int_equal(run_t("run %s -o %s --quiet --set populations.exc.params.C_m=1e-308", model, o), 2);
+  check_contains(out, "m.json: populations.exc.params.C_m: must be >= 1e-06 (got 1e-308)");
+  /* a line break inside --set: the checkpoint's overrides are one per line, so the resume applied
+   * 'projections[0].weight=30' as an override of its own */
+  assert_int_equal(run_t("run %s -o %s --quiet --set \"$(printf 'simulation.output=x.h5\\nprojections[0].weight=30')\"",
+                         model, o), 2);
+  check_contains(out, "a line break inside PATH=VALUE");
+  /* -o followed by an option: the option was the file name */
+  assert_int_equal(run_t("run %s -o --quiet", model), 2);
+  check_contains(out, "-o: expected a file name (got '--quiet')");
+  assert_false(sb_test_file_exists("--quiet"));
   assert_false(sb_test_file_exists(o));
   /* analyze with a start after the recording's end (was exit 0 with NaN rates) */
   char a[700];
@@ -363,6 +376,9 @@ static void test_set_paths(void **state) {
     check_contains(out, cases[i].want);
     assert_false(sb_test_file_exists(o));
   }
+  /* two overrides of one path: the last one, whose value is in error, is blamed */
+  assert_int_equal(run_t("run %s -o %s --quiet --set projections[0].delay=5 --set projections[0].delay=0.01", model, o), 2);
+  check_contains(out, "with --set projections[0].delay=0.01: ");
   /* the unknown-key cases name the key too */
   assert_int_equal(run_t("run %s -o %s --quiet --set simulation.nosuch=1", model, o), 2);
   check_contains(out, "simulation: unknown key 'nosuch'");

@@ -192,6 +192,13 @@ static void test_dc_weight_delay(void **state) {
     check_abs(v[i], want, 1e-5, "V_m at %g ms", t);
   }
   sb_free(v);
+  /* values are checked as written, before the delay shifts them and the weight scales them */
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet --set stimuli[0].delay=-5", m, o), 2);
+  check_contains(out, "dc.json: stimuli[0].delay: must be >= 0 ms (got -5)");
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet --set stimuli[0].params.start=70", m, o), 2);
+  check_contains(out, "dc.json: stimuli[0].params.stop: must be >= start = 70 ms (got 60)");
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet --set stimuli[0].weight=1e308", m, o), 2);
+  check_contains(out, "dc.json: stimuli[0].weight: 1e+308 times the amplitude 100 is not finite");
 }
 
 static void test_cli_thread_invariance(void **state) {
