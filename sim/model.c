@@ -628,6 +628,19 @@ static int load_projection(const ctx *c, size_t idx, const json_t *j) {
     snprintf(p2, sizeof p2, "%s.synapse_model", path);
     FAIL(c, p2, "plastic synapses need sparse storage (not conv, one_to_one or dense; write one_to_one as explicit)");
   }
+  /* a key of another rule is a mistake, not something to ignore (indegree on pairwise_bernoulli) */
+  static const struct { const char *key; int rule; const char *owner; } own[] = {
+      {"p", SB_RULE_PAIRWISE_BERNOULLI, "pairwise_bernoulli"}, {"indegree", SB_RULE_FIXED_INDEGREE, "fixed_indegree"},
+      {"outdegree", SB_RULE_FIXED_OUTDEGREE, "fixed_outdegree"}, {"N", SB_RULE_FIXED_TOTAL_NUMBER, "fixed_total_number"},
+      {"sources", SB_RULE_EXPLICIT, "explicit"}, {"targets", SB_RULE_EXPLICIT, "explicit"},
+      {"weights", SB_RULE_EXPLICIT, "explicit"}, {"delays", SB_RULE_EXPLICIT, "explicit"},
+      {"in_shape", 7, "conv"}, {"kernel_shape", 7, "conv"}, {"kernel", 7, "conv"}, {"stride", 7, "conv"},
+      {"padding", 7, "conv"}};
+  for (size_t q = 0; q < sizeof own / sizeof *own; q++)
+    if (rule != own[q].rule && json_object_get(j, own[q].key)) {
+      snprintf(p2, sizeof p2, "%s.%s", path, own[q].key);
+      FAIL(c, p2, "a parameter of rule %s, not of rule %s", own[q].owner, json_string_value(json_object_get(j, "rule")));
+    }
   if (rule == 7) {   /* conv: shared kernel */
     sb_net_conv_shape sh = {0};
     long v[4];

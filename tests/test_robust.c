@@ -361,6 +361,8 @@ static void test_set_paths(void **state) {
       /* an error at a sibling of the written path is the override's too */
       {"populations.exc.params.V_th=-80", "with --set populations.exc.params.V_th=-80: "},
       {"projections[0].nosuch=1", "with --set projections[0].nosuch=1: "},
+      /* a key of another connection rule (was ignored) */
+      {"projections[0].p=0.5", "projections[0].p: a parameter of rule pairwise_bernoulli, not of rule fixed_indegree"},
       /* and one whose value an error quotes as a bound, or an element of the written array */
       {"simulation.min_delay=10", "with --set simulation.min_delay=10: "},
       {"record.state[0].variables=[\"V_m\", \"U\"]",
