@@ -213,6 +213,9 @@ int sb_cmd_analyze(int argc, char **argv) {
   }
   int t_stop_from_file = isnan(o.t_stop) && !isnan(sb_spk_t_stop(f)) && sb_spk_t_stop(f) > o.t_start;
   if (t_stop_from_file) o.t_stop = sb_spk_t_stop(f);
+  else if (!isnan(o.t_stop) && !isnan(sb_spk_t_stop(f)) && o.t_stop > sb_spk_t_stop(f) * (1 + 1e-12))
+    fprintf(stderr, "spikebridge analyze: warning: %s ends at %g ms (from the file); rates up to --t-stop %g ms count the "
+            "time after it as silence\n", path, sb_spk_t_stop(f), o.t_stop);
   sb_spk_kind kind = sb_spk_file_kind(f);
   int self_listed = kind == SB_SPK_NWB_UNITS || kind == SB_SPK_NWB_BMTK;
   size_t lo = 0, hi = sb_spk_n_pops(f);

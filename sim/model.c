@@ -490,6 +490,15 @@ static int rule_of(const ctx *c, const char *path, const json_t *j, int *rule) {
        "fixed_outdegree, fixed_total_number, explicit or conv)", json_string_value(j));
 }
 
+/* A constant weight into a conductance-based population: one jump beyond the models' limit
+ * (sb_neuron_cond_check, 1e7 nS) is refused here with its path, not at its first arrival. */
+static int cond_weight_check(const ctx *c, const char *path, int pop, double w) {
+  const char *model = c->net->pops[pop].type->name;
+  if (strncmp(model, "iaf_cond_exp", 12) || fabs(w) <= 1e7) return SB_OK;
+  FAIL(c, path, "a conductance jump of %g nS into %s is beyond the 1e+07 nS that conductance-based models integrate",
+       fabs(w), model);
+}
+
 static int load_projection(const ctx *c, size_t idx, const json_t *j) {
   static const char *const keys[] = {"source", "target", "rule", "p", "indegree", "outdegree", "N", "allow_autapses",
                                      "allow_multapses", "weight", "delay", "receptor", "synapse_model", "storage",
@@ -600,6 +609,7 @@ static int load_projection(const ctx *c, size_t idx, const json_t *j) {
   if ((x = json_object_get(j, "weight"))) {
     snprintf(p2, sizeof p2, "%s.weight", path);
     if ((rc = get_dist(c, p2, x, &ss.weight))) return rc;
+    if (ss.weight.kind == SB_DIST_CONST && (rc = cond_weight_check(c, p2, tgt, ss.weight.a))) return rc;
   }
   if ((x = json_object_get(j, "delay"))) {
     snprintf(p2, sizeof p2, "%s.delay", path);
@@ -792,6 +802,7 @@ static int load_stimulus(const ctx *c, size_t idx, const json_t *j) {
   if ((x = json_object_get(j, "weight"))) {
     snprintf(p2, sizeof p2, "%s.weight", path);
     if ((rc = get_number(c, p2, x, &weight))) goto out;
+    if (kind != 1 && (rc = cond_weight_check(c, p2, pop, weight))) goto out;
   }
   if ((x = json_object_get(j, "delay"))) {
     snprintf(p2, sizeof p2, "%s.delay", path);

@@ -309,6 +309,10 @@ static void test_absurd_values(void **state) {
   snprintf(a, sizeof a, "%s/A.h5", dir);
   assert_int_equal(run_t("analyze %s --t-start 1e300", a), 2);
   check_contains(out, "A.h5: --t-start 1e+300: at or after the end of the recording (200 ms, from the file)");
+  /* and a --t-stop beyond it: a warning (the time after the recording counts as silence) */
+  assert_int_equal(run_t("analyze %s --t-stop 300", a), 0);
+  check_contains(out, "warning: ");
+  check_contains(out, "A.h5 ends at 200 ms (from the file); rates up to --t-stop 300 ms count the time after it as silence");
   /* a delay of 1e300 ms: its window count wrapped the queue's size (out of memory for 2^64 bytes) */
   assert_int_equal(run_t("run %s -o %s --quiet --set projections[0].delay=1e300", model, o), 2);
   check_contains(out, "m.json: delays: the longest delay, 1e+300 ms, spans 2e+299 windows of the shortest, 5 ms; their "
@@ -330,13 +334,19 @@ static void test_absurd_values(void **state) {
     assert_true(mb > 0 && mb < 200);
     remove(o);
   }
-  /* conductances of 1e20 nS: iaf_cond_exp's solver stepped forever, ignoring SIGTERM; now an error
-   * (a run-time failure: exit 1) within the timeout */
+  /* conductances of 1e20 nS: iaf_cond_exp's solver stepped forever, ignoring SIGTERM. A constant
+   * weight beyond 1e7 nS is refused at load with its path; jumps below it that add up beyond it
+   * stop the run with an error (exit 1) within the timeout */
   const char *models[] = {"iaf_cond_exp", "iaf_cond_exp_theta"};
   for (int i = 0; i < 2; i++) {
     assert_int_equal(run_t("run %s -o %s --quiet --t-stop 50 --set 'populations.exc.model=\"%s\"' "
-                           "--set populations.exc.params={} --set stimuli[0].weight=1e20", model, o, models[i]), 1);
-    check_contains(out, "conductance g_ex + g_in = 1e+20 nS is beyond 1e+07 nS");
+                           "--set populations.exc.params={} --set stimuli[0].weight=1e20", model, o, models[i]), 2);
+    check_contains(out, "m.json: stimuli[0].weight: a conductance jump of 1e+20 nS into ");
+    assert_false(sb_test_file_exists(o));
+    assert_int_equal(run_t("run %s -o %s --quiet --t-stop 50 --set 'populations.exc.model=\"%s\"' "
+                           "--set populations.exc.params={} --set stimuli[1].weight=9e6 "
+                           "--set 'stimuli[1].params.spike_times=[10, 10.001]'", model, o, models[i]), 1);
+    check_contains(out, "nS is beyond 1e+07 nS");
     assert_false(sb_test_file_exists(o));
   }
 }
