@@ -31,21 +31,23 @@ static const char usage[] =
     "      --resume FILE     continue from a checkpoint (MODEL.json defaults to the one it names;\n"
     "                        --t-stop may extend the run; --set and --seed are taken from it)\n"
     "  -q, --quiet           no progress line\n\n"
-    "SIGTERM or SIGINT (Slurm's warning before its time limit, Ctrl-C) writes a checkpoint at the\n"
-    "end of the current window and exits with status 3; resume with --resume FILE.\n";
+    "SIGTERM, SIGINT or SIGHUP (Slurm's warning before its time limit, Ctrl-C, a closed terminal;\n"
+    "not SIGHUP under nohup) writes a checkpoint at the end of the current window and exits with\n"
+    "status 3; resume with --resume FILE.\n";
 
 /* ---- checkpoints and stop signals (issue 6; the state itself is sim/checkpoint.c) ---- */
 
 #define SB_EXIT_INTERRUPTED 3   /* documented in docs/clusters.md */
 
 static volatile sig_atomic_t stop_requested;
-static void (*prev_int)(int), (*prev_term)(int);
+static void (*prev_int)(int), (*prev_term)(int), (*prev_hup)(int);
 
 static void on_stop_signal(int sig) {
   stop_requested = sig;
   /* a second signal takes the default path (temporary files removed, process ends) */
   signal(SIGINT, prev_int);
   signal(SIGTERM, prev_term);
+  signal(SIGHUP, prev_hup);
 }
 
 typedef struct {
@@ -319,6 +321,8 @@ attached:;
   stop_requested = 0;
   prev_int = signal(SIGINT, on_stop_signal);
   prev_term = signal(SIGTERM, on_stop_signal);
+  prev_hup = signal(SIGHUP, on_stop_signal);
+  if (prev_hup == SIG_IGN) signal(SIGHUP, SIG_IGN);   /* nohup: leave it ignored */
   sb_progress prog;
   sb_progress_init(&prog, stderr, quiet);
   prog_ctx pc = {&prog, sb_wall_time()};
@@ -342,6 +346,7 @@ attached:;
   if (!stop_requested) {
     signal(SIGINT, prev_int);
     signal(SIGTERM, prev_term);
+    signal(SIGHUP, prev_hup);
   }
   if (st) goto fail;
   if (sb_net_stopped(m.net)) {

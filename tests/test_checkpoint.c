@@ -174,6 +174,28 @@ static void test_sigterm(void **state) {
   /* resume: bit-identical to the uninterrupted run */
   assert_int_equal(sb_test_run(out, sizeof out, "run --resume %s -o %s --quiet --threads 2", cp, d), 0);
   assert_same_output(ref, d);
+  /* SIGHUP (a closed terminal) the same way (it left a .tmp file) */
+  char e[700], ecp[700];
+  snprintf(e, sizeof e, "%s/E.h5", dir);
+  snprintf(ecp, sizeof ecp, "%s/E.ckpt.h5", dir);
+  snprintf(cmd, sizeof cmd,
+           "%s run %s -o %s --quiet --t-stop 1500 --checkpoint-every 20 & pid=$!; "
+           "i=0; while [ ! -f %s ] && [ $i -lt 600 ]; do sleep 0.01; i=$((i+1)); done; "
+           "kill -HUP $pid; wait $pid; echo \"exit=$?\"",
+           sb_test_bin(), model, e, ecp);
+  p = popen(cmd, "r");
+  assert_non_null(p);
+  n = fread(out, 1, sizeof out - 1, p);
+  out[n] = 0;
+  pclose(p);
+  check_contains(out, "exit=3");
+  assert_false(sb_test_file_exists(e));
+  q = popen(ls, "r");
+  ntmp = -1;
+  assert_int_equal(fscanf(q, "%d", &ntmp), 1);
+  pclose(q);
+  assert_int_equal(ntmp, 0);
+  assert_true(checkpoint_time(ecp) > 0);
 }
 
 /* dataset `name` of `file` as doubles */
