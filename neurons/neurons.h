@@ -139,6 +139,7 @@ int sb_neuron_recordable(const sb_neuron_type *type, const char *name);
  * beyond it the membrane time constant C_m/g (25 ns at 250 pF) is shorter than the integration
  * can step through in finite time (1e20 nS stepped forever). */
 int sb_neuron_cond_check(const char *model, double g_total);
+#define SB_COND_G_MAX 1e7   /* nS: sb_neuron_cond_check's limit */
 
 /* ---- closed forms shared by the LIF models (sb_lif_) ---- */
 

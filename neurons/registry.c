@@ -83,8 +83,8 @@ double sb_lif_time_to_threshold(double V0, double V_inf, double V_th, double tau
 }
 
 int sb_neuron_cond_check(const char *model, double g_total) {
-  if (!(g_total <= 1e7))
-    SB_ERROR(SB_ENOCONV, "%s: conductance g_ex + g_in = %g nS is beyond 1e+07 nS: weights this large stiffen the membrane "
-             "past what the integration can step through", model, g_total);
+  if (!(g_total <= SB_COND_G_MAX))
+    SB_ERROR(SB_ENOCONV, "%s: conductance g_ex + g_in = %g nS is beyond %g nS: weights this large stiffen the membrane "
+             "past what the integration can step through", model, g_total, SB_COND_G_MAX);
   return SB_OK;
 }

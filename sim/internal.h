@@ -42,6 +42,7 @@ typedef struct { uint32_t *e; uint32_t n, cap; } sb_evvec;
 /* A growable list of neuron ids (activation lists of the window scan, sim/run.c). */
 typedef struct { uint32_t *a; uint32_t n, cap; char pad_[48]; } sb_u32v;
 #define SB_TSTRIDE 8   /* uint64 per thread in per-thread counter arrays: 64 bytes apart */
+#define SB_MAX_WINDOW 5.0   /* ms: longest window (progress and flush granularity) */
 #define SB_CAL_R 256   /* wake calendar: buckets of one window each */
 #define SB_CAL_FAR 0xfffffffeu
 #define SB_CAL_NONE 0xffffffffu

@@ -494,9 +494,9 @@ static int rule_of(const ctx *c, const char *path, const json_t *j, int *rule) {
  * (sb_neuron_cond_check, 1e7 nS) is refused here with its path, not at its first arrival. */
 static int cond_weight_check(const ctx *c, const char *path, int pop, double w) {
   const char *model = c->net->pops[pop].type->name;
-  if (strncmp(model, "iaf_cond_exp", 12) || fabs(w) <= 1e7) return SB_OK;
-  FAIL(c, path, "a conductance jump of %g nS into %s is beyond the 1e+07 nS that conductance-based models integrate",
-       fabs(w), model);
+  if (strncmp(model, "iaf_cond_exp", 12) || fabs(w) <= SB_COND_G_MAX) return SB_OK;
+  FAIL(c, path, "a conductance jump of %g nS into %s is beyond the %g nS that conductance-based models integrate",
+       fabs(w), model, SB_COND_G_MAX);
 }
 
 static int load_projection(const ctx *c, size_t idx, const json_t *j) {
@@ -825,22 +825,8 @@ static int load_stimulus(const ctx *c, size_t idx, const json_t *j) {
       if ((x = json_object_get(jp, kk[i])) && (rc = get_number(c, p3, x, &v[i]))) goto outp;
       if (i == 0 && !x) { rc = fail_(c, p3, "missing (%s)", kind == 0 ? "rate in Hz" : "amplitude in pA"); goto outp; }
     }
-    /* dc_generator as in NEST: the connection's weight scales the current, its delay shifts it;
-     * the values are checked as written, before scaling and shifting */
-    if (kind == 1) {
-      char p3[160];
-      snprintf(p3, sizeof p3, "%s.delay", path);
-      if (!(delay >= 0) || !isfinite(delay)) { rc = fail_(c, p3, "must be >= 0 ms (got %g)", delay); goto outp; }
-      snprintf(p3, sizeof p3, "%s.start", p2);
-      if (!(v[1] >= 0) || !isfinite(v[1])) { rc = fail_(c, p3, "must be >= 0 ms (got %g)", v[1]); goto outp; }
-      snprintf(p3, sizeof p3, "%s.stop", p2);
-      if (!(v[2] >= v[1])) { rc = fail_(c, p3, "must be >= start = %g ms (got %g)", v[1], v[2]); goto outp; }
-      snprintf(p3, sizeof p3, "%s.weight", path);
-      if (!isfinite(v[0] * weight)) { rc = fail_(c, p3, "%g times the amplitude %g is not finite", weight, v[0]); goto outp; }
-    }
-    if (!rc)
-      rc = kind == 0 ? sb_net_add_poisson(c->net, pop, ids, n, v[0], v[1], v[2], weight, delay)
-                     : sb_net_add_dc(c->net, pop, ids, n, v[0] * weight, v[1] + delay, v[2] + delay);
+    rc = kind == 0 ? sb_net_add_poisson(c->net, pop, ids, n, v[0], v[1], v[2], weight, delay)
+                   : sb_net_add_dc(c->net, pop, ids, n, v[0], v[1], v[2], weight, delay);
   } else {
     char p3[160];
     snprintf(p3, sizeof p3, "%s.spike_times", p2);
@@ -917,17 +903,15 @@ static int load_record(const ctx *c, const json_t *j) {
         char p3[160];
         snprintf(p3, sizeof p3, "%s[%zu]", p2, v);
         if (!json_is_string(vn)) { sb_free(ids); FAIL(c, p3, "expected a variable name (got %s)", type_name(vn)); }
-        const sb_neuron_type *T = c->net->pops[pop].type;
-        if (sb_neuron_recordable(T, json_string_value(vn)) < 0) {
-          char have[256] = "";
-          for (const sb_recordable *r = T->recordables; r->name; r++)
-            snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s", r == T->recordables ? "" : ", ", r->name);
-          sb_free(ids);
-          FAIL(c, p3, "'%s' is not a state variable of %s (it has: %s)", json_string_value(vn), T->name, have);
-        }
         rc = sb_net_record_state(c->net, pop, json_string_value(vn), ids, ids ? n : 0, interval);
         if (rc) {
           sb_free(ids);
+          const char *em = sb_last_error();
+          if (rc == SB_EINVAL && !strncmp(em, "variable: ", 10)) {   /* at the element that names it */
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", em + 10);
+            FAIL(c, p3, "%s", msg);
+          }
           return relay(c, rc, path);
         }
       }
@@ -958,6 +942,34 @@ static int set_path(const char *set, char *buf, size_t cap) {
   if (!eq || eq == set) return 0;
   snprintf(buf, cap, "%.*s", (int)(eq - set), set);
   return 1;
+}
+
+/* Whether the error message `err` is caused by the override `set` ("PATH=VALUE"), at match level
+ * 0: the error is at PATH or below it, or names PATH's leaf as an unknown key of its parent;
+ * 1: the error is at a sibling of PATH (`--set populations.a.params.V_th=-80` makes
+ *    "populations.a.params.V_reset: must be < V_th");
+ * 2: the error quotes PATH's leaf (3 characters or more) as a bound (`--set simulation.min_delay=10`
+ *    makes "projections[0].delay: must be >= min_delay = 10 ms"). */
+static int set_blames(const char *err, const char *set, int level) {
+  char path[512], needle[700];
+  if (!set_path(set, path, sizeof path)) return 0;
+  char *dot = strrchr(path, '.'), *leaf = dot ? dot + 1 : path;
+  switch (level) {
+    case 0:
+      if (dot) snprintf(needle, sizeof needle, "%.*s: unknown key '%s'", (int)(dot - path), path, leaf);
+      else snprintf(needle, sizeof needle, "(top level): unknown key '%s'", path);
+      return strstr(err, path) || strstr(err, needle);
+    case 1:
+      if (!dot) return 0;
+      snprintf(needle, sizeof needle, "%.*s.", (int)(dot - path), path);
+      if (strstr(err, needle)) return 1;
+      snprintf(needle, sizeof needle, "%.*s[", (int)(dot - path), path);
+      return strstr(err, needle) != NULL;
+    default:
+      if (strlen(leaf) < 3) return 0;
+      snprintf(needle, sizeof needle, "%s = ", leaf);
+      return strstr(err, needle) != NULL;
+  }
 }
 
 int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_model *m) {
@@ -1023,40 +1035,11 @@ int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_mo
 fail:
   json_decref(root);
   sb_snn_model_free(m);
-  /* an error at a path an override wrote (or below it) is the override's: say so */
-  char path[512];
-  for (int i = opts->n_set - 1; rc && rc != SB_ENOMEM && i >= 0; i--) {   /* the last write of a path wins */
-    if (!set_path(opts->set[i], path, sizeof path) || strstr(sb_last_error(), "--set")) continue;
-    /* a new key the loader does not know: "<parent>: unknown key '<leaf>'" */
-    char needle[700];
-    char *dot = strrchr(path, '.');
-    if (dot) snprintf(needle, sizeof needle, "%.*s: unknown key '%s'", (int)(dot - path), path, dot + 1);
-    else snprintf(needle, sizeof needle, "(top level): unknown key '%s'", path);
-    if (strstr(sb_last_error(), path) || strstr(sb_last_error(), needle))
-      return sb_error_prefix_(rc, "with --set %s", opts->set[i]);
-  }
-  /* then one that wrote a sibling of the path in error: `--set populations.a.params.V_th=-80`
-   * makes "populations.a.params.V_reset: must be < V_th" (the parent object followed by . or [) */
-  for (int i = opts->n_set - 1; rc && rc != SB_ENOMEM && i >= 0; i--) {   /* the last write of a path wins */
-    if (!set_path(opts->set[i], path, sizeof path) || strstr(sb_last_error(), "--set")) continue;
-    char *dot = strrchr(path, '.');
-    if (!dot) continue;
-    *dot = 0;   /* the parent object */
-    char n1[520], n2[520];
-    snprintf(n1, sizeof n1, "%s.", path);
-    snprintf(n2, sizeof n2, "%s[", path);
-    if (strstr(sb_last_error(), n1) || strstr(sb_last_error(), n2))
-      return sb_error_prefix_(rc, "with --set %s", opts->set[i]);
-  }
-  /* then one whose value an error quotes as a bound: `--set simulation.min_delay=10` makes
-   * "projections[0].delay: must be >= min_delay = 10 ms" (the key, at least 3 characters, then " = ") */
-  for (int i = opts->n_set - 1; rc && rc != SB_ENOMEM && i >= 0; i--) {   /* the last write of a path wins */
-    if (!set_path(opts->set[i], path, sizeof path) || strstr(sb_last_error(), "--set")) continue;
-    char *dot = strrchr(path, '.'), *leaf = dot ? dot + 1 : path, n1[520];
-    if (strlen(leaf) < 3) continue;
-    snprintf(n1, sizeof n1, "%s = ", leaf);
-    if (strstr(sb_last_error(), n1)) return sb_error_prefix_(rc, "with --set %s", opts->set[i]);
-  }
+  /* an error caused by an override says so: the last override of a path wins, and the closest
+   * kind of match over all overrides (set_blames' levels) before a looser one */
+  for (int level = 0; level < 3 && rc && rc != SB_ENOMEM && !strstr(sb_last_error(), "--set"); level++)
+    for (int i = opts->n_set - 1; i >= 0; i--)
+      if (set_blames(sb_last_error(), opts->set[i], level)) return sb_error_prefix_(rc, "with --set %s", opts->set[i]);
   return rc;
 }
 

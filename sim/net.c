@@ -1005,7 +1005,7 @@ int sb_net_add_poisson(sb_net *net, int pop, const uint32_t *ids, size_t n, doub
   if (!(rate >= 0) || !isfinite(rate)) SB_ERROR(SB_EINVAL, "rate: must be >= 0 Hz (got %g)", rate);
   /* a neuron's arrivals of one window (at most 5 ms) are held at once, 40 bytes each (twice, while
    * the buffer grows), by every thread */
-  double arr = rate * 5e-3, need = arr * 80.0 * net->threads, have = (double)phys_mem();
+  double arr = rate * SB_MAX_WINDOW * 1e-3, need = arr * 80.0 * net->threads, have = (double)phys_mem();
   if (need > 0.5 * have)
     SB_ERROR(SB_EINVAL, "rate: %g Hz means about %.3g arrivals per neuron in a window of up to 5 ms, whose buffers (%d "
              "thread%s) need %.3g GB, more than half of the %.3g GB of physical memory", rate, arr, net->threads,
@@ -1029,12 +1029,19 @@ int sb_net_add_poisson(sb_net *net, int pop, const uint32_t *ids, size_t n, doub
   return SB_OK;
 }
 
-int sb_net_add_dc(sb_net *net, int pop, const uint32_t *ids, size_t n, double amplitude, double start, double stop) {
+int sb_net_add_dc(sb_net *net, int pop, const uint32_t *ids, size_t n, double amplitude, double start, double stop,
+                  double weight, double delay) {
   int rc;
   if ((rc = check_ids(net, pop, ids, n))) return rc;
   if (!isfinite(amplitude)) SB_ERROR(SB_EINVAL, "amplitude: must be finite (got %g)", amplitude);
   if (!(start >= 0) || !isfinite(start)) SB_ERROR(SB_EINVAL, "start: must be >= 0 ms (got %g)", start);
   if (!(stop >= start)) SB_ERROR(SB_EINVAL, "stop: must be >= start = %g ms (got %g)", start, stop);
+  if (!(delay >= 0) || !isfinite(delay)) SB_ERROR(SB_EINVAL, "delay: must be >= 0 ms (got %g)", delay);
+  if (!isfinite(weight * amplitude))
+    SB_ERROR(SB_EINVAL, "weight: %g times the amplitude %g is not finite", weight, amplitude);
+  amplitude *= weight;
+  start += delay;
+  stop += delay;
   if (!ids) n = net->pops[pop].n;
   for (size_t i = 0; i < n; i++) {
     uint32_t gid = (uint32_t)(net->pops[pop].first + (ids ? ids[i] : i));

@@ -30,7 +30,12 @@ int sb_net_record_state(sb_net *net, int pop, const char *var, const uint32_t *i
   if (net->prepared) SB_ERROR(SB_EINVAL, "record: add recordings before the first run");
   const sb_pop *p = &net->pops[pop];
   int v = sb_neuron_recordable(p->type, var);
-  if (v < 0) SB_ERROR(SB_EINVAL, "variable: '%s' is not a state variable of %s", var, p->type->name);
+  if (v < 0) {
+    char have[256] = "";
+    for (const sb_recordable *r = p->type->recordables; r->name; r++)
+      snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s", r == p->type->recordables ? "" : ", ", r->name);
+    SB_ERROR(SB_EINVAL, "variable: '%s' is not a state variable of %s (it has: %s)", var, p->type->name, have);
+  }
   if (!(interval > 0) || !isfinite(interval)) SB_ERROR(SB_EINVAL, "interval: must be > 0 ms (got %g)", interval);
   if (!ids) n = p->n;
   if (n == 0) SB_ERROR(SB_EINVAL, "node_ids: empty");

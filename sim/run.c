@@ -16,7 +16,6 @@
 #include <omp.h>
 #endif
 
-#define MAX_WINDOW 5.0   /* ms: longest window (progress and flush granularity) */
 #define MAX_RECS_PER_NEURON 8
 
 /* ---- queue storage (sb_arena) ---- */
@@ -284,7 +283,7 @@ int sb_net_prepare_(sb_net *net) {
     if (net->projs[i].dmin < dmin) dmin = net->projs[i].dmin;
     if (net->projs[i].dmax > dmax) dmax = net->projs[i].dmax;
   }
-  net->W = dmin < MAX_WINDOW ? dmin : MAX_WINDOW;
+  net->W = dmin < SB_MAX_WINDOW ? dmin : SB_MAX_WINDOW;
   net->inv_W = 1.0 / net->W;
   /* one event queue per neuron for every window a delay spans: refuse before sizes wrap */
   double slots = ceil(dmax / net->W) + 2, need = slots * (double)n * (double)(sizeof *net->ev + sizeof *net->arr);

@@ -155,9 +155,11 @@ int sb_net_add_poisson(sb_net *net, int pop, const uint32_t *ids, size_t n, doub
  * Errors: SB_EINVAL (a rate < 0 or not finite, naming the index; no Poisson source on `pop`).
  * Source: NEST poisson_generator SetStatus per target; Brian2 PoissonGroup.rates. */
 int sb_net_set_poisson_rates(sb_net *net, int pop, const double *rates);
-/* Constant current `amplitude` pA in [start, stop) ms (NEST dc_generator). */
+/* Constant current `amplitude` pA in [start, stop) ms (NEST dc_generator); as in NEST the
+ * connection's `weight` scales it and its `delay` (ms, >= 0) shifts it: weight x amplitude in
+ * [start + delay, stop + delay). Errors: SB_EINVAL naming the field (checked as given). */
 int sb_net_add_dc(sb_net *net, int pop, const uint32_t *ids, size_t n, double amplitude, double start,
-                  double stop);
+                  double stop, double weight, double delay);
 /* Explicit spike times `times[nt]` (ms) to every listed neuron, with `weight`, arriving `delay`
  * later (NEST spike_generator). Times must be >= 0 and finite. */
 int sb_net_add_spike_train(sb_net *net, int pop, const uint32_t *ids, size_t n, const double *times,

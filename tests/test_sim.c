@@ -383,7 +383,7 @@ static void test_api_errors(void **state) {
   assert_int_equal(sb_net_add_poisson(net, a, NULL, 0, -5.0, 0, 10, 1, 1), SB_EINVAL);
   check_contains(sb_last_error(), "rate: must be >= 0");
   uint32_t bad = 3;
-  assert_int_equal(sb_net_add_dc(net, a, &bad, 1, 1.0, 0, 10), SB_EINVAL);
+  assert_int_equal(sb_net_add_dc(net, a, &bad, 1, 1.0, 0, 10, 1.0, 0.0), SB_EINVAL);
   check_contains(sb_last_error(), "node_ids[0]: must be < 3");
   assert_int_equal(sb_net_record_state(net, a, "U_m", NULL, 0, 0.1), SB_EINVAL);
   /* samples at 0, 0.5, ..., 100 ms of 2 neurons, float32 */
@@ -455,7 +455,7 @@ static int build_and_run(void) {
       (rc = sb_net_connect(net, a, a, &cs, &ys, NULL)) || (rc = sb_net_connect_dense(net, a, b, w, 1.0, NULL)) ||
       (rc = sb_net_connect_conv(net, b, c, &sh, ker, 1.0, NULL)) ||
       (rc = sb_net_add_poisson(net, a, NULL, 0, 500.0, 0, 30, 20.0, 1.0)) ||
-      (rc = sb_net_add_dc(net, c, NULL, 0, 400.0, 5.0, 25.0)) ||
+      (rc = sb_net_add_dc(net, c, NULL, 0, 400.0, 5.0, 25.0, 1.0, 0.0)) ||
       (rc = sb_net_add_spike_train(net, b, NULL, 0, ts, 2, 0.5, 1.0)) ||
       (rc = sb_net_record_state(net, a, "V_m", NULL, 0, 0.5)) || (rc = sb_net_run(net, 30.0)) ||
       (rc = sb_net_set_param(net, b, "I_e", 0.01)) ||
