@@ -33,8 +33,9 @@ int sb_cli_double(const char *cmd, const char *flag, const char *s, double *v) {
   char *end;
   errno = 0;
   double x = strtod(s, &end);
-  if (!*s || *end || errno || !isfinite(x))
-    return sb_cli_usage_error(cmd, "%s: expected a finite number (got '%s')", flag, s);
+  /* strtod also reads hexadecimal ("0x10" = 16): a decimal number is what every flag means */
+  if (!*s || *end || errno || !isfinite(x) || strpbrk(s, "xX"))
+    return sb_cli_usage_error(cmd, "%s: expected a finite decimal number (got '%s')", flag, s);
   *v = x;
   return 0;
 }

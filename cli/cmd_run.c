@@ -283,6 +283,16 @@ int sb_cmd_run(int argc, char **argv) {
                             ck_path);
     goto done;
   }
+  char ck_default[4200];
+  if (!ck_path) checkpoint_default_path(ck_default, sizeof ck_default, out);
+  if (!multi && sb_output_check(ck_path ? ck_path : ck_default)) {   /* before any output exists */
+    if (ck_every > 0) {
+      sb_snn_model_free(&m);
+      rc = sb_cli_fail(SB_EINVAL);
+      goto done;
+    }
+    fprintf(stderr, "spikebridge run: warning: a stop signal could not write its checkpoint: %s\n", sb_last_error());
+  }
   sb_h5_out o;
   memset(&o, 0, sizeof o);
   o.file = -1;
@@ -308,8 +318,6 @@ int sb_cmd_run(int argc, char **argv) {
     goto fail;
   }
 attached:;
-  char ck_default[4200];
-  if (!ck_path) checkpoint_default_path(ck_default, sizeof ck_default, out);
   model_abs = realpath(file, NULL);   /* a resume from another directory finds it */
   ckpt_ctx ck = {ck_every, sb_net_time(m.net) + ck_every, ck_path ? ck_path : ck_default,
                  {model_abs ? model_abs : (char *)file, (char **)sets, n_set, m.seed, 0, m.t_stop,

@@ -42,6 +42,8 @@ int sb_input_check(const char *path) {
 }
 
 /* Directory part of `path` into `dir` ("." for a bare name). */
+#define SB_OUTPUT_NAME_SPARE 12   /* ".tmp." and a pid (Linux: at most 7 digits) */
+
 static void dir_of(const char *path, char *dir, size_t cap) {
   char tmp[4096];
   snprintf(tmp, sizeof tmp, "%s", path);
@@ -73,8 +75,20 @@ int sb_output_check(const char *path) {
       SB_ERROR(SB_EINVAL, "%s: exists and is not a regular file (device, FIFO or socket); refusing to replace it", path);
     }
   }
+  size_t len = strlen(path);
+  if (path[len - 1] == '/')
+    SB_ERROR(SB_EINVAL, "%s: ends with '/': expected an output file name, not a directory", path);
   char dir[4096], bad[4096];
   dir_of(path, dir, sizeof dir);
+  /* the file is written as NAME.tmp.PID, then renamed */
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  long name_max = pathconf(stat(dir, &st) == 0 ? dir : ".", _PC_NAME_MAX);
+  if (name_max <= 0) name_max = 255;
+  if ((long)strlen(base) + SB_OUTPUT_NAME_SPARE > name_max)
+    SB_ERROR(SB_EINVAL, "%s: the file name has %zu characters; at most %ld fit here (the file system's limit of %ld "
+             "less %d for the temporary suffix .tmp.PID)", path, strlen(base), name_max - SB_OUTPUT_NAME_SPARE,
+             name_max, SB_OUTPUT_NAME_SPARE);
   if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
     SB_ERROR(SB_EINVAL, "%s: '%s' is not a directory (it is a file)", path, dir);
   if (stat(dir, &st) != 0 && non_dir_prefix(path, bad, sizeof bad))

@@ -37,6 +37,9 @@ void sb_progress_init(sb_progress *p, FILE *out, int quiet) {
     char *end;
     double x = strtod(iv, &end);
     if (*end == '\0' && x >= 0 && x < 1e9) p->log_interval = x;
+    else if (out && !sb_quiet)
+      fprintf(out, "spikebridge: warning: SB_PROGRESS_INTERVAL=%s: expected seconds in [0, 1e9); using %g s\n", iv,
+              p->log_interval);
   }
   if (quiet || sb_quiet || !out) p->enabled = 0;
   else if (isatty(fileno(out))) p->enabled = 1;

@@ -443,7 +443,7 @@ static void test_bad_files_exit_2(void **state) {
   bad_cli("tests/ref/analysis_ref.h5", "--bin 0", 2, "--bin: must be > 0");
   bad_cli("tests/ref/analysis_ref.h5", "--t-start 50 --t-stop 10", 2, "--t-stop: must be > --t-start");
   bad_cli("tests/ref/analysis_ref.h5", "--population nope", 2, "no population 'nope' (have: mislabelled mixed shuffled)");
-  bad_cli("tests/ref/analysis_ref.h5", "--bin abc", 2, "--bin: expected a finite number");
+  bad_cli("tests/ref/analysis_ref.h5", "--bin abc", 2, "--bin: expected a finite decimal number");
 }
 
 /* ---- output: table, JSON, figures ---- */

@@ -535,6 +535,61 @@ static void test_not_a_directory(void **state) {
   check_contains(out, "plainfile: not an HDF5 file");
 }
 
+/* ---- 8. output names and numbers that could not work ---- */
+
+/* A file name too long for the file system with the temporary suffix (it failed inside HDF5 with
+ * "read-only or special file system?"), a name ending in '/', a hexadecimal flag value (strtod
+ * read --t-stop 0x10 as 16 ms) and an unreadable SB_PROGRESS_INTERVAL: exit 2 with the reason (a
+ * warning for the variable), nothing left behind. */
+static void test_output_names(void **state) {
+  (void)state;
+  long nm = pathconf(dir, _PC_NAME_MAX), fit = nm - 12;   /* 12: ".tmp.PID" (sim/paths.c) */
+  assert_true(nm > 40 && nm < 1000);
+  char longname[1100], msg[300], probe[1800];
+  memset(longname, 'x', (size_t)fit - 2);
+  snprintf(longname + fit - 2, sizeof longname - (size_t)fit + 2, ".h5");   /* fit + 1 characters */
+  assert_int_equal(run_t("run %s -o %s/%s --quiet --t-stop 10", model, dir, longname), 2);
+  snprintf(msg, sizeof msg, "the file name has %ld characters; at most %ld fit here (the file system's limit of %ld", fit + 1,
+           fit, nm);
+  check_contains(out, msg);
+  snprintf(probe, sizeof probe, "%s/%s", dir, longname);
+  assert_false(sb_test_file_exists(probe));
+  /* `fit` characters: written, but its checkpoint NAME.ckpt.h5 would not fit: a warning, and with
+   * --checkpoint-every a refusal before any output exists */
+  snprintf(longname + fit - 3, sizeof longname - (size_t)fit + 3, ".h5");
+  snprintf(probe, sizeof probe, "%s/%s", dir, longname);
+  assert_int_equal(run_t("run %s -o %s --quiet --t-stop 10 --checkpoint-every 5", model, probe), 2);
+  snprintf(msg, sizeof msg, ".ckpt.h5: the file name has %ld characters", fit + 5);
+  check_contains(out, msg);
+  assert_false(sb_test_file_exists(probe));
+  assert_int_equal(run_t("run %s -o %s --quiet --t-stop 10", model, probe), 0);
+  check_contains(out, "warning: a stop signal could not write its checkpoint: ");
+  assert_true(sb_test_file_exists(probe));
+  remove(probe);
+  /* fit - 5 characters: the checkpoint fits too */
+  snprintf(longname + fit - 8, sizeof longname - (size_t)fit + 8, ".h5");
+  snprintf(probe, sizeof probe, "%s/%s", dir, longname);
+  assert_int_equal(run_t("run %s -o %s --quiet --t-stop 10 --checkpoint-every 5", model, probe), 0);
+  assert_null(strstr(out, "warning"));
+  assert_true(sb_test_file_exists(probe));
+  remove(probe);
+  assert_int_equal(run_t("run %s -o %s/adir/ --quiet --t-stop 10", model, dir), 2);
+  check_contains(out, "adir/: ends with '/': expected an output file name, not a directory");
+  assert_int_equal(run_t("run %s -o %s/h.h5 --quiet --t-stop 0x10", model, dir), 2);
+  check_contains(out, "--t-stop: expected a finite decimal number (got '0x10')");
+  snprintf(probe, sizeof probe, "%s/h.h5", dir);
+  assert_false(sb_test_file_exists(probe));
+  char cmd[4000];
+  snprintf(cmd, sizeof cmd, "SB_PROGRESS_INTERVAL=abc %s run %s -o %s/p.h5 --t-stop 10 2>&1 </dev/null", sb_test_bin(),
+           model, dir);
+  FILE *f = popen(cmd, "r");
+  assert_non_null(f);
+  size_t n = fread(out, 1, sizeof out - 1, f);
+  out[n] = '\0';
+  assert_int_equal(pclose(f), 0);
+  check_contains(out, "warning: SB_PROGRESS_INTERVAL=abc: expected seconds in [0, 1e9); using 60 s");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tampered_checkpoint), cmocka_unit_test(test_tampered_plastic_checkpoint),
@@ -542,6 +597,7 @@ int main(void) {
       cmocka_unit_test(test_set_paths),           cmocka_unit_test(test_report_collision),
       cmocka_unit_test(test_analyze_node_range),  cmocka_unit_test(test_threads_flags),
       cmocka_unit_test(test_not_a_directory),     cmocka_unit_test(test_checkpoint_is_output),
+      cmocka_unit_test(test_output_names),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
