@@ -281,6 +281,9 @@ int sb_cmd_analyze(int argc, char **argv) {
       if (pi->n_nodes) fprintf(out, ", %zu nodes in file\n", pi->n_nodes);
       if (nf || self_listed || pi->n_nodes) fprintf(out, "  %s: neurons = all listed nodes (%s), silent ones included\n", s->population,
                                     nf ? nodespath : "from the file itself");
+      if (!s->n_neurons)
+        fprintf(out, "  %s: no spikes and no neuron count (no n_nodes attribute, no --nodes): rates and statistics "
+                "undefined (nan)%s\n", s->population, s->t_stop > s->t_start ? "" : "; no recording length in the file either (give --t-stop)");
       if (s->n_neurons) {
         size_t und = s->n_neurons - s->n_cv;
         if (und) fprintf(out, "  %s: CV/CV2/LV undefined (nan) for %zu neuron(s): fewer than 3 spikes\n", s->population, und);

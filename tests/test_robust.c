@@ -466,6 +466,20 @@ static void test_analyze_node_range(void **state) {
   H5Fclose(f);
   assert_int_equal(run_t("analyze %s", p), 2);
   check_contains(out, "ids.h5: /spikes/a: attribute n_nodes: 4611686018427387904 nodes is too many: expected < 2^32");
+  /* no spikes, no n_nodes, no t_stop: the NaN row is explained (it was a bare row of nan) */
+  f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(f >= 0);
+  hid_t g = sb_h5_group(f, "spikes/e");
+  assert_true(g >= 0);
+  assert_int_equal(sb_h5_write_1d(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t, 0), SB_OK);
+  assert_int_equal(sb_h5_write_1d(g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, ok, 0), SB_OK);
+  H5Gclose(g);
+  H5Fclose(f);
+  assert_int_equal(run_t("analyze %s", p), 0);
+  check_contains(out, "e: no spikes and no neuron count (no n_nodes attribute, no --nodes): rates and statistics undefined "
+                      "(nan); no recording length in the file either (give --t-stop)");
+  assert_int_equal(run_t("analyze %s --t-stop 50", p), 0);
+  assert_null(strstr(out, "no recording length"));
 }
 
 /* ---- 6. --threads on convert and eval ---- */
