@@ -132,6 +132,10 @@ static int get_bool(const ctx *c, const char *path, const json_t *j, int *v) {
   return SB_OK;
 }
 
+/* node_ids of a stimulus or a recording: [] is a mistake, not "none" (explicit connection lists
+ * may be empty). */
+static const char no_ids_msg[] = "expected at least one node id (got []; leave node_ids out for the whole population)";
+
 /* Array of non-negative integers < bound into a new uint32 array. */
 static int get_ids(const ctx *c, const char *path, const json_t *j, size_t bound, uint32_t **out, size_t *n) {
   if (!json_is_array(j)) FAIL(c, path, "expected an array of integers (got %s)", type_name(j));
@@ -795,6 +799,10 @@ static int load_stimulus(const ctx *c, size_t idx, const json_t *j) {
   if ((x = json_object_get(j, "node_ids"))) {
     snprintf(p2, sizeof p2, "%s.node_ids", path);
     if ((rc = get_ids(c, p2, x, c->net->pops[pop].n, &ids, &n))) return rc;
+    if (!n) {
+      sb_free(ids);
+      FAIL(c, p2, "%s", no_ids_msg);
+    }
   }
   double weight = 1.0, delay = 0.0;
   double *times = NULL;
@@ -891,6 +899,10 @@ static int load_record(const ctx *c, const json_t *j) {
       if ((x = json_object_get(e, "node_ids"))) {
         snprintf(p2, sizeof p2, "%s.node_ids", path);
         if ((rc = get_ids(c, p2, x, c->net->pops[pop].n, &ids, &n))) return rc;
+        if (!n) {
+          sb_free(ids);
+          FAIL(c, p2, "%s", no_ids_msg);
+        }
       }
       const json_t *vars = json_object_get(e, "variables");
       snprintf(p2, sizeof p2, "%s.variables", path);

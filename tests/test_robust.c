@@ -378,6 +378,9 @@ static void test_set_paths(void **state) {
       {"record.state[0].variables=[\"V_m\", \"U\"]",
        "record.state[0].variables[1]: 'U' is not a state variable of iaf_psc_exp (it has: V_m, I_syn_ex, I_syn_in, I_dc)"},
       {"populations.exc.n.x=1", "--set populations.exc.n.x: 'x' is below a value that is neither object nor array"},
+      /* node_ids [] (a stimulus's was accepted and reached nobody) */
+      {"stimuli[1].node_ids=[]", "stimuli[1].node_ids: expected at least one node id (got []; leave node_ids out for the whole population)"},
+      {"record.state[0].node_ids=[]", "record.state[0].node_ids: expected at least one node id (got []"},
   };
   char o[700];
   snprintf(o, sizeof o, "%s/set.h5", dir);
