@@ -140,6 +140,9 @@ int sb_neuron_recordable(const sb_neuron_type *type, const char *name);
  * can step through in finite time (1e20 nS stepped forever). */
 int sb_neuron_cond_check(const char *model, double g_total);
 #define SB_COND_G_MAX 1e7   /* nS: sb_neuron_cond_check's limit */
+/* The largest |weight| (nS for conductance-based models, else unlimited) a synapse into `type`
+ * may carry: SB_COND_G_MAX for iaf_cond_exp and iaf_cond_exp_theta, INFINITY for the others. */
+double sb_neuron_weight_max(const sb_neuron_type *type);
 
 /* ---- closed forms shared by the LIF models (sb_lif_) ---- */
 

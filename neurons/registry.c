@@ -82,6 +82,10 @@ double sb_lif_time_to_threshold(double V0, double V_inf, double V_th, double tau
   return tau_m * log1p((V_th - V0) / (V_inf - V_th));
 }
 
+double sb_neuron_weight_max(const sb_neuron_type *type) {
+  return strncmp(type->name, "iaf_cond_exp", 12) ? INFINITY : SB_COND_G_MAX;
+}
+
 int sb_neuron_cond_check(const char *model, double g_total) {
   if (!(g_total <= SB_COND_G_MAX))
     SB_ERROR(SB_ENOCONV, "%s: conductance g_ex + g_in = %g nS is beyond %g nS: weights this large stiffen the membrane "

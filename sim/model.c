@@ -498,7 +498,7 @@ static int rule_of(const ctx *c, const char *path, const json_t *j, int *rule) {
  * (sb_neuron_cond_check, 1e7 nS) is refused here with its path, not at its first arrival. */
 static int cond_weight_check(const ctx *c, const char *path, int pop, double w) {
   const char *model = c->net->pops[pop].type->name;
-  if (strncmp(model, "iaf_cond_exp", 12) || fabs(w) <= SB_COND_G_MAX) return SB_OK;
+  if (fabs(w) <= sb_neuron_weight_max(c->net->pops[pop].type)) return SB_OK;
   FAIL(c, path, "a conductance jump of %g nS into %s is beyond the %g nS that conductance-based models integrate",
        fabs(w), model, SB_COND_G_MAX);
 }

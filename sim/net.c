@@ -485,6 +485,7 @@ typedef struct {
   int proj, same, keep_w, keep_d;
   size_t ns, nt;
   const uint32_t *total_counts;
+  double w_max;   /* sb_neuron_weight_max of the target model */
 } conn_ctx;
 
 /* Draw weight and delay (from the stream r) and push the synapse if the target is owned. */
@@ -496,6 +497,10 @@ static void add_syn(const conn_ctx *x, synbuf *b, gsl_rng *r, uint32_t s, uint32
   w = apply_receptor(x->y->receptor, w);
   if (x->keep_w && !isfinite((float)w) && !*bad) {   /* stored as float32 */
     *bad = 2;
+    *bad_d = w;
+  }
+  if (x->keep_w && !(fabs(w) <= x->w_max) && !*bad) {   /* was found only at its first arrival */
+    *bad = 3;
     *bad_d = w;
   }
   if (x->keep_d) {
@@ -738,6 +743,9 @@ int sb_net_connect(sb_net *net, int src, int tgt, const sb_conn_spec *c, const s
         if (c->sources[i] >= ns) SB_ERROR(SB_EINVAL, "sources[%zu]: must be < %zu (got %u)", i, ns, c->sources[i]);
         if (c->targets[i] >= nt) SB_ERROR(SB_EINVAL, "targets[%zu]: must be < %zu (got %u)", i, nt, c->targets[i]);
         if (c->weights && !isfinite(c->weights[i])) SB_ERROR(SB_EINVAL, "weights[%zu]: must be finite", i);
+        if (c->weights && !(fabs(c->weights[i]) <= sb_neuron_weight_max(net->pops[tgt].type)))
+          SB_ERROR(SB_EINVAL, "weights[%zu]: %g nS into %s is beyond the %g nS that conductance-based models integrate", i,
+                   c->weights[i], net->pops[tgt].type->name, SB_COND_G_MAX);
         if (c->delays && (rc = check_delay(net, c->delays[i]))) return sb_error_prefix_(rc, "delays[%zu]", i);
       }
       break;
@@ -765,7 +773,19 @@ int sb_net_connect(sb_net *net, int src, int tgt, const sb_conn_spec *c, const s
     }
     for (size_t t = 0; t < nt; t++) {
       sb_rng_reseed(rw, net->seed, SB_RNG_WEIGHT, key(pid, t, 0));
-      if (keep_w) p->wt[t] = (float)apply_receptor(y->receptor, sb_dist_draw(&y->weight, rw));
+      if (keep_w) {
+        double w = apply_receptor(y->receptor, sb_dist_draw(&y->weight, rw));
+        int huge = !isfinite((float)w);
+        if (huge || !(fabs(w) <= sb_neuron_weight_max(net->pops[tgt].type))) {
+          gsl_rng_free(rw);
+          sb_free(p->wt); sb_free(p->d1);
+          if (huge) SB_ERROR(SB_EINVAL, "weight: drawn weight %g for target %zu is beyond the range of the stored float32 "
+                             "(|w| <= 3.4e38)", w, t);
+          SB_ERROR(SB_EINVAL, "weight: drawn weight %g nS for target %zu into %s is beyond the %g nS that conductance-based "
+                   "models integrate", w, t, net->pops[tgt].type->name, SB_COND_G_MAX);
+        }
+        p->wt[t] = (float)w;
+      }
       if (keep_d) {
         double d = (double)(float)sb_dist_draw(&y->delay, rw);
         if ((rc = check_delay(net, d))) {
@@ -800,7 +820,7 @@ int sb_net_connect(sb_net *net, int src, int tgt, const sb_conn_spec *c, const s
     sb_free(pr);
     gsl_rng_free(r);
   }
-  conn_ctx x = {net, c, y, pid, same, keep_w, keep_d, ns, nt, counts};
+  conn_ctx x = {net, c, y, pid, same, keep_w, keep_d, ns, nt, counts, sb_neuron_weight_max(net->pops[tgt].type)};
   p->part = sb_calloc((size_t)net->threads, sizeof *p->part);
   if (!p->part) { sb_free(counts); return SB_ENOMEM; }
   size_t first = net->pops[tgt].first;
@@ -840,6 +860,9 @@ int sb_net_connect(sb_net *net, int src, int tgt, const sb_conn_spec *c, const s
   if (!err && bad == 1) err = SB_SET_ERROR(SB_EINVAL, "delay: drawn delay %g ms is below min_delay = %g ms", bad_d, net->min_delay);
   if (!err && bad == 2)
     err = SB_SET_ERROR(SB_EINVAL, "weight: drawn weight %g is beyond the range of the stored float32 (|w| <= 3.4e38)", bad_d);
+  if (!err && bad == 3)
+    err = SB_SET_ERROR(SB_EINVAL, "weight: drawn weight %g nS into %s is beyond the %g nS that conductance-based models "
+                       "integrate", bad_d, net->pops[tgt].type->name, SB_COND_G_MAX);
   else if (err == SB_ENOMEM) SB_SET_ERROR(SB_ENOMEM, "out of memory building a projection");
   if (err) {
     for (int k = 0; k < net->threads; k++) {

@@ -348,6 +348,23 @@ static void test_absurd_values(void **state) {
                            "--set 'stimuli[1].params.spike_times=[10, 10.001]'", model, o, models[i]), 1);
     check_contains(out, "nS is beyond 1e+07 nS");
     assert_false(sb_test_file_exists(o));
+    /* drawn (sparse, one_to_one) and listed weights beyond it: refused at load (were run-time errors) */
+    static const char *const proj[] = {
+        "'projections[0].weight={\"distribution\": \"normal\", \"mean\": 2e7, \"std\": 1}'",
+        "'projections[0]={\"source\": \"exc\", \"target\": \"exc\", \"rule\": \"one_to_one\", \"delay\": 1.5, "
+        "\"weight\": {\"distribution\": \"uniform\", \"min\": 2e7, \"max\": 3e7}}'",
+        "'projections[0]={\"source\": \"exc\", \"target\": \"exc\", \"rule\": \"explicit\", \"delay\": 1.5, "
+        "\"sources\": [0, 1], \"targets\": [1, 2], \"weights\": [1, -2e7]}'"};
+    static const char *const want[] = {"m.json: projections[0].weight: drawn weight 2e+07 nS into ",
+                                       "m.json: projections[0].weight: drawn weight 2.",
+                                       "m.json: projections[0].weights[1]: -2e+07 nS into "};
+    for (int j = 0; j < 3; j++) {
+      assert_int_equal(run_t("run %s -o %s --quiet --t-stop 50 --set 'populations.exc.model=\"%s\"' "
+                             "--set populations.exc.params={} --set %s", model, o, models[i], proj[j]), 2);
+      check_contains(out, want[j]);
+      check_contains(out, " is beyond the 1e+07 nS that conductance-based models integrate");
+      assert_false(sb_test_file_exists(o));
+    }
   }
 }
 
