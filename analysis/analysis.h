@@ -56,6 +56,8 @@ sb_spk_kind sb_spk_file_kind(const sb_spk_file *f);
 double sb_spk_t_stop(const sb_spk_file *f);
 /* Human-readable name of a kind ("SONATA spikes", ...). Static storage. */
 const char *sb_spk_kind_name(sb_spk_kind kind);
+/* The path the file was opened with. Borrowed; valid until sb_spk_close. */
+const char *sb_spk_file_path(const sb_spk_file *f);
 /* Number of populations (0 for a SONATA file with an empty /spikes group). */
 size_t sb_spk_n_pops(const sb_spk_file *f);
 /* Borrowed; valid until sb_spk_close. NULL if `i` is out of range. */

@@ -50,6 +50,8 @@ const char *sb_spk_kind_name(sb_spk_kind kind) {
 sb_spk_kind sb_spk_file_kind(const sb_spk_file *f) { return f->kind; }
 
 double sb_spk_t_stop(const sb_spk_file *f) { return f->t_stop; }
+const char *sb_spk_file_path(const sb_spk_file *f) { return f->path; }
+
 size_t sb_spk_n_pops(const sb_spk_file *f) { return f->n_pops; }
 const sb_spk_pop_info *sb_spk_pop(const sb_spk_file *f, size_t i) {
   return i < f->n_pops ? &f->pops[i].info : NULL;
@@ -245,6 +247,47 @@ static int read_window(hid_t ds, hid_t mtype, size_t off, size_t n, void *buf) {
   return ok ? 0 : -1;
 }
 
+/* Integers [off, off + n) of ds (path `what` in `file`) into out as uint64: signed datasets are
+ * read as int64 so that a negative value is refused (HDF5's conversion would clamp it to 0), and
+ * values beyond 2^63 - 1 are refused (ids and ends that large are corrupt; JSON output is int64).
+ * SB_EFORMAT naming the element, SB_EIO when unreadable. */
+static int read_u64(const char *file, hid_t ds, const char *what, int is_signed, size_t off, size_t n, uint64_t *out) {
+  if (read_window(ds, is_signed ? H5T_NATIVE_INT64 : H5T_NATIVE_UINT64, off, n, out) < 0)
+    SB_ERROR(SB_EIO, "%s: %s: cannot read elements %zu..%zu", file, what, off, off + n);
+  for (size_t i = 0; i < n; i++) {
+    if (is_signed && (int64_t)out[i] < 0)
+      SB_ERROR(SB_EFORMAT, "%s: %s[%zu]: must be >= 0 (got %lld)", file, what, off + i, (long long)(int64_t)out[i]);
+    if (out[i] > (uint64_t)INT64_MAX)
+      SB_ERROR(SB_EFORMAT, "%s: %s[%zu]: %llu is beyond 2^63 - 1", file, what, off + i, (unsigned long long)out[i]);
+  }
+  return SB_OK;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* SB_EFORMAT naming `what` and the id when ids[0..n) holds an id twice (units or nodes that
+ * would be merged into one neuron). */
+static int unique_ids(const char *file, const char *what, const uint64_t *ids, size_t n) {
+  uint64_t *c = sb_malloc((n + 1) * sizeof *c);
+  if (!c) return SB_ENOMEM;
+  memcpy(c, ids, n * sizeof *c);
+  qsort(c, n, sizeof *c, cmp_u64);
+  for (size_t i = 1; i < n; i++)
+    if (c[i] == c[i - 1]) {
+      unsigned long long d = (unsigned long long)c[i];
+      size_t a = 0, b = 0;
+      while (ids[a] != c[i]) a++;
+      for (b = a + 1; ids[b] != c[i]; b++) {}
+      sb_free(c);
+      SB_ERROR(SB_EFORMAT, "%s: %s[%zu]: id %llu appears twice (also at [%zu]); expected unique ids", file, what, b, d, a);
+    }
+  sb_free(c);
+  return SB_OK;
+}
+
 /* ---- SONATA ---- */
 
 static int open_sonata_pop(sb_spk_file *f, hid_t g, const char *name, const char *gpath, int legacy) {
@@ -387,7 +430,13 @@ static int open_nwb_units(sb_spk_file *f) {
     st = open_1d(f->path, u, "spike_times", "/units/spike_times", 0, &p->ts, &nt, NULL);
   }
   if (!st) st = open_1d(f->path, u, "spike_times_index", "/units/spike_times_index", 1, &di, &ni, NULL);
-  if (!st && H5Lexists(u, "id", H5P_DEFAULT) > 0) st = open_1d(f->path, u, "id", "/units/id", 1, &did, &nid, NULL);
+  int si = 0, sid = 0;
+  if (!st) {
+    hid_t t = H5Dget_type(di);
+    si = H5Tget_sign(t) == H5T_SGN_2;
+    H5Tclose(t);
+  }
+  if (!st && H5Lexists(u, "id", H5P_DEFAULT) > 0) st = open_1d(f->path, u, "id", "/units/id", 1, &did, &nid, &sid);
   if (!st && did >= 0 && nid != ni)
     st = SB_SET_ERROR(SB_EFORMAT, "%s: /units/id: length %zu differs from /units/spike_times_index (%zu)", f->path,
                       nid, ni);
@@ -397,12 +446,11 @@ static int open_nwb_units(sb_spk_file *f) {
     p->unit_ids = sb_malloc((ni + 1) * sizeof *p->unit_ids);
     if (!p->unit_ends || !p->unit_ids) st = SB_ENOMEM;
   }
-  if (!st && ni && read_window(di, H5T_NATIVE_UINT64, 0, ni, p->unit_ends) < 0)
-    st = SB_SET_ERROR(SB_EFORMAT, "%s: /units/spike_times_index: cannot read", f->path);
-  if (!st && did >= 0 && ni && read_window(did, H5T_NATIVE_UINT64, 0, ni, p->unit_ids) < 0)
-    st = SB_SET_ERROR(SB_EFORMAT, "%s: /units/id: cannot read", f->path);
+  if (!st) st = read_u64(f->path, di, "/units/spike_times_index", si, 0, ni, p->unit_ends);
+  if (!st && did >= 0) st = read_u64(f->path, did, "/units/id", sid, 0, ni, p->unit_ids);
   if (!st && did < 0)
     for (size_t k = 0; k < ni; k++) p->unit_ids[k] = k;
+  if (!st && did >= 0) st = unique_ids(f->path, "/units/id", p->unit_ids, ni);   /* two units, one id: merged */
   for (size_t k = 0; !st && k < ni; k++)
     if ((k && p->unit_ends[k] < p->unit_ends[k - 1]) || p->unit_ends[k] > nt)
       st = SB_SET_ERROR(SB_EFORMAT,
@@ -723,17 +771,8 @@ int sb_spk_read(sb_spk_file *f, size_t pi, size_t off, size_t n, double *t_ms, u
     if (st) return st;
   }
   if (ids && p->ids >= 0) {
-    if (p->ids_signed) {
-      int64_t *s = (int64_t *)(void *)ids;
-      if (read_window(p->ids, H5T_NATIVE_INT64, off, n, s) < 0)
-        SB_ERROR(SB_EIO, "%s: %s: cannot read node ids %zu..%zu", f->path, p->ids_path, off, off + n);
-      for (size_t i = 0; i < n; i++)
-        if (s[i] < 0)
-          SB_ERROR(SB_EFORMAT, "%s: %s[%zu]: node id must be >= 0 (got %lld)", f->path, p->ids_path, off + i,
-                   (long long)s[i]);
-    } else if (read_window(p->ids, H5T_NATIVE_UINT64, off, n, ids) < 0) {
-      SB_ERROR(SB_EIO, "%s: %s: cannot read node ids %zu..%zu", f->path, p->ids_path, off, off + n);
-    }
+    int st = read_u64(f->path, p->ids, p->ids_path, p->ids_signed, off, n, ids);
+    if (st) return st;
     /* with the attribute n_nodes the population's nodes are 0..n_nodes-1 (SONATA node ids index
      * the node population): a larger id is a corrupt or mismatched file, not a new neuron */
     for (size_t i = 0; p->implicit_nodes && i < n; i++)
@@ -771,21 +810,10 @@ int sb_spk_node_ids(sb_spk_file *f, size_t pi, uint64_t **ids, size_t *n) {
   else if (f->kind == SB_SPK_NWB_BMTK) memcpy(v, p->node_list, m * sizeof *v);
   else if (p->ids < 0 || p->implicit_nodes) for (size_t i = 0; i < m; i++) v[i] = i;
   else if (m) {
-    int bad = 0;
-    if (p->ids_signed) {
-      int64_t *sv = (int64_t *)(void *)v;
-      bad = read_window(p->ids, H5T_NATIVE_INT64, 0, m, sv) < 0;
-      for (size_t i = 0; !bad && i < m; i++)
-        if (sv[i] < 0) {
-          sb_free(v);
-          SB_ERROR(SB_EFORMAT, "%s: %s[%zu]: node id must be >= 0 (got %lld)", f->path, p->ids_path, i, (long long)sv[i]);
-        }
-    } else {
-      bad = read_window(p->ids, H5T_NATIVE_UINT64, 0, m, v) < 0;
-    }
-    if (bad) {
+    int st = read_u64(f->path, p->ids, p->ids_path, p->ids_signed, 0, m, v);
+    if (st) {
       sb_free(v);
-      SB_ERROR(SB_EIO, "%s: %s: cannot read", f->path, p->ids_path);
+      return st;
     }
   }
   *ids = v;

@@ -133,6 +133,7 @@ typedef struct {
   double isi_e[SB_ISI_HIST_BINS + 1];   /* ISI histogram edges, ms */
   nstate *ns;
   size_t n_ns, cap_ns;
+  size_t n_listed;         /* neurons from opts.node_ids (0: none given; the ids seen in the spikes) */
   idmap map;
 } acc;
 
@@ -275,6 +276,11 @@ static int pass_main(acc *a, sb_spk_file *f, size_t pop, size_t n, size_t W, dou
     for (size_t i = 0; i < m; i++) {
       long k = neuron_index(a, id[i]);
       if (k < 0) return SB_ENOMEM;
+      if (a->n_listed && (size_t)k >= a->n_listed)   /* it would count as an extra neuron */
+        SB_ERROR(SB_EFORMAT, "%s: population %s: spike %zu has node id %llu, which the %zu node ids given for the "
+                 "population (--nodes) do not include: expected the nodes file of these spikes", sb_spk_file_path(f),
+                 sb_spk_pop(f, pop)->name, off + i,
+                 (unsigned long long)id[i], a->n_listed);
       nstate *s = &a->ns[k];
       s->n_all++;
       if (!*violated && feed(a, s, t[i])) *violated = 1;
@@ -525,6 +531,7 @@ static int summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, int sho
   }
   for (size_t i = 0; !st && i < o->n_node_ids; i++)   /* silent neurons count too */
     if (neuron_index(&a, o->node_ids[i]) < 0) st = SB_ENOMEM;
+  a.n_listed = a.n_ns;
   int violated = 0;
   int broken = 0;
   if (!st) { st = pass_main(&a, f, pop, n, W, t, id, &violated, shortcut, &broken); s->passes++; }

@@ -256,12 +256,19 @@ static void test_sonata_variants(void **state) {
   assert_int_equal(sb_spk_node_ids(sf, (size_t)in, &nodes, &nn), SB_OK);
   assert_int_equal(nn, 3);
   assert_int_equal(nodes[2], 2);
-  /* silent neurons in a summary: spikes of ids 3 and 7 (the "exc" file above), nodes 0..2 */
+  /* silent neurons in a summary: spikes of ids 3, 7 and 100000 (the "exc" file above). Nodes
+   * 0..2 alone do not list them: refused (they counted as extra neurons) */
   sb_spk_file *spk;
   assert_int_equal(sb_spk_open(tmpfile_path("variants.h5"), &spk), SB_OK);
   sb_stats_opts_default(&o);
   o.node_ids = nodes;
   o.n_node_ids = nn;
+  assert_int_equal(sb_stats_summarize(spk, (size_t)sb_spk_find_pop(spk, "exc"), &o, &s), SB_EFORMAT);
+  check_contains(sb_last_error(), "variants.h5: population exc: spike 0 has node id ");
+  check_contains(sb_last_error(), "which the 3 node ids given for the population (--nodes) do not include");
+  const uint64_t listed[6] = {0, 1, 2, 3, 7, 100000};
+  o.node_ids = listed;
+  o.n_node_ids = 6;
   assert_int_equal(sb_stats_summarize(spk, (size_t)sb_spk_find_pop(spk, "exc"), &o, &s), SB_OK);
   assert_int_equal(s->n_neurons, 6);   /* 0, 1, 2 silent; 3, 7, 100000 spiking */
   assert_int_equal(s->neurons[1].id, 1);
@@ -390,7 +397,7 @@ static void test_bad_files_exit_2(void **state) {
   f = h5new(p);
   sonata_pop(f, "exc", H5T_IEEE_F64LE, t3, 3, H5T_STD_I16LE, ineg, 3, "ms", NULL);
   H5Fclose(f);
-  bad_cli(p, "", 2, "/spikes/exc/node_ids[1]: node id must be >= 0 (got -4)");
+  bad_cli(p, "", 2, "/spikes/exc/node_ids[1]: must be >= 0 (got -4)");
 
   p = tmpfile_path("units.h5");
   f = h5new(p);
@@ -569,6 +576,74 @@ static void test_own_run_output(void **state) {
   check_contains(out, "window [0, 50] ms, bin");
 }
 
+/* Ids that would merge or invent neurons: an NWB spike_times_index of -1 (HDF5's conversion
+ * clamped it to 0 and merged two units), duplicate unit ids, a node id beyond 2^63 - 1 (printed
+ * as -1 in JSON), a negative id in a --nodes file (the message printed freed memory), spike ids
+ * a --nodes file does not list (counted as extra neurons, with a note saying "all listed
+ * nodes"). All exit 2 naming the file, dataset and index. */
+static void test_id_checks(void **state) {
+  (void)state;
+  const double st[5] = {0.1, 0.2, 0.05, 0.15, 0.3};
+  const int32_t neg_idx[3] = {-1, 2, 5}, idx[3] = {2, 3, 5};
+  const int64_t uid[3] = {10, 11, 10};
+  const char *p1 = tmpfile_path("neg_index.nwb");
+  hid_t f = h5new(p1), u = sb_h5_group(f, "units");
+  write_ds(u, "spike_times", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, st, 5);
+  write_ds(u, "spike_times_index", H5T_STD_I32LE, H5T_NATIVE_INT32, neg_idx, 3);
+  H5Gclose(u);
+  H5Fclose(f);
+  bad_cli(p1, "", 2, "neg_index.nwb: /units/spike_times_index[0]: must be >= 0 (got -1)");
+  const char *p2 = tmpfile_path("dup_units.nwb");
+  f = h5new(p2);
+  u = sb_h5_group(f, "units");
+  write_ds(u, "spike_times", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, st, 5);
+  write_ds(u, "spike_times_index", H5T_STD_I32LE, H5T_NATIVE_INT32, idx, 3);
+  write_ds(u, "id", H5T_STD_I64LE, H5T_NATIVE_INT64, uid, 3);
+  H5Gclose(u);
+  H5Fclose(f);
+  bad_cli(p2, "", 2, "dup_units.nwb: /units/id[2]: id 10 appears twice (also at [0]); expected unique ids");
+  /* SONATA spikes with ids {0, 3, 2^64 - 1}, and nodes files */
+  const double t[3] = {1.0, 2.0, 3.0};
+  const uint64_t big[3] = {0, 3, UINT64_MAX}, ok[3] = {0, 3, 5};
+  const char *p3 = tmpfile_path("bigid.h5");
+  f = h5new(p3);
+  hid_t g = sb_h5_group(f, "spikes/p");
+  write_ds(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t, 3);
+  write_ds(g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, big, 3);
+  H5Gclose(g);
+  H5Fclose(f);
+  bad_cli(p3, "--json", 2, "bigid.h5: /spikes/p/node_ids[2]: 18446744073709551615 is beyond 2^63 - 1");
+  const char *p4 = tmpfile_path("okid.h5");
+  f = h5new(p4);
+  g = sb_h5_group(f, "spikes/p");
+  write_ds(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t, 3);
+  write_ds(g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, ok, 3);
+  H5Gclose(g);
+  H5Fclose(f);
+  const int64_t neg_nodes[3] = {-7, 0, 1}, even[4] = {0, 2, 4, 6}, all[6] = {0, 1, 2, 3, 4, 5};
+  const char *n1 = tmpfile_path("negnodes.h5"), *n2 = tmpfile_path("evennodes.h5"), *n3 = tmpfile_path("allnodes.h5");
+  const int64_t *lists[3] = {neg_nodes, even, all};
+  const size_t lens[3] = {3, 4, 6};
+  const char *paths[3] = {n1, n2, n3};
+  for (int i = 0; i < 3; i++) {
+    f = h5new(paths[i]);
+    g = sb_h5_group(f, "nodes/p");
+    write_ds(g, "node_id", H5T_STD_I64LE, H5T_NATIVE_INT64, lists[i], lens[i]);
+    H5Gclose(g);
+    H5Fclose(f);
+  }
+  char args[700];
+  snprintf(args, sizeof args, "--nodes '%s'", n1);
+  bad_cli(p4, args, 2, "negnodes.h5: /nodes/p/node_id[0]: must be >= 0 (got -7)");
+  snprintf(args, sizeof args, "--nodes '%s'", n2);
+  bad_cli(p4, args, 2, "okid.h5: population p: spike 1 has node id 3, which the 4 node ids given for the population "
+                       "(--nodes) do not include");
+  snprintf(args, sizeof args, "--nodes '%s' --json", n3);
+  char out[8192];
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' %s", p4, args), 0);
+  check_contains(out, "\"n_neurons\": 6");
+}
+
 int main(void) {
   sb_h5_quiet();
   const struct CMUnitTest tests[] = {
@@ -576,6 +651,7 @@ int main(void) {
       cmocka_unit_test(test_shared_nodes_file),
       cmocka_unit_test(test_sonata_variants),
       cmocka_unit_test(test_nwb_units),
+      cmocka_unit_test(test_id_checks),
       cmocka_unit_test(test_nest_text),
       cmocka_unit_test(test_bad_files_exit_2),
       cmocka_unit_test(test_cli_table_json_plots),
