@@ -1019,7 +1019,9 @@ static int process_partition(sb_net *net, int k, double t0, double t1, int full)
         uint32_t g = f->a[j];
         if (net->cal_at[g] != SB_CAL_FAR) continue;   /* stale */
         net->cal_at[g] = SB_CAL_NONE;
-        if (cal_insert(net, k, g, due[g], kmin)) return SB_ENOMEM;
+        /* at least the current window, not kmin: an entry made SB_CAL_R windows ago can be due in
+         * this one (it ran one window late, its spike out of order, with kmin = k + 1) */
+        if (cal_insert(net, k, g, due[g], net->k)) return SB_ENOMEM;
       }
     }
     sb_u32v *bk = &net->cal[(size_t)k * SB_CAL_R + net->k % SB_CAL_R], tmp = *bk;

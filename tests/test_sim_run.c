@@ -227,6 +227,53 @@ static void test_cli_thread_invariance(void **state) {
   H5Fclose(f2);
 }
 
+/* The wake calendar's far list (neurons due SB_CAL_R = 256 windows or more ahead) is re-bucketed
+ * every 256 windows. A neuron entered at window 256 with its next input in window 512 was
+ * re-bucketed at window 512 into window 513: it ran one window late and its spike was recorded
+ * after later ones (found with the STDP example, whose spikes went backwards at 2048 ms).
+ * Neuron 0 (inputs at 256.2 and 512.5 ms, windows of 1 ms, 100 quiet neurons so that the
+ * calendar is used) must spike at 512.5 before neuron 1 at 512.9. */
+static void test_calendar_far_entry(void **state) {
+  (void)state;
+  const char *m = write_model("cal.json",
+      "{\"simulation\": {\"t_stop\": 600, \"seed\": 1},\n"
+      " \"populations\": {\"ab\": {\"model\": \"iaf_psc_delta\", \"n\": 2}, \"c\": {\"model\": \"iaf_psc_delta\", \"n\": 1},\n"
+      "                 \"quiet\": {\"model\": \"iaf_psc_delta\", \"n\": 100}},\n"
+      " \"projections\": [{\"source\": \"ab\", \"target\": \"c\", \"rule\": \"explicit\", \"sources\": [0], \"targets\": [0], "
+      "\"weights\": [100], \"delay\": 1.0}],\n"
+      " \"stimuli\": [{\"model\": \"spike_generator\", \"target\": \"ab\", \"node_ids\": [0], \"params\": {\"spike_times\": "
+      "[255.2, 511.5]}, \"weight\": 100, \"delay\": 1.0},\n"
+      "   {\"model\": \"spike_generator\", \"target\": \"ab\", \"node_ids\": [1], \"params\": {\"spike_times\": [300, 511.9]}, "
+      "\"weight\": 100, \"delay\": 1.0}]}\n");
+  for (int threads = 1; threads <= 2; threads++) {
+    char o[600];
+    snprintf(o, sizeof o, "%s/cal%d.h5", sb_test_tmpdir(), threads);
+    assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet --threads %d", m, o, threads), 0);
+    hid_t f;
+    assert_int_equal(sb_h5_open_read(o, &f), SB_OK);
+    double *t = NULL, *tc = NULL;
+    uint64_t *id = NULL;
+    size_t n = 0, ni = 0, nc = 0;
+    assert_int_equal(read_ds(f, "spikes/ab/timestamps", H5T_NATIVE_DOUBLE, (void **)&t, &n), SB_OK);
+    assert_int_equal(read_ds(f, "spikes/ab/node_ids", H5T_NATIVE_UINT64, (void **)&id, &ni), SB_OK);
+    assert_int_equal(read_ds(f, "spikes/c/timestamps", H5T_NATIVE_DOUBLE, (void **)&tc, &nc), SB_OK);
+    H5Fclose(f);
+    const double want_t[4] = {256.2, 301.0, 512.5, 512.9}, want_c[2] = {257.2, 513.5};
+    const uint64_t want_id[4] = {0, 1, 0, 1};
+    assert_int_equal(n, 4);
+    assert_int_equal(ni, 4);
+    assert_int_equal(nc, 2);
+    for (int i = 0; i < 4; i++) {
+      check_abs(t[i], want_t[i], 1e-12, "spike time (in time order)");
+      assert_int_equal(id[i], want_id[i]);
+    }
+    for (int i = 0; i < 2; i++) check_abs(tc[i], want_c[i], 1e-12, "target spike time");
+    sb_free(t);
+    sb_free(id);
+    sb_free(tc);
+  }
+}
+
 int main(void) {
   sb_h5_quiet();
   const struct CMUnitTest tests[] = {
@@ -234,6 +281,7 @@ int main(void) {
       cmocka_unit_test(test_output_layout_and_set),
       cmocka_unit_test(test_cli_thread_invariance),
       cmocka_unit_test(test_dc_weight_delay),
+      cmocka_unit_test(test_calendar_far_entry),
   };
   return cmocka_run_group_tests_name("sim_run", tests, NULL, NULL);
 }
