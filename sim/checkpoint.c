@@ -187,6 +187,7 @@ int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_i
   if (!st) st = write_recordings(net, f);
   if (st) {
     sb_h5_abort(&o);
+    if (!strstr(sb_last_error(), path)) st = sb_error_prefix_(st, "%s", path);   /* a dataset's error names no file */
     return st;
   }
   return sb_h5_commit(&o);

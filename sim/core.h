@@ -65,6 +65,10 @@ int sb_input_check(const char *path);
  * writing under a temporary name and renaming would destroy). A symlink to a regular file is
  * accepted (the file it points to is replaced). Errors: SB_EINVAL naming the path and why. */
 int sb_output_check(const char *path);
+/* For I/O error messages: " (no space left: the file system of PATH has N kB free)" when that file
+ * system has less than 1 MiB free for unprivileged writes, else "". Static storage, overwritten
+ * by the next call. */
+const char *sb_space_note(const char *path);
 /* Same for an output directory (created by the caller if missing): `dir` is a directory, or
  * does not exist and its parent is a writable directory. */
 int sb_output_dir_check(const char *dir);
@@ -152,8 +156,12 @@ int sb_rng_state_valid(const void *state, size_t size);
 
 /* ---- HDF5 helpers ---- */
 
-/* Silence HDF5's automatic error-stack printing (errors are reported through sb_status). */
+/* Silence HDF5's automatic error-stack printing (errors are reported through sb_status), and
+ * skip its clean-up at exit (after a failed write it crashed there). Call first in main(). */
 void sb_h5_quiet(void);
+/* The same for the calling thread: HDF5's thread-safe build keeps an error stack, and its
+ * printing switch, per thread (worker threads that write recordings or checkpoints). */
+void sb_h5_quiet_thread(void);
 
 /* A file being written under a temporary name ("<path>.tmp.<pid>") and renamed to `path`
  * only by sb_h5_commit, so a failed or killed run never leaves a half-written file under

@@ -11,7 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void sb_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+void sb_h5_quiet(void) {
+  /* no cleanup at exit: after a failed write (a full disk) HDF5's own closing of what is still
+   * open crashed in H5F__close_cb; outputs are closed explicitly, temporary files removed */
+  H5dont_atexit();
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+void sb_h5_quiet_thread(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 /* ---- atomic output ---- */
 
@@ -73,8 +80,12 @@ int sb_h5_create(sb_h5_out *out, const char *path) {
 int sb_h5_commit(sb_h5_out *out) {
   int status = SB_OK;
   if (!out->tmp_path) SB_ERROR(SB_EINVAL, "sb_h5_commit: file was not created or already closed");
+  errno = 0;
   if (H5Fflush(out->file, H5F_SCOPE_GLOBAL) < 0 || H5Fclose(out->file) < 0) {
-    status = SB_SET_ERROR(SB_EIO, "%s: cannot flush and close output file", out->path);
+    int e = errno;   /* the failed write's, kept by HDF5's POSIX driver (ENOSPC, EFBIG, EIO) */
+    const char *note = sb_space_note(out->tmp_path);
+    status = SB_SET_ERROR(SB_EIO, "%s: cannot flush and close output file%s%s%s", out->path, note, !*note && e ? ": " : "",
+                          !*note && e ? strerror(e) : "");
     unlink(out->tmp_path);
   } else if (rename(out->tmp_path, out->path) != 0) {
     status = SB_SET_ERROR(SB_EIO, "%s: cannot rename temporary file into place: %s", out->path,

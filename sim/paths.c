@@ -7,6 +7,7 @@
 #include <libgen.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /* The first leading component of `path` that exists but is not a directory (into `bad`), for
@@ -126,4 +127,18 @@ int sb_output_dir_check(const char *d) {
   if (access(parent, W_OK | X_OK) != 0 || !dir_accepts_files(parent))
     SB_ERROR(SB_EINVAL, "%s: cannot create it: '%s' is not writable", d, parent);
   return SB_OK;
+}
+
+const char *sb_space_note(const char *path) {
+  static char note[4400];
+  char dir[4096];
+  struct statvfs v;
+  note[0] = '\0';
+  dir_of(path, dir, sizeof dir);
+  if (statvfs(dir, &v) == 0) {
+    double free_b = (double)v.f_bavail * (double)v.f_frsize;
+    if (free_b < 1048576.0)
+      snprintf(note, sizeof note, " (no space left: the file system of %s has %.0f kB free)", dir, free_b / 1024.0);
+  }
+  return note;
 }

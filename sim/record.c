@@ -3,6 +3,7 @@
  * at intervals of biological time. Nothing here knows about neuron models beyond offsets. */
 #include "sim/internal.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,10 +175,16 @@ int sb_rec_append_(hid_t ds, hid_t mtype, const void *buf, hsize_t rows, hsize_t
   hid_t fs = H5Dget_space(ds);
   hid_t ms = H5Screate_simple(rank, count, NULL);
   H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+  errno = 0;
   herr_t e = H5Dwrite(ds, mtype, ms, fs, H5P_DEFAULT, buf);
+  int err = errno;   /* the failed write's (ENOSPC, EFBIG, EIO), kept by HDF5's POSIX driver */
   H5Sclose(ms);
   H5Sclose(fs);
-  if (e < 0) SB_ERROR(SB_EIO, "cannot write a recording dataset");
+  if (e < 0) {
+    char name[256] = "";
+    if (H5Iget_name(ds, name, sizeof name) < 0) name[0] = '\0';
+    SB_ERROR(SB_EIO, "cannot write the recording %s%s%s", name, err ? ": " : "", err ? strerror(err) : "");
+  }
   *written += rows;
   return SB_OK;
 }

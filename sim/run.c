@@ -1467,6 +1467,7 @@ int sb_net_run(sb_net *net, double t_stop) {
 #else
     int tid = 0, nth = 1;
 #endif
+    sb_h5_quiet_thread();   /* the thread that arrives last writes recordings and checkpoints */
 #pragma omp single
     barrier_init(&bar, nth);
     while (!net->done) {

@@ -10,6 +10,7 @@
 #include "sim/sim.h"
 #include "tests/testutil.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <sched.h>
 
@@ -624,6 +625,42 @@ static void test_output_names(void **state) {
   check_contains(out, "warning: SB_PROGRESS_INTERVAL=abc: expected seconds in [0, 1e9); using 60 s");
 }
 
+/* ---- 9. a write that fails (a full disk, a file size limit) ---- */
+
+/* With the file size limited (ulimit -f, SIGXFSZ ignored: writes fail with EFBIG as on a full
+ * disk), run crashed with SIGSEGV in HDF5's clean-up at exit. Now: exit 1 naming the file and the
+ * reason, no temporary file left; a periodic checkpoint that cannot be written likewise. */
+static int run_wrapped(const char *wrap, char *o, size_t cap, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int st = sb_test_run_wrapped_v(wrap, o, cap, fmt, ap);
+  va_end(ap);
+  return st;
+}
+
+static void test_write_failure(void **state) {
+  (void)state;
+  char o[700], cmd[2000];
+  snprintf(o, sizeof o, "%s/limited.h5", dir);
+  snprintf(cmd, sizeof cmd, "trap '' XFSZ; ulimit -f 100; cd %s &&", dir);
+  const char *runs[2] = {"--t-stop 200", "--t-stop 200 --checkpoint-every 100"};
+  for (int i = 0; i < 2; i++) {
+    char args[4000];
+    snprintf(args, sizeof args, "run %s -o %s --quiet %s --set record.state[0].interval=0.01 "
+             "--set record.state[0].node_ids=[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19]", model, o, runs[i]);
+    char out2[8192];
+    int rc = run_wrapped(cmd, out2, sizeof out2, "%s", args);
+    if (rc != 1) fprintf(stderr, "%s: exit %d\n%s\n", args, rc, out2);
+    assert_int_equal(rc, 1);
+    check_contains(out2, "File too large");
+    assert_false(sb_test_file_exists(o));
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));) assert_null(strstr(e->d_name, ".tmp."));
+    closedir(d);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tampered_checkpoint), cmocka_unit_test(test_tampered_plastic_checkpoint),
@@ -632,6 +669,7 @@ int main(void) {
       cmocka_unit_test(test_analyze_node_range),  cmocka_unit_test(test_threads_flags),
       cmocka_unit_test(test_not_a_directory),     cmocka_unit_test(test_checkpoint_is_output),
       cmocka_unit_test(test_output_names),
+      cmocka_unit_test(test_write_failure),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
