@@ -260,7 +260,9 @@ typedef struct {
   double *van_rossum;      /* (K, K) */
   double *victor_purpura;  /* (K, K); NaN when a pair is too large */
   double mean_corrcoef, mean_sttc;   /* over pairs i<j where defined */
-  int pairs_truncated;     /* 1 if a pair neuron had more than 200000 spikes (only those were used) */
+  int pairs_truncated;     /* 1 if a pair neuron had more than 200000 spikes in the window */
+  double pairs_t_stop;     /* ms: end of the pairs' window, t_stop, or with pairs_truncated the
+                            * earliest 200000th spike of a capped train (window [t_start, it)) */
   size_t cch_L;            /* lags -L..L bins */
   double *cch;             /* (2L+1) CCH summed over all pairs i<j of the K neurons */
   size_t peak_window_spikes;   /* most spikes held at once while streaming (the bound) */
@@ -274,8 +276,9 @@ typedef struct {
  * order: true for by_time and by_id files; for other files the population is processed in
  * node-id ranges of at most `window` spikes each (one extra pass over the file per range).
  * A second pass collects the spikes of the K most active neurons for the pairwise measures
- * (at most 200000 spikes each: a neuron beyond that contributes its first 200000 spikes in the
- * window, and s->pairs_truncated says so).
+ * (at most 200000 spikes each: beyond that, every pairwise measure is taken over
+ * [t_start, pairs_t_stop), where pairs_t_stop is the earliest 200000th spike time of a capped
+ * neuron, so that all K trains are complete in it; s->pairs_truncated says so).
  * Ownership: *out is allocated; free with sb_stats_summary_free.
  * Errors: reader errors (bad times), SB_EINVAL for bad options (bin <= 0, t_stop <= t_start),
  * SB_ENOMEM. */

@@ -346,6 +346,7 @@ static int pairwise(acc *a, sb_spk_file *f, size_t pop, size_t n, size_t W, doub
   s->cch = sb_calloc(2 * s->cch_L + 1, sizeof *s->cch);
   if (!s->cch) return SB_ENOMEM;
   s->mean_corrcoef = s->mean_sttc = NAN;
+  s->pairs_t_stop = a->t1;
   if (K == 0) return SB_OK;
   rank_entry *r = sb_malloc(a->n_ns * sizeof *r);
   long *slot = sb_malloc(a->n_ns * sizeof *slot);
@@ -364,8 +365,9 @@ static int pairwise(acc *a, sb_spk_file *f, size_t pop, size_t n, size_t W, doub
   for (size_t j = 0; j < K; j++) {
     slot[r[j].k] = (long)j;
     s->pair_ids[j] = r[j].id;
-    cp[j] = a->ns[r[j].k].n < PAIR_CAP ? a->ns[r[j].k].n : PAIR_CAP;
-    if (a->ns[r[j].k].n > PAIR_CAP) s->pairs_truncated = 1;
+    /* a train beyond PAIR_CAP keeps its PAIR_CAP earliest spikes: a buffer of twice that, cut
+     * back to the earliest half when full (any file order) */
+    cp[j] = a->ns[r[j].k].n <= PAIR_CAP ? a->ns[r[j].k].n : 2 * PAIR_CAP;
     tr[j] = sb_malloc((cp[j] + 1) * sizeof **tr);
     if (!tr[j]) { st = SB_ENOMEM; goto done; }
   }
@@ -377,13 +379,33 @@ static int pairwise(acc *a, sb_spk_file *f, size_t pop, size_t n, size_t W, doub
       int is_new;
       long k = idmap_get(&a->map, id[i], &is_new);
       long j = slot[k];
-      if (j >= 0 && nt[j] < cp[j]) tr[j][nt[j]++] = t[i];
+      if (j < 0 || (nt[j] == cp[j] && cp[j] != 2 * PAIR_CAP)) continue;   /* (counted: cannot overflow) */
+      if (nt[j] == cp[j]) {   /* only for a capped train: keep the earliest PAIR_CAP */
+        qsort(tr[j], nt[j], sizeof **tr, cmp_double);
+        nt[j] = PAIR_CAP;
+      }
+      tr[j][nt[j]++] = t[i];
     }
   }
   if (st) goto done;
-  for (size_t j = 0; j < K; j++) qsort(tr[j], nt[j], sizeof **tr, cmp_double);
+  /* the pair window: [t0, t1], or up to the earliest end of a capped train's kept spikes, so that
+   * every train is complete in it (cut trains over the whole window biased corr and STTC) */
+  double p1 = a->t1;
+  for (size_t j = 0; j < K; j++) {
+    qsort(tr[j], nt[j], sizeof **tr, cmp_double);
+    if (nt[j] > PAIR_CAP) {
+      nt[j] = PAIR_CAP;
+      if (tr[j][PAIR_CAP - 1] < p1) p1 = tr[j][PAIR_CAP - 1];
+    }
+  }
+  if (p1 < a->t1) {   /* [t0, p1): a spike at p1 may have companions beyond the cap */
+    s->pairs_truncated = 1;
+    for (size_t j = 0; j < K; j++)
+      while (nt[j] && tr[j][nt[j] - 1] >= p1) nt[j]--;
+  }
+  s->pairs_t_stop = p1;
   /* binned trains as sparse (bin, count) lists: Elephant's _covariance_sparse formula */
-  size_t B = a->n_bins;
+  size_t B = p1 < a->t1 ? sb_stats_n_bins(a->t0, p1, a->o->bin) : a->n_bins;
   long **bins = sb_calloc(K, sizeof *bins);
   double **cnt = sb_calloc(K, sizeof *cnt);
   size_t *nb = sb_calloc(K, sizeof *nb);
@@ -394,7 +416,7 @@ static int pairwise(acc *a, sb_spk_file *f, size_t pop, size_t n, size_t W, doub
     cnt[j] = sb_malloc((nt[j] + 1) * sizeof **cnt);
     if (!bins[j] || !cnt[j]) { st = SB_ENOMEM; break; }
     for (size_t i = 0; i < nt[j]; i++) {
-      long b = sb_stats_bin_index(tr[j][i], a->t0, a->t1, a->o->bin, B);
+      long b = sb_stats_bin_index(tr[j][i], a->t0, p1, a->o->bin, B);
       if (b < 0) continue;
       if (nb[j] && bins[j][nb[j] - 1] == b) cnt[j][nb[j] - 1] += 1;
       else { bins[j][nb[j]] = b; cnt[j][nb[j]] = 1; nb[j]++; }
@@ -420,7 +442,7 @@ static int pairwise(acc *a, sb_spk_file *f, size_t pop, size_t n, size_t W, doub
       }
       double vi = SS[i] - S[i] * S[i] / (double)B, vj = SS[j] - S[j] * S[j] / (double)B;
       double cc = (B > 0 && vi > 0 && vj > 0) ? (dot - S[i] * S[j] / (double)B) / sqrt(vi * vj) : NAN;
-      double stc = sb_stats_sttc(tr[i], nt[i], tr[j], nt[j], a->o->sttc_dt, a->t0, a->t1, NULL);
+      double stc = sb_stats_sttc(tr[i], nt[i], tr[j], nt[j], a->o->sttc_dt, a->t0, p1, NULL);
       double vr = i == j ? 0.0 : sb_stats_van_rossum(tr[i], nt[i], tr[j], nt[j], a->o->vr_tau);
       double vp = i == j ? 0.0
                   : sb_stats_victor_purpura_cells(tr[i], nt[i], tr[j], nt[j], a->o->vp_q) > VP_MAX_WORK ? NAN

@@ -114,6 +114,7 @@ static json_t *summary_json(const sb_spk_pop_info *pi, const sb_stats_summary *s
   json_object_set_new(pr, "mean_corrcoef", jnum(s->mean_corrcoef));
   json_object_set_new(pr, "mean_sttc", jnum(s->mean_sttc));
   json_object_set_new(pr, "truncated_to_200000_spikes", json_boolean(s->pairs_truncated));
+  json_object_set_new(pr, "t_stop_ms", json_real(s->pairs_t_stop));
   json_t *cch = json_object();
   json_object_set_new(cch, "lag_bins_max", json_integer((json_int_t)s->cch_L));
   json_object_set_new(cch, "counts", jarr(s->cch, 2 * s->cch_L + 1));
@@ -290,7 +291,10 @@ int sb_cmd_analyze(int argc, char **argv) {
         if (isnan(s->chi)) fprintf(out, "  %s: chi nan: %s\n", s->population, sb_stats_why(s->why_chi));
         if (s->K > 1)
           fprintf(out, "  %s: pairs over the %zu most active neurons (corr: bin %g ms; STTC dt %g ms)%s\n", s->population,
-                 s->K, s->bin, o.sttc_dt, s->pairs_truncated ? "; trains cut to their first 200000 spikes" : "");
+                 s->K, s->bin, o.sttc_dt, "");
+        if (s->K > 1 && s->pairs_truncated)   /* the trains are kept up to 200000 spikes each */
+          fprintf(out, "  %s: a pair train has more than 200000 spikes: the pairs are over [%g, %g) ms, where every "
+                  "train is complete\n", s->population, s->t_start, s->pairs_t_stop);
       }
       if (plotdir) fprintf(out, "  %s: figures in %s/%s_{raster,rate,isi,cv}.png\n", s->population, plotdir, s->population);
     }

@@ -124,6 +124,11 @@ static void check_summary(const char *pop, size_t window, int min_passes) {
   free(cc); free(sttc); free(vr); free(vp); free(cch); free(chi); free(isi);
 }
 
+static int cmp_double_test(const void *x, const void *y) {
+  double a = *(const double *)x, b = *(const double *)y;
+  return a < b ? -1 : a > b;
+}
+
 static void test_summary_vs_fixture_by_time(void **state) {
   (void)state;
   check_summary("mixed", 1 << 20, 3);
@@ -447,6 +452,77 @@ static void test_allocation_failures(void **state) {
   assert_true(n < 2000);
 }
 
+/* Pairwise measures when a train exceeds the 200000 kept spikes: before, each train kept its
+ * first 200000 spikes in file order and corr/STTC were taken over the whole window (the user
+ * trial: corr 0.474 and STTC 0.840 against 0.422 and 0.338). Now all trains are taken over
+ * [t_start, p1), p1 the earliest 200000th spike of a capped train, and are complete there.
+ * Two neurons, 260000 and 230000 spikes, neuron 0 written latest first (so file order is not
+ * time order); the reference applies the same measures to the trains cut at p1 here (dense
+ * binning and the Pearson formula; STTC by sb_stats_sttc, tested against Elephant elsewhere). */
+static void test_pairs_beyond_cap(void **state) {
+  (void)state;
+  const size_t n0 = 260000, n1 = 230000, n = n0 + n1;
+  double *t = malloc(n * sizeof *t), *a = malloc(n0 * sizeof *a), *b = malloc(n1 * sizeof *b);
+  uint64_t *id = malloc(n * sizeof *id);
+  assert_non_null(t);
+  uint64_t x = 12345;
+  for (size_t i = 0; i < n0; i++) { x = x * 6364136223846793005ULL + 1442695040888963407ULL; a[i] = (double)(x >> 11) / 9007199254740992.0 * 1e6; }
+  for (size_t i = 0; i < n1; i++) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    double u = (double)(x >> 11) / 9007199254740992.0;
+    b[i] = i % 2 ? u * 1e6 : fmin(1e6, a[i] + 0.5 * u);   /* half of b follows a: correlated */
+  }
+  qsort(a, n0, sizeof *a, cmp_double_test);
+  qsort(b, n1, sizeof *b, cmp_double_test);
+  for (size_t i = 0; i < n0; i++) { t[i] = a[n0 - 1 - i]; id[i] = 0; }   /* latest first */
+  for (size_t i = 0; i < n1; i++) { t[n0 + i] = b[i]; id[n0 + i] = 1; }
+  const char *path = "pairs_cap.h5";
+  char full[600];
+  snprintf(full, sizeof full, "%s/%s", sb_test_tmpdir(), path);
+  hid_t f = H5Fcreate(full, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t g = sb_h5_group(f, "spikes/p");
+  assert_int_equal(sb_h5_attr_write_string(g, "sorting", "none"), SB_OK);
+  assert_int_equal(sb_h5_write_1d(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t, n), SB_OK);
+  assert_int_equal(sb_h5_write_1d(g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, id, n), SB_OK);
+  H5Gclose(g);
+  H5Fclose(f);
+  sb_spk_file *sf;
+  assert_int_equal(sb_spk_open(full, &sf), SB_OK);
+  sb_stats_opts o;
+  sb_stats_opts_default(&o);
+  o.t_stop = 1e6;
+  o.bin = 50;
+  sb_stats_summary *s;
+  assert_int_equal(sb_stats_summarize(sf, 0, &o, &s), SB_OK);
+  assert_int_equal(s->K, 2);
+  assert_true(s->pairs_truncated);
+  double p1 = fmin(a[199999], b[199999]);
+  check_abs(s->pairs_t_stop, p1, 0, "pairs window end: the earliest 200000th spike");
+  size_t ca = 0, cb = 0;
+  while (ca < n0 && a[ca] < p1) ca++;
+  while (cb < n1 && b[cb] < p1) cb++;
+  size_t B = sb_stats_n_bins(0, p1, o.bin);
+  double *ha = calloc(B, sizeof *ha), *hb = calloc(B, sizeof *hb);
+  for (size_t i = 0; i < ca + cb; i++) {   /* a spike in a last partial bin is not binned (Elephant) */
+    long k = i < ca ? sb_stats_bin_index(a[i], 0, p1, o.bin, B) : sb_stats_bin_index(b[i - ca], 0, p1, o.bin, B);
+    if (k >= 0) (i < ca ? ha : hb)[k] += 1;
+  }
+  double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
+  for (size_t i = 0; i < B; i++) { ma += ha[i] / (double)B; mb += hb[i] / (double)B; }
+  for (size_t i = 0; i < B; i++) {
+    sab += (ha[i] - ma) * (hb[i] - mb);
+    saa += (ha[i] - ma) * (ha[i] - ma);
+    sbb += (hb[i] - mb) * (hb[i] - mb);
+  }
+  size_t i0 = s->pair_ids[0] == 0 ? 0 : 1;   /* the more active neuron first */
+  assert_int_equal(s->pair_ids[i0], 0);
+  check_rel(s->corrcoef[0 * 2 + 1], sab / sqrt(saa * sbb), 1e-9, "corrcoef over the cut window");
+  check_rel(s->sttc[0 * 2 + 1], sb_stats_sttc(a, ca, b, cb, o.sttc_dt, 0, p1, NULL), 1e-12, "STTC over the cut window");
+  sb_stats_summary_free(s);
+  sb_spk_close(sf);
+  free(t); free(a); free(b); free(id); free(ha); free(hb);
+}
+
 int main(void) {
   sb_h5_quiet();
   const struct CMUnitTest tests[] = {
@@ -459,6 +535,7 @@ int main(void) {
       cmocka_unit_test(test_analytic_distances),
       cmocka_unit_test(test_nan_reasons_and_edges),
       cmocka_unit_test(test_allocation_failures),
+      cmocka_unit_test(test_pairs_beyond_cap),
   };
   return cmocka_run_group_tests_name("analysis", tests, NULL, NULL);
 }
