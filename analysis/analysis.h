@@ -235,6 +235,7 @@ typedef struct {
   char *population;
   size_t n_spikes_file;    /* spikes stored for the population */
   size_t n_spikes;         /* spikes in [t_start, t_stop] */
+  double t_last;           /* ms: the latest spike time of the population in the file (-inf: none) */
   size_t n_neurons;        /* distinct node ids with a spike in the file, plus opts.node_ids */
   double t_start, t_stop, bin;
   double mean_rate;        /* Hz, mean over neurons of their rates */

@@ -352,8 +352,17 @@ static int open_sonata(sb_spk_file *f) {
   if ((ckpt || sb_h5_attr_exists(f->file, "spikebridge_version")) && sb_h5_attr_exists(f->file, tname)) {
     double ts[4] = {NAN, NAN, NAN, NAN};
     size_t got = 0;
+    hid_t at = H5Aopen(f->file, tname, H5P_DEFAULT), ty = at >= 0 ? H5Aget_type(at) : H5I_INVALID_HID;
+    H5T_class_t cls = ty >= 0 ? H5Tget_class(ty) : H5T_NO_CLASS;
+    if (ty >= 0) H5Tclose(ty);
+    if (at >= 0) H5Aclose(at);
+    if (cls != H5T_FLOAT && cls != H5T_INTEGER)
+      SB_ERROR(SB_EFORMAT, "%s: root attribute %s: expected a number (ms), the recording's end", f->path, tname);
     if (!sb_h5_attr_read_doubles(f->file, tname, ts, 4, &got) && got >= 1 && isfinite(ts[0]) && ts[0] > 0) f->t_stop = ts[0];
-    else sb_error_clear();
+    else if (got >= 1)   /* a number, but no end time (it was ignored silently) */
+      SB_ERROR(SB_EFORMAT, "%s: root attribute %s: %g is not a recording end; expected a finite time > 0 ms", f->path, tname, ts[0]);
+    else
+      SB_ERROR(SB_EFORMAT, "%s: root attribute %s: expected a number (ms), the recording's end", f->path, tname);
   }
   hid_t sp = H5Gopen2(f->file, "spikes", H5P_DEFAULT);
   if (sp < 0) SB_ERROR(SB_EFORMAT, "%s: /spikes: expected a group", f->path);
@@ -589,12 +598,13 @@ static int open_nest(sb_spk_file *f) {
   if (!p) { fclose(in); return SB_ENOMEM; }
   p->info.where = sb_strdup(f->path);
   p->info.sorting = SB_SORT_UNKNOWN;
-  int col_sender = 0, col_time = 1, header_seen = 0, st = SB_OK;
+  int col_sender = 0, col_time = 1, header_seen = 0, st = SB_OK, ncols = 0;
   size_t n = 0, cap = 0, lineno = 0;
   char line[4096];
   while (!st && fgets(line, sizeof line, in)) {
     lineno++;
     char *s = line;
+    if (lineno == 1 && !memcmp(s, "\xEF\xBB\xBF", 3)) s += 3;   /* a UTF-8 byte order mark */
     while (isspace((unsigned char)*s)) s++;
     if (*s == '#') {
       /* NEST 3's ASCII backend puts the column names in a comment: "# sender\ttime_ms" */
@@ -617,20 +627,33 @@ static int open_nest(sb_spk_file *f) {
       header_seen = 1;
       col_sender = col_time = -1;
       int col_step = -1;
+      int other = -1;
       for (int k = 0; k < nt; k++) {
         if (!strcmp(tok[k], "sender") || !strcmp(tok[k], "senders")) col_sender = k;
         else if (!strcmp(tok[k], "time_ms") || !strcmp(tok[k], "times") || !strcmp(tok[k], "time")) col_time = k;
         else if (!strcmp(tok[k], "time_step")) col_step = k;
+        else if (other < 0) other = k;
       }
       if (col_sender < 0 || col_time < 0) {
         st = SB_SET_ERROR(SB_EFORMAT, "%s:%zu: header needs columns 'sender' and 'time_ms'%s", f->path, lineno,
                           col_step >= 0 ? " (times in steps are not supported: record with time_in_steps=False)" : "");
+      } else if (other >= 0) {   /* a multimeter's "sender time_ms V_m" analysed as spikes gave 10 kHz */
+        st = SB_SET_ERROR(SB_EFORMAT, "%s:%zu: header has the column '%s': a recording of state variables (multimeter), "
+                          "not of spikes; expected the spike recorder's columns 'sender' and 'time_ms' only", f->path,
+                          lineno, tok[other]);
       }
+      ncols = nt;
       continue;
     }
-    int need = (col_sender > col_time ? col_sender : col_time) + 1;
-    if (nt < need) {
-      st = SB_SET_ERROR(SB_EFORMAT, "%s:%zu: expected %d columns (sender, time) (got %d)", f->path, lineno, need, nt);
+    /* without a header (NEST 2 .gdf): 'gid time'. Three columns are a file with times in steps
+     * ('gid step offset', time_in_steps=True: read as ms it was 10x off) or a multimeter's */
+    if (!header_seen && nt != 2) {
+      st = SB_SET_ERROR(SB_EFORMAT, "%s:%zu: expected 2 columns (sender, time in ms) (got %d): a file with times in steps "
+                        "(time_in_steps=True) or a recording of state variables is not supported", f->path, lineno, nt);
+      break;
+    }
+    if (header_seen && nt != ncols) {
+      st = SB_SET_ERROR(SB_EFORMAT, "%s:%zu: expected %d columns as the header (got %d)", f->path, lineno, ncols, nt);
       break;
     }
     char *end;
@@ -644,6 +667,10 @@ static int open_nest(sb_spk_file *f) {
     double t = strtod(tok[col_time], &end);
     if (*end) {
       st = SB_SET_ERROR(SB_EFORMAT, "%s:%zu: time: expected a number in ms (got '%s')", f->path, lineno, tok[col_time]);
+      break;
+    }
+    if (!isfinite(t) || t < 0) {   /* here, where the line is known (later checks give the spike index) */
+      st = SB_SET_ERROR(SB_EFORMAT, "%s:%zu: time: expected a finite time >= 0 ms (got '%s')", f->path, lineno, tok[col_time]);
       break;
     }
     if (n == cap) {

@@ -134,6 +134,7 @@ typedef struct {
   nstate *ns;
   size_t n_ns, cap_ns;
   size_t n_listed;         /* neurons from opts.node_ids (0: none given; the ids seen in the spikes) */
+  double t_last;           /* latest spike time read by pass_main */
   idmap map;
 } acc;
 
@@ -283,6 +284,7 @@ static int pass_main(acc *a, sb_spk_file *f, size_t pop, size_t n, size_t W, dou
                  (unsigned long long)id[i], a->n_listed);
       nstate *s = &a->ns[k];
       s->n_all++;
+      if (t[i] > a->t_last) a->t_last = t[i];
       if (!*violated && feed(a, s, t[i])) *violated = 1;
     }
     progress(off + m, n);
@@ -554,6 +556,7 @@ static int summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, int sho
   for (size_t i = 0; !st && i < o->n_node_ids; i++)   /* silent neurons count too */
     if (neuron_index(&a, o->node_ids[i]) < 0) st = SB_ENOMEM;
   a.n_listed = a.n_ns;
+  a.t_last = -INFINITY;
   int violated = 0;
   int broken = 0;
   if (!st) { st = pass_main(&a, f, pop, n, W, t, id, &violated, shortcut, &broken); s->passes++; }
@@ -562,6 +565,7 @@ static int summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, int sho
   if (st) goto fail;
 
   /* per-neuron results */
+  s->t_last = a.t_last;
   s->n_neurons = a.n_ns;
   s->neurons = sb_calloc(a.n_ns + 1, sizeof *s->neurons);
   if (!s->neurons) { st = SB_ENOMEM; goto fail; }

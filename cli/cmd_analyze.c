@@ -269,6 +269,20 @@ int sb_cmd_analyze(int argc, char **argv) {
     o.node_ids = nodes;
     o.n_node_ids = n_nodes;
     if (!st) st = sb_stats_summarize(f, p, &o, &s);
+    if (!st && isnan(o.t_stop) && s->t_last > -INFINITY && !(s->t_stop > s->t_start)) {   /* Elephant raises here */
+      st = SB_SET_ERROR(SB_EINVAL, "%s: population %s: the window [%g, %g] ms is empty: --t-start is at or after the last "
+                        "spike (%.10g ms), which ends the window without --t-stop; expected an earlier --t-start or a "
+                        "--t-stop", path, pi->name, s->t_start, s->t_stop, s->t_last);
+      sb_stats_summary_free(s);
+      s = NULL;
+    }
+    if (!st && t_stop_from_file && s->t_last > o.t_stop * (1 + 1e-12)) {   /* the end it claims is wrong */
+      st = SB_SET_ERROR(SB_EFORMAT, "%s: population %s has a spike at %.10g ms, after the recording's end %.10g ms that the "
+                        "file gives (root attribute t_stop, or time in a checkpoint): it does not match the data (give "
+                        "--t-stop to analyse anyway)", path, pi->name, s->t_last, o.t_stop);
+      sb_stats_summary_free(s);
+      s = NULL;
+    }
     sb_free(nodes);
     o.node_ids = NULL;
     o.n_node_ids = 0;

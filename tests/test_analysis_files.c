@@ -644,6 +644,67 @@ static void test_id_checks(void **state) {
   check_contains(out, "\"n_neurons\": 6");
 }
 
+static void write_text_file(const char *path, const char *text) {
+  FILE *fp = fopen(path, "wb");
+  assert_non_null(fp);
+  fputs(text, fp);
+  fclose(fp);
+}
+
+/* Files that claim something their data contradicts, or that are not spike recordings, were
+ * analysed with exit 0 and wrong numbers: a spikebridge file whose root t_stop (100 ms) lies
+ * before its spikes (180 of 213 spikes dropped), a t_stop of NaN or text (ignored), a NEST 2
+ * .gdf with times in steps (3 columns: rates 10x off), a NEST 3 multimeter file (10 kHz of
+ * "spikes"), --t-start after the last spike (an empty window, nan). Now exit 2 naming the file,
+ * the line or attribute, and what was expected; a byte order mark before a NEST header is read. */
+static void test_file_claims(void **state) {
+  (void)state;
+  const double t[3] = {10.0, 250.0, 499.5};
+  const uint64_t id[3] = {0, 1, 0};
+  const char *p = tmpfile_path("claims.h5");
+  const double claims[3] = {100.0, NAN, -5.0};
+  const char *want[3] = {"claims.h5: population p has a spike at 499.5 ms, after the recording's end 100 ms",
+                         "claims.h5: root attribute t_stop: nan is not a recording end; expected a finite time > 0 ms",
+                         "claims.h5: root attribute t_stop: -5 is not a recording end"};
+  for (int k = 3; k >= 0; k--) {   /* the last file claims 100 ms */
+    hid_t f = h5new(p);
+    assert_int_equal(sb_h5_attr_write_string(f, "spikebridge_version", "0.1.0"), SB_OK);
+    if (k < 3) assert_int_equal(sb_h5_attr_write_doubles(f, "t_stop", &claims[k], 1), SB_OK);
+    else assert_int_equal(sb_h5_attr_write_string(f, "t_stop", "abc"), SB_OK);
+    hid_t g = sb_h5_group(f, "spikes/p");
+    write_ds(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t, 3);
+    write_ds(g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, id, 3);
+    H5Gclose(g);
+    H5Fclose(f);
+    bad_cli(p, "", 2, k < 3 ? want[k] : "claims.h5: root attribute t_stop: expected a number (ms), the recording's end");
+  }
+  /* with --t-stop the user overrides the claim */
+  char out[8192];
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --t-stop 600 --json", p), 0);
+  check_contains(out, "\"n_spikes\": 3");
+  /* a plain SONATA file: --t-start after the last spike */
+  const char *q = tmpfile_path("plain.h5");
+  hid_t f = h5new(q), g = sb_h5_group(f, "spikes/p");
+  write_ds(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t, 3);
+  write_ds(g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, id, 3);
+  H5Gclose(g);
+  H5Fclose(f);
+  bad_cli(q, "--t-start 600", 2, "plain.h5: population p: the window [600, 600] ms is empty: --t-start is at or after the "
+                                 "last spike (499.5 ms)");
+  /* NEST text that is not 'sender time_ms' */
+  const char *g1 = tmpfile_path("steps-12-0.gdf"), *g2 = tmpfile_path("multimeter-13-0.dat");
+  const char *g3 = tmpfile_path("bom-14-0.dat"), *g4 = tmpfile_path("neg-15-0.gdf");
+  write_text_file(g1, "1\t25\t0.000000\n2\t40\t0.000000\n");
+  write_text_file(g2, "# NEST version: 3.4\n# RecordingBackendASCII\n# sender\ttime_ms\tV_m\n1\t0.1\t-65.2\n");
+  write_text_file(g3, "\xEF\xBB\xBF# sender\ttime_ms\n1\t2.5\n2\t3.5\n1\t7.5\n");
+  write_text_file(g4, "1 2.5\n\n2 -3.5\n");
+  bad_cli(g1, "", 2, "steps-12-0.gdf:1: expected 2 columns (sender, time in ms) (got 3): a file with times in steps");
+  bad_cli(g2, "", 2, "multimeter-13-0.dat:3: header has the column 'V_m': a recording of state variables (multimeter)");
+  bad_cli(g4, "", 2, "neg-15-0.gdf:3: time: expected a finite time >= 0 ms (got '-3.5')");
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --json", g3), 0);
+  check_contains(out, "\"n_spikes\": 3");
+}
+
 int main(void) {
   sb_h5_quiet();
   const struct CMUnitTest tests[] = {
@@ -652,6 +713,7 @@ int main(void) {
       cmocka_unit_test(test_sonata_variants),
       cmocka_unit_test(test_nwb_units),
       cmocka_unit_test(test_id_checks),
+      cmocka_unit_test(test_file_claims),
       cmocka_unit_test(test_nest_text),
       cmocka_unit_test(test_bad_files_exit_2),
       cmocka_unit_test(test_cli_table_json_plots),
