@@ -4,6 +4,7 @@
 #include "analysis/analysis.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <plplot.h>
 #include <stdlib.h>
@@ -15,14 +16,19 @@
 
 typedef struct { char final[4096], tmp[4200]; PLINT strm, old; } fig;
 
-static void fig_open(fig *g, const char *dir, const char *pop, const char *what, const char *title_x,
-                     const char *title_y, const char *title, double xmin, double xmax, double ymin, double ymax,
-                     int axis) {
+/* The figure's file name and its temporary name. */
+static void fig_names(fig *g, const char *dir, const char *pop, const char *what) {
   char name[256];
   snprintf(name, sizeof name, "%s", pop);
   for (char *c = name; *c; c++) if (*c == '/' || *c == ' ') *c = '_';
   snprintf(g->final, sizeof g->final, "%s/%s_%s.png", dir, name, what);
   snprintf(g->tmp, sizeof g->tmp, "%s.tmp.%ld.png", g->final, (long)getpid());
+}
+
+static void fig_open(fig *g, const char *dir, const char *pop, const char *what, const char *title_x,
+                     const char *title_y, const char *title, double xmin, double xmax, double ymin, double ymax,
+                     int axis) {
+  fig_names(g, dir, pop, what);
   plgstrm(&g->old);
   plmkstrm(&g->strm);
   plsdev("pngcairo");
@@ -206,6 +212,16 @@ int sb_stats_plot(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const c
     SB_ERROR(SB_EIO, "%s: cannot create figure directory: %s", dir, strerror(errno));
   struct stat sbuf;
   if (stat(dir, &sbuf) != 0 || !S_ISDIR(sbuf.st_mode)) SB_ERROR(SB_EIO, "%s: not a directory", dir);
+  /* PLplot exits the process when it cannot open its file (a population name too long for the
+   * file system): try the longest name first */
+  fig probe;
+  fig_names(&probe, dir, s->population, "raster");
+  int fd = open(probe.tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+  if (fd < 0)
+    SB_ERROR(errno == ENAMETOOLONG ? SB_EINVAL : SB_EIO, "%s: cannot create the figures of population %s there: %s%s", dir,
+             s->population, strerror(errno), errno == ENAMETOOLONG ? " (the population name is too long for a file name)" : "");
+  close(fd);
+  unlink(probe.tmp);
   int st = raster(f, pop, s, dir);
   if (!st) st = rate(s, dir);
   if (!st) st = isi(s, dir);

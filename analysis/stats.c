@@ -137,6 +137,9 @@ int sb_stats_smooth_counts(const double *counts, size_t n_counts, double dt, dou
   if (!(dt > 0) || !(sigma > 0)) SB_ERROR(SB_EINVAL, "instantaneous rate: dt and sigma must be > 0 (got %g, %g)", dt, sigma);
   if (n_counts < 2) return SB_OK;
   const double cutoff = 5.0;   /* Elephant's default; GaussianKernel.min_cutoff is 3 */
+  if (!(cutoff * sigma / dt <= 5e7))
+    SB_ERROR(SB_EINVAL, "instantaneous rate: sigma %g ms is %.3g times dt %g ms: a kernel of more than 1e8 points", sigma,
+             sigma / dt, dt);
   size_t n_half = (size_t)ceil(cutoff * sigma / dt);
   size_t L = 2 * n_half + 1;
   double *k = sb_malloc(L * sizeof *k);

@@ -541,9 +541,14 @@ static int summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, int sho
   a.n_bins = sb_stats_n_bins(a.t0, a.t1, o->bin);
   /* 1e8 bins (800 MB per histogram) is far beyond any plot or Fano window: a typo, not a request */
   if (!st && a.n_bins > 100000000)
-    st = SB_SET_ERROR(SB_EINVAL, "%s: --bin %g ms over [%g, %g] ms gives %zu bins (at most 1e8): use a larger --bin or a shorter window",
-                      pi->name, o->bin, a.t0, a.t1, a.n_bins);
+    st = SB_SET_ERROR(SB_EINVAL, "%s: population %s: --bin %g ms over [%g, %g] ms gives %zu bins (at most 1e8): use a larger "
+                      "--bin or a shorter window", sb_spk_file_path(f), pi->name, o->bin, a.t0, a.t1, a.n_bins);
   double sigma = isnan(o->sigma) ? 2.0 * o->bin : o->sigma;
+  /* the kernel over +-5 sigma sampled at the bin (sb_stats_smooth_counts): --sigma 1e9 took 6.9 GB */
+  if (!st && !(10.0 * sigma / o->bin + 1 <= 1e8))
+    st = SB_SET_ERROR(SB_EINVAL, "%s: population %s: --sigma %g ms over +-5 sigma gives a kernel of %.3g points of the bin "
+                      "%g ms (at most 1e8): use a smaller --sigma or a larger --bin", sb_spk_file_path(f), pi->name, sigma,
+                      10.0 * sigma / o->bin + 1, o->bin);
   size_t n_irate_out = a.t1 > a.t0 ? sb_stats_irate_len(a.t0, a.t1, o->bin) : 0;
   a.n_irate = n_irate_out ? n_irate_out + 1 : 0;   /* histogram over [t0, t1 + bin], one bin longer */
   a.irate_hi = a.t1 + o->bin;

@@ -691,6 +691,24 @@ static void test_file_claims(void **state) {
   H5Fclose(f);
   bad_cli(q, "--t-start 600", 2, "plain.h5: population p: the window [600, 600] ms is empty: --t-start is at or after the "
                                  "last spike (499.5 ms)");
+  /* sizes that are typos: 5e8 bins, a kernel of 2e9 points (it took 6.9 GB) */
+  bad_cli(q, "--bin 1e-6", 2, "plain.h5: population p: --bin 1e-06 ms over [0, 499.5] ms gives 499500000 bins (at most 1e8)");
+  bad_cli(q, "--sigma 1e9", 2, "plain.h5: population p: --sigma 1e+09 ms over +-5 sigma gives a kernel of 2e+09 points");
+  /* a population name too long for a figure's file name: PLplot exited the process ("Too many
+   * tries. Program aborted", exit 1, no message of ours) */
+  char longpop[300] = "spikes/";
+  memset(longpop + 7, 'L', 250);
+  longpop[257] = '\0';
+  const char *lp = tmpfile_path("longpop.h5");
+  f = h5new(lp);
+  g = sb_h5_group(f, longpop);
+  write_ds(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t, 3);
+  write_ds(g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, id, 3);
+  H5Gclose(g);
+  H5Fclose(f);
+  char figs[600];
+  snprintf(figs, sizeof figs, "--plot '%s/figs_long'", sb_test_tmpdir());
+  bad_cli(lp, figs, 2, "(the population name is too long for a file name)");
   /* NEST text that is not 'sender time_ms' */
   const char *g1 = tmpfile_path("steps-12-0.gdf"), *g2 = tmpfile_path("multimeter-13-0.dat");
   const char *g3 = tmpfile_path("bom-14-0.dat"), *g4 = tmpfile_path("neg-15-0.gdf");
