@@ -589,6 +589,7 @@ static int summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, int sho
     if (q->n_isi < 2) { r->cv = r->cv2 = r->lv = NAN; w = q->n == 0 ? SB_WHY_NO_SPIKES : SB_WHY_FEW_SPIKES; r->why_cv = r->why_cv2 = r->why_lv = (unsigned char)w; }
     else {
       r->cv = sqrt(q->isi_m2 / (double)q->n_isi) / q->isi_mean;
+      if (isnan(r->cv)) r->why_cv = SB_WHY_ZERO_INTERVAL;   /* every interval 0: 0/0 */
       if (q->zero_pair) { r->cv2 = r->lv = NAN; r->why_cv2 = r->why_lv = SB_WHY_ZERO_INTERVAL; }
       else { r->cv2 = 2.0 * q->cv2_sum / (double)q->n_pairs; r->lv = 3.0 * q->lv_sum / (double)q->n_pairs; }
     }

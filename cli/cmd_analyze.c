@@ -300,8 +300,20 @@ int sb_cmd_analyze(int argc, char **argv) {
         fprintf(out, "  %s: no spikes and no neuron count (no n_nodes attribute, no --nodes): rates and statistics "
                 "undefined (nan)%s\n", s->population, s->t_stop > s->t_start ? "" : "; no recording length in the file either (give --t-stop)");
       if (s->n_neurons) {
-        size_t und = s->n_neurons - s->n_cv;
-        if (und) fprintf(out, "  %s: CV/CV2/LV undefined (nan) for %zu neuron(s): fewer than 3 spikes\n", s->population, und);
+        size_t few = 0, zero_cv = 0, zero_pair = 0;   /* the reasons, counted (a NaN without one puzzled) */
+        for (size_t i = 0; i < s->n_neurons; i++) {
+          const sb_stats_neuron *r = &s->neurons[i];
+          if (r->why_cv == SB_WHY_FEW_SPIKES || r->why_cv == SB_WHY_NO_SPIKES) few++;
+          else if (r->why_cv == SB_WHY_ZERO_INTERVAL) zero_cv++;
+          else if (r->why_cv2 == SB_WHY_ZERO_INTERVAL) zero_pair++;
+        }
+        if (few) fprintf(out, "  %s: CV/CV2/LV undefined (nan) for %zu neuron(s): fewer than 3 spikes\n", s->population, few);
+        if (zero_cv)
+          fprintf(out, "  %s: CV/CV2/LV undefined (nan) for %zu neuron(s): all their intervals are 0 (coincident spikes)\n",
+                  s->population, zero_cv);
+        if (zero_pair)
+          fprintf(out, "  %s: CV2/LV undefined (nan) for %zu neuron(s): two consecutive intervals sum to 0 (coincident "
+                  "spikes)\n", s->population, zero_pair);
         if (isnan(s->chi)) fprintf(out, "  %s: chi nan: %s\n", s->population, sb_stats_why(s->why_chi));
         if (s->K > 1)
           fprintf(out, "  %s: pairs over the %zu most active neurons (corr: bin %g ms; STTC dt %g ms)%s\n", s->population,

@@ -709,6 +709,21 @@ static void test_file_claims(void **state) {
   char figs[600];
   snprintf(figs, sizeof figs, "--plot '%s/figs_long'", sb_test_tmpdir());
   bad_cli(lp, figs, 2, "(the population name is too long for a file name)");
+  /* NaN reasons: neuron 0 with intervals 0, 0, 10 (CV2/LV nan), neuron 1 with four spikes at one
+   * time (CV nan, its reason was empty and the table said "fewer than 3 spikes") */
+  const double zt[8] = {10, 10, 10, 20, 50, 50, 50, 50};
+  const uint64_t zid[8] = {0, 0, 0, 0, 1, 1, 1, 1};
+  const char *zp = tmpfile_path("zero_isi.h5");
+  f = h5new(zp);
+  g = sb_h5_group(f, "spikes/p");
+  write_ds(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, zt, 8);
+  write_ds(g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, zid, 8);
+  H5Gclose(g);
+  H5Fclose(f);
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --t-stop 100", zp), 0);
+  check_contains(out, "p: CV/CV2/LV undefined (nan) for 1 neuron(s): all their intervals are 0 (coincident spikes)");
+  check_contains(out, "p: CV2/LV undefined (nan) for 1 neuron(s): two consecutive intervals sum to 0 (coincident spikes)");
+  assert_null(strstr(out, "fewer than 3 spikes"));
   /* NEST text that is not 'sender time_ms' */
   const char *g1 = tmpfile_path("steps-12-0.gdf"), *g2 = tmpfile_path("multimeter-13-0.dat");
   const char *g3 = tmpfile_path("bom-14-0.dat"), *g4 = tmpfile_path("neg-15-0.gdf");
