@@ -91,6 +91,8 @@ static int write_recordings(sb_net *net, hid_t f) {
 
 int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_info *info) {
   if (!net->prepared) SB_ERROR(SB_EINVAL, "checkpoint: the network has not run yet");
+  int fin = sb_net_check_finite_(net, "; no checkpoint written");   /* it could never be resumed */
+  if (fin) return fin;
   if (net->file < 0) SB_ERROR(SB_EINVAL, "checkpoint: no output file attached (the recordings go into the checkpoint)");
   sb_h5_out o;
   int st = sb_h5_create(&o, path);
@@ -314,18 +316,12 @@ static int restore_recordings(sb_net *net, hid_t f, const char *file, double t_n
  * time far in the past would be replayed draw by draw), stimulus cursors inside the neuron's
  * own stimuli, spike counts summing to the spike counter, finite ISI sums. */
 static int validate_restored(const sb_net *net, const char *path, double t, uint64_t spikes_total) {
-  for (int i = 0; i < net->n_pops; i++) {
-    const sb_pop *p = &net->pops[i];
-    const sb_neuron_type *T = p->type;
-    for (size_t j = 0; j < p->n; j++)
-      for (int v = 0; T->recordables[v].name; v++) {
-        double x;
-        memcpy(&x, p->state + j * T->state_size + T->recordables[v].offset, sizeof x);
-        if (!isfinite(x))
-          SB_ERROR(SB_EFORMAT, "%s: /checkpoint/state_%d: neuron %zu of population %s: %s = %g, expected a finite value",
-                   path, i, j, p->name, T->recordables[v].name, x);
-      }
-  }
+  int i, v;
+  size_t j;
+  double x;
+  if (sb_net_first_nonfinite_(net, &i, &j, &v, &x))
+    SB_ERROR(SB_EFORMAT, "%s: /checkpoint/state_%d: neuron %zu of population %s: %s = %g, expected a finite value", path, i,
+             j, net->pops[i].name, net->pops[i].type->recordables[v].name, x);
   uint64_t sum = 0;
   for (size_t g = 0; g < net->n; g++) {
     double ts = net->t_state[g];

@@ -307,4 +307,10 @@ int sb_plastic_checkpoint_read_(sb_net *net, hid_t g, const char *file);
  * counts ("not the same model and overrides?"). sim/checkpoint.c. */
 int sb_checkpoint_read_(hid_t g, const char *file, const char *name, hid_t mt, void **d, size_t want);
 
+/* The first neuron with a recordable state variable that is not finite: 1 and its population,
+ * index, variable (index into recordables) and value; 0 when all are finite. */
+int sb_net_first_nonfinite_(const sb_net *net, int *pop, size_t *j, int *var, double *x);
+/* SB_ENOCONV naming that neuron, variable and the time, with `more` appended; SB_OK if none. */
+int sb_net_check_finite_(const sb_net *net, const char *more);
+
 #endif

@@ -1524,7 +1524,35 @@ int sb_net_run(sb_net *net, double t_stop) {
   }
   barrier_destroy(&bar);
   if (net->err) SB_ERROR(net->err, "%s", net->err_msg);
+  return sb_net_check_finite_(net, "");   /* NaN never crosses a threshold: silent otherwise */
+}
+
+int sb_net_check_finite_(const sb_net *net, const char *more) {
+  int pi, v;
+  size_t j;
+  double x;
+  if (sb_net_first_nonfinite_(net, &pi, &j, &v, &x))
+    SB_ERROR(SB_ENOCONV, "%s: neuron %zu at t = %g ms: %s = %g: the state is no longer finite (weights or inputs too large "
+             "for %s)%s", net->pops[pi].name, j, net->t, net->pops[pi].type->recordables[v].name, x, net->pops[pi].type->name,
+             more);
   return SB_OK;
+}
+
+int sb_net_first_nonfinite_(const sb_net *net, int *pop, size_t *j, int *var, double *x) {
+  for (int i = 0; i < net->n_pops; i++) {
+    const sb_pop *p = &net->pops[i];
+    const sb_neuron_type *T = p->type;
+    for (size_t k = 0; k < p->n; k++)
+      for (int r = 0; T->recordables[r].name; r++) {
+        double y;
+        memcpy(&y, p->state + k * T->state_size + T->recordables[r].offset, sizeof y);
+        if (!isfinite(y)) {
+          *pop = i, *j = k, *var = r, *x = y;
+          return 1;
+        }
+      }
+  }
+  return 0;
 }
 
 int sb_net_reset(sb_net *net) {

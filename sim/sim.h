@@ -195,8 +195,9 @@ void sb_net_set_progress(sb_net *net, sb_net_progress_fn fn, void *ctx);
 
 /* Simulate from the current time to `t_stop` ms (may be called repeatedly; the first call
  * prepares the event buffers). Errors: SB_EINVAL (t_stop < now, or beyond sb_net_time_limit),
- * SB_ENOCONV (a model's root or ODE failed: message names the neuron and time), SB_EIO
- * (recording), SB_ENOMEM. */
+ * SB_ENOCONV (a model's root or ODE failed, or a state variable is no longer finite at the end:
+ * weights of 1e308 gave V_m = -inf and NaN with a successful run; the message names the neuron,
+ * the variable and the time), SB_EIO (recording), SB_ENOMEM. */
 int sb_net_run(sb_net *net, double t_stop);
 /* *t_max = the latest t_stop sb_net_run accepts, ms: window numbers are 32-bit in the wake
  * calendar, so (2^32 - 258) windows of the minimum delay (capped at 5 ms); 4.97 days of

@@ -335,6 +335,19 @@ static void test_absurd_values(void **state) {
     assert_true(mb > 0 && mb < 200);
     remove(o);
   }
+  /* weights of +-1e308 into a current-based model: V_m and the currents became inf and NaN,
+   * the run exited 0 and its checkpoint could not be resumed. Now exit 1 naming the neuron and
+   * variable, no output and no checkpoint */
+  for (int ck = 0; ck < 2; ck++) {
+    char cp[700];
+    snprintf(cp, sizeof cp, "%s/inf.ckpt.h5", dir);
+    assert_int_equal(run_t("run %s -o %s --quiet --t-stop 50 --set projections[0].weight=1e308 --set stimuli[0].weight=-1e308 "
+                           "%s --checkpoint %s", model, o, ck ? "--checkpoint-every 20" : "", cp), 1);
+    check_contains(out, "the state is no longer finite (weights or inputs too large for iaf_psc_exp)");
+    if (ck) check_contains(out, "; no checkpoint written");
+    assert_false(sb_test_file_exists(o));
+    assert_false(sb_test_file_exists(cp));
+  }
   /* conductances of 1e20 nS: iaf_cond_exp's solver stepped forever, ignoring SIGTERM. A constant
    * weight beyond 1e7 nS is refused at load with its path; jumps below it that add up beyond it
    * stop the run with an error (exit 1) within the timeout */
