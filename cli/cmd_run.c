@@ -311,6 +311,7 @@ int sb_cmd_run(int argc, char **argv) {
   if ((st = sb_net_attach_output(m.net, o.file, m.flush_interval))) goto fail;
   if (resume && (st = sb_net_checkpoint_restore(m.net, resume))) goto fail;
   /* after the restore's own checks, which name what differs (sizes, rules): any other edit */
+  if (resume && (st = sb_checkpoint_verify(resume))) goto fail;   /* any other edit of the checkpoint */
   if (resume && rinfo.model_id && model_id[0] && strcmp(rinfo.model_id, model_id)) {
     st = sb_error_set_(__FILE__, __LINE__, SB_EINVAL, "--resume %s: the model file %s is not the one the run started with "
                        "(%s then, %s now: edited or another file); resuming needs the same model", resume, file,

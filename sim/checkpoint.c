@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <zlib.h>
 
 #define CP_KIND "spikebridge checkpoint"
 #define CP_VERSION 1
@@ -47,6 +48,8 @@ static int read_all(hid_t ds, hid_t mt, size_t elem, size_t rows, size_t cols, v
   }
   return SB_OK;
 }
+
+static int checkpoint_digest(hid_t f, unsigned long *crc);
 
 static int write_recordings(sb_net *net, hid_t f) {
   int st;
@@ -192,7 +195,105 @@ int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_i
     if (!strstr(sb_last_error(), path)) st = sb_error_prefix_(st, "%s", path);   /* a dataset's error names no file */
     return st;
   }
+  unsigned long crc = 0;
+  if ((st = checkpoint_digest(f, &crc))) {
+    sb_h5_abort(&o);
+    SB_ERROR(st, "%s: cannot read back the checkpoint for its digest", path);
+  }
+  char dg[32];
+  snprintf(dg, sizeof dg, "crc32 %08lx", crc);
+  sb_h5_attr_write_string(f, "digest", dg);
   return sb_h5_commit(&o);
+}
+
+/* ---- digest: a CRC-32 (zlib) over the root attributes but `digest` (by name) and the
+ * datasets under /checkpoint (by path, as native bytes), so that a checkpoint edited after it
+ * was written (a seed, the overrides, a window index or a Poisson time that pass the restore's
+ * checks) is refused instead of silently changing the run. The recordings (/spikes, /report) are
+ * checked on their own when restored. */
+
+typedef struct { uLong crc; int err; } digest_ctx;
+
+static void digest_bytes(digest_ctx *c, hid_t obj, hid_t ftype, hid_t space, int is_attr) {
+  hid_t mt = H5Tget_native_type(ftype, H5T_DIR_ASCEND);
+  hssize_t np = H5Sget_simple_extent_npoints(space);
+  size_t sz = mt >= 0 ? H5Tget_size(mt) : 0;
+  if (mt < 0 || np < 0 || !sz) { c->err = 1; if (mt >= 0) H5Tclose(mt); return; }
+  if (H5Tis_variable_str(ftype) <= 0 && np > 0) {   /* variable-length strings: their name only */
+    unsigned char *b = sb_malloc((size_t)np * sz);
+    if (!b) c->err = 1;
+    else if ((is_attr ? H5Aread(obj, mt, b) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, b)) < 0) c->err = 1;
+    else {
+      for (size_t off = 0, tot = (size_t)np * sz; off < tot; off += 1u << 30)
+        c->crc = crc32(c->crc, b + off, (uInt)(tot - off < (1u << 30) ? tot - off : 1u << 30));
+    }
+    sb_free(b);
+  }
+  H5Tclose(mt);
+}
+
+static herr_t digest_attr(hid_t loc, const char *name, const H5A_info_t *ai, void *vc) {
+  (void)ai;
+  digest_ctx *c = vc;
+  if (!strcmp(name, "digest")) return 0;
+  c->crc = crc32(c->crc, (const unsigned char *)name, (uInt)strlen(name) + 1);
+  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+  if (a < 0) { c->err = 1; return 0; }
+  hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+  digest_bytes(c, a, t, sp, 1);
+  H5Tclose(t);
+  H5Sclose(sp);
+  H5Aclose(a);
+  return 0;
+}
+
+static herr_t digest_obj(hid_t loc, const char *name, const H5O_info_t *oi, void *vc) {
+  digest_ctx *c = vc;
+  if (oi->type != H5O_TYPE_DATASET) return 0;
+  c->crc = crc32(c->crc, (const unsigned char *)name, (uInt)strlen(name) + 1);
+  hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+  if (d < 0) { c->err = 1; return 0; }
+  hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
+  digest_bytes(c, d, t, sp, 0);
+  H5Tclose(t);
+  H5Sclose(sp);
+  H5Dclose(d);
+  return 0;
+}
+
+static int checkpoint_digest(hid_t f, unsigned long *crc) {
+  digest_ctx c = {crc32(0L, Z_NULL, 0), 0};
+  hsize_t idx = 0;
+  if (H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &idx, digest_attr, &c) < 0) c.err = 1;
+  hid_t g = H5Gopen2(f, "checkpoint", H5P_DEFAULT);
+  if (g < 0 || H5Ovisit2(g, H5_INDEX_NAME, H5_ITER_INC, digest_obj, &c, H5O_INFO_BASIC) < 0) c.err = 1;
+  if (g >= 0) H5Gclose(g);
+  *crc = c.crc;
+  return c.err ? SB_EIO : SB_OK;
+}
+
+int sb_checkpoint_verify(const char *path) {
+  hid_t f;
+  int st = sb_h5_open_read(path, &f);
+  if (st) return st;
+  char *stored = NULL;
+  if (!sb_h5_attr_exists(f, "digest")) {   /* written before digests (older builds) */
+    H5Fclose(f);
+    return SB_OK;
+  }
+  unsigned long crc = 0;
+  st = sb_h5_attr_read_string(f, "digest", &stored);
+  if (!st) st = checkpoint_digest(f, &crc);
+  H5Fclose(f);
+  char now[32];
+  snprintf(now, sizeof now, "crc32 %08lx", crc);
+  if (!st && strcmp(stored, now))
+    st = SB_SET_ERROR(SB_EFORMAT, "%s: the checkpoint's contents do not match its digest (%s written, %s now): edited or "
+                      "corrupted after it was written; a checkpoint is resumed only as written", path, stored, now);
+  else if (st == SB_EIO)
+    st = SB_SET_ERROR(SB_EFORMAT, "%s: the checkpoint's digest cannot be computed (unreadable attribute or dataset)", path);
+  sb_free(stored);
+  return st;
 }
 
 /* ---- reading ---- */
@@ -216,6 +317,15 @@ int sb_checkpoint_read_info(const char *path, sb_checkpoint_info *info) {
     SB_ERROR(SB_EFORMAT, "%s: not a spikebridge checkpoint (root attributes kind, time, seed, model_file, overrides)", path);
   }
   sb_free(kind);
+  int64_t ver = 0;
+  size_t nv = 0;
+  if (sb_h5_attr_read_int64s(f, "checkpoint_version", &ver, 1, &nv) || nv != 1 || ver != CP_VERSION) {
+    sb_free(ov);
+    H5Fclose(f);
+    sb_checkpoint_info_free(info);
+    SB_ERROR(SB_EFORMAT, "%s: root attribute checkpoint_version: %lld, this build reads version %d", path, (long long)ver,
+             CP_VERSION);
+  }
   if (sb_h5_attr_exists(f, "model_fingerprint") && sb_h5_attr_read_string(f, "model_fingerprint", &info->model_id)) {
     sb_free(ov);
     H5Fclose(f);
@@ -384,7 +494,10 @@ int sb_net_checkpoint_restore(sb_net *net, const char *path) {
     SB_ERROR(SB_EFORMAT, "%s: written for %lld neurons, %lld slots of %g ms; this network has %zu neurons, %d slots of %g ms",
              path, (long long)nn, (long long)k[2], times[2], n, net->S, net->W);
   }
-  if (k[0] < 0 || k[1] < 0 || k[1] > k[0] || !(fabs((double)k[0] * net->W - times[0]) <= net->W * (1 + 1e-9))) {
+  /* between windows: t = k W after a full window, k W <= t < (k + 1) W at a t_stop inside one */
+  double tol = 1e-9 * (net->W + times[0]);
+  if (k[0] < 0 || k[1] < 0 || k[1] > k[0] || !((double)k[0] * net->W <= times[0] + tol) ||
+      !(times[0] < (double)(k[0] + 1) * net->W - tol)) {
     H5Fclose(f);
     SB_ERROR(SB_EFORMAT, "%s: attribute window_index: windows (%lld, %lld) do not match t = %g ms with windows of %g ms",
              path, (long long)k[0], (long long)k[1], times[0], net->W);

@@ -201,6 +201,30 @@ static void test_tampered_checkpoint(void **state) {
   H5Aclose(at);
   H5Fclose(f);
   expect_refused(cp, "attributes time, seed: expected finite t, t_stop with 0 <= t <= t_stop");
+  /* edits that pass every check of their own changed the run silently (user trial): a Poisson
+   * next time of inf (the neuron's input stopped), another seed or override list (another
+   * network), a window index one ahead of the clock, a newer checkpoint version */
+  v = INFINITY;
+  tamper(cp, "pois_next", H5T_NATIVE_DOUBLE, 0, &v, 1);
+  expect_refused(cp, "the checkpoint's contents do not match its digest (crc32 ");
+  const char *attrs[4] = {"seed", "overrides", "window_index", "checkpoint_version"};
+  for (int a = 0; a < 4; a++) {
+    copy_file(ckpt, cp);
+    f = H5Fopen(cp, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    if (a == 1) assert_int_equal(sb_h5_attr_write_string(f, "overrides", "projections[0].weight=-1.0\n"), SB_OK);
+    else {
+      int64_t w[3];
+      size_t nw = 0;
+      assert_int_equal(sb_h5_attr_read_int64s(f, attrs[a], w, 3, &nw), SB_OK);
+      w[0] += a == 3 ? 98 : 1;
+      assert_int_equal(sb_h5_attr_write_int64s(f, attrs[a], w, nw), SB_OK);
+    }
+    H5Fclose(f);
+    expect_refused(cp, a == 2   ? "attribute window_index: windows ("
+                       : a == 3 ? "root attribute checkpoint_version: 99, this build reads version 1"
+                                : "the checkpoint's contents do not match its digest");
+  }
 }
 
 /* A plastic network's checkpoint (tests/ref/stdp_net.json) with a NaN weight. */
