@@ -113,9 +113,10 @@ static int model_fingerprint(const char *file, char *buf, size_t cap) {
 static int run_checks(const sb_snn_model *m, const char *file, const char *out, int say) {
   cpu_set_t cs;
   int procs = sched_getaffinity(0, sizeof cs, &cs) == 0 ? CPU_COUNT(&cs) : (int)sysconf(_SC_NPROCESSORS_ONLN);
-  if (say && procs > 0 && m->threads > procs)
+  int mine = m->threads / (int)sb_mpi_size();   /* this rank's (m->threads counts every rank's) */
+  if (say && procs > 0 && mine > procs)
     fprintf(stderr, "spikebridge run: warning: %d threads on %d processor%s: the threads wait for each other at every "
-            "window, so this runs slower than with --threads %d\n", m->threads, procs, procs == 1 ? "" : "s", procs);
+            "window, so this runs slower than with --threads %d\n", mine, procs, procs == 1 ? "" : "s", procs);
   double need = sb_net_record_bytes(m->net, m->t_stop);
   char dir[4096];
   snprintf(dir, sizeof dir, "%s", out);
@@ -328,10 +329,13 @@ attached:;
     sb_net_set_window_hook_due(m.net, checkpoint_due);
   }
   stop_requested = 0;
-  prev_int = signal(SIGINT, on_stop_signal);
-  prev_term = signal(SIGTERM, on_stop_signal);
-  prev_hup = signal(SIGHUP, on_stop_signal);
-  if (prev_hup == SIG_IGN) signal(SIGHUP, SIG_IGN);   /* nohup: leave it ignored */
+  if (!multi) {   /* MPI ranks keep the default (temporary files removed, the rank ends): a stop
+                   * at a window end would need every rank to agree, and they did not stop at all */
+    prev_int = signal(SIGINT, on_stop_signal);
+    prev_term = signal(SIGTERM, on_stop_signal);
+    prev_hup = signal(SIGHUP, on_stop_signal);
+    if (prev_hup == SIG_IGN) signal(SIGHUP, SIG_IGN);   /* nohup: leave it ignored */
+  }
   sb_progress prog;
   sb_progress_init(&prog, stderr, quiet);
   prog_ctx pc = {&prog, sb_wall_time()};
@@ -352,7 +356,7 @@ attached:;
   st = sb_net_run(m.net, m.t_stop);
   t_sim = sb_wall_time() - t_sim;
   sb_progress_done(&prog);
-  if (!stop_requested) {
+  if (!stop_requested && !multi) {
     signal(SIGINT, prev_int);
     signal(SIGTERM, prev_term);
     signal(SIGHUP, prev_hup);

@@ -214,12 +214,49 @@ static void test_sweep_over_ranks(void **state) {
   assert_true(sb_test_file_exists(csv));
 }
 
+/* SIGTERM to the ranks (what Slurm sends): each rank set the stop flag of the checkpoint path,
+ * which is not installed with more than one rank, and the run went on to its end. Now the ranks
+ * end at once (default action, temporary files removed). The run would take minutes; it must
+ * end within seconds of the signal, leaving no output and no .tmp file. */
+static void test_sigterm_stops_ranks(void **state) {
+  (void)state;
+  if (!have_mpi()) skip();
+  char o[700], cmd[8192];
+  snprintf(o, sizeof o, "%s/term.h5", dir);
+  snprintf(cmd, sizeof cmd,
+           "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none "
+           "mpirun -np 2 --oversubscribe --allow-run-as-root --bind-to none %s run %s -o %s --t-stop 1e6 --threads 1 -q "
+           ">/dev/null 2>&1 & pid=$!; sleep 3; pkill -TERM -P $pid; t=0; "   /* the ranks: mpirun's children */
+           "while kill -0 $pid 2>/dev/null && [ $t -lt 30 ]; do sleep 1; t=$((t+1)); done; echo waited=$t; wait",
+           mpi_bin, model, o);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  size_t n = fread(out, 1, sizeof out - 1, p);
+  out[n] = 0;
+  pclose(p);
+  int waited = -1;
+  const char *w = strstr(out, "waited=");
+  assert_non_null(w);
+  waited = atoi(w + 7);
+  if (waited >= 10) fprintf(stderr, "ranks still running %d s after SIGTERM\n", waited);
+  assert_true(waited < 10);
+  assert_false(sb_test_file_exists(o));
+  char ls[800];
+  snprintf(ls, sizeof ls, "ls %s | grep -c 'term.h5.tmp' || true", dir);
+  p = popen(ls, "r");
+  char c[16] = "";
+  assert_non_null(fgets(c, sizeof c, p));
+  pclose(p);
+  assert_int_equal(atoi(c), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rank_invariance),
       cmocka_unit_test(test_state_recording),
       cmocka_unit_test(test_plastic),
       cmocka_unit_test(test_sweep_over_ranks),
+      cmocka_unit_test(test_sigterm_stops_ranks),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
