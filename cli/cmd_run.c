@@ -77,6 +77,25 @@ static int checkpoint_hook(void *vc, sb_net *net, int *stop) {
   return SB_OK;
 }
 
+/* `s` as one shell word into buf: as it is when it has only safe characters, else in single
+ * quotes with each ' written as '\''. */
+static const char *shell_quote(const char *s, char *buf, size_t cap) {
+  if (*s && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-+=:,@%") == strlen(s)) return s;
+  size_t k = 0;
+  if (k + 1 < cap) buf[k++] = '\'';
+  for (const char *c = s; *c && k + 5 < cap; c++) {
+    if (*c == '\'') {
+      memcpy(buf + k, "'\\''", 4);
+      k += 4;
+    } else {
+      buf[k++] = *c;
+    }
+  }
+  if (k + 1 < cap) buf[k++] = '\'';
+  buf[k] = '\0';
+  return buf;
+}
+
 static void checkpoint_default_path(char *buf, size_t cap, const char *out) {
   snprintf(buf, cap, "%s", out);
   size_t l = strlen(buf);
@@ -363,9 +382,10 @@ attached:;
   }
   if (st) goto fail;
   if (sb_net_stopped(m.net)) {
+    char qc[8400], qo[8400];   /* shell-quoted: the line is meant to be pasted */
     fprintf(stderr, "spikebridge run: stopped by signal %d at t = %.3f ms of %.10g; checkpoint (with the recordings so far) "
             "written to %s\n  continue with: spikebridge run --resume %s -o %s\n", (int)stop_requested, ck.t_written,
-            m.t_stop, ck.path, ck.path, out);
+            m.t_stop, ck.path, shell_quote(ck.path, qc, sizeof qc), shell_quote(out, qo, sizeof qo));
     sb_net_attach_output(m.net, -1, 0);
     sb_h5_abort(&o);
     sb_snn_model_free(&m);

@@ -382,6 +382,7 @@ static int restore_recordings(sb_net *net, hid_t f, const char *file, double t_n
     size_t nt = 0, ni = 0;
     st = sb_h5_read(f, a, H5T_NATIVE_DOUBLE, &t, &nt, NULL, NULL, 0);
     if (!st) st = sb_h5_read(f, b, H5T_NATIVE_UINT64, &id, &ni, NULL, NULL, 0);
+    if (st) st = sb_error_prefix_(st, "%s", file);   /* "spikes/exc/timestamps: missing dataset" named no file */
     if (!st && nt != ni) st = SB_SET_ERROR(SB_EFORMAT, "%s: /%s: length differs from timestamps", file, b);
     for (size_t j = 0; !st && j < nt; j++) {   /* copied into the output as they are: check them */
       double tj = ((const double *)t)[j];
@@ -413,6 +414,7 @@ static int restore_recordings(sb_net *net, hid_t f, const char *file, double t_n
     size_t nd = 0, dims[2] = {0, 0};
     int rank = 0;
     st = sb_h5_read(f, a, H5T_NATIVE_FLOAT, &d, &nd, &rank, dims, 2);
+    if (st) st = sb_error_prefix_(st, "%s", file);
     if (!st && (rank != 2 || dims[1] != r->n))
       st = SB_SET_ERROR(SB_EFORMAT, "%s: /%s: expected (rows, %zu)", file, a, r->n);
     if (!st) st = sb_rec_append_(r->ds, H5T_NATIVE_FLOAT, d, dims[0], r->n, 2, &r->written);

@@ -937,6 +937,20 @@ int sb_json_load_(const char *path, json_t **root) {
   *root = NULL;
   int chk = sb_input_check(path);
   if (chk) return chk;
+  FILE *in = fopen(path, "rb");   /* jansson stops at a NUL byte: whatever follows was ignored */
+  if (in) {
+    char buf[65536];
+    size_t r, at = 0;
+    while ((r = fread(buf, 1, sizeof buf, in)) > 0) {
+      const char *z = memchr(buf, 0, r);
+      if (z) {
+        fclose(in);
+        SB_ERROR(SB_EFORMAT, "%s: byte %zu is a NUL byte: expected a JSON text file", path, at + (size_t)(z - buf));
+      }
+      at += r;
+    }
+    fclose(in);
+  }
   json_error_t jerr;
   *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
   if (!*root) {

@@ -660,6 +660,47 @@ static void test_output_names(void **state) {
   out[n] = '\0';
   assert_int_equal(pclose(f), 0);
   check_contains(out, "warning: SB_PROGRESS_INTERVAL=abc: expected seconds in [0, 1e9); using 60 s");
+  /* the resume hint after a signal is pasted into a shell: quoted (a space and a quote broke it),
+   * and pasting it resumes */
+  char q[800];
+  snprintf(q, sizeof q, "%s/it's here.h5", dir);
+  snprintf(cmd, sizeof cmd, "%s run %s -o \"%s\" --t-stop 1e6 2>&1 >/dev/null & pid=$!; sleep 1; kill -TERM $pid; wait $pid",
+           sb_test_bin(), model, q);
+  f = popen(cmd, "r");
+  assert_non_null(f);
+  n = fread(out, 1, sizeof out - 1, f);
+  out[n] = '\0';
+  pclose(f);
+  char want[2000];
+  snprintf(want, sizeof want, "continue with: spikebridge run --resume '%s/it'\\''s here.ckpt.h5' -o '%s/it'\\''s here.h5'", dir, dir);
+  check_contains(out, want);
+  char *hint = strstr(out, "continue with: spikebridge ");
+  assert_non_null(hint);
+  hint += strlen("continue with: spikebridge ");
+  char *nl = strchr(hint, '\n');
+  if (nl) *nl = '\0';
+  char line[4000], ckq[800];
+  snprintf(ckq, sizeof ckq, "%s/it's here.ckpt.h5", dir);
+  hid_t cf;
+  assert_int_equal(sb_h5_open_read(ckq, &cf), SB_OK);
+  double tm[4];
+  size_t ntm = 0;
+  assert_int_equal(sb_h5_attr_read_doubles(cf, "time", tm, 4, &ntm), SB_OK);
+  H5Fclose(cf);
+  snprintf(line, sizeof line, "%s --t-stop %.17g", hint, tm[0] + 10);
+  assert_int_equal(run_t("%s", line), 0);
+  assert_true(sb_test_file_exists(q));
+  /* a NUL byte in a model file: what followed it was ignored */
+  char nul[700];
+  snprintf(nul, sizeof nul, "%s/nul.json", dir);
+  FILE *z = fopen(nul, "wb");
+  assert_non_null(z);
+  fwrite(model_text, 1, strlen(model_text), z);
+  fwrite("\0junk", 1, 5, z);
+  fclose(z);
+  assert_int_equal(run_t("run %s -o %s/nul.h5 --quiet", nul, dir), 2);
+  check_contains(out, "nul.json: byte ");
+  check_contains(out, " is a NUL byte: expected a JSON text file");
 }
 
 /* ---- 9. a write that fails (a full disk, a file size limit) ---- */
