@@ -14,7 +14,8 @@ static const char usage[] =
     "                         [--threads N] [--quiet]\n\n"
     "Run a parameter sweep (docs/clusters.md): a base model file plus parameters to vary\n"
     "(grid, zip or random samples) addressed by the same paths as `run --set`.\n\n"
-    "  --array-index I   run only run I (default: $SLURM_ARRAY_TASK_ID if set, else every run)\n"
+    "  --array-index I   run only run I (default: $SLURM_ARRAY_TASK_ID if set, else every run;\n"
+    "                    plain decimal digits)\n"
     "  --list            print the runs (index, status, overrides) and exit\n"
     "  --summary         only rewrite DIR/summary.csv and DIR/summary.h5 from the run files\n"
     "  -o, --output-dir DIR  run files and summary (default: the file's output_dir, else\n"
@@ -23,7 +24,10 @@ static const char usage[] =
     "  --threads N       OpenMP threads per run (results do not depend on it)\n"
     "  -q, --quiet       no progress line\n\n"
     "Runs whose output file is complete are skipped, so a killed sweep is restarted by running\n"
-    "the same command again. Every invocation ends by rewriting the summary table.\n";
+    "the same command again. Every run to do is checked (its model built, not simulated) before\n"
+    "the first starts: a bad value in any run is exit 2 with nothing written. A run that fails\n"
+    "while running is marked failed (DIR/<prefix>_<i>.failed) and the others go on; the summary\n"
+    "table is then rewritten (status column) and the exit status is 1.\n";
 
 typedef struct { sb_progress *p; double t0; size_t i, n; } prog_ctx;
 
