@@ -126,7 +126,7 @@ int sb_cmd_sweep(int argc, char **argv) {
 
   sb_progress prog;
   sb_progress_init(&prog, stderr, quiet);
-  size_t ran = 0, skipped = 0, n_failed = 0;
+  size_t ran = 0, skipped = 0;
   double t0 = sb_wall_time();
   if (ranks > 1 && !quiet && rank == 0) fprintf(stderr, "sweep: %d MPI ranks share the runs (run i on rank i mod %d)\n", ranks, ranks);
 
@@ -192,7 +192,6 @@ int sb_cmd_sweep(int argc, char **argv) {
       char *msg = sb_strdup(sb_last_error());
       int code = sb_cli_fail(st);
       if (code > fail_code) fail_code = code;
-      n_failed++;
       int ms = sb_sweep_mark_failed(sw, i, msg && *msg ? msg : sb_strerror(st));
       sb_free(msg);
       if (ms) sb_cli_fail(ms);
@@ -222,6 +221,11 @@ int sb_cmd_sweep(int argc, char **argv) {
   printf("sweep %s: %zu run%s done, %zu skipped (complete), %zu/%zu complete in total, %.2f s; summary: %s/summary.csv, "
          "%s/summary.h5\n",
          file, ran, ran == 1 ? "" : "s", skipped, n_complete, sw->n_runs, sb_wall_time() - t0, sw->output_dir, sw->output_dir);
+  if (only_summary) {   /* no runs done here: say how many of the table's rows are failed runs */
+    size_t n_marked = 0;
+    for (size_t i = 0; i < sw->n_runs; i++) n_marked += !sb_sweep_run_complete(sw, i) && sb_sweep_run_failed(sw, i, NULL);
+    if (n_marked) printf("sweep %s: %zu run%s failed (status 'failed' in the summary)\n", file, n_marked, n_marked == 1 ? "" : "s");
+  }
   if (n_inc) {
     fprintf(stderr, "spikebridge: error: %s: %zu run%s failed (%s): see the errors above and the status and error columns "
                     "of %s/summary.csv; running the same command again retries them\n",

@@ -230,6 +230,11 @@ static void test_runtime_failure_goes_on(void **state) {
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --quiet", p, od), 1);
   check_contains(out, "0 runs done, 2 skipped (complete), 2/4 complete in total");
   check_contains(out, "rt.json: 2 runs failed (1, 3)");
+  /* --summary alone rebuilds the table and says how many rows are failed runs (exit 0) */
+  assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --summary", p, od), 0);
+  check_contains(out, "rt.json: 2 runs failed (status 'failed' in the summary)");
+  assert_true(file_line(csv, 4, line, sizeof line));
+  assert_int_equal(strncmp(line, "3,0,failed,", 11), 0);
   /* a changed definition: run 1 is another run now (the marker is not its), and it succeeds */
   write_file("rt.json", "{\"base\": \"cond.json\", \"parameters\": {\"stimuli[0].weight\": [1, 3, 2, 9e6]}}");
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --list", p, od), 0);
