@@ -241,7 +241,13 @@ static int check_path(const ctx *c, const char *where, const json_t *root, const
   for (char *tok = strtok_r(buf, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save), n++) {
     char canon[1024];
     if ((rc = check_one_path(c, where, root, base, tok, canon, sizeof canon))) break;
+    size_t cl = strlen(canon);
     for (size_t i = 0; i < ps->n; i++) {
+      /* paths apply in this order: one that replaces an object holding an earlier path loses
+       * that path's value (an earlier object with a later path below it is fine) */
+      if (!strncmp(ps->path[i], canon, cl) && (ps->path[i][cl] == '.' || ps->path[i][cl] == '['))
+        return fail_(c, where, "path '%s' replaces what holds '%s', set before by %s (that value would be lost; "
+                               "set the object first, then paths below it)", tok, ps->path[i], ps->key[i]);
       if (strcmp(ps->path[i], canon)) continue;
       if (!strcmp(ps->key[i], where))
         return fail_(c, where, "path '%s' appears twice in this key (each path may be set once)", tok);

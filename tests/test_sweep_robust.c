@@ -112,6 +112,11 @@ static void test_path_set_twice(void **state) {
                          "\"projections.0.weight\": [2]}}",
        "dup_spell.json: parameters.projections.0.weight: path 'projections.0.weight' is already set by "
        "parameters.projections[0].weight"},
+      /* a later path that replaces the object holding an earlier one ("set" applies first) */
+      {"dup_parent.json", "{\"base\": \"base.json\", \"set\": {\"populations.exc.params.tau_m\": 12}, "
+                          "\"parameters\": {\"populations.exc.params\": [{\"tau_m\": 10}]}}",
+       "dup_parent.json: parameters.populations.exc.params: path 'populations.exc.params' replaces what holds "
+       "'populations.exc.params.tau_m', set before by set.populations.exc.params.tau_m"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     const char *p = write_file(bad[i].name, bad[i].text);
@@ -129,6 +134,12 @@ static void test_path_set_twice(void **state) {
                                                " \"projections[0].weight\": [1]}}");
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --list", ok, tmp_path("dup_none_out")), 0);
   check_contains(out, "1 runs (grid)");
+  /* an object first, then a path below it: the swept value is the one used */
+  ok = write_file("dup_below.json", "{\"base\": \"base.json\", \"set\": {\"populations.exc.params\": {\"tau_m\": 12, "
+                                    "\"V_th\": 20, \"V_reset\": 10, \"E_L\": 0, \"t_ref\": 2}}, "
+                                    "\"parameters\": {\"populations.exc.params.tau_m\": [5, 6]}}");
+  assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --list", ok, tmp_path("dup_below_out")), 0);
+  check_contains(out, "2 runs (grid)");
 }
 
 /* ---- 3. every run checked before anything is written; run-time failures go on ---- */
