@@ -328,13 +328,33 @@ typedef struct {
   int threads;                 /* <= 0: from the model file */
   sb_net_progress_fn progress; /* may be NULL */
   void *progress_ctx;
+  sb_snn_model *model;         /* NULL, or run i's model from sb_sweep_load_run: sb_sweep_run
+                                * takes it over (frees it, also on error) instead of loading */
 } sb_sweep_run_opts;
 
-/* Build the base model with run `i`'s overrides, simulate it and write its file atomically
- * (sb_h5_create/commit): the SONATA spikes and reports of `spikebridge run`, root attributes as
- * `run` writes them, and a /sweep group (index, overrides, population names and sizes,
- * complete = 1). Errors: the model loader's, prefixed "<sweep file>: run <i>"; SB_EIO. */
+/* Build the base model with run `i`'s overrides (sb_snn_model_load with them as --set), without
+ * simulating or writing anything: the check of a run before a sweep starts. `threads` <= 0:
+ * the model file's. Errors: the model loader's (SB_EINVAL/SB_EFORMAT for input errors, exit 2),
+ * prefixed "<sweep file>: run <i>". `*m` is the caller's (sb_snn_model_free). */
+int sb_sweep_load_run(const sb_sweep *sw, size_t i, int threads, sb_snn_model *m);
+
+/* Build the base model with run `i`'s overrides (or take o->model), simulate it and write its file
+ * atomically (sb_h5_create/commit): the SONATA spikes and reports of `spikebridge run`, root
+ * attributes as `run` writes them, and a /sweep group (index, overrides, population names and
+ * sizes, complete = 1). A model error writes nothing (not even the directory). On success the
+ * run's failure marker (sb_sweep_mark_failed), if any, is removed. Errors: the model loader's,
+ * prefixed "<sweep file>: run <i>"; the engine's (SB_EIO, run-time errors). */
 int sb_sweep_run(const sb_sweep *sw, size_t i, const sb_sweep_run_opts *o);
+
+/* Record that run `i` failed at run time: <output_dir>/<prefix>_<i>.failed (text, written
+ * atomically) holds `message` on its first line, then the run's overrides (so a changed sweep
+ * definition does not inherit it). The summary shows such a run with status "failed"; running
+ * the sweep again retries it. Errors: SB_EIO, SB_ENOMEM. */
+int sb_sweep_mark_failed(const sb_sweep *sw, size_t i, const char *message);
+
+/* 1 if run `i` has a failure marker written for its current overrides (*message, may be NULL:
+ * the error text, new, sb_free), else 0. A complete run file takes precedence over it. */
+int sb_sweep_run_failed(const sb_sweep *sw, size_t i, char **message);
 
 /* Statistics of one population of a run, from its output file with analysis/ (sb_spk_open,
  * sb_stats_summarize over [0, t_stop]). */
@@ -352,10 +372,12 @@ int sb_sweep_run_stats(const char *run_file, sb_sweep_pop_stats **st, size_t *n_
 void sb_sweep_stats_free(sb_sweep_pop_stats *st, size_t n_pops);
 
 /* Write <output_dir>/summary.csv and summary.h5 (both atomically) from the run files present:
- * one row per run with index, complete (0/1), the swept values, and per population spikes,
- * rate_Hz, cv (populations of the first complete run; empty / NaN for incomplete runs).
- * HDF5: /index (int64), /complete (uint8), /params/<PATH> (float64, or strings when a value is
- * not a number), /stats/<pop>/{spikes (uint64), rate (float64, Hz), cv (float64)}, root
+ * one row per run with index, complete (0/1), status ("complete", "failed": a failure marker,
+ * "todo": neither), the swept values (JSON strings as their plain text), per population spikes,
+ * rate_Hz, cv (populations of the first complete run; empty / NaN for incomplete runs), the run
+ * file and the error of a failed run. HDF5: /index (int64), /complete (uint8), /status and
+ * /error (strings), /params/<PATH> (float64, or strings when a value is not a number),
+ * /stats/<pop>/{spikes (uint64), rate (float64, Hz), cv (float64)}, root
  * attributes sweep_file, base, mode. `*n_complete` (may be NULL) gets the complete runs.
  * Errors: SB_EIO, SB_ENOMEM, reader errors of a run file. */
 int sb_sweep_write_summary(const sb_sweep *sw, size_t *n_complete);

@@ -51,18 +51,81 @@ static void fmt_double(char *buf, size_t cap, double x) {
   if (!strpbrk(buf, ".eEn")) strncat(buf, ".0", cap - strlen(buf) - 1);
 }
 
-/* A JSON value as compact text (new string). Reals in their shortest round-trip form. */
-static char *value_text(const json_t *v) {
-  char buf[64];
+/* Compact JSON text of `v` appended to buf[*at..cap) (reals in their shortest round-trip form at
+ * any depth, as JSON printers do); returns 0, or -1 when it does not fit or on ENOMEM. */
+static int put_json(char *buf, size_t cap, size_t *at, const json_t *v) {
+  char num[64];
+  const char *lit = NULL;
+  char *own = NULL;
   if (json_is_real(v)) {
-    fmt_double(buf, sizeof buf, json_real_value(v));
-    return dup_(buf);
+    fmt_double(num, sizeof num, json_real_value(v));
+    lit = num;
+  } else if (json_is_object(v) || json_is_array(v)) {
+    int obj = json_is_object(v);
+    size_t n = obj ? json_object_size(v) : json_array_size(v), k = 0;
+    if (*at + 1 >= cap) return -1;
+    buf[(*at)++] = obj ? '{' : '[';
+    const char *key;
+    json_t *x;
+    void *it = obj ? json_object_iter((json_t *)v) : NULL;
+    for (k = 0; k < n; k++) {
+      if (k) { if (*at + 1 >= cap) return -1; buf[(*at)++] = ','; }
+      if (obj) {
+        key = json_object_iter_key(it);
+        x = json_object_iter_value(it);
+        json_t *ks = json_string(key);
+        int r = ks ? put_json(buf, cap, at, ks) : -1;
+        json_decref(ks);
+        if (r || *at + 1 >= cap) return -1;
+        buf[(*at)++] = ':';
+        it = json_object_iter_next((json_t *)v, it);
+      } else {
+        x = json_array_get(v, k);
+      }
+      if (put_json(buf, cap, at, x)) return -1;
+    }
+    if (*at + 1 >= cap) return -1;
+    buf[(*at)++] = obj ? '}' : ']';
+    buf[*at] = 0;
+    return 0;
+  } else {
+    lit = own = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (!own) return -1;
   }
-  char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-  if (!s) return NULL;
-  char *d = dup_(s);
-  free(s);
-  return d;
+  size_t l = strlen(lit);
+  int r = *at + l + 1 > cap ? -1 : 0;
+  if (!r) { memcpy(buf + *at, lit, l + 1); *at += l; }
+  free(own);
+  return r;
+}
+
+/* A JSON value as compact text (new string). Reals in their shortest round-trip form, also
+ * inside objects and arrays ({"a": 0.1} gives {"a":0.1}, not 0.10000000000000001). */
+static char *value_text(const json_t *v) {
+  for (size_t cap = 256;; cap *= 4) {
+    char *buf = sb_malloc(cap);
+    if (!buf) return NULL;
+    size_t at = 0;
+    buf[0] = 0;
+    if (!put_json(buf, cap, &at, v)) return buf;
+    sb_free(buf);
+    if (cap > ((size_t)1 << 30)) return NULL;
+  }
+}
+
+/* The text to show for a value in the summary (new string): a JSON string's own characters
+ * ("iaf_psc_delta", not "\"iaf_psc_delta\""), any other value as its JSON text. */
+static char *plain_text(const char *value) {
+  if (value[0] == '"') {
+    json_t *j = json_loads(value, JSON_DECODE_ANY, NULL);
+    if (json_is_string(j)) {
+      char *d = dup_(json_string_value(j));
+      json_decref(j);
+      return d;
+    }
+    json_decref(j);
+  }
+  return dup_(value);
 }
 
 /* mkdir -p */
@@ -100,8 +163,11 @@ static int fail_(const ctx *c, const char *path, const char *fmt, ...) {
 /* Check that a --set path addresses something in the base model: array indices in range and
  * every parent object present (the last key, or a missing "params"/"init" object, may be new,
  * as --set creates them). */
-static int check_one_path(const ctx *c, const char *where, const json_t *root, const char *base, const char *path) {
+static int check_one_path(const ctx *c, const char *where, const json_t *root, const char *base, const char *path,
+                          char *canon, size_t ccap) {
   char buf[512];
+  size_t cat = 0;
+  canon[0] = 0;
   if (!*path) return fail_(c, where, "empty parameter path");
   if (strlen(path) >= sizeof buf) return fail_(c, where, "path too long");
   if (strchr(path, '=') || strchr(path, '/')) return fail_(c, where, "a path may not contain '=' or '/'");
@@ -109,21 +175,28 @@ static int check_one_path(const ctx *c, const char *where, const json_t *root, c
   const json_t *cur = root;
   char *save = NULL, *tok = strtok_r(buf, ".[]", &save);
   if (!tok) return fail_(c, where, "empty parameter path");
+  int missing = 0;
   while (tok) {
     char *next = strtok_r(NULL, ".[]", &save);
-    if (json_is_array(cur)) {
+    if (missing) {   /* below a new key: the rest of the path as written */
+      cat += (size_t)snprintf(canon + cat, cat < ccap ? ccap - cat : 0, ".%s", tok);
+    } else if (json_is_array(cur)) {
       char *end;
       long i = strtol(tok, &end, 10);
       if (*end || i < 0 || (size_t)i >= json_array_size(cur))
         return fail_(c, where, "'%s' is not an index of an array of %zu in %s", tok, json_array_size(cur), base);
+      cat += (size_t)snprintf(canon + cat, cat < ccap ? ccap - cat : 0, "[%ld]", i);
       cur = json_array_get(cur, (size_t)i);
     } else if (json_is_object(cur)) {
       const json_t *nx = json_object_get(cur, tok);
+      cat += (size_t)snprintf(canon + cat, cat < ccap ? ccap - cat : 0, "%s%s", cat ? "." : "", tok);
       if (!nx) {
         if (!next) return SB_OK;
         if (strcmp(tok, "params") && strcmp(tok, "init") && strcmp(tok, "simulation"))
           return fail_(c, where, "'%s' is not a key of %s (no such entry below it)", tok, base);
-        return SB_OK;
+        missing = 1;
+        tok = next;
+        continue;
       }
       cur = nx;
     } else {
@@ -142,15 +215,61 @@ static int get_num(const ctx *c, const char *path, const json_t *j, double *v) {
   return SB_OK;
 }
 
-/* A key may tie several paths to one value: "projections[2].weight,projections[3].weight". */
-static int check_path(const ctx *c, const char *where, const json_t *root, const char *base, const char *path) {
+/* The paths set so far (canonical: "a.b[2].c" whether written a.b[2].c or a.b.2.c), each with
+ * the key that set it, to refuse a path set twice. */
+typedef struct {
+  char **path, **key;
+  size_t n, cap;
+} path_set;
+
+static void path_set_free(path_set *ps) {
+  for (size_t i = 0; i < ps->n; i++) { sb_free(ps->path[i]); sb_free(ps->key[i]); }
+  sb_free(ps->path);
+  sb_free(ps->key);
+}
+
+/* A key may tie several paths to one value: "projections[2].weight,projections[3].weight".
+ * Each path is added to `ps`; one that is there already (set by another key of "parameters",
+ * by "set", or earlier in this key) is refused. */
+static int check_path(const ctx *c, const char *where, const json_t *root, const char *base, const char *path,
+                      path_set *ps) {
   char buf[1024];
   if (strlen(path) >= sizeof buf) return fail_(c, where, "path too long");
   snprintf(buf, sizeof buf, "%s", path);
   char *save = NULL;
   int rc = SB_OK, n = 0;
-  for (char *tok = strtok_r(buf, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save), n++)
-    rc = check_one_path(c, where, root, base, tok);
+  for (char *tok = strtok_r(buf, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save), n++) {
+    char canon[1024];
+    if ((rc = check_one_path(c, where, root, base, tok, canon, sizeof canon))) break;
+    size_t cl = strlen(canon);
+    for (size_t i = 0; i < ps->n; i++) {
+      /* paths apply in this order: one that replaces an object holding an earlier path loses
+       * that path's value (an earlier object with a later path below it is fine) */
+      if (!strncmp(ps->path[i], canon, cl) && (ps->path[i][cl] == '.' || ps->path[i][cl] == '['))
+        return fail_(c, where, "path '%s' replaces what holds '%s', set before by %s (that value would be lost; "
+                               "set the object first, then paths below it)", tok, ps->path[i], ps->key[i]);
+      if (strcmp(ps->path[i], canon)) continue;
+      if (!strcmp(ps->key[i], where))
+        return fail_(c, where, "path '%s' appears twice in this key (each path may be set once)", tok);
+      return fail_(c, where, "path '%s' is already set by %s (each path may be set once: a swept path in two keys, or in "
+                             "both \"set\" and \"parameters\", would leave the summary naming values a run did not use)",
+                   tok, ps->key[i]);
+    }
+    if (ps->n == ps->cap) {
+      size_t nc = ps->cap ? 2 * ps->cap : 16;
+      char **np = sb_realloc(ps->path, nc * sizeof *np);
+      if (!np) return SB_ENOMEM;
+      ps->path = np;
+      char **nk = sb_realloc(ps->key, nc * sizeof *nk);
+      if (!nk) return SB_ENOMEM;
+      ps->key = nk;
+      ps->cap = nc;
+    }
+    ps->path[ps->n] = dup_(canon);
+    ps->key[ps->n] = dup_(where);
+    if (!ps->path[ps->n] || !ps->key[ps->n]) { sb_free(ps->path[ps->n]); sb_free(ps->key[ps->n]); return SB_ENOMEM; }
+    ps->n++;
+  }
   if (!rc && (!n || path[strlen(path) - 1] == ',' || strstr(path, ",,"))) rc = fail_(c, where, "empty parameter path");
   return rc;
 }
@@ -271,6 +390,7 @@ int sb_sweep_load(const char *path, const char *output_dir_override, sb_sweep **
   int chk = sb_json_load_(path, &root);
   if (chk) return chk;
   ctx c = {path};
+  path_set seen = {0};
   json_t *base_root = NULL;
   int rc = SB_OK;
   sb_sweep *sw = sb_calloc(1, sizeof *sw);
@@ -331,6 +451,15 @@ int sb_sweep_load(const char *path, const char *output_dir_override, sb_sweep **
     rc = fail_(&c, "prefix", "expected a non-empty file name prefix without '/'");
     goto fail;
   }
+  if (od && !*json_string_value(od)) {   /* "" would put the runs in the file system's root */
+    rc = fail_(&c, "output_dir", "expected a directory name (got an empty string; omit the key for the default "
+                                 "<sweep name>_runs, or \".\" for the working directory)");
+    goto fail;
+  }
+  if (output_dir_override && !*output_dir_override) {
+    rc = fail_(&c, "-o/--output-dir", "expected a directory name (got an empty string; \".\" is the working directory)");
+    goto fail;
+  }
   if (output_dir_override) sw->output_dir = dup_(output_dir_override);
   else if (od) sw->output_dir = dup_(json_string_value(od));
   else {   /* default: the sweep file's name without .json, in the working directory */
@@ -344,6 +473,18 @@ int sb_sweep_load(const char *path, const char *output_dir_override, sb_sweep **
   }
   sw->prefix = dup_(pf ? json_string_value(pf) : "run");
   if (!sw->output_dir || !sw->prefix) { rc = SB_ENOMEM; goto fail; }
+  {   /* an output directory that exists must be a directory (as the runs will need it) */
+    struct stat sd;
+    const char *who = output_dir_override ? "-o/--output-dir" : od ? "output_dir" : "output directory (default)";
+    if (stat(sw->output_dir, &sd) == 0 && !S_ISDIR(sd.st_mode)) {
+      rc = fail_(&c, who, "'%s' exists and is not a directory", sw->output_dir);
+      goto fail;
+    }
+    if (stat(sw->output_dir, &sd) != 0 && errno == ENOTDIR) {
+      rc = fail_(&c, who, "'%s': a part of the path is a file, not a directory", sw->output_dir);
+      goto fail;
+    }
+  }
   /* fixed overrides */
   const json_t *set = json_object_get(root, "set");
   if (set) {
@@ -353,7 +494,7 @@ int sb_sweep_load(const char *path, const char *output_dir_override, sb_sweep **
     json_object_foreach((json_t *)set, k, v) {
       char where[600];
       snprintf(where, sizeof where, "set.%s", k);
-      if ((rc = check_path(&c, where, base_root, sw->base, k))) goto fail;
+      if ((rc = check_path(&c, where, base_root, sw->base, k, &seen))) goto fail;
       char *t = value_text(v);
       if (!t) { rc = SB_ENOMEM; goto fail; }
       size_t n = strlen(k) + strlen(t) + 2;
@@ -382,7 +523,7 @@ int sb_sweep_load(const char *path, const char *output_dir_override, sb_sweep **
     sw->paths[np] = dup_(k);
     if (!sw->paths[np]) { rc = SB_ENOMEM; break; }
     np++;
-    if ((rc = check_path(&c, where, base_root, sw->base, k))) break;
+    if ((rc = check_path(&c, where, base_root, sw->base, k, &seen))) break;
     if (sw->mode == SB_SWEEP_RANDOM) {
       if ((rc = check_dist(&c, where, v))) break;
     } else if (!json_is_array(v) || !json_array_size(v)) {
@@ -474,11 +615,13 @@ int sb_sweep_load(const char *path, const char *output_dir_override, sb_sweep **
   size_t w = 4;
   for (size_t x = n_runs - 1; x >= 10000; x /= 10) w++;
   sw->width = (int)w;
+  path_set_free(&seen);
   json_decref(base_root);
   json_decref(root);
   *out = sw;
   return SB_OK;
 fail:
+  path_set_free(&seen);
   json_decref(base_root);
   json_decref(root);
   sb_sweep_free(sw);
@@ -529,32 +672,127 @@ int sb_sweep_run_complete(const sb_sweep *sw, size_t i) {
   return ok;
 }
 
-int sb_sweep_run(const sb_sweep *sw, size_t i, const sb_sweep_run_opts *o) {
-  if (i >= sw->n_runs) SB_ERROR(SB_EINVAL, "%s: run index %zu out of range [0, %zu)", sw->file, i, sw->n_runs);
-  int st;
-  if ((st = make_dirs(sw->output_dir))) return st;
-  char *ov = sb_sweep_overrides_text(sw, i);
-  char *lines = ov ? dup_(ov) : NULL;
+/* Run i's overrides as the loader's --set array: *ov the text (sb_sweep_overrides_text), *lines
+ * its copy cut into the strings of *set. All three new; SB_ENOMEM. */
+static int run_set(const sb_sweep *sw, size_t i, char **ov, char **lines, const char ***set, int *n_set) {
+  *ov = sb_sweep_overrides_text(sw, i);
+  *lines = *ov ? dup_(*ov) : NULL;
   size_t n_lines = 0;
-  for (const char *q = ov; q && *q; q++) n_lines += *q == '\n';
-  const char **set = sb_calloc(n_lines + 1, sizeof *set);
-  if (!set || !ov || !lines) { sb_free(set); sb_free(ov); sb_free(lines); return SB_ENOMEM; }
-  int n_set = 0;
+  for (const char *q = *ov; q && *q; q++) n_lines += *q == '\n';
+  *set = sb_calloc(n_lines + 1, sizeof **set);
+  *n_set = 0;
+  if (!*set || !*ov || !*lines) {
+    sb_free(*set); sb_free(*ov); sb_free(*lines);
+    *set = NULL; *ov = *lines = NULL;
+    return SB_ENOMEM;
+  }
   char *save = NULL;
-  for (char *tok = strtok_r(lines, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) set[n_set++] = tok;
-  st = SB_OK;
+  for (char *tok = strtok_r(*lines, "\n", &save); tok; tok = strtok_r(NULL, "\n", &save)) (*set)[(*n_set)++] = tok;
+  return SB_OK;
+}
+
+int sb_sweep_load_run(const sb_sweep *sw, size_t i, int threads, sb_snn_model *m) {
+  memset(m, 0, sizeof *m);
+  if (i >= sw->n_runs) SB_ERROR(SB_EINVAL, "%s: run index %zu out of range [0, %zu)", sw->file, i, sw->n_runs);
+  char *ov, *lines;
+  const char **set;
+  int n_set, st;
+  if ((st = run_set(sw, i, &ov, &lines, &set, &n_set))) return st;
+  sb_snn_model_opts mo = {set, n_set, NAN, -1, threads};
+  if ((st = sb_snn_model_load(sw->base, &mo, m))) st = sb_error_prefix_(st, "%s: run %zu", sw->file, i);
+  sb_free(ov);
+  sb_free(lines);
+  sb_free(set);
+  return st;
+}
+
+/* ---- failed runs ---- */
+
+/* <output_dir>/<prefix>_<i>.failed: the marker of a run that failed at run time */
+static void failed_path(const sb_sweep *sw, size_t i, char *buf, size_t cap) {
+  snprintf(buf, cap, "%s/%s_%0*zu.failed", sw->output_dir, sw->prefix, sw->width, i);
+}
+
+int sb_sweep_mark_failed(const sb_sweep *sw, size_t i, const char *message) {
+  char path[4096], tmp[4200];
+  failed_path(sw, i, path, sizeof path);
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  int st = make_dirs(sw->output_dir);
+  if (st) return st;
+  char *ov = sb_sweep_overrides_text(sw, i);
+  if (!ov) return SB_ENOMEM;
+  FILE *f = fopen(tmp, "w");
+  if (!f) { sb_free(ov); SB_ERROR(SB_EIO, "%s: cannot create: %s", tmp, strerror(errno)); }
+  /* line 1: the error (newlines folded), then the overrides that identify the run */
+  for (const char *q = message ? message : "unknown error"; *q; q++) fputc(*q == '\n' ? ' ' : *q, f);
+  fprintf(f, "\n%s", ov);
+  sb_free(ov);
+  if (fclose(f) != 0 || rename(tmp, path) != 0) {
+    int e = errno;
+    unlink(tmp);
+    SB_ERROR(SB_EIO, "%s: cannot write: %s", path, strerror(e));
+  }
+  return SB_OK;
+}
+
+int sb_sweep_run_failed(const sb_sweep *sw, size_t i, char **message) {
+  if (message) *message = NULL;
+  char path[4096];
+  failed_path(sw, i, path, sizeof path);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  char *want = sb_sweep_overrides_text(sw, i);
+  size_t cap = 4096, n = 0;
+  char *text = sb_malloc(cap);
+  int ok = 0;
+  if (want && text) {
+    size_t r;
+    while ((r = fread(text + n, 1, cap - 1 - n, f)) > 0) {
+      n += r;
+      if (n + 1 == cap) {
+        char *t2 = sb_realloc(text, cap * 2);
+        if (!t2) break;
+        text = t2;
+        cap *= 2;
+      }
+    }
+    text[n] = 0;
+    char *nl = strchr(text, '\n');
+    if (nl && !strcmp(nl + 1, want)) {   /* written by this sweep definition for this run */
+      ok = 1;
+      *nl = 0;
+      if (message) { *message = text; text = NULL; }
+    }
+  }
+  fclose(f);
+  sb_free(text);
+  sb_free(want);
+  return ok;
+}
+
+int sb_sweep_run(const sb_sweep *sw, size_t i, const sb_sweep_run_opts *o) {
+  if (i >= sw->n_runs) {
+    if (o && o->model) sb_snn_model_free(o->model);
+    SB_ERROR(SB_EINVAL, "%s: run index %zu out of range [0, %zu)", sw->file, i, sw->n_runs);
+  }
+  int st = SB_OK;
   sb_snn_model m;
   memset(&m, 0, sizeof m);
   sb_h5_out out = {0};
-  int created = 0;
+  int created = 0, loaded = 0;
   char path[4096];
   sb_sweep_run_path(sw, i, path, sizeof path);
-  if (st) goto done;
-  sb_snn_model_opts mo = {set, n_set, NAN, -1, o ? o->threads : 0};
-  if ((st = sb_snn_model_load(sw->base, &mo, &m))) {
-    st = sb_error_prefix_(st, "%s: run %zu", sw->file, i);
+  char *ov = sb_sweep_overrides_text(sw, i);
+  if (!ov) { st = SB_ENOMEM; goto done; }
+  if (o && o->model) {   /* built by the caller with sb_sweep_load_run: ours now */
+    m = *o->model;
+    memset(o->model, 0, sizeof *o->model);
+  } else if ((st = sb_sweep_load_run(sw, i, o ? o->threads : 0, &m))) {
     goto done;
   }
+  loaded = 1;
+  /* the directory only once the model is known to be valid: a bad run writes nothing */
+  if ((st = make_dirs(sw->output_dir))) goto done;
   if ((st = sb_h5_create(&out, path))) goto done;
   created = 1;
   sb_h5_attr_write_string(out.file, "spikebridge_version", SB_VERSION);
@@ -595,14 +833,19 @@ int sb_sweep_run(const sb_sweep *sw, size_t i, const sb_sweep_run_opts *o) {
   }
   st = sb_h5_commit(&out);
   created = 0;
+  if (!st) {   /* complete now: an older failure marker no longer applies */
+    char fp[4096];
+    failed_path(sw, i, fp, sizeof fp);
+    unlink(fp);
+  }
 done:
   if (created) {
     if (m.net) sb_net_attach_output(m.net, -1, 0);
     sb_h5_abort(&out);
   }
+  if (st && loaded && st != SB_ENOMEM) st = sb_error_prefix_(st, "%s: run %zu", sw->file, i);
+  if (o && o->model) sb_snn_model_free(o->model);   /* not taken over (an early error) */
   sb_snn_model_free(&m);
-  sb_free(lines);
-  sb_free(set);
   sb_free(ov);
   return st;
 }
@@ -695,10 +938,34 @@ static void csv_double(FILE *f, double x) {
   fputs(buf, f);
 }
 
+/* A fixed-length string dataset `name` of n strings (NULL: empty) in g. */
+static int write_strings(hid_t g, const char *name, char *const *v, size_t n) {
+  size_t maxlen = 1;
+  for (size_t i = 0; i < n; i++)
+    if (v[i] && strlen(v[i]) > maxlen) maxlen = strlen(v[i]);
+  char *buf = sb_calloc(n * maxlen + 1, 1);
+  if (!buf) return SB_ENOMEM;
+  for (size_t i = 0; i < n; i++)
+    if (v[i]) memcpy(buf + i * maxlen, v[i], strlen(v[i]));
+  int st = SB_OK;
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, maxlen);
+  H5Tset_strpad(t, H5T_STR_NULLPAD);
+  hsize_t dim = n;
+  hid_t sp = H5Screate_simple(1, &dim, NULL);
+  hid_t d = H5Dcreate2(g, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (d < 0 || H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) st = SB_SET_ERROR(SB_EIO, "summary: cannot write %s", name);
+  if (d >= 0) H5Dclose(d);
+  H5Sclose(sp);
+  H5Tclose(t);
+  sb_free(buf);
+  return st;
+}
+
 /* Write the per-parameter column: float64 when every value is a number (or boolean), else
- * fixed-length strings of the JSON texts. */
+ * fixed-length strings (a JSON string's plain text, other values as JSON text). */
 static int write_param_column(hid_t g, const sb_sweep *sw, size_t p) {
-  size_t n = sw->n_runs, maxlen = 1;
+  size_t n = sw->n_runs;
   int numeric = 1;
   double *x = sb_malloc(n * sizeof *x + 1);
   if (!x) return SB_ENOMEM;
@@ -709,27 +976,18 @@ static int write_param_column(hid_t g, const sb_sweep *sw, size_t p) {
     if (!strcmp(t, "true")) x[i] = 1;
     else if (!strcmp(t, "false")) x[i] = 0;
     else if (*end || end == t) numeric = 0;
-    if (strlen(t) > maxlen) maxlen = strlen(t);
   }
   int st = SB_OK;
   if (numeric) {
     st = sb_h5_write_1d(g, sw->paths[p], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, x, n);
   } else {
-    char *buf = sb_calloc(n * maxlen + 1, 1);
-    if (!buf) { sb_free(x); return SB_ENOMEM; }
-    for (size_t i = 0; i < n; i++) memcpy(buf + i * maxlen, sw->values[i * sw->n_params + p], strlen(sw->values[i * sw->n_params + p]));
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, maxlen);
-    H5Tset_strpad(t, H5T_STR_NULLPAD);
-    hsize_t dim = n;
-    hid_t sp = H5Screate_simple(1, &dim, NULL);
-    hid_t d = H5Dcreate2(g, sw->paths[p], t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (d < 0 || H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-      st = SB_SET_ERROR(SB_EIO, "summary: cannot write params/%s", sw->paths[p]);
-    if (d >= 0) H5Dclose(d);
-    H5Sclose(sp);
-    H5Tclose(t);
-    sb_free(buf);
+    char **txt = sb_calloc(n + 1, sizeof *txt);
+    if (!txt) st = SB_ENOMEM;
+    for (size_t i = 0; i < n && !st; i++)
+      if (!(txt[i] = plain_text(sw->values[i * sw->n_params + p]))) st = SB_ENOMEM;
+    if (!st) st = write_strings(g, sw->paths[p], txt, n);
+    for (size_t i = 0; txt && i < n; i++) sb_free(txt[i]);
+    sb_free(txt);
   }
   sb_free(x);
   return st;
@@ -742,10 +1000,16 @@ int sb_sweep_write_summary(const sb_sweep *sw, size_t *n_complete) {
   sb_sweep_pop_stats **all = sb_calloc(n, sizeof *all);
   size_t *nps = sb_calloc(n, sizeof *nps);
   unsigned char *complete = sb_calloc(n + 1, 1);
-  if (!all || !nps || !complete) { st = SB_ENOMEM; goto done; }
+  char **errs = sb_calloc(n + 1, sizeof *errs), **status = sb_calloc(n + 1, sizeof *status);
+  if (!all || !nps || !complete || !errs || !status) { st = SB_ENOMEM; goto done; }
   char path[4096];
   for (size_t i = 0; i < n; i++) {
-    if (!sb_sweep_run_complete(sw, i)) continue;
+    status[i] = (char *)"todo";
+    if (!sb_sweep_run_complete(sw, i)) {
+      if (sb_sweep_run_failed(sw, i, &errs[i])) status[i] = (char *)"failed";
+      continue;
+    }
+    status[i] = (char *)"complete";
     sb_sweep_run_path(sw, i, path, sizeof path);
     if ((st = sb_sweep_run_stats(path, &all[i], &nps[i]))) goto done;
     complete[i] = 1;
@@ -762,13 +1026,19 @@ int sb_sweep_write_summary(const sb_sweep *sw, size_t *n_complete) {
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", csv, (long)getpid());
   FILE *f = fopen(tmp, "w");
   if (!f) { st = SB_SET_ERROR(SB_EIO, "%s: cannot create: %s", tmp, strerror(errno)); goto done; }
-  fputs("index,complete", f);
+  fputs("index,complete,status", f);
   for (size_t p = 0; p < sw->n_params; p++) { fputc(',', f); csv_field(f, sw->paths[p]); }
   for (size_t q = 0; q < np; q++) fprintf(f, ",%s_spikes,%s_rate_Hz,%s_cv", cols[q].name, cols[q].name, cols[q].name);
-  fputs(",file\n", f);
+  fputs(",file,error\n", f);
   for (size_t i = 0; i < n; i++) {
-    fprintf(f, "%zu,%d", i, complete[i]);
-    for (size_t p = 0; p < sw->n_params; p++) { fputc(',', f); csv_field(f, sw->values[i * sw->n_params + p]); }
+    fprintf(f, "%zu,%d,%s", i, complete[i], status[i]);
+    for (size_t p = 0; p < sw->n_params; p++) {
+      char *t = plain_text(sw->values[i * sw->n_params + p]);
+      if (!t) { fclose(f); unlink(tmp); st = SB_ENOMEM; goto done; }
+      fputc(',', f);
+      csv_field(f, t);
+      sb_free(t);
+    }
     for (size_t q = 0; q < np; q++) {
       const sb_sweep_pop_stats *s = NULL;
       for (size_t r = 0; complete[i] && r < nps[i]; r++)
@@ -781,6 +1051,8 @@ int sb_sweep_write_summary(const sb_sweep *sw, size_t *n_complete) {
     sb_sweep_run_path(sw, i, path, sizeof path);
     fputc(',', f);
     csv_field(f, path);
+    fputc(',', f);
+    if (errs[i]) csv_field(f, errs[i]);
     fputc('\n', f);
   }
   if (fclose(f) != 0 || rename(tmp, csv) != 0) {
@@ -802,6 +1074,8 @@ int sb_sweep_write_summary(const sb_sweep *sw, size_t *n_complete) {
   for (size_t i = 0; i < n && !st; i++) idx[i] = (int64_t)i;
   if (!st) st = sb_h5_write_1d(o.file, "index", H5T_STD_I64LE, H5T_NATIVE_INT64, idx, n);
   if (!st) st = sb_h5_write_1d(o.file, "complete", H5T_STD_U8LE, H5T_NATIVE_UCHAR, complete, n);
+  if (!st) st = write_strings(o.file, "status", status, n);
+  if (!st) st = write_strings(o.file, "error", errs, n);
   hid_t g = st ? H5I_INVALID_HID : sb_h5_group(o.file, "params");
   for (size_t p = 0; p < sw->n_params && !st && g >= 0; p++) st = write_param_column(g, sw, p);
   if (g >= 0) H5Gclose(g);
@@ -835,6 +1109,9 @@ done:
   sb_free(all);
   sb_free(nps);
   sb_free(complete);
+  for (size_t i = 0; errs && i < n; i++) sb_free(errs[i]);
+  sb_free(errs);
+  sb_free(status);
   if (n_complete) *n_complete = done;
   return st;
 }
