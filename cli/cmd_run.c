@@ -68,7 +68,10 @@ static int checkpoint_hook(void *vc, sb_net *net, int *stop) {
   ckpt_ctx *c = vc;
   double t = sb_net_time(net);
   if (!checkpoint_due(c, t)) return SB_OK;
-  while (c->every > 0 && c->next <= t) c->next += c->every;
+  if (c->every > 0 && c->next <= t) {   /* the next multiple after t (a loop of += every never ended at 1e-300) */
+    c->next = (floor(t / c->every) + 1) * c->every;
+    if (!(c->next > t)) c->next = t + c->every > t ? t + c->every : nextafter(t, INFINITY);
+  }
   int st = sb_net_checkpoint_write(net, c->path, &c->info);
   if (st) return st;
   c->written++;
@@ -225,7 +228,10 @@ int sb_cmd_run(int argc, char **argv) {
         break;
       case 5:
         if ((rc = sb_cli_double("run", "--checkpoint-every", optarg, &ck_every))) goto done;
-        if (!(ck_every > 0)) { rc = sb_cli_usage_error("run", "--checkpoint-every: must be > 0 ms (got %s)", optarg); goto done; }
+        if (!(ck_every >= 0.001)) {   /* below the engine's resolution: a checkpoint every window at best */
+          rc = sb_cli_usage_error("run", "--checkpoint-every: must be >= 0.001 ms (got %s)", optarg);
+          goto done;
+        }
         break;
       case 6: ck_path = optarg; break;
       case 7: resume = optarg; break;

@@ -206,11 +206,10 @@ int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_i
   return sb_h5_commit(&o);
 }
 
-/* ---- digest: a CRC-32 (zlib) over the root attributes but `digest` (by name) and the
- * datasets under /checkpoint (by path, as native bytes), so that a checkpoint edited after it
- * was written (a seed, the overrides, a window index or a Poisson time that pass the restore's
- * checks) is refused instead of silently changing the run. The recordings (/spikes, /report) are
- * checked on their own when restored. */
+/* ---- digest: a CRC-32 (zlib) over the root attributes but `digest` (by name) and every
+ * dataset (by path, as native bytes: the state under /checkpoint and the recordings), so that a
+ * checkpoint edited after it was written (a seed, the overrides, a Poisson time, a spike's node
+ * id that pass the restore's checks) is refused instead of silently changing the run. */
 
 typedef struct { uLong crc; int err; } digest_ctx;
 
@@ -265,9 +264,7 @@ static int checkpoint_digest(hid_t f, unsigned long *crc) {
   digest_ctx c = {crc32(0L, Z_NULL, 0), 0};
   hsize_t idx = 0;
   if (H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &idx, digest_attr, &c) < 0) c.err = 1;
-  hid_t g = H5Gopen2(f, "checkpoint", H5P_DEFAULT);
-  if (g < 0 || H5Ovisit2(g, H5_INDEX_NAME, H5_ITER_INC, digest_obj, &c, H5O_INFO_BASIC) < 0) c.err = 1;
-  if (g >= 0) H5Gclose(g);
+  if (H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_INC, digest_obj, &c, H5O_INFO_BASIC) < 0) c.err = 1;   /* every dataset */
   *crc = c.crc;
   return c.err ? SB_EIO : SB_OK;
 }
@@ -277,9 +274,10 @@ int sb_checkpoint_verify(const char *path) {
   int st = sb_h5_open_read(path, &f);
   if (st) return st;
   char *stored = NULL;
-  if (!sb_h5_attr_exists(f, "digest")) {   /* written before digests (older builds) */
+  if (!sb_h5_attr_exists(f, "digest")) {   /* deleting it must not turn the check off */
     H5Fclose(f);
-    return SB_OK;
+    SB_ERROR(SB_EFORMAT, "%s: root attribute digest: missing (removed, or written by an older build); a checkpoint is "
+             "resumed only as written", path);
   }
   unsigned long crc = 0;
   st = sb_h5_attr_read_string(f, "digest", &stored);

@@ -432,9 +432,9 @@ void sb_checkpoint_info_free(sb_checkpoint_info *info);
  * match (neuron, stimulus or recording counts, window), SB_EIO, SB_ENOMEM. */
 int sb_net_checkpoint_restore(sb_net *net, const char *path);
 /* SB_OK when the checkpoint at `path` matches the digest written with it (a CRC-32 over its root
- * attributes and /checkpoint datasets; checkpoints without one, from older builds, pass);
- * SB_EFORMAT naming both digests when it was edited or corrupted after writing. Call after
- * sb_net_checkpoint_restore, whose checks name what is wrong where they can. */
+ * attributes and all its datasets); SB_EFORMAT naming both digests when it was edited or
+ * corrupted after writing, or when it has none. Call after sb_net_checkpoint_restore, whose
+ * checks name what is wrong where they can. */
 int sb_checkpoint_verify(const char *path);
 
 

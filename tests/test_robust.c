@@ -225,6 +225,17 @@ static void test_tampered_checkpoint(void **state) {
                        : a == 3 ? "root attribute checkpoint_version: 99, this build reads version 1"
                                 : "the checkpoint's contents do not match its digest");
   }
+  /* the digest removed together with an edit: refused too (removing it turned the check off) */
+  copy_file(ckpt, cp);
+  f = H5Fopen(cp, H5F_ACC_RDWR, H5P_DEFAULT);
+  assert_true(f >= 0);
+  assert_true(H5Adelete(f, "digest") >= 0);
+  H5Fclose(f);
+  expect_refused(cp, "root attribute digest: missing (removed, or written by an older build)");
+  /* a recorded spike's node id changed within range: the recordings are in the digest */
+  u = 3;
+  tamper_at(ckpt, cp, "spikes/exc/node_ids", H5T_NATIVE_UINT64, 0, &u, 1);
+  expect_refused(cp, "the checkpoint's contents do not match its digest");
 }
 
 /* A plastic network's checkpoint (tests/ref/stdp_net.json) with a NaN weight. */
@@ -645,6 +656,10 @@ static void test_output_names(void **state) {
   assert_null(strstr(out, "warning"));
   assert_true(sb_test_file_exists(probe));
   remove(probe);
+  /* --checkpoint-every 1e-300: next += every never moved the next time (a hang, SIGTERM ignored) */
+  assert_int_equal(run_t("run %s -o %s/ck.h5 --quiet --t-stop 10 --checkpoint-every 1e-300", model, dir), 2);
+  check_contains(out, "--checkpoint-every: must be >= 0.001 ms (got 1e-300)");
+  assert_int_equal(run_t("run %s -o %s/ck.h5 --quiet --t-stop 5 --checkpoint-every 0.001", model, dir), 0);
   assert_int_equal(run_t("run %s -o %s/adir/ --quiet --t-stop 10", model, dir), 2);
   check_contains(out, "adir/: ends with '/': expected an output file name, not a directory");
   assert_int_equal(run_t("run %s -o %s/h.h5 --quiet --t-stop 0x10", model, dir), 2);
