@@ -742,7 +742,8 @@ int sb_net_connect(sb_net *net, int src, int tgt, const sb_conn_spec *c, const s
       for (size_t i = 0; i < c->n; i++) {
         if (c->sources[i] >= ns) SB_ERROR(SB_EINVAL, "sources[%zu]: must be < %zu (got %u)", i, ns, c->sources[i]);
         if (c->targets[i] >= nt) SB_ERROR(SB_EINVAL, "targets[%zu]: must be < %zu (got %u)", i, nt, c->targets[i]);
-        if (c->weights && !isfinite(c->weights[i])) SB_ERROR(SB_EINVAL, "weights[%zu]: must be finite", i);
+        if (c->weights && !isfinite((float)c->weights[i]))   /* stored as float32 (1e39 became inf) */
+          SB_ERROR(SB_EINVAL, "weights[%zu]: %g is beyond the range of the stored float32 (|w| <= 3.4e38)", i, c->weights[i]);
         if (c->weights && !(fabs(c->weights[i]) <= sb_neuron_weight_max(net->pops[tgt].type)))
           SB_ERROR(SB_EINVAL, "weights[%zu]: %g nS into %s is beyond the %g nS that conductance-based models integrate", i,
                    c->weights[i], net->pops[tgt].type->name, SB_COND_G_MAX);
@@ -890,6 +891,11 @@ int sb_net_connect_dense(sb_net *net, int src, int tgt, const float *w, double d
         sb_free(p->wt);
         SB_ERROR(SB_EINVAL, "weight[%zu][%zu]: must be finite", t, s);
       }
+      if (!(fabs(w[t * ns + s]) <= sb_neuron_weight_max(net->pops[tgt].type))) {
+        sb_free(p->wt);
+        SB_ERROR(SB_EINVAL, "weight[%zu][%zu]: %g nS into %s is beyond the %g nS that conductance-based models integrate", t,
+                 s, (double)w[t * ns + s], net->pops[tgt].type->name, SB_COND_G_MAX);
+      }
       p->wt[s * nt + t] = w[t * ns + s];
       nz += w[t * ns + s] != 0;
     }
@@ -914,9 +920,15 @@ int sb_net_connect_conv(sb_net *net, int src, int tgt, const sb_net_conv_shape *
   if (net->pops[tgt].n != (size_t)cs->C_out * (size_t)OH * (size_t)OW)
     SB_ERROR(SB_EINVAL, "conv: target population '%s' has %zu neurons, shape (%d, %d, %d) needs %d",
              net->pops[tgt].name, net->pops[tgt].n, cs->C_out, OH, OW, cs->C_out * OH * OW);
+  size_t nk = (size_t)cs->C_out * (size_t)cs->C_in * (size_t)cs->KH * (size_t)cs->KW;
+  for (size_t i = 0; i < nk; i++) {   /* as every other weight (the kernel was only met at run time) */
+    if (!isfinite(kernel[i])) SB_ERROR(SB_EINVAL, "kernel[%zu]: must be finite", i);
+    if (!(fabs(kernel[i]) <= sb_neuron_weight_max(net->pops[tgt].type)))
+      SB_ERROR(SB_EINVAL, "kernel[%zu]: %g nS into %s is beyond the %g nS that conductance-based models integrate", i,
+               (double)kernel[i], net->pops[tgt].type->name, SB_COND_G_MAX);
+  }
   sb_proj *p;
   if ((rc = new_proj(net, src, tgt, SB_PROJ_CONV, &p))) return rc;
-  size_t nk = (size_t)cs->C_out * (size_t)cs->C_in * (size_t)cs->KH * (size_t)cs->KW;
   p->kernel = sb_malloc(nk * sizeof *p->kernel);
   if (!p->kernel) return SB_ENOMEM;
   memcpy(p->kernel, kernel, nk * sizeof *p->kernel);

@@ -403,11 +403,17 @@ static void test_absurd_values(void **state) {
         "'projections[0]={\"source\": \"exc\", \"target\": \"exc\", \"rule\": \"one_to_one\", \"delay\": 1.5, "
         "\"weight\": {\"distribution\": \"uniform\", \"min\": 2e7, \"max\": 3e7}}'",
         "'projections[0]={\"source\": \"exc\", \"target\": \"exc\", \"rule\": \"explicit\", \"delay\": 1.5, "
-        "\"sources\": [0, 1], \"targets\": [1, 2], \"weights\": [1, -2e7]}'"};
+        "\"sources\": [0, 1], \"targets\": [1, 2], \"weights\": [1, -2e7]}'",
+        "'projections[0]={\"source\": \"exc\", \"target\": \"exc\", \"rule\": \"conv\", \"delay\": 1.5, "
+        "\"in_shape\": [1, 40, 1], \"kernel_shape\": [1, 1, 1, 1], \"kernel\": [5e7], \"stride\": 1, \"padding\": 0}'",
+        "'projections[0]={\"source\": \"exc\", \"target\": \"exc\", \"rule\": \"all_to_all\", \"storage\": \"dense\", "
+        "\"delay\": 1.5, \"weight\": {\"distribution\": \"uniform\", \"min\": 2e7, \"max\": 3e7}}'"};
     static const char *const want[] = {"m.json: projections[0].weight: drawn weight 2e+07 nS into ",
                                        "m.json: projections[0].weight: drawn weight 2.",
-                                       "m.json: projections[0].weights[1]: -2e+07 nS into "};
-    for (int j = 0; j < 3; j++) {
+                                       "m.json: projections[0].weights[1]: -2e+07 nS into ",
+                                       "m.json: projections[0].kernel[0]: 5e+07 nS into ",
+                                       "m.json: projections[0].weight[0][0]: 2."};
+    for (int j = 0; j < 5; j++) {
       assert_int_equal(run_t("run %s -o %s --quiet --t-stop 50 --set 'populations.exc.model=\"%s\"' "
                              "--set populations.exc.params={} --set %s", model, o, models[i], proj[j]), 2);
       check_contains(out, want[j]);
