@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "sim/core.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -34,7 +35,7 @@ int sb_cli_double(const char *cmd, const char *flag, const char *s, double *v) {
   errno = 0;
   double x = strtod(s, &end);
   /* strtod also reads hexadecimal ("0x10" = 16): a decimal number is what every flag means */
-  if (!*s || *end || errno || !isfinite(x) || strpbrk(s, "xX"))
+  if (!*s || *end || errno || !isfinite(x) || strpbrk(s, "xX") || isspace((unsigned char)*s))   /* "100 " was refused, " 100" not */
     return sb_cli_usage_error(cmd, "%s: expected a finite decimal number (got '%s')", flag, s);
   *v = x;
   return 0;
@@ -44,7 +45,7 @@ int sb_cli_long(const char *cmd, const char *flag, const char *s, long lo, long 
   char *end;
   errno = 0;
   long x = strtol(s, &end, 10);
-  if (!*s || *end || errno || x < lo || x > hi)
+  if (!*s || *end || errno || x < lo || x > hi || isspace((unsigned char)*s))
     return sb_cli_usage_error(cmd, "%s: expected an integer in [%ld, %ld] (got '%s')", flag, lo, hi, s);
   *v = x;
   return 0;

@@ -388,10 +388,13 @@ attached:;
   }
   if (st) goto fail;
   if (sb_net_stopped(m.net)) {
-    char qc[8400], qo[8400];   /* shell-quoted: the line is meant to be pasted */
+    char qc[8400], qo[8400], exe[4096], qe[8400];   /* shell-quoted: the line is meant to be pasted */
+    ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);   /* the binary run, not a bare name off PATH */
+    if (el > 0) exe[el] = '\0';
+    else snprintf(exe, sizeof exe, "spikebridge");
     fprintf(stderr, "spikebridge run: stopped by signal %d at t = %.3f ms of %.10g; checkpoint (with the recordings so far) "
-            "written to %s\n  continue with: spikebridge run --resume %s -o %s\n", (int)stop_requested, ck.t_written,
-            m.t_stop, ck.path, shell_quote(ck.path, qc, sizeof qc), shell_quote(out, qo, sizeof qo));
+            "written to %s\n  continue with: %s run --resume %s -o %s\n", (int)stop_requested, ck.t_written,
+            m.t_stop, ck.path, shell_quote(exe, qe, sizeof qe), shell_quote(ck.path, qc, sizeof qc), shell_quote(out, qo, sizeof qo));
     sb_net_attach_output(m.net, -1, 0);
     sb_h5_abort(&o);
     sb_snn_model_free(&m);

@@ -34,7 +34,8 @@ static void usage(FILE *out) {
           "  -q, --quiet    no progress line\n"
           "  -h, --help     this help; 'spikebridge COMMAND --help' for a command's options\n"
           "  -V, --version  print the version\n\n"
-          "Exit status: 0 success, 1 runtime failure, 2 usage or input error.\n");
+          "Exit status: 0 success, 1 runtime failure, 2 usage or input error, 3 stopped by a signal\n"
+          "with a checkpoint written (run; see 'spikebridge run --help').\n");
 }
 
 static void on_signal(int sig) {

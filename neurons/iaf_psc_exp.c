@@ -177,7 +177,9 @@ static int polish(const par *p, const der *d, const st *s, double h, double *x, 
   root_ctx c = {p, d, s};
   gsl_function F = {root_f, &c};
   if (gsl_root_fsolver_set(r, &F, 0.0, h) != GSL_SUCCESS)
-    SB_ERROR(SB_ENOCONV, "iaf_psc_exp: threshold root not bracketed in [0, %g] ms", h);
+    SB_ERROR(SB_ENOCONV, "iaf_psc_exp: threshold root not bracketed in [0, %g] ms (V_m = %g mV, I_syn_ex = %g pA, "
+             "I_syn_in = %g pA: weights or inputs too large for the propagator's precision?)", h, s->V_m, s->I_syn_ex,
+             s->I_syn_in);
   for (int it = 0; it < 100; it++) {
     gsl_root_fsolver_iterate(r);
     double lo = gsl_root_fsolver_x_lower(r), hi = gsl_root_fsolver_x_upper(r);
@@ -186,7 +188,8 @@ static int polish(const par *p, const der *d, const st *s, double h, double *x, 
       return SB_OK;
     }
   }
-  SB_ERROR(SB_ENOCONV, "iaf_psc_exp: threshold root did not converge in [0, %g] ms", h);
+  SB_ERROR(SB_ENOCONV, "iaf_psc_exp: threshold root did not converge in [0, %g] ms (V_m = %g mV, I_syn_ex = %g pA, "
+           "I_syn_in = %g pA)", h, s->V_m, s->I_syn_ex, s->I_syn_in);
 }
 
 static int crossing_rec(const par *p, const der *d, const st *s, double h, double *x, int depth,
