@@ -615,6 +615,19 @@ int sb_sweep_load(const char *path, const char *output_dir_override, sb_sweep **
   size_t w = 4;
   for (size_t x = n_runs - 1; x >= 10000; x /= 10) w++;
   sw->width = (int)w;
+  {   /* the longest name written, <prefix>_<i>.failed.tmp.<pid>, must fit the file system (a
+       * 245-character prefix failed at the first run, after the checks) */
+    struct stat sd;
+    long name_max = pathconf(stat(sw->output_dir, &sd) == 0 ? sw->output_dir : ".", _PC_NAME_MAX);
+    if (name_max <= 0) name_max = 255;
+    size_t longest = strlen(sw->prefix) + 1 + w + strlen(".failed.tmp.") + 7;
+    if ((long)longest > name_max) {
+      rc = fail_(&c, "prefix", "'%.20s...' (%zu characters) makes file names of %zu characters, more than the %ld the file "
+                 "system allows; expected a prefix of at most %ld characters", sw->prefix, strlen(sw->prefix), longest,
+                 name_max, name_max - (long)(longest - strlen(sw->prefix)));
+      goto fail;
+    }
+  }
   path_set_free(&seen);
   json_decref(base_root);
   json_decref(root);

@@ -88,6 +88,16 @@ static void test_empty_output_dir(void **state) {
   assert_null(strstr(out, "-> /"));
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o '' --quiet", q), 2);
   check_contains(out, "od_ok.json: -o/--output-dir: expected a directory name");
+  /* a prefix too long for the file names it makes: refused with the checks (it failed at run 0) */
+  char text[1200], pre[300];
+  memset(pre, 'p', 245);
+  pre[245] = '\0';
+  snprintf(text, sizeof text, "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 20}, \"parameters\": "
+           "{\"populations.exc.params.tau_m\": [15, 16]}, \"prefix\": \"%s\", \"output_dir\": \"long_out\"}", pre);
+  const char *lp = write_file("long_prefix.json", text);
+  assert_int_equal(sb_test_run(out, sizeof out, "sweep %s --quiet", lp), 2);
+  check_contains(out, "long_prefix.json: prefix: 'pppppppppppppppppppp...' (245 characters) makes file names of 269 characters");
+  assert_false(sb_test_file_exists(tmp_path("long_out")));
 }
 
 /* ---- 2. a path set twice ---- */
