@@ -73,6 +73,7 @@ static int checkpoint_hook(void *vc, sb_net *net, int *stop) {
     if (!(c->next > t)) c->next = t + c->every > t ? t + c->every : nextafter(t, INFINITY);
   }
   int st = sb_net_checkpoint_write(net, c->path, &c->info);
+  if (st == SB_EINVAL) st = SB_EIO;   /* checked before the run: what fails now (a folder deleted) is a run-time failure */
   if (st) return st;
   c->written++;
   c->t_written = t;

@@ -39,6 +39,9 @@ static void usage(FILE *out) {
 }
 
 static void on_signal(int sig) {
+  static const char msg[] = "spikebridge: stopped by a signal; temporary output removed\n";
+  ssize_t w = write(2, msg, sizeof msg - 1);   /* async-signal-safe; it ended without a word */
+  (void)w;
   sb_h5_cleanup_on_signal();
   signal(sig, SIG_DFL);
   raise(sig);
