@@ -213,7 +213,9 @@ typedef struct {
   double cch_max_lag; /* ms; default 50 */
   int progress;       /* 1: a progress line on stderr when it is a terminal (and not sb_quiet) */
   const uint64_t *node_ids;  /* optional (n_node_ids): every node of the population, so neurons
-                              * without spikes count (sb_spk_node_ids); NULL = ids seen in spikes */
+                              * without spikes count (sb_spk_node_ids); NULL = ids seen in spikes.
+                              * Non-NULL (even with n_node_ids 0) is a closed list: a spike of
+                              * another id is refused (SB_EFORMAT) */
   size_t n_node_ids;
 } sb_stats_opts;
 

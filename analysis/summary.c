@@ -133,7 +133,9 @@ typedef struct {
   double isi_e[SB_ISI_HIST_BINS + 1];   /* ISI histogram edges, ms */
   nstate *ns;
   size_t n_ns, cap_ns;
-  size_t n_listed;         /* neurons from opts.node_ids (0: none given; the ids seen in the spikes) */
+  size_t n_listed;         /* neurons from opts.node_ids (the first n_listed dense indices) */
+  int listed;              /* 1: opts.node_ids was given (a closed list, even of 0 nodes): a spike
+                            * of another id is refused; 0: the neurons are the ids seen */
   double t_last;           /* latest spike time read by pass_main */
   idmap map;
 } acc;
@@ -277,7 +279,7 @@ static int pass_main(acc *a, sb_spk_file *f, size_t pop, size_t n, size_t W, dou
     for (size_t i = 0; i < m; i++) {
       long k = neuron_index(a, id[i]);
       if (k < 0) return SB_ENOMEM;
-      if (a->n_listed && (size_t)k >= a->n_listed)   /* it would count as an extra neuron */
+      if (a->listed && (size_t)k >= a->n_listed)   /* it would count as an extra neuron */
         SB_ERROR(SB_EFORMAT, "%s: population %s: spike %zu has node id %llu, which the %zu node ids given for the "
                  "population (--nodes) do not include: expected the nodes file of these spikes", sb_spk_file_path(f),
                  sb_spk_pop(f, pop)->name, off + i,
@@ -561,6 +563,7 @@ static int summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, int sho
   for (size_t i = 0; !st && i < o->n_node_ids; i++)   /* silent neurons count too */
     if (neuron_index(&a, o->node_ids[i]) < 0) st = SB_ENOMEM;
   a.n_listed = a.n_ns;
+  a.listed = o->node_ids != NULL;   /* given, even when empty: an empty list was ignored */
   a.t_last = -INFINITY;
   int violated = 0;
   int broken = 0;

@@ -642,6 +642,33 @@ static void test_id_checks(void **state) {
   char out[8192];
   assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' %s", p4, args), 0);
   check_contains(out, "\"n_neurons\": 6");
+  /* a population of 0 nodes is a list too: it was taken as "no list" (exit 0, the 3 ids seen) */
+  const char *n4 = tmpfile_path("emptynodes.h5");
+  f = h5new(n4);
+  g = sb_h5_group(f, "nodes/p");
+  write_ds(g, "node_id", H5T_STD_U64LE, H5T_NATIVE_UINT64, NULL, 0);
+  H5Gclose(g);
+  H5Fclose(f);
+  snprintf(args, sizeof args, "--nodes '%s'", n4);
+  bad_cli(p4, args, 2, "okid.h5: population p: spike 0 has node id 0, which the 0 node ids given for the population "
+                       "(--nodes) do not include");
+  /* also through the library: an empty list is not "no list" */
+  sb_spk_file *sf = NULL;
+  assert_int_equal(sb_spk_open(p4, &sf), SB_OK);
+  sb_stats_opts o;
+  sb_stats_opts_default(&o);
+  uint64_t none = 0;
+  o.node_ids = &none;
+  o.n_node_ids = 0;
+  sb_stats_summary *s = NULL;
+  assert_int_equal(sb_stats_summarize(sf, 0, &o, &s), SB_EFORMAT);
+  assert_null(s);
+  check_contains(sb_last_error(), "spike 0 has node id 0, which the 0 node ids given");
+  o.node_ids = NULL;   /* no list: the ids seen */
+  assert_int_equal(sb_stats_summarize(sf, 0, &o, &s), SB_OK);
+  assert_int_equal(s->n_neurons, 3);
+  sb_stats_summary_free(s);
+  sb_spk_close(sf);
 }
 
 static void write_text_file(const char *path, const char *text) {
