@@ -540,17 +540,32 @@ static int summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, int sho
   s->t_start = a.t0;
   s->t_stop = a.t1;
   s->bin = o->bin;
-  a.n_bins = sb_stats_n_bins(a.t0, a.t1, o->bin);
+  /* the bin count as a double: a window of 1e300 ms gave "9223372036854775807 bins" */
+  double n_bins_d = a.t1 > a.t0 ? (a.t1 - a.t0) / o->bin : 0;
   /* 1e8 bins (800 MB per histogram) is far beyond any plot or Fano window: a typo, not a request */
-  if (!st && a.n_bins > 100000000)
-    st = SB_SET_ERROR(SB_EINVAL, "%s: population %s: --bin %g ms over [%g, %g] ms gives %zu bins (at most 1e8): use a larger "
-                      "--bin or a shorter window", sb_spk_file_path(f), pi->name, o->bin, a.t0, a.t1, a.n_bins);
+  if (!st && !(n_bins_d <= 1e8))
+    st = SB_SET_ERROR(SB_EINVAL, "%s: population %s: --bin %g ms over [%g, %g] ms gives %.6g bins (at most 1e8): use a "
+                      "larger --bin or a shorter window", sb_spk_file_path(f), pi->name, o->bin, a.t0, a.t1, n_bins_d);
+  a.n_bins = st ? 0 : sb_stats_n_bins(a.t0, a.t1, o->bin);
+  /* a window given (--t-stop, or the recording's end from the file) shorter than one bin has no
+   * full bin: PSTH, Fano factor, chi and correlations would all be empty or nan (BinnedSpikeTrain
+   * keeps only whole bins). A window ending at the last spike (no t_stop) may be short for one
+   * population of several: its binned measures are nan with the reason, as before. */
+  if (!st && !isnan(o->t_stop) && a.n_bins == 0)
+    st = SB_SET_ERROR(SB_EINVAL, "%s: population %s: --bin %g ms is wider than the window [%g, %g] ms (%g ms): no full "
+                      "bin for the rate histogram, Fano factor, synchrony and correlations; expected --bin <= %g ms",
+                      sb_spk_file_path(f), pi->name, o->bin, a.t0, a.t1, a.t1 - a.t0, a.t1 - a.t0);
   double sigma = isnan(o->sigma) ? 2.0 * o->bin : o->sigma;
-  /* the kernel over +-5 sigma sampled at the bin (sb_stats_smooth_counts): --sigma 1e9 took 6.9 GB */
-  if (!st && !(10.0 * sigma / o->bin + 1 <= 1e8))
+  if (!st && isnan(o->sigma) && !isfinite(sigma))
+    st = SB_SET_ERROR(SB_EINVAL, "%s: population %s: --bin %g ms: the default --sigma (2 x --bin) is not a finite number; "
+                      "expected a smaller --bin (or give --sigma)", sb_spk_file_path(f), pi->name, o->bin);
+  /* the kernel over +-5 sigma sampled at the bin (sb_stats_smooth_counts): --sigma 1e9 took 6.9 GB.
+   * The default sigma (2 x bin) always gives 21 points; only a --sigma given can be too wide */
+  double k_points = 10.0 * (sigma / o->bin) + 1;
+  if (!st && !(k_points <= 1e8))
     st = SB_SET_ERROR(SB_EINVAL, "%s: population %s: --sigma %g ms over +-5 sigma gives a kernel of %.3g points of the bin "
                       "%g ms (at most 1e8): use a smaller --sigma or a larger --bin", sb_spk_file_path(f), pi->name, sigma,
-                      10.0 * sigma / o->bin + 1, o->bin);
+                      k_points, o->bin);
   size_t n_irate_out = a.t1 > a.t0 ? sb_stats_irate_len(a.t0, a.t1, o->bin) : 0;
   a.n_irate = n_irate_out ? n_irate_out + 1 : 0;   /* histogram over [t0, t1 + bin], one bin longer */
   a.irate_hi = a.t1 + o->bin;

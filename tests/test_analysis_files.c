@@ -719,7 +719,7 @@ static void test_file_claims(void **state) {
   bad_cli(q, "--t-start 600", 2, "plain.h5: population p: the window [600, 600] ms is empty: --t-start is at or after the "
                                  "last spike (499.5 ms)");
   /* sizes that are typos: 5e8 bins, a kernel of 2e9 points (it took 6.9 GB) */
-  bad_cli(q, "--bin 1e-6", 2, "plain.h5: population p: --bin 1e-06 ms over [0, 499.5] ms gives 499500000 bins (at most 1e8)");
+  bad_cli(q, "--bin 1e-6", 2, "plain.h5: population p: --bin 1e-06 ms over [0, 499.5] ms gives 4.995e+08 bins (at most 1e8)");
   bad_cli(q, "--sigma 1e9", 2, "plain.h5: population p: --sigma 1e+09 ms over +-5 sigma gives a kernel of 2e+09 points");
   /* a population name too long for a figure's file name: PLplot exited the process ("Too many
    * tries. Program aborted", exit 1, no message of ours) */
@@ -765,6 +765,60 @@ static void test_file_claims(void **state) {
   check_contains(out, "\"n_spikes\": 3");
 }
 
+/* Messages about the window and the bin: --bin 1e308 blamed a --sigma the user never gave
+ * ("--sigma inf ms ... a kernel of inf points"); a root t_stop of 1e300 gave
+ * "9223372036854775807 bins" (size_t overflow); a root t_stop [300, 400] was accepted and its
+ * first element used. */
+static void test_window_bin_messages(void **state) {
+  (void)state;
+  const double t[3] = {10.0, 250.0, 299.5};
+  const uint64_t id[3] = {0, 1, 0};
+  const char *p = tmpfile_path("window.h5");
+  const double ends[4] = {300.0, 1e300, 300.0, 400.0};
+  for (int k = 0; k < 3; k++) {
+    hid_t f = h5new(p);
+    assert_int_equal(sb_h5_attr_write_string(f, "spikebridge_version", "0.1.0"), SB_OK);
+    assert_int_equal(sb_h5_attr_write_doubles(f, "t_stop", &ends[k], k == 2 ? 2 : 1), SB_OK);
+    hid_t g = sb_h5_group(f, "spikes/p");
+    write_ds(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t, 3);
+    write_ds(g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, id, 3);
+    H5Gclose(g);
+    H5Fclose(f);
+    char out[8192];
+    if (k == 0) {   /* the window from the file, 300 ms: a bin wider than it has no full bin */
+      assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --bin 1e308", p), 2);
+      check_contains(out, "window.h5: population p: --bin 1e+308 ms is wider than the window [0, 300] ms (300 ms): no "
+                          "full bin");
+      check_contains(out, "expected --bin <= 300 ms");
+      assert_null(strstr(out, "sigma"));
+      assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --bin 300 --json", p), 0);   /* one bin is fine */
+      check_contains(out, "\"bin_ms\": 300");
+      assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --t-stop 3 --bin 5", p), 2);
+      check_contains(out, "window.h5: population p: --bin 5 ms is wider than the window [0, 3] ms (3 ms)");
+    } else if (k == 1) {
+      bad_cli(p, "", 2, "window.h5: population p: --bin 5 ms over [0, 1e+300] ms gives 2e+299 bins (at most 1e8)");
+    } else {
+      bad_cli(p, "", 2, "window.h5: root attribute t_stop: expected one number (ms), the recording's end; got 2 values");
+    }
+  }
+  /* without a recorded end the window ends at the last spike (299.5 ms): a wider bin leaves the
+   * binned measures nan with their reason (one population of several may be short), but a bin
+   * whose default sigma (2 x bin) overflows is named as such */
+  const char *q = tmpfile_path("window_plain.h5");
+  hid_t f = h5new(q), g = sb_h5_group(f, "spikes/p");
+  write_ds(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t, 3);
+  write_ds(g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, id, 3);
+  H5Gclose(g);
+  H5Fclose(f);
+  char out[8192];
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --bin 400 --json", q), 0);
+  check_contains(out, "\"psth_rate_hz\": []");
+  bad_cli(q, "--bin 1e308", 2, "window_plain.h5: population p: --bin 1e+308 ms: the default --sigma (2 x --bin) is not a "
+                               "finite number; expected a smaller --bin (or give --sigma)");
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --bin 1e308", q), 2);
+  assert_null(strstr(out, "kernel"));
+}
+
 int main(void) {
   sb_h5_quiet();
   const struct CMUnitTest tests[] = {
@@ -774,6 +828,7 @@ int main(void) {
       cmocka_unit_test(test_nwb_units),
       cmocka_unit_test(test_id_checks),
       cmocka_unit_test(test_file_claims),
+      cmocka_unit_test(test_window_bin_messages),
       cmocka_unit_test(test_nest_text),
       cmocka_unit_test(test_bad_files_exit_2),
       cmocka_unit_test(test_cli_table_json_plots),
