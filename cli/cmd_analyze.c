@@ -226,11 +226,26 @@ int sb_cmd_analyze(int argc, char **argv) {
       fprintf(stderr, "spikebridge: error: %s: no population '%s' (have:", path, popname);
       for (size_t i = 0; i < hi; i++) fprintf(stderr, " %s", sb_spk_pop(f, i)->name);
       fprintf(stderr, ")\n");
+      sb_spk_close(nf);
       sb_spk_close(f);
       return 2;
     }
     lo = (size_t)k;
     hi = lo + 1;
+  }
+  /* every population's figure names are checked before anything is computed or drawn: one
+   * too long for a file name stopped the plots partway, the earlier ones left behind */
+  if (plotdir) {
+    const char **names = sb_malloc((hi - lo + 1) * sizeof *names);
+    if (!names) st = SB_SET_ERROR(SB_ENOMEM, "cannot list the populations");
+    for (size_t p = lo; names && p < hi; p++) names[p - lo] = sb_spk_pop(f, p)->name;
+    if (names) st = sb_stats_plot_check(plotdir, names, hi - lo);
+    sb_free(names);
+    if (st) {
+      sb_spk_close(nf);
+      sb_spk_close(f);
+      return sb_cli_fail(st);
+    }
   }
   /* the table (or JSON) goes to memory first and to stdout only when every population was read
    * without error: an error never comes after half a table */
@@ -322,7 +337,14 @@ int sb_cmd_analyze(int argc, char **argv) {
           fprintf(out, "  %s: a pair train has more than 200000 spikes: the pairs are over [%g, %g) ms, where every "
                   "train is complete\n", s->population, s->t_start, s->pairs_t_stop);
       }
-      if (plotdir) fprintf(out, "  %s: figures in %s/%s_{raster,rate,isi,cv}.png\n", s->population, plotdir, s->population);
+      if (plotdir) {   /* the names sb_stats_plot writes: '/' and ' ' become '_', no doubled '/' */
+        char fname[256];
+        snprintf(fname, sizeof fname, "%s", s->population);
+        for (char *q = fname; *q; q++) if (*q == '/' || *q == ' ') *q = '_';
+        int dl = (int)strlen(plotdir);
+        while (dl > 1 && plotdir[dl - 1] == '/') dl--;
+        fprintf(out, "  %s: figures in %.*s/%s_{raster,rate,isi,cv}.png\n", s->population, dl, plotdir, fname);
+      }
     }
     sb_stats_summary_free(s);
   }

@@ -819,6 +819,112 @@ static void test_window_bin_messages(void **state) {
   assert_null(strstr(out, "kernel"));
 }
 
+/* Entries of a directory other than . and .. (-1 when it does not exist). */
+static int dir_entries(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return -1;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));)
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+  closedir(d);
+  return n;
+}
+
+static int run_wrapped(const char *wrap, char *out, size_t cap, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = sb_test_run_wrapped_v(wrap, out, cap, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+/* 1 if the file ends with the PNG IEND chunk. */
+static int png_has_iend(const char *path) {
+  static const unsigned char iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+  unsigned char tail[12];
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return 0;
+  int ok = fseek(fp, -12, SEEK_END) == 0 && fread(tail, 1, 12, fp) == 12 && !memcmp(tail, iend, 12);
+  fclose(fp);
+  return ok;
+}
+
+/* --plot failures leave nothing behind: a full disk (here a file size limit of 20 KiB) cut every
+ * PNG at 20480 bytes, without its IEND chunk, and analyze exited 0; a population name too long
+ * for a file name stopped the plots after the figures of the earlier populations were written;
+ * two populations whose names map to the same file names overwrote each other. */
+static void test_plot_failures(void **state) {
+  (void)state;
+  static char out[1 << 16];
+  char dir[600];
+  snprintf(dir, sizeof dir, "%s/figs_fsize", sb_test_tmpdir());
+  int rc = run_wrapped("trap '' XFSZ; ulimit -f 20;", out, sizeof out, "analyze tests/ref/analysis_ref.h5 --plot '%s'", dir);
+  if (rc != 1) fprintf(stderr, "exit %d, output:\n%s\n", rc, out);
+  assert_int_equal(rc, 1);
+  /* (dash's ulimit -f counts 512-byte blocks, bash's 1024: 10240 or 20480 bytes) */
+  check_contains(out, "figs_fsize/mislabelled_raster.png: cannot write figure: the PNG written is incomplete (");
+  assert_true(strstr(out, "(10240 bytes, ") || strstr(out, "(20480 bytes, "));
+  check_contains(out, " bytes, no IEND chunk): the file size limit (ulimit -f) was reached");
+  assert_null(strstr(out, "population"));   /* no table after an error */
+  assert_int_equal(dir_entries(dir), 0);    /* neither the final nor the temporary name */
+  /* without the limit: every figure whole (the check passes complete files) */
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze tests/ref/analysis_ref.h5 --plot '%s/'", dir), 0);
+  check_contains(out, "figs_fsize/mixed_{raster,rate,isi,cv}.png");
+  assert_int_equal(dir_entries(dir), 12);
+  const char *pops[3] = {"mislabelled", "mixed", "shuffled"}, *what[4] = {"raster", "rate", "isi", "cv"};
+  for (int i = 0; i < 3; i++)
+    for (int k = 0; k < 4; k++) {
+      char png[800];
+      snprintf(png, sizeof png, "%s/%s_%s.png", dir, pops[i], what[k]);
+      if (!png_has_iend(png)) fail_msg("%s: not a complete PNG", png);
+    }
+
+  /* populations 'a b', '..', 'x' * 240, 'é漢': the third name is too long with the temporary
+   * suffix; checked before the first figure, so nothing is written */
+  const double t[4] = {1.0, 2.0, 4.0, 7.0};
+  const uint64_t id[4] = {0, 1, 0, 0};
+  char longname[260];
+  memset(longname, 'x', 240);
+  longname[240] = '\0';
+  const char *names[4] = {"a b", "..", longname, "\xc3\xa9\xe6\xbc\xa2"};
+  const char *p = tmpfile_path("plotnames.h5");
+  hid_t f = h5new(p);
+  for (int i = 0; i < 4; i++) {
+    char path[300];
+    snprintf(path, sizeof path, "spikes/%s", names[i]);
+    sonata_pop(f, names[i], 0, NULL, 0, 0, NULL, 0, NULL, NULL);
+    hid_t g = H5Gopen2(f, path, H5P_DEFAULT);
+    assert_true(g >= 0);
+    write_ds(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t, 4);
+    write_ds(g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, id, 4);
+    H5Gclose(g);
+  }
+  H5Fclose(f);
+  char want[600];
+  snprintf(want, sizeof want, "cannot create the figures of population %s there: File name too long (the population name "
+                              "is too long for a file name)", longname);
+  snprintf(dir, sizeof dir, "%s/P1", sb_test_tmpdir());
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --plot '%s'", p, dir), 2);
+  check_contains(out, want);
+  assert_int_equal(dir_entries(dir), -1);   /* the directory it would have created is not left either */
+  assert_int_equal(mkdir(dir, 0777), 0);
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --plot '%s'", p, dir), 2);
+  check_contains(out, want);
+  assert_int_equal(dir_entries(dir), 0);    /* it held the figures of 'a b' and '..' */
+  /* the others plot; a name with a space and one with an underscore instead would clash */
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --plot '%s' --population '..'", p, dir), 0);
+  assert_int_equal(dir_entries(dir), 4);
+  const char *cp = tmpfile_path("plotclash.h5");
+  f = h5new(cp);
+  sonata_pop(f, "a b", H5T_IEEE_F64LE, t, 4, H5T_STD_I64LE, (const int64_t[]){0, 1, 0, 0}, 4, NULL, NULL);
+  sonata_pop(f, "a_b", H5T_IEEE_F64LE, t, 4, H5T_STD_I64LE, (const int64_t[]){0, 1, 0, 0}, 4, NULL, NULL);
+  H5Fclose(f);
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --plot '%s'", cp, dir), 2);
+  check_contains(out, "P1: populations 'a b' and 'a_b' would write the same figure files (");
+  check_contains(out, "P1/a_b_raster.png and the like");
+  assert_int_equal(dir_entries(dir), 4);    /* the earlier run's figures only */
+}
+
 int main(void) {
   sb_h5_quiet();
   const struct CMUnitTest tests[] = {
@@ -829,6 +935,7 @@ int main(void) {
       cmocka_unit_test(test_id_checks),
       cmocka_unit_test(test_file_claims),
       cmocka_unit_test(test_window_bin_messages),
+      cmocka_unit_test(test_plot_failures),
       cmocka_unit_test(test_nest_text),
       cmocka_unit_test(test_bad_files_exit_2),
       cmocka_unit_test(test_cli_table_json_plots),
