@@ -308,5 +308,13 @@ int sb_stats_plot(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const c
  * Errors: SB_EINVAL naming the population (name too long for a file name, a clash); SB_EIO
  * (directory not creatable, not a directory, cannot create files). */
 int sb_stats_plot_check(const char *dir, const char *const *pops, size_t n_pops);
+/* sb_stats_plot in two steps, so that a caller plotting several populations leaves no figure
+ * when a later one fails: sb_stats_plot_stage draws and checks the four PNGs under their
+ * temporary names (<final>.tmp.<pid>.png; on an error it removes those of this population);
+ * sb_stats_plot_finish renames the staged figures of pops[n_pops] to their final names
+ * (commit = 1) or removes them (commit = 0). Errors: as sb_stats_plot; finish: SB_EIO when a
+ * rename fails (the figures not yet renamed are removed). */
+int sb_stats_plot_stage(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const char *dir);
+int sb_stats_plot_finish(const char *dir, const char *const *pops, size_t n_pops, int commit);
 
 #endif

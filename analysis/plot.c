@@ -86,11 +86,13 @@ static int png_complete(const char *path, long long *size) {
   return ok;
 }
 
+/* End the figure's stream and check its PNG is whole; it stays under its temporary name
+ * (sb_stats_plot_finish renames or removes it). A PNG cut short is removed here. */
 static int fig_close(fig *g) {
   plend1();
   plsstrm(g->old);
   /* a full disk or a file size limit cut the PNG short and PLplot said nothing: check it is
-   * whole before it takes the final name */
+   * whole before it may take the final name */
   long long size;
   if (!png_complete(g->tmp, &size)) {
     const char *why = size < 0 ? strerror(errno) : short_write_reason(g->tmp, size);
@@ -99,13 +101,10 @@ static int fig_close(fig *g) {
     SB_ERROR(SB_EIO, "%s: cannot write figure: the PNG written is incomplete (%lld bytes, no IEND chunk): %s", g->final, size,
              why);
   }
-  if (rename(g->tmp, g->final) != 0) {
-    int e = errno;
-    unlink(g->tmp);
-    SB_ERROR(SB_EIO, "%s: cannot write figure: %s", g->final, strerror(e));
-  }
   return SB_OK;
 }
+
+static const char *const fig_kinds[4] = {"raster", "rate", "isi", "cv"};
 
 static void bars(const double *edges, const double *h, size_t n, int color) {
   for (size_t i = 0; i < n; i++) {
@@ -294,12 +293,36 @@ int sb_stats_plot_check(const char *dir, const char *const *pops, size_t n_pops)
   return st;
 }
 
-int sb_stats_plot(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const char *dir) {
+int sb_stats_plot_finish(const char *dir, const char *const *pops, size_t n_pops, int commit) {
+  int st = SB_OK;
+  for (size_t i = 0; i < n_pops; i++)
+    for (int k = 0; k < 4; k++) {
+      fig g;
+      fig_names(&g, dir, pops[i], fig_kinds[k]);
+      if (commit && !st && rename(g.tmp, g.final) != 0) {
+        int e = errno;
+        st = SB_SET_ERROR(SB_EIO, "%s: cannot write figure: %s", g.final, strerror(e));
+      }
+      if (!commit || st) unlink(g.tmp);   /* after an error, the rest are removed */
+    }
+  return st;
+}
+
+int sb_stats_plot_stage(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const char *dir) {
   const char *name = s->population;
   int st = sb_stats_plot_check(dir, &name, 1);
-  if (!st) st = raster(f, pop, s, dir);
+  if (st) return st;
+  st = raster(f, pop, s, dir);
   if (!st) st = rate(s, dir);
   if (!st) st = isi(s, dir);
   if (!st) st = cvdist(s, dir);
+  if (st) sb_stats_plot_finish(dir, &name, 1, 0);   /* this population's figures made so far */
+  return st;
+}
+
+int sb_stats_plot(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const char *dir) {
+  const char *name = s->population;
+  int st = sb_stats_plot_stage(f, pop, s, dir);
+  if (!st) st = sb_stats_plot_finish(dir, &name, 1, 1);
   return st;
 }

@@ -866,7 +866,7 @@ static void test_plot_failures(void **state) {
   assert_true(strstr(out, "(10240 bytes, ") || strstr(out, "(20480 bytes, "));
   check_contains(out, " bytes, no IEND chunk): the file size limit (ulimit -f) was reached");
   assert_null(strstr(out, "population"));   /* no table after an error */
-  assert_int_equal(dir_entries(dir), 0);    /* neither the final nor the temporary name */
+  assert_int_equal(dir_entries(dir), -1);   /* neither the final nor the temporary name, nor the new directory */
   /* without the limit: every figure whole (the check passes complete files) */
   assert_int_equal(sb_test_run(out, sizeof out, "analyze tests/ref/analysis_ref.h5 --plot '%s/'", dir), 0);
   check_contains(out, "figs_fsize/mixed_{raster,rate,isi,cv}.png");
@@ -923,6 +923,28 @@ static void test_plot_failures(void **state) {
   check_contains(out, "P1: populations 'a b' and 'a_b' would write the same figure files (");
   check_contains(out, "P1/a_b_raster.png and the like");
   assert_int_equal(dir_entries(dir), 4);    /* the earlier run's figures only */
+  /* an error in a later population (a negative time in 'b', found while reading) left the
+   * figures of 'a' behind: they are staged and renamed only when every population succeeded */
+  const char *bp = tmpfile_path("plotlater.h5");
+  f = h5new(bp);
+  const double tb[4] = {1.0, 2.0, -4.0, 7.0};
+  sonata_pop(f, "a", H5T_IEEE_F64LE, t, 4, H5T_STD_I64LE, (const int64_t[]){0, 1, 0, 0}, 4, NULL, NULL);
+  sonata_pop(f, "b", H5T_IEEE_F64LE, tb, 4, H5T_STD_I64LE, (const int64_t[]){0, 1, 0, 0}, 4, NULL, NULL);
+  H5Fclose(f);
+  snprintf(dir, sizeof dir, "%s/P3", sb_test_tmpdir());
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --plot '%s'", bp, dir), 2);
+  check_contains(out, "plotlater.h5: /spikes/b/timestamps[2]");
+  assert_int_equal(dir_entries(dir), -1);   /* the directory it created is removed too */
+  assert_int_equal(mkdir(dir, 0777), 0);
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --plot '%s'", bp, dir), 2);
+  assert_int_equal(dir_entries(dir), 0);
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --plot '%s' --population a", bp, dir), 0);
+  assert_int_equal(dir_entries(dir), 4);
+  for (int k = 0; k < 4; k++) {
+    char png[800];
+    snprintf(png, sizeof png, "%s/a_%s.png", dir, what[k]);
+    if (!png_has_iend(png)) fail_msg("%s: not a complete PNG", png);
+  }
 }
 
 int main(void) {
