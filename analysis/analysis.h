@@ -213,7 +213,9 @@ typedef struct {
   double cch_max_lag; /* ms; default 50 */
   int progress;       /* 1: a progress line on stderr when it is a terminal (and not sb_quiet) */
   const uint64_t *node_ids;  /* optional (n_node_ids): every node of the population, so neurons
-                              * without spikes count (sb_spk_node_ids); NULL = ids seen in spikes */
+                              * without spikes count (sb_spk_node_ids); NULL = ids seen in spikes.
+                              * Non-NULL (even with n_node_ids 0) is a closed list: a spike of
+                              * another id is refused (SB_EFORMAT) */
   size_t n_node_ids;
 } sb_stats_opts;
 
@@ -293,7 +295,26 @@ void sb_stats_summary_free(sb_stats_summary *s);
  * <pop>_raster.png (node id vs time, at most 200000 points evenly subsampled),
  * <pop>_rate.png (PSTH bars and the smoothed rate, Hz vs ms), <pop>_isi.png (ISI histogram,
  * log time axis), <pop>_cv.png (distribution of per-neuron CV). Drawn with PLplot's pngcairo
- * driver. Errors: SB_EIO if the directory cannot be created; reader errors. */
+ * driver, each into a temporary name renamed once the PNG is checked complete (it ends with
+ * the IEND chunk: a full disk or a file size limit cut it short and PLplot reported nothing).
+ * Errors: SB_EIO if the directory cannot be created or a PNG is incomplete (the temporary file
+ * is removed; the message names the figure and the likely reason); reader errors. */
 int sb_stats_plot(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const char *dir);
+/* Check before any figure is drawn that the figures of every population in pops[n_pops] can
+ * be written into `dir`: creates `dir` when missing, creates and removes each population's
+ * longest (temporary) file name, and refuses two populations whose names map to the same files
+ * ('/' and ' ' become '_'). On an error a directory it created is removed again, so nothing is
+ * left. sb_stats_plot runs it for its own population; `analyze --plot` for all of them first.
+ * Errors: SB_EINVAL naming the population (name too long for a file name, a clash); SB_EIO
+ * (directory not creatable, not a directory, cannot create files). */
+int sb_stats_plot_check(const char *dir, const char *const *pops, size_t n_pops);
+/* sb_stats_plot in two steps, so that a caller plotting several populations leaves no figure
+ * when a later one fails: sb_stats_plot_stage draws and checks the four PNGs under their
+ * temporary names (<final>.tmp.<pid>.png; on an error it removes those of this population);
+ * sb_stats_plot_finish renames the staged figures of pops[n_pops] to their final names
+ * (commit = 1) or removes them (commit = 0). Errors: as sb_stats_plot; finish: SB_EIO when a
+ * rename fails (the figures not yet renamed are removed). */
+int sb_stats_plot_stage(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const char *dir);
+int sb_stats_plot_finish(const char *dir, const char *const *pops, size_t n_pops, int commit);
 
 #endif

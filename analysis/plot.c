@@ -9,7 +9,9 @@
 #include <plplot.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define RASTER_MAX 200000
@@ -21,7 +23,9 @@ static void fig_names(fig *g, const char *dir, const char *pop, const char *what
   char name[256];
   snprintf(name, sizeof name, "%s", pop);
   for (char *c = name; *c; c++) if (*c == '/' || *c == ' ') *c = '_';
-  snprintf(g->final, sizeof g->final, "%s/%s_%s.png", dir, name, what);
+  size_t dl = strlen(dir);
+  while (dl > 1 && dir[dl - 1] == '/') dl--;   /* "pl/" gave "pl//x_raster.png" in messages */
+  snprintf(g->final, sizeof g->final, "%.*s/%s_%s.png", (int)dl, dir, name, what);
   snprintf(g->tmp, sizeof g->tmp, "%s.tmp.%ld.png", g->final, (long)getpid());
 }
 
@@ -49,15 +53,58 @@ static void fig_open(fig *g, const char *dir, const char *pop, const char *what,
   pllab(title_x, title_y, title);
 }
 
+/* Why a PNG came out incomplete: PLplot (cairo) reports no write error, so guess from the
+ * limits that cut files short. */
+static const char *short_write_reason(const char *path, long long size) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (unsigned long long)size >= rl.rlim_cur)
+    return "the file size limit (ulimit -f) was reached";
+  struct statvfs vs;
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash) *slash = '\0';
+  if (statvfs(slash ? dir : ".", &vs) == 0 && (vs.f_bavail == 0 || vs.f_favail == 0)) return "no space left on the device";
+  return "the write failed (disk full?)";
+}
+
+/* 1 if `path` is a complete PNG: the signature first and the IEND chunk (length 0, "IEND",
+ * CRC AE 42 60 82) as its last 12 bytes. */
+static int png_complete(const char *path, long long *size) {
+  static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  static const unsigned char iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+  unsigned char head[8], tail[12];
+  *size = -1;
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return 0;
+  struct stat st;
+  int ok = fstat(fd, &st) == 0;
+  if (ok) *size = (long long)st.st_size;
+  ok = ok && st.st_size >= 20 && pread(fd, head, 8, 0) == 8 && pread(fd, tail, 12, st.st_size - 12) == 12 &&
+       !memcmp(head, sig, 8) && !memcmp(tail, iend, 12);
+  close(fd);
+  return ok;
+}
+
+/* End the figure's stream and check its PNG is whole; it stays under its temporary name
+ * (sb_stats_plot_finish renames or removes it). A PNG cut short is removed here. */
 static int fig_close(fig *g) {
   plend1();
   plsstrm(g->old);
-  if (rename(g->tmp, g->final) != 0) {
+  /* a full disk or a file size limit cut the PNG short and PLplot said nothing: check it is
+   * whole before it may take the final name */
+  long long size;
+  if (!png_complete(g->tmp, &size)) {
+    const char *why = size < 0 ? strerror(errno) : short_write_reason(g->tmp, size);
     unlink(g->tmp);
-    SB_ERROR(SB_EIO, "%s: cannot write figure: %s", g->final, strerror(errno));
+    if (size < 0) SB_ERROR(SB_EIO, "%s: cannot write figure: %s", g->final, why);
+    SB_ERROR(SB_EIO, "%s: cannot write figure: the PNG written is incomplete (%lld bytes, no IEND chunk): %s", g->final, size,
+             why);
   }
   return SB_OK;
 }
+
+static const char *const fig_kinds[4] = {"raster", "rate", "isi", "cv"};
 
 static void bars(const double *edges, const double *h, size_t n, int color) {
   for (size_t i = 0; i < n; i++) {
@@ -207,24 +254,75 @@ static int cvdist(const sb_stats_summary *s, const char *dir) {
   return fig_close(&g);
 }
 
-int sb_stats_plot(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const char *dir) {
-  if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-    SB_ERROR(SB_EIO, "%s: cannot create figure directory: %s", dir, strerror(errno));
+int sb_stats_plot_check(const char *dir, const char *const *pops, size_t n_pops) {
   struct stat sbuf;
+  int created = 0;
+  if (stat(dir, &sbuf) != 0) {
+    if (mkdir(dir, 0777) == 0) created = 1;
+    else if (errno != EEXIST) SB_ERROR(SB_EIO, "%s: cannot create figure directory: %s", dir, strerror(errno));
+  }
   if (stat(dir, &sbuf) != 0 || !S_ISDIR(sbuf.st_mode)) SB_ERROR(SB_EIO, "%s: not a directory", dir);
-  /* PLplot exits the process when it cannot open its file (a population name too long for the
-   * file system): try the longest name first */
-  fig probe;
-  fig_names(&probe, dir, s->population, "raster");
-  int fd = open(probe.tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
-  if (fd < 0)
-    SB_ERROR(errno == ENAMETOOLONG ? SB_EINVAL : SB_EIO, "%s: cannot create the figures of population %s there: %s%s", dir,
-             s->population, strerror(errno), errno == ENAMETOOLONG ? " (the population name is too long for a file name)" : "");
-  close(fd);
-  unlink(probe.tmp);
-  int st = raster(f, pop, s, dir);
+  int st = SB_OK;
+  for (size_t i = 0; i < n_pops && !st; i++) {
+    /* PLplot exits the process when it cannot open its file (a population name too long for the
+     * file system): try the longest name (the raster's temporary one) first */
+    fig probe;
+    fig_names(&probe, dir, pops[i], "raster");
+    int fd = open(probe.tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) {
+      int e = errno;
+      st = SB_SET_ERROR(e == ENAMETOOLONG ? SB_EINVAL : SB_EIO, "%s: cannot create the figures of population %s there: "
+                        "%s%s", dir, pops[i], strerror(e),
+                        e == ENAMETOOLONG ? " (the population name is too long for a file name)" : "");
+      break;
+    }
+    close(fd);
+    unlink(probe.tmp);
+    /* two populations whose names differ only in '/' or ' ' (both become '_') would write the
+     * same files, the second overwriting the first */
+    for (size_t j = 0; j < i && !st; j++) {
+      fig other;
+      fig_names(&other, dir, pops[j], "raster");
+      if (!strcmp(other.final, probe.final))
+        st = SB_SET_ERROR(SB_EINVAL, "%s: populations '%s' and '%s' would write the same figure files (%s and the like: "
+                          "'/' and ' ' become '_'); expected --population to plot one of them", dir, pops[j], pops[i],
+                          probe.final);
+    }
+  }
+  if (st && created) rmdir(dir);   /* nothing written: not even the directory */
+  return st;
+}
+
+int sb_stats_plot_finish(const char *dir, const char *const *pops, size_t n_pops, int commit) {
+  int st = SB_OK;
+  for (size_t i = 0; i < n_pops; i++)
+    for (int k = 0; k < 4; k++) {
+      fig g;
+      fig_names(&g, dir, pops[i], fig_kinds[k]);
+      if (commit && !st && rename(g.tmp, g.final) != 0) {
+        int e = errno;
+        st = SB_SET_ERROR(SB_EIO, "%s: cannot write figure: %s", g.final, strerror(e));
+      }
+      if (!commit || st) unlink(g.tmp);   /* after an error, the rest are removed */
+    }
+  return st;
+}
+
+int sb_stats_plot_stage(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const char *dir) {
+  const char *name = s->population;
+  int st = sb_stats_plot_check(dir, &name, 1);
+  if (st) return st;
+  st = raster(f, pop, s, dir);
   if (!st) st = rate(s, dir);
   if (!st) st = isi(s, dir);
   if (!st) st = cvdist(s, dir);
+  if (st) sb_stats_plot_finish(dir, &name, 1, 0);   /* this population's figures made so far */
+  return st;
+}
+
+int sb_stats_plot(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const char *dir) {
+  const char *name = s->population;
+  int st = sb_stats_plot_stage(f, pop, s, dir);
+  if (!st) st = sb_stats_plot_finish(dir, &name, 1, 1);
   return st;
 }

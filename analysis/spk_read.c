@@ -354,10 +354,18 @@ static int open_sonata(sb_spk_file *f) {
     size_t got = 0;
     hid_t at = H5Aopen(f->file, tname, H5P_DEFAULT), ty = at >= 0 ? H5Aget_type(at) : H5I_INVALID_HID;
     H5T_class_t cls = ty >= 0 ? H5Tget_class(ty) : H5T_NO_CLASS;
+    hid_t asp = at >= 0 ? H5Aget_space(at) : H5I_INVALID_HID;
+    hssize_t npts = asp >= 0 ? H5Sget_simple_extent_npoints(asp) : -1;
+    if (asp >= 0) H5Sclose(asp);
     if (ty >= 0) H5Tclose(ty);
     if (at >= 0) H5Aclose(at);
     if (cls != H5T_FLOAT && cls != H5T_INTEGER)
       SB_ERROR(SB_EFORMAT, "%s: root attribute %s: expected a number (ms), the recording's end", f->path, tname);
+    /* a run's t_stop is one number: an array [300, 400] was accepted and its first element used
+     * (a checkpoint's `time` is a list whose first entry is the clock) */
+    if (!ckpt && npts != 1)
+      SB_ERROR(SB_EFORMAT, "%s: root attribute %s: expected one number (ms), the recording's end; got %lld values", f->path,
+               tname, (long long)npts);
     if (!sb_h5_attr_read_doubles(f->file, tname, ts, 4, &got) && got >= 1 && isfinite(ts[0]) && ts[0] > 0) f->t_stop = ts[0];
     else if (got >= 1)   /* a number, but no end time (it was ignored silently) */
       SB_ERROR(SB_EFORMAT, "%s: root attribute %s: %g is not a recording end; expected a finite time > 0 ms", f->path, tname, ts[0]);

@@ -133,7 +133,9 @@ typedef struct {
   double isi_e[SB_ISI_HIST_BINS + 1];   /* ISI histogram edges, ms */
   nstate *ns;
   size_t n_ns, cap_ns;
-  size_t n_listed;         /* neurons from opts.node_ids (0: none given; the ids seen in the spikes) */
+  size_t n_listed;         /* neurons from opts.node_ids (the first n_listed dense indices) */
+  int listed;              /* 1: opts.node_ids was given (a closed list, even of 0 nodes): a spike
+                            * of another id is refused; 0: the neurons are the ids seen */
   double t_last;           /* latest spike time read by pass_main */
   idmap map;
 } acc;
@@ -277,7 +279,7 @@ static int pass_main(acc *a, sb_spk_file *f, size_t pop, size_t n, size_t W, dou
     for (size_t i = 0; i < m; i++) {
       long k = neuron_index(a, id[i]);
       if (k < 0) return SB_ENOMEM;
-      if (a->n_listed && (size_t)k >= a->n_listed)   /* it would count as an extra neuron */
+      if (a->listed && (size_t)k >= a->n_listed)   /* it would count as an extra neuron */
         SB_ERROR(SB_EFORMAT, "%s: population %s: spike %zu has node id %llu, which the %zu node ids given for the "
                  "population (--nodes) do not include: expected the nodes file of these spikes", sb_spk_file_path(f),
                  sb_spk_pop(f, pop)->name, off + i,
@@ -538,17 +540,32 @@ static int summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, int sho
   s->t_start = a.t0;
   s->t_stop = a.t1;
   s->bin = o->bin;
-  a.n_bins = sb_stats_n_bins(a.t0, a.t1, o->bin);
+  /* the bin count as a double: a window of 1e300 ms gave "9223372036854775807 bins" */
+  double n_bins_d = a.t1 > a.t0 ? (a.t1 - a.t0) / o->bin : 0;
   /* 1e8 bins (800 MB per histogram) is far beyond any plot or Fano window: a typo, not a request */
-  if (!st && a.n_bins > 100000000)
-    st = SB_SET_ERROR(SB_EINVAL, "%s: population %s: --bin %g ms over [%g, %g] ms gives %zu bins (at most 1e8): use a larger "
-                      "--bin or a shorter window", sb_spk_file_path(f), pi->name, o->bin, a.t0, a.t1, a.n_bins);
+  if (!st && !(n_bins_d <= 1e8))
+    st = SB_SET_ERROR(SB_EINVAL, "%s: population %s: --bin %g ms over [%g, %g] ms gives %.6g bins (at most 1e8): use a "
+                      "larger --bin or a shorter window", sb_spk_file_path(f), pi->name, o->bin, a.t0, a.t1, n_bins_d);
+  a.n_bins = st ? 0 : sb_stats_n_bins(a.t0, a.t1, o->bin);
+  /* a window given (--t-stop, or the recording's end from the file) shorter than one bin has no
+   * full bin: PSTH, Fano factor, chi and correlations would all be empty or nan (BinnedSpikeTrain
+   * keeps only whole bins). A window ending at the last spike (no t_stop) may be short for one
+   * population of several: its binned measures are nan with the reason, as before. */
+  if (!st && !isnan(o->t_stop) && a.n_bins == 0)
+    st = SB_SET_ERROR(SB_EINVAL, "%s: population %s: --bin %g ms is wider than the window [%g, %g] ms (%g ms): no full "
+                      "bin for the rate histogram, Fano factor, synchrony and correlations; expected --bin <= %g ms",
+                      sb_spk_file_path(f), pi->name, o->bin, a.t0, a.t1, a.t1 - a.t0, a.t1 - a.t0);
   double sigma = isnan(o->sigma) ? 2.0 * o->bin : o->sigma;
-  /* the kernel over +-5 sigma sampled at the bin (sb_stats_smooth_counts): --sigma 1e9 took 6.9 GB */
-  if (!st && !(10.0 * sigma / o->bin + 1 <= 1e8))
+  if (!st && isnan(o->sigma) && !isfinite(sigma))
+    st = SB_SET_ERROR(SB_EINVAL, "%s: population %s: --bin %g ms: the default --sigma (2 x --bin) is not a finite number; "
+                      "expected a smaller --bin (or give --sigma)", sb_spk_file_path(f), pi->name, o->bin);
+  /* the kernel over +-5 sigma sampled at the bin (sb_stats_smooth_counts): --sigma 1e9 took 6.9 GB.
+   * The default sigma (2 x bin) always gives 21 points; only a --sigma given can be too wide */
+  double k_points = 10.0 * (sigma / o->bin) + 1;
+  if (!st && !(k_points <= 1e8))
     st = SB_SET_ERROR(SB_EINVAL, "%s: population %s: --sigma %g ms over +-5 sigma gives a kernel of %.3g points of the bin "
                       "%g ms (at most 1e8): use a smaller --sigma or a larger --bin", sb_spk_file_path(f), pi->name, sigma,
-                      10.0 * sigma / o->bin + 1, o->bin);
+                      k_points, o->bin);
   size_t n_irate_out = a.t1 > a.t0 ? sb_stats_irate_len(a.t0, a.t1, o->bin) : 0;
   a.n_irate = n_irate_out ? n_irate_out + 1 : 0;   /* histogram over [t0, t1 + bin], one bin longer */
   a.irate_hi = a.t1 + o->bin;
@@ -561,6 +578,7 @@ static int summarize(sb_spk_file *f, size_t pop, const sb_stats_opts *o, int sho
   for (size_t i = 0; !st && i < o->n_node_ids; i++)   /* silent neurons count too */
     if (neuron_index(&a, o->node_ids[i]) < 0) st = SB_ENOMEM;
   a.n_listed = a.n_ns;
+  a.listed = o->node_ids != NULL;   /* given, even when empty: an empty list was ignored */
   a.t_last = -INFINITY;
   int violated = 0;
   int broken = 0;

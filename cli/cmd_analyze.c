@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "Usage: spikebridge analyze SPIKES.h5 [--population P] [--t-start MS] [--t-stop MS]\n"
@@ -226,11 +227,28 @@ int sb_cmd_analyze(int argc, char **argv) {
       fprintf(stderr, "spikebridge: error: %s: no population '%s' (have:", path, popname);
       for (size_t i = 0; i < hi; i++) fprintf(stderr, " %s", sb_spk_pop(f, i)->name);
       fprintf(stderr, ")\n");
+      sb_spk_close(nf);
       sb_spk_close(f);
       return 2;
     }
     lo = (size_t)k;
     hi = lo + 1;
+  }
+  /* every population's figure names are checked before anything is computed or drawn: one
+   * too long for a file name stopped the plots partway, the earlier ones left behind */
+  const char **names = NULL;   /* the populations plotted, for sb_stats_plot_finish */
+  int plotdir_new = plotdir && access(plotdir, F_OK) != 0;   /* removed again after an error */
+  if (plotdir) {
+    names = sb_malloc((hi - lo + 1) * sizeof *names);
+    if (!names) st = SB_SET_ERROR(SB_ENOMEM, "cannot list the populations");
+    for (size_t p = lo; names && p < hi; p++) names[p - lo] = sb_spk_pop(f, p)->name;
+    if (names) st = sb_stats_plot_check(plotdir, names, hi - lo);
+    if (st) {
+      sb_free(names);
+      sb_spk_close(nf);
+      sb_spk_close(f);
+      return sb_cli_fail(st);
+    }
   }
   /* the table (or JSON) goes to memory first and to stdout only when every population was read
    * without error: an error never comes after half a table */
@@ -238,6 +256,7 @@ int sb_cmd_analyze(int argc, char **argv) {
   size_t olen = 0;
   FILE *out = open_memstream(&obuf, &olen);
   if (!out) {
+    sb_free(names);
     sb_spk_close(nf);
     sb_spk_close(f);
     return sb_cli_fail(SB_SET_ERROR(SB_ENOMEM, "cannot buffer the output table"));
@@ -289,7 +308,9 @@ int sb_cmd_analyze(int argc, char **argv) {
     if (st) break;
     if (want_json) json_array_append_new(pops, summary_json(pi, s));
     else table_row(out, s);
-    if (plotdir) st = sb_stats_plot(f, p, s, plotdir);
+    /* staged under temporary names: renamed once every population succeeded (an error in a
+     * later population left the earlier ones' figures behind) */
+    if (plotdir) st = sb_stats_plot_stage(f, p, s, plotdir);
     if (!want_json && !st) {
       fprintf(out, "  %s: window [%g, %g] ms%s, bin %g ms, sorting %s%s", s->population, s->t_start, s->t_stop,
              t_stop_from_file ? " (end of the recording, from the file)" : "", s->bin, sorting_name(pi->sorting), pi->n_nodes ? "" : "\n");
@@ -322,7 +343,14 @@ int sb_cmd_analyze(int argc, char **argv) {
           fprintf(out, "  %s: a pair train has more than 200000 spikes: the pairs are over [%g, %g) ms, where every "
                   "train is complete\n", s->population, s->t_start, s->pairs_t_stop);
       }
-      if (plotdir) fprintf(out, "  %s: figures in %s/%s_{raster,rate,isi,cv}.png\n", s->population, plotdir, s->population);
+      if (plotdir) {   /* the names sb_stats_plot writes: '/' and ' ' become '_', no doubled '/' */
+        char fname[256];
+        snprintf(fname, sizeof fname, "%s", s->population);
+        for (char *q = fname; *q; q++) if (*q == '/' || *q == ' ') *q = '_';
+        int dl = (int)strlen(plotdir);
+        while (dl > 1 && plotdir[dl - 1] == '/') dl--;
+        fprintf(out, "  %s: figures in %.*s/%s_{raster,rate,isi,cv}.png\n", s->population, dl, plotdir, fname);
+      }
     }
     sb_stats_summary_free(s);
   }
@@ -334,6 +362,12 @@ int sb_cmd_analyze(int argc, char **argv) {
     fprintf(out, "\n");
     pops = NULL;
   }
+  if (plotdir) {
+    int fst = sb_stats_plot_finish(plotdir, names, hi - lo, !st);
+    if (!st) st = fst;
+    if (st && plotdir_new) rmdir(plotdir);   /* only if empty: nothing of ours is left in it */
+  }
+  sb_free(names);
   json_decref(pops);
   json_decref(root);
   sb_spk_close(nf);

@@ -642,6 +642,33 @@ static void test_id_checks(void **state) {
   char out[8192];
   assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' %s", p4, args), 0);
   check_contains(out, "\"n_neurons\": 6");
+  /* a population of 0 nodes is a list too: it was taken as "no list" (exit 0, the 3 ids seen) */
+  const char *n4 = tmpfile_path("emptynodes.h5");
+  f = h5new(n4);
+  g = sb_h5_group(f, "nodes/p");
+  write_ds(g, "node_id", H5T_STD_U64LE, H5T_NATIVE_UINT64, NULL, 0);
+  H5Gclose(g);
+  H5Fclose(f);
+  snprintf(args, sizeof args, "--nodes '%s'", n4);
+  bad_cli(p4, args, 2, "okid.h5: population p: spike 0 has node id 0, which the 0 node ids given for the population "
+                       "(--nodes) do not include");
+  /* also through the library: an empty list is not "no list" */
+  sb_spk_file *sf = NULL;
+  assert_int_equal(sb_spk_open(p4, &sf), SB_OK);
+  sb_stats_opts o;
+  sb_stats_opts_default(&o);
+  uint64_t none = 0;
+  o.node_ids = &none;
+  o.n_node_ids = 0;
+  sb_stats_summary *s = NULL;
+  assert_int_equal(sb_stats_summarize(sf, 0, &o, &s), SB_EFORMAT);
+  assert_null(s);
+  check_contains(sb_last_error(), "spike 0 has node id 0, which the 0 node ids given");
+  o.node_ids = NULL;   /* no list: the ids seen */
+  assert_int_equal(sb_stats_summarize(sf, 0, &o, &s), SB_OK);
+  assert_int_equal(s->n_neurons, 3);
+  sb_stats_summary_free(s);
+  sb_spk_close(sf);
 }
 
 static void write_text_file(const char *path, const char *text) {
@@ -692,7 +719,7 @@ static void test_file_claims(void **state) {
   bad_cli(q, "--t-start 600", 2, "plain.h5: population p: the window [600, 600] ms is empty: --t-start is at or after the "
                                  "last spike (499.5 ms)");
   /* sizes that are typos: 5e8 bins, a kernel of 2e9 points (it took 6.9 GB) */
-  bad_cli(q, "--bin 1e-6", 2, "plain.h5: population p: --bin 1e-06 ms over [0, 499.5] ms gives 499500000 bins (at most 1e8)");
+  bad_cli(q, "--bin 1e-6", 2, "plain.h5: population p: --bin 1e-06 ms over [0, 499.5] ms gives 4.995e+08 bins (at most 1e8)");
   bad_cli(q, "--sigma 1e9", 2, "plain.h5: population p: --sigma 1e+09 ms over +-5 sigma gives a kernel of 2e+09 points");
   /* a population name too long for a figure's file name: PLplot exited the process ("Too many
    * tries. Program aborted", exit 1, no message of ours) */
@@ -738,6 +765,188 @@ static void test_file_claims(void **state) {
   check_contains(out, "\"n_spikes\": 3");
 }
 
+/* Messages about the window and the bin: --bin 1e308 blamed a --sigma the user never gave
+ * ("--sigma inf ms ... a kernel of inf points"); a root t_stop of 1e300 gave
+ * "9223372036854775807 bins" (size_t overflow); a root t_stop [300, 400] was accepted and its
+ * first element used. */
+static void test_window_bin_messages(void **state) {
+  (void)state;
+  const double t[3] = {10.0, 250.0, 299.5};
+  const uint64_t id[3] = {0, 1, 0};
+  const char *p = tmpfile_path("window.h5");
+  const double ends[4] = {300.0, 1e300, 300.0, 400.0};
+  for (int k = 0; k < 3; k++) {
+    hid_t f = h5new(p);
+    assert_int_equal(sb_h5_attr_write_string(f, "spikebridge_version", "0.1.0"), SB_OK);
+    assert_int_equal(sb_h5_attr_write_doubles(f, "t_stop", &ends[k], k == 2 ? 2 : 1), SB_OK);
+    hid_t g = sb_h5_group(f, "spikes/p");
+    write_ds(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t, 3);
+    write_ds(g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, id, 3);
+    H5Gclose(g);
+    H5Fclose(f);
+    char out[8192];
+    if (k == 0) {   /* the window from the file, 300 ms: a bin wider than it has no full bin */
+      assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --bin 1e308", p), 2);
+      check_contains(out, "window.h5: population p: --bin 1e+308 ms is wider than the window [0, 300] ms (300 ms): no "
+                          "full bin");
+      check_contains(out, "expected --bin <= 300 ms");
+      assert_null(strstr(out, "sigma"));
+      assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --bin 300 --json", p), 0);   /* one bin is fine */
+      check_contains(out, "\"bin_ms\": 300");
+      assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --t-stop 3 --bin 5", p), 2);
+      check_contains(out, "window.h5: population p: --bin 5 ms is wider than the window [0, 3] ms (3 ms)");
+    } else if (k == 1) {
+      bad_cli(p, "", 2, "window.h5: population p: --bin 5 ms over [0, 1e+300] ms gives 2e+299 bins (at most 1e8)");
+    } else {
+      bad_cli(p, "", 2, "window.h5: root attribute t_stop: expected one number (ms), the recording's end; got 2 values");
+    }
+  }
+  /* without a recorded end the window ends at the last spike (299.5 ms): a wider bin leaves the
+   * binned measures nan with their reason (one population of several may be short), but a bin
+   * whose default sigma (2 x bin) overflows is named as such */
+  const char *q = tmpfile_path("window_plain.h5");
+  hid_t f = h5new(q), g = sb_h5_group(f, "spikes/p");
+  write_ds(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t, 3);
+  write_ds(g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, id, 3);
+  H5Gclose(g);
+  H5Fclose(f);
+  char out[8192];
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --bin 400 --json", q), 0);
+  check_contains(out, "\"psth_rate_hz\": []");
+  bad_cli(q, "--bin 1e308", 2, "window_plain.h5: population p: --bin 1e+308 ms: the default --sigma (2 x --bin) is not a "
+                               "finite number; expected a smaller --bin (or give --sigma)");
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --bin 1e308", q), 2);
+  assert_null(strstr(out, "kernel"));
+}
+
+/* Entries of a directory other than . and .. (-1 when it does not exist). */
+static int dir_entries(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return -1;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));)
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+  closedir(d);
+  return n;
+}
+
+static int run_wrapped(const char *wrap, char *out, size_t cap, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = sb_test_run_wrapped_v(wrap, out, cap, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+/* 1 if the file ends with the PNG IEND chunk. */
+static int png_has_iend(const char *path) {
+  static const unsigned char iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+  unsigned char tail[12];
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return 0;
+  int ok = fseek(fp, -12, SEEK_END) == 0 && fread(tail, 1, 12, fp) == 12 && !memcmp(tail, iend, 12);
+  fclose(fp);
+  return ok;
+}
+
+/* --plot failures leave nothing behind: a full disk (here a file size limit of 20 KiB) cut every
+ * PNG at 20480 bytes, without its IEND chunk, and analyze exited 0; a population name too long
+ * for a file name stopped the plots after the figures of the earlier populations were written;
+ * two populations whose names map to the same file names overwrote each other. */
+static void test_plot_failures(void **state) {
+  (void)state;
+  static char out[1 << 16];
+  char dir[600];
+  snprintf(dir, sizeof dir, "%s/figs_fsize", sb_test_tmpdir());
+  int rc = run_wrapped("trap '' XFSZ; ulimit -f 20;", out, sizeof out, "analyze tests/ref/analysis_ref.h5 --plot '%s'", dir);
+  if (rc != 1) fprintf(stderr, "exit %d, output:\n%s\n", rc, out);
+  assert_int_equal(rc, 1);
+  /* (dash's ulimit -f counts 512-byte blocks, bash's 1024: 10240 or 20480 bytes) */
+  check_contains(out, "figs_fsize/mislabelled_raster.png: cannot write figure: the PNG written is incomplete (");
+  assert_true(strstr(out, "(10240 bytes, ") || strstr(out, "(20480 bytes, "));
+  check_contains(out, " bytes, no IEND chunk): the file size limit (ulimit -f) was reached");
+  assert_null(strstr(out, "population"));   /* no table after an error */
+  assert_int_equal(dir_entries(dir), -1);   /* neither the final nor the temporary name, nor the new directory */
+  /* without the limit: every figure whole (the check passes complete files) */
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze tests/ref/analysis_ref.h5 --plot '%s/'", dir), 0);
+  check_contains(out, "figs_fsize/mixed_{raster,rate,isi,cv}.png");
+  assert_int_equal(dir_entries(dir), 12);
+  const char *pops[3] = {"mislabelled", "mixed", "shuffled"}, *what[4] = {"raster", "rate", "isi", "cv"};
+  for (int i = 0; i < 3; i++)
+    for (int k = 0; k < 4; k++) {
+      char png[800];
+      snprintf(png, sizeof png, "%s/%s_%s.png", dir, pops[i], what[k]);
+      if (!png_has_iend(png)) fail_msg("%s: not a complete PNG", png);
+    }
+
+  /* populations 'a b', '..', 'x' * 240, 'é漢': the third name is too long with the temporary
+   * suffix; checked before the first figure, so nothing is written */
+  const double t[4] = {1.0, 2.0, 4.0, 7.0};
+  const uint64_t id[4] = {0, 1, 0, 0};
+  char longname[260];
+  memset(longname, 'x', 240);
+  longname[240] = '\0';
+  const char *names[4] = {"a b", "..", longname, "\xc3\xa9\xe6\xbc\xa2"};
+  const char *p = tmpfile_path("plotnames.h5");
+  hid_t f = h5new(p);
+  for (int i = 0; i < 4; i++) {
+    char path[300];
+    snprintf(path, sizeof path, "spikes/%s", names[i]);
+    sonata_pop(f, names[i], 0, NULL, 0, 0, NULL, 0, NULL, NULL);
+    hid_t g = H5Gopen2(f, path, H5P_DEFAULT);
+    assert_true(g >= 0);
+    write_ds(g, "timestamps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, t, 4);
+    write_ds(g, "node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, id, 4);
+    H5Gclose(g);
+  }
+  H5Fclose(f);
+  char want[600];
+  snprintf(want, sizeof want, "cannot create the figures of population %s there: File name too long (the population name "
+                              "is too long for a file name)", longname);
+  snprintf(dir, sizeof dir, "%s/P1", sb_test_tmpdir());
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --plot '%s'", p, dir), 2);
+  check_contains(out, want);
+  assert_int_equal(dir_entries(dir), -1);   /* the directory it would have created is not left either */
+  assert_int_equal(mkdir(dir, 0777), 0);
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --plot '%s'", p, dir), 2);
+  check_contains(out, want);
+  assert_int_equal(dir_entries(dir), 0);    /* it held the figures of 'a b' and '..' */
+  /* the others plot; a name with a space and one with an underscore instead would clash */
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --plot '%s' --population '..'", p, dir), 0);
+  assert_int_equal(dir_entries(dir), 4);
+  const char *cp = tmpfile_path("plotclash.h5");
+  f = h5new(cp);
+  sonata_pop(f, "a b", H5T_IEEE_F64LE, t, 4, H5T_STD_I64LE, (const int64_t[]){0, 1, 0, 0}, 4, NULL, NULL);
+  sonata_pop(f, "a_b", H5T_IEEE_F64LE, t, 4, H5T_STD_I64LE, (const int64_t[]){0, 1, 0, 0}, 4, NULL, NULL);
+  H5Fclose(f);
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --plot '%s'", cp, dir), 2);
+  check_contains(out, "P1: populations 'a b' and 'a_b' would write the same figure files (");
+  check_contains(out, "P1/a_b_raster.png and the like");
+  assert_int_equal(dir_entries(dir), 4);    /* the earlier run's figures only */
+  /* an error in a later population (a negative time in 'b', found while reading) left the
+   * figures of 'a' behind: they are staged and renamed only when every population succeeded */
+  const char *bp = tmpfile_path("plotlater.h5");
+  f = h5new(bp);
+  const double tb[4] = {1.0, 2.0, -4.0, 7.0};
+  sonata_pop(f, "a", H5T_IEEE_F64LE, t, 4, H5T_STD_I64LE, (const int64_t[]){0, 1, 0, 0}, 4, NULL, NULL);
+  sonata_pop(f, "b", H5T_IEEE_F64LE, tb, 4, H5T_STD_I64LE, (const int64_t[]){0, 1, 0, 0}, 4, NULL, NULL);
+  H5Fclose(f);
+  snprintf(dir, sizeof dir, "%s/P3", sb_test_tmpdir());
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --plot '%s'", bp, dir), 2);
+  check_contains(out, "plotlater.h5: /spikes/b/timestamps[2]");
+  assert_int_equal(dir_entries(dir), -1);   /* the directory it created is removed too */
+  assert_int_equal(mkdir(dir, 0777), 0);
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --plot '%s'", bp, dir), 2);
+  assert_int_equal(dir_entries(dir), 0);
+  assert_int_equal(sb_test_run(out, sizeof out, "analyze '%s' --plot '%s' --population a", bp, dir), 0);
+  assert_int_equal(dir_entries(dir), 4);
+  for (int k = 0; k < 4; k++) {
+    char png[800];
+    snprintf(png, sizeof png, "%s/a_%s.png", dir, what[k]);
+    if (!png_has_iend(png)) fail_msg("%s: not a complete PNG", png);
+  }
+}
+
 int main(void) {
   sb_h5_quiet();
   const struct CMUnitTest tests[] = {
@@ -747,6 +956,8 @@ int main(void) {
       cmocka_unit_test(test_nwb_units),
       cmocka_unit_test(test_id_checks),
       cmocka_unit_test(test_file_claims),
+      cmocka_unit_test(test_window_bin_messages),
+      cmocka_unit_test(test_plot_failures),
       cmocka_unit_test(test_nest_text),
       cmocka_unit_test(test_bad_files_exit_2),
       cmocka_unit_test(test_cli_table_json_plots),
