@@ -11,14 +11,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static int h5_threadsafe;   /* set by sb_h5_quiet, in the main thread */
+
 void sb_h5_quiet(void) {
   /* no cleanup at exit: after a failed write (a full disk) HDF5's own closing of what is still
    * open crashed in H5F__close_cb; outputs are closed explicitly, temporary files removed */
   H5dont_atexit();
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  hbool_t ts = 0;
+  if (H5is_library_threadsafe(&ts) >= 0) h5_threadsafe = ts ? 1 : 0;
 }
 
-void sb_h5_quiet_thread(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+/* Only a thread-safe HDF5 has per-thread error stacks (and serialises calls); the others (the
+ * MPI build's) have one, set by sb_h5_quiet, and crashed when threads called this at once. */
+void sb_h5_quiet_thread(void) {
+  if (h5_threadsafe) H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
 
 /* ---- atomic output ---- */
 
