@@ -671,13 +671,6 @@ static void test_id_checks(void **state) {
   sb_spk_close(sf);
 }
 
-static void write_text_file(const char *path, const char *text) {
-  FILE *fp = fopen(path, "wb");
-  assert_non_null(fp);
-  fputs(text, fp);
-  fclose(fp);
-}
-
 /* Files that claim something their data contradicts, or that are not spike recordings, were
  * analysed with exit 0 and wrong numbers: a spikebridge file whose root t_stop (100 ms) lies
  * before its spikes (180 of 213 spikes dropped), a t_stop of NaN or text (ignored), a NEST 2
@@ -754,10 +747,10 @@ static void test_file_claims(void **state) {
   /* NEST text that is not 'sender time_ms' */
   const char *g1 = tmpfile_path("steps-12-0.gdf"), *g2 = tmpfile_path("multimeter-13-0.dat");
   const char *g3 = tmpfile_path("bom-14-0.dat"), *g4 = tmpfile_path("neg-15-0.gdf");
-  write_text_file(g1, "1\t25\t0.000000\n2\t40\t0.000000\n");
-  write_text_file(g2, "# NEST version: 3.4\n# RecordingBackendASCII\n# sender\ttime_ms\tV_m\n1\t0.1\t-65.2\n");
-  write_text_file(g3, "\xEF\xBB\xBF# sender\ttime_ms\n1\t2.5\n2\t3.5\n1\t7.5\n");
-  write_text_file(g4, "1 2.5\n\n2 -3.5\n");
+  write_text(g1, "1\t25\t0.000000\n2\t40\t0.000000\n");
+  write_text(g2, "# NEST version: 3.4\n# RecordingBackendASCII\n# sender\ttime_ms\tV_m\n1\t0.1\t-65.2\n");
+  write_text(g3, "\xEF\xBB\xBF# sender\ttime_ms\n1\t2.5\n2\t3.5\n1\t7.5\n");
+  write_text(g4, "1 2.5\n\n2 -3.5\n");
   bad_cli(g1, "", 2, "steps-12-0.gdf:1: expected 2 columns (sender, time in ms) (got 3): a file with times in steps");
   bad_cli(g2, "", 2, "multimeter-13-0.dat:3: header has the column 'V_m': a recording of state variables (multimeter)");
   bad_cli(g4, "", 2, "neg-15-0.gdf:3: time: expected a finite time >= 0 ms (got '-3.5')");
