@@ -287,6 +287,14 @@ int sb_cmd_analyze(int argc, char **argv) {
     }
     o.node_ids = nodes;
     o.n_node_ids = n_nodes;
+    /* a window given (--t-stop, or the recording's end from the file) shorter than one bin: PSTH,
+     * Fano factor, chi and correlations would all be nan. With the last spike as the end, one short
+     * population of several keeps its nan binned measures, with the reason. */
+    if (!st && !isnan(o.t_stop) && o.t_stop > o.t_start && (o.t_stop - o.t_start) / o.bin < 2 &&
+        sb_stats_n_bins(o.t_start, o.t_stop, o.bin) == 0)
+      st = SB_SET_ERROR(SB_EINVAL, "%s: population %s: --bin %g ms is wider than the window [%g, %g] ms (%g ms): no full "
+                        "bin for the rate histogram, Fano factor, synchrony and correlations; expected --bin <= %g ms",
+                        path, pi->name, o.bin, o.t_start, o.t_stop, o.t_stop - o.t_start, o.t_stop - o.t_start);
     if (!st) st = sb_stats_summarize(f, p, &o, &s);
     if (!st && isnan(o.t_stop) && s->t_last > -INFINITY && !(s->t_stop > s->t_start)) {   /* Elephant raises here */
       st = SB_SET_ERROR(SB_EINVAL, "%s: population %s: the window [%g, %g] ms is empty: --t-start is at or after the last "

@@ -164,7 +164,7 @@ int sb_cmd_sweep(int argc, char **argv) {
     sb_progress_done(&prog);
   }
   if (n_bad) {
-    if (rank == 0 && n_bad > 1)
+    if (rank == 0 && n_todo > 1)   /* with one run to do, its own error says it all */
       fprintf(stderr, "spikebridge: error: %s: %zu of %zu runs are invalid%s; nothing was run or written\n", file, n_bad,
               n_todo, n_bad > 10 ? " (the first 10 shown)" : "");
     rc = bad_code ? bad_code : 2;

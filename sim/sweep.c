@@ -728,6 +728,10 @@ static void failed_path(const sb_sweep *sw, size_t i, char *buf, size_t cap) {
 
 int sb_sweep_mark_failed(const sb_sweep *sw, size_t i, const char *message) {
   char path[4096], tmp[4200];
+  /* an output of an earlier, successful attempt (--force, or an edited base model) is not this
+   * attempt's result: it stayed "complete" in the summary beside the failure */
+  sb_sweep_run_path(sw, i, path, sizeof path);
+  if (unlink(path) != 0 && errno != ENOENT) SB_ERROR(SB_EIO, "%s: cannot remove the earlier output: %s", path, strerror(errno));
   failed_path(sw, i, path, sizeof path);
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
   int st = make_dirs(sw->output_dir);

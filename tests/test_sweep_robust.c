@@ -98,6 +98,15 @@ static void test_empty_output_dir(void **state) {
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s --quiet", lp), 2);
   check_contains(out, "long_prefix.json: prefix: 'pppppppppppppppppppp...' (245 characters) makes file names of 269 characters");
   assert_false(sb_test_file_exists(tmp_path("long_out")));
+  /* runs shorter than the 5 ms bin: their summary has the unbinned statistics (it failed with
+   * analyze's "--bin wider than the window" after the runs were written, exit 2, no summary) */
+  const char *sp = write_file("short.json", "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 3}, "
+                                            "\"parameters\": {\"populations.exc.params.tau_m\": [15, 16]}, "
+                                            "\"output_dir\": \"short_out\"}");
+  assert_int_equal(sb_test_run(out, sizeof out, "sweep %s --quiet -o %s", sp, tmp_path("short_out")), 0);
+  char csv[800];
+  snprintf(csv, sizeof csv, "%s/summary.csv", tmp_path("short_out"));
+  assert_true(sb_test_file_exists(csv));
 }
 
 /* ---- 2. a path set twice ---- */
@@ -195,6 +204,29 @@ static void test_bad_later_run(void **state) {
 
 static void test_runtime_failure_goes_on(void **state) {
   (void)state;
+  /* --force on a complete run whose (edited) base now fails: its old output stayed "complete" in
+   * the summary beside the failure, and the failed-runs line was missing */
+  const char *fb = write_file("cond_f.json", cond_model);
+  char fjson[900];
+  snprintf(fjson, sizeof fjson, "{\"base\": \"%s\", \"parameters\": {\"stimuli[0].weight\": [1]}}", fb);
+  const char *fp = write_file("force.json", fjson);
+  const char *fo = tmp_path("o_force");
+  assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --quiet", fp, fo), 0);
+  write_file("cond_f.json",
+             "{\"simulation\": {\"t_stop\": 30, \"seed\": 1, \"threads\": 1},\n"
+             " \"populations\": {\"exc\": {\"model\": \"iaf_cond_exp\", \"n\": 4}},\n"
+             " \"stimuli\": [{\"model\": \"spike_generator\", \"target\": \"exc\", \"node_ids\": [0, 1], "
+             "\"params\": {\"spike_times\": [10, 10.001]}, \"weight\": 1, \"delay\": 1},\n"
+             "   {\"model\": \"spike_generator\", \"target\": \"exc\", \"node_ids\": [0], "
+             "\"params\": {\"spike_times\": [10, 10.001]}, \"weight\": 9e6, \"delay\": 1}]}\n");
+  assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --quiet --force", fp, fo), 1);
+  check_contains(out, "force.json: 1 run");
+  char fr[800], fl[4096];
+  snprintf(fr, sizeof fr, "%s/run_0000.h5", fo);
+  assert_false(sb_test_file_exists(fr));
+  snprintf(fr, sizeof fr, "%s/summary.csv", fo);
+  assert_true(file_line(fr, 1, fl, sizeof fl));
+  assert_int_equal(strncmp(fl, "0,0,failed,", 11), 0);
   /* old: exit 1 at run 1, runs 2 and 3 never ran, no summary */
   const char *p = write_file("rt.json", "{\"base\": \"cond.json\", \"parameters\": {\"stimuli[0].weight\": [1, 9e6, 2, 9e6]}}");
   const char *od = tmp_path("o_rt");
