@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
 "Usage: spikebridge sweep SWEEP.json [--array-index I] [--list] [--summary] [-o DIR]\n"
@@ -169,6 +170,27 @@ int sb_cmd_sweep(int argc, char **argv) {
               n_todo, n_bad > 10 ? " (the first 10 shown)" : "");
     rc = bad_code ? bad_code : 2;
     goto out;
+  }
+
+  /* one summary per output directory: say so when it is another sweep's (two sweeps sharing a
+   * folder replaced each other's summary without a word) */
+  if (rank == 0) {
+    char sp[4200];
+    snprintf(sp, sizeof sp, "%s/summary.h5", sw->output_dir);
+    hid_t sf;
+    char *other = NULL;
+    if (access(sp, R_OK) == 0 && sb_h5_open_read(sp, &sf) == SB_OK) {
+      if (sb_h5_attr_read_string(sf, "sweep_file", &other)) other = NULL;
+      H5Fclose(sf);
+    }
+    sb_error_clear();
+    char *a = other ? realpath(other, NULL) : NULL, *b = realpath(sw->file, NULL);
+    if (other && strcmp(other, sw->file) && (!a || !b || strcmp(a, b)))
+      fprintf(stderr, "spikebridge sweep: warning: %s is the summary of another sweep (%s); this sweep's replaces it "
+              "(give another output_dir or -o to keep both)\n", sp, other);
+    free(a);
+    free(b);
+    sb_free(other);
   }
 
   /* 2. the runs: one that fails at run time is recorded (<prefix>_<i>.failed, status "failed" in

@@ -98,6 +98,19 @@ static void test_empty_output_dir(void **state) {
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s --quiet", lp), 2);
   check_contains(out, "long_prefix.json: prefix: 'pppppppppppppppppppp...' (245 characters) makes file names of 269 characters");
   assert_false(sb_test_file_exists(tmp_path("long_out")));
+  /* two sweeps sharing a folder: the second replaces the first's summary, now with a warning */
+  const char *sa = write_file("share_a.json", "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 10}, "
+                                              "\"parameters\": {\"populations.exc.params.tau_m\": [15]}, \"prefix\": \"A\"}");
+  const char *sb = write_file("share_b.json", "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 10}, "
+                                              "\"parameters\": {\"populations.exc.params.tau_m\": [16]}, \"prefix\": \"B\"}");
+  const char *so = tmp_path("o_shared");
+  assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --quiet", sa, so), 0);
+  assert_null(strstr(out, "warning"));
+  assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --quiet", sb, so), 0);
+  check_contains(out, "/summary.h5 is the summary of another sweep (");
+  check_contains(out, "share_a.json); this sweep's replaces it");
+  assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --quiet", sb, so), 0);   /* its own: no warning */
+  assert_null(strstr(out, "warning"));
   /* runs shorter than the 5 ms bin: their summary has the unbinned statistics (it failed with
    * analyze's "--bin wider than the window" after the runs were written, exit 2, no summary) */
   const char *sp = write_file("short.json", "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 3}, "
