@@ -112,19 +112,15 @@ typedef struct { sb_progress *p; double t0; } prog_ctx;
 /* The model file's fingerprint for checkpoints, "crc32 <hex>, <n> bytes" (zlib's CRC-32 of its
  * bytes): a resume refuses a model edited since. 0, or -1 when the file cannot be read. */
 static int model_fingerprint(const char *file, char *buf, size_t cap) {
-  FILE *fp = fopen(file, "rb");
-  if (!fp) return -1;
-  uLong crc = crc32(0L, Z_NULL, 0);
-  unsigned char b[65536];
-  size_t r, total = 0;
-  while ((r = fread(b, 1, sizeof b, fp)) > 0) {
-    crc = crc32(crc, b, (uInt)r);
-    total += r;
+  char *text;
+  size_t len;
+  if (sb_read_file(file, &text, &len)) {
+    sb_error_clear();
+    return -1;
   }
-  int bad = ferror(fp);
-  fclose(fp);
-  if (bad) return -1;
-  snprintf(buf, cap, "crc32 %08lx, %zu bytes", (unsigned long)crc, total);
+  uLong crc = crc32(crc32(0L, Z_NULL, 0), (const Bytef *)text, (uInt)len);   /* model files are far below 4 GB */
+  sb_free(text);
+  snprintf(buf, cap, "crc32 %08lx, %zu bytes", (unsigned long)crc, len);
   return 0;
 }
 

@@ -69,6 +69,12 @@ int sb_output_check(const char *path);
  * system has less than 1 MiB free for unprivileged writes, else "". Static storage, overwritten
  * by the next call. */
 const char *sb_space_note(const char *path);
+/* The whole file at `path` into a new buffer (*buf, NUL-appended, *len bytes without it; free
+ * with sb_free). Errors: SB_EIO "PATH: cannot read: <reason>", SB_ENOMEM. */
+int sb_read_file(const char *path, char **buf, size_t *len);
+/* The longest file name the file system of directory `dir` allows (pathconf; "." when `dir`
+ * does not exist yet; 255 when unknown). */
+long sb_name_max(const char *dir);
 /* Same for an output directory (created by the caller if missing): `dir` is a directory, or
  * does not exist and its parent is a writable directory. */
 int sb_output_dir_check(const char *dir);

@@ -937,28 +937,19 @@ int sb_json_load_(const char *path, json_t **root) {
   *root = NULL;
   int chk = sb_input_check(path);
   if (chk) return chk;
-  FILE *in = fopen(path, "rb");   /* jansson stops at a NUL byte: whatever follows was ignored */
-  if (in) {
-    char buf[65536];
-    size_t r, at = 0;
-    while ((r = fread(buf, 1, sizeof buf, in)) > 0) {
-      const char *z = memchr(buf, 0, r);
-      if (z) {
-        fclose(in);
-        SB_ERROR(SB_EFORMAT, "%s: byte %zu is a NUL byte: expected a JSON text file", path, at + (size_t)(z - buf));
-      }
-      at += r;
-    }
-    fclose(in);
+  char *text;
+  size_t len;
+  if ((chk = sb_read_file(path, &text, &len))) return chk;
+  const char *z = memchr(text, 0, len);   /* jansson's file reader stopped there and ignored the rest */
+  if (z) {
+    size_t at = (size_t)(z - text);
+    sb_free(text);
+    SB_ERROR(SB_EFORMAT, "%s: byte %zu is a NUL byte: expected a JSON text file", path, at);
   }
   json_error_t jerr;
-  *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-  if (!*root) {
-    FILE *f = fopen(path, "r");
-    if (!f) SB_ERROR(SB_EIO, "%s: cannot open (%s)", path, jerr.text);
-    fclose(f);
-    SB_ERROR(SB_EFORMAT, "%s: line %d column %d: not valid JSON: %s", path, jerr.line, jerr.column, jerr.text);
-  }
+  *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+  sb_free(text);
+  if (!*root) SB_ERROR(SB_EFORMAT, "%s: line %d column %d: not valid JSON: %s", path, jerr.line, jerr.column, jerr.text);
   return SB_OK;
 }
 

@@ -42,9 +42,9 @@ int sb_input_check(const char *path) {
   return SB_OK;
 }
 
-/* Directory part of `path` into `dir` ("." for a bare name). */
 #define SB_OUTPUT_NAME_SPARE 12   /* ".tmp." and a pid (Linux: at most 7 digits) */
 
+/* Directory part of `path` into `dir` ("." for a bare name). */
 static void dir_of(const char *path, char *dir, size_t cap) {
   char tmp[4096];
   snprintf(tmp, sizeof tmp, "%s", path);
@@ -84,8 +84,7 @@ int sb_output_check(const char *path) {
   /* the file is written as NAME.tmp.PID, then renamed */
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
-  long name_max = pathconf(stat(dir, &st) == 0 ? dir : ".", _PC_NAME_MAX);
-  if (name_max <= 0) name_max = 255;
+  long name_max = sb_name_max(dir);
   if ((long)strlen(base) + SB_OUTPUT_NAME_SPARE > name_max)
     SB_ERROR(SB_EINVAL, "%s: the file name has %zu characters; at most %ld fit here (the file system's limit of %ld "
              "less %d for the temporary suffix .tmp.PID)", path, strlen(base), name_max - SB_OUTPUT_NAME_SPARE,
@@ -141,4 +140,33 @@ const char *sb_space_note(const char *path) {
       snprintf(note, sizeof note, " (no space left: the file system of %s has %.0f kB free)", dir, free_b / 1024.0);
   }
   return note;
+}
+
+long sb_name_max(const char *dir) {
+  struct stat st;
+  long m = pathconf(stat(dir, &st) == 0 ? dir : ".", _PC_NAME_MAX);
+  return m > 0 ? m : 255;
+}
+
+int sb_read_file(const char *path, char **buf, size_t *len) {
+  *buf = NULL;
+  *len = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) SB_ERROR(SB_EIO, "%s: cannot read: %s", path, strerror(errno));
+  size_t cap = 65536, n = 0, r;
+  char *b = sb_malloc(cap);
+  while (b && (r = fread(b + n, 1, cap - 1 - n, f)) > 0)
+    if ((n += r) + 1 == cap) {
+      char *g = sb_realloc(b, cap *= 2);
+      if (!g) { sb_free(b); b = NULL; }
+      else b = g;
+    }
+  int bad = b && ferror(f), e = errno;
+  fclose(f);
+  if (!b) return SB_ENOMEM;
+  if (bad) { sb_free(b); SB_ERROR(SB_EIO, "%s: cannot read: %s", path, strerror(e)); }
+  b[n] = '\0';
+  *buf = b;
+  *len = n;
+  return SB_OK;
 }

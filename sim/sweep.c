@@ -617,9 +617,7 @@ int sb_sweep_load(const char *path, const char *output_dir_override, sb_sweep **
   sw->width = (int)w;
   {   /* the longest name written, <prefix>_<i>.failed.tmp.<pid>, must fit the file system (a
        * 245-character prefix failed at the first run, after the checks) */
-    struct stat sd;
-    long name_max = pathconf(stat(sw->output_dir, &sd) == 0 ? sw->output_dir : ".", _PC_NAME_MAX);
-    if (name_max <= 0) name_max = 255;
+    long name_max = sb_name_max(sw->output_dir);
     size_t longest = strlen(sw->prefix) + 1 + w + strlen(".failed.tmp.") + 7;
     if ((long)longest > name_max) {
       rc = fail_(&c, "prefix", "'%.20s...' (%zu characters) makes file names of %zu characters, more than the %ld the file "
@@ -754,34 +752,18 @@ int sb_sweep_mark_failed(const sb_sweep *sw, size_t i, const char *message) {
 
 int sb_sweep_run_failed(const sb_sweep *sw, size_t i, char **message) {
   if (message) *message = NULL;
-  char path[4096];
+  char path[4096], *text = NULL;
+  size_t n;
   failed_path(sw, i, path, sizeof path);
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  char *want = sb_sweep_overrides_text(sw, i);
-  size_t cap = 4096, n = 0;
-  char *text = sb_malloc(cap);
-  int ok = 0;
-  if (want && text) {
-    size_t r;
-    while ((r = fread(text + n, 1, cap - 1 - n, f)) > 0) {
-      n += r;
-      if (n + 1 == cap) {
-        char *t2 = sb_realloc(text, cap * 2);
-        if (!t2) break;
-        text = t2;
-        cap *= 2;
-      }
-    }
-    text[n] = 0;
-    char *nl = strchr(text, '\n');
-    if (nl && !strcmp(nl + 1, want)) {   /* written by this sweep definition for this run */
-      ok = 1;
-      *nl = 0;
-      if (message) { *message = text; text = NULL; }
-    }
+  if (access(path, R_OK) != 0) return 0;
+  if (sb_read_file(path, &text, &n)) { sb_error_clear(); return 0; }
+  char *want = sb_sweep_overrides_text(sw, i), *nl = strchr(text, '\n');
+  int ok = want && nl && !strcmp(nl + 1, want);   /* written by this sweep definition for this run */
+  if (ok && message) {
+    *nl = 0;
+    *message = text;
+    text = NULL;
   }
-  fclose(f);
   sb_free(text);
   sb_free(want);
   return ok;
