@@ -478,6 +478,25 @@ static uint64_t key(int proj, uint64_t id, int by_source) {
   return ((uint64_t)(unsigned)proj << 40) ^ id ^ (by_source ? (1ULL << 39) : 0);
 }
 
+/* A weight as stored (float32) into population `tgt`: SB_EINVAL when it is beyond float32 (1e39
+ * became inf) or beyond what the target model integrates (sb_neuron_weight_max: 1e7 nS into
+ * iaf_cond_exp, met only at its first arrival before). The message starts with the value; the
+ * caller prefixes what the weight is ("weights[3]: ", "weight: drawn weight "). */
+/* weight_check's error for a drawn weight: "weight: drawn weight <its message><suffix>". */
+static int drawn_weight_error(int rc, const char *suffix) {
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s", sb_last_error());   /* a copy: the buffer is rewritten */
+  return sb_error_set_(__FILE__, __LINE__, rc, "weight: drawn weight %s%s", msg, suffix);
+}
+
+static int weight_check(const sb_net *net, int tgt, double w) {
+  if (!isfinite((float)w)) SB_ERROR(SB_EINVAL, "%g is beyond the range of the stored float32 (|w| <= 3.4e38)", w);
+  if (!(fabs(w) <= sb_neuron_weight_max(net->pops[tgt].type)))
+    SB_ERROR(SB_EINVAL, "%g nS into %s is beyond the %g nS that conductance-based models integrate", w,
+             net->pops[tgt].type->name, SB_COND_G_MAX);
+  return SB_OK;
+}
+
 typedef struct {
   sb_net *net;
   const sb_conn_spec *c;
@@ -485,7 +504,7 @@ typedef struct {
   int proj, same, keep_w, keep_d;
   size_t ns, nt;
   const uint32_t *total_counts;
-  double w_max;   /* sb_neuron_weight_max of the target model */
+  double w_max;   /* sb_neuron_weight_max of the target model (a name compare: once, not per synapse) */
 } conn_ctx;
 
 /* Draw weight and delay (from the stream r) and push the synapse if the target is owned. */
@@ -495,12 +514,8 @@ static void add_syn(const conn_ctx *x, synbuf *b, gsl_rng *r, uint32_t s, uint32
   double d = x->keep_d ? sb_dist_draw(&x->y->delay, r) : x->y->delay.a;
   if (!owned) return;
   w = apply_receptor(x->y->receptor, w);
-  if (x->keep_w && !isfinite((float)w) && !*bad) {   /* stored as float32 */
-    *bad = 2;
-    *bad_d = w;
-  }
-  if (x->keep_w && !(fabs(w) <= x->w_max) && !*bad) {   /* was found only at its first arrival */
-    *bad = 3;
+  if (x->keep_w && !*bad && (!isfinite((float)w) || !(fabs(w) <= x->w_max))) {   /* weight_check's test; reported */
+    *bad = 2;                                                                       /* after the threads */
     *bad_d = w;
   }
   if (x->keep_d) {
@@ -742,11 +757,7 @@ int sb_net_connect(sb_net *net, int src, int tgt, const sb_conn_spec *c, const s
       for (size_t i = 0; i < c->n; i++) {
         if (c->sources[i] >= ns) SB_ERROR(SB_EINVAL, "sources[%zu]: must be < %zu (got %u)", i, ns, c->sources[i]);
         if (c->targets[i] >= nt) SB_ERROR(SB_EINVAL, "targets[%zu]: must be < %zu (got %u)", i, nt, c->targets[i]);
-        if (c->weights && !isfinite((float)c->weights[i]))   /* stored as float32 (1e39 became inf) */
-          SB_ERROR(SB_EINVAL, "weights[%zu]: %g is beyond the range of the stored float32 (|w| <= 3.4e38)", i, c->weights[i]);
-        if (c->weights && !(fabs(c->weights[i]) <= sb_neuron_weight_max(net->pops[tgt].type)))
-          SB_ERROR(SB_EINVAL, "weights[%zu]: %g nS into %s is beyond the %g nS that conductance-based models integrate", i,
-                   c->weights[i], net->pops[tgt].type->name, SB_COND_G_MAX);
+        if (c->weights && (rc = weight_check(net, tgt, c->weights[i]))) return sb_error_prefix_(rc, "weights[%zu]", i);
         if (c->delays && (rc = check_delay(net, c->delays[i]))) return sb_error_prefix_(rc, "delays[%zu]", i);
       }
       break;
@@ -776,14 +787,12 @@ int sb_net_connect(sb_net *net, int src, int tgt, const sb_conn_spec *c, const s
       sb_rng_reseed(rw, net->seed, SB_RNG_WEIGHT, key(pid, t, 0));
       if (keep_w) {
         double w = apply_receptor(y->receptor, sb_dist_draw(&y->weight, rw));
-        int huge = !isfinite((float)w);
-        if (huge || !(fabs(w) <= sb_neuron_weight_max(net->pops[tgt].type))) {
+        if ((rc = weight_check(net, tgt, w))) {
           gsl_rng_free(rw);
           sb_free(p->wt); sb_free(p->d1);
-          if (huge) SB_ERROR(SB_EINVAL, "weight: drawn weight %g for target %zu is beyond the range of the stored float32 "
-                             "(|w| <= 3.4e38)", w, t);
-          SB_ERROR(SB_EINVAL, "weight: drawn weight %g nS for target %zu into %s is beyond the %g nS that conductance-based "
-                   "models integrate", w, t, net->pops[tgt].type->name, SB_COND_G_MAX);
+          char tt[48];
+          snprintf(tt, sizeof tt, " (target %zu)", t);
+          return drawn_weight_error(rc, tt);
         }
         p->wt[t] = (float)w;
       }
@@ -859,11 +868,7 @@ int sb_net_connect(sb_net *net, int src, int tgt, const sb_conn_spec *c, const s
   p->nsyn = nsyn;
   p->bytes = bytes;
   if (!err && bad == 1) err = SB_SET_ERROR(SB_EINVAL, "delay: drawn delay %g ms is below min_delay = %g ms", bad_d, net->min_delay);
-  if (!err && bad == 2)
-    err = SB_SET_ERROR(SB_EINVAL, "weight: drawn weight %g is beyond the range of the stored float32 (|w| <= 3.4e38)", bad_d);
-  if (!err && bad == 3)
-    err = SB_SET_ERROR(SB_EINVAL, "weight: drawn weight %g nS into %s is beyond the %g nS that conductance-based models "
-                       "integrate", bad_d, net->pops[tgt].type->name, SB_COND_G_MAX);
+  if (!err && bad == 2) err = drawn_weight_error(weight_check(net, tgt, bad_d), "");
   else if (err == SB_ENOMEM) SB_SET_ERROR(SB_ENOMEM, "out of memory building a projection");
   if (err) {
     for (int k = 0; k < net->threads; k++) {
@@ -891,10 +896,9 @@ int sb_net_connect_dense(sb_net *net, int src, int tgt, const float *w, double d
         sb_free(p->wt);
         SB_ERROR(SB_EINVAL, "weight[%zu][%zu]: must be finite", t, s);
       }
-      if (!(fabs(w[t * ns + s]) <= sb_neuron_weight_max(net->pops[tgt].type))) {
+      if ((rc = weight_check(net, tgt, w[t * ns + s]))) {
         sb_free(p->wt);
-        SB_ERROR(SB_EINVAL, "weight[%zu][%zu]: %g nS into %s is beyond the %g nS that conductance-based models integrate", t,
-                 s, (double)w[t * ns + s], net->pops[tgt].type->name, SB_COND_G_MAX);
+        return sb_error_prefix_(rc, "weight[%zu][%zu]", t, s);
       }
       p->wt[s * nt + t] = w[t * ns + s];
       nz += w[t * ns + s] != 0;
@@ -921,12 +925,8 @@ int sb_net_connect_conv(sb_net *net, int src, int tgt, const sb_net_conv_shape *
     SB_ERROR(SB_EINVAL, "conv: target population '%s' has %zu neurons, shape (%d, %d, %d) needs %d",
              net->pops[tgt].name, net->pops[tgt].n, cs->C_out, OH, OW, cs->C_out * OH * OW);
   size_t nk = (size_t)cs->C_out * (size_t)cs->C_in * (size_t)cs->KH * (size_t)cs->KW;
-  for (size_t i = 0; i < nk; i++) {   /* as every other weight (the kernel was only met at run time) */
-    if (!isfinite(kernel[i])) SB_ERROR(SB_EINVAL, "kernel[%zu]: must be finite", i);
-    if (!(fabs(kernel[i]) <= sb_neuron_weight_max(net->pops[tgt].type)))
-      SB_ERROR(SB_EINVAL, "kernel[%zu]: %g nS into %s is beyond the %g nS that conductance-based models integrate", i,
-               (double)kernel[i], net->pops[tgt].type->name, SB_COND_G_MAX);
-  }
+  for (size_t i = 0; i < nk; i++)   /* as every other weight (the kernel was only met at run time) */
+    if ((rc = weight_check(net, tgt, kernel[i]))) return sb_error_prefix_(rc, "kernel[%zu]", i);
   sb_proj *p;
   if ((rc = new_proj(net, src, tgt, SB_PROJ_CONV, &p))) return rc;
   p->kernel = sb_malloc(nk * sizeof *p->kernel);
