@@ -445,15 +445,6 @@ attached:;
 fail:
   if (st == SB_EIO && !strstr(sb_last_error(), out) && !strstr(sb_last_error(), ck_path ? ck_path : ck_default))
     st = sb_error_prefix_(st, "%s", out);   /* a recording's write error names the dataset, not the file */
-  if (st == SB_EIO) {   /* a recording or checkpoint write failed: say so when the disk is full */
-    const char *note = sb_space_note(out);
-    if (!*note && ck_path) note = sb_space_note(ck_path);
-    if (*note && !strstr(sb_last_error(), "no space left")) {
-      char msg[2048];   /* a copy: the message buffer is the one written */
-      snprintf(msg, sizeof msg, "%s", sb_last_error());
-      st = sb_error_set_(__FILE__, __LINE__, st, "%s%s", msg, note);
-    }
-  }
   rc = sb_cli_fail(st);
   sb_net_attach_output(m.net, -1, 0);
   sb_h5_abort(&o);

@@ -192,7 +192,11 @@ int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_i
   if (!st) st = write_recordings(net, f);
   if (st) {
     sb_h5_abort(&o);
-    if (!strstr(sb_last_error(), path)) st = sb_error_prefix_(st, "%s", path);   /* a dataset's error names no file */
+    if (!strstr(sb_last_error(), path)) {   /* a dataset's error names no file, nor a full disk */
+      char msg[2048];
+      snprintf(msg, sizeof msg, "%s", sb_last_error());
+      st = sb_error_set_(__FILE__, __LINE__, st, "%s: %s%s", path, msg, strstr(msg, "no space left") ? "" : sb_space_note(path));
+    }
     return st;
   }
   unsigned long crc = 0;
@@ -213,50 +217,40 @@ int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_i
 
 typedef struct { uLong crc; int err; } digest_ctx;
 
-static void digest_bytes(digest_ctx *c, hid_t obj, hid_t ftype, hid_t space, int is_attr) {
-  hid_t mt = H5Tget_native_type(ftype, H5T_DIR_ASCEND);
-  hssize_t np = H5Sget_simple_extent_npoints(space);
+/* Name, then the native bytes of attribute or dataset `obj` (closed here); variable-length
+ * strings by their name only. */
+static void digest_item(digest_ctx *c, const char *name, hid_t obj, int is_attr) {
+  c->crc = crc32(c->crc, (const unsigned char *)name, (uInt)strlen(name) + 1);
+  if (obj < 0) { c->err = 1; return; }
+  hid_t ft = is_attr ? H5Aget_type(obj) : H5Dget_type(obj), sp = is_attr ? H5Aget_space(obj) : H5Dget_space(obj);
+  hid_t mt = H5Tget_native_type(ft, H5T_DIR_ASCEND);
+  hssize_t np = H5Sget_simple_extent_npoints(sp);
   size_t sz = mt >= 0 ? H5Tget_size(mt) : 0;
-  if (mt < 0 || np < 0 || !sz) { c->err = 1; if (mt >= 0) H5Tclose(mt); return; }
-  if (H5Tis_variable_str(ftype) <= 0 && np > 0) {   /* variable-length strings: their name only */
+  if (mt < 0 || np < 0 || !sz) c->err = 1;
+  else if (H5Tis_variable_str(ft) <= 0 && np > 0) {
     unsigned char *b = sb_malloc((size_t)np * sz);
     if (!b) c->err = 1;
     else if ((is_attr ? H5Aread(obj, mt, b) : H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, b)) < 0) c->err = 1;
-    else {
+    else
       for (size_t off = 0, tot = (size_t)np * sz; off < tot; off += 1u << 30)
         c->crc = crc32(c->crc, b + off, (uInt)(tot - off < (1u << 30) ? tot - off : 1u << 30));
-    }
     sb_free(b);
   }
-  H5Tclose(mt);
+  if (mt >= 0) H5Tclose(mt);
+  H5Tclose(ft);
+  H5Sclose(sp);
+  if (is_attr) H5Aclose(obj);
+  else H5Dclose(obj);
 }
 
 static herr_t digest_attr(hid_t loc, const char *name, const H5A_info_t *ai, void *vc) {
   (void)ai;
-  digest_ctx *c = vc;
-  if (!strcmp(name, "digest")) return 0;
-  c->crc = crc32(c->crc, (const unsigned char *)name, (uInt)strlen(name) + 1);
-  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-  if (a < 0) { c->err = 1; return 0; }
-  hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
-  digest_bytes(c, a, t, sp, 1);
-  H5Tclose(t);
-  H5Sclose(sp);
-  H5Aclose(a);
+  if (strcmp(name, "digest")) digest_item(vc, name, H5Aopen(loc, name, H5P_DEFAULT), 1);
   return 0;
 }
 
 static herr_t digest_obj(hid_t loc, const char *name, const H5O_info_t *oi, void *vc) {
-  digest_ctx *c = vc;
-  if (oi->type != H5O_TYPE_DATASET) return 0;
-  c->crc = crc32(c->crc, (const unsigned char *)name, (uInt)strlen(name) + 1);
-  hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
-  if (d < 0) { c->err = 1; return 0; }
-  hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
-  digest_bytes(c, d, t, sp, 0);
-  H5Tclose(t);
-  H5Sclose(sp);
-  H5Dclose(d);
+  if (oi->type == H5O_TYPE_DATASET) digest_item(vc, name, H5Dopen2(loc, name, H5P_DEFAULT), 0);
   return 0;
 }
 

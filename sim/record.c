@@ -180,10 +180,13 @@ int sb_rec_append_(hid_t ds, hid_t mtype, const void *buf, hsize_t rows, hsize_t
   int err = errno;   /* the failed write's (ENOSPC, EFBIG, EIO), kept by HDF5's POSIX driver */
   H5Sclose(ms);
   H5Sclose(fs);
-  if (e < 0) {
-    char name[256] = "";
+  if (e < 0) {   /* the reason: a full disk (sb_space_note of the file written), else errno's */
+    char name[256] = "", file[4096] = "";
     if (H5Iget_name(ds, name, sizeof name) < 0) name[0] = '\0';
-    SB_ERROR(SB_EIO, "cannot write the recording %s%s%s", name, err ? ": " : "", err ? strerror(err) : "");
+    if (H5Fget_name(ds, file, sizeof file) < 0) file[0] = '\0';
+    const char *note = file[0] ? sb_space_note(file) : "";
+    SB_ERROR(SB_EIO, "cannot write the recording %s%s%s%s", name, note, !*note && err ? ": " : "",
+             !*note && err ? strerror(err) : "");
   }
   *written += rows;
   return SB_OK;

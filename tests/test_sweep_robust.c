@@ -93,9 +93,9 @@ static void test_empty_output_dir(void **state) {
   memset(pre, 'p', 245);
   pre[245] = '\0';
   snprintf(text, sizeof text, "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 20}, \"parameters\": "
-           "{\"populations.exc.params.tau_m\": [15, 16]}, \"prefix\": \"%s\", \"output_dir\": \"long_out\"}", pre);
+           "{\"populations.exc.params.tau_m\": [15, 16]}, \"prefix\": \"%s\"}", pre);
   const char *lp = write_file("long_prefix.json", text);
-  assert_int_equal(sb_test_run(out, sizeof out, "sweep %s --quiet", lp), 2);
+  assert_int_equal(sb_test_run(out, sizeof out, "sweep %s --quiet -o %s", lp, tmp_path("long_out")), 2);
   check_contains(out, "long_prefix.json: prefix: 'pppppppppppppppppppp...' (245 characters) makes file names of 269 characters");
   assert_false(sb_test_file_exists(tmp_path("long_out")));
   /* two sweeps sharing a folder: the second replaces the first's summary, now with a warning */
