@@ -309,7 +309,8 @@ int sb_stats_plot(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const c
  * (directory not creatable, not a directory, cannot create files). */
 int sb_stats_plot_check(const char *dir, const char *const *pops, size_t n_pops);
 /* sb_stats_plot in two steps, so that a caller plotting several populations leaves no figure
- * when a later one fails: sb_stats_plot_stage draws and checks the four PNGs under their
+ * when a later one fails: sb_stats_plot_stage (after sb_stats_plot_check of the population's
+ * names, which it does not repeat) draws and checks the four PNGs under their
  * temporary names (<final>.tmp.<pid>.png; on an error it removes those of this population);
  * sb_stats_plot_finish renames the staged figures of pops[n_pops] to their final names
  * (commit = 1) or removes them (commit = 0). Errors: as sb_stats_plot; finish: SB_EIO when a

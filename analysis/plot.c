@@ -309,10 +309,8 @@ int sb_stats_plot_finish(const char *dir, const char *const *pops, size_t n_pops
 }
 
 int sb_stats_plot_stage(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const char *dir) {
-  const char *name = s->population;
-  int st = sb_stats_plot_check(dir, &name, 1);
-  if (st) return st;
-  st = raster(f, pop, s, dir);
+  const char *name = s->population;   /* its names were checked by the caller (sb_stats_plot_check) */
+  int st = raster(f, pop, s, dir);
   if (!st) st = rate(s, dir);
   if (!st) st = isi(s, dir);
   if (!st) st = cvdist(s, dir);
@@ -322,7 +320,8 @@ int sb_stats_plot_stage(sb_spk_file *f, size_t pop, const sb_stats_summary *s, c
 
 int sb_stats_plot(sb_spk_file *f, size_t pop, const sb_stats_summary *s, const char *dir) {
   const char *name = s->population;
-  int st = sb_stats_plot_stage(f, pop, s, dir);
+  int st = sb_stats_plot_check(dir, &name, 1);
+  if (!st) st = sb_stats_plot_stage(f, pop, s, dir);
   if (!st) st = sb_stats_plot_finish(dir, &name, 1, 1);
   return st;
 }

@@ -345,8 +345,8 @@ int sb_cmd_analyze(int argc, char **argv) {
                   "spikes)\n", s->population, zero_pair);
         if (isnan(s->chi)) fprintf(out, "  %s: chi nan: %s\n", s->population, sb_stats_why(s->why_chi));
         if (s->K > 1)
-          fprintf(out, "  %s: pairs over the %zu most active neurons (corr: bin %g ms; STTC dt %g ms)%s\n", s->population,
-                 s->K, s->bin, o.sttc_dt, "");
+          fprintf(out, "  %s: pairs over the %zu most active neurons (corr: bin %g ms; STTC dt %g ms)\n", s->population,
+                 s->K, s->bin, o.sttc_dt);
         if (s->K > 1 && s->pairs_truncated)   /* the trains are kept up to 200000 spikes each */
           fprintf(out, "  %s: a pair train has more than 200000 spikes: the pairs are over [%g, %g) ms, where every "
                   "train is complete\n", s->population, s->t_start, s->pairs_t_stop);
