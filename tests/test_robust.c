@@ -217,12 +217,12 @@ static void test_tampered_checkpoint(void **state) {
       int64_t w[3];
       size_t nw = 0;
       assert_int_equal(sb_h5_attr_read_int64s(f, attrs[a], w, 3, &nw), SB_OK);
-      w[0] += a == 3 ? 98 : 1;
+      w[0] = a == 3 ? 99 : w[0] + 1;
       assert_int_equal(sb_h5_attr_write_int64s(f, attrs[a], w, nw), SB_OK);
     }
     H5Fclose(f);
     expect_refused(cp, a == 2   ? "attribute window_index: windows ("
-                       : a == 3 ? "root attribute checkpoint_version: 99, this build reads version 1"
+                       : a == 3 ? "root attribute checkpoint_version: 99, this build reads version 2"
                                 : "the checkpoint's contents do not match its digest");
   }
   /* the digest removed together with an edit: refused too (removing it turned the check off) */
@@ -235,6 +235,27 @@ static void test_tampered_checkpoint(void **state) {
   /* a recorded spike's node id changed within range: the recordings are in the digest */
   u = 3;
   tamper_at(ckpt, cp, "spikes/exc/node_ids", H5T_NATIVE_UINT64, 0, &u, 1);
+  expect_refused(cp, "the checkpoint's contents do not match its digest");
+  /* one recorded V_m sample changed: the state recordings (copied chunk for chunk, digested as
+   * their stored chunks) are covered too */
+  copy_file(ckpt, cp);
+  f = H5Fopen(cp, H5F_ACC_RDWR, H5P_DEFAULT);
+  assert_true(f >= 0);
+  hid_t ds = H5Dopen2(f, "report/exc/data", H5P_DEFAULT);
+  assert_true(ds >= 0);
+  hid_t sp = H5Dget_space(ds);
+  hsize_t dims[2] = {0, 0};
+  assert_int_equal(H5Sget_simple_extent_dims(sp, dims, NULL), 2);
+  assert_true(dims[0] >= 100 && dims[1] == 2);   /* 100 ms sampled every 0.5 ms, 2 neurons */
+  float *vm = malloc(dims[0] * dims[1] * sizeof *vm);
+  assert_non_null(vm);
+  assert_true(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, vm) >= 0);
+  vm[2 * 50 + 1] += 1.0f;
+  assert_true(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, vm) >= 0);
+  free(vm);
+  H5Sclose(sp);
+  H5Dclose(ds);
+  H5Fclose(f);
   expect_refused(cp, "the checkpoint's contents do not match its digest");
 }
 
