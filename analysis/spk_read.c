@@ -316,10 +316,11 @@ static int open_sonata_pop(sb_spk_file *f, hid_t g, const char *name, const char
       SB_ERROR(SB_EFORMAT, "%s: %s: attribute n_nodes: expected one integer >= 0", f->path, gpath);
     /* spikebridge's populations have fewer than 2^32 neurons; the per-node statistics (about 32
      * bytes a node) must fit in memory */
-    double mem = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-    if (nn > (int64_t)UINT32_MAX || (mem > 0 && 32.0 * (double)nn > mem))
+    const char *what;
+    double mem = (double)sb_mem_limit(&what);
+    if (nn > (int64_t)UINT32_MAX || 32.0 * (double)nn > mem)
       SB_ERROR(SB_EFORMAT, "%s: %s: attribute n_nodes: %lld nodes is too many: expected < 2^32, with about 32 bytes a node "
-               "within the %.3g GB of physical memory", f->path, gpath, (long long)nn, mem / 1e9);
+               "within the %.3g GB of %s", f->path, gpath, (long long)nn, mem / 1e9, what);
     p->info.n_nodes = (size_t)nn;
     p->implicit_nodes = 1;
   }

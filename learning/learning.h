@@ -252,7 +252,7 @@ int sb_stdp_set_weights(sb_net *net, int proj, const double *w);
  * later one. interval > 0 ms. Errors: SB_EINVAL. The snapshots live in memory until the end of
  * a run: sb_net_run refuses (SB_EINVAL "projections[i].record_weights.interval: ... bytes ...",
  * before running) when ceil(t_stop/interval)+1 rows of (synapses+1) doubles, over all plastic
- * projections, do not fit in physical memory beside the network. */
+ * projections, do not fit in the memory this process may use (sb_mem_limit) beside the network. */
 int sb_stdp_record_weights(sb_net *net, int proj, double interval);
 /* Snapshots kept so far: w (n_times, n_syn) row-major, snapshot j taken at j * interval ms.
  * Borrowed, valid until the next run or reset. Errors: SB_EINVAL if `proj` is not plastic. */

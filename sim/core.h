@@ -75,6 +75,19 @@ int sb_read_file(const char *path, char **buf, size_t *len);
 /* The longest file name the file system of directory `dir` allows (pathconf; "." when `dir`
  * does not exist yet; 255 when unknown). */
 long sb_name_max(const char *dir);
+/* The memory this process may use, in bytes: the smallest of the machine's physical memory
+ * (sysconf), the address-space and data-segment limits (`ulimit -v`, `ulimit -d`) and its cgroup's
+ * memory limit (cgroup v2 memory.max, v1 memory.limit_in_bytes, at every level of the process's
+ * cgroup path under /sys/fs/cgroup: a Slurm job's --mem, a container's limit). SIZE_MAX when
+ * none is known. *what (unless NULL) names the limit that applies, for messages ("physical
+ * memory", "the address-space limit (ulimit -v)", ...; static storage). Used by the up-front
+ * size checks, which refuse what cannot fit with an input error instead of running into the
+ * OOM killer or an allocation failure. */
+size_t sb_mem_limit(const char **what);
+/* The smallest cgroup memory limit for the cgroup lines `proc_cgroup` (the contents of
+ * /proc/self/cgroup) under the cgroup mount `root` (/sys/fs/cgroup), SIZE_MAX when none (a
+ * testable part of sb_mem_limit). */
+size_t sb_cgroup_mem_limit(const char *proc_cgroup, const char *root);
 /* Same for an output directory (created by the caller if missing): `dir` is a directory, or
  * does not exist and its parent is a writable directory. */
 int sb_output_dir_check(const char *dir);

@@ -249,8 +249,6 @@ int sb_ev_push_k_(sb_net *net, int k, size_t gid, double t, double w, const sb_p
 void sb_ev_get_(const sb_net *net, size_t slot, size_t gid, uint32_t j, double *t, double *w);
 /* Releases a partition's queue storage (sim/run.c). */
 void sb_arena_free_(sb_arena *a);
-/* Physical memory in bytes (sysconf), SIZE_MAX when unknown (sim/net.c). */
-size_t sb_phys_mem_(void);
 /* Lower bound of the bytes the network holds: neuron state, its reset copy and run-time
  * arrays of every population, plus every projection's storage (the up-front size checks). */
 double sb_net_held_bytes_(const sb_net *net);
@@ -291,7 +289,7 @@ void sb_plastic_window_end_(sb_net *net, int k);
 int sb_plastic_run_start_(sb_net *net, double t_stop);
 /* Refuse weight snapshots that cannot fit a run to t_stop: their rows (ceil(t_stop/interval)+1)
  * times (synapses + 1) doubles, summed over plastic projections in order on top of what the
- * network holds, against physical memory (computed in double: no size_t wrap). SB_EINVAL
+ * network holds, against the memory this process may use (sb_mem_limit) (computed in double: no size_t wrap). SB_EINVAL
  * "record_weights.interval: ..." with *proj the first projection that does not fit. */
 int sb_plastic_check_snapshots_(const sb_net *net, double t_stop, int *proj);
 void sb_plastic_reset_(sb_net *net);

@@ -154,15 +154,6 @@ static int update_bounds(sb_net *net) {
 
 /* ---- up-front size checks ---- */
 
-/* Physical memory of the machine in bytes (sysconf), SIZE_MAX when unknown. The builders refuse
- * a population or projection whose smallest possible footprint exceeds it, with an input error
- * (exit 2) naming the field, instead of running into the OOM killer. */
-size_t sb_phys_mem_(void) {
-  long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || psz <= 0) return SIZE_MAX;
-  return (size_t)pages * (size_t)psz;
-}
-#define phys_mem sb_phys_mem_
 /* Lower bound of the run-time bytes per neuron besides its state and its reset copy (times,
  * counters, cursors, queue heads; sim/run.c sb_net_prepare_). */
 #define SB_NEURON_RUNTIME_BYTES 112
@@ -183,11 +174,12 @@ int sb_net_add_population(sb_net *net, const char *name, const sb_neuron_type *t
     double need = (double)n * (double)(2 * type->state_size + SB_NEURON_RUNTIME_BYTES);
     for (int i = 0; i < net->n_pops; i++)
       need += (double)net->pops[i].n * (double)(2 * net->pops[i].type->state_size + SB_NEURON_RUNTIME_BYTES);
-    double have = (double)phys_mem();
+    const char *what;
+    double have = (double)sb_mem_limit(&what);
     if (need > have)
       SB_ERROR(SB_EINVAL, "n: %zu neurons (population '%s') need at least %.3g GB (%zu bytes each with the run-time "
-               "arrays, all populations so far included), more than the %.3g GB of physical memory", n, name, need / 1e9,
-               2 * type->state_size + SB_NEURON_RUNTIME_BYTES, have / 1e9);
+               "arrays, all populations so far included), more than the %.3g GB of %s", n, name, need / 1e9,
+               2 * type->state_size + SB_NEURON_RUNTIME_BYTES, have / 1e9, what);
   }
   sb_pop *pp = sb_realloc(net->pops, (size_t)(net->n_pops + 1) * sizeof *pp);
   if (!pp) return SB_ENOMEM;
@@ -679,7 +671,7 @@ void sb_net_drop_last_proj_(sb_net *net) {
 /* Refuse a projection whose synapses cannot fit, before generating any: the expected count
  * from the rule, times the smallest construction footprint (the target-major list, 8 bytes a
  * synapse plus weight and delay when they vary, and the CSR copy, 4 bytes plus those), plus
- * what the network holds already, against physical memory; and at most 2^32 - 1 synapses per
+ * what the network holds already, against the memory this process may use (sb_mem_limit); and at most 2^32 - 1 synapses per
  * thread partition (32-bit CSR offsets). The message starts with the rule's field. */
 static int check_size(const sb_net *net, int tgt, const sb_conn_spec *c, const sb_syn_spec *y, size_t ns, size_t nt,
                       size_t cand_s) {
@@ -699,13 +691,14 @@ static int check_size(const sb_net *net, int tgt, const sb_conn_spec *c, const s
   int keep_d = y->delay.kind != SB_DIST_CONST || (c->rule == SB_RULE_EXPLICIT && c->delays);
   double per = (double)(12 + 2 * (4 * keep_w + 4 * keep_d));
   double held = sb_net_held_bytes_(net);
-  double have = (double)phys_mem();
+  const char *what;
+  double have = (double)sb_mem_limit(&what);
   /* under MPI this rank builds only its own partitions' synapses */
   double share = (double)(net->p_hi - net->p_lo) / (double)net->threads;
   if (syn * share * per + held > have)
     SB_ERROR(SB_EINVAL, "%s: %.4g synapses (%zu -> %zu neurons) need at least %.3g GB to build (%g bytes each) on top of "
-             "the %.3g GB the network holds, more than the %.3g GB of physical memory", field, syn, ns, nt,
-             syn * share * per / 1e9, per, held / 1e9, have / 1e9);
+             "the %.3g GB the network holds, more than the %.3g GB of %s", field, syn, ns, nt,
+             syn * share * per / 1e9, per, held / 1e9, have / 1e9, what);
   /* the partition owning most of the targets (synapses are stored with their targets' owner) */
   size_t first = net->pops[tgt].first, most = 0;
   for (int k = 0; k < net->threads; k++) {
@@ -1040,11 +1033,12 @@ int sb_net_add_poisson(sb_net *net, int pop, const uint32_t *ids, size_t n, doub
   if (!(rate >= 0) || !isfinite(rate)) SB_ERROR(SB_EINVAL, "rate: must be >= 0 Hz (got %g)", rate);
   /* a neuron's arrivals of one window (at most 5 ms) are held at once, 40 bytes each (twice, while
    * the buffer grows), by every thread */
-  double arr = rate * SB_MAX_WINDOW * 1e-3, need = arr * 80.0 * net->threads, have = (double)phys_mem();
+  const char *what;
+  double arr = rate * SB_MAX_WINDOW * 1e-3, need = arr * 80.0 * net->threads, have = (double)sb_mem_limit(&what);
   if (need > 0.5 * have)
     SB_ERROR(SB_EINVAL, "rate: %g Hz means about %.3g arrivals per neuron in a window of up to 5 ms, whose buffers (%d "
-             "thread%s) need %.3g GB, more than half of the %.3g GB of physical memory", rate, arr, net->threads,
-             net->threads == 1 ? "" : "s", need / 1e9, have / 1e9);
+             "thread%s) need %.3g GB, more than half of the %.3g GB of %s", rate, arr, net->threads,
+             net->threads == 1 ? "" : "s", need / 1e9, have / 1e9, what);
   if (!(start >= 0) || !isfinite(start)) SB_ERROR(SB_EINVAL, "start: must be >= 0 ms (got %g)", start);
   if (!(stop >= start)) SB_ERROR(SB_EINVAL, "stop: must be >= start = %g ms (got %g)", start, stop);
   if (!isfinite(weight)) SB_ERROR(SB_EINVAL, "weight: must be finite (got %g)", weight);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -146,6 +147,100 @@ long sb_name_max(const char *dir) {
   struct stat st;
   long m = pathconf(stat(dir, &st) == 0 ? dir : ".", _PC_NAME_MAX);
   return m > 0 ? m : 255;
+}
+
+/* A limit file's value: a byte count, or "max" / a v1 "unlimited" (>= 2^62): SIZE_MAX. */
+static size_t limit_file(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return SIZE_MAX;
+  char line[64] = "";
+  char *ok = fgets(line, sizeof line, f);
+  fclose(f);
+  char *end = NULL;
+  errno = 0;
+  unsigned long long v = ok ? strtoull(line, &end, 10) : 0;
+  if (!ok || end == line || errno || v >= (1ULL << 62) || v > SIZE_MAX) return SIZE_MAX;
+  return (size_t)v;
+}
+
+/* The smallest of `file` at each level of cgroup path `cg` (from the leaf up to the root) under
+ * directory `base`. */
+static size_t cgroup_walk(const char *base, const char *cg, const char *file) {
+  char path[4096], dir[4096];
+  snprintf(dir, sizeof dir, "%s", cg);
+  size_t best = SIZE_MAX;
+  for (;;) {
+    size_t n = strlen(dir);
+    while (n > 0 && dir[n - 1] == '/') dir[--n] = '\0';
+    if ((size_t)snprintf(path, sizeof path, "%s%s/%s", base, dir, file) < sizeof path) {
+      size_t v = limit_file(path);
+      if (v < best) best = v;
+    }
+    char *slash = strrchr(dir, '/');
+    if (!n || !slash) break;
+    *slash = '\0';
+  }
+  return best;
+}
+
+size_t sb_cgroup_mem_limit(const char *proc_cgroup, const char *root) {
+  size_t best = SIZE_MAX;
+  const char *line = proc_cgroup;
+  while (line && *line) {
+    const char *nl = strchr(line, '\n'), *end = nl ? nl : line + strlen(line);
+    const char *c1 = memchr(line, ':', (size_t)(end - line)), *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(end - c1 - 1)) : NULL;
+    if (c2) {
+      char ctl[256], cg[2048], base[4096];
+      size_t lc = (size_t)(c2 - c1 - 1), lp = (size_t)(end - c2 - 1);
+      if (lc < sizeof ctl && lp < sizeof cg) {
+        memcpy(ctl, c1 + 1, lc);
+        ctl[lc] = '\0';
+        memcpy(cg, c2 + 1, lp);
+        cg[lp] = '\0';
+        int v1mem = 0;   /* "memory" among the v1 hierarchy's controllers */
+        for (char *save = NULL, *tok = strtok_r(ctl, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) v1mem |= !strcmp(tok, "memory");
+        size_t v = SIZE_MAX;
+        if (v1mem) {
+          snprintf(base, sizeof base, "%s/memory", root);
+          v = cgroup_walk(base, cg, "memory.limit_in_bytes");
+        } else if (lc == 0 && !strncmp(line, "0:", 2)) {   /* v2: "0::/path" */
+          v = cgroup_walk(root, cg, "memory.max");
+        }
+        if (v < best) best = v;
+      }
+    }
+    line = nl ? nl + 1 : NULL;
+  }
+  return best;
+}
+
+size_t sb_mem_limit(const char **what) {
+  const char *name = "physical memory";
+  long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+  size_t best = pages > 0 && psz > 0 ? (size_t)pages * (size_t)psz : SIZE_MAX;
+  struct rlimit rl;
+  if (!getrlimit(RLIMIT_AS, &rl) && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < best) {
+    best = (size_t)rl.rlim_cur;
+    name = "the address-space limit (ulimit -v)";
+  }
+  if (!getrlimit(RLIMIT_DATA, &rl) && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < best) {
+    best = (size_t)rl.rlim_cur;
+    name = "the data-segment limit (ulimit -d)";
+  }
+  FILE *f = fopen("/proc/self/cgroup", "r");   /* a few lines; no error state touched when absent */
+  if (f) {
+    char cg[16384];
+    size_t n = fread(cg, 1, sizeof cg - 1, f);
+    fclose(f);
+    cg[n] = '\0';
+    size_t v = sb_cgroup_mem_limit(cg, "/sys/fs/cgroup");
+    if (v < best) {
+      best = v;
+      name = "the memory limit of this process's cgroup (a Slurm --mem or container limit)";
+    }
+  }
+  if (what) *what = name;
+  return best;
 }
 
 int sb_read_file(const char *path, char **buf, size_t *len) {

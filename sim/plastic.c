@@ -231,7 +231,8 @@ void sb_plastic_window_end_(sb_net *net, int k) {
 }
 
 int sb_plastic_check_snapshots_(const sb_net *net, double t_stop, int *proj) {
-  double have = (double)sb_phys_mem_(), held = sb_net_held_bytes_(net), snaps = 0;
+  const char *what;
+  double have = (double)sb_mem_limit(&what), held = sb_net_held_bytes_(net), snaps = 0;
   if (have > (double)(SIZE_MAX / 2)) have = (double)(SIZE_MAX / 2);   /* unknown: the address space */
   for (int i = 0; i < net->n_projs; i++) {
     const sb_proj *pr = &net->projs[i];
@@ -247,9 +248,9 @@ int sb_plastic_check_snapshots_(const sb_net *net, double t_stop, int *proj) {
         snprintf(hint, sizeof hint, "; an interval of at least %.4g ms fits", t_stop / (floor(left / per) - 1));
       SB_ERROR(SB_EINVAL, "record_weights.interval: %g ms up to t_stop = %g ms is %.17g snapshots of %zu weights, which "
                "need %.4g bytes (%.4g GB) of memory for the whole run; with the %.4g bytes the network holds%s that is "
-               "more than the %.4g bytes (%.4g GB) of physical memory%s", pl->snap_dt, t_stop, rows, pr->nsyn, need,
+               "more than the %.4g bytes (%.4g GB) of %s%s", pl->snap_dt, t_stop, rows, pr->nsyn, need,
                need / 1e9, held + snaps, snaps > 0 ? " (its snapshots of earlier projections included)" : "", have,
-               have / 1e9, hint);
+               have / 1e9, what, hint);
     }
     snaps += need;
   }

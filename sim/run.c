@@ -287,10 +287,12 @@ int sb_net_prepare_(sb_net *net) {
   net->inv_W = 1.0 / net->W;
   /* one event queue per neuron for every window a delay spans: refuse before sizes wrap */
   double slots = ceil(dmax / net->W) + 2, need = slots * (double)n * (double)(sizeof *net->ev + sizeof *net->arr);
-  if (!(slots < 1e9) || need > (double)sb_phys_mem_())
+  const char *what;
+  double have = (double)sb_mem_limit(&what);
+  if (!(slots < 1e9) || need > have)
     SB_ERROR(SB_EINVAL, "delays: the longest delay, %g ms, spans %.3g windows of the shortest, %g ms; their event queues "
-             "for %zu neurons need %.3g GB, more than the %.3g GB of physical memory", dmax, slots - 2, net->W, n, need / 1e9,
-             (double)sb_phys_mem_() / 1e9);
+             "for %zu neurons need %.3g GB, more than the %.3g GB of %s", dmax, slots - 2, net->W, n, need / 1e9,
+             have / 1e9, what);
   net->S = (int)slots;
   pthread_once(&zig_once, zig_setup);
   net->ev = sb_calloc((size_t)net->S * n, sizeof *net->ev);

@@ -823,13 +823,6 @@ static int dir_entries(const char *dir) {
   return n;
 }
 
-static int run_wrapped(const char *wrap, char *out, size_t cap, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int rc = sb_test_run_wrapped_v(wrap, out, cap, fmt, ap);
-  va_end(ap);
-  return rc;
-}
 
 /* 1 if the file ends with the PNG IEND chunk. */
 static int png_has_iend(const char *path) {
@@ -851,7 +844,7 @@ static void test_plot_failures(void **state) {
   static char out[1 << 16];
   char dir[600];
   snprintf(dir, sizeof dir, "%s/figs_fsize", sb_test_tmpdir());
-  int rc = run_wrapped("trap '' XFSZ; ulimit -f 20;", out, sizeof out, "analyze tests/ref/analysis_ref.h5 --plot '%s'", dir);
+  int rc = sb_test_run_wrapped("trap '' XFSZ; ulimit -f 20;", out, sizeof out, "analyze tests/ref/analysis_ref.h5 --plot '%s'", dir);
   if (rc != 1) fprintf(stderr, "exit %d, output:\n%s\n", rc, out);
   assert_int_equal(rc, 1);
   /* (dash's ulimit -f counts 512-byte blocks, bash's 1024: 10240 or 20480 bytes) */

@@ -7,6 +7,7 @@
 #include <omp.h>
 #include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- errors ---- */
 
@@ -363,6 +364,55 @@ static void test_h5_open_errors(void **state) {
   check_contains(sb_last_error(), "not an HDF5 file");
 }
 
+/* ---- memory limits ---- */
+
+static void put(const char *root, const char *rel, const char *text) {
+  char path[1024], cmd[1200];
+  snprintf(path, sizeof path, "%s/%s", root, rel);
+  snprintf(cmd, sizeof cmd, "mkdir -p \"$(dirname '%s')\"", path);
+  assert_int_equal(system(cmd), 0);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+/* sb_cgroup_mem_limit on a fake /sys/fs/cgroup: the smallest limit along the process's cgroup
+ * path (a Slurm job's step cgroup sits below the job's, which holds --mem), "max" and v1's
+ * "unlimited" (9223372036854771712) as no limit, v1 only through the hierarchy that lists the
+ * memory controller. */
+static void test_cgroup_mem_limit(void **state) {
+  (void)state;
+  char root[600];
+  snprintf(root, sizeof root, "%s/cg", sb_test_tmpdir());
+  /* v2: the job's level limits, the step's says max */
+  put(root, "slurm/job_7/memory.max", "2147483648\n");
+  put(root, "slurm/job_7/step_0/memory.max", "max\n");
+  put(root, "memory.max", "max\n");
+  assert_int_equal(sb_cgroup_mem_limit("0::/slurm/job_7/step_0\n", root), (size_t)2147483648u);
+  /* a smaller limit deeper down wins */
+  put(root, "slurm/job_7/step_0/memory.max", "1000000\n");
+  assert_int_equal(sb_cgroup_mem_limit("0::/slurm/job_7/step_0\n", root), (size_t)1000000);
+  /* no files at all: no limit */
+  assert_true(sb_cgroup_mem_limit("0::/elsewhere\n", root) == SIZE_MAX);
+  assert_true(sb_cgroup_mem_limit("", root) == SIZE_MAX);
+  /* v1: the memory hierarchy's line, not the cpu one; unlimited is no limit */
+  put(root, "memory/uid_5/job_9/memory.limit_in_bytes", "4294967296\n");
+  put(root, "memory/uid_5/memory.limit_in_bytes", "9223372036854771712\n");
+  put(root, "cpu/uid_5/job_9/memory.limit_in_bytes", "1\n");
+  assert_int_equal(sb_cgroup_mem_limit("5:cpu,cpuacct:/uid_5/job_9\n4:memory:/uid_5/job_9\n1:name=systemd:/x\n", root),
+                   (size_t)4294967296u);
+  /* garbage is no limit, not zero */
+  put(root, "memory/uid_5/job_9/memory.limit_in_bytes", "abc\n");
+  assert_true(sb_cgroup_mem_limit("4:memory:/uid_5/job_9", root) == SIZE_MAX);
+  /* sb_mem_limit names what applies and is never above physical memory */
+  const char *what = NULL;
+  size_t m = sb_mem_limit(&what);
+  assert_non_null(what);
+  assert_true(m > 0);
+  assert_true((double)m <= (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE));
+}
+
 int main(void) {
   sb_h5_quiet();
   const struct CMUnitTest tests[] = {
@@ -378,6 +428,7 @@ int main(void) {
       cmocka_unit_test(test_h5_killed_writer),
       cmocka_unit_test(test_h5_output_special_files),
       cmocka_unit_test(test_h5_open_errors),
+      cmocka_unit_test(test_cgroup_mem_limit),
   };
   return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

@@ -70,6 +70,17 @@ static inline int sb_test_run_wrapped_v(const char *wrap, char *out, size_t cap,
   return WEXITSTATUS(st);
 }
 
+/* Run `WRAP spikebridge <args>` through the shell (see sb_test_run_wrapped_v). */
+static inline int sb_test_run_wrapped(const char *wrap, char *out, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static inline int sb_test_run_wrapped(const char *wrap, char *out, size_t cap, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int st = sb_test_run_wrapped_v(wrap, out, cap, fmt, ap);
+  va_end(ap);
+  return st;
+}
+
 /* Run `spikebridge <args>` (see sb_test_run_wrapped_v). */
 static inline int sb_test_run(char *out, size_t cap, const char *fmt, ...) {
   va_list ap;
