@@ -11,7 +11,6 @@
 #include <sched.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
-#include <zlib.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,21 +107,6 @@ static void checkpoint_default_path(char *buf, size_t cap, const char *out) {
 }
 
 typedef struct { sb_progress *p; double t0; } prog_ctx;
-
-/* The model file's fingerprint for checkpoints, "crc32 <hex>, <n> bytes" (zlib's CRC-32 of its
- * bytes): a resume refuses a model edited since. 0, or -1 when the file cannot be read. */
-static int model_fingerprint(const char *file, char *buf, size_t cap) {
-  char *text;
-  size_t len;
-  if (sb_read_file(file, &text, &len)) {
-    sb_error_clear();
-    return -1;
-  }
-  uLong crc = crc32(crc32(0L, Z_NULL, 0), (const Bytef *)text, (uInt)len);   /* model files are far below 4 GB */
-  sb_free(text);
-  snprintf(buf, cap, "crc32 %08lx, %zu bytes", (unsigned long)crc, len);
-  return 0;
-}
 
 /* Checks before a run that would be slow or fail late. A warning (printed when `say`): more
  * threads than processors this process may use (every window ends with all threads waiting for
@@ -263,7 +247,10 @@ int sb_cmd_run(int argc, char **argv) {
   }
   const char *file = argv[optind];
   char model_id[96] = "";
-  if (model_fingerprint(file, model_id, sizeof model_id)) model_id[0] = 0;   /* unreadable: the loader says so */
+  if (sb_file_fingerprint(file, model_id, sizeof model_id)) {   /* unreadable: the loader says so */
+    model_id[0] = 0;
+    sb_error_clear();
+  }
   mo.set = sets;
   mo.n_set = n_set;
   /* MPI (make MPI=1, under mpirun): rank 0 writes the output and prints; a no-op otherwise */

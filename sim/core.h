@@ -75,6 +75,10 @@ int sb_read_file(const char *path, char **buf, size_t *len);
 /* The longest file name the file system of directory `dir` allows (pathconf; "." when `dir`
  * does not exist yet; 255 when unknown). */
 long sb_name_max(const char *dir);
+/* The fingerprint of the file at `path` into buf[cap]: "crc32 <8 hex>, <n> bytes" (zlib's CRC-32
+ * of its bytes and its size), so that a checkpoint or a sweep's run file can tell that a model
+ * file was edited since. SB_OK, or SB_EIO/SB_ENOMEM when it cannot be read (message set). */
+int sb_file_fingerprint(const char *path, char *buf, size_t cap);
 /* The memory this process may use, in bytes: the smallest of the machine's physical memory
  * (sysconf), the address-space and data-segment limits (`ulimit -v`, `ulimit -d`) and its cgroup's
  * memory limit (cgroup v2 memory.max, v1 memory.limit_in_bytes, at every level of the process's

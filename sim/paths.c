@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* The first leading component of `path` that exists but is not a directory (into `bad`), for
  * "a/b.h5: 'a' is not a directory" instead of "no such file". 0 if there is none. */
@@ -147,6 +148,19 @@ long sb_name_max(const char *dir) {
   struct stat st;
   long m = pathconf(stat(dir, &st) == 0 ? dir : ".", _PC_NAME_MAX);
   return m > 0 ? m : 255;
+}
+
+int sb_file_fingerprint(const char *path, char *buf, size_t cap) {
+  char *text;
+  size_t len;
+  int st = sb_read_file(path, &text, &len);
+  if (st) return st;
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (size_t off = 0; off < len; off += 1u << 30)
+    crc = crc32(crc, (const Bytef *)text + off, (uInt)(len - off < (1u << 30) ? len - off : 1u << 30));
+  sb_free(text);
+  snprintf(buf, cap, "crc32 %08lx, %zu bytes", (unsigned long)crc, len);
+  return SB_OK;
 }
 
 /* A limit file's value: a byte count, or "max" / a v1 "unlimited" (>= 2^62): SIZE_MAX. */

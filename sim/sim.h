@@ -292,6 +292,8 @@ typedef struct {
   char **values;       /* (n_runs, n_params) row-major: each value as JSON text */
   char **fixed;        /* (n_fixed) "PATH=VALUE" overrides shared by every run (the file's "set") */
   int width;           /* digits of the run number in file names (>= 4) */
+  char base_fp[64];    /* the base model file's fingerprint when the sweep was read (sb_file_fingerprint):
+                          stored in every run file; a run of an edited base is not complete */
 } sb_sweep;
 
 /* Read and expand a sweep file (JSON; schema in docs/clusters.md):
@@ -319,8 +321,8 @@ void sb_sweep_run_path(const sb_sweep *sw, size_t i, char *buf, size_t cap);
 char *sb_sweep_overrides_text(const sb_sweep *sw, size_t i);
 
 /* 1 if run `i`'s output file exists, is a readable HDF5 file, and its /sweep group records
- * index i, the same overrides and complete = 1; else 0 (missing, truncated, or from another
- * sweep definition: such a run is redone). */
+ * index i, the same overrides, the base model's fingerprint and complete = 1; else 0 (missing,
+ * truncated, from another sweep definition or an edited base model: such a run is redone). */
 int sb_sweep_run_complete(const sb_sweep *sw, size_t i);
 
 /* Options of one run. */

@@ -431,6 +431,10 @@ int sb_sweep_load(const char *path, const char *output_dir_override, sb_sweep **
     sb_error_prefix_(rc, "%s: base", path);
     goto fail;
   }
+  if ((rc = sb_file_fingerprint(sw->base, sw->base_fp, sizeof sw->base_fp))) {
+    sb_error_prefix_(rc, "%s: base", path);
+    goto fail;
+  }
   /* mode */
   const json_t *m = json_object_get(root, "mode");
   sw->mode = SB_SWEEP_GRID;
@@ -665,18 +669,19 @@ int sb_sweep_run_complete(const sb_sweep *sw, size_t i) {
   hid_t f;
   if (sb_h5_open_read(path, &f)) { sb_error_clear(); return 0; }
   int ok = 0;
-  char *ov = NULL, *want = NULL;
+  char *ov = NULL, *want = NULL, *fp = NULL;
   hid_t g = H5Lexists(f, "sweep", H5P_DEFAULT) > 0 ? H5Gopen2(f, "sweep", H5P_DEFAULT) : H5I_INVALID_HID;
   if (g >= 0) {
     int64_t idx = -1, done = 0;
     size_t n;
     want = sb_sweep_overrides_text(sw, i);
     if (want && !sb_h5_attr_read_int64s(g, "index", &idx, 1, &n) && !sb_h5_attr_read_int64s(g, "complete", &done, 1, &n) &&
-        !sb_h5_attr_read_string(g, "overrides", &ov))
-      ok = idx == (int64_t)i && done == 1 && !strcmp(ov, want);
+        !sb_h5_attr_read_string(g, "overrides", &ov) && !sb_h5_attr_read_string(g, "model_fingerprint", &fp))
+      ok = idx == (int64_t)i && done == 1 && !strcmp(ov, want) && !strcmp(fp, sw->base_fp);
     H5Gclose(g);
   }
   sb_free(ov);
+  sb_free(fp);
   sb_free(want);
   H5Fclose(f);
   sb_error_clear();
@@ -821,7 +826,8 @@ int sb_sweep_run(const sb_sweep *sw, size_t i, const sb_sweep_run_opts *o) {
     }
     int64_t idx = (int64_t)i, one = 1;
     if (sb_h5_attr_write_string(g, "sweep_file", sw->file) || sb_h5_attr_write_int64s(g, "index", &idx, 1) ||
-        sb_h5_attr_write_string(g, "overrides", ov) || sb_h5_attr_write_string(g, "population_names", names) ||
+        sb_h5_attr_write_string(g, "overrides", ov) || sb_h5_attr_write_string(g, "model_fingerprint", sw->base_fp) ||
+        sb_h5_attr_write_string(g, "population_names", names) ||
         sb_h5_attr_write_int64s(g, "population_sizes", sizes, (size_t)np) ||
         sb_h5_attr_write_int64s(g, "complete", &one, 1))
       st = SB_SET_ERROR(SB_EIO, "%s: cannot write /sweep attributes", path);

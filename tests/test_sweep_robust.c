@@ -410,8 +410,62 @@ static void test_summary_value_text(void **state) {
   H5Fclose(h);
 }
 
+/* Run files record the base model's fingerprint: after an edit of the base model a rerun redoes
+ * every run (old: all were "skipped (complete)" and the summary kept the old model's results). */
+static void test_edited_base(void **state) {
+  (void)state;
+  const char *base = write_file("eb.json", base_model);
+  const char *p = write_file("eb_sweep.json", "{\"base\": \"eb.json\", \"parameters\": {\"populations.exc.params.tau_m\": [15, 16]}}");
+  const char *od = tmp_path("o_eb");
+  assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s", p, od), 0);
+  check_contains(out, ": 2 runs done, 0 skipped (complete)");
+  assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s", p, od), 0);
+  check_contains(out, ": 0 runs done, 2 skipped (complete)");
+  /* half the Poisson rate in the base model */
+  char *edited = strdup(base_model), *at = strstr(edited, "\"rate\": 20000");
+  assert_non_null(at);
+  memcpy(at, "\"rate\": 10000", 13);
+  write_file("eb.json", edited);
+  free(edited);
+  int rc_e = sb_test_run(out, sizeof out, "sweep %s -o %s", p, od);
+  if (rc_e) fprintf(stderr, "%s", out);
+  assert_int_equal(rc_e, 0);
+  check_contains(out, ": 2 runs done, 0 skipped (complete)");
+  /* the run file is the edited model's: the same spikes as `run` of it, and its fingerprint */
+  char f[800], g[800], fp[64];
+  snprintf(f, sizeof f, "%s/run_0001.h5", od);
+  snprintf(g, sizeof g, "%s/eb_direct.h5", sb_test_tmpdir());
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s --set populations.exc.params.tau_m=16 -o %s --quiet", base, g), 0);
+  double *ta = NULL, *tb = NULL;
+  size_t na = 0, nb = 0;
+  hid_t ha, hb;
+  assert_int_equal(sb_h5_open_read(f, &ha), SB_OK);
+  assert_int_equal(sb_h5_open_read(g, &hb), SB_OK);
+  assert_int_equal(sb_h5_read(ha, "spikes/exc/timestamps", H5T_NATIVE_DOUBLE, (void **)&ta, &na, NULL, NULL, 0), SB_OK);
+  assert_int_equal(sb_h5_read(hb, "spikes/exc/timestamps", H5T_NATIVE_DOUBLE, (void **)&tb, &nb, NULL, NULL, 0), SB_OK);
+  assert_true(na > 0);
+  assert_int_equal(na, nb);
+  assert_int_equal(memcmp(ta, tb, na * sizeof *ta), 0);
+  sb_free(ta);
+  sb_free(tb);
+  char *stored = NULL;
+  hid_t sg = H5Gopen2(ha, "sweep", H5P_DEFAULT);
+  assert_true(sg >= 0);
+  assert_int_equal(sb_h5_attr_read_string(sg, "model_fingerprint", &stored), SB_OK);
+  assert_int_equal(sb_file_fingerprint(base, fp, sizeof fp), SB_OK);
+  assert_string_equal(stored, fp);
+  sb_free(stored);
+  H5Gclose(sg);
+  H5Fclose(ha);
+  H5Fclose(hb);
+  /* and unchanged again: skipped */
+  assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s", p, od), 0);
+  check_contains(out, ": 0 runs done, 2 skipped (complete)");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_edited_base),
       cmocka_unit_test(test_empty_output_dir),
       cmocka_unit_test(test_path_set_twice),
       cmocka_unit_test(test_bad_later_run),
