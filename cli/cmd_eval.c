@@ -309,6 +309,9 @@ int sb_cmd_eval(int argc, char **argv) {
     goto out;
   }
   size_t n = limit > 0 && (size_t)limit < d.n ? (size_t)limit : d.n;
+  if (limit > 0 && (size_t)limit > d.n)   /* not silently fewer than asked for */
+    fprintf(stderr, "spikebridge eval: warning: --limit %ld: the test set has %zu images; evaluating all %zu\n", limit, d.n,
+            d.n);
   if (record) {   /* parse the image list */
     size_t rl = strlen(recimg);
     if (!rl || recimg[0] == ',' || recimg[rl - 1] == ',' || strstr(recimg, ",,")) {

@@ -928,6 +928,10 @@ static void test_cli_end_to_end(void **state) {
   check_contains(out, "synops/img");
   assert_true(sb_test_file_exists(js));
   assert_true(sb_test_file_exists(png));
+  /* more images than the test set: all of them, and said so (it was silent) */
+  assert_int_equal(sb_test_run(out, sizeof out, "eval %s --steps 1 --limit 20000", snn), 0);
+  check_contains(out, "warning: --limit 20000: the test set has 10000 images; evaluating all 10000");
+  check_contains(out, "10000 test images");
   hid_t f;
   assert_int_equal(sb_h5_open_read(rec, &f), SB_OK);
   assert_true(sb_h5_exists(f, "spikes/l0_conv/timestamps"));
