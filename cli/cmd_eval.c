@@ -401,7 +401,9 @@ int sb_cmd_eval(int argc, char **argv) {
       agree += net->ann_pred[i] == r.pred[i];
     }
     ann_acc = 100.0 * (double)ok / (double)n;
-  } else if (net->n_ann_pred) {
+  } else if (!net->n_ann_pred) {
+    printf("  note: %s holds no ANN predictions (converted with --no-ann-eval): no ANN-SNN column\n", path);
+  } else {
     printf("  note: %s holds ANN predictions for %zu images only, fewer than the %zu evaluated: no ANN column\n", path,
            net->n_ann_pred, n);
   }

@@ -932,6 +932,7 @@ static void test_cli_end_to_end(void **state) {
   assert_int_equal(sb_test_run(out, sizeof out, "eval %s --steps 1 --limit 20000", snn), 0);
   check_contains(out, "warning: --limit 20000: the test set has 10000 images; evaluating all 10000");
   check_contains(out, "10000 test images");
+  check_contains(out, "holds no ANN predictions (converted with --no-ann-eval): no ANN-SNN column");
   hid_t f;
   assert_int_equal(sb_h5_open_read(rec, &f), SB_OK);
   assert_true(sb_h5_exists(f, "spikes/l0_conv/timestamps"));
