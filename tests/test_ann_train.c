@@ -348,6 +348,16 @@ static void test_cli_bad_inputs(void **state) {
   fclose(f);
   assert_int_equal(sb_test_run(out, sizeof out, "train %s -o %s", path, o), 2);
   check_contains(out, "bad_arch.json:3:");
+  /* 12.5e9 weights in one layer: refused up front (it was exit 1 "out of memory allocating ...",
+   * and a smaller one could start and be killed); the limit is physical memory or below it */
+  f = fopen(path, "w");
+  fputs("{\"layers\": [{\"kind\": \"flatten\"}, {\"kind\": \"dense\", \"out\": 16000000}, {\"kind\": \"relu\"},\n"
+        "            {\"kind\": \"dense\", \"out\": 10}]}\n", f);
+  fclose(f);
+  assert_int_equal(sb_test_run(out, sizeof out, "train %s -o %s", path, o), 2);
+  check_contains(out, "bad_arch.json: layers[1]: 12560000000 parameters (12720000010 in the whole model) need at least 102 GB "
+                      "for their weights and gradients (float32), more than the ");
+  assert_false(sb_test_file_exists(o));
   /* missing architecture and model files */
   assert_int_equal(sb_test_run(out, sizeof out, "train /nonexistent/arch.json -o %s", o), 2);
   check_contains(out, "/nonexistent/arch.json");

@@ -161,6 +161,20 @@ int sb_model_build(sb_model **out, const char *name, sb_shape input, const sb_la
   }
   m->n_params = po;
   m->n_state = so;
+  {   /* refuse what cannot fit before allocating: weights and gradients (float32) and the state;
+       * an optimizer adds up to two more copies of the weights when training */
+    const char *what;
+    double need = (2.0 * (double)po + (double)so) * sizeof(float), have = (double)sb_mem_limit(&what);
+    if (need > have) {
+      int big = 0;
+      for (int i = 1; i < n; i++)
+        if (m->layers[i].n_params > m->layers[big].n_params) big = i;
+      size_t big_n = m->layers[big].n_params;
+      sb_model_free(m);
+      SB_ERROR(SB_EINVAL, "layers[%d]: %zu parameters (%zu in the whole model) need at least %.3g GB for their weights "
+               "and gradients (float32), more than the %.3g GB of %s", big, big_n, po, need / 1e9, have / 1e9, what);
+    }
+  }
   m->params = sb_calloc(po ? po : 1, sizeof(float));
   m->grads = sb_calloc(po ? po : 1, sizeof(float));
   m->state = sb_calloc(so ? so : 1, sizeof(float));
