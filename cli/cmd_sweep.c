@@ -227,7 +227,12 @@ int sb_cmd_sweep(int argc, char **argv) {
   sb_snn_model_free(&kept);
   rc = fail_code;
   size_t n_complete = 0;
-  sb_mpi_barrier();   /* every rank's runs are done: rank 0 writes the summary */
+  {   /* every rank's runs are done (a barrier): rank 0 writes the summary and counts them all */
+    uint64_t counts[2] = {ran, skipped};
+    sb_mpi_sum_counts(counts, 2);
+    ran = (size_t)counts[0];
+    skipped = (size_t)counts[1];
+  }
   if (rank != 0) goto out;
   if ((st = sb_sweep_write_summary(sw, &n_complete))) { rc = sb_cli_fail(st); goto out; }
   /* the runs of this invocation that are not complete now failed (on any rank) */

@@ -26,6 +26,15 @@ void sb_mpi_barrier(void) {
 #endif
 }
 
+void sb_mpi_sum_counts(uint64_t *v, int n) {
+#ifdef SB_MPI
+  if (sb_mpi_size() > 1) MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+#else
+  (void)v;
+  (void)n;
+#endif
+}
+
 int sb_mpi_init(int *argc, char ***argv) {
 #ifdef SB_MPI
   int init = 0;

@@ -460,6 +460,9 @@ int sb_mpi_built(void);
 void sb_mpi_set_split(int on);
 /* MPI_Barrier over all ranks (a no-op with one rank). */
 void sb_mpi_barrier(void);
+/* v[0..n) summed over all ranks, in place on every rank (MPI_Allreduce; a barrier too; a no-op
+ * with one rank). */
+void sb_mpi_sum_counts(uint64_t *v, int n);
 /* The network's rank and rank count (fixed at sb_net_alloc). */
 int sb_net_rank(const sb_net *net);
 int sb_net_ranks(const sb_net *net);

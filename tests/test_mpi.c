@@ -193,7 +193,11 @@ static void test_sweep_over_ranks(void **state) {
   if (rc) fprintf(stderr, "%s\n", out);
   assert_int_equal(rc, 0);
   check_contains(out, "2 MPI ranks share the runs");
-  check_contains(out, "5/5 complete");
+  check_contains(out, ": 5 runs done, 0 skipped (complete), 5/5 complete");   /* all ranks' runs (was rank 0's 3) */
+  /* again: every run skipped, counted over both ranks */
+  rc = mpirun(2, args);
+  assert_int_equal(rc, 0);
+  check_contains(out, ": 0 runs done, 5 skipped (complete), 5/5 complete");
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --threads 1 --quiet", sw, ser), 0);
   for (int i = 0; i < 5; i++) {
     char a[800], b[800];
