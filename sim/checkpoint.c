@@ -39,17 +39,106 @@ static int wr(hid_t g, const char *name, hid_t ft, hid_t mt, const void *d, size
 
 static int checkpoint_digest(hid_t f, unsigned long *crc);
 
-/* Copies the output file's dataset src (all its rows, flushed) to dst/name with H5Ocopy: the
- * compressed chunks are copied as they are, without inflating and deflating them again (a
- * checkpoint carries every recording so far; re-compressing them made CUBA with V_m sampled every
- * 0.05 ms and a checkpoint every 10 ms 33x slower than the run without checkpoints). */
-static int copy_dataset(hid_t src, hid_t dst, const char *name) {
-  if (H5Ocopy(src, ".", dst, name, H5P_DEFAULT, H5P_DEFAULT) < 0) {
-    char sname[256] = "";
-    if (H5Iget_name(src, sname, sizeof sname) < 0) sname[0] = '\0';
-    SB_ERROR(SB_EIO, "checkpoint: cannot copy the recording %s", sname);
+/* Visits every stored chunk of chunked dataset ds: fn(ctx, grid offset, filter mask, stored
+ * bytes, size). Returns 1 when ds is chunked and every call returned 0, 0 when ds is not chunked,
+ * -1 on an HDF5 error or when fn failed. */
+typedef int (*chunk_fn)(void *ctx, const hsize_t *off, uint32_t mask, const void *buf, size_t size);
+static int for_each_chunk(hid_t ds, chunk_fn fn, void *ctx, hsize_t *dims_out, int *rank_out) {
+  hid_t pl = H5Dget_create_plist(ds);
+  if (pl < 0) return -1;
+  hsize_t cdims[8];
+  int chunked = H5Pget_layout(pl) == H5D_CHUNKED, crank = chunked ? H5Pget_chunk(pl, 8, cdims) : 0;
+  H5Pclose(pl);
+  if (!chunked) return 0;
+  hid_t sp = H5Dget_space(ds);
+  hsize_t dims[8];
+  int rank = sp >= 0 ? H5Sget_simple_extent_dims(sp, dims, NULL) : -1;
+  if (sp >= 0) H5Sclose(sp);
+  if (rank < 1 || rank > 8 || crank != rank) return -1;
+  if (dims_out) memcpy(dims_out, dims, (size_t)rank * sizeof *dims);
+  if (rank_out) *rank_out = rank;
+  hsize_t off[8] = {0}, nchunks = 1;
+  for (int d = 0; d < rank; d++) {
+    if (!cdims[d]) return -1;
+    nchunks *= (dims[d] + cdims[d] - 1) / cdims[d];
   }
-  return SB_OK;
+  unsigned char *buf = NULL;
+  size_t cap = 0;
+  int rc = 1;
+  for (hsize_t q = 0; q < nchunks && rc == 1; q++) {
+    hsize_t rest = q;   /* q's grid position, last dimension fastest */
+    for (int d = rank - 1; d >= 0; d--) {
+      hsize_t nd = (dims[d] + cdims[d] - 1) / cdims[d];
+      off[d] = rest % nd * cdims[d];
+      rest /= nd;
+    }
+    unsigned mask = 0;
+    haddr_t addr = 0;
+    hsize_t size = 0;
+    if (H5Dget_chunk_info_by_coord(ds, off, &mask, &addr, &size) < 0) { rc = -1; break; }
+    if (addr == HADDR_UNDEF) {   /* never written: the fill value */
+      if (fn(ctx, off, 0, NULL, 0)) rc = -1;
+      continue;
+    }
+    if (size > cap) {
+      unsigned char *nb = sb_realloc(buf, (size_t)size);
+      if (!nb) { rc = -1; break; }
+      buf = nb;
+      cap = (size_t)size;
+    }
+    uint32_t fm = 0;
+    if (H5Dread_chunk(ds, H5P_DEFAULT, off, &fm, buf) < 0 || fn(ctx, off, fm, buf, (size_t)size)) rc = -1;
+  }
+  sb_free(buf);
+  return rc;
+}
+
+typedef struct { hid_t dst; int werr; } copy_ctx;
+
+static int copy_chunk(void *vc, const hsize_t *off, uint32_t mask, const void *buf, size_t size) {
+  copy_ctx *c = vc;
+  if (!buf) return 0;
+  errno = 0;
+  if (H5Dwrite_chunk(c->dst, H5P_DEFAULT, mask, off, size, buf) < 0) {
+    c->werr = errno ? errno : EIO;
+    return 1;
+  }
+  return 0;
+}
+
+/* Copies dataset src (all its rows, flushed) to a new dataset dst/name with the same type,
+ * extent and creation properties; a chunked one chunk for chunk as stored (H5Dread_chunk,
+ * H5Dwrite_chunk): no inflating and deflating again (a checkpoint carries every recording so far;
+ * re-compressing them made CUBA with V_m sampled every 0.05 ms and a checkpoint every 10 ms 33x
+ * slower than the run without checkpoints). Not H5Ocopy: it crashed inside HDF5 on a full disk. */
+static int copy_dataset(hid_t src, hid_t dst, const char *name) {
+  char sname[256] = "";
+  if (H5Iget_name(src, sname, sizeof sname) < 0) sname[0] = '\0';
+  hid_t pl = H5Dget_create_plist(src), ft = H5Dget_type(src), sp = H5Dget_space(src);
+  hid_t ds = pl >= 0 && ft >= 0 && sp >= 0 ? H5Dcreate2(dst, name, ft, sp, H5P_DEFAULT, pl, H5P_DEFAULT) : H5I_INVALID_HID;
+  int st = SB_OK;
+  if (ds < 0) st = SB_SET_ERROR(SB_EIO, "checkpoint: cannot create the copy of %s", sname);
+  copy_ctx c = {ds, 0};
+  int r = ds >= 0 ? for_each_chunk(src, copy_chunk, &c, NULL, NULL) : 1;
+  if (!st && r == 0) {   /* not chunked (small): as values */
+    hid_t mt = H5Tget_native_type(ft, H5T_DIR_ASCEND);
+    hssize_t np = H5Sget_simple_extent_npoints(sp);
+    size_t sz = mt >= 0 ? H5Tget_size(mt) : 0;
+    void *b = np >= 0 && sz ? sb_malloc((size_t)np * sz + 1) : NULL;
+    errno = 0;
+    if (!b || H5Dread(src, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, b) < 0 || H5Dwrite(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, b) < 0)
+      r = -1, c.werr = errno;
+    sb_free(b);
+    if (mt >= 0) H5Tclose(mt);
+  }
+  if (!st && r < 0)
+    st = c.werr ? SB_SET_ERROR(SB_EIO, "checkpoint: cannot copy the recording %s: %s", sname, strerror(c.werr))
+                : SB_SET_ERROR(SB_EIO, "checkpoint: cannot copy the recording %s", sname);
+  if (ds >= 0) H5Dclose(ds);
+  if (pl >= 0) H5Pclose(pl);
+  if (ft >= 0) H5Tclose(ft);
+  if (sp >= 0) H5Sclose(sp);
+  return st;
 }
 
 static int write_recordings(sb_net *net, hid_t f) {
@@ -68,15 +157,44 @@ static int write_recordings(sb_net *net, hid_t f) {
     sb_h5_attr_write_int64s(g, "n_nodes", &nn, 1);
     st = copy_dataset(p->ds_t, g, "timestamps");
     if (!st) st = copy_dataset(p->ds_id, g, "node_ids");
+    if (!st) {
+      hid_t ds = H5Dopen2(g, "timestamps", H5P_DEFAULT);
+      if (ds >= 0) { sb_h5_attr_write_string(ds, "units", "ms"); H5Dclose(ds); }
+    }
     H5Gclose(g);
   }
-  for (int i = 0; i < net->n_recs && !st; i++) {
+  for (int i = 0; i < net->n_recs && !st; i++) {   /* a whole SONATA report: data and mapping */
     sb_rec *r = &net->recs[i];
     if (r->ds < 0) continue;
-    hid_t g = sb_h5_group(f, r->group);
-    if (g < 0) SB_ERROR(SB_EIO, "checkpoint: cannot create /%s", r->group);
-    st = copy_dataset(r->ds, g, "data");
-    H5Gclose(g);
+    char mp[300];
+    snprintf(mp, sizeof mp, "%s/mapping", r->group);
+    hid_t g = sb_h5_group(f, r->group), m = g >= 0 ? sb_h5_group(f, mp) : H5I_INVALID_HID;
+    hid_t om = H5Gopen2(net->file, mp, H5P_DEFAULT);
+    if (g < 0 || m < 0 || om < 0) st = SB_SET_ERROR(SB_EIO, "checkpoint: cannot create /%s", mp);
+    if (!st) st = copy_dataset(r->ds, g, "data");
+    if (!st) {
+      hid_t ds = H5Dopen2(g, "data", H5P_DEFAULT);
+      if (ds >= 0) {
+        sb_h5_attr_write_string(ds, "units", r->unit);
+        sb_h5_attr_write_string(ds, "variable_name", r->var);
+        H5Dclose(ds);
+      }
+    }
+    static const char *const maps[] = {"node_ids", "index_pointers", "element_ids"};
+    for (int q = 0; q < 3 && !st; q++) {
+      hid_t ds = H5Dopen2(om, maps[q], H5P_DEFAULT);
+      st = ds >= 0 ? copy_dataset(ds, m, maps[q]) : SB_SET_ERROR(SB_EIO, "checkpoint: cannot open /%s/%s", mp, maps[q]);
+      if (ds >= 0) H5Dclose(ds);
+    }
+    if (!st) {   /* the samples so far, as the finished output gives them */
+      double tm[3] = {0.0, (double)r->written * r->interval, r->interval};
+      st = wr(m, "time", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, tm, 3);
+      hid_t ds = st ? H5I_INVALID_HID : H5Dopen2(m, "time", H5P_DEFAULT);
+      if (ds >= 0) { sb_h5_attr_write_string(ds, "units", "ms"); H5Dclose(ds); }
+    }
+    if (om >= 0) H5Gclose(om);
+    if (m >= 0) H5Gclose(m);
+    if (g >= 0) H5Gclose(g);
   }
   return st;
 }
@@ -205,7 +323,7 @@ int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_i
  * checkpoint edited after it was written (a seed, the overrides, a Poisson time, a spike's node
  * id that pass the restore's checks) is refused instead of silently changing the run. */
 
-typedef struct { uLong crc; int err; } digest_ctx;
+typedef struct { uLong crc; int err, rank; } digest_ctx;
 
 /* Name, then the native bytes of attribute or dataset `obj` (closed here); variable-length
  * strings by their name only. */
@@ -214,54 +332,29 @@ static void digest_bytes(digest_ctx *c, const unsigned char *b, size_t tot) {
 }
 
 /* A chunked dataset (the recordings): its extent, then every chunk's grid position, filter mask
- * and stored (compressed) bytes, read with H5Dread_chunk: no inflating. 1 when done, 0 when ds is
- * not chunked (read as values instead), -1 on an error. */
+ * and stored (compressed) bytes: no inflating. 1 when done, 0 when ds is not chunked (read as
+ * values instead), -1 on an error. */
+static int digest_chunk(void *vc, const hsize_t *off, uint32_t mask, const void *buf, size_t size) {
+  digest_ctx *c = vc;
+  c->crc = crc32(c->crc, (const unsigned char *)off, (uInt)(c->rank * sizeof *off));
+  if (!buf) return 0;
+  c->crc = crc32(c->crc, (const unsigned char *)&mask, sizeof mask);
+  digest_bytes(c, buf, size);
+  return 0;
+}
+
 static int digest_chunks(digest_ctx *c, hid_t ds) {
-  hid_t pl = H5Dget_create_plist(ds);
-  if (pl < 0) return -1;
-  hsize_t cdims[8];
-  int chunked = H5Pget_layout(pl) == H5D_CHUNKED, crank = chunked ? H5Pget_chunk(pl, 8, cdims) : 0;
-  H5Pclose(pl);
-  if (!chunked) return 0;
   hid_t sp = H5Dget_space(ds);
   hsize_t dims[8];
   int rank = sp >= 0 ? H5Sget_simple_extent_dims(sp, dims, NULL) : -1;
   if (sp >= 0) H5Sclose(sp);
-  if (rank < 1 || rank > 8 || crank != rank) return -1;
-  c->crc = crc32(c->crc, (const unsigned char *)dims, (uInt)(rank * sizeof *dims));
-  hsize_t off[8] = {0}, nchunks = 1;
-  for (int d = 0; d < rank; d++) {
-    if (!cdims[d]) return -1;
-    nchunks *= (dims[d] + cdims[d] - 1) / cdims[d];
-  }
-  unsigned char *buf = NULL;
-  size_t cap = 0;
-  for (hsize_t q = 0; q < nchunks; q++) {
-    hsize_t rest = q;   /* q's grid position, last dimension fastest */
-    for (int d = rank - 1; d >= 0; d--) {
-      hsize_t nd = (dims[d] + cdims[d] - 1) / cdims[d];
-      off[d] = rest % nd * cdims[d];
-      rest /= nd;
-    }
-    unsigned mask = 0;
-    haddr_t addr = 0;
-    hsize_t size = 0;
-    if (H5Dget_chunk_info_by_coord(ds, off, &mask, &addr, &size) < 0) { sb_free(buf); return -1; }
-    c->crc = crc32(c->crc, (const unsigned char *)off, (uInt)(rank * sizeof *off));
-    if (addr == HADDR_UNDEF) continue;   /* never written: the fill value */
-    if (size > cap) {
-      unsigned char *nb = sb_realloc(buf, (size_t)size);
-      if (!nb) { sb_free(buf); return -1; }
-      buf = nb;
-      cap = (size_t)size;
-    }
-    uint32_t fm = 0;
-    if (H5Dread_chunk(ds, H5P_DEFAULT, off, &fm, buf) < 0) { sb_free(buf); return -1; }
-    c->crc = crc32(c->crc, (const unsigned char *)&fm, sizeof fm);
-    digest_bytes(c, buf, (size_t)size);
-  }
-  sb_free(buf);
-  return 1;
+  if (rank < 0 || rank > 8) return -1;
+  c->rank = rank;
+  uLong before = c->crc;
+  if (rank > 0) c->crc = crc32(c->crc, (const unsigned char *)dims, (uInt)((size_t)rank * sizeof *dims));
+  int r = for_each_chunk(ds, digest_chunk, c, NULL, NULL);
+  if (r == 0) c->crc = before;   /* not chunked: digested as values */
+  return r;
 }
 
 static void digest_item(digest_ctx *c, const char *name, hid_t obj, int is_attr) {
@@ -307,7 +400,7 @@ static herr_t digest_obj(hid_t loc, const char *name, const H5O_info_t *oi, void
 }
 
 static int checkpoint_digest(hid_t f, unsigned long *crc) {
-  digest_ctx c = {crc32(0L, Z_NULL, 0), 0};
+  digest_ctx c = {crc32(0L, Z_NULL, 0), 0, 0};
   hsize_t idx = 0;
   if (H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &idx, digest_attr, &c) < 0) c.err = 1;
   if (H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_INC, digest_obj, &c, H5O_INFO_BASIC) < 0) c.err = 1;   /* every dataset */

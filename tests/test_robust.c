@@ -772,14 +772,6 @@ static void test_output_names(void **state) {
 /* With the file size limited (ulimit -f, SIGXFSZ ignored: writes fail with EFBIG as on a full
  * disk), run crashed with SIGSEGV in HDF5's clean-up at exit. Now: exit 1 naming the file and the
  * reason, no temporary file left; a periodic checkpoint that cannot be written likewise. */
-static int run_wrapped(const char *wrap, char *o, size_t cap, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int st = sb_test_run_wrapped_v(wrap, o, cap, fmt, ap);
-  va_end(ap);
-  return st;
-}
-
 static void test_write_failure(void **state) {
   (void)state;
   char o[700], cmd[2000];
@@ -791,7 +783,7 @@ static void test_write_failure(void **state) {
     snprintf(args, sizeof args, "run %s -o %s --quiet %s --set record.state[0].interval=0.01 "
              "--set record.state[0].node_ids=[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19]", model, o, runs[i]);
     char out2[8192];
-    int rc = run_wrapped(cmd, out2, sizeof out2, "%s", args);
+    int rc = sb_test_run_wrapped(cmd, out2, sizeof out2, "%s", args);
     if (rc != 1) fprintf(stderr, "%s: exit %d\n%s\n", args, rc, out2);
     assert_int_equal(rc, 1);
     check_contains(out2, "File too large");
@@ -801,6 +793,28 @@ static void test_write_failure(void **state) {
     for (struct dirent *e; (e = readdir(d));) assert_null(strstr(e->d_name, ".tmp."));
     closedir(d);
   }
+  /* a checkpoint that hits the limit while it copies the recordings (CUBA's V_m, 143 kB per ms,
+   * checkpoints every 1 ms, 600 kB per file: the output still fits when the checkpoint, state
+   * plus recordings, does not): exit 1 naming the recording, the earlier checkpoint kept, no
+   * temporary file (an H5Ocopy version crashed here with "double free or corruption") */
+  char cwd[1024], ck[700], lim[2000], out3[8192];
+  assert_non_null(getcwd(cwd, sizeof cwd));
+  snprintf(o, sizeof o, "%s/cuba_lim.h5", dir);
+  snprintf(ck, sizeof ck, "%s/cuba_lim.ckpt.h5", dir);
+  snprintf(lim, sizeof lim, "trap '' XFSZ; ulimit -f 1200; cd %s &&", dir);   /* sh: 512-byte blocks */
+  int rc = sb_test_run_wrapped(lim, out3, sizeof out3, "run %s/models/snn/cuba.json -o %s --quiet --t-stop 20 "
+                               "--checkpoint-every 1 --set 'record.state=[{\"population\": \"exc\", \"variables\": "
+                               "[\"V_m\"], \"interval\": 0.05}]'", cwd, o);
+  if (rc != 1) fprintf(stderr, "exit %d\n%s\n", rc, out3);
+  assert_int_equal(rc, 1);
+  check_contains(out3, "cuba_lim.ckpt.h5: checkpoint: cannot copy the recording /");   /* where it crosses 600 kB */
+  check_contains(out3, ": File too large");
+  assert_false(sb_test_file_exists(o));
+  assert_true(sb_test_file_exists(ck));   /* the last one that fitted */
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  for (struct dirent *e; (e = readdir(d));) assert_null(strstr(e->d_name, ".tmp."));
+  closedir(d);
 }
 
 int main(void) {
