@@ -52,6 +52,9 @@ int main(int argc, char **argv) {
   sb_h5_quiet();
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
+  /* a write past `ulimit -f` then fails with EFBIG and is reported like a full disk (exit 1,
+   * file and reason, no temporary file) instead of SIGXFSZ ending the process without a word */
+  signal(SIGXFSZ, SIG_IGN);
 
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; i++) {

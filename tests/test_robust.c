@@ -776,7 +776,9 @@ static void test_write_failure(void **state) {
   (void)state;
   char o[700], cmd[2000];
   snprintf(o, sizeof o, "%s/limited.h5", dir);
-  snprintf(cmd, sizeof cmd, "trap '' XFSZ; ulimit -f 100; cd %s &&", dir);
+  /* the first without `trap '' XFSZ`: spikebridge ignores SIGXFSZ itself (it ended with exit 153,
+   * no message and the temporary file left) */
+  snprintf(cmd, sizeof cmd, "ulimit -f 100; cd %s &&", dir);
   const char *runs[2] = {"--t-stop 200", "--t-stop 200 --checkpoint-every 100"};
   for (int i = 0; i < 2; i++) {
     char args[4000];
