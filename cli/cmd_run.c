@@ -400,7 +400,7 @@ attached:;
            m.threads == 1 ? "" : "s", split, (unsigned long long)m.seed, out);
     printf("  construction  %.3f s (%zu synapses, %.2f bytes/synapse)\n", t_build, ct.synapses,
            ct.synapses ? (double)ct.syn_bytes / (double)ct.synapses : 0.0);
-    double bio = (m.t_stop - t_from) / 1000.0;   /* s simulated by this command */
+    double bio = m.t_stop > t_from ? (m.t_stop - t_from) / 1000.0 : 0.0;   /* s simulated by this command */
     printf("  simulation    %.3f s, real-time factor %.3g (%.3g s wall per biological s), window %g ms%s\n", t_sim,
            t_sim > 0 ? bio / t_sim : 0.0, bio > 0 ? t_sim / bio : 0.0, ct.window, t_from > 0 ? " (the resumed part)" : "");
     printf("  peak memory   %.1f MB\n", (double)sb_peak_rss() / 1048576.0);
