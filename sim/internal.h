@@ -249,6 +249,10 @@ int sb_ev_push_k_(sb_net *net, int k, size_t gid, double t, double w, const sb_p
 void sb_ev_get_(const sb_net *net, size_t slot, size_t gid, uint32_t j, double *t, double *w);
 /* Releases a partition's queue storage (sim/run.c). */
 void sb_arena_free_(sb_arena *a);
+/* sb_net_connect whose size check counts `extra` more bytes per synapse (a plastic projection's
+ * per-synapse state and its weight output, sim/plastic.c). */
+int sb_net_connect_sized_(sb_net *net, int src, int tgt, const sb_conn_spec *c, const sb_syn_spec *y, double extra,
+                          int *proj);
 /* Lower bound of the bytes the network holds: neuron state, its reset copy and run-time
  * arrays of every population, plus every projection's storage (the up-front size checks). */
 double sb_net_held_bytes_(const sb_net *net);

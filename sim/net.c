@@ -670,11 +670,12 @@ void sb_net_drop_last_proj_(sb_net *net) {
 
 /* Refuse a projection whose synapses cannot fit, before generating any: the expected count
  * from the rule, times the smallest construction footprint (the target-major list, 8 bytes a
- * synapse plus weight and delay when they vary, and the CSR copy, 4 bytes plus those), plus
+ * synapse plus weight and delay when they vary, and the CSR copy, 4 bytes plus those; `extra`
+ * bytes more for a plastic projection), plus
  * what the network holds already, against the memory this process may use (sb_mem_limit); and at most 2^32 - 1 synapses per
  * thread partition (32-bit CSR offsets). The message starts with the rule's field. */
 static int check_size(const sb_net *net, int tgt, const sb_conn_spec *c, const sb_syn_spec *y, size_t ns, size_t nt,
-                      size_t cand_s) {
+                      size_t cand_s, double extra) {
   double syn = 0;
   const char *field = "rule";
   switch (c->rule) {
@@ -689,7 +690,7 @@ static int check_size(const sb_net *net, int tgt, const sb_conn_spec *c, const s
   }
   int keep_w = y->weight.kind != SB_DIST_CONST || (c->rule == SB_RULE_EXPLICIT && c->weights);
   int keep_d = y->delay.kind != SB_DIST_CONST || (c->rule == SB_RULE_EXPLICIT && c->delays);
-  double per = (double)(12 + 2 * (4 * keep_w + 4 * keep_d));
+  double per = (double)(12 + 2 * (4 * keep_w + 4 * keep_d)) + extra;
   double held = sb_net_held_bytes_(net);
   const char *what;
   double have = (double)sb_mem_limit(&what);
@@ -713,6 +714,11 @@ static int check_size(const sb_net *net, int tgt, const sb_conn_spec *c, const s
 }
 
 int sb_net_connect(sb_net *net, int src, int tgt, const sb_conn_spec *c, const sb_syn_spec *y, int *proj) {
+  return sb_net_connect_sized_(net, src, tgt, c, y, 0.0, proj);
+}
+
+int sb_net_connect_sized_(sb_net *net, int src, int tgt, const sb_conn_spec *c, const sb_syn_spec *y, double extra,
+                          int *proj) {
   int rc;
   if ((rc = check_pop(net, src)) || (rc = check_pop(net, tgt)) || (rc = check_building(net))) return rc;
   if ((rc = sb_dist_check(&y->weight))) return sb_error_prefix_(rc, "weight");
@@ -756,7 +762,7 @@ int sb_net_connect(sb_net *net, int src, int tgt, const sb_conn_spec *c, const s
       break;
     default: SB_ERROR(SB_EINVAL, "rule: unknown rule %d", c->rule);
   }
-  if ((rc = check_size(net, tgt, c, y, ns, nt, cand_s))) return rc;
+  if ((rc = check_size(net, tgt, c, y, ns, nt, cand_s, extra))) return rc;
   sb_proj *p;
   if ((rc = new_proj(net, src, tgt, c->rule == SB_RULE_ONE_TO_ONE ? SB_PROJ_ONE_TO_ONE : SB_PROJ_SPARSE, &p))) return rc;
   int pid = net->n_projs;

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -228,14 +229,36 @@ size_t sb_cgroup_mem_limit(const char *proc_cgroup, const char *root) {
   return best;
 }
 
+/* The process's address space at its first call (libraries, OpenBLAS's buffers, HDF5): what
+ * `ulimit -v` leaves for the network is the limit less this. */
+static size_t base_vsz;
+static pthread_once_t base_once = PTHREAD_ONCE_INIT;
+static void read_base_vsz(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long long pages = 0;
+  if (f) {
+    if (fscanf(f, "%llu", &pages) != 1) pages = 0;
+    fclose(f);
+  }
+  long psz = sysconf(_SC_PAGESIZE);
+  base_vsz = psz > 0 ? (size_t)pages * (size_t)psz : 0;
+}
+
 size_t sb_mem_limit(const char **what) {
   const char *name = "physical memory";
   long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
   size_t best = pages > 0 && psz > 0 ? (size_t)pages * (size_t)psz : SIZE_MAX;
   struct rlimit rl;
-  if (!getrlimit(RLIMIT_AS, &rl) && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < best) {
-    best = (size_t)rl.rlim_cur;
-    name = "the address-space limit (ulimit -v)";
+  pthread_once(&base_once, read_base_vsz);
+  if (!getrlimit(RLIMIT_AS, &rl) && rl.rlim_cur != RLIM_INFINITY) {
+    size_t avail = (size_t)rl.rlim_cur > base_vsz ? (size_t)rl.rlim_cur - base_vsz : 0;
+    if (avail < best) {
+      static char as_name[128];
+      snprintf(as_name, sizeof as_name, "the address-space limit (ulimit -v) less the %.3g GB the program maps itself",
+               (double)base_vsz / 1e9);
+      best = avail;
+      name = as_name;
+    }
   }
   if (!getrlimit(RLIMIT_DATA, &rl) && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < best) {
     best = (size_t)rl.rlim_cur;

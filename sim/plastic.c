@@ -110,7 +110,10 @@ int sb_stdp_connect(sb_net *net, int src, int tgt, const sb_conn_spec *conn, con
              sb_stdp_model_name(stdp));
   int pid, rc;
   if ((rc = check_weight_spec(conn, syn, stdp))) return rc;
-  if ((rc = sb_net_connect(net, src, tgt, conn, syn, &pid))) return rc;
+  /* the size check: each synapse's weight and traces, and the arrays its weight is written from
+   * at the end (uint32 source and target, double delay and weight; sb_stdp_write_weights) */
+  double extra = (double)sizeof(sb_stdp_syn) + 2 * sizeof(uint32_t) + 2 * sizeof(double);
+  if ((rc = sb_net_connect_sized_(net, src, tgt, conn, syn, extra, &pid))) return rc;
   sb_proj *pr = &net->projs[pid];
   if ((rc = check_drawn_weights(net, pr, stdp))) {
     sb_net_drop_last_proj_(net);   /* refused as a whole: the network is as before */
@@ -387,24 +390,79 @@ static void rule_params(const sb_stdp_params *p, double *v) {
 /* One synapse of the weight output. */
 typedef struct { double src, tgt, delay, w; } syn_out;
 
+/* /weights/<i> of plastic projection i from N synapses: source and target ids (memory type
+ * id_mt), delays and weights, and the snapshots (rows, N) taken every dt ms. */
+static int write_weights_group(const sb_net *net, int i, hid_t file, const void *src, const void *tgt, hid_t id_mt,
+                               const double *delay, const double *weight, size_t N, const double *snap, size_t rows,
+                               double dt) {
+  const sb_proj *pr = &net->projs[i];
+  char name[64];
+  snprintf(name, sizeof name, "weights/%d", i);
+  hid_t g = sb_h5_group(file, name);
+  if (g < 0) SB_ERROR(SB_EIO, "cannot create group /%s", name);
+  const sb_stdp_params *p = &pr->pl->prm;
+  double prm[RULE_N];
+  rule_params(p, prm);
+  int rc = 0;
+  rc |= sb_h5_attr_write_string(g, "source", net->pops[pr->src].name);
+  rc |= sb_h5_attr_write_string(g, "target", net->pops[pr->tgt].name);
+  rc |= sb_h5_attr_write_string(g, "synapse_model", sb_stdp_model_name(p));
+  /* the parameters of this rule only: pair rules 0-6, triplet rules 0, 1, 6-12 */
+  int triplet = p->model == SB_STDP_TRIPLET;
+  for (size_t q = 0; q < RULE_N - 1; q++)   /* not "pairing": the model name says it */
+    if (triplet ? (q <= 1 || q >= 6) : q <= 6) rc |= sb_h5_attr_write_doubles(g, rule_names[q], &prm[q], 1);
+  double tnow = net->t;
+  rc |= sb_h5_attr_write_doubles(g, "time", &tnow, 1);
+  rc |= sb_h5_write_1d(g, "source_node_ids", H5T_STD_U64LE, id_mt, src, N);
+  rc |= sb_h5_write_1d(g, "target_node_ids", H5T_STD_U64LE, id_mt, tgt, N);
+  rc |= sb_h5_write_1d(g, "delay", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, delay, N);
+  rc |= sb_h5_write_1d(g, "weight", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, weight, N);
+  if (!rc && rows > 0) {
+    double *tt = sb_malloc(rows * sizeof *tt);
+    if (!tt) rc = SB_ENOMEM;
+    else {
+      for (size_t j = 0; j < rows; j++) tt[j] = (double)j * dt;
+      rc |= sb_h5_write_1d(g, "snapshot_times", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, tt, rows);
+      sb_free(tt);
+      hsize_t dims[2] = {rows, N};
+      hid_t sp = H5Screate_simple(2, dims, NULL);
+      hid_t ds = sp < 0 ? -1 : H5Dcreate2(g, "snapshots", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, snap) < 0) rc = SB_EIO;
+      if (ds >= 0) H5Dclose(ds);
+      if (sp >= 0) H5Sclose(sp);
+    }
+  }
+  if (rc && rc != SB_ENOMEM) rc = SB_EIO;
+  H5Gclose(g);
+  if (rc == SB_EIO) SB_ERROR(SB_EIO, "cannot write /%s", name);
+  return rc;
+}
+
 /* Write /weights/<i> of plastic projection i. Under MPI every rank passes its synapses and
  * snapshot columns to rank 0 (collective), which writes them in partition order, the order of
  * a 1-rank run with ranks x threads threads; other ranks pass file = -1. */
 static int write_proj(const sb_net *net, int i, hid_t file) {
   const sb_proj *pr = &net->projs[i];
-  const struct sb_plastic *pl = pr->pl;
   size_t n = pr->nsyn, rows = 0, R = (size_t)net->nranks;
   const double *snap;
   double dt;
   sb_stdp_snapshots(net, i, &snap, &rows, &dt);
   uint32_t *s = sb_malloc((n + 1) * sizeof *s), *t = sb_malloc((n + 1) * sizeof *t);
   double *d = sb_malloc((n + 1) * sizeof *d), *w = sb_malloc((n + 1) * sizeof *w);
-  syn_out *mine = sb_malloc((n + 1) * sizeof *mine), *all = NULL;
+  int rc = s && t && d && w ? SB_OK : SB_ENOMEM;
+  if (!rc) sb_stdp_get_synapses(net, i, s, t, d, w);
+  if (R == 1) {   /* one process: written from the arrays as they are (24 bytes a synapse on top of
+                   * the network's 44; the gathered copies below took 88) */
+    if (rc) { sb_free(s); sb_free(t); sb_free(d); sb_free(w); return rc; }
+    rc = write_weights_group(net, i, file, s, t, H5T_NATIVE_UINT32, d, w, n, snap, rows, dt);
+    sb_free(s); sb_free(t); sb_free(d); sb_free(w);
+    return rc;
+  }
+  syn_out *mine = rc ? NULL : sb_malloc((n + 1) * sizeof *mine), *all = NULL;
   double *snaps = NULL, *full = NULL;
   size_t *cnt = sb_calloc(2 * R, sizeof *cnt);
-  int rc = s && t && d && w && mine && cnt ? SB_OK : SB_ENOMEM;
+  if (!rc && (!mine || !cnt)) rc = SB_ENOMEM;
   if (!rc) {
-    sb_stdp_get_synapses(net, i, s, t, d, w);
     for (size_t q = 0; q < n; q++) mine[q] = (syn_out){s[q], t[q], d[q], w[q]};
     rc = sb_mpi_gather_root_(net, mine, n * sizeof *mine, (void **)&all, cnt);
   }
@@ -424,10 +482,6 @@ static int write_proj(const sb_net *net, int i, hid_t file) {
   }
   sb_free(s); sb_free(t); sb_free(d); sb_free(w); sb_free(mine); sb_free(snaps); sb_free(cnt);
   if (rc || file < 0) { sb_free(all); sb_free(full); return rc; }
-  char name[64];
-  snprintf(name, sizeof name, "weights/%d", i);
-  hid_t g = sb_h5_group(file, name);
-  if (g < 0) { sb_free(all); sb_free(full); SB_ERROR(SB_EIO, "cannot create group /%s", name); }
   uint64_t *ids = sb_malloc((2 * N + 1) * sizeof *ids);
   double *dw = sb_malloc((2 * N + 1) * sizeof *dw);
   if (!ids || !dw) rc = SB_ENOMEM;
@@ -435,43 +489,9 @@ static int write_proj(const sb_net *net, int i, hid_t file) {
     ids[q] = (uint64_t)all[q].src; ids[N + q] = (uint64_t)all[q].tgt;
     dw[q] = all[q].delay; dw[N + q] = all[q].w;
   }
-  if (!rc) {
-    const sb_stdp_params *p = &pl->prm;
-    double prm[RULE_N];
-    rule_params(p, prm);
-    rc |= sb_h5_attr_write_string(g, "source", net->pops[pr->src].name);
-    rc |= sb_h5_attr_write_string(g, "target", net->pops[pr->tgt].name);
-    rc |= sb_h5_attr_write_string(g, "synapse_model", sb_stdp_model_name(p));
-    /* the parameters of this rule only: pair rules 0-6, triplet rules 0, 1, 6-12 */
-    int triplet = p->model == SB_STDP_TRIPLET;
-    for (size_t q = 0; q < RULE_N - 1; q++)   /* not "pairing": the model name says it */
-      if (triplet ? (q <= 1 || q >= 6) : q <= 6) rc |= sb_h5_attr_write_doubles(g, rule_names[q], &prm[q], 1);
-    double tnow = net->t;
-    rc |= sb_h5_attr_write_doubles(g, "time", &tnow, 1);
-    rc |= sb_h5_write_1d(g, "source_node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, ids, N);
-    rc |= sb_h5_write_1d(g, "target_node_ids", H5T_STD_U64LE, H5T_NATIVE_UINT64, ids + N, N);
-    rc |= sb_h5_write_1d(g, "delay", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, dw, N);
-    rc |= sb_h5_write_1d(g, "weight", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, dw + N, N);
-    if (!rc && rows > 0) {
-      double *tt = sb_malloc(rows * sizeof *tt);
-      if (!tt) rc = SB_ENOMEM;
-      else {
-        for (size_t j = 0; j < rows; j++) tt[j] = (double)j * dt;
-        rc |= sb_h5_write_1d(g, "snapshot_times", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, tt, rows);
-        sb_free(tt);
-        hsize_t dims[2] = {rows, N};
-        hid_t sp = H5Screate_simple(2, dims, NULL);
-        hid_t ds = sp < 0 ? -1 : H5Dcreate2(g, "snapshots", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, full) < 0) rc = SB_EIO;
-        if (ds >= 0) H5Dclose(ds);
-        if (sp >= 0) H5Sclose(sp);
-      }
-    }
-    if (rc && rc != SB_ENOMEM) rc = SB_EIO;
-  }
-  sb_free(ids); sb_free(dw); sb_free(all); sb_free(full);
-  H5Gclose(g);
-  if (rc == SB_EIO) SB_ERROR(SB_EIO, "cannot write /%s", name);
+  sb_free(all);
+  if (!rc) rc = write_weights_group(net, i, file, ids, ids + N, H5T_NATIVE_UINT64, dw, dw + N, N, full, rows, dt);
+  sb_free(ids); sb_free(dw); sb_free(full);
   return rc;
 }
 
