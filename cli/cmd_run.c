@@ -265,6 +265,15 @@ int sb_cmd_run(int argc, char **argv) {
     quiet = 1;
     if (!freopen("/dev/null", "w", stdout)) { rc = 1; goto done; }
   }
+  int handlers = 0;   /* on_stop_signal installed */
+  stop_requested = 0;
+  if (resume && !multi) {   /* a signal while the checkpoint is read leaves it as it was: resumable (exit 3) */
+    prev_int = signal(SIGINT, on_stop_signal);
+    prev_term = signal(SIGTERM, on_stop_signal);
+    prev_hup = signal(SIGHUP, on_stop_signal);
+    if (prev_hup == SIG_IGN) signal(SIGHUP, SIG_IGN);   /* nohup: leave it ignored */
+    handlers = 1;
+  }
   double t_build = sb_wall_time();
   sb_snn_model m;
   st = sb_snn_model_load(file, &mo, &m);
@@ -337,9 +346,23 @@ attached:;
     sb_net_set_window_hook(m.net, checkpoint_hook, &ck);
     sb_net_set_window_hook_due(m.net, checkpoint_due);
   }
-  stop_requested = 0;
-  if (!multi) {   /* MPI ranks keep the default (temporary files removed, the rank ends): a stop
-                   * at a window end would need every rank to agree, and they did not stop at all */
+  if (resume && stop_requested) {   /* stopped while the checkpoint was read: it is unchanged */
+    char qc[8400], qo[8400], exe[4096], qe[8400];
+    ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (el > 0) exe[el] = '\0';
+    else snprintf(exe, sizeof exe, "spikebridge");
+    fprintf(stderr, "spikebridge run: stopped by signal %d before the simulation resumed; %s is unchanged\n  continue "
+            "with: %s run --resume %s -o %s\n", (int)stop_requested, resume, shell_quote(exe, qe, sizeof qe),
+            shell_quote(resume, qc, sizeof qc), shell_quote(out, qo, sizeof qo));
+    sb_net_attach_output(m.net, -1, 0);
+    sb_h5_abort(&o);
+    sb_snn_model_free(&m);
+    rc = SB_EXIT_INTERRUPTED;
+    goto done;
+  }
+  if (!multi && !handlers) {   /* MPI ranks keep the default (temporary files removed, the rank ends): a
+                                * stop at a window end would need every rank to agree, and they did not
+                                * stop at all */
     prev_int = signal(SIGINT, on_stop_signal);
     prev_term = signal(SIGTERM, on_stop_signal);
     prev_hup = signal(SIGHUP, on_stop_signal);
