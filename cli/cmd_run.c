@@ -280,6 +280,7 @@ int sb_cmd_run(int argc, char **argv) {
   if (st) { rc = sb_cli_fail(st); goto done; }
   t_build = sb_wall_time() - t_build;
   char defout[4096];
+  if (!out && resume && rinfo.output) out = rinfo.output;   /* where the interrupted run wrote */
   if (!out) out = m.output;
   if (!out) {
     const char *b = strrchr(file, '/');
@@ -339,9 +340,19 @@ int sb_cmd_run(int argc, char **argv) {
   }
 attached:;
   model_abs = realpath(file, NULL);   /* a resume from another directory finds it */
+  char out_abs[8400];   /* the output's directory made absolute: a resume from elsewhere writes there too */
+  {
+    char dir[4200], *res;
+    const char *slash = strrchr(out, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out) + (slash == out) : 1, slash ? out : ".");
+    res = realpath(dir, NULL);
+    if (res) snprintf(out_abs, sizeof out_abs, "%s/%s", strcmp(res, "/") ? res : "", slash ? slash + 1 : out);
+    else snprintf(out_abs, sizeof out_abs, "%s", out);
+    free(res);
+  }
   ckpt_ctx ck = {ck_every, sb_net_time(m.net) + ck_every, ck_path ? ck_path : ck_default,
                  {model_abs ? model_abs : (char *)file, (char **)sets, n_set, m.seed, 0, m.t_stop,
-                  model_id[0] ? model_id : NULL}, 0, 0};
+                  model_id[0] ? model_id : NULL, out_abs}, 0, 0};
   if (!multi) {
     sb_net_set_window_hook(m.net, checkpoint_hook, &ck);
     sb_net_set_window_hook_due(m.net, checkpoint_due);

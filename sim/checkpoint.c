@@ -24,6 +24,7 @@ int sb_net_stopped(const sb_net *net) { return net->stopped; }
 void sb_checkpoint_info_free(sb_checkpoint_info *info) {
   sb_free(info->model_file);
   sb_free(info->model_id);
+  sb_free(info->output);
   for (int i = 0; info->set && i < info->n_set; i++) sb_free(info->set[i]);
   sb_free(info->set);
   memset(info, 0, sizeof *info);
@@ -224,6 +225,7 @@ int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_i
   sb_h5_attr_write_doubles(f, "t_stop", &info->t_stop, 1);
   sb_h5_attr_write_string(f, "model_file", info->model_file ? info->model_file : "");
   if (info->model_id) sb_h5_attr_write_string(f, "model_fingerprint", info->model_id);
+  if (info->output) sb_h5_attr_write_string(f, "output", info->output);
   {
     size_t len = 1;
     for (int i = 0; i < info->n_set; i++) len += strlen(info->set[i]) + 1;
@@ -462,6 +464,12 @@ int sb_checkpoint_read_info(const char *path, sb_checkpoint_info *info) {
     sb_checkpoint_info_free(info);
     SB_ERROR(SB_EFORMAT, "%s: root attribute checkpoint_version: %lld, this build reads version %d", path, (long long)ver,
              CP_VERSION);
+  }
+  if (sb_h5_attr_exists(f, "output") && sb_h5_attr_read_string(f, "output", &info->output)) {
+    sb_free(ov);
+    H5Fclose(f);
+    sb_checkpoint_info_free(info);
+    SB_ERROR(SB_EFORMAT, "%s: attribute output: expected a string", path);
   }
   if (sb_h5_attr_exists(f, "model_fingerprint") && sb_h5_attr_read_string(f, "model_fingerprint", &info->model_id)) {
     sb_free(ov);

@@ -412,6 +412,8 @@ typedef struct {
   double t_stop;       /* ms, the run's end */
   char *model_id;      /* owned, optional (NULL): the model file's fingerprint when the run started
                         * ("crc32 <hex>, <bytes> bytes"), compared on resume */
+  char *output;        /* owned, optional (NULL): the output file of the run that wrote it (absolute),
+                        * where a resume without -o writes */
 } sb_checkpoint_info;
 
 /* Write the full run-time state of `net` to `path` atomically (sb_h5_create/commit), from

@@ -196,6 +196,17 @@ static void test_sigterm(void **state) {
   pclose(q);
   assert_int_equal(ntmp, 0);
   assert_true(checkpoint_time(ecp) > 0);
+  /* a resume without -o, from another directory, writes where the interrupted run wrote (it
+   * wrote the model's simulation.output, or MODEL.h5, in the working directory) */
+  snprintf(cmd, sizeof cmd, "cd / && %s run --resume %s --quiet 2>&1; echo \"exit=$?\"", sb_test_bin(), ecp);
+  p = popen(cmd, "r");
+  assert_non_null(p);
+  n = fread(out, 1, sizeof out - 1, p);
+  out[n] = 0;
+  pclose(p);
+  check_contains(out, "exit=0");
+  assert_true(sb_test_file_exists(e));
+  assert_same_output(ref, e);
   /* SIGTERM while a resume is still building the network (Brunel: about 2 s here; the signal
    * comes after 0.3 s): exit 3 naming the checkpoint as unchanged, nothing written, the
    * checkpoint byte for byte as it was (it exited 143, which a requeue script reads as a failure) */
