@@ -142,6 +142,27 @@ static void test_periodic_and_resume(void **state) {
   check_contains(out, "--t-stop 100: earlier than the time of the checkpoint");
 }
 
+/* Run shell command `cmd`, its output into `out`. */
+static void shell(const char *cmd) {
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  size_t n = fread(out, 1, sizeof out - 1, p);
+  out[n] = 0;
+  pclose(p);
+}
+
+/* The number of temporary files (*.tmp.*) left in the test directory. */
+static int tmp_files(void) {
+  char ls[900];
+  snprintf(ls, sizeof ls, "ls %s | grep -c tmp", dir);
+  FILE *q = popen(ls, "r");
+  int ntmp = -1;
+  assert_non_null(q);
+  assert_int_equal(fscanf(q, "%d", &ntmp), 1);
+  pclose(q);
+  return ntmp;
+}
+
 static void test_sigterm(void **state) {
   (void)state;
   char ref[700], d[700], cp[700], cmd[4096];
@@ -155,20 +176,10 @@ static void test_sigterm(void **state) {
            "i=0; while [ ! -f %s ] && [ $i -lt 600 ]; do sleep 0.01; i=$((i+1)); done; "
            "kill -TERM $pid; wait $pid; echo \"exit=$?\"",
            sb_test_bin(), model, d, cp);
-  FILE *p = popen(cmd, "r");
-  assert_non_null(p);
-  size_t n = fread(out, 1, sizeof out - 1, p);
-  out[n] = 0;
-  pclose(p);
+  shell(cmd);
   check_contains(out, "exit=3");
   assert_false(sb_test_file_exists(d));   /* no output under the final name */
-  char ls[900];
-  snprintf(ls, sizeof ls, "ls %s | grep -c tmp", dir);
-  FILE *q = popen(ls, "r");
-  int ntmp = -1;
-  assert_int_equal(fscanf(q, "%d", &ntmp), 1);
-  pclose(q);
-  assert_int_equal(ntmp, 0);
+  assert_int_equal(tmp_files(), 0);
   double t = checkpoint_time(cp);
   assert_true(t > 0 && t < 1500.0);
   /* resume: bit-identical to the uninterrupted run */
@@ -183,27 +194,15 @@ static void test_sigterm(void **state) {
            "i=0; while [ ! -f %s ] && [ $i -lt 600 ]; do sleep 0.01; i=$((i+1)); done; "
            "kill -HUP $pid; wait $pid; echo \"exit=$?\"",
            sb_test_bin(), model, e, ecp);
-  p = popen(cmd, "r");
-  assert_non_null(p);
-  n = fread(out, 1, sizeof out - 1, p);
-  out[n] = 0;
-  pclose(p);
+  shell(cmd);
   check_contains(out, "exit=3");
   assert_false(sb_test_file_exists(e));
-  q = popen(ls, "r");
-  ntmp = -1;
-  assert_int_equal(fscanf(q, "%d", &ntmp), 1);
-  pclose(q);
-  assert_int_equal(ntmp, 0);
+  assert_int_equal(tmp_files(), 0);
   assert_true(checkpoint_time(ecp) > 0);
   /* a resume without -o, from another directory, writes where the interrupted run wrote (it
    * wrote the model's simulation.output, or MODEL.h5, in the working directory) */
   snprintf(cmd, sizeof cmd, "cd / && %s run --resume %s --quiet 2>&1; echo \"exit=$?\"", sb_test_bin(), ecp);
-  p = popen(cmd, "r");
-  assert_non_null(p);
-  n = fread(out, 1, sizeof out - 1, p);
-  out[n] = 0;
-  pclose(p);
+  shell(cmd);
   check_contains(out, "exit=0");
   assert_true(sb_test_file_exists(e));
   assert_same_output(ref, e);
@@ -221,21 +220,13 @@ static void test_sigterm(void **state) {
   assert_int_equal(sb_read_file(fcp, &before, &nb), SB_OK);
   snprintf(cmd, sizeof cmd, "%s run --resume %s -o %s --quiet --t-stop 6 2>&1 & pid=$!; sleep 0.3; kill -TERM $pid; "
            "wait $pid; echo \"exit=$?\"", sb_test_bin(), fcp, g);
-  p = popen(cmd, "r");
-  assert_non_null(p);
-  n = fread(out, 1, sizeof out - 1, p);
-  out[n] = 0;
-  pclose(p);
+  shell(cmd);
   check_contains(out, "exit=3");
   check_contains(out, "before the simulation resumed; ");
   check_contains(out, "F.ckpt.h5 is unchanged");
   check_contains(out, "continue with: ");
   assert_false(sb_test_file_exists(g));
-  q = popen(ls, "r");
-  ntmp = -1;
-  assert_int_equal(fscanf(q, "%d", &ntmp), 1);
-  pclose(q);
-  assert_int_equal(ntmp, 0);
+  assert_int_equal(tmp_files(), 0);
   assert_int_equal(sb_read_file(fcp, &after, &na), SB_OK);
   assert_int_equal(na, nb);
   assert_memory_equal(before, after, nb);
