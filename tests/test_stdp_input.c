@@ -104,7 +104,7 @@ static void test_snapshot_overflow(void **state) {
   (void)state;
   refused_small("snapwrap", "2.8823037615171174e+17", PAIR "}, \"weight\": 0.5, \"record_weights\": {\"interval\": 1.0}",
                 W("projections[0].record_weights.interval: 1 ms up to t_stop = 2.8823e+17 ms",
-                  "snapshots of 7 weights", "1.845e+19 bytes", "bytes (", "of physical memory"));
+                  "snapshots of 7 weights", "1.845e+19 bytes", "bytes (", "GB) of "));   /* physical memory, or a cgroup or ulimit below it */
   /* the API refuses at the start of the run, before anything changes */
   sb_net *net;
   sb_syn_spec y = {.weight = {SB_DIST_CONST, 0.5, 0, 0, 0}, .delay = {SB_DIST_CONST, 1.0, 0, 0, 0}};
@@ -135,7 +135,7 @@ static void test_snapshot_memory(void **state) {
   refused(SONG, "--set 'projections[0].record_weights.interval=0.001'",
           W("with --set projections[0].record_weights.interval=0.001",
             "projections[0].record_weights.interval: 0.001 ms up to t_stop = 100000 ms is 100000001 snapshots of 1000 weights",
-            "8.008e+11 bytes", "of physical memory", "an interval of at least"));
+            "8.008e+11 bytes", "GB) of ", "an interval of at least"));
   const char *set[] = {"projections[0].record_weights.interval=0.001"};
   sb_snn_model_opts o = {set, 1, NAN, -1, 1};
   sb_snn_model m;
