@@ -249,6 +249,9 @@ int sb_ev_push_k_(sb_net *net, int k, size_t gid, double t, double w, const sb_p
 void sb_ev_get_(const sb_net *net, size_t slot, size_t gid, uint32_t j, double *t, double *w);
 /* Releases a partition's queue storage (sim/run.c). */
 void sb_arena_free_(sb_arena *a);
+/* Lower bound of the run-time bytes per neuron besides its state and its reset copy (times,
+ * counters, cursors, queue heads; sim/run.c sb_net_prepare_). */
+#define SB_NEURON_RUNTIME_BYTES 112
 /* sb_net_connect whose size check counts `extra` more bytes per synapse (a plastic projection's
  * per-synapse state and its weight output, sim/plastic.c). */
 int sb_net_connect_sized_(sb_net *net, int src, int tgt, const sb_conn_spec *c, const sb_syn_spec *y, double extra,

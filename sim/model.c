@@ -503,6 +503,70 @@ static int cond_weight_check(const ctx *c, const char *path, int pop, double w) 
        fabs(w), model, SB_COND_G_MAX);
 }
 
+/* A JSON number >= 0, else -1 (the loader reports what is wrong with it). */
+static double num_or_neg(const json_t *j) {
+  return json_is_number(j) && json_number_value(j) >= 0 ? json_number_value(j) : -1.0;
+}
+
+/* Before anything is built: the whole model's smallest footprint (every population's neurons as
+ * sb_net_add_population counts them, every sparse projection's synapses as its size check counts
+ * them, 76 bytes for a plastic one) against the memory the process may use. A network whose
+ * populations fit but whose projections do not is refused here, naming the first projection
+ * that does not fit, instead of after its populations were built (1e8 neurons took 20 s and
+ * 3.1 GB before their projection was refused). Entries the loader would refuse are skipped. */
+static int precheck_size(const ctx *c, const json_t *pops, const json_t *projs) {
+  const char *what;
+  double have = (double)sb_mem_limit(&what), need = 0;
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)pops, k, v) {
+    const json_t *jm = json_object_get(v, "model");
+    const sb_neuron_type *T = json_is_string(jm) ? sb_neuron_find(json_string_value(jm)) : NULL;
+    double n = num_or_neg(json_object_get(v, "n"));
+    if (!T || !(n > 0) || n >= 4294967296.0) continue;   /* the loader says what is wrong */
+    need += n * (double)(2 * T->state_size + SB_NEURON_RUNTIME_BYTES);
+    if (need > have) {   /* as sb_net_add_population says it */
+      char path[300];
+      snprintf(path, sizeof path, "populations.%s.n", k);
+      FAIL(c, path, "%.0f neurons (population '%s') need at least %.3g GB (%zu bytes each with the run-time arrays, all "
+           "populations so far included), more than the %.3g GB of %s", n, k, need / 1e9,
+           2 * T->state_size + SB_NEURON_RUNTIME_BYTES, have / 1e9, what);
+    }
+  }
+  double neurons = need;
+  for (size_t i = 0; json_is_array(projs) && i < json_array_size(projs); i++) {
+    const json_t *j = json_array_get(projs, i), *jr = json_object_get(j, "rule");
+    const json_t *js = json_object_get(j, "source"), *jt = json_object_get(j, "target");
+    const json_t *ps = json_is_string(js) ? json_object_get(pops, json_string_value(js)) : NULL;
+    const json_t *pt = json_is_string(jt) ? json_object_get(pops, json_string_value(jt)) : NULL;
+    double ns = ps ? num_or_neg(json_object_get(ps, "n")) : -1, nt = pt ? num_or_neg(json_object_get(pt, "n")) : -1;
+    const char *rule = json_is_string(jr) ? json_string_value(jr) : "", *field = "rule";
+    const json_t *st = json_object_get(j, "storage");
+    if (ns < 0 || nt < 0 || (json_is_string(st) && strcmp(json_string_value(st), "sparse"))) continue;
+    double syn = -1, x;
+    if (!strcmp(rule, "all_to_all")) syn = ns * nt;
+    else if (!strcmp(rule, "one_to_one")) syn = nt;
+    else if (!strcmp(rule, "pairwise_bernoulli") && (x = num_or_neg(json_object_get(j, "p"))) >= 0) syn = x * ns * nt, field = "p";
+    else if (!strcmp(rule, "fixed_indegree") && (x = num_or_neg(json_object_get(j, "indegree"))) >= 0) syn = x * nt, field = "indegree";
+    else if (!strcmp(rule, "fixed_outdegree") && (x = num_or_neg(json_object_get(j, "outdegree"))) >= 0) syn = x * ns, field = "outdegree";
+    else if (!strcmp(rule, "fixed_total_number") && (x = num_or_neg(json_object_get(j, "N"))) >= 0) syn = x, field = "N";
+    if (syn < 0) continue;
+    const json_t *sm = json_object_get(j, "synapse_model");
+    int plastic = json_is_string(sm) && strcmp(json_string_value(sm), "static_synapse");
+    double per = 12.0 + 8.0 * json_is_object(json_object_get(j, "weight")) + 8.0 * json_is_object(json_object_get(j, "delay")) +
+                 (plastic ? (double)sizeof(sb_stdp_syn) + 2 * sizeof(uint32_t) + 2 * sizeof(double) : 0.0);
+    need += syn * per;
+    if (need > have) {
+      char path[96];
+      snprintf(path, sizeof path, "projections[%zu].%s", i, field);
+      FAIL(c, path, "%.4g synapses (%.0f -> %.0f neurons) need at least %.3g GB to build (%g bytes each) on top of the "
+           "%.3g GB the populations (%.3g GB) and the projections before need, more than the %.3g GB of %s (nothing was "
+           "built)", syn, ns, nt, syn * per / 1e9, per, (need - syn * per) / 1e9, neurons / 1e9, have / 1e9, what);
+    }
+  }
+  return SB_OK;
+}
+
 static int load_projection(const ctx *c, size_t idx, const json_t *j) {
   static const char *const keys[] = {"source", "target", "rule", "p", "indegree", "outdegree", "N", "allow_autapses",
                                      "allow_multapses", "weight", "delay", "receptor", "synapse_model", "storage",
@@ -1019,12 +1083,13 @@ int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_mo
   if (!pops) { rc = fail_(&c, "populations", "missing (an object of named populations)"); goto fail; }
   if ((rc = get_object(&c, "populations", pops))) goto fail;
   if (!json_object_size(pops)) { rc = fail_(&c, "populations", "must define at least one population"); goto fail; }
+  const json_t *pr = json_object_get(root, "projections");
+  if ((rc = precheck_size(&c, pops, pr))) goto fail;
   const char *k;
   json_t *v;
   json_object_foreach((json_t *)pops, k, v) {
     if ((rc = load_population(&c, k, v))) goto fail;
   }
-  const json_t *pr = json_object_get(root, "projections");
   if (pr) {
     if (!json_is_array(pr)) { rc = fail_(&c, "projections", "expected an array (got %s)", type_name(pr)); goto fail; }
     for (size_t i = 0; i < json_array_size(pr); i++)

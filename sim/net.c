@@ -154,9 +154,6 @@ static int update_bounds(sb_net *net) {
 
 /* ---- up-front size checks ---- */
 
-/* Lower bound of the run-time bytes per neuron besides its state and its reset copy (times,
- * counters, cursors, queue heads; sim/run.c sb_net_prepare_). */
-#define SB_NEURON_RUNTIME_BYTES 112
 
 int sb_net_add_population(sb_net *net, const char *name, const sb_neuron_type *type, size_t n, int *pop) {
   int rc;

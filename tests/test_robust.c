@@ -319,6 +319,13 @@ static void test_size_limits(void **state) {
   assert_int_equal(run_t("run %s -o %s --quiet --set populations.exc.n=4000000000", model, o), 2);
   check_contains(out, "m.json: populations.exc.n: 4000000000 neurons (population 'exc') need at least");
   assert_false(sb_test_file_exists(o));
+  /* populations that fit and a projection that does not: refused before the populations are
+   * built (1e8 neurons took 20 s and 3.1 GB before their projection was refused) */
+  assert_int_equal(run_t("run models/snn/brunel_delta.json -o %s --quiet --set populations.exc.n=100000000", o), 2);
+  check_contains(out, "brunel_delta.json: projections[0].indegree: 1e+11 synapses (100000000 -> 100000000 neurons) need "
+                      "at least 1.2e+03 GB to build (12 bytes each) on top of the ");
+  check_contains(out, "(nothing was built)");
+  assert_false(sb_test_file_exists(o));
   /* the same from a model file: the JSON path, no --set */
   char big[700];
   snprintf(big, sizeof big, "%s/big.json", dir);
