@@ -108,6 +108,18 @@ static void checkpoint_default_path(char *buf, size_t cap, const char *out) {
 
 typedef struct { sb_progress *p; double t0; } prog_ctx;
 
+/* `path` (of a file that may not exist yet) with its directory made absolute, into buf[cap]; as
+ * given when the directory cannot be resolved. */
+static void abs_path(const char *path, char *buf, size_t cap) {
+  char dir[4200];
+  const char *slash = strrchr(path, '/');
+  snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1, slash ? path : ".");
+  char *res = realpath(dir, NULL);
+  if (res) snprintf(buf, cap, "%s/%s", strcmp(res, "/") ? res : "", slash ? slash + 1 : path);
+  else snprintf(buf, cap, "%s", path);
+  free(res);
+}
+
 /* Checks before a run that would be slow or fail late. A warning (printed when `say`): more
  * threads than processors this process may use (every window ends with all threads waiting for
  * each other), or state recordings larger than the free space where the output goes. An error
@@ -167,6 +179,7 @@ int sb_cmd_run(int argc, char **argv) {
   int n_set = 0, quiet = sb_quiet;
   sb_snn_model_opts mo = {NULL, 0, NAN, -1, 0};
   double ck_every = 0;
+  int ck_every_given = 0;
   const char *ck_path = NULL, *resume = NULL;
   sb_checkpoint_info rinfo = {0};
   char *model_abs = NULL;
@@ -209,6 +222,7 @@ int sb_cmd_run(int argc, char **argv) {
         break;
       case 5:
         if ((rc = sb_cli_double("run", "--checkpoint-every", optarg, &ck_every))) goto done;
+        ck_every_given = 1;
         if (!(ck_every >= 0.001)) {   /* below the engine's resolution: a checkpoint every window at best */
           rc = sb_cli_usage_error("run", "--checkpoint-every: must be >= 0.001 ms (got %s)", optarg);
           goto done;
@@ -218,6 +232,16 @@ int sb_cmd_run(int argc, char **argv) {
       case 7: resume = optarg; break;
       default: break;
     }
+  }
+  int handlers = 0;   /* on_stop_signal installed */
+  stop_requested = 0;
+  if (resume) {   /* a signal while the checkpoint is read leaves it as it was: resumable (exit 3); MPI
+                   * refuses --resume below, before anything is written */
+    prev_int = signal(SIGINT, on_stop_signal);
+    prev_term = signal(SIGTERM, on_stop_signal);
+    prev_hup = signal(SIGHUP, on_stop_signal);
+    if (prev_hup == SIG_IGN) signal(SIGHUP, SIG_IGN);   /* nohup: leave it ignored */
+    handlers = 1;
   }
   if (resume) {   /* the checkpoint names the model, its overrides and its seed */
     if (n_set || mo.seed >= 0) { rc = sb_cli_usage_error("run", "--resume: --set and --seed come from the checkpoint"); goto done; }
@@ -265,15 +289,6 @@ int sb_cmd_run(int argc, char **argv) {
     quiet = 1;
     if (!freopen("/dev/null", "w", stdout)) { rc = 1; goto done; }
   }
-  int handlers = 0;   /* on_stop_signal installed */
-  stop_requested = 0;
-  if (resume && !multi) {   /* a signal while the checkpoint is read leaves it as it was: resumable (exit 3) */
-    prev_int = signal(SIGINT, on_stop_signal);
-    prev_term = signal(SIGTERM, on_stop_signal);
-    prev_hup = signal(SIGHUP, on_stop_signal);
-    if (prev_hup == SIG_IGN) signal(SIGHUP, SIG_IGN);   /* nohup: leave it ignored */
-    handlers = 1;
-  }
   double t_build = sb_wall_time();
   sb_snn_model m;
   st = sb_snn_model_load(file, &mo, &m);
@@ -281,6 +296,8 @@ int sb_cmd_run(int argc, char **argv) {
   t_build = sb_wall_time() - t_build;
   char defout[4096];
   if (!out && resume && rinfo.output) out = rinfo.output;   /* where the interrupted run wrote */
+  if (resume && !ck_path && rinfo.checkpoint) ck_path = rinfo.checkpoint;   /* and its checkpoint settings */
+  if (resume && !ck_every_given) ck_every = rinfo.every;
   if (!out) out = m.output;
   if (!out) {
     const char *b = strrchr(file, '/');
@@ -340,19 +357,14 @@ int sb_cmd_run(int argc, char **argv) {
   }
 attached:;
   model_abs = realpath(file, NULL);   /* a resume from another directory finds it */
-  char out_abs[8400];   /* the output's directory made absolute: a resume from elsewhere writes there too */
-  {
-    char dir[4200], *res;
-    const char *slash = strrchr(out, '/');
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out) + (slash == out) : 1, slash ? out : ".");
-    res = realpath(dir, NULL);
-    if (res) snprintf(out_abs, sizeof out_abs, "%s/%s", strcmp(res, "/") ? res : "", slash ? slash + 1 : out);
-    else snprintf(out_abs, sizeof out_abs, "%s", out);
-    free(res);
-  }
+  char out_abs[8400], ck_abs[8400];   /* a resume from another directory writes there too */
+  abs_path(out, out_abs, sizeof out_abs);
+  abs_path(ck_path ? ck_path : ck_default, ck_abs, sizeof ck_abs);
+  char rs_abs[8400] = "";
+  if (resume) abs_path(resume, rs_abs, sizeof rs_abs);
   ckpt_ctx ck = {ck_every, sb_net_time(m.net) + ck_every, ck_path ? ck_path : ck_default,
                  {model_abs ? model_abs : (char *)file, (char **)sets, n_set, m.seed, 0, m.t_stop,
-                  model_id[0] ? model_id : NULL, out_abs}, 0, 0};
+                  model_id[0] ? model_id : NULL, out_abs, ck_abs, ck_every > 0 ? ck_every : 0.0}, 0, 0};
   if (!multi) {
     sb_net_set_window_hook(m.net, checkpoint_hook, &ck);
     sb_net_set_window_hook_due(m.net, checkpoint_due);
@@ -364,7 +376,7 @@ attached:;
     else snprintf(exe, sizeof exe, "spikebridge");
     fprintf(stderr, "spikebridge run: stopped by signal %d before the simulation resumed; %s is unchanged\n  continue "
             "with: %s run --resume %s -o %s\n", (int)stop_requested, resume, shell_quote(exe, qe, sizeof qe),
-            shell_quote(resume, qc, sizeof qc), shell_quote(out, qo, sizeof qo));
+            shell_quote(rs_abs, qc, sizeof qc), shell_quote(out_abs, qo, sizeof qo));
     sb_net_attach_output(m.net, -1, 0);
     sb_h5_abort(&o);
     sb_snn_model_free(&m);
@@ -399,11 +411,6 @@ attached:;
   st = sb_net_run(m.net, m.t_stop);
   t_sim = sb_wall_time() - t_sim;
   sb_progress_done(&prog);
-  if (!stop_requested && !multi) {
-    signal(SIGINT, prev_int);
-    signal(SIGTERM, prev_term);
-    signal(SIGHUP, prev_hup);
-  }
   if (st) goto fail;
   if (sb_net_stopped(m.net)) {
     char qc[8400], qo[8400], exe[4096], qe[8400];   /* shell-quoted: the line is meant to be pasted */
@@ -412,7 +419,8 @@ attached:;
     else snprintf(exe, sizeof exe, "spikebridge");
     fprintf(stderr, "spikebridge run: stopped by signal %d at t = %.3f ms of %.10g; checkpoint (with the recordings so far) "
             "written to %s\n  continue with: %s run --resume %s -o %s\n", (int)stop_requested, ck.t_written,
-            m.t_stop, ck.path, shell_quote(exe, qe, sizeof qe), shell_quote(ck.path, qc, sizeof qc), shell_quote(out, qo, sizeof qo));
+            m.t_stop, ck.path, shell_quote(exe, qe, sizeof qe), shell_quote(ck_abs, qc, sizeof qc),
+            shell_quote(out_abs, qo, sizeof qo));
     sb_net_attach_output(m.net, -1, 0);
     sb_h5_abort(&o);
     sb_snn_model_free(&m);
@@ -423,6 +431,16 @@ attached:;
   /* plastic projections: /weights (collective: rank 0 gathers and writes, the others pass -1) */
   if ((st = sb_stdp_write_weights(m.net, r0 ? o.file : -1))) goto fail;
   if (r0 && (st = sb_h5_commit(&o))) { sb_snn_model_free(&m); rc = sb_cli_fail(st); goto done; }
+  /* the stop handlers stay until the output is complete: a signal after the last window (a time
+   * limit at the end of a run) no longer throws the finished run away while it is written */
+  if (stop_requested)
+    fprintf(stderr, "spikebridge run: signal %d arrived after the last window; the run is complete and %s is written\n",
+            (int)stop_requested, out);
+  else if (!multi) {
+    signal(SIGINT, prev_int);
+    signal(SIGTERM, prev_term);
+    signal(SIGHUP, prev_hup);
+  }
 
   sb_net_counters ct;
   sb_net_get_counters(m.net, &ct);

@@ -25,6 +25,7 @@ void sb_checkpoint_info_free(sb_checkpoint_info *info) {
   sb_free(info->model_file);
   sb_free(info->model_id);
   sb_free(info->output);
+  sb_free(info->checkpoint);
   for (int i = 0; info->set && i < info->n_set; i++) sb_free(info->set[i]);
   sb_free(info->set);
   memset(info, 0, sizeof *info);
@@ -226,6 +227,8 @@ int sb_net_checkpoint_write(sb_net *net, const char *path, const sb_checkpoint_i
   sb_h5_attr_write_string(f, "model_file", info->model_file ? info->model_file : "");
   if (info->model_id) sb_h5_attr_write_string(f, "model_fingerprint", info->model_id);
   if (info->output) sb_h5_attr_write_string(f, "output", info->output);
+  if (info->checkpoint) sb_h5_attr_write_string(f, "checkpoint_file", info->checkpoint);
+  sb_h5_attr_write_doubles(f, "checkpoint_every", &info->every, 1);
   {
     size_t len = 1;
     for (int i = 0; i < info->n_set; i++) len += strlen(info->set[i]) + 1;
@@ -464,6 +467,16 @@ int sb_checkpoint_read_info(const char *path, sb_checkpoint_info *info) {
     sb_checkpoint_info_free(info);
     SB_ERROR(SB_EFORMAT, "%s: root attribute checkpoint_version: %lld, this build reads version %d", path, (long long)ver,
              CP_VERSION);
+  }
+  size_t ne = 0;
+  if ((sb_h5_attr_exists(f, "checkpoint_file") && sb_h5_attr_read_string(f, "checkpoint_file", &info->checkpoint)) ||
+      (sb_h5_attr_exists(f, "checkpoint_every") &&
+       (sb_h5_attr_read_doubles(f, "checkpoint_every", &info->every, 1, &ne) || ne != 1 || !(info->every >= 0) ||
+        !isfinite(info->every)))) {
+    sb_free(ov);
+    H5Fclose(f);
+    sb_checkpoint_info_free(info);
+    SB_ERROR(SB_EFORMAT, "%s: attributes checkpoint_file, checkpoint_every: expected a string and a time >= 0 ms", path);
   }
   if (sb_h5_attr_exists(f, "output") && sb_h5_attr_read_string(f, "output", &info->output)) {
     sb_free(ov);

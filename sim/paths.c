@@ -254,8 +254,8 @@ size_t sb_mem_limit(const char **what) {
     size_t avail = (size_t)rl.rlim_cur > base_vsz ? (size_t)rl.rlim_cur - base_vsz : 0;
     if (avail < best) {
       static char as_name[128];
-      snprintf(as_name, sizeof as_name, "the address-space limit (ulimit -v) less the %.3g GB the program maps itself",
-               (double)base_vsz / 1e9);
+      snprintf(as_name, sizeof as_name, "memory left under the address-space limit (ulimit -v %.3g GB, of which the "
+               "program maps %.3g GB itself)", (double)rl.rlim_cur / 1e9, (double)base_vsz / 1e9);
       best = avail;
       name = as_name;
     }

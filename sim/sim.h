@@ -414,6 +414,8 @@ typedef struct {
                         * ("crc32 <hex>, <bytes> bytes"), compared on resume */
   char *output;        /* owned, optional (NULL): the output file of the run that wrote it (absolute),
                         * where a resume without -o writes */
+  char *checkpoint;    /* owned, optional (NULL): the run's checkpoint file (absolute; --checkpoint) */
+  double every;        /* ms, the run's --checkpoint-every (0: only on a signal); a resume keeps both */
 } sb_checkpoint_info;
 
 /* Write the full run-time state of `net` to `path` atomically (sb_h5_create/commit), from

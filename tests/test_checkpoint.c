@@ -182,9 +182,12 @@ static void test_sigterm(void **state) {
   assert_int_equal(tmp_files(), 0);
   double t = checkpoint_time(cp);
   assert_true(t > 0 && t < 1500.0);
-  /* resume: bit-identical to the uninterrupted run */
+  /* resume: bit-identical to the uninterrupted run; it keeps the run's --checkpoint-every 20 and
+   * checkpoint file (it took no more checkpoints unless the flags were given again) */
   assert_int_equal(sb_test_run(out, sizeof out, "run --resume %s -o %s --quiet --threads 2", cp, d), 0);
   assert_same_output(ref, d);
+  double tl = checkpoint_time(cp);   /* the first window end at or after 1480 ms */
+  assert_true(tl >= 1480.0 && tl < 1485.0);
   /* SIGHUP (a closed terminal) the same way (it left a .tmp file) */
   char e[700], ecp[700];
   snprintf(e, sizeof e, "%s/E.h5", dir);
@@ -232,6 +235,32 @@ static void test_sigterm(void **state) {
   assert_memory_equal(before, after, nb);
   sb_free(before);
   sb_free(after);
+  /* SIGTERM after the last window, while the output is written (4e6 plastic weights and 7
+   * snapshots of them, 350 MB):
+   * the run is complete, so the output is finished and the exit is 0 (it removed the output and
+   * exited 143: a time limit at the very end threw the whole run away) */
+  char pm[700], po[800];
+  snprintf(pm, sizeof pm, "%s/late.json", dir);
+  snprintf(po, sizeof po, "%s/late.h5", dir);
+  FILE *fm = fopen(pm, "w");
+  assert_non_null(fm);
+  fputs("{\"simulation\": {\"t_stop\": 3, \"threads\": 1},\n \"populations\": {\"a\": {\"model\": \"iaf_psc_delta\", "
+        "\"n\": 2000}, \"b\": {\"model\": \"iaf_psc_delta\", \"n\": 2000}},\n \"projections\": [{\"source\": \"a\", "
+        "\"target\": \"b\", \"rule\": \"all_to_all\", \"weight\": 0.1, \"delay\": 1.0, \"synapse_model\": \"stdp_synapse\", "
+        "\"synapse_params\": {\"Wmax\": 1.0}, \"record_weights\": {\"interval\": 0.5}}]}\n", fm);
+  fclose(fm);
+  snprintf(cmd, sizeof cmd, "%s run %s -o %s --quiet 2>&1 & pid=$!; i=0; "
+           "while [ $(stat -c %%s %s.tmp.$pid 2>/dev/null || echo 0) -lt 3000000 ] && [ $i -lt 3000 ]; do sleep 0.01; "
+           "i=$((i+1)); done; kill -TERM $pid; wait $pid; echo \"exit=$?\"", sb_test_bin(), pm, po, po);
+  shell(cmd);
+  check_contains(out, "exit=0");
+  check_contains(out, "arrived after the last window; the run is complete and ");
+  assert_true(sb_test_file_exists(po));
+  assert_int_equal(tmp_files(), 0);
+  hid_t h;
+  assert_int_equal(sb_h5_open_read(po, &h), SB_OK);
+  assert_true(sb_h5_exists(h, "weights/0/weight"));
+  H5Fclose(h);
 }
 
 /* dataset `name` of `file` as doubles */

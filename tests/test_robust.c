@@ -299,8 +299,8 @@ static void test_size_limits(void **state) {
                     "\"weight\": 0.1, \"delay\": 1.5}]}");
     assert_int_equal(sb_test_run_wrapped("ulimit -v 3000000;", out, sizeof out, "run %s -o %s --quiet", lim, o), 2);
     check_contains(out, "lim.json: projections[0].indegree: 5e+08 synapses (100000 -> 100000 neurons) need at least 6 GB");
-    check_contains(out, " GB of the address-space limit (ulimit -v) less the ");   /* what the libraries map */
-    check_contains(out, " GB the program maps itself");
+    check_contains(out, " GB of memory left under the address-space limit (ulimit -v 3.07 GB, of which the program "
+                        "maps ");   /* the libraries, OpenBLAS's buffers */
     assert_false(sb_test_file_exists(o));
     /* plastic synapses count their weight and traces and the weight output (76 bytes, not 12):
      * 5e7 of them need 3.8 GB (0.6 GB as static ones, which passed and then ran out of memory) */
