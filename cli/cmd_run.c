@@ -132,6 +132,14 @@ static int run_checks(const sb_snn_model *m, const char *file, const char *out, 
   if (say && procs > 0 && mine > procs)
     fprintf(stderr, "spikebridge run: warning: %d threads on %d processor%s: the threads wait for each other at every "
             "window, so this runs slower than with --threads %d\n", mine, procs, procs == 1 ? "" : "s", procs);
+  const char *what;
+  sb_net_counters wc;
+  sb_net_get_counters(m->net, &wc);
+  double win = sb_net_record_window_bytes(m->net, m->t_stop), have = (double)sb_mem_limit(&what);
+  if (win > have)   /* a window's samples are held until every neuron has been processed */
+    return sb_error_set_(__FILE__, __LINE__, SB_EINVAL, "%s: record.state: the samples of one window (%g ms) take %.3g GB "
+                         "in memory, more than the %.3g GB of %s; sample less often or fewer neurons", file,
+                         wc.window, win / 1e9, have / 1e9, what);
   double need = sb_net_record_bytes(m->net, m->t_stop);
   char dir[4096];
   snprintf(dir, sizeof dir, "%s", out);

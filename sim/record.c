@@ -26,6 +26,16 @@ double sb_net_record_bytes(const sb_net *net, double t_stop) {
   return b;
 }
 
+double sb_net_record_window_bytes(const sb_net *net, double t_stop) {
+  if (!net->prepared) return 0;
+  double b = 0, span = t_stop - net->t < net->W ? t_stop - net->t : net->W;
+  for (int r = 0; r < net->n_recs && span >= 0; r++) {
+    const sb_rec *rc = &net->recs[r];
+    b += 2.0 * (ceil(span / rc->interval) + 1) * (double)rc->n * sizeof *rc->buf;
+  }
+  return b;
+}
+
 int sb_net_record_state(sb_net *net, int pop, const char *var, const uint32_t *ids, size_t n, double interval) {
   if (pop < 0 || pop >= net->n_pops) SB_ERROR(SB_EINVAL, "population index %d out of range", pop);
   if (net->prepared) SB_ERROR(SB_EINVAL, "record: add recordings before the first run");

@@ -176,6 +176,11 @@ int sb_net_record_state(sb_net *net, int pop, const char *var, const uint32_t *i
 /* Bytes of state samples (float32, before compression) the recordings of sb_net_record_state
  * produce from the current time to `t_stop` ms: for the size check before a run. */
 double sb_net_record_bytes(const sb_net *net, double t_stop);
+/* Bytes the state samples of one window (at most up to t_stop) hold in memory (its rows are
+ * complete only when every neuron has been processed: float32, the window's buffer and its copy
+ * for the next flush), after the network is prepared (sb_net_time_limit): for the memory check
+ * before a run. 0 before. */
+double sb_net_record_window_bytes(const sb_net *net, double t_stop);
 /* Stream recordings into `file` (an open, writable HDF5 file; borrowed until sb_net_free or
  * sb_net_attach_output(net, -1)): spikes in the SONATA layout /spikes/<pop>/{timestamps,node_ids}
  * (float64 ms, uint64; sorting = "by_time"; root attributes magic = 0x0A7A, version = [0, 1]),

@@ -314,6 +314,17 @@ static void test_size_limits(void **state) {
     check_contains(out, "pl.json: projections[0].indegree: 5e+07 synapses (5000 -> 5000 neurons) need at least 3.8 GB to "
                         "build (76 bytes each)");
     assert_false(sb_test_file_exists(o));
+    /* one window's state samples are held until every neuron is processed: V_m of 400000 neurons
+     * every 0.01 ms over a 5 ms window is 1.6 GB (it was OOM-killed in a 200 MB cgroup) */
+    char wide[700];
+    snprintf(wide, sizeof wide, "%s/wide.json", dir);
+    write_text(wide, "{\"simulation\": {\"t_stop\": 10}, \"populations\": {\"p\": {\"model\": \"iaf_psc_delta\", \"n\": "
+                     "400000}}, \"stimuli\": [{\"model\": \"poisson_generator\", \"target\": \"p\", \"params\": {\"rate\": "
+                     "1000.0}, \"weight\": 0.5, \"delay\": 1.0}], \"record\": {\"state\": [{\"population\": \"p\", "
+                     "\"variables\": [\"V_m\"], \"interval\": 0.01}]}}");
+    assert_int_equal(sb_test_run_wrapped("ulimit -v 1500000;", out, sizeof out, "run %s -o %s --quiet", wide, o), 2);
+    check_contains(out, "wide.json: record.state: the samples of one window (5 ms) take 1.6 GB in memory, more than the ");
+    assert_false(sb_test_file_exists(o));
   }
   /* 4e9 neurons: hundreds of GB of state */
   assert_int_equal(run_t("run %s -o %s --quiet --set populations.exc.n=4000000000", model, o), 2);
