@@ -221,6 +221,7 @@ int sb_cmd_train(int argc, char **argv) {
   st = sb_ann_train(m, &cfg, &train, &test, keep, stdout, &res);
   sb_dataset_free(&train);
   sb_dataset_free(&test);
+  if (st == SB_EINVAL && !strstr(sb_last_error(), what)) st = sb_error_prefix_(st, "%s", what);   /* batch, memory */
   if (st) { sb_model_free(m); return sb_cli_fail(st); }
 
   char acc[32], tl[32], ep[16], bt[16], lrs[32], sd[32], th[16], secs[32], ls[32];

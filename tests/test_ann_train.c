@@ -358,6 +358,19 @@ static void test_cli_bad_inputs(void **state) {
   check_contains(out, "bad_arch.json: layers[1]: 12560000000 parameters (12720000010 in the whole model) need at least 102 GB "
                       "for their weights and gradients (float32), more than the ");
   assert_false(sb_test_file_exists(o));
+  /* training counts the optimizer's copies and a batch's activations too: 8192 1x1 channels of
+   * 28x28 are 13.2 GB for a batch of 128 (it started and was OOM-killed in a 2.3 GB cgroup);
+   * under ulimit -v, so not under ASan (its shadow memory) */
+  if (!getenv("SB_SANITIZE")) {
+    f = fopen(path, "w");
+    fputs("{\"layers\": [{\"kind\": \"conv2d\", \"out\": 8192, \"kernel\": 1}, {\"kind\": \"relu\"}, {\"kind\": "
+          "\"avgpool\", \"kernel\": 28}, {\"kind\": \"flatten\"}, {\"kind\": \"dense\", \"out\": 10}]}\n", f);
+    fclose(f);
+    assert_int_equal(sb_test_run_wrapped("ulimit -v 2300000;", out, sizeof out, "train %s -o %s --epochs 1 --limit 256 "
+                                         "--test-limit 100", path, o), 2);
+    check_contains(out, "bad_arch.json: batch: 128 samples need at least 13.2 GB of activations (layers[0] alone 3.29 GB)");
+    assert_false(sb_test_file_exists(o));
+  }
   /* missing architecture and model files */
   assert_int_equal(sb_test_run(out, sizeof out, "train /nonexistent/arch.json -o %s", o), 2);
   check_contains(out, "/nonexistent/arch.json");

@@ -276,6 +276,12 @@ void sb_model_init_params(sb_model *m, uint64_t seed);
 /* Allocate activation workspace for batches up to N (no-op if already large enough) and for
  * the current omp_get_max_threads(). Errors: SB_ENOMEM. */
 int sb_model_reserve(sb_model *m, int N);
+/* Training's smallest footprint for batches of N: weights and gradients, `opt_copies` optimizer
+ * copies of the weights (adam 2, sgd 1), the state, and every layer's activations for N samples
+ * plus the two backward buffers (float32), against the memory the process may use
+ * (sb_mem_limit). SB_EINVAL "batch: ..." naming the layer with the largest activations, or
+ * "layers[i]: ..." naming the largest layer when the weights dominate. */
+int sb_model_check_train_memory(const sb_model *m, int N, int opt_copies);
 
 /* Forward pass of N samples x (N, input) -> returns the output (N, layers[last].out) in the
  * model's workspace (valid until the next forward). `train` = 1 uses batch statistics in

@@ -240,6 +240,31 @@ void sb_model_init_params(sb_model *m, uint64_t seed) {
 
 sb_shape sb_model_output_shape(const sb_model *m) { return m->layers[m->n_layers - 1].out; }
 
+int sb_model_check_train_memory(const sb_model *m, int N, int opt_copies) {
+  const char *what;
+  double have = (double)sb_mem_limit(&what), maxsz = (double)sb_shape_size(m->input), acts = 0, big_a = -1;
+  int ia = 0, ip = 0;
+  for (int i = 0; i < m->n_layers; i++) {
+    const sb_layer *L = &m->layers[i];
+    double osz = (double)sb_shape_size(L->out);
+    acts += osz;
+    if (osz > maxsz) maxsz = osz;
+    if (osz > big_a) big_a = osz, ia = i;
+    if (L->n_params > m->layers[ip].n_params) ip = i;
+  }
+  double weights = (2.0 + opt_copies) * (double)m->n_params * sizeof(float) + (double)m->n_state * sizeof(float);
+  double act = (double)N * (acts + 2 * maxsz) * sizeof(float);
+  if (weights + act <= have) return SB_OK;
+  if (act >= weights)
+    SB_ERROR(SB_EINVAL, "batch: %d samples need at least %.3g GB of activations (layers[%d] alone %.3g GB) beside %.3g GB "
+             "of weights, gradients and optimizer state, more than the %.3g GB of %s; use a smaller batch", N, act / 1e9,
+             ia, (double)N * big_a * sizeof(float) / 1e9, weights / 1e9, have / 1e9, what);
+  SB_ERROR(SB_EINVAL, "layers[%d]: %zu parameters (%zu in the whole model) need at least %.3g GB with their gradients and "
+           "%d optimizer cop%s (float32), beside %.3g GB of activations, more than the %.3g GB of %s", ip,
+           m->layers[ip].n_params, m->n_params, weights / 1e9, opt_copies, opt_copies == 1 ? "y" : "ies", act / 1e9,
+           have / 1e9, what);
+}
+
 int sb_model_reserve(sb_model *m, int N) {
   int nt = 1;
 #ifdef _OPENMP

@@ -137,6 +137,7 @@ int sb_ann_train(sb_model *m, const sb_train_config *cfg, const sb_dataset *trai
   const int B = cfg->batch < (int)n ? cfg->batch : (int)n;
   const int C = train->n_classes;
   const size_t sz = (size_t)train->h * (size_t)train->w;
+  if ((st = sb_model_check_train_memory(m, B, ok_kind == SB_OPT_SGD ? 1 : 2))) return st;
   float *x = sb_malloc((size_t)B * sz * sizeof(float));
   float *dy = sb_malloc((size_t)B * C * sizeof(float));
   float *target = sb_malloc((size_t)B * C * sizeof(float));
