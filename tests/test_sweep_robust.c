@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static char out[65536];
 
@@ -463,8 +464,47 @@ static void test_edited_base(void **state) {
   check_contains(out, ": 0 runs done, 2 skipped (complete)");
 }
 
+/* examples/slurm/sweep_array.sbatch --submit with a stand-in `sbatch` (it records its arguments
+ * and runs the summary job's --wrap command): the array size comes from --list, and the summary
+ * job works for a sweep file whose name holds a quote (the unquoted --wrap broke on it). */
+static void test_sbatch_submit(void **state) {
+  (void)state;
+  char d[700], cmd[4096];
+  snprintf(d, sizeof d, "%s/sb'atch", sb_test_tmpdir());
+  snprintf(cmd, sizeof cmd, "mkdir -p \"%s/bin\"", d);
+  assert_int_equal(system(cmd), 0);
+  char fake[800], sw[800], cwd[1024];
+  snprintf(fake, sizeof fake, "%s/bin/sbatch", d);
+  FILE *f = fopen(fake, "w");
+  assert_non_null(f);
+  fputs("#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in --parsable) echo 42; exit 0;; --array=*) echo \"ARRAY $a\";; "
+        "--wrap=*) echo \"WRAP ${a#--wrap=}\"; sh -c \"${a#--wrap=}\"; echo \"wrap exit=$?\";; esac; done\n", f);
+  fclose(f);
+  assert_int_equal(chmod(fake, 0755), 0);
+  assert_non_null(getcwd(cwd, sizeof cwd));
+  snprintf(sw, sizeof sw, "%s/it's.json", d);
+  f = fopen(sw, "w");
+  assert_non_null(f);
+  fprintf(f, "{\"base\": \"%s/base.json\", \"parameters\": {\"populations.exc.params.tau_m\": [15, 16, 17]}}",
+          sb_test_tmpdir());
+  fclose(f);
+  snprintf(cmd, sizeof cmd, "cd \"%s\" && PATH=\"%s/bin:$PATH\" SB=%s bash %s/examples/slurm/sweep_array.sbatch --submit "
+           "\"%s\" 2>&1", d, d, sb_test_bin(), cwd, sw);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  size_t n = fread(out, 1, sizeof out - 1, p);
+  out[n] = 0;
+  int rc = pclose(p);
+  if (rc) fprintf(stderr, "%s\n", out);
+  assert_int_equal(rc, 0);
+  check_contains(out, "submitted array job 42 (3 runs) and its summary job");
+  check_contains(out, "wrap exit=0");
+  check_contains(out, "0/3 complete in total");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sbatch_submit),
       cmocka_unit_test(test_edited_base),
       cmocka_unit_test(test_empty_output_dir),
       cmocka_unit_test(test_path_set_twice),
