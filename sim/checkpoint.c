@@ -145,7 +145,7 @@ static int copy_dataset(hid_t src, hid_t dst, const char *name) {
 
 static int write_recordings(sb_net *net, hid_t f) {
   int st;
-  if ((st = sb_rec_flush_(net))) return st;
+  if ((st = sb_rec_flush_(net, 1))) return st;
   if (H5Fflush(net->file, H5F_SCOPE_LOCAL) < 0) SB_ERROR(SB_EIO, "checkpoint: cannot flush the output file");
   for (int i = 0; i < net->n_pops && !st; i++) {
     sb_pop *p = &net->pops[i];

@@ -235,7 +235,7 @@ static inline uint64_t sb_bin_(const sb_net *net, double t) {
 int sb_net_prepare_(sb_net *net);
 int sb_rec_window_(sb_net *net, double t0, double t1);      /* keep spikes/samples of a window (gsp by time) */
 int sb_pop_of_(const sb_net *net, uint32_t gid);
-int sb_rec_flush_(sb_net *net);
+int sb_rec_flush_(sb_net *net, int full);   /* write recordings; full = 0: only whole spike chunks (periodic) */
 /* Append `rows` rows of `ncols` to the extendible dataset `ds` at row *written (sim/record.c). */
 int sb_rec_append_(hid_t ds, hid_t mtype, const void *buf, hsize_t rows, hsize_t ncols, int rank, uint64_t *written);
 void sb_rec_free_(sb_net *net);

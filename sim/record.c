@@ -289,7 +289,7 @@ int sb_net_attach_output(sb_net *net, hid_t file, double flush_interval) {
   return SB_OK;
 }
 
-int sb_rec_flush_(sb_net *net) {
+int sb_rec_flush_(sb_net *net, int full) {
   int rc;
   if (net->nranks > 1)   /* MPI: rank 0 merges the other ranks' sample columns (collective) */
     for (int i = 0; i < net->n_recs; i++) {
@@ -304,15 +304,26 @@ int sb_rec_flush_(sb_net *net) {
   for (int i = 0; i < net->n_pops; i++) {
     sb_pop *p = &net->pops[i];
     if (!p->rec_spikes || p->ds_t < 0 || !p->sp_n) continue;
-    uint64_t *ids = sb_malloc(p->sp_n * sizeof *ids);
+    /* a periodic flush writes whole chunks only: appending to a partly filled compressed chunk
+     * makes HDF5 read, inflate and deflate it again at every flush (CUBA: 8% of the run with a
+     * flush every 1000 ms); the rest (under one chunk) waits for the next flush */
+    size_t n = p->sp_n;
+    if (!full) {
+      uint64_t end = (p->written + p->sp_n) / CHUNK * CHUNK;
+      n = end > p->written ? (size_t)(end - p->written) : 0;
+    }
+    if (!n) continue;
+    uint64_t *ids = sb_malloc(n * sizeof *ids);
     if (!ids) return SB_ENOMEM;
-    for (size_t q = 0; q < p->sp_n; q++) ids[q] = p->sp_id[q];
+    for (size_t q = 0; q < n; q++) ids[q] = p->sp_id[q];
     uint64_t w0 = p->written;
-    rc = sb_rec_append_(p->ds_t, H5T_NATIVE_DOUBLE, p->sp_t, p->sp_n, 1, 1, &p->written);
-    if (!rc) rc = sb_rec_append_(p->ds_id, H5T_NATIVE_UINT64, ids, p->sp_n, 1, 1, &w0);
+    rc = sb_rec_append_(p->ds_t, H5T_NATIVE_DOUBLE, p->sp_t, n, 1, 1, &p->written);
+    if (!rc) rc = sb_rec_append_(p->ds_id, H5T_NATIVE_UINT64, ids, n, 1, 1, &w0);
     sb_free(ids);
     if (rc) return rc;
-    p->sp_n = 0;
+    memmove(p->sp_t, p->sp_t + n, (p->sp_n - n) * sizeof *p->sp_t);
+    memmove(p->sp_id, p->sp_id + n, (p->sp_n - n) * sizeof *p->sp_id);
+    p->sp_n -= n;
   }
   for (int i = 0; i < net->n_recs; i++) {
     sb_rec *r = &net->recs[i];
@@ -325,7 +336,7 @@ int sb_rec_flush_(sb_net *net) {
 }
 
 int sb_net_finish_output(sb_net *net) {
-  int rc = sb_rec_flush_(net);   /* first: collective under MPI */
+  int rc = sb_rec_flush_(net, 1);   /* first: collective under MPI */
   if (rc || net->file < 0) return rc;
   for (int i = 0; i < net->n_recs; i++) {
     sb_rec *r = &net->recs[i];

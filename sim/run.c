@@ -1411,7 +1411,7 @@ static void between_windows(sb_net *net, double t_stop) {
     held += (double)(net->recs[i].mem_rows - net->recs[i].mem_merged) * (double)net->recs[i].n * sizeof(float);
   if (net->t >= net->next_flush || held > 64e6) {
     if (net->t >= net->next_flush) net->next_flush += net->flush_interval;
-    if ((rc = sb_rec_flush_(net))) thread_error(net, rc);
+    if ((rc = sb_rec_flush_(net, 0))) thread_error(net, rc);
   }
   if (net->progress) net->progress(net->progress_ctx, net->t, t_stop, net->spikes_total);
   if (net->err || net->t >= t_stop) net->done = 1;
