@@ -411,6 +411,44 @@ static void test_bad_resume(void **state) {
   assert_int_equal(sb_test_run(out, sizeof out, "run %s --checkpoint-every -5", model), 2);
 }
 
+/* Periodic flushes write whole spike chunks (65536) and keep the rest for the next flush: the
+ * spikes of brunel_small over 1200 ms (about 115000 exc spikes: a whole chunk and a rest) are
+ * identical with a flush every 50 ms, with one at the end only, and with a checkpoint at 700 ms
+ * (which writes everything) and a resume. */
+static void test_flush_chunks(void **state) {
+  (void)state;
+  char a[700], b[700], c[700], c2[700], cp[700];
+  snprintf(a, sizeof a, "%s/fa.h5", dir);
+  snprintf(b, sizeof b, "%s/fb.h5", dir);
+  snprintf(c, sizeof c, "%s/fc.h5", dir);
+  snprintf(c2, sizeof c2, "%s/fc2.h5", dir);
+  snprintf(cp, sizeof cp, "%s/fc.ckpt.h5", dir);
+  const char *m = "models/snn/brunel_small.json";
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet --t-stop 1200 --set simulation.flush_interval=50", m, a), 0);
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet --t-stop 1200 --set simulation.flush_interval=1000000",
+                               m, b), 0);
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet --t-stop 1000 --checkpoint-every 700 "
+                               "--set simulation.flush_interval=50", m, c), 0);
+  assert_int_equal(sb_test_run(out, sizeof out, "run --resume %s -o %s --quiet --t-stop 1200", cp, c2), 0);
+  const char *pops[] = {"exc", "inh"};
+  for (int q = 0; q < 2; q++) {
+    spikes sa, sb, sc;
+    read_spikes(a, pops[q], &sa);
+    read_spikes(b, pops[q], &sb);
+    read_spikes(c2, pops[q], &sc);
+    if (q == 0) assert_true(sa.n > 65536);   /* past one chunk */
+    assert_int_equal(sa.n, sb.n);
+    assert_int_equal(sa.n, sc.n);
+    assert_memory_equal(sa.t, sb.t, sa.n * sizeof *sa.t);
+    assert_memory_equal(sa.id, sb.id, sa.n * sizeof *sa.id);
+    assert_memory_equal(sa.t, sc.t, sa.n * sizeof *sa.t);
+    assert_memory_equal(sa.id, sc.id, sa.n * sizeof *sa.id);
+    free_spikes(&sa);
+    free_spikes(&sb);
+    free_spikes(&sc);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_periodic_and_resume),
@@ -418,6 +456,7 @@ int main(void) {
       cmocka_unit_test(test_plastic_resume),
       cmocka_unit_test(test_plastic_resume_other_rule),
       cmocka_unit_test(test_bad_resume),
+      cmocka_unit_test(test_flush_chunks),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
