@@ -49,6 +49,20 @@ static void on_stop_signal(int sig) {
   signal(SIGHUP, prev_hup);
 }
 
+/* The stop handlers in place of the previous ones (kept for a second signal and for restore). */
+static void install_stop_handlers(void) {
+  prev_int = signal(SIGINT, on_stop_signal);
+  prev_term = signal(SIGTERM, on_stop_signal);
+  prev_hup = signal(SIGHUP, on_stop_signal);
+  if (prev_hup == SIG_IGN) signal(SIGHUP, SIG_IGN);   /* nohup: leave it ignored */
+}
+
+static void restore_handlers(void) {
+  signal(SIGINT, prev_int);
+  signal(SIGTERM, prev_term);
+  signal(SIGHUP, prev_hup);
+}
+
 typedef struct {
   double every, next;            /* ms; every <= 0: only on a signal */
   const char *path;
@@ -97,6 +111,17 @@ static const char *shell_quote(const char *s, char *buf, size_t cap) {
   if (k + 1 < cap) buf[k++] = '\'';
   buf[k] = '\0';
   return buf;
+}
+
+/* "  continue with: BINARY run --resume CKPT -o OUT", shell-quoted (the line is meant to be
+ * pasted), naming the binary that runs rather than a bare name off PATH. */
+static void print_resume_hint(const char *ckpt, const char *out) {
+  char qc[8400], qo[8400], exe[4096], qe[8400];
+  ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (el > 0) exe[el] = '\0';
+  else snprintf(exe, sizeof exe, "spikebridge");
+  fprintf(stderr, "  continue with: %s run --resume %s -o %s\n", shell_quote(exe, qe, sizeof qe),
+          shell_quote(ckpt, qc, sizeof qc), shell_quote(out, qo, sizeof qo));
 }
 
 static void checkpoint_default_path(char *buf, size_t cap, const char *out) {
@@ -245,10 +270,7 @@ int sb_cmd_run(int argc, char **argv) {
   stop_requested = 0;
   if (resume) {   /* a signal while the checkpoint is read leaves it as it was: resumable (exit 3); MPI
                    * refuses --resume below, before anything is written */
-    prev_int = signal(SIGINT, on_stop_signal);
-    prev_term = signal(SIGTERM, on_stop_signal);
-    prev_hup = signal(SIGHUP, on_stop_signal);
-    if (prev_hup == SIG_IGN) signal(SIGHUP, SIG_IGN);   /* nohup: leave it ignored */
+    install_stop_handlers();
     handlers = 1;
   }
   if (resume) {   /* the checkpoint names the model, its overrides and its seed */
@@ -378,13 +400,9 @@ attached:;
     sb_net_set_window_hook_due(m.net, checkpoint_due);
   }
   if (resume && stop_requested) {   /* stopped while the checkpoint was read: it is unchanged */
-    char qc[8400], qo[8400], exe[4096], qe[8400];
-    ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (el > 0) exe[el] = '\0';
-    else snprintf(exe, sizeof exe, "spikebridge");
-    fprintf(stderr, "spikebridge run: stopped by signal %d before the simulation resumed; %s is unchanged\n  continue "
-            "with: %s run --resume %s -o %s\n", (int)stop_requested, resume, shell_quote(exe, qe, sizeof qe),
-            shell_quote(rs_abs, qc, sizeof qc), shell_quote(out_abs, qo, sizeof qo));
+    fprintf(stderr, "spikebridge run: stopped by signal %d before the simulation resumed; %s is unchanged\n",
+            (int)stop_requested, resume);
+    print_resume_hint(rs_abs, out_abs);
     sb_net_attach_output(m.net, -1, 0);
     sb_h5_abort(&o);
     sb_snn_model_free(&m);
@@ -394,10 +412,7 @@ attached:;
   if (!multi && !handlers) {   /* MPI ranks keep the default (temporary files removed, the rank ends): a
                                 * stop at a window end would need every rank to agree, and they did not
                                 * stop at all */
-    prev_int = signal(SIGINT, on_stop_signal);
-    prev_term = signal(SIGTERM, on_stop_signal);
-    prev_hup = signal(SIGHUP, on_stop_signal);
-    if (prev_hup == SIG_IGN) signal(SIGHUP, SIG_IGN);   /* nohup: leave it ignored */
+    install_stop_handlers();
   }
   sb_progress prog;
   sb_progress_init(&prog, stderr, quiet);
@@ -421,14 +436,9 @@ attached:;
   sb_progress_done(&prog);
   if (st) goto fail;
   if (sb_net_stopped(m.net)) {
-    char qc[8400], qo[8400], exe[4096], qe[8400];   /* shell-quoted: the line is meant to be pasted */
-    ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);   /* the binary run, not a bare name off PATH */
-    if (el > 0) exe[el] = '\0';
-    else snprintf(exe, sizeof exe, "spikebridge");
     fprintf(stderr, "spikebridge run: stopped by signal %d at t = %.3f ms of %.10g; checkpoint (with the recordings so far) "
-            "written to %s\n  continue with: %s run --resume %s -o %s\n", (int)stop_requested, ck.t_written,
-            m.t_stop, ck.path, shell_quote(exe, qe, sizeof qe), shell_quote(ck_abs, qc, sizeof qc),
-            shell_quote(out_abs, qo, sizeof qo));
+            "written to %s\n", (int)stop_requested, ck.t_written, m.t_stop, ck.path);
+    print_resume_hint(ck_abs, out_abs);
     sb_net_attach_output(m.net, -1, 0);
     sb_h5_abort(&o);
     sb_snn_model_free(&m);
@@ -444,11 +454,8 @@ attached:;
   if (stop_requested)
     fprintf(stderr, "spikebridge run: signal %d arrived after the last window; the run is complete and %s is written\n",
             (int)stop_requested, out);
-  else if (!multi) {
-    signal(SIGINT, prev_int);
-    signal(SIGTERM, prev_term);
-    signal(SIGHUP, prev_hup);
-  }
+  else if (!multi)
+    restore_handlers();
 
   sb_net_counters ct;
   sb_net_get_counters(m.net, &ct);
