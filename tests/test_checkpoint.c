@@ -143,13 +143,7 @@ static void test_periodic_and_resume(void **state) {
 }
 
 /* Run shell command `cmd`, its output into `out`. */
-static void shell(const char *cmd) {
-  FILE *p = popen(cmd, "r");
-  assert_non_null(p);
-  size_t n = fread(out, 1, sizeof out - 1, p);
-  out[n] = 0;
-  pclose(p);
-}
+static void shell(const char *cmd) { assert_true(sb_test_shell(cmd, out, sizeof out) >= 0); }
 
 /* The number of temporary files (*.tmp.*) left in the test directory. */
 static int tmp_files(void) {

@@ -12,17 +12,6 @@
 
 static char out[65536];
 
-static const char *write_file(const char *name, const char *text) {
-  static char paths[8][600];
-  static int k;
-  char *path = paths[k++ % 8];
-  snprintf(path, 600, "%s/%s", sb_test_tmpdir(), name);
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  fputs(text, f);
-  fclose(f);
-  return path;
-}
 
 /* 100 neurons, 120 ms: small enough for a dozen runs per test. */
 static const char base_model[] =
@@ -43,12 +32,12 @@ static const char base_model[] =
 static int setup(void **state) {
   (void)state;
   unsetenv("SLURM_ARRAY_TASK_ID");
-  write_file("base.json", base_model);
+  sb_test_write_tmp("base.json", base_model);
   return 0;
 }
 
 static sb_sweep *load_text(const char *name, const char *text) {
-  const char *p = write_file(name, text);
+  const char *p = sb_test_write_tmp(name, text);
   sb_sweep *sw = NULL;
   int st = sb_sweep_load(p, NULL, &sw);
   if (st) fprintf(stderr, "sb_sweep_load(%s): %s\n", name, sb_last_error());
@@ -210,7 +199,7 @@ static void test_bad_sweep_files(void **state) {
       {"trunc.json", "{\"base\": \"base.json\", \"parameters\": {", "line 1 column"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    const char *p = write_file(bad[i].name, bad[i].text);
+    const char *p = sb_test_write_tmp(bad[i].name, bad[i].text);
     char od[700];
     snprintf(od, sizeof od, "%s/bad_out_%zu", sb_test_tmpdir(), i);
     int rc = sb_test_run(out, sizeof out, "sweep %s -o %s --quiet", p, od);
@@ -221,7 +210,7 @@ static void test_bad_sweep_files(void **state) {
     assert_false(sb_test_file_exists(od));   /* nothing written */
   }
   /* a value the model rejects: the run's message names the sweep file, the run and the path */
-  const char *p = write_file("badval.json", "{\"base\": \"base.json\", \"parameters\": {\"populations.exc.params.tau_m\": [-4]}}");
+  const char *p = sb_test_write_tmp("badval.json", "{\"base\": \"base.json\", \"parameters\": {\"populations.exc.params.tau_m\": [-4]}}");
   char od[700];
   snprintf(od, sizeof od, "%s/badval_out", sb_test_tmpdir());
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --quiet", p, od), 2);
@@ -231,7 +220,7 @@ static void test_bad_sweep_files(void **state) {
   snprintf(f0, sizeof f0, "%s/run_0000.h5", od);
   assert_false(sb_test_file_exists(f0));
   /* index out of range, in both spellings */
-  p = write_file("ok.json", "{\"base\": \"base.json\", \"parameters\": {\"simulation.seed\": [1, 2]}}");
+  p = sb_test_write_tmp("ok.json", "{\"base\": \"base.json\", \"parameters\": {\"simulation.seed\": [1, 2]}}");
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --array-index 2", p, od), 2);
   check_contains(out, "--array-index: expected a run index in [0, 1] (got '2')");
   setenv("SLURM_ARRAY_TASK_ID", "x1", 1);
@@ -274,7 +263,7 @@ static void run_path(char *buf, size_t cap, const char *dir, int i) { snprintf(b
 
 static void test_array_index_and_slurm(void **state) {
   (void)state;
-  const char *p = write_file("sel.json", sweep6);
+  const char *p = sb_test_write_tmp("sel.json", sweep6);
   char od[700], f[800];
   snprintf(od, sizeof od, "%s/sel_out", sb_test_tmpdir());
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --array-index 4 --quiet", p, od), 0);
@@ -341,7 +330,7 @@ static void copy_file(const char *from, const char *to) {
 
 static void test_resume(void **state) {
   (void)state;
-  const char *p = write_file("res.json", sweep6);
+  const char *p = sb_test_write_tmp("res.json", sweep6);
   char od[700], f[800], keep[800];
   snprintf(od, sizeof od, "%s/res_out", sb_test_tmpdir());
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --quiet", p, od), 0);
@@ -425,7 +414,7 @@ static void file_stats(const char *file, const char *pop, size_t n_nodes, double
 
 static void test_summary_against_runs(void **state) {
   (void)state;
-  const char *p = write_file("sum.json", "{\"base\": \"base.json\", \"mode\": \"zip\", \"set\": {\"simulation.t_stop\": 150},"
+  const char *p = sb_test_write_tmp("sum.json", "{\"base\": \"base.json\", \"mode\": \"zip\", \"set\": {\"simulation.t_stop\": 150},"
                                          " \"parameters\": {\"stimuli[0].params.rate\": [2300, 2700, 3100],"
                                          " \"populations.exc.params.V_reset\": [10, 5, 0], \"populations.inh.model\": [\"iaf_psc_delta\", \"iaf_psc_delta\", \"iaf_psc_delta\"]}}");
   char od[700];

@@ -12,17 +12,6 @@
 
 static char out[65536];
 
-static const char *write_file(const char *name, const char *text) {
-  static char paths[8][600];
-  static int k;
-  char *path = paths[k++ % 8];
-  snprintf(path, 600, "%s/%s", sb_test_tmpdir(), name);
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  fputs(text, f);
-  fclose(f);
-  return path;
-}
 
 static const char *tmp_path(const char *name) {
   static char paths[8][700];
@@ -55,8 +44,8 @@ static const char cond_model[] =
 static int setup(void **state) {
   (void)state;
   unsetenv("SLURM_ARRAY_TASK_ID");
-  write_file("base.json", base_model);
-  write_file("cond.json", cond_model);
+  sb_test_write_tmp("base.json", base_model);
+  sb_test_write_tmp("cond.json", cond_model);
   return 0;
 }
 
@@ -75,7 +64,7 @@ static int file_line(const char *file, int n, char *buf, size_t cap) {
 static void test_empty_output_dir(void **state) {
   (void)state;
   /* old: exit 0, "run 0 -> /run_0000.h5", summary in / */
-  const char *p = write_file("od_empty.json", "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 20}, "
+  const char *p = sb_test_write_tmp("od_empty.json", "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 20}, "
                                               "\"parameters\": {\"populations.exc.params.tau_m\": [15]}, \"output_dir\": \"\"}");
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s --quiet", p), 2);
   check_contains(out, "od_empty.json: output_dir: expected a directory name (got an empty string");
@@ -83,7 +72,7 @@ static void test_empty_output_dir(void **state) {
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s --list", p), 2);
   check_contains(out, "od_empty.json: output_dir: expected a directory name");
   /* -o "" (run -o "" is refused too), with and without --list */
-  const char *q = write_file("od_ok.json", "{\"base\": \"base.json\", \"parameters\": {\"populations.exc.params.tau_m\": [15]}}");
+  const char *q = sb_test_write_tmp("od_ok.json", "{\"base\": \"base.json\", \"parameters\": {\"populations.exc.params.tau_m\": [15]}}");
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o '' --list", q), 2);
   check_contains(out, "od_ok.json: -o/--output-dir: expected a directory name (got an empty string");
   assert_null(strstr(out, "-> /"));
@@ -95,14 +84,14 @@ static void test_empty_output_dir(void **state) {
   pre[245] = '\0';
   snprintf(text, sizeof text, "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 20}, \"parameters\": "
            "{\"populations.exc.params.tau_m\": [15, 16]}, \"prefix\": \"%s\"}", pre);
-  const char *lp = write_file("long_prefix.json", text);
+  const char *lp = sb_test_write_tmp("long_prefix.json", text);
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s --quiet -o %s", lp, tmp_path("long_out")), 2);
   check_contains(out, "long_prefix.json: prefix: 'pppppppppppppppppppp...' (245 characters) makes file names of 269 characters");
   assert_false(sb_test_file_exists(tmp_path("long_out")));
   /* two sweeps sharing a folder: the second replaces the first's summary, now with a warning */
-  const char *sa = write_file("share_a.json", "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 10}, "
+  const char *sa = sb_test_write_tmp("share_a.json", "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 10}, "
                                               "\"parameters\": {\"populations.exc.params.tau_m\": [15]}, \"prefix\": \"A\"}");
-  const char *sb = write_file("share_b.json", "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 10}, "
+  const char *sb = sb_test_write_tmp("share_b.json", "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 10}, "
                                               "\"parameters\": {\"populations.exc.params.tau_m\": [16]}, \"prefix\": \"B\"}");
   const char *so = tmp_path("o_shared");
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --quiet", sa, so), 0);
@@ -114,7 +103,7 @@ static void test_empty_output_dir(void **state) {
   assert_null(strstr(out, "warning"));
   /* runs shorter than the 5 ms bin: their summary has the unbinned statistics (it failed with
    * analyze's "--bin wider than the window" after the runs were written, exit 2, no summary) */
-  const char *sp = write_file("short.json", "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 3}, "
+  const char *sp = sb_test_write_tmp("short.json", "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 3}, "
                                             "\"parameters\": {\"populations.exc.params.tau_m\": [15, 16]}, "
                                             "\"output_dir\": \"short_out\"}");
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s --quiet -o %s", sp, tmp_path("short_out")), 0);
@@ -152,7 +141,7 @@ static void test_path_set_twice(void **state) {
        "'populations.exc.params.tau_m', set before by set.populations.exc.params.tau_m"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    const char *p = write_file(bad[i].name, bad[i].text);
+    const char *p = sb_test_write_tmp(bad[i].name, bad[i].text);
     char od[700];
     snprintf(od, sizeof od, "%s/dup_out_%zu", sb_test_tmpdir(), i);
     int rc = sb_test_run(out, sizeof out, "sweep %s -o %s --quiet", p, od);
@@ -162,13 +151,13 @@ static void test_path_set_twice(void **state) {
     assert_false(sb_test_file_exists(od));   /* nothing written */
   }
   /* distinct paths in one key and across keys stay fine */
-  const char *ok = write_file("dup_none.json", "{\"base\": \"base.json\", \"set\": {\"populations.inh.params.tau_m\": 12}, "
+  const char *ok = sb_test_write_tmp("dup_none.json", "{\"base\": \"base.json\", \"set\": {\"populations.inh.params.tau_m\": 12}, "
                                                "\"parameters\": {\"populations.exc.params.tau_m,populations.exc.params.V_reset\": [5],"
                                                " \"projections[0].weight\": [1]}}");
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --list", ok, tmp_path("dup_none_out")), 0);
   check_contains(out, "1 runs (grid)");
   /* an object first, then a path below it: the swept value is the one used */
-  ok = write_file("dup_below.json", "{\"base\": \"base.json\", \"set\": {\"populations.exc.params\": {\"tau_m\": 12, "
+  ok = sb_test_write_tmp("dup_below.json", "{\"base\": \"base.json\", \"set\": {\"populations.exc.params\": {\"tau_m\": 12, "
                                     "\"V_th\": 20, \"V_reset\": 10, \"E_L\": 0, \"t_ref\": 2}}, "
                                     "\"parameters\": {\"populations.exc.params.tau_m\": [5, 6]}}");
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --list", ok, tmp_path("dup_below_out")), 0);
@@ -180,7 +169,7 @@ static void test_path_set_twice(void **state) {
 static void test_bad_later_run(void **state) {
   (void)state;
   /* old: exit 2 after run 0 was written, no summary */
-  const char *p = write_file("mid.json", "{\"base\": \"base.json\", \"parameters\": {\"populations.exc.params.tau_m\": [15, -4, 16, -17]}}");
+  const char *p = sb_test_write_tmp("mid.json", "{\"base\": \"base.json\", \"parameters\": {\"populations.exc.params.tau_m\": [15, -4, 16, -17]}}");
   const char *od = tmp_path("o_mid");
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --quiet", p, od), 2);
   check_contains(out, "mid.json: run 1: with --set populations.exc.params.tau_m=-4: ");
@@ -198,7 +187,7 @@ static void test_bad_later_run(void **state) {
   assert_false(sb_test_file_exists(f));
   /* random mode: a normal draw below 0 in run 4 (seed 1) is found before runs 0-3 are simulated
    * (old: exit 2 after four runs) */
-  const char *r = write_file("rnd.json", "{\"base\": \"base.json\", \"mode\": \"random\", \"samples\": 6, \"seed\": 1, "
+  const char *r = sb_test_write_tmp("rnd.json", "{\"base\": \"base.json\", \"mode\": \"random\", \"samples\": 6, \"seed\": 1, "
                                          "\"parameters\": {\"populations.exc.params.tau_m\": {\"distribution\": \"normal\", "
                                          "\"mean\": 2, \"std\": 3}}}");
   sb_sweep *sw = NULL;
@@ -220,13 +209,13 @@ static void test_runtime_failure_goes_on(void **state) {
   (void)state;
   /* --force on a complete run whose (edited) base now fails: its old output stayed "complete" in
    * the summary beside the failure, and the failed-runs line was missing */
-  const char *fb = write_file("cond_f.json", cond_model);
+  const char *fb = sb_test_write_tmp("cond_f.json", cond_model);
   char fjson[900];
   snprintf(fjson, sizeof fjson, "{\"base\": \"%s\", \"parameters\": {\"stimuli[0].weight\": [1]}}", fb);
-  const char *fp = write_file("force.json", fjson);
+  const char *fp = sb_test_write_tmp("force.json", fjson);
   const char *fo = tmp_path("o_force");
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --quiet", fp, fo), 0);
-  write_file("cond_f.json",
+  sb_test_write_tmp("cond_f.json",
              "{\"simulation\": {\"t_stop\": 30, \"seed\": 1, \"threads\": 1},\n"
              " \"populations\": {\"exc\": {\"model\": \"iaf_cond_exp\", \"n\": 4}},\n"
              " \"stimuli\": [{\"model\": \"spike_generator\", \"target\": \"exc\", \"node_ids\": [0, 1], "
@@ -242,7 +231,7 @@ static void test_runtime_failure_goes_on(void **state) {
   assert_true(file_line(fr, 1, fl, sizeof fl));
   assert_int_equal(strncmp(fl, "0,0,failed,", 11), 0);
   /* old: exit 1 at run 1, runs 2 and 3 never ran, no summary */
-  const char *p = write_file("rt.json", "{\"base\": \"cond.json\", \"parameters\": {\"stimuli[0].weight\": [1, 9e6, 2, 9e6]}}");
+  const char *p = sb_test_write_tmp("rt.json", "{\"base\": \"cond.json\", \"parameters\": {\"stimuli[0].weight\": [1, 9e6, 2, 9e6]}}");
   const char *od = tmp_path("o_rt");
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --quiet", p, od), 1);
   check_contains(out, "rt.json: run 1: exc: neuron 0 at t = 11.001 ms: iaf_cond_exp: conductance g_ex + g_in = ");
@@ -303,7 +292,7 @@ static void test_runtime_failure_goes_on(void **state) {
   assert_true(file_line(csv, 4, line, sizeof line));
   assert_int_equal(strncmp(line, "3,0,failed,", 11), 0);
   /* a changed definition: run 1 is another run now (the marker is not its), and it succeeds */
-  write_file("rt.json", "{\"base\": \"cond.json\", \"parameters\": {\"stimuli[0].weight\": [1, 3, 2, 9e6]}}");
+  sb_test_write_tmp("rt.json", "{\"base\": \"cond.json\", \"parameters\": {\"stimuli[0].weight\": [1, 3, 2, 9e6]}}");
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --list", p, od), 0);
   check_contains(out, "     1  todo      stimuli[0].weight=3");
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --quiet --array-index 1", p, od), 0);
@@ -319,7 +308,7 @@ static void test_runtime_failure_goes_on(void **state) {
 
 static void test_index_forms(void **state) {
   (void)state;
-  const char *p = write_file("idx.json", "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 10}, "
+  const char *p = sb_test_write_tmp("idx.json", "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 10}, "
                                          "\"parameters\": {\"simulation.seed\": [1, 2, 3]}}");
   const char *od = tmp_path("o_idx");
   /* set but empty: old ran every run */
@@ -351,7 +340,7 @@ static void test_index_forms(void **state) {
 
 static void test_output_dir_is_a_file(void **state) {
   (void)state;
-  const char *p = write_file("odf.json", "{\"base\": \"base.json\", \"parameters\": {\"simulation.seed\": [1, 2]}}");
+  const char *p = sb_test_write_tmp("odf.json", "{\"base\": \"base.json\", \"parameters\": {\"simulation.seed\": [1, 2]}}");
   const char *file = tmp_path("base.json");
   /* old: --list said "todo" with exit 0 while the sweep itself exited 2 */
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s --list", p, file), 2);
@@ -364,7 +353,7 @@ static void test_output_dir_is_a_file(void **state) {
   /* the same from the file's output_dir */
   char text[1200];
   snprintf(text, sizeof text, "{\"base\": \"base.json\", \"output_dir\": \"%s\", \"parameters\": {\"simulation.seed\": [1]}}", file);
-  const char *q = write_file("odf2.json", text);
+  const char *q = sb_test_write_tmp("odf2.json", text);
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s --list", q), 2);
   check_contains(out, "odf2.json: output_dir: '");
   check_contains(out, "base.json' exists and is not a directory");
@@ -372,7 +361,7 @@ static void test_output_dir_is_a_file(void **state) {
 
 static void test_summary_value_text(void **state) {
   (void)state;
-  const char *p = write_file("txt.json", "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 10}, \"mode\": \"zip\", \"parameters\": {"
+  const char *p = sb_test_write_tmp("txt.json", "{\"base\": \"base.json\", \"set\": {\"simulation.t_stop\": 10}, \"mode\": \"zip\", \"parameters\": {"
                                          "\"populations.inh.model\": [\"iaf_psc_delta\", \"iaf_psc_exp\"],"
                                          " \"populations.exc.params\": [{\"tau_m\": 10, \"V_th\": 20, \"V_reset\": 10, \"E_L\": 0, \"t_ref\": 0.1},"
                                          " {\"tau_m\": 12.3, \"V_th\": 20, \"V_reset\": 10, \"E_L\": 0, \"t_ref\": 2}]}}");
@@ -415,8 +404,8 @@ static void test_summary_value_text(void **state) {
  * every run (old: all were "skipped (complete)" and the summary kept the old model's results). */
 static void test_edited_base(void **state) {
   (void)state;
-  const char *base = write_file("eb.json", base_model);
-  const char *p = write_file("eb_sweep.json", "{\"base\": \"eb.json\", \"parameters\": {\"populations.exc.params.tau_m\": [15, 16]}}");
+  const char *base = sb_test_write_tmp("eb.json", base_model);
+  const char *p = sb_test_write_tmp("eb_sweep.json", "{\"base\": \"eb.json\", \"parameters\": {\"populations.exc.params.tau_m\": [15, 16]}}");
   const char *od = tmp_path("o_eb");
   assert_int_equal(sb_test_run(out, sizeof out, "sweep %s -o %s", p, od), 0);
   check_contains(out, ": 2 runs done, 0 skipped (complete)");
@@ -426,7 +415,7 @@ static void test_edited_base(void **state) {
   char *edited = strdup(base_model), *at = strstr(edited, "\"rate\": 20000");
   assert_non_null(at);
   memcpy(at, "\"rate\": 10000", 13);
-  write_file("eb.json", edited);
+  sb_test_write_tmp("eb.json", edited);
   free(edited);
   int rc_e = sb_test_run(out, sizeof out, "sweep %s -o %s", p, od);
   if (rc_e) fprintf(stderr, "%s", out);
@@ -490,11 +479,7 @@ static void test_sbatch_submit(void **state) {
   fclose(f);
   snprintf(cmd, sizeof cmd, "cd \"%s\" && PATH=\"%s/bin:$PATH\" SB=%s bash %s/examples/slurm/sweep_array.sbatch --submit "
            "\"%s\" 2>&1", d, d, sb_test_bin(), cwd, sw);
-  FILE *p = popen(cmd, "r");
-  assert_non_null(p);
-  size_t n = fread(out, 1, sizeof out - 1, p);
-  out[n] = 0;
-  int rc = pclose(p);
+  int rc = sb_test_shell(cmd, out, sizeof out);
   if (rc) fprintf(stderr, "%s\n", out);
   assert_int_equal(rc, 0);
   check_contains(out, "submitted array job 42 (3 runs) and its summary job");

@@ -45,13 +45,9 @@ static inline const char *sb_test_bin(void) {
   return b && *b ? b : "./spikebridge";
 }
 
-/* Run `[wrap] spikebridge <args>` through the shell (wrap e.g. "timeout 120", or NULL),
- * capturing stdout+stderr into `out` (may be NULL). Returns the exit status (128+signal if
- * killed). */
-static inline int sb_test_run_wrapped_v(const char *wrap, char *out, size_t cap, const char *fmt, va_list ap) {
-  char args[4096], cmd[8192];
-  vsnprintf(args, sizeof args, fmt, ap);
-  snprintf(cmd, sizeof cmd, "%s%s%s %s 2>&1", wrap ? wrap : "", wrap ? " " : "", sb_test_bin(), args);
+/* Run shell command `cmd`, capturing its stdout into `out` (may be NULL; add 2>&1 for stderr).
+ * Returns the exit status (128+signal if killed), -1 if it could not start. */
+static inline int sb_test_shell(const char *cmd, char *out, size_t cap) {
   FILE *p = popen(cmd, "r");
   if (!p) return -1;
   size_t n = 0;
@@ -69,6 +65,17 @@ static inline int sb_test_run_wrapped_v(const char *wrap, char *out, size_t cap,
   if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
   return WEXITSTATUS(st);
 }
+
+/* Run `[wrap] spikebridge <args>` through the shell (wrap e.g. "timeout 120", or NULL),
+ * capturing stdout+stderr into `out` (may be NULL). Returns the exit status (128+signal if
+ * killed). */
+static inline int sb_test_run_wrapped_v(const char *wrap, char *out, size_t cap, const char *fmt, va_list ap) {
+  char args[4096], cmd[8192];
+  vsnprintf(args, sizeof args, fmt, ap);
+  snprintf(cmd, sizeof cmd, "%s%s%s %s 2>&1", wrap ? wrap : "", wrap ? " " : "", sb_test_bin(), args);
+  return sb_test_shell(cmd, out, cap);
+}
+
 
 /* Run `WRAP spikebridge <args>` through the shell (see sb_test_run_wrapped_v). */
 static inline int sb_test_run_wrapped(const char *wrap, char *out, size_t cap, const char *fmt, ...)
@@ -110,6 +117,20 @@ static inline const char *sb_test_tmpdir(void) {
     if (!mkdtemp(dir)) { perror("mkdtemp"); exit(1); }
   }
   return dir;
+}
+
+/* Write `text` to a new file `name` in the test directory; returns its path (one of 8 rotating
+ * static buffers). */
+static inline const char *sb_test_write_tmp(const char *name, const char *text) {
+  static char paths[8][600];
+  static int k;
+  char *path = paths[k++ % 8];
+  snprintf(path, 600, "%s/%s", sb_test_tmpdir(), name);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+  return path;
 }
 
 static inline int sb_test_file_exists(const char *path) { return access(path, F_OK) == 0; }
