@@ -574,7 +574,7 @@ static int restore_recordings(sb_net *net, hid_t f, const char *file, double t_n
     char a[300], b[300];
     snprintf(a, sizeof a, "spikes/%s/timestamps", p->name);
     snprintf(b, sizeof b, "spikes/%s/node_ids", p->name);
-    hid_t dt = H5Lexists(f, "spikes", H5P_DEFAULT) > 0 && sb_h5_exists(f, a) ? H5Dopen2(f, a, H5P_DEFAULT) : H5I_INVALID_HID;
+    hid_t dt = sb_h5_exists(f, a) ? H5Dopen2(f, a, H5P_DEFAULT) : H5I_INVALID_HID;   /* checks each path part */
     hid_t di = dt >= 0 && sb_h5_exists(f, b) ? H5Dopen2(f, b, H5P_DEFAULT) : H5I_INVALID_HID;
     hsize_t nt = 0, ni = 0;
     if (dt < 0 || di < 0) st = SB_SET_ERROR(SB_EFORMAT, "%s: /%s: missing dataset", file, dt < 0 ? a : b);
