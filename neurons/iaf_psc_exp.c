@@ -28,21 +28,16 @@
  * References: Rotter & Diesmann 1999; NEST models/iaf_psc_exp.{h,cpp}, libnestutil/iaf_propagator.cpp;
  * Hanuschkin et al. 2010 (exact spike times). */
 #include "neurons/neurons.h"
+#include "neurons/iaf_psc_exp_inline.h"
 
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_roots.h>
 #include <math.h>
 #include <stddef.h>
 
-typedef struct { double E_L, C_m, tau_m, tau_syn_ex, tau_syn_in, t_ref, V_th, V_reset, I_e; } par;
-typedef struct {
-  double R, Pmax_ex, Pmax_in;   /* peak of P(t) per receptor, mV/pA */
-  double kap[2];                /* frame path: tau_m tau_s / (C_m (tau_m - tau_s)), mV/pA (0 when singular) */
-  int sing[2];                  /* tau_s == tau_m */
-} der;
-/* fg: frame factors e^{(f_t - f_o) rate} of the time f_t for the frame origin f_o (a cache of
- * run_frame, valid while the state is at f_t; f_t = NAN: none). */
-typedef struct { double V_m, I_syn_ex, I_syn_in, I_dc, t_ref_end, fg[3], f_t, f_o; } st;
+typedef sb_psc_exp_par par;
+typedef sb_psc_exp_der der;
+typedef sb_psc_exp_st st;
 
 static const sb_param_info params[] = {
     {"E_L", "mV", offsetof(par, E_L), -70.0},
@@ -305,33 +300,6 @@ static int next_crossing(const void *pv, const void *dv, const void *sv, double 
   return rc;
 }
 
-/* Conservative: with the currents' largest possible contribution (I+ Pmax) added, the free
- * membrane reaches threshold no earlier than the closed-form time; closer to threshold, a slope
- * bound (one division; it replaced a doubling search of upper_bound: CUBA 5% faster). */
-static inline double safe_until(const void *pv, const void *dv, const void *sv, double t) {
-  const par *p = pv;
-  const der *d = dv;
-  const st *s = sv;
-  if (t < s->t_ref_end) return s->t_ref_end;
-  if (s->V_m >= p->V_th) return t;
-  double bonus = (s->I_syn_ex > 0 ? s->I_syn_ex * d->Pmax_ex : 0.0) + (s->I_syn_in > 0 ? s->I_syn_in * d->Pmax_in : 0.0);
-  double V_inf = p->E_L + d->R * (p->I_e + s->I_dc);
-  if (s->V_m < p->V_th - bonus) {
-    /* time for the free membrane to reach V_th - bonus: tau_m ln(1 + r), bounded below without a
-     * logarithm (this runs after every input) by ln(1 + r) >= 2 r / (2 + r), r >= 0 */
-    double Vt = p->V_th - bonus;
-    if (!(V_inf > Vt)) return INFINITY;
-    double a = Vt - s->V_m, b = V_inf - Vt;   /* r = a/b; 2r/(2 + r) = 2a/(2b + a): one division */
-    return t + p->tau_m * (2.0 * a / (2.0 * b + a)) * (1.0 - 1e-12);
-  }
-  /* near threshold: V rises no faster than its slope bound at V (the free part's slope shrinks as
-   * V rises; the currents add at most I+ / C_m), so V(t + h) <= V + m h */
-  double m = (V_inf > s->V_m ? (V_inf - s->V_m) / p->tau_m : 0.0) +
-             ((s->I_syn_ex > 0 ? s->I_syn_ex : 0.0) + (s->I_syn_in > 0 ? s->I_syn_in : 0.0)) / p->C_m;
-  if (!(m > 0)) return INFINITY;
-  return t + (p->V_th - s->V_m) / m * (1.0 - 1e-12);
-}
-
 /* Window frame (rates 1/tau_m, 1/tau_syn_ex, 1/tau_syn_in; g_j = e^{(t - t_f) rate_j}). With
  * u = V - E_L - y_inf and A_r = I_r g_r (constant between inputs), the free solution is
  *   u = (X + sum_{singular r} (t - t_f) A_r / C_m) / g_m - sum_{other r} kap_r A_r / g_r,
@@ -352,8 +320,8 @@ static int frame_rates(const void *pv, double rate[3]) {
 }
 
 /* After an input at t (state V, currents I_ex, I_in, free fixed point V_inf), no crossing before
- * t + dt: the test of safe_until (V + the currents' largest contribution against the free membrane's
- * time to V_th - bonus, tau_m ln(1 + r) >= tau_m 2r/(2 + r)) without its divisions. */
+ * t + dt: the test of sb_psc_exp_safe_until (V + the currents' largest contribution against the free
+ * membrane's time to V_th - bonus, tau_m ln(1 + r) >= tau_m 2r/(2 + r)) without its divisions. */
 static inline int quiet_for(const par *p, const der *d, double V, double I_ex, double I_in, double V_inf, double dt) {
   double bonus = (I_ex > 0 ? I_ex * d->Pmax_ex : 0.0) + (I_in > 0 ? I_in * d->Pmax_in : 0.0);
   double Vt = p->V_th - bonus, a = Vt - V, b = V_inf - Vt;
@@ -363,27 +331,7 @@ static inline int quiet_for(const par *p, const der *d, double V, double I_ex, d
   return 2.0 * dt * b <= a * (2.0 * p->tau_m * (1.0 - 1e-12) - dt);
 }
 
-/* Frame factors G[j] = e^{(t - t_f) rate_j} of the state time t: the cache when it is for (t, t_f). */
-static inline void frame_factors(const par *p, const st *s, double t, double t_f, double G[3]) {
-  if (s->f_t == t && s->f_o == t_f) {
-    G[0] = s->fg[0], G[1] = s->fg[1], G[2] = s->fg[2];
-  } else {
-    G[0] = exp((t - t_f) / p->tau_m);
-    G[1] = exp((t - t_f) / p->tau_syn_ex);
-    G[2] = exp((t - t_f) / p->tau_syn_in);
-  }
-}
 
-/* The state after input x (at x->t, origin t_f): V, currents and the frame-factor cache. */
-static inline void store_at_input(st *s, double V, double Ie, double Ii, const sb_input *x, double t_f, double *tp) {
-  s->V_m = V;
-  s->I_syn_ex = Ie;
-  s->I_syn_in = Ii;
-  s->fg[0] = x->g[0], s->fg[1] = x->g[1], s->fg[2] = x->g[2];
-  s->f_t = x->t;
-  s->f_o = t_f;
-  *tp = x->t;
-}
 
 static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, double t_f, const sb_input *in, uint32_t n,
                           double *quiet) {
@@ -394,7 +342,7 @@ static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, 
   if (n == 0 || t < s->t_ref_end || !(s->V_m < p->V_th) || !(in[0].t <= *quiet)) return 0;
   double y_inf = d->R * (p->I_e + s->I_dc), V_inf = p->E_L + y_inf, iC = 1.0 / p->C_m;
   double G[3];
-  frame_factors(p, s, t, t_f, G);
+  sb_psc_exp_frame_factors(p, s, t, t_f, G);
   double u = s->V_m - V_inf, Ie = s->I_syn_ex, Ii = s->I_syn_in;
   /* X = (u + sum kap_r I_r) g_m - sum_singular (t - t_f) A_r / C_m */
   double A0 = Ie * G[1], A1 = Ii * G[2];
@@ -423,36 +371,17 @@ static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, 
     if (i == n || !quiet_for(p, d, V_inf + u, Ie, Ii, V_inf, in[i].t - x->t)) break;
   }
   const sb_input *last = &in[i - 1];
-  store_at_input(s, V_inf + u, Ie, Ii, last, t_f, tp);
-  *quiet = safe_until(p, d, s, last->t);
+  sb_psc_exp_store_at_input(s, V_inf + u, Ie, Ii, last, t_f, tp);
+  *quiet = sb_psc_exp_safe_until(p, d, s, last->t);
   return i;
 }
 
-/* One input at delivery (sb_neuron_type.take_input). From the state at t (frame factors G of t,
- * cached or by exp) to the input at t_k: e_j = e^{-(t_k - t) r_j} = G_j / g_j(t_k) = G_j ig_j, then
- * the propagator u(t_k) = u e_m + sum_r kap_r I_r (e_m - e_r), I_r *= e_r (the frame solution of
- * run_frame evaluated at t_k; multiplies only), the input added to its current, and the quiet
- * bound. The singular case tau_syn == tau_m and everything run_frame declines go to run_frame. */
+/* One input at delivery (sb_neuron_type.take_input): sb_psc_exp_take_input, and run_frame for what
+ * it declines. */
 static int take_input(const void *pv, const void *dv, void *sv, double *tp, double t_f, const sb_input *in, const double ig[3],
                       double *quiet) {
-  const par *p = pv;
-  const der *d = dv;
-  st *s = sv;
-  double t = *tp;
-  if (d->sing[0] || d->sing[1] || t < s->t_ref_end || !(s->V_m < p->V_th) || !(in->t <= *quiet))
-    return run_frame(pv, dv, sv, tp, t_f, in, 1, quiet) == 1;
-  double G[3];
-  frame_factors(p, s, t, t_f, G);
-  double e0 = G[0] * ig[0], e1 = G[1] * ig[1], e2 = G[2] * ig[2];
-  double V_inf = p->E_L + d->R * (p->I_e + s->I_dc), Ie = s->I_syn_ex, Ii = s->I_syn_in;
-  double u = (s->V_m - V_inf) * e0 + d->kap[0] * Ie * (e0 - e1) + d->kap[1] * Ii * (e0 - e2);
-  Ie *= e1;
-  Ii *= e2;
-  if (in->w >= 0) Ie += in->w;
-  else Ii += in->w;
-  store_at_input(s, V_inf + u, Ie, Ii, in, t_f, tp);
-  *quiet = safe_until(p, d, s, in->t);
-  return 1;
+  if (sb_psc_exp_take_input(pv, dv, sv, tp, t_f, in, ig, quiet)) return 1;
+  return run_frame(pv, dv, sv, tp, t_f, in, 1, quiet) == 1;
 }
 
 static void reset(const void *pv, const void *dv, void *sv, double t_spike) {
@@ -475,5 +404,5 @@ static void work_free(void *w) {
 
 const sb_neuron_type sb_iaf_psc_exp_type = {
     "iaf_psc_exp", sizeof(par), sizeof(der), sizeof(st), params, recs, validate, derive, init,
-    advance, receive, next_crossing, reset, work_alloc, work_free, safe_until, frame_rates, run_frame, NULL, take_input};
+    advance, receive, next_crossing, reset, work_alloc, work_free, sb_psc_exp_safe_until, frame_rates, run_frame, NULL, take_input};
 const sb_neuron_type *const sb_neuron_iaf_psc_exp = &sb_iaf_psc_exp_type;

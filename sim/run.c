@@ -4,6 +4,7 @@
  * the owners' queues. One OpenMP parallel region spans the whole run; each thread owns a
  * contiguous block of neuron ids and touches only its own neurons' queues and states. */
 #include "sim/internal.h"
+#include "neurons/iaf_psc_exp_inline.h"
 
 #include <gsl/gsl_randist.h>
 #include <pthread.h>
@@ -1093,12 +1094,15 @@ int sb_ev_push_k_(sb_net *net, int k, size_t gid, double t, double w, const sb_p
  * push, an activation-list entry and a visit in the next window. The decisions depend on the
  * neuron's own state and on the (time, id) delivery order only: thread invariant. Returns 1 when
  * taken, 0 when the caller must queue the arrival, -1 out of memory. */
-static inline int eager_input(sb_net *net, const sb_pop *tp, int k, uint32_t g, const sb_arr *x, const double ig[3], double t_f) {
+static inline __attribute__((always_inline)) int eager_input(sb_net *net, const sb_pop *tp, int k, uint32_t g, const sb_arr *x,
+                                                             const double ig[3], double t_f, int psc_exp) {
   const sb_neuron_type *T = tp->type;
   void *s = tp->state + (g - tp->first) * T->state_size;
   double t = net->t_state[g], quiet = net->t_safe[g];
-  if (T->take_input ? !T->take_input(tp->params, tp->derived, s, &t, t_f, x, ig, &quiet)
-                    : T->run_frame(tp->params, tp->derived, s, &t, t_f, x, 1, &quiet) != 1)
+  /* psc_exp: iaf_psc_exp's step inline (the loop is compiled for it separately) */
+  if (!(psc_exp && sb_psc_exp_take_input(tp->params, tp->derived, s, &t, t_f, x, ig, &quiet)) &&
+      (T->take_input ? !T->take_input(tp->params, tp->derived, s, &t, t_f, x, ig, &quiet)
+                     : T->run_frame(tp->params, tp->derived, s, &t, t_f, x, 1, &quiet) != 1))
     return 0;
   if (!(quiet > t)) quiet = T->safe_until ? T->safe_until(tp->params, tp->derived, s, t) : -INFINITY;
   net->t_state[g] = t;
@@ -1176,6 +1180,7 @@ static int deliver_partition(sb_net *net, int k) {
             double t_f = eager ? frame_origin(net, tp, bb) : 0.0, ig[3] = {1.0, 1.0, 1.0};
             for (int r = 0; eager && r < tp->n_rates; r++) ig[r] = 1.0 / x.g[r];
             const uint8_t *eok = net->eager_ok + tf;
+            const int psc_exp = tp->type == sb_neuron_iaf_psc_exp;
             const double *tsafe = net->t_safe + tf;
             if (!c->w) {   /* one shared arrival entry for all targets */
               int have = 0;
@@ -1183,7 +1188,9 @@ static int deliver_partition(sb_net *net, int k) {
                 uint32_t l = tg[y];
                 sb_evvec *v = &base[l];
                 if (eager && !v->n && eok[l] && ta <= tsafe[l]) {
-                  if ((rc = eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f)) > 0) continue;
+                  rc = psc_exp ? eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 1)
+                               : eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 0);
+                  if (rc > 0) continue;
                   if (rc < 0) return SB_ENOMEM;
                 }
                 if (!have && arr_add(tab, &x, &idx)) return SB_ENOMEM;
@@ -1196,7 +1203,9 @@ static int deliver_partition(sb_net *net, int k) {
                 sb_evvec *v = &base[l];
                 x.w = (double)c->w[y];
                 if (eager && !v->n && eok[l] && ta <= tsafe[l]) {
-                  if ((rc = eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f)) > 0) continue;
+                  rc = psc_exp ? eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 1)
+                               : eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 0);
+                  if (rc > 0) continue;
                   if (rc < 0) return SB_ENOMEM;
                 }
                 if (arr_add(tab, &x, &idx) || (!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, idx))
