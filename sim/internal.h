@@ -234,7 +234,25 @@ static inline uint64_t sb_bin_(const sb_net *net, double t) {
 
 int sb_net_prepare_(sb_net *net);
 int sb_rec_window_(sb_net *net, double t0, double t1);      /* keep spikes/samples of a window (gsp by time) */
-int sb_pop_of_(const sb_net *net, uint32_t gid);
+/* Index of the population that holds neuron gid. Inline and without branches for a few populations:
+ * the window scan calls it for every neuron it visits, and a branch on CUBA's two populations was
+ * mispredicted a third of the time. */
+static inline int sb_pop_of_(const sb_net *net, uint32_t gid) {
+  const sb_pop *p = net->pops;
+  int n = net->n_pops;
+  if (n <= 8) {
+    int k = 0;
+    for (int i = 1; i < n; i++) k += p[i].first <= gid;
+    return k;
+  }
+  int lo = 0, hi = n - 1;
+  while (lo < hi) {
+    int mid = (lo + hi + 1) / 2;
+    if (p[mid].first <= gid) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
 int sb_rec_flush_(sb_net *net, int full);   /* write recordings; full = 0: only whole spike chunks (periodic) */
 /* Append `rows` rows of `ncols` to the extendible dataset `ds` at row *written (sim/record.c). */
 int sb_rec_append_(hid_t ds, hid_t mtype, const void *buf, hsize_t rows, hsize_t ncols, int rank, uint64_t *written);

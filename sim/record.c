@@ -109,16 +109,6 @@ void sb_rec_free_(sb_net *net) {
 
 /* ---- per window ---- */
 
-int sb_pop_of_(const sb_net *net, uint32_t gid) {
-  int lo = 0, hi = net->n_pops - 1;
-  while (lo < hi) {
-    int mid = (lo + hi + 1) / 2;
-    if (net->pops[mid].first <= gid) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
-}
-
 int sb_rec_window_(sb_net *net, double t0, double t1) {
   (void)t0;
   if (net->gsp_n) {
