@@ -111,6 +111,13 @@ static inline int u32_push(sb_u32v *v, uint32_t x) {
   v->a[v->n++] = x;
   return SB_OK;
 }
+/* The same, always inlined: the wake calendar's insertion after each input taken at delivery (CUBA
+ * 4-8% faster than with a call; inlined everywhere it made Brunel's delivery loop 5% slower). */
+static inline __attribute__((always_inline)) int u32_push_inl(sb_u32v *v, uint32_t x) {
+  if (__builtin_expect(v->n == v->cap, 0) && u32_grow(v)) return SB_ENOMEM;
+  v->a[v->n++] = x;
+  return SB_OK;
+}
 
 static inline int ev_push(sb_arena *a, sb_evvec *v, uint32_t idx) {
   if (__builtin_expect(v->n == v->cap, 0) && ev_grow(a, v)) return SB_ENOMEM;
@@ -969,11 +976,11 @@ static inline __attribute__((always_inline)) int cal_insert(sb_net *net, int k, 
   if (w - net->k >= SB_CAL_R) {
     if (net->cal_at[g] == SB_CAL_FAR) return SB_OK;
     net->cal_at[g] = SB_CAL_FAR;
-    return u32_push(&net->far_[k], g);
+    return u32_push_inl(&net->far_[k], g);
   }
   if (net->cal_at[g] == (uint32_t)w) return SB_OK;
   net->cal_at[g] = (uint32_t)w;
-  return u32_push(&net->cal[(size_t)k * SB_CAL_R + w % SB_CAL_R], g);
+  return u32_push_inl(&net->cal[(size_t)k * SB_CAL_R + w % SB_CAL_R], g);
 }
 
 static inline int process_one(sb_net *net, sb_pop *pop, size_t g, int k, double t0, double t1, int full) {
