@@ -47,7 +47,10 @@ static void free_run_state(sb_net *net) {
     net->qarena = NULL;
   }
   if (net->arr) {
-    for (size_t i = 0; i < (size_t)net->S * (size_t)net->threads; i++) sb_free(net->arr[i].a);
+    for (size_t i = 0; i < (size_t)net->S * (size_t)net->threads; i++) {
+      sb_free(net->arr[i].a);
+      sb_free(net->arr[i].wa);
+    }
     sb_free(net->arr);
     net->arr = NULL;
   }

@@ -99,6 +99,13 @@ static int arr_grow(sb_arrtab *a) {
   return SB_OK;
 }
 
+static int warr_grow(sb_arrtab *a) {
+  sb_warr *e = vec_grow(a->wa, &a->wcap, sizeof *e, 256);
+  if (!e) return SB_ENOMEM;
+  a->wa = e;
+  return SB_OK;
+}
+
 static int u32_grow(sb_u32v *v) {
   uint32_t *e = vec_grow(v->a, &v->cap, sizeof *e, 64);
   if (!e) return SB_ENOMEM;
@@ -122,6 +129,14 @@ static inline __attribute__((always_inline)) int u32_push_inl(sb_u32v *v, uint32
 static inline int ev_push(sb_arena *a, sb_evvec *v, uint32_t idx) {
   if (__builtin_expect(v->n == v->cap, 0) && ev_grow(a, v)) return SB_ENOMEM;
   v->e[v->n++] = idx;
+  return SB_OK;
+}
+
+/* A weighted event (shared arrival arr, weight w) in table a; its queue entry in *idx. */
+static inline int warr_add(sb_arrtab *a, uint32_t arr, float w, uint32_t *idx) {
+  if (__builtin_expect(a->wn == a->wcap, 0) && warr_grow(a)) return SB_ENOMEM;
+  a->wa[a->wn] = (sb_warr){arr, w};
+  *idx = a->wn++ | SB_EV_W;
   return SB_OK;
 }
 
@@ -171,9 +186,9 @@ int sb_ev_push_(sb_net *net, size_t slot, size_t gid, double t, double w) {
 }
 
 void sb_ev_get_(const sb_net *net, size_t slot, size_t gid, uint32_t j, double *t, double *w) {
-  const sb_arr *a = &net->arr[slot * (size_t)net->threads + (size_t)sb_part_of_(net, gid)].a[net->ev[slot * net->n + gid].e[j]];
-  *t = a->t;
-  *w = a->w;
+  sb_input a = sb_ev_in_(&net->arr[slot * (size_t)net->threads + (size_t)sb_part_of_(net, gid)], net->ev[slot * net->n + gid].e[j]);
+  *t = a.t;
+  *w = a.w;
 }
 
 /* ---- preparation ---- */
@@ -452,14 +467,14 @@ int sb_net_prepare_(sb_net *net) {
 
 /* ---- per-neuron processing ---- */
 
-/* Stable sort of queue indices by arrival time (tab[idx].t). */
-static void sort_events(uint32_t *e, uint32_t n, uint32_t *tmp, const sb_arr *tab) {
+/* Stable sort of queue entries by arrival time (sb_ev_t_). */
+static void sort_events(uint32_t *e, uint32_t n, uint32_t *tmp, const sb_arrtab *tab) {
   if (n <= 48) {   /* stable insertion sort: the lists are short and nearly sorted */
     for (uint32_t i = 1; i < n; i++) {
       uint32_t x = e[i];
-      double tx = tab[x].t;
+      double tx = sb_ev_t_(tab, x);
       uint32_t j = i;
-      while (j > 0 && tab[e[j - 1]].t > tx) { e[j] = e[j - 1]; j--; }
+      while (j > 0 && sb_ev_t_(tab, e[j - 1]) > tx) { e[j] = e[j - 1]; j--; }
       e[j] = x;
     }
     return;
@@ -471,7 +486,7 @@ static void sort_events(uint32_t *e, uint32_t n, uint32_t *tmp, const sb_arr *ta
     for (uint32_t lo = 0; lo < n; lo += 2 * w) {
       uint32_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
       uint32_t i = lo, j = mid, k = lo;
-      while (i < mid && j < hi) b[k++] = tab[a[j]].t < tab[a[i]].t ? a[j++] : a[i++];
+      while (i < mid && j < hi) b[k++] = sb_ev_t_(tab, a[j]) < sb_ev_t_(tab, a[i]) ? a[j++] : a[i++];
       while (i < mid) b[k++] = a[i++];
       while (j < hi) b[k++] = a[j++];
     }
@@ -551,12 +566,11 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
   size_t slot = (size_t)(net->k % (uint64_t)net->S);
   sb_evvec *v = &net->ev[slot * net->n + gid];
   const sb_arrtab *at = &net->arr[slot * (size_t)net->threads + (size_t)tid];
-  const sb_arr *tab = at->a;
   size_t sp = net->stim_pos[gid], se = net->stim_first[gid + 1];
   size_t pf = net->pois_first[gid], pl = net->pois_first[gid + 1];
   size_t rf = net->rec_first[gid], rl = net->rec_first[gid + 1];
   uint32_t unsorted = 0;   /* constant-delay arrivals are usually pushed in time order already */
-  for (uint32_t j = 1; at->unsorted && j < v->n && !unsorted; j++) unsorted = tab[v->e[j]].t < tab[v->e[j - 1]].t;
+  for (uint32_t j = 1; at->unsorted && j < v->n && !unsorted; j++) unsorted = sb_ev_t_(at, v->e[j]) < sb_ev_t_(at, v->e[j - 1]);
   if (unsorted) {
     if (v->n > net->scratch_cap[tid]) {
       uint32_t *sc = sb_realloc(net->scratch[tid], v->n * sizeof *sc);
@@ -564,7 +578,7 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
       net->scratch[tid] = sc;
       net->scratch_cap[tid] = v->n;
     }
-    sort_events(v->e, v->n, net->scratch[tid], tab);
+    sort_events(v->e, v->n, net->scratch[tid], at);
   }
   uint32_t ie = 0;
   uint64_t kc[MAX_RECS_PER_NEURON];
@@ -584,7 +598,7 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
       if (ts < te) { te = ts; src = SRC_REC; which = j; }
     }
     if (sp < se && net->stim_s[sp].t < te) { te = net->stim_s[sp].t; src = SRC_STIM; }
-    if (ie < v->n && tab[v->e[ie]].t < te) { te = tab[v->e[ie]].t; src = SRC_EV; }
+    if (ie < v->n && sb_ev_t_(at, v->e[ie]) < te) { te = sb_ev_t_(at, v->e[ie]); src = SRC_EV; }
     for (size_t q = pf; q < pl; q++)
       if (net->pois_next[q] < te) { te = net->pois_next[q]; src = SRC_POIS; which = q; }
     if (te < t) te = t;   /* an arrival rounded just below the window start */
@@ -605,7 +619,7 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
         sp++;
         break;
       case SRC_EV:
-        T->receive(p, d, s, te, SB_RCPT_SPIKE, tab[v->e[ie]].w);
+        T->receive(p, d, s, te, SB_RCPT_SPIKE, sb_ev_in_(at, v->e[ie]).w);
         ie++;
         break;
       case SRC_POIS:
@@ -664,7 +678,7 @@ static int merged_reserve(sb_net *net, int tid, size_t n) {
  * on ties) and consumed by run_frame and the generic steps, as the whole-window path does. Then the
  * state is integrated (with threshold search) to te: the window's end when at_end, else the next
  * input, and left at the last input when no crossing is possible before te (lazy). */
-static int ordered_part(sb_net *net, sb_pop *pop, size_t i, int tid, void *w, const sb_arr *tab, const uint32_t *e, uint32_t iq,
+static int ordered_part(sb_net *net, sb_pop *pop, size_t i, int tid, void *w, const sb_arrtab *tab, const uint32_t *e, uint32_t iq,
                         uint32_t jq, const sb_input *P, uint32_t ip, uint32_t jp, double *t, double t_f, double te_end, int at_end,
                         double *quiet) {
   const sb_neuron_type *T = pop->type;
@@ -674,8 +688,14 @@ static int ordered_part(sb_net *net, sb_pop *pop, size_t i, int tid, void *w, co
   sb_input *M = net->merged[tid];
   uint32_t nM = 0, pos = 0;
   while (iq < jq || ip < jp) {
-    int fq = iq < jq && (ip >= jp || tab[e[iq]].t <= P[ip].t);
-    const sb_input *src = fq ? &tab[e[iq++]] : &P[ip++];
+    int fq = iq < jq && (ip >= jp || sb_ev_t_(tab, e[iq]) <= P[ip].t);
+    sb_input qin;
+    const sb_input *src = &P[ip];
+    if (fq) {
+      qin = sb_ev_in_(tab, e[iq++]);
+      src = &qin;
+    } else
+      ip++;
     M[nM].t = src->t;
     M[nM].w = src->w;
     M[nM].g[0] = src->g[0];
@@ -722,7 +742,6 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
   size_t slot = (size_t)(net->k % (uint64_t)net->S);
   sb_evvec *v = &net->ev[slot * net->n + gid];
   const sb_arrtab *at = &net->arr[slot * (size_t)net->threads + (size_t)tid];
-  const sb_arr *tab = at->a;
   size_t pf = net->pois_first[gid], pl = net->pois_first[gid + 1];
   double t = net->t_state[gid], quiet = net->t_safe[gid];
   double t_f = frame_origin(net, pop, net->k), rmax = pop->rate_max;
@@ -789,19 +808,21 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
       double cut = b == SB_SUBWIN ? INFINITY : tw0 + net->W * (double)b / SB_SUBWIN;
       double sw[3] = {0.0, 0.0, 0.0}, wpos = 0.0;
       const sb_input *last = NULL;
+      sb_input last_q;
       uint32_t jq = iq, jp = ip;
       for (; jq < nqv; jq++) {
-        const sb_arr *a = &tab[e[jq]];
-        if (!(a->t < cut)) break;
-        sw[0] += a->w * a->g[0];
-        wpos += 0.5 * (a->w + fabs(a->w));   /* max(w, 0) exactly, without a branch */
+        const sb_input a = sb_ev_in_(at, e[jq]);
+        if (!(a.t < cut)) break;
+        sw[0] += a.w * a.g[0];
+        wpos += 0.5 * (a.w + fabs(a.w));   /* max(w, 0) exactly, without a branch */
       }
       for (; jp < nP && P[jp].t < cut; jp++) sw[0] += P[jp].w * P[jp].g[0];
       if (jq == iq && jp == ip) continue;
       double tmin = INFINITY;
       if (jq > iq) {
-        last = &tab[e[jq - 1]];
-        tmin = tab[e[iq]].t;
+        last_q = sb_ev_in_(at, e[jq - 1]);
+        last = &last_q;
+        tmin = sb_ev_t_(at, e[iq]);
       }
       if (jp > ip) {
         wpos += ps->w > 0 ? (double)(jp - ip) * ps->w : 0.0;
@@ -813,9 +834,9 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
       } else {   /* this part in time order; later parts may be summed again */
         double tn = t1;   /* the next input after the part */
         int more = jq < nqv || jp < nP;
-        if (jq < nqv) tn = tab[e[jq]].t;
+        if (jq < nqv) tn = sb_ev_t_(at, e[jq]);
         if (jp < nP && P[jp].t < tn) tn = P[jp].t;
-        int rc = ordered_part(net, pop, i, tid, w, tab, e, iq, jq, P, ip, jp, &t, t_f, more ? tn : t1, !more, &quiet);
+        int rc = ordered_part(net, pop, i, tid, w, at, e, iq, jq, P, ip, jp, &t, t_f, more ? tn : t1, !more, &quiet);
         if (rc) return rc;
         g_t = 0.0;
       }
@@ -827,32 +848,34 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
   } else if (T->frame_sum && full && v->n + nP > 0) {   /* the whole window at once */
     double sw[3] = {0.0, 0.0, 0.0}, wpos = 0.0, tmin = INFINITY, tl = -INFINITY;
     const sb_input *last = NULL;
+    sb_input last_q;
     const uint32_t *e = v->e;
     if (nr == 1) {
       for (uint32_t j = 0; j < v->n; j++) {
-        const sb_arr *a = &tab[e[j]];
-        sw[0] += a->w * a->g[0];
-        wpos += 0.5 * (a->w + fabs(a->w));   /* max(w, 0) exactly, without a branch */
+        const sb_input a = sb_ev_in_(at, e[j]);
+        sw[0] += a.w * a.g[0];
+        wpos += 0.5 * (a.w + fabs(a.w));   /* max(w, 0) exactly, without a branch */
       }
       for (uint32_t j = 0; j < nP; j++) sw[0] += P[j].w * P[j].g[0];
     } else {
       for (uint32_t j = 0; j < v->n; j++) {
-        const sb_arr *a = &tab[e[j]];
-        for (int r = 0; r < nr; r++) sw[r] += a->w * a->g[r];
-        wpos += 0.5 * (a->w + fabs(a->w));
+        const sb_input a = sb_ev_in_(at, e[j]);
+        for (int r = 0; r < nr; r++) sw[r] += a.w * a.g[r];
+        wpos += 0.5 * (a.w + fabs(a.w));
       }
       for (uint32_t j = 0; j < nP; j++)
         for (int r = 0; r < nr; r++) sw[r] += P[j].w * P[j].g[r];
     }
     if (v->n && !at->unsorted) {   /* the queue is in time order */
-      tmin = tab[e[0]].t;
-      tl = tab[e[v->n - 1]].t;
-      last = &tab[e[v->n - 1]];
+      tmin = sb_ev_t_(at, e[0]);
+      last_q = sb_ev_in_(at, e[v->n - 1]);
+      tl = last_q.t;
+      last = &last_q;
     } else
       for (uint32_t j = 0; j < v->n; j++) {
-        const sb_arr *a = &tab[e[j]];
-        tmin = a->t < tmin ? a->t : tmin;
-        if (a->t >= tl) { tl = a->t; last = a; }
+        const sb_input a = sb_ev_in_(at, e[j]);
+        tmin = a.t < tmin ? a.t : tmin;
+        if (a.t >= tl) { tl = a.t; last_q = a; last = &last_q; }
       }
     if (nP) {
       wpos += ps->w > 0 ? (double)nP * ps->w : 0.0;
@@ -865,7 +888,7 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
     }
   }
   uint32_t unsorted = 0;   /* a queue of a time-ordered table is in time order */
-  for (uint32_t j = 1; at->unsorted && j < v->n && !unsorted; j++) unsorted = tab[v->e[j]].t < tab[v->e[j - 1]].t;
+  for (uint32_t j = 1; at->unsorted && j < v->n && !unsorted; j++) unsorted = sb_ev_t_(at, v->e[j]) < sb_ev_t_(at, v->e[j - 1]);
   if (unsorted) {
     if (v->n > net->scratch_cap[tid]) {
       uint32_t *sc = sb_realloc(net->scratch[tid], v->n * sizeof *sc);
@@ -873,7 +896,7 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
       net->scratch[tid] = sc;
       net->scratch_cap[tid] = v->n;
     }
-    sort_events(v->e, v->n, net->scratch[tid], tab);
+    sort_events(v->e, v->n, net->scratch[tid], at);
   }
   /* merge, queued first on ties (as process_neuron), without a branch on the source: both
    * lists end in an infinite time (the Poisson list in its spare slot) */
@@ -882,7 +905,8 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
   {
     static const sb_input inf_in = {INFINITY, 0.0, {1.0, 1.0, 1.0}};
     const uint32_t *e = v->e, nqv = v->n;
-    const sb_input *pp = nP ? P : &inf_in, *qa = nqv ? &tab[e[0]] : &inf_in;
+    sb_input qcur = nqv ? sb_ev_in_(at, e[0]) : inf_in;
+    const sb_input *pp = nP ? P : &inf_in, *qa = &qcur;
     uint32_t ip = 0;
     if (nP) P[nP] = inf_in;
     for (;;) {
@@ -898,7 +922,7 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
         M[nM] = *src;
       nq += fq;
       ip += 1 - fq;
-      qa = nq < nqv ? &tab[e[nq]] : &inf_in;
+      if (fq) qcur = nq < nqv ? sb_ev_in_(at, e[nq]) : inf_in;
       if (M[nM].t < t) {   /* rounded just below the state time */
         M[nM].t = t;
         for (int j = 0; j < nr; j++) M[nM].g[j] = exp((t - t_f) * rates[j]);
@@ -1070,7 +1094,7 @@ static int process_partition(sb_net *net, int k, double t0, double t1, int full)
 
 /* ---- delivery ---- */
 
-/* An event with its own arrival entry (per-synapse weight or delay), for neuron gid of partition k. */
+/* An event with its own arrival entry (per-synapse delay, plastic weight, dense or conv layer), for neuron gid of partition k. */
 static inline int push(sb_net *net, int k, size_t gid, double t, double w, const sb_pop *tp) {
   uint64_t b = sb_bin_(net, t);
   size_t sl = (size_t)(b % (uint64_t)net->S);
@@ -1204,18 +1228,22 @@ static int deliver_partition(sb_net *net, int k) {
                 have = 1;
                 if ((!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, idx)) return SB_ENOMEM;
               }
-            } else {
+            } else {   /* per-synapse weights: one shared arrival, a weighted event (sb_warr) per target */
+              int have = 0;
+              uint32_t widx;
               for (uint32_t y = a; y < e; y++) {
                 uint32_t l = tg[y];
                 sb_evvec *v = &base[l];
-                x.w = (double)c->w[y];
                 if (eager && !v->n && eok[l] && ta <= tsafe[l]) {
+                  x.w = (double)c->w[y];
                   rc = psc_exp ? eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 1)
                                : eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 0);
                   if (rc > 0) continue;
                   if (rc < 0) return SB_ENOMEM;
                 }
-                if (arr_add(tab, &x, &idx) || (!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, idx))
+                if (!have && arr_add(tab, &x, &idx)) return SB_ENOMEM;
+                have = 1;
+                if (warr_add(tab, idx, c->w[y], &widx) || (!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, widx))
                   return SB_ENOMEM;
               }
             }
@@ -1496,7 +1524,7 @@ int sb_net_run(sb_net *net, double t_stop) {
         if (r) thread_error(net, r);
         if (full) {   /* slot consumed */
           sb_arrtab *a = &net->arr[(size_t)(net->k % (uint64_t)net->S) * (size_t)net->threads + (size_t)k];
-          a->n = 0;
+          a->n = a->wn = 0;
           a->unsorted = 0;
         }
       }
@@ -1577,7 +1605,7 @@ int sb_net_reset(sb_net *net) {
   if (!net->prepared) return SB_OK;
   if (net->n_plastic) sb_plastic_reset_(net);
   for (size_t i = 0; i < (size_t)net->S * net->n; i++) net->ev[i].n = 0;
-  for (size_t i = 0; i < (size_t)net->S * (size_t)net->threads; i++) net->arr[i].n = 0, net->arr[i].unsorted = 0, net->act[i].n = 0;
+  for (size_t i = 0; i < (size_t)net->S * (size_t)net->threads; i++) net->arr[i].n = net->arr[i].wn = 0, net->arr[i].unsorted = 0, net->act[i].n = 0;
   for (int k = 0; k < net->threads; k++) net->pmode[k] = 2;
   for (size_t g = 0; g < net->n; g++) net->stim_pos[g] = net->stim_first[g];
   memset(net->count, 0, net->n * sizeof *net->count);

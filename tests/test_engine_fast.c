@@ -3,7 +3,8 @@
  * closed-form PSP/PSC response sums and against the generic per-event path; the ziggurat Poisson input against the
  * exponential inter-arrival distribution; the activation lists of the window scan against one
  * run; 4-byte indexed queues under per-synapse weights and
- * delays against the generic path. */
+ * delays against the generic path; weighted events (per-synapse weights, constant delay) against
+ * the same weights stored once per projection, bit for bit. */
 #include "sim/sim.h"
 #include "sim/internal.h"   /* eager_off: the queued path as the reference for inputs at delivery */
 #include "tests/testutil.h"
@@ -61,7 +62,11 @@ static void test_frame_psp_sum(void **state) {
 
 /* A small Brunel network (delta synapses, Poisson input, delay 1.5 ms): the frame path (no
  * recordings) and the generic path (a state recording on every neuron) give the same spikes
- * and final potentials within 1e-9 mV, for 1 and 2 threads. */
+ * and final potentials within 1e-9 mV, for 1 and 2 threads. drawn: 0 constant weights and
+ * delays; 1 per-synapse weights and delays (an arrival per event); 2 per-synapse weights (normal
+ * with sd 0: every synapse stores the constant's value, exact in float) and a constant delay
+ * (weighted events, sb_warr); 3 as 2 with the inhibitory delay 2.0 ms (arrivals of a slot out of
+ * time order: weighted and plain entries sorted together); 4 as 0 with that delay. */
 static sb_net *brunel(int threads, int record, int drawn) {
   sb_net *net = sb_net_alloc(11, threads);
   assert_non_null(net);
@@ -77,10 +82,15 @@ static sb_net *brunel(int threads, int record, int drawn) {
   sb_conn_spec ce = {.rule = SB_RULE_FIXED_INDEGREE, .indegree = 80, .allow_autapses = 1, .allow_multapses = 1};
   sb_conn_spec ci = {.rule = SB_RULE_FIXED_INDEGREE, .indegree = 20, .allow_autapses = 1, .allow_multapses = 1};
   sb_syn_spec se = syn_const(0.5, 1.5), si = syn_const(-2.5, 1.5);
-  if (drawn) {   /* per-synapse weights and delays: one arrival entry per event */
+  if (drawn == 1) {   /* per-synapse weights and delays: one arrival entry per event */
     se.weight = (sb_dist){SB_DIST_UNIFORM, 0.4, 0.6, 0, 0};
     se.delay = (sb_dist){SB_DIST_UNIFORM, 1.5, 3.0, 0, 0};
   }
+  if (drawn == 2 || drawn == 3) {
+    se.weight = (sb_dist){SB_DIST_NORMAL, 0.5, 0.0, 0, 0};
+    si.weight = (sb_dist){SB_DIST_NORMAL, -2.5, 0.0, 0, 0};
+  }
+  if (drawn == 3 || drawn == 4) si.delay.a = 2.0;
   for (int t = 0; t < 2; t++) {
     int tgt = t ? i : e;
     assert_int_equal(sb_net_connect(net, e, tgt, &ce, &se, NULL), SB_OK);
@@ -119,12 +129,20 @@ static void compare(sb_net *a, sb_net *b, size_t *total, double tol) {
 
 static void test_frame_equals_generic(void **state) {
   (void)state;
-  for (int drawn = 0; drawn < 2; drawn++) {
+  for (int drawn = 0; drawn < 4; drawn++) {
     sb_net *fast = brunel(1, 0, drawn), *gen = brunel(1, 1, drawn), *fast2 = brunel(2, 0, drawn);
     size_t total = 0;
     compare(fast, gen, &total, 0.0);
     assert_true(total > 1000);   /* the network is active: the comparison means something */
     compare(fast, fast2, &total, 0.0);
+    if (drawn >= 2) {   /* weighted events against the same weights stored once per projection */
+      sb_net *ref = brunel(1, 0, drawn == 2 ? 0 : 4);
+      compare(fast, ref, &total, 0.0);
+      sb_net_counters c;
+      sb_net_get_counters(fast, &c);
+      assert_true(c.syn_events > 100000);
+      sb_net_free(ref);
+    }
     sb_net_free(fast);
     sb_net_free(gen);
     sb_net_free(fast2);
