@@ -3,7 +3,8 @@
  * another thread count) writes spikes and state samples bit-identical to an uninterrupted run;
  * SIGTERM partway writes a checkpoint holding the spikes so far, exits 3 and leaves no output
  * under the final name; bad checkpoints are refused with exit 2. The model mixes exact
- * (psc_exp, psc_delta) neurons, drawn weights and delays, Poisson, spike and dc generators.
+ * (psc_exp, psc_delta) neurons, drawn weights and delays (and drawn weights with a constant delay:
+ * weighted events in the queues at checkpoint time), Poisson, spike and dc generators.
  * A plastic network (tests/ref/stdp_net.json: three STDP rules, weight snapshots) resumed with
  * another thread count gives the same spikes, final weights and snapshots, bit for bit. */
 #include "sim/sim.h"
@@ -25,7 +26,8 @@ static const char model_text[] =
     "\"weight\": {\"distribution\": \"uniform\", \"min\": 50, \"max\": 120}, \"delay\": {\"distribution\": \"uniform\", "
     "\"min\": 0.5, \"max\": 3.0}},\n"
     "   {\"source\": \"inh\", \"target\": \"exc\", \"rule\": \"fixed_indegree\", \"indegree\": 10, \"weight\": -300.0, \"delay\": 1.0},\n"
-    "   {\"source\": \"exc\", \"target\": \"inh\", \"rule\": \"fixed_indegree\", \"indegree\": 40, \"weight\": 0.5, \"delay\": 1.0}],\n"
+    "   {\"source\": \"exc\", \"target\": \"inh\", \"rule\": \"fixed_indegree\", \"indegree\": 40, \"weight\": {\"distribution\": "
+    "\"normal\", \"mean\": 0.5, \"std\": 0.1}, \"delay\": 1.0}],\n"
     " \"stimuli\": [{\"model\": \"poisson_generator\", \"target\": \"exc\", \"params\": {\"rate\": 3000}, \"weight\": 60, \"delay\": 1.0},\n"
     "   {\"model\": \"poisson_generator\", \"target\": \"inh\", \"params\": {\"rate\": 2000}, \"weight\": 0.5, \"delay\": 1.5},\n"
     "   {\"model\": \"spike_generator\", \"target\": \"exc\", \"node_ids\": [0, 1, 2], \"params\": {\"spike_times\": [10, 150.5, "
