@@ -3,7 +3,9 @@
 spikebridge vs Brian2's C++ standalone mode, same thread count, same machine, same run.
 Not a test. Usage (Debian python3 with python3-brian and g++):
     /usr/bin/python3 bench/engine_vs_brian2.py [--t-stop S] [--brunel-t-stop S] [--threads N] [--reps R]
-        [--only cuba|brunel] [--base OLD_BINARY]
+        [--only cuba|brunel|brunel_w] [--base OLD_BINARY]
+--only brunel_w (not in the default set) runs Brunel with per-synapse weights drawn from a normal
+distribution (sd 10% of the mean) in both simulators.
 --base also times another spikebridge binary (e.g. a build of an older commit) in the same loop,
 for before/after figures on the same machine state.
 Prints, per network: wall time per biological second for both (median of R runs; Brian2's is
@@ -25,6 +27,7 @@ def brian_build(net, T, threads, d):
     set_device('cpp_standalone', directory=d, build_on_run=False)
     prefs.devices.cpp_standalone.openmp_threads = threads
     seed(1)
+    weighted = net == 'brunel_w'
     if net == 'cuba':
         taum = 20 * ms; taue = 5 * ms; taui = 10 * ms; Vt = -50 * mV; Vr = -60 * mV; El = -49 * mV
         eqs = '''dv/dt = (ge+gi-(v-El))/taum : volt (unless refractory)
@@ -44,10 +47,17 @@ def brian_build(net, T, threads, d):
         G.v = 'rand()*theta'
         rng = np.random.RandomState(1)
         post = np.repeat(np.arange(NE + NI), CE)
-        Se = Synapses(G, G, on_pre='v_post += J*int(not_refractory_post)', delay=D)
+        if weighted:   # per-synapse weights, normal with sd 10% of the mean
+            Se = Synapses(G, G, 'w : volt', on_pre='v_post += w*int(not_refractory_post)', delay=D)
+            Si = Synapses(G, G, 'w : volt', on_pre='v_post += w*int(not_refractory_post)', delay=D)
+        else:
+            Se = Synapses(G, G, on_pre='v_post += J*int(not_refractory_post)', delay=D)
+            Si = Synapses(G, G, on_pre='v_post += -g*J*int(not_refractory_post)', delay=D)
         Se.connect(i=rng.randint(0, NE, (NE + NI) * CE), j=post)
-        Si = Synapses(G, G, on_pre='v_post += -g*J*int(not_refractory_post)', delay=D)
         Si.connect(i=rng.randint(NE, NE + NI, (NE + NI) * CI), j=np.repeat(np.arange(NE + NI), CI))
+        if weighted:
+            Se.w = 'J*(1 + 0.1*randn())'
+            Si.w = '-g*J*(1 + 0.1*randn())'
         # assigned: Brian2's magic network only runs objects that are still referenced (an
         # unassigned PoissonInput is garbage-collected at once and the network stays silent)
         ext = PoissonInput(G, 'v', N=CE, rate=20 * Hz, weight='J*int(not_refractory)')
@@ -82,12 +92,17 @@ CPU = {}
 RATES = {}
 
 
-def ours(model, T, threads, binary=BIN):
+# brunel_w: the same normal weights as Brian2's (sd 10% of the mean)
+WEIGHTED = [a for k, m in ((0, 0.1), (1, 0.1), (2, -0.5), (3, -0.5))
+            for a in ('--set', 'projections[%d].weight={"distribution":"normal","mean":%g,"std":%g}' % (k, m, abs(m) / 10))]
+
+
+def ours(model, T, threads, binary=BIN, extra=()):
     o = tempfile.mktemp(suffix='.h5')
     t0 = time.time()
     c0 = cpu_children()
-    out = subprocess.run([binary, 'run', model, '--t-stop', str(T * 1000), '--threads', str(threads), '-o', o, '-q'],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([binary, 'run', model, '--t-stop', str(T * 1000), '--threads', str(threads), '-o', o, '-q']
+                         + list(extra), check=True, capture_output=True, text=True).stdout
     total = time.time() - t0
     CPU['ours'] = cpu_children() - c0
     os.unlink(o)
@@ -106,15 +121,17 @@ def main():
     ap.add_argument('--brunel-t-stop', type=float, default=10.0, help='Brunel biological seconds')
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--reps', type=int, default=3)
-    ap.add_argument('--only', choices=['cuba', 'brunel'])
+    ap.add_argument('--only', choices=['cuba', 'brunel', 'brunel_w'])
     ap.add_argument('--base', help='another spikebridge binary to time in the same loop (before/after)')
     a = ap.parse_args()
     print('spikebridge engine vs Brian2 %s cpp_standalone, %d thread(s), OMP/OpenBLAS threads pinned; '
           'machine load at start: %s' % (__import__('brian2').__version__, a.threads, os.getloadavg()))
     for net, model, T in (('cuba', 'models/snn/cuba.json', a.t_stop),
-                          ('brunel', 'models/snn/brunel_delta.json', a.brunel_t_stop)):
-        if a.only and a.only != net:
+                          ('brunel', 'models/snn/brunel_delta.json', a.brunel_t_stop),
+                          ('brunel_w', 'models/snn/brunel_delta.json', a.brunel_t_stop)):
+        if (a.only and a.only != net) or (not a.only and net == 'brunel_w'):
             continue
+        extra = WEIGHTED if net == 'brunel_w' else ()
         d = tempfile.mkdtemp(prefix='sb_brian_%s_' % net)
         try:
             mon, n_exc, n = brian_build(net, T, a.threads, d)
@@ -122,10 +139,10 @@ def main():
             for r in range(a.reps):
                 w, brss = brian_time(d)
                 bt.append(w); bc.append(CPU['brian'])
-                sim, total, ev, bps, rss = ours(os.path.join(ROOT, model), T, a.threads)
+                sim, total, ev, bps, rss = ours(os.path.join(ROOT, model), T, a.threads, extra=extra)
                 ot.append(sim); ots.append(total); oc.append(CPU['ours'])
                 if a.base:
-                    old.append(ours(os.path.join(ROOT, model), T, a.threads, a.base)[0])
+                    old.append(ours(os.path.join(ROOT, model), T, a.threads, a.base, extra)[0])
             b, s, st = statistics.median(bt), statistics.median(ot), statistics.median(ots)
             print('%-7s T=%gs  Brian2 %.3f s/bio-s (whole binary, peak RSS %.0f MB) | spikebridge %.3f s/bio-s '
                   'simulation, %.3f s/bio-s whole command | ratio Brian2/ours %.2f (sim), %.2f (whole) | '
