@@ -338,16 +338,51 @@ int sb_net_get_state(const sb_net *net, int pop, const char *var, double *values
 
 /* ---- distributions ---- */
 
+/* A standard normal variate conditioned on [lo, hi] (lo < hi), exact for any interval, however far
+ * in a tail: Robert 1995 (Stat. Comput. 5:121, "Simulation of truncated normal variables"). A
+ * uniform proposal on a narrow interval, a translated exponential (rate alpha) in a tail, each
+ * accepted with the ratio of the densities to its bound. */
+static double trunc_std_normal(double lo, double hi, gsl_rng *r) {
+  if (hi <= 0) return -trunc_std_normal(-hi, -lo, r);
+  if (lo < 0) {   /* holds 0 */
+    if (hi - lo > 1.0)   /* at least 38% of the mass: plain rejection */
+      for (;;) {
+        double x = gsl_ran_gaussian_ziggurat(r, 1.0);
+        if (x >= lo && x <= hi) return x;
+      }
+    for (;;) {   /* uniform proposal, density bound at 0 */
+      double x = lo + (hi - lo) * gsl_rng_uniform(r);
+      if (gsl_rng_uniform(r) <= exp(-0.5 * x * x)) return x;
+    }
+  }
+  double alpha = 0.5 * (lo + sqrt(lo * lo + 4.0));
+  if (alpha * (hi - lo) < 1.0)
+    for (;;) {   /* narrow: uniform proposal, density bound at lo */
+      double x = lo + (hi - lo) * gsl_rng_uniform(r);
+      if (gsl_rng_uniform(r) <= exp(0.5 * (lo - x) * (lo + x))) return x;
+    }
+  for (;;) {   /* tail: lo + Exp(alpha) */
+    double x = lo + gsl_ran_exponential(r, 1.0 / alpha);
+    if (x <= hi && gsl_rng_uniform(r) <= exp(-0.5 * (x - alpha) * (x - alpha))) return x;
+  }
+}
+
 double sb_dist_draw(const sb_dist *d, gsl_rng *r) {
   switch (d->kind) {
     case SB_DIST_UNIFORM: return gsl_ran_flat(r, d->a, d->b);
     case SB_DIST_NORMAL: return d->a + gsl_ran_gaussian_ziggurat(r, d->b);
-    case SB_DIST_NORMAL_CLIPPED:
-      for (int i = 0; i < 1000; i++) {
+    case SB_DIST_NORMAL_CLIPPED: {
+      /* redraw (NEST); after 100 misses (less than ~5% of the mass inside) the exact sampler of the
+       * truncated normal instead: either way the value has the truncated distribution. It returned
+       * the nearer bound after 1000 misses: [3, 4] sd gave 27% of the values exactly 3. */
+      for (int i = 0; i < 100; i++) {
         double x = d->a + gsl_ran_gaussian_ziggurat(r, d->b);
         if (x >= d->c && x <= d->d) return x;
       }
-      return d->a < d->c ? d->c : d->a > d->d ? d->d : d->a;
+      if (!(d->b > 0)) return d->a;   /* sb_dist_check: inside [min, max] */
+      double x = d->a + d->b * trunc_std_normal((d->c - d->a) / d->b, (d->d - d->a) / d->b, r);
+      return x < d->c ? d->c : x > d->d ? d->d : x;   /* the scaling's rounding */
+    }
     case SB_DIST_LOGNORMAL: return gsl_ran_lognormal(r, d->a, d->b);
     default: return d->a;
   }
@@ -368,8 +403,12 @@ int sb_dist_check(const sb_dist *d) {
         SB_ERROR(SB_EINVAL, "%s: must be >= 0 (got %g)", d->kind == SB_DIST_NORMAL ? "std" : "sigma", d->b);
       return SB_OK;
     case SB_DIST_NORMAL_CLIPPED:
-      if (!(d->b >= 0)) SB_ERROR(SB_EINVAL, "std: must be >= 0 (got %g)", d->b);
-      if (!(d->c < d->d)) SB_ERROR(SB_EINVAL, "max: must be > min = %g (got %g)", d->c, d->d);
+      if (!(d->b >= 0) || !isfinite(d->b)) SB_ERROR(SB_EINVAL, "std: must be >= 0 (got %g)", d->b);
+      if (!isfinite(d->a)) SB_ERROR(SB_EINVAL, "mean: must be finite (got %g)", d->a);
+      if (!(d->c < d->d) || !isfinite(d->c) || !isfinite(d->d))
+        SB_ERROR(SB_EINVAL, "max: must be > min = %g (got %g)", d->c, d->d);
+      if (d->b == 0 && !(d->a >= d->c && d->a <= d->d))
+        SB_ERROR(SB_EINVAL, "mean: with std 0 must be inside [min, max] = [%g, %g] (got %g)", d->c, d->d, d->a);
       return SB_OK;
     default: SB_ERROR(SB_EINVAL, "unknown distribution kind %d", d->kind);
   }

@@ -75,7 +75,9 @@ enum { SB_DIST_CONST, SB_DIST_UNIFORM, SB_DIST_NORMAL, SB_DIST_NORMAL_CLIPPED, S
 /* const: a; uniform: [a=min, b=max); normal: mean a, std b; normal_clipped: normal(a, b)
  * redrawn until inside [c=min, d=max] (NEST's redraw semantics); lognormal: exp(normal(a=mu, b=sigma)). */
 typedef struct { int kind; double a, b, c, d; } sb_dist;
-/* One draw with GSL's samplers (gsl_ran_flat, gsl_ran_gaussian_ziggurat, gsl_ran_lognormal). */
+/* One draw with GSL's samplers (gsl_ran_flat, gsl_ran_gaussian_ziggurat, gsl_ran_lognormal);
+ * normal_clipped redraws, and after 100 misses samples the truncated normal exactly (Robert 1995),
+ * so it is correct for intervals far in a tail. */
 double sb_dist_draw(const sb_dist *dist, gsl_rng *r);
 /* Check a distribution's parameters (std >= 0, min < max, ...). SB_EINVAL "<field>: ..." */
 int sb_dist_check(const sb_dist *dist);

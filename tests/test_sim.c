@@ -4,7 +4,10 @@
 #include "sim/sim.h"
 #include "tests/testutil.h"
 
+#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_errno.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_sf_erf.h>
 
 static sb_net *two_pops(int threads, size_t ns, size_t nt, int *a, int *b) {
   sb_net *net = sb_net_alloc(2385, threads);
@@ -190,6 +193,77 @@ static void test_distributions(void **state) {
   assert_int_equal(sb_net_connect(net, a, b, &c, &yd, &p), SB_EINVAL);
   check_contains(sb_last_error(), "below min_delay");
   sb_net_free(net);
+}
+
+/* Mean and sd of N(m, s^2) conditioned on [lo, hi] (s > 0), from the standardized bounds a, b:
+ * mean = m + s (phi(a) - phi(b)) / Z, var = s^2 (1 + (a phi(a) - b phi(b)) / Z - ((phi(a) - phi(b)) / Z)^2),
+ * Z = Phi(b) - Phi(a). In a tail the ratios are taken through the hazard phi/Q (gsl_sf_hazard), so
+ * that [50, 51] sd does not underflow. */
+static void trunc_moments(double m, double s, double lo, double hi, double *mean, double *sd) {
+  double a = (lo - m) / s, b = (hi - m) / s, sign = 1.0, p, q;
+  if (b <= 0) {   /* mirror into the upper half */
+    double t = a;
+    a = -b;
+    b = -t;
+    sign = -1.0;
+  }
+  if (a >= 0) {
+    double ha = gsl_sf_hazard(a), hb = gsl_sf_hazard(b), r = exp(-0.5 * (b - a) * (b + a));   /* phi(b)/phi(a) */
+    p = ha / (1.0 - r * ha / hb);   /* phi(a)/Z with Z/Q(a) = 1 - Q(b)/Q(a) */
+    q = r * p;
+  } else {
+    double z = gsl_cdf_ugaussian_P(b) - gsl_cdf_ugaussian_P(a);
+    p = gsl_ran_ugaussian_pdf(a) / z;
+    q = gsl_ran_ugaussian_pdf(b) / z;
+  }
+  double mu = p - q;
+  *mean = m + s * sign * mu;
+  *sd = s * sqrt(1.0 + a * p - b * q - mu * mu);
+}
+
+/* normal_clipped is the normal conditioned on [min, max] (NEST's redraw), also far in a tail where
+ * almost every plain draw misses: sample mean within 5 standard errors and sd within 3% of the
+ * analytic truncated moments, every value inside, none stuck at a bound (the old sampler returned
+ * the nearer bound after 1000 misses: on [3, 4] sd, 27% of the values were exactly 3). */
+static void test_truncated_normal(void **state) {
+  (void)state;
+  const sb_dist cases[] = {
+      {SB_DIST_NORMAL_CLIPPED, 0.0, 1.0, 3.0, 4.0},       /* upper tail, exponential proposal */
+      {SB_DIST_NORMAL_CLIPPED, 0.0, 1.0, 50.0, 51.0},     /* far tail */
+      {SB_DIST_NORMAL_CLIPPED, 1.0, 0.1, 1.5, 2.0},       /* a delay: [5, 10] sd */
+      {SB_DIST_NORMAL_CLIPPED, 0.0, 2.0, -9.0, -8.98},    /* narrow, lower tail: uniform proposal */
+      {SB_DIST_NORMAL_CLIPPED, 3.0, 1.0, 2.99, 3.02},     /* narrow around the mean */
+      {SB_DIST_NORMAL_CLIPPED, 1.0, 1.0, 0.5, 1.5},       /* plain redraws */
+      {SB_DIST_NORMAL_CLIPPED, -2.0, 0.5, -10.0, -3.2},   /* lower tail, wide */
+  };
+  const int N = 100000;
+  gsl_rng *r = sb_rng_alloc(7, SB_RNG_USER, 1);
+  assert_non_null(r);
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    const sb_dist *d = &cases[c];
+    assert_int_equal(sb_dist_check(d), SB_OK);
+    double s = 0, s2 = 0;
+    int at_bound = 0;
+    for (int i = 0; i < N; i++) {
+      double x = sb_dist_draw(d, r);
+      assert_true(x >= d->c && x <= d->d);
+      at_bound += x == d->c || x == d->d;
+      s += x;
+      s2 += x * x;
+    }
+    double m = s / N, sd = sqrt(fmax(s2 / N - m * m, 0.0)), want_m, want_sd;
+    trunc_moments(d->a, d->b, d->c, d->d, &want_m, &want_sd);
+    check_abs(m, want_m, 5.0 * want_sd / sqrt((double)N), "case %zu: mean (truncated normal)", c);
+    check_rel(sd, want_sd, 0.03, "case %zu: sd (truncated normal)", c);
+    assert_true(at_bound < 5);
+  }
+  gsl_rng_free(r);
+  /* std 0: the mean itself, which must lie inside */
+  sb_dist z = {SB_DIST_NORMAL_CLIPPED, 2.0, 0.0, 1.0, 3.0};
+  assert_int_equal(sb_dist_check(&z), SB_OK);
+  z.a = 5.0;
+  assert_int_equal(sb_dist_check(&z), SB_EINVAL);
+  check_contains(sb_last_error(), "with std 0 must be inside [min, max]");
 }
 
 /* ---- storage kinds against direct computation ---- */
@@ -489,6 +563,7 @@ int main(void) {
       cmocka_unit_test(test_rules_counts),
       cmocka_unit_test(test_rules_thread_invariant),
       cmocka_unit_test(test_distributions),
+      cmocka_unit_test(test_truncated_normal),
       cmocka_unit_test(test_dense_and_conv),
       cmocka_unit_test(test_poisson_rate_and_independence),
       cmocka_unit_test(test_api_errors),
