@@ -719,6 +719,13 @@ static int load_projection(const ctx *c, size_t idx, const json_t *j) {
       snprintf(p2, sizeof p2, "%s.%s", path, own[q].key);
       FAIL(c, p2, "a parameter of rule %s, not of rule %s", own[q].owner, json_string_value(json_object_get(j, "rule")));
     }
+  /* explicit lists replace the single value: both would leave one of them unused */
+  static const char *const lists[][2] = {{"weights", "weight"}, {"delays", "delay"}};
+  for (int q = 0; q < 2; q++)
+    if (json_object_get(j, lists[q][0]) && json_object_get(j, lists[q][1])) {
+      snprintf(p2, sizeof p2, "%s.%s", path, lists[q][1]);
+      FAIL(c, p2, "give either %s (one per synapse) or %s, not both", lists[q][0], lists[q][1]);
+    }
   if (rule == 7) {   /* conv: shared kernel */
     sb_net_conv_shape sh = {0};
     long v[4];
