@@ -542,7 +542,8 @@ static int precheck_size(const ctx *c, const json_t *pops, const json_t *projs) 
     double ns = ps ? num_or_neg(json_object_get(ps, "n")) : -1, nt = pt ? num_or_neg(json_object_get(pt, "n")) : -1;
     const char *rule = json_is_string(jr) ? json_string_value(jr) : "", *field = "rule";
     const json_t *st = json_object_get(j, "storage");
-    if (ns < 0 || nt < 0 || (json_is_string(st) && strcmp(json_string_value(st), "sparse"))) continue;
+    if (ns < 0 || nt < 0 || ns >= 4294967296.0 || nt >= 4294967296.0 || (json_is_string(st) && strcmp(json_string_value(st), "sparse")))
+      continue;   /* a population out of range: the loader names it */
     double syn = -1, x;
     if (!strcmp(rule, "all_to_all")) syn = ns * nt;
     else if (!strcmp(rule, "one_to_one")) syn = nt;

@@ -551,8 +551,8 @@ static void add_syn(const conn_ctx *x, synbuf *b, gsl_rng *r, uint32_t s, uint32
   }
   if (x->keep_d) {
     double df = (double)(float)d;
-    if (!(df >= x->net->min_delay)) {
-      *bad = 1;
+    if (!(df >= x->net->min_delay) || !isfinite(df)) {   /* stored as float32: 1e39 became inf */
+      *bad = isfinite(df) ? 1 : 3;
       *bad_d = d;
     }
     if (df < *dmin) *dmin = df;
@@ -646,6 +646,7 @@ static int gen_partition(const conn_ctx *x, uint32_t lo, uint32_t hi, synbuf *b,
           double d = c->delays ? c->delays[i] : x->keep_d ? sb_dist_draw(&x->y->delay, rw) : x->y->delay.a;
           if (!own) continue;
           if (!(d >= x->net->min_delay)) { *bad = 1; *bad_d = d; }
+          else if (x->keep_d && !isfinite((float)d)) { *bad = 3; *bad_d = d; }
           if (x->keep_d) {
             if (d < *dmin) *dmin = d;
             if (d > *dmax) *dmax = d;
@@ -906,6 +907,8 @@ int sb_net_connect_sized_(sb_net *net, int src, int tgt, const sb_conn_spec *c, 
   p->nsyn = nsyn;
   p->bytes = bytes;
   if (!err && bad == 1) err = SB_SET_ERROR(SB_EINVAL, "delay: drawn delay %g ms is below min_delay = %g ms", bad_d, net->min_delay);
+  if (!err && bad == 3)
+    err = SB_SET_ERROR(SB_EINVAL, "delay: delay %g ms is beyond the range of the stored float32 (<= 3.4e38 ms)", bad_d);
   if (!err && bad == 2) err = drawn_weight_error(weight_check(net, tgt, bad_d), "");
   else if (err == SB_ENOMEM) SB_SET_ERROR(SB_ENOMEM, "out of memory building a projection");
   if (err) {

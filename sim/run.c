@@ -302,9 +302,10 @@ int sb_net_prepare_(sb_net *net) {
   size_t n = net->n;
   if (n == 0) SB_ERROR(SB_EINVAL, "the network has no neurons");
   double dmin = INFINITY, dmax = 0;
+  int imax = -1;   /* the projection with the longest delay, named when the queues cannot be held */
   for (int i = 0; i < net->n_projs; i++) {
     if (net->projs[i].dmin < dmin) dmin = net->projs[i].dmin;
-    if (net->projs[i].dmax > dmax) dmax = net->projs[i].dmax;
+    if (net->projs[i].dmax > dmax) dmax = net->projs[i].dmax, imax = i;
   }
   net->W = dmin < SB_MAX_WINDOW ? dmin : SB_MAX_WINDOW;
   net->inv_W = 1.0 / net->W;
@@ -312,10 +313,13 @@ int sb_net_prepare_(sb_net *net) {
   double slots = ceil(dmax / net->W) + 2, need = slots * (double)n * (double)(sizeof *net->ev + sizeof *net->arr);
   const char *what;
   double have = (double)sb_mem_limit(&what);
-  if (!(slots < 1e9) || need > have)
-    SB_ERROR(SB_EINVAL, "delays: the longest delay, %g ms, spans %.3g windows of the shortest, %g ms; their event queues "
-             "for %zu neurons need %.3g GB, more than the %.3g GB of %s", dmax, slots - 2, net->W, n, need / 1e9,
+  if (!(slots < 1e9) || need > have) {
+    char where[64] = "delays";
+    if (imax >= 0) snprintf(where, sizeof where, "projections[%d].delay", imax);
+    SB_ERROR(SB_EINVAL, "%s: the longest delay, %g ms, spans %.3g windows of the shortest, %g ms; their event queues "
+             "for %zu neurons need %.3g GB, more than the %.3g GB of %s", where, dmax, slots - 2, net->W, n, need / 1e9,
              have / 1e9, what);
+  }
   net->S = (int)slots;
   pthread_once(&zig_once, zig_setup);
   net->ev = sb_calloc((size_t)net->S * n, sizeof *net->ev);

@@ -417,7 +417,7 @@ static void test_absurd_values(void **state) {
   check_contains(out, "A.h5 ends at 200 ms (from the file); rates up to --t-stop 300 ms count the time after it as silence");
   /* a delay of 1e300 ms: its window count wrapped the queue's size (out of memory for 2^64 bytes) */
   assert_int_equal(run_t("run %s -o %s --quiet --set projections[0].delay=1e300", model, o), 2);
-  check_contains(out, "m.json: delays: the longest delay, 1e+300 ms, spans 2e+299 windows of the shortest, 5 ms; their "
+  check_contains(out, "m.json: projections[0].delay: the longest delay, 1e+300 ms, spans 2e+299 windows of the shortest, 5 ms; their "
                       "event queues for 40 neurons need");
   assert_false(sb_test_file_exists(o));
   /* state samples flushed once 64 MB are held, not only every flush_interval (1000 ms): 2000
@@ -509,6 +509,12 @@ static void test_set_paths(void **state) {
       /* an error at a sibling of the written path is the override's too */
       {"populations.exc.params.V_th=-80", "with --set populations.exc.params.V_th=-80: "},
       {"projections[0].nosuch=1", "with --set projections[0].nosuch=1: "},
+      /* delays beyond float32 or beyond what the queues can hold name the projection (named no field) */
+      {"projections[0].delay={\"distribution\": \"uniform\", \"min\": 0.5, \"max\": 1e40}",
+       "projections[0].delay: delay "},
+      {"projections[0].delay=1e40", "projections[0].delay: the longest delay, 1e+40 ms"},
+      /* a population beyond 2^32 - 1 neurons is named, not the projection into it */
+      {"populations.exc.n=5e9", "populations.exc.n: must be in [1, 4294967295] (got 5000000000)"},
       /* a key of another connection rule (was ignored) */
       {"projections[0].p=0.5", "projections[0].p: a parameter of rule pairwise_bernoulli, not of rule fixed_indegree"},
       /* and one whose value an error quotes as a bound, or an element of the written array */
