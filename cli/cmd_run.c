@@ -434,6 +434,8 @@ attached:;
   st = sb_net_run(m.net, m.t_stop);
   t_sim = sb_wall_time() - t_sim;
   sb_progress_done(&prog);
+  if (st == SB_ENOMEM)   /* queues and recordings grow with the activity: say when */
+    st = sb_error_prefix_(st, "%s: during the simulation (at t = %.6g ms of %.10g)", file, sb_net_time(m.net), m.t_stop);
   if (st) goto fail;
   if (sb_net_stopped(m.net)) {
     fprintf(stderr, "spikebridge run: stopped by signal %d at t = %.3f ms of %.10g; checkpoint (with the recordings so far) "

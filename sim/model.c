@@ -33,7 +33,7 @@ static int fail_(const ctx *c, const char *path, const char *fmt, ...) {
 static int relay(const ctx *c, int rc, const char *path) {
   char msg[768];
   snprintf(msg, sizeof msg, "%s", sb_last_error());
-  if (rc == SB_ENOMEM) return rc;
+  if (rc == SB_ENOMEM) SB_ERROR(rc, "%s: %s: %s", c->file, path, msg);   /* which part of the model ran out */
   SB_ERROR(rc, "%s: %s.%s", c->file, path, msg);
 }
 
