@@ -521,7 +521,7 @@ static int drawn_weight_error(int rc, const char *suffix) {
 }
 
 static int weight_check(const sb_net *net, int tgt, double w) {
-  if (!isfinite((float)w)) SB_ERROR(SB_EINVAL, "%g is beyond the range of the stored float32 (|w| <= 3.4e38)", w);
+  if (!isfinite((float)w)) SB_ERROR(SB_EINVAL, "%.9g is beyond the range of the stored float32 (|w| <= 3.40282347e38)", w);
   if (!(fabs(w) <= sb_neuron_weight_max(net->pops[tgt].type)))
     SB_ERROR(SB_EINVAL, "%g nS into %s is beyond the %g nS that conductance-based models integrate", w,
              net->pops[tgt].type->name, SB_COND_G_MAX);
