@@ -38,6 +38,7 @@ static int relay(const ctx *c, int rc, const char *path) {
 }
 
 static const char *type_name(const json_t *j) {
+  if (!j) return "nothing: the key is missing";   /* json_typeof(NULL) crashed (explicit without targets) */
   switch (json_typeof(j)) {
     case JSON_OBJECT: return "an object";
     case JSON_ARRAY: return "an array";

@@ -344,6 +344,8 @@ int sb_net_get_state(const sb_net *net, int pop, const char *var, double *values
  * accepted with the ratio of the densities to its bound. */
 static double trunc_std_normal(double lo, double hi, gsl_rng *r) {
   if (hi <= 0) return -trunc_std_normal(-hi, -lo, r);
+  /* beyond 1e150 sd the mass lies within 1/lo of lo, below lo's rounding (and lo * lo overflows) */
+  if (lo > 1e150) return lo;
   if (lo < 0) {   /* holds 0 */
     if (hi - lo > 1.0)   /* at least 38% of the mass: plain rejection */
       for (;;) {
@@ -463,6 +465,8 @@ static int commit_proj(sb_net *net, sb_proj *p, int *proj) {
 static int check_delay(const sb_net *net, double d) {
   if (!(d >= net->min_delay) || !isfinite(d))
     SB_ERROR(SB_EINVAL, "delay: must be >= min_delay = %g ms (got %g)", net->min_delay, d);
+  if (!isfinite((float)d))   /* as drawn ones, which are stored as float32 */
+    SB_ERROR(SB_EINVAL, "delay: %.9g ms is beyond the range of the stored float32 (<= 3.40282347e38 ms)", d);
   return SB_OK;
 }
 
@@ -552,7 +556,7 @@ static void add_syn(const conn_ctx *x, synbuf *b, gsl_rng *r, uint32_t s, uint32
   if (x->keep_d) {
     double df = (double)(float)d;
     if (!(df >= x->net->min_delay) || !isfinite(df)) {   /* stored as float32: 1e39 became inf */
-      *bad = isfinite(df) ? 1 : 3;
+      *bad = df == INFINITY ? 3 : 1;
       *bad_d = d;
     }
     if (df < *dmin) *dmin = df;
@@ -764,6 +768,8 @@ int sb_net_connect_sized_(sb_net *net, int src, int tgt, const sb_conn_spec *c, 
   if ((rc = sb_dist_check(&y->weight))) return sb_error_prefix_(rc, "weight");
   if ((rc = sb_dist_check(&y->delay))) return sb_error_prefix_(rc, "delay");
   if (y->delay.kind == SB_DIST_CONST && (rc = check_delay(net, y->delay.a))) return rc;
+  /* a constant weight obeys the same bounds as drawn and listed ones (1e40 ran into -inf states) */
+  if (y->weight.kind == SB_DIST_CONST && (rc = weight_check(net, tgt, y->weight.a))) return sb_error_prefix_(rc, "weight");
   size_t ns = net->pops[src].n, nt = net->pops[tgt].n;
   int same = src == tgt;
   size_t cand_s = same && !c->allow_autapses ? ns - 1 : ns;

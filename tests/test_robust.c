@@ -416,9 +416,12 @@ static void test_absurd_values(void **state) {
   check_contains(out, "warning: ");
   check_contains(out, "A.h5 ends at 200 ms (from the file); rates up to --t-stop 300 ms count the time after it as silence");
   /* a delay of 1e300 ms: its window count wrapped the queue's size (out of memory for 2^64 bytes) */
-  assert_int_equal(run_t("run %s -o %s --quiet --set projections[0].delay=1e300", model, o), 2);
-  check_contains(out, "m.json: projections[0].delay: the longest delay, 1e+300 ms, spans 2e+299 windows of the shortest, 5 ms; their "
+  assert_int_equal(run_t("run %s -o %s --quiet --set projections[0].delay=1e30", model, o), 2);
+  check_contains(out, "m.json: projections[0].delay: the longest delay, 1e+30 ms, spans 2e+29 windows of the shortest, 5 ms; their "
                       "event queues for 40 neurons need");
+  assert_false(sb_test_file_exists(o));
+  assert_int_equal(run_t("run %s -o %s --quiet --set projections[0].delay=1e300", model, o), 2);
+  check_contains(out, "m.json: projections[0].delay: 1e+300 ms is beyond the range of the stored float32");
   assert_false(sb_test_file_exists(o));
   /* state samples flushed once 64 MB are held, not only every flush_interval (1000 ms): 2000
    * neurons sampled every 0.001 ms for 30 ms are 240 MB (the run held them all: 293 MB peak) */
@@ -436,13 +439,13 @@ static void test_absurd_values(void **state) {
     assert_true(mb > 0 && mb < 200);
     remove(o);
   }
-  /* weights of +-1e308 into a current-based model: V_m and the currents became inf and NaN,
+  /* weights of 3e38 and -1e308 into a current-based model: V_m and the currents became inf and NaN,
    * the run exited 0 and its checkpoint could not be resumed. Now exit 1 naming the neuron and
    * variable, no output and no checkpoint */
   for (int ck = 0; ck < 2; ck++) {
     char cp[700];
     snprintf(cp, sizeof cp, "%s/inf.ckpt.h5", dir);
-    assert_int_equal(run_t("run %s -o %s --quiet --t-stop 50 --set projections[0].weight=1e308 --set stimuli[0].weight=-1e308 "
+    assert_int_equal(run_t("run %s -o %s --quiet --t-stop 50 --set projections[0].weight=3e38 --set stimuli[0].weight=-1e308 "
                            "%s --checkpoint %s", model, o, ck ? "--checkpoint-every 20" : "", cp), 1);
     check_contains(out, "the state is no longer finite (weights or inputs too large for iaf_psc_exp)");
     if (ck) check_contains(out, "; no checkpoint written");
@@ -512,7 +515,11 @@ static void test_set_paths(void **state) {
       /* delays beyond float32 or beyond what the queues can hold name the projection (named no field) */
       {"projections[0].delay={\"distribution\": \"uniform\", \"min\": 0.5, \"max\": 1e40}",
        "projections[0].delay: delay "},
-      {"projections[0].delay=1e40", "projections[0].delay: the longest delay, 1e+40 ms"},
+      {"projections[0].delay=1e40", "projections[0].delay: 1e+40 ms is beyond the range of the stored float32"},
+      {"projections[0].delay=1e30", "projections[0].delay: the longest delay, 1e+30 ms"},
+      {"projections[0].delay={\"distribution\": \"normal\", \"mean\": 5, \"std\": 1e300}", "below min_delay"},
+      /* a constant weight beyond float32, as drawn and listed ones (ran, with -inf states) */
+      {"projections[0].weight=1e40", "projections[0].weight: 1e+40 is beyond the range of the stored float32"},
       /* a population beyond 2^32 - 1 neurons is named, not the projection into it */
       {"populations.exc.n=5e9", "populations.exc.n: must be in [1, 4294967295] (got 5000000000)"},
       /* a key of another connection rule (was ignored) */
@@ -546,6 +553,12 @@ static void test_set_paths(void **state) {
                  "\"targets\": [1, 2], \"weights\": [1, 2], \"weight\": 7}]}");
   assert_int_equal(run_t("run %s -o %s --quiet", m2, o), 2);
   check_contains(out, "both.json: projections[0].weight: give either weights (one per synapse) or weight, not both");
+  assert_false(sb_test_file_exists(o));
+  /* an explicit projection without targets (a NULL dereference: exit 139 and no message) */
+  write_text(m2, "{\"simulation\": {\"t_stop\": 5},\n \"populations\": {\"a\": {\"model\": \"iaf_psc_delta\", \"n\": 3}},\n"
+                 " \"projections\": [{\"source\": \"a\", \"target\": \"a\", \"rule\": \"explicit\", \"sources\": [0, 1]}]}");
+  assert_int_equal(run_t("run %s -o %s --quiet", m2, o), 2);
+  check_contains(out, "both.json: projections[0].targets: expected an array of integers (got nothing: the key is missing)");
   assert_false(sb_test_file_exists(o));
   /* the unknown-key cases name the key too */
   assert_int_equal(run_t("run %s -o %s --quiet --set simulation.nosuch=1", model, o), 2);

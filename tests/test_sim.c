@@ -258,6 +258,15 @@ static void test_truncated_normal(void **state) {
     assert_true(at_bound < 5);
   }
   gsl_rng_free(r);
+  gsl_rng *r2 = sb_rng_alloc(7, SB_RNG_USER, 2);
+  assert_non_null(r2);
+  /* an interval 1e160 sd away (lo * lo overflowed: the sampler never accepted) */
+  sb_dist far = {SB_DIST_NORMAL_CLIPPED, 0.0, 1e-160, 1.0, 2.0};
+  for (int i = 0; i < 100; i++) {
+    double x = sb_dist_draw(&far, r2);
+    assert_true(x >= 1.0 && x < 1.0 + 1e-12);
+  }
+  gsl_rng_free(r2);
   /* std 0: the mean itself, which must lie inside */
   sb_dist z = {SB_DIST_NORMAL_CLIPPED, 2.0, 0.0, 1.0, 3.0};
   assert_int_equal(sb_dist_check(&z), SB_OK);
