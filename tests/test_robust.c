@@ -545,21 +545,24 @@ static void test_set_paths(void **state) {
   /* two overrides of one path: the last one, whose value is in error, is blamed */
   assert_int_equal(run_t("run %s -o %s --quiet --set projections[0].delay=5 --set projections[0].delay=0.01", model, o), 2);
   check_contains(out, "with --set projections[0].delay=0.01: ");
-  /* an explicit projection with the list and the single value (the single value was ignored) */
-  char m2[700];
-  snprintf(m2, sizeof m2, "%s/both.json", dir);
-  write_text(m2, "{\"simulation\": {\"t_stop\": 5},\n \"populations\": {\"a\": {\"model\": \"iaf_psc_delta\", \"n\": 3}},\n"
-                 " \"projections\": [{\"source\": \"a\", \"target\": \"a\", \"rule\": \"explicit\", \"sources\": [0, 1], "
-                 "\"targets\": [1, 2], \"weights\": [1, 2], \"weight\": 7}]}");
-  assert_int_equal(run_t("run %s -o %s --quiet", m2, o), 2);
-  check_contains(out, "both.json: projections[0].weight: give either weights (one per synapse) or weight, not both");
-  assert_false(sb_test_file_exists(o));
-  /* an explicit projection without targets (a NULL dereference: exit 139 and no message) */
-  write_text(m2, "{\"simulation\": {\"t_stop\": 5},\n \"populations\": {\"a\": {\"model\": \"iaf_psc_delta\", \"n\": 3}},\n"
-                 " \"projections\": [{\"source\": \"a\", \"target\": \"a\", \"rule\": \"explicit\", \"sources\": [0, 1]}]}");
-  assert_int_equal(run_t("run %s -o %s --quiet", m2, o), 2);
-  check_contains(out, "both.json: projections[0].targets: expected an array of integers (got nothing: the key is missing)");
-  assert_false(sb_test_file_exists(o));
+  /* explicit projections: the list and the single value (the single value was ignored); no targets
+   * (a NULL dereference: exit 139 and no message) */
+  static const struct { const char *proj, *want; } explicit_cases[] = {
+      {"\"sources\": [0, 1], \"targets\": [1, 2], \"weights\": [1, 2], \"weight\": 7",
+       "x.json: projections[0].weight: give either weights (one per synapse) or weight, not both"},
+      {"\"sources\": [0, 1]", "x.json: projections[0].targets: expected an array of integers (got nothing: the key is missing)"},
+  };
+  for (size_t i = 0; i < sizeof explicit_cases / sizeof *explicit_cases; i++) {
+    char m2[700], text[600];
+    snprintf(m2, sizeof m2, "%s/x.json", dir);
+    snprintf(text, sizeof text, "{\"simulation\": {\"t_stop\": 5},\n \"populations\": {\"a\": {\"model\": \"iaf_psc_delta\", "
+             "\"n\": 3}},\n \"projections\": [{\"source\": \"a\", \"target\": \"a\", \"rule\": \"explicit\", %s}]}",
+             explicit_cases[i].proj);
+    write_text(m2, text);
+    assert_int_equal(run_t("run %s -o %s --quiet", m2, o), 2);
+    check_contains(out, explicit_cases[i].want);
+    assert_false(sb_test_file_exists(o));
+  }
   /* the unknown-key cases name the key too */
   assert_int_equal(run_t("run %s -o %s --quiet --set simulation.nosuch=1", model, o), 2);
   check_contains(out, "simulation: unknown key 'nosuch'");
