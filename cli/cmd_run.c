@@ -392,6 +392,7 @@ attached:;
   abs_path(ck_path ? ck_path : ck_default, ck_abs, sizeof ck_abs);
   char rs_abs[8400] = "";
   if (resume) abs_path(resume, rs_abs, sizeof rs_abs);
+  const char *hint_ckpt = rs_abs;   /* the checkpoint a stop signal's resume hint names */
   ckpt_ctx ck = {ck_every, sb_net_time(m.net) + ck_every, ck_path ? ck_path : ck_default,
                  {model_abs ? model_abs : (char *)file, (char **)sets, n_set, m.seed, 0, m.t_stop,
                   model_id[0] ? model_id : NULL, out_abs, ck_abs, ck_every > 0 ? ck_every : 0.0}, 0, 0};
@@ -402,12 +403,8 @@ attached:;
   if (resume && stop_requested) {   /* stopped while the checkpoint was read: it is unchanged */
     fprintf(stderr, "spikebridge run: stopped by signal %d before the simulation resumed; %s is unchanged\n",
             (int)stop_requested, resume);
-    print_resume_hint(rs_abs, out_abs);
-    sb_net_attach_output(m.net, -1, 0);
-    sb_h5_abort(&o);
-    sb_snn_model_free(&m);
-    rc = SB_EXIT_INTERRUPTED;
-    goto done;
+    hint_ckpt = rs_abs;
+    goto interrupted;
   }
   if (!multi && !handlers) {   /* MPI ranks keep the default (temporary files removed, the rank ends): a
                                 * stop at a window end would need every rank to agree, and they did not
@@ -440,12 +437,8 @@ attached:;
   if (sb_net_stopped(m.net)) {
     fprintf(stderr, "spikebridge run: stopped by signal %d at t = %.3f ms of %.10g; checkpoint (with the recordings so far) "
             "written to %s\n", (int)stop_requested, ck.t_written, m.t_stop, ck.path);
-    print_resume_hint(ck_abs, out_abs);
-    sb_net_attach_output(m.net, -1, 0);
-    sb_h5_abort(&o);
-    sb_snn_model_free(&m);
-    rc = SB_EXIT_INTERRUPTED;
-    goto done;
+    hint_ckpt = ck_abs;
+    goto interrupted;
   }
   if ((st = sb_net_finish_output(m.net))) goto fail;
   /* plastic projections: /weights (collective: rank 0 gathers and writes, the others pass -1) */
@@ -497,6 +490,13 @@ attached:;
   }
   sb_snn_model_free(&m);
   rc = 0;
+  goto done;
+interrupted:   /* a stop signal: the message is printed; nothing is written but the checkpoint */
+  print_resume_hint(hint_ckpt, out_abs);
+  sb_net_attach_output(m.net, -1, 0);
+  sb_h5_abort(&o);
+  sb_snn_model_free(&m);
+  rc = SB_EXIT_INTERRUPTED;
   goto done;
 fail:
   if (st == SB_EIO && !strstr(sb_last_error(), out) && !strstr(sb_last_error(), ck_path ? ck_path : ck_default))
