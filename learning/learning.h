@@ -151,6 +151,10 @@ typedef struct {
   double t_last;     /* last pre spike, synapse time ms; -INFINITY before the first */
   double t_done;     /* post arrivals with synapse time <= t_done are applied */
 } sb_stdp_syn;
+/* Bytes a plastic synapse needs beyond a static one's, for the up-front size checks: its state and
+ * the arrays its weight is written from at the end (uint32 source and target, double delay and
+ * weight; sb_stdp_write_weights). */
+#define SB_STDP_SYN_EXTRA_BYTES ((double)sizeof(sb_stdp_syn) + 2 * sizeof(uint32_t) + 2 * sizeof(double))
 
 /* One postsynaptic spike of the history, with the post traces just after it. */
 typedef struct { double t, Kminus, Kminus_triplet; } sb_stdp_hist;

@@ -157,7 +157,6 @@ static int update_bounds(sb_net *net) {
 
 /* ---- up-front size checks ---- */
 
-
 int sb_net_add_population(sb_net *net, const char *name, const sb_neuron_type *type, size_t n, int *pop) {
   int rc;
   if ((rc = check_building(net))) return rc;

@@ -110,10 +110,7 @@ int sb_stdp_connect(sb_net *net, int src, int tgt, const sb_conn_spec *conn, con
              sb_stdp_model_name(stdp));
   int pid, rc;
   if ((rc = check_weight_spec(conn, syn, stdp))) return rc;
-  /* the size check: each synapse's weight and traces, and the arrays its weight is written from
-   * at the end (uint32 source and target, double delay and weight; sb_stdp_write_weights) */
-  double extra = (double)sizeof(sb_stdp_syn) + 2 * sizeof(uint32_t) + 2 * sizeof(double);
-  if ((rc = sb_net_connect_sized_(net, src, tgt, conn, syn, extra, &pid))) return rc;
+  if ((rc = sb_net_connect_sized_(net, src, tgt, conn, syn, SB_STDP_SYN_EXTRA_BYTES, &pid))) return rc;
   sb_proj *pr = &net->projs[pid];
   if ((rc = check_drawn_weights(net, pr, stdp))) {
     sb_net_drop_last_proj_(net);   /* refused as a whole: the network is as before */
