@@ -288,42 +288,42 @@ static void test_size_limits(void **state) {
   check_contains(out, "m.json: projections[0].indegree: 1.6e+11 synapses (40 -> 40 neurons) need at least");
   check_contains(out, " GB of ");   /* physical memory, or a cgroup or ulimit below it */
   assert_false(sb_test_file_exists(o));
-  /* an address-space limit (ulimit -v) below physical memory: 6 GB of synapses against 3 GB,
-   * refused at once naming the limit (it ran 7 s into the build and ended with "out of memory
-   * building a projection", exit 1); not under ASan, which reserves terabytes of shadow space */
-  if (!getenv("SB_SANITIZE")) {
-    char lim[700];
-    snprintf(lim, sizeof lim, "%s/lim.json", dir);
-    write_text(lim, "{\"populations\": {\"a\": {\"model\": \"iaf_psc_delta\", \"n\": 100000}},\n"
-                    " \"projections\": [{\"source\": \"a\", \"target\": \"a\", \"rule\": \"fixed_indegree\", \"indegree\": 5000, "
-                    "\"weight\": 0.1, \"delay\": 1.5}]}");
-    assert_int_equal(sb_test_run_wrapped("ulimit -v 3000000;", out, sizeof out, "run %s -o %s --quiet", lim, o), 2);
-    check_contains(out, "lim.json: projections[0].indegree: 5e+08 synapses (100000 -> 100000 neurons) need at least 6 GB");
-    check_contains(out, " GB of memory left under the address-space limit (ulimit -v 3.07 GB, of which the program "
-                        "maps ");   /* the libraries, OpenBLAS's buffers */
-    assert_false(sb_test_file_exists(o));
-    /* plastic synapses count their weight and traces and the weight output (76 bytes, not 12):
-     * 5e7 of them need 3.8 GB (0.6 GB as static ones, which passed and then ran out of memory) */
-    char pl[700];
-    snprintf(pl, sizeof pl, "%s/pl.json", dir);
-    write_text(pl, "{\"populations\": {\"a\": {\"model\": \"iaf_psc_delta\", \"n\": 5000}, \"b\": {\"model\": "
-                   "\"iaf_psc_delta\", \"n\": 5000}},\n \"projections\": [{\"source\": \"a\", \"target\": \"b\", "
-                   "\"rule\": \"fixed_indegree\", \"indegree\": 10000, \"weight\": 0.1, \"delay\": 1.0, \"synapse_model\": "
-                   "\"stdp_synapse\", \"synapse_params\": {\"Wmax\": 1.0}}]}");
-    assert_int_equal(sb_test_run_wrapped("ulimit -v 3000000;", out, sizeof out, "run %s -o %s --quiet", pl, o), 2);
-    check_contains(out, "pl.json: projections[0].indegree: 5e+07 synapses (5000 -> 5000 neurons) need at least 3.8 GB to "
-                        "build (76 bytes each)");
-    assert_false(sb_test_file_exists(o));
-    /* one window's state samples are held until every neuron is processed: V_m of 400000 neurons
-     * every 0.01 ms over a 5 ms window is 1.6 GB (it was OOM-killed in a 200 MB cgroup) */
-    char wide[700];
-    snprintf(wide, sizeof wide, "%s/wide.json", dir);
-    write_text(wide, "{\"simulation\": {\"t_stop\": 10}, \"populations\": {\"p\": {\"model\": \"iaf_psc_delta\", \"n\": "
-                     "400000}}, \"stimuli\": [{\"model\": \"poisson_generator\", \"target\": \"p\", \"params\": {\"rate\": "
-                     "1000.0}, \"weight\": 0.5, \"delay\": 1.0}], \"record\": {\"state\": [{\"population\": \"p\", "
-                     "\"variables\": [\"V_m\"], \"interval\": 0.01}]}}");
-    assert_int_equal(sb_test_run_wrapped("ulimit -v 1500000;", out, sizeof out, "run %s -o %s --quiet", wide, o), 2);
-    check_contains(out, "wide.json: record.state: the samples of one window (5 ms) take 1.6 GB in memory, more than the ");
+  /* under an address-space limit (ulimit -v) below physical memory, refused at once naming the
+   * limit; not under ASan, which reserves terabytes of shadow space:
+   * - 6 GB of synapses against 3 GB (it ran 7 s into the build and ended with "out of memory
+   *   building a projection", exit 1);
+   * - plastic synapses count their weight and traces and the weight output (76 bytes, not 12):
+   *   5e7 of them need 3.8 GB (0.6 GB as static ones, which passed and then ran out of memory);
+   * - one window's state samples are held until every neuron is processed: V_m of 400000 neurons
+   *   every 0.01 ms over a 5 ms window is 1.6 GB (it was OOM-killed in a 200 MB cgroup) */
+  static const struct { const char *file, *ulimit, *json, *want, *want2; } limited[] = {
+      {"lim.json", "ulimit -v 3000000;",
+       "{\"populations\": {\"a\": {\"model\": \"iaf_psc_delta\", \"n\": 100000}},\n"
+       " \"projections\": [{\"source\": \"a\", \"target\": \"a\", \"rule\": \"fixed_indegree\", \"indegree\": 5000, "
+       "\"weight\": 0.1, \"delay\": 1.5}]}",
+       "lim.json: projections[0].indegree: 5e+08 synapses (100000 -> 100000 neurons) need at least 6 GB",
+       " GB of memory left under the address-space limit (ulimit -v 3.07 GB, of which the program maps "},
+      {"pl.json", "ulimit -v 3000000;",
+       "{\"populations\": {\"a\": {\"model\": \"iaf_psc_delta\", \"n\": 5000}, \"b\": {\"model\": "
+       "\"iaf_psc_delta\", \"n\": 5000}},\n \"projections\": [{\"source\": \"a\", \"target\": \"b\", "
+       "\"rule\": \"fixed_indegree\", \"indegree\": 10000, \"weight\": 0.1, \"delay\": 1.0, \"synapse_model\": "
+       "\"stdp_synapse\", \"synapse_params\": {\"Wmax\": 1.0}}]}",
+       "pl.json: projections[0].indegree: 5e+07 synapses (5000 -> 5000 neurons) need at least 3.8 GB to build (76 bytes "
+       "each)", NULL},
+      {"wide.json", "ulimit -v 1500000;",
+       "{\"simulation\": {\"t_stop\": 10}, \"populations\": {\"p\": {\"model\": \"iaf_psc_delta\", \"n\": "
+       "400000}}, \"stimuli\": [{\"model\": \"poisson_generator\", \"target\": \"p\", \"params\": {\"rate\": "
+       "1000.0}, \"weight\": 0.5, \"delay\": 1.0}], \"record\": {\"state\": [{\"population\": \"p\", "
+       "\"variables\": [\"V_m\"], \"interval\": 0.01}]}}",
+       "wide.json: record.state: the samples of one window (5 ms) take 1.6 GB in memory, more than the ", NULL},
+  };
+  for (size_t i = 0; !getenv("SB_SANITIZE") && i < sizeof limited / sizeof *limited; i++) {
+    char m[700];
+    snprintf(m, sizeof m, "%s/%s", dir, limited[i].file);
+    write_text(m, limited[i].json);
+    assert_int_equal(sb_test_run_wrapped(limited[i].ulimit, out, sizeof out, "run %s -o %s --quiet", m, o), 2);
+    check_contains(out, limited[i].want);
+    if (limited[i].want2) check_contains(out, limited[i].want2);   /* the libraries, OpenBLAS's buffers */
     assert_false(sb_test_file_exists(o));
   }
   /* 4e9 neurons: hundreds of GB of state */
