@@ -255,8 +255,8 @@ static inline uint64_t sb_bin_(const sb_net *net, double t) {
 int sb_net_prepare_(sb_net *net);
 int sb_rec_window_(sb_net *net, double t0, double t1);      /* keep spikes/samples of a window (gsp by time) */
 /* Index of the population that holds neuron gid. Inline and without branches for a few populations:
- * the window scan calls it for every neuron it visits, and a branch on CUBA's two populations was
- * mispredicted a third of the time. */
+ * the window scan calls it for every neuron it visits, and its branch on CUBA's two populations was
+ * mispredicted in 12% of the calls (cachegrind --branch-sim: 360k in 3.0M calls per simulated s). */
 static inline int sb_pop_of_(const sb_net *net, uint32_t gid) {
   const sb_pop *p = net->pops;
   int n = net->n_pops;
