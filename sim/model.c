@@ -860,10 +860,12 @@ static int load_stimulus(const ctx *c, size_t idx, const json_t *j) {
   if ((rc = get_object(c, path, j)) || (rc = check_keys(c, path, j, keys))) return rc;
   const json_t *jm = json_object_get(j, "model");
   snprintf(p2, sizeof p2, "%s.model", path);
-  if (!json_is_string(jm)) FAIL(c, p2, "expected poisson_generator, dc_generator or spike_generator");
+  if (!json_is_string(jm)) FAIL(c, p2, "expected poisson_generator, dc_generator, step_current_generator or spike_generator");
   const char *model = json_string_value(jm);
-  int kind = !strcmp(model, "poisson_generator") ? 0 : !strcmp(model, "dc_generator") ? 1 : !strcmp(model, "spike_generator") ? 2 : -1;
-  if (kind < 0) FAIL(c, p2, "unknown stimulus '%s' (expected poisson_generator, dc_generator or spike_generator)", model);
+  int kind = !strcmp(model, "poisson_generator") ? 0 : !strcmp(model, "dc_generator") ? 1 : !strcmp(model, "spike_generator") ? 2
+             : !strcmp(model, "step_current_generator") ? 3 : -1;
+  if (kind < 0)
+    FAIL(c, p2, "unknown stimulus '%s' (expected poisson_generator, dc_generator, step_current_generator or spike_generator)", model);
   snprintf(p2, sizeof p2, "%s.target", path);
   if ((rc = pop_by_name(c, p2, json_object_get(j, "target"), &pop))) return rc;
   uint32_t *ids = NULL;
@@ -878,12 +880,12 @@ static int load_stimulus(const ctx *c, size_t idx, const json_t *j) {
     }
   }
   double weight = 1.0, delay = 0.0;
-  double *times = NULL;
-  size_t nt = 0;
+  double *times = NULL, *values = NULL;
+  size_t nt = 0, nval = 0;
   if ((x = json_object_get(j, "weight"))) {
     snprintf(p2, sizeof p2, "%s.weight", path);
     if ((rc = get_number(c, p2, x, &weight))) goto out;
-    if (kind != 1 && (rc = cond_weight_check(c, p2, pop, weight))) goto out;
+    if (kind != 1 && kind != 3 && (rc = cond_weight_check(c, p2, pop, weight))) goto out;
   }
   if ((x = json_object_get(j, "delay"))) {
     snprintf(p2, sizeof p2, "%s.delay", path);
@@ -896,7 +898,9 @@ static int load_stimulus(const ctx *c, size_t idx, const json_t *j) {
   static const char *const kp[] = {"rate", "start", "stop", NULL};
   static const char *const kd[] = {"amplitude", "start", "stop", NULL};
   static const char *const ks[] = {"spike_times", NULL};
-  if ((rc = get_object(c, p2, jp)) || (rc = check_keys(c, p2, jp, kind == 0 ? kp : kind == 1 ? kd : ks))) goto outp;
+  static const char *const kc[] = {"amplitude_times", "amplitude_values", "start", "stop", NULL};
+  if ((rc = get_object(c, p2, jp)) || (rc = check_keys(c, p2, jp, kind == 0 ? kp : kind == 1 ? kd : kind == 2 ? ks : kc)))
+    goto outp;
   double v[3] = {0, 0, INFINITY};
   const char *const *kk = kind == 0 ? kp : kd;
   if (kind < 2) {
@@ -908,11 +912,26 @@ static int load_stimulus(const ctx *c, size_t idx, const json_t *j) {
     }
     rc = kind == 0 ? sb_net_add_poisson(c->net, pop, ids, n, v[0], v[1], v[2], weight, delay)
                    : sb_net_add_dc(c->net, pop, ids, n, v[0], v[1], v[2], weight, delay);
-  } else {
+  } else if (kind == 2) {
     char p3[160];
     snprintf(p3, sizeof p3, "%s.spike_times", p2);
     if ((rc = get_doubles(c, p3, json_object_get(jp, "spike_times"), &times, &nt))) goto outp;
     rc = sb_net_add_spike_train(c->net, pop, ids, n, times, nt, weight, delay);
+  } else {   /* step_current_generator */
+    char p3[160];
+    snprintf(p3, sizeof p3, "%s.amplitude_times", p2);
+    if ((rc = get_doubles(c, p3, json_object_get(jp, "amplitude_times"), &times, &nt))) goto outp;
+    snprintf(p3, sizeof p3, "%s.amplitude_values", p2);
+    if ((rc = get_doubles(c, p3, json_object_get(jp, "amplitude_values"), &values, &nval))) goto outp;
+    if (nval != nt) {
+      rc = fail_(c, p3, "expected as many values as amplitude_times (%zu), in pA (got %zu)", nt, nval);
+      goto outp;
+    }
+    for (int i = 0; i < 2; i++) {
+      snprintf(p3, sizeof p3, "%s.%s", p2, kc[2 + i]);
+      if ((x = json_object_get(jp, kc[2 + i])) && (rc = get_number(c, p3, x, &v[1 + i]))) goto outp;
+    }
+    rc = sb_net_add_step_current(c->net, pop, ids, n, times, values, nt, v[1], v[2], weight, delay);
   }
   if (rc) {
     const char *e = sb_last_error();
@@ -924,6 +943,7 @@ outp:
 out:
   sb_free(ids);
   sb_free(times);
+  sb_free(values);
   return rc;
 }
 

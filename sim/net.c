@@ -1133,6 +1133,43 @@ int sb_net_add_dc(sb_net *net, int pop, const uint32_t *ids, size_t n, double am
   return SB_OK;
 }
 
+int sb_net_add_step_current(sb_net *net, int pop, const uint32_t *ids, size_t n, const double *times,
+                            const double *values, size_t nv, double start, double stop, double weight, double delay) {
+  int rc;
+  if ((rc = check_ids(net, pop, ids, n))) return rc;
+  for (size_t j = 0; j < nv; j++) {
+    if (!(times[j] >= 0) || !isfinite(times[j]))
+      SB_ERROR(SB_EINVAL, "amplitude_times[%zu]: must be finite and >= 0 ms (got %g)", j, times[j]);
+    if (j && !(times[j] > times[j - 1]))
+      SB_ERROR(SB_EINVAL, "amplitude_times[%zu]: must be later than amplitude_times[%zu] = %g ms (got %g)", j, j - 1,
+               times[j - 1], times[j]);
+    if (!isfinite(values[j])) SB_ERROR(SB_EINVAL, "amplitude_values[%zu]: must be finite (got %g)", j, values[j]);
+    if (!isfinite(weight * values[j]))
+      SB_ERROR(SB_EINVAL, "weight: %g times amplitude_values[%zu] = %g is not finite", weight, j, values[j]);
+  }
+  if (!(start >= 0) || !isfinite(start)) SB_ERROR(SB_EINVAL, "start: must be >= 0 ms (got %g)", start);
+  if (!(stop >= start)) SB_ERROR(SB_EINVAL, "stop: must be >= start = %g ms (got %g)", start, stop);
+  if (!(delay >= 0) || !isfinite(delay)) SB_ERROR(SB_EINVAL, "delay: must be >= 0 ms (got %g)", delay);
+  if (!ids) n = net->pops[pop].n;
+  /* the change points: start, each amplitude time inside [start, stop), stop; the current at a
+   * change point t is the value of the last amplitude time <= t while active, else 0 */
+  for (size_t i = 0; i < n; i++) {
+    uint32_t gid = (uint32_t)(net->pops[pop].first + (ids ? ids[i] : i));
+    double prev = 0.0;
+    size_t j = 0;   /* amplitude times before the change point */
+    for (size_t c = 0; c <= nv + 1; c++) {
+      double t = c == 0 ? start : c <= nv ? times[c - 1] : stop;
+      if (c && c <= nv && !(t > start && t < stop)) continue;
+      if (!isfinite(t)) break;
+      while (j < nv && times[j] <= t) j++;
+      double cur = t >= start && t < stop && j ? values[j - 1] * weight : 0.0;
+      if (cur != prev && (rc = push_stim(net, gid, t + delay, cur - prev, SB_RCPT_CURRENT))) return rc;
+      prev = cur;
+    }
+  }
+  return SB_OK;
+}
+
 int sb_net_add_spike_train(sb_net *net, int pop, const uint32_t *ids, size_t n, const double *times, size_t nt,
                            double weight, double delay) {
   int rc;

@@ -162,6 +162,15 @@ int sb_net_set_poisson_rates(sb_net *net, int pop, const double *rates);
  * [start + delay, stop + delay). Errors: SB_EINVAL naming the field (checked as given). */
 int sb_net_add_dc(sb_net *net, int pop, const uint32_t *ids, size_t n, double amplitude, double start,
                   double stop, double weight, double delay);
+/* Piecewise constant current (NEST step_current_generator): values[j] pA from times[j] ms until
+ * times[j + 1] (0 before times[0]), output only in [start, stop); times >= 0, strictly
+ * increasing, all finite; nv may be 0. The connection's `weight` scales it and `delay` (ms) shifts
+ * it, as for sb_net_add_dc. Applied as changes of the neuron's stimulus current at the change
+ * points (start, the times inside [start, stop), stop), so the current is the sum of the changes
+ * so far (exact when the values are; otherwise within a few ulps). Errors: SB_EINVAL naming the
+ * field and index (checked as given). */
+int sb_net_add_step_current(sb_net *net, int pop, const uint32_t *ids, size_t n, const double *times,
+                            const double *values, size_t nv, double start, double stop, double weight, double delay);
 /* Explicit spike times `times[nt]` (ms) to every listed neuron, with `weight`, arriving `delay`
  * later (NEST spike_generator). Times must be >= 0 and finite. */
 int sb_net_add_spike_train(sb_net *net, int pop, const uint32_t *ids, size_t n, const double *times,

@@ -201,6 +201,67 @@ static void test_dc_weight_delay(void **state) {
   check_contains(out, "dc.json: stimuli[0].weight: 1e+308 times the amplitude 100 is not finite");
 }
 
+/* step_current_generator as in NEST (amplitude_times / amplitude_values, active in [start, stop)),
+ * scaled by weight and shifted by delay like dc_generator. iaf_psc_delta, E_L = 0, tau_m = 10 ms,
+ * C_m = 250 pF (R = 0.04 GOhm); values 100, -50, 200 pA from 10, 30, 50 ms, active in [20, 70),
+ * weight 0.5, delay 5: 50 pA on [25, 35), -25 on [35, 55), 100 on [55, 75), then 0. V_m is the
+ * closed-form piecewise relaxation V_inf + (V_0 - V_inf) e^{-(t - t_0)/tau_m} at every 0.5 ms
+ * sample, within float32 rounding. */
+static void test_step_current(void **state) {
+  (void)state;
+  const char *m = write_model("step.json",
+      "{\"simulation\": {\"t_stop\": 100},\n"
+      " \"populations\": {\"n\": {\"model\": \"iaf_psc_delta\", \"n\": 1, \"params\": {\"E_L\": 0, \"V_reset\": 0, "
+      "\"V_th\": 1000, \"tau_m\": 10, \"C_m\": 250}}},\n"
+      " \"stimuli\": [{\"model\": \"step_current_generator\", \"target\": \"n\", \"weight\": 0.5, \"delay\": 5, "
+      "\"params\": {\"amplitude_times\": [10, 30, 50], \"amplitude_values\": [100, -50, 200], \"start\": 20, \"stop\": 70}}],\n"
+      " \"record\": {\"state\": [{\"population\": \"n\", \"variables\": [\"V_m\"], \"interval\": 0.5}]}}\n");
+  char o[600];
+  snprintf(o, sizeof o, "%s/step.h5", sb_test_tmpdir());
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet", m, o), 0);
+  hid_t f;
+  assert_int_equal(sb_h5_open_read(o, &f), SB_OK);
+  float *v;
+  size_t nv, dims[2];
+  int rank;
+  assert_int_equal(sb_h5_read(f, "report/n/data", H5T_NATIVE_FLOAT, (void **)&v, &nv, &rank, dims, 2), SB_OK);
+  H5Fclose(f);
+  assert_true(nv >= 200);
+  const double tau = 10.0, R = 0.04;
+  const double edge[] = {0, 25, 35, 55, 75, INFINITY}, cur[] = {0, 50, -25, 100, 0};
+  double V0 = 0.0;   /* V at the start of piece p */
+  int p = 0;
+  for (size_t i = 0; i < nv; i++) {
+    double t = 0.5 * (double)i;
+    while (t > edge[p + 1]) {   /* V at the end of piece p starts piece p + 1 */
+      V0 = R * cur[p] + (V0 - R * cur[p]) * exp(-(edge[p + 1] - edge[p]) / tau);
+      p++;
+    }
+    double want = R * cur[p] + (V0 - R * cur[p]) * exp(-(t - edge[p]) / tau);
+    check_abs(v[i], want, 1e-5, "V_m at %g ms", t);
+  }
+  assert_true(p == 4);
+  sb_free(v);
+  /* bad input: exit 2 naming the field */
+  static const struct { const char *set, *msg; } bad[] = {
+      {"stimuli[0].params.amplitude_times=[10,5,50]",
+       "step.json: stimuli[0].params.amplitude_times[1]: must be later than amplitude_times[0] = 10 ms (got 5)"},
+      {"stimuli[0].params.amplitude_times=[10,30]",
+       "step.json: stimuli[0].params.amplitude_values: expected as many values as amplitude_times (2), in pA (got 3)"},
+      {"stimuli[0].params.amplitude_times=[-1,30,50]", "step.json: stimuli[0].params.amplitude_times[0]: must be finite and >= 0 ms (got -1)"},
+      {"stimuli[0].params.amplitude_values=[1,\"a\",3]", "step.json: stimuli[0].params.amplitude_values[1]: expected a number"},
+      {"stimuli[0].params.stop=10", "step.json: stimuli[0].params.stop: must be >= start = 20 ms (got 10)"},
+      {"stimuli[0].params.amplitude=1", "step.json: stimuli[0].params: unknown key 'amplitude'"},
+      {"stimuli[0].weight=1e308", "step.json: stimuli[0].weight: 1e+308 times amplitude_values[0] = 100 is not finite"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    unlink(o);
+    assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet --set '%s'", m, o, bad[i].set), 2);
+    check_contains(out, bad[i].msg);
+    assert_int_equal(access(o, F_OK), -1);   /* no output left */
+  }
+}
+
 static void test_cli_thread_invariance(void **state) {
   (void)state;
   char o1[600], o2[600];
@@ -281,6 +342,7 @@ int main(void) {
       cmocka_unit_test(test_output_layout_and_set),
       cmocka_unit_test(test_cli_thread_invariance),
       cmocka_unit_test(test_dc_weight_delay),
+      cmocka_unit_test(test_step_current),
       cmocka_unit_test(test_calendar_far_entry),
   };
   return cmocka_run_group_tests_name("sim_run", tests, NULL, NULL);
