@@ -76,13 +76,23 @@ enum { SB_PROJ_SPARSE, SB_PROJ_DENSE, SB_PROJ_ONE_TO_ONE, SB_PROJ_CONV,
        SB_PROJ_PLASTIC /* sparse CSR + per-synapse STDP state (sim/plastic.c) */ };
 
 /* Sparse storage of one thread partition: CSR by source local index. */
+/* A thread partition's synapses of a projection, by source (CSR). The targets are stored as
+ * 16-bit indices when the target population has at most 65536 neurons (static projections:
+ * 2 bytes a synapse instead of 4; delivery streams them from memory, one row per spike), else
+ * as 32-bit: exactly one of tgt and tgt16 is set (plastic projections use tgt). */
 typedef struct {
-  uint32_t *row;   /* (n_src + 1) offsets */
-  uint32_t *tgt;   /* (nnz) target local index in the target population */
-  float *w;        /* (nnz) or NULL (constant weight) */
-  float *d;        /* (nnz) or NULL (constant delay) */
+  uint32_t *row;     /* (n_src + 1) offsets */
+  uint32_t *tgt;     /* (nnz) target local index in the target population, or NULL */
+  uint16_t *tgt16;   /* (nnz) the same, when the target population has <= 65536 neurons, or NULL */
+  float *w;          /* (nnz) or NULL (constant weight) */
+  float *d;          /* (nnz) or NULL (constant delay) */
   size_t nnz;
 } sb_csr;
+#define SB_TGT16_MAX 65536u
+/* Target (local index) of synapse x of c. */
+static inline uint32_t sb_csr_tgt_(const sb_csr *c, size_t x) { return c->tgt16 ? c->tgt16[x] : c->tgt[x]; }
+/* Bytes of one stored target index of a projection into a population of nt neurons. */
+static inline size_t sb_tgt_bytes_(size_t nt) { return nt <= SB_TGT16_MAX ? 2 : 4; }
 
 typedef struct {
   int kind, src, tgt;

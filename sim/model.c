@@ -555,8 +555,8 @@ static int precheck_size(const ctx *c, const json_t *pops, const json_t *projs) 
     if (syn < 0) continue;
     const json_t *sm = json_object_get(j, "synapse_model");
     int plastic = json_is_string(sm) && strcmp(json_string_value(sm), "static_synapse");
-    double per = 12.0 + 8.0 * json_is_object(json_object_get(j, "weight")) + 8.0 * json_is_object(json_object_get(j, "delay")) +
-                 (plastic ? SB_STDP_SYN_EXTRA_BYTES : 0.0);
+    double per = 8.0 + (plastic ? 4.0 : (double)sb_tgt_bytes_((size_t)nt)) + 8.0 * json_is_object(json_object_get(j, "weight")) +
+                 8.0 * json_is_object(json_object_get(j, "delay")) + (plastic ? SB_STDP_SYN_EXTRA_BYTES : 0.0);
     need += syn * per;
     if (need > have) {
       char path[96];

@@ -437,7 +437,7 @@ static int new_proj(sb_net *net, int src, int tgt, int kind, sb_proj **out) {
 static void free_proj_storage(const sb_net *net, sb_proj *pr) {
   if (pr->part) {
     for (int k = 0; k < net->threads; k++) {
-      sb_free(pr->part[k].row); sb_free(pr->part[k].tgt); sb_free(pr->part[k].w); sb_free(pr->part[k].d);
+      sb_free(pr->part[k].row); sb_free(pr->part[k].tgt); sb_free(pr->part[k].tgt16); sb_free(pr->part[k].w); sb_free(pr->part[k].d);
     }
     sb_free(pr->part);
   }
@@ -669,14 +669,15 @@ static int gen_partition(const conn_ctx *x, uint32_t lo, uint32_t hi, synbuf *b,
 }
 
 /* Counting sort of a partition's synapses by source into CSR (stable: target-major order kept). */
-static int to_csr(const synbuf *b, size_t ns, sb_csr *csr) {
+static int to_csr(const synbuf *b, size_t ns, size_t nt, sb_csr *csr) {
   memset(csr, 0, sizeof *csr);
   if (b->n > UINT32_MAX) SB_ERROR(SB_EINVAL, "more than 2^32 synapses in one thread partition");
   csr->row = sb_calloc(ns + 1, sizeof *csr->row);
-  csr->tgt = sb_malloc((b->n ? b->n : 1) * sizeof *csr->tgt);
+  if (sb_tgt_bytes_(nt) == 2) csr->tgt16 = sb_malloc((b->n ? b->n : 1) * sizeof *csr->tgt16);
+  else csr->tgt = sb_malloc((b->n ? b->n : 1) * sizeof *csr->tgt);
   if (b->w) csr->w = sb_malloc((b->n ? b->n : 1) * sizeof *csr->w);
   if (b->d) csr->d = sb_malloc((b->n ? b->n : 1) * sizeof *csr->d);
-  if (!csr->row || !csr->tgt || (b->w && !csr->w) || (b->d && !csr->d)) return SB_ENOMEM;
+  if (!csr->row || (!csr->tgt && !csr->tgt16) || (b->w && !csr->w) || (b->d && !csr->d)) return SB_ENOMEM;
   for (size_t i = 0; i < b->n; i++) csr->row[b->src[i] + 1]++;
   for (size_t s = 0; s < ns; s++) csr->row[s + 1] += csr->row[s];
   uint32_t *pos = sb_malloc((ns ? ns : 1) * sizeof *pos);
@@ -684,7 +685,8 @@ static int to_csr(const synbuf *b, size_t ns, sb_csr *csr) {
   memcpy(pos, csr->row, ns * sizeof *pos);
   for (size_t i = 0; i < b->n; i++) {
     uint32_t j = pos[b->src[i]]++;
-    csr->tgt[j] = b->tgt[i];
+    if (csr->tgt16) csr->tgt16[j] = (uint16_t)b->tgt[i];   /* < nt <= 65536 */
+    else csr->tgt[j] = b->tgt[i];
     if (csr->w) csr->w[j] = b->w[i];
     if (csr->d) csr->d[j] = b->d[i];
   }
@@ -713,7 +715,7 @@ void sb_net_drop_last_proj_(sb_net *net) {
 
 /* Refuse a projection whose synapses cannot fit, before generating any: the expected count
  * from the rule, times the smallest construction footprint (the target-major list, 8 bytes a
- * synapse plus weight and delay when they vary, and the CSR copy, 4 bytes plus those; `extra`
+ * synapse plus weight and delay when they vary, and the CSR copy, 2 or 4 bytes plus those; `extra`
  * bytes more for a plastic projection), plus
  * what the network holds already, against the memory this process may use (sb_mem_limit); and at most 2^32 - 1 synapses per
  * thread partition (32-bit CSR offsets). The message starts with the rule's field. */
@@ -733,7 +735,8 @@ static int check_size(const sb_net *net, int tgt, const sb_conn_spec *c, const s
   }
   int keep_w = y->weight.kind != SB_DIST_CONST || (c->rule == SB_RULE_EXPLICIT && c->weights);
   int keep_d = y->delay.kind != SB_DIST_CONST || (c->rule == SB_RULE_EXPLICIT && c->delays);
-  double per = (double)(12 + 2 * (4 * keep_w + 4 * keep_d)) + extra;
+  /* a plastic projection keeps 32-bit targets */
+  double per = (double)(8 + (extra > 0 ? 4 : sb_tgt_bytes_(nt)) + 2 * (4 * keep_w + 4 * keep_d)) + extra;
   double held = sb_net_held_bytes_(net);
   const char *what;
   double have = (double)sb_mem_limit(&what);
@@ -890,7 +893,7 @@ int sb_net_connect_sized_(sb_net *net, int src, int tgt, const sb_conn_spec *c, 
     int lbad = 0;
     double lbad_d = 0, lmin = INFINITY, lmax = 0;
     int r2 = gen_partition(&x, (uint32_t)lo, (uint32_t)hi, &b, &lmin, &lmax, &lbad, &lbad_d);
-    if (!r2) r2 = to_csr(&b, ns, &p->part[k]);
+    if (!r2) r2 = to_csr(&b, ns, nt, &p->part[k]);
     sb_free(b.src); sb_free(b.tgt); sb_free(b.w); sb_free(b.d);
     if (lmin < dmin) dmin = lmin;
     if (lmax > dmax) dmax = lmax;
@@ -907,7 +910,7 @@ int sb_net_connect_sized_(sb_net *net, int src, int tgt, const sb_conn_spec *c, 
   size_t nsyn = 0, bytes = 0;
   for (int k = 0; k < net->threads; k++) {
     nsyn += p->part[k].nnz;
-    bytes += (ns + 1) * 4 + p->part[k].nnz * (4 + (keep_w ? 4 : 0) + (keep_d ? 4 : 0));
+    bytes += (ns + 1) * 4 + p->part[k].nnz * (sb_tgt_bytes_(nt) + (keep_w ? 4 : 0) + (keep_d ? 4 : 0));
   }
   p->nsyn = nsyn;
   p->bytes = bytes;
@@ -918,7 +921,7 @@ int sb_net_connect_sized_(sb_net *net, int src, int tgt, const sb_conn_spec *c, 
   else if (err == SB_ENOMEM) SB_SET_ERROR(SB_ENOMEM, "out of memory building a projection");
   if (err) {
     for (int k = 0; k < net->threads; k++) {
-      sb_free(p->part[k].row); sb_free(p->part[k].tgt); sb_free(p->part[k].w); sb_free(p->part[k].d);
+      sb_free(p->part[k].row); sb_free(p->part[k].tgt); sb_free(p->part[k].tgt16); sb_free(p->part[k].w); sb_free(p->part[k].d);
     }
     sb_free(p->part);
     p->part = NULL;
@@ -1030,7 +1033,7 @@ int sb_net_proj_get(const sb_net *net, int proj, uint32_t **src, uint32_t **tgt,
     /* counting sort by target; within a target, partitions then CSR order (stable) */
     for (int k = 0; k < net->threads; k++) {
       if (!p->part[k].row) continue;   /* another MPI rank's partition */
-      for (size_t x = 0; x < p->part[k].nnz; x++) cnt[p->part[k].tgt[x] + 1]++;
+      for (size_t x = 0; x < p->part[k].nnz; x++) cnt[sb_csr_tgt_(&p->part[k], x) + 1]++;
     }
     for (size_t t = 0; t < nt; t++) cnt[t + 1] += cnt[t];
     for (int k = 0; k < net->threads; k++) {
@@ -1038,9 +1041,9 @@ int sb_net_proj_get(const sb_net *net, int proj, uint32_t **src, uint32_t **tgt,
       if (!c->row) continue;
       for (size_t s = 0; s < ns; s++)
         for (uint32_t x = c->row[s]; x < c->row[s + 1]; x++) {
-          size_t j = cnt[c->tgt[x]]++;
+          size_t j = cnt[sb_csr_tgt_(c, x)]++;
           (*src)[j] = (uint32_t)s;
-          (*tgt)[j] = c->tgt[x];
+          (*tgt)[j] = sb_csr_tgt_(c, x);
           (*w)[j] = p->pl ? sb_plastic_weight_(p, k, x) : c->w ? (double)c->w[x] : p->w_const;
           (*d)[j] = c->d ? (double)c->d[x] : p->d_const;
           q++;

@@ -93,11 +93,11 @@ static int check_drawn_weights(const sb_net *net, const sb_proj *pr, const sb_st
         float w = c->w[x];
         if (w < 0)
           SB_ERROR(SB_EINVAL, "weight: drawn weight %.9g (source %zu -> target %u) is negative; " SAME_SIGN " (Wmax = %g)",
-                   (double)w, s, c->tgt[x], p->Wmax);
+                   (double)w, s, sb_csr_tgt_(c, x), p->Wmax);
         if (w > W)
           SB_ERROR(SB_EINVAL, "weight: drawn weight %.9g (source %zu -> target %u) is above Wmax = %g (initial weights must "
                    "lie in [0, Wmax]; a bounded distribution such as uniform or normal_clipped keeps them there)",
-                   (double)w, s, c->tgt[x], p->Wmax);
+                   (double)w, s, sb_csr_tgt_(c, x), p->Wmax);
       }
   }
   return SB_OK;
@@ -133,6 +133,14 @@ int sb_stdp_connect(sb_net *net, int src, int tgt, const sb_conn_spec *conn, con
   for (size_t t = 0; t < nt; t++) sb_stdp_post_init(&pl->post[t]);
   for (int k = 0; k < T; k++) {
     sb_csr *c = &pr->part[k];
+    if (c->tgt16) {   /* plastic synapses keep 32-bit targets (their code reads c->tgt) */
+      c->tgt = sb_malloc((c->nnz + 1) * sizeof *c->tgt);
+      if (!c->tgt) return SB_ENOMEM;
+      for (size_t x = 0; x < c->nnz; x++) c->tgt[x] = c->tgt16[x];
+      sb_free(c->tgt16);
+      c->tgt16 = NULL;
+      pr->bytes += c->nnz * (sizeof *c->tgt - sizeof(uint16_t));
+    }
     pl->off[k + 1] = pl->off[k] + c->nnz;
     pl->syn[k] = sb_malloc((c->nnz + 1) * sizeof *pl->syn[k]);
     if (!pl->syn[k]) return SB_ENOMEM;

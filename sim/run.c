@@ -1177,6 +1177,65 @@ static void eager_setup(sb_net *net) {
   }
 }
 
+/* One source spike's row [a, e) of a sparse projection c (partition k) with a constant delay into
+ * tp (first neuron tf): arrival ta ms, weight w_const unless c has per-synapse weights. Inputs are
+ * taken at once where possible (see "inputs at delivery"), else queued. Exactly one of tg32 and
+ * tg16 is set (c's targets); deliver_partition inlines this at two call sites with a constant
+ * NULL, so each index width gets its own loop. */
+static inline __attribute__((always_inline)) int deliver_row(sb_net *net, int k, const sb_pop *tp, size_t tf,
+                                                             const sb_csr *c, const uint32_t *tg32, const uint16_t *tg16,
+                                                             uint32_t a, uint32_t e, double ta, double w_const) {
+  uint64_t bb = sb_bin_(net, ta);
+  size_t sl = (size_t)(bb % (uint64_t)net->S);
+  sb_arr x = frame_arr(net, tp, ta, w_const, bb);
+  sb_arrtab *tab = &net->arr[sl * (size_t)net->threads + (size_t)k];
+  sb_evvec *base = &net->ev[sl * net->n + tf];
+  sb_arena *qa = &net->qarena[k];
+  sb_u32v *al = &net->act[sl * (size_t)net->threads + (size_t)k];
+  uint32_t idx = 0;
+  int eager = tp->eager && bb == net->k && ta < net->w_t1, rc;
+  double t_f = eager ? frame_origin(net, tp, bb) : 0.0, ig[3] = {1.0, 1.0, 1.0};
+  for (int r = 0; eager && r < tp->n_rates; r++) ig[r] = 1.0 / x.g[r];
+  const uint8_t *eok = net->eager_ok + tf;
+  const int psc_exp = tp->type == sb_neuron_iaf_psc_exp;
+  const double *tsafe = net->t_safe + tf;
+  if (!c->w) {   /* one shared arrival entry for all targets */
+    int have = 0;
+    for (uint32_t y = a; y < e; y++) {
+      uint32_t l = tg16 ? tg16[y] : tg32[y];
+      sb_evvec *v = &base[l];
+      if (eager && !v->n && eok[l] && ta <= tsafe[l]) {
+        rc = psc_exp ? eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 1)
+                     : eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 0);
+        if (rc > 0) continue;
+        if (rc < 0) return SB_ENOMEM;
+      }
+      if (!have && arr_add(tab, &x, &idx)) return SB_ENOMEM;
+      have = 1;
+      if ((!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, idx)) return SB_ENOMEM;
+    }
+  } else {   /* per-synapse weights: one shared arrival, a weighted event (sb_warr) per target */
+    int have = 0;
+    uint32_t widx;
+    for (uint32_t y = a; y < e; y++) {
+      uint32_t l = tg16 ? tg16[y] : tg32[y];
+      sb_evvec *v = &base[l];
+      if (eager && !v->n && eok[l] && ta <= tsafe[l]) {
+        x.w = (double)c->w[y];
+        rc = psc_exp ? eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 1)
+                     : eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 0);
+        if (rc > 0) continue;
+        if (rc < 0) return SB_ENOMEM;
+      }
+      if (!have && arr_add(tab, &x, &idx)) return SB_ENOMEM;
+      have = 1;
+      if (warr_add(tab, idx, c->w[y], &widx) || (!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, widx))
+        return SB_ENOMEM;
+    }
+  }
+  return SB_OK;
+}
+
 static int deliver_partition(sb_net *net, int k) {
   size_t lo = net->bound[k], hi = net->bound[k + 1];
   uint64_t nev = 0;
@@ -1201,59 +1260,12 @@ static int deliver_partition(sb_net *net, int k) {
           if (a == e) break;
           nev += e - a;
           if (!c->d) {
-            double ta = ts + pr->d_const;
-            uint64_t bb = sb_bin_(net, ta);
-            size_t sl = (size_t)(bb % (uint64_t)net->S);
-            sb_arr x = frame_arr(net, tp, ta, pr->w_const, bb);
-            sb_arrtab *tab = &net->arr[sl * (size_t)net->threads + (size_t)k];
-            sb_evvec *base = &net->ev[sl * net->n + tf];
-            const uint32_t *tg = c->tgt;
-            sb_arena *qa = &net->qarena[k];
-            sb_u32v *al = &net->act[sl * (size_t)net->threads + (size_t)k];
-            uint32_t idx = 0;
-            int eager = tp->eager && bb == net->k && ta < net->w_t1, rc;
-            double t_f = eager ? frame_origin(net, tp, bb) : 0.0, ig[3] = {1.0, 1.0, 1.0};
-            for (int r = 0; eager && r < tp->n_rates; r++) ig[r] = 1.0 / x.g[r];
-            const uint8_t *eok = net->eager_ok + tf;
-            const int psc_exp = tp->type == sb_neuron_iaf_psc_exp;
-            const double *tsafe = net->t_safe + tf;
-            if (!c->w) {   /* one shared arrival entry for all targets */
-              int have = 0;
-              for (uint32_t y = a; y < e; y++) {
-                uint32_t l = tg[y];
-                sb_evvec *v = &base[l];
-                if (eager && !v->n && eok[l] && ta <= tsafe[l]) {
-                  rc = psc_exp ? eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 1)
-                               : eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 0);
-                  if (rc > 0) continue;
-                  if (rc < 0) return SB_ENOMEM;
-                }
-                if (!have && arr_add(tab, &x, &idx)) return SB_ENOMEM;
-                have = 1;
-                if ((!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, idx)) return SB_ENOMEM;
-              }
-            } else {   /* per-synapse weights: one shared arrival, a weighted event (sb_warr) per target */
-              int have = 0;
-              uint32_t widx;
-              for (uint32_t y = a; y < e; y++) {
-                uint32_t l = tg[y];
-                sb_evvec *v = &base[l];
-                if (eager && !v->n && eok[l] && ta <= tsafe[l]) {
-                  x.w = (double)c->w[y];
-                  rc = psc_exp ? eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 1)
-                               : eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 0);
-                  if (rc > 0) continue;
-                  if (rc < 0) return SB_ENOMEM;
-                }
-                if (!have && arr_add(tab, &x, &idx)) return SB_ENOMEM;
-                have = 1;
-                if (warr_add(tab, idx, c->w[y], &widx) || (!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, widx))
-                  return SB_ENOMEM;
-              }
-            }
+            int rc = c->tgt16 ? deliver_row(net, k, tp, tf, c, NULL, c->tgt16, a, e, ts + pr->d_const, pr->w_const)
+                              : deliver_row(net, k, tp, tf, c, c->tgt, NULL, a, e, ts + pr->d_const, pr->w_const);
+            if (rc) return rc;
           } else {
             for (uint32_t x = a; x < e; x++)
-              if (push(net, k, tf + c->tgt[x], ts + (double)c->d[x], c->w ? (double)c->w[x] : pr->w_const, tp))
+              if (push(net, k, tf + sb_csr_tgt_(c, x), ts + (double)c->d[x], c->w ? (double)c->w[x] : pr->w_const, tp))
                 return SB_ENOMEM;
           }
           break;

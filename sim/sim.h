@@ -109,8 +109,9 @@ typedef struct {
 } sb_syn_spec;
 
 /* Connect population `src` to `tgt` with a rule; synapses stored sparse (per owning thread,
- * CSR by source: 4-byte target index, plus a 4-byte float weight only if weights are drawn or
- * explicit and a 4-byte float delay only if delays are; at most 12 bytes per synapse).
+ * CSR by source: a 2-byte target index when the target population has at most 65536 neurons,
+ * else 4 bytes (plastic synapses: always 4), plus a 4-byte float weight only if weights are drawn
+ * or explicit and a 4-byte float delay only if delays are; at most 12 bytes per synapse).
  * one_to_one uses the one-to-one storage kind. Connectivity and weights are drawn from streams
  * keyed by (seed, projection index, target) (or source, for fixed_outdegree), so they do not
  * depend on the thread count. Errors: SB_EINVAL (bad rule parameters, e.g. indegree > sources

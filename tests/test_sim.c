@@ -335,6 +335,55 @@ static void test_dense_and_conv(void **state) {
   }
 }
 
+/* Target indices are stored in 16 bits when the target population has at most 65536 neurons,
+ * else 32. At both sides of the bound (65536 and 65537 targets; 1 and 2 threads): one source spike
+ * (t = 1 ms) reaches five explicit targets including the last two indices, each crosses threshold
+ * at 1 + 1 = 2 ms and no other neuron spikes; a fixed_indegree projection's storage is
+ * 4 (ns + 1) bytes of row offsets per partition plus 2 or 4 bytes per synapse. */
+static void test_target_index_width(void **state) {
+  (void)state;
+  for (size_t nt = 65536; nt <= 65537; nt++)
+    for (int threads = 1; threads <= 2; threads++) {
+      sb_net *net = sb_net_alloc(3, threads);
+      assert_non_null(net);
+      int in, big, side;
+      assert_int_equal(sb_net_add_population(net, "in", sb_neuron_iaf_psc_delta, 1, &in), SB_OK);
+      assert_int_equal(sb_net_add_population(net, "big", sb_neuron_iaf_psc_delta, nt, &big), SB_OK);
+      assert_int_equal(sb_net_add_population(net, "side", sb_neuron_iaf_psc_delta, 10, &side), SB_OK);
+      double t1 = 1.0;
+      assert_int_equal(sb_net_add_spike_train(net, in, NULL, 0, &t1, 1, 20.0, 0.0), SB_OK);   /* 15 mV to threshold */
+      const uint32_t src[5] = {0, 0, 0, 0, 0};
+      const uint32_t tg[5] = {0, 1, (uint32_t)(nt / 2), (uint32_t)(nt - 2), (uint32_t)(nt - 1)};
+      sb_conn_spec c = {.rule = SB_RULE_EXPLICIT, .allow_autapses = 1, .allow_multapses = 1, .n = 5, .sources = src, .targets = tg};
+      sb_syn_spec y = {.weight = {SB_DIST_CONST, 20.0, 0, 0, 0}, .delay = {SB_DIST_CONST, 1.0, 0, 0, 0}};
+      int p;
+      assert_int_equal(sb_net_connect(net, in, big, &c, &y, &p), SB_OK);
+      /* weak synapses from the side population (silent) for the storage figure */
+      sb_conn_spec ci = {.rule = SB_RULE_FIXED_INDEGREE, .indegree = 2, .allow_autapses = 1, .allow_multapses = 1};
+      sb_syn_spec yi = {.weight = {SB_DIST_CONST, 0.1, 0, 0, 0}, .delay = {SB_DIST_CONST, 1.0, 0, 0, 0}};
+      int pi;
+      assert_int_equal(sb_net_connect(net, side, big, &ci, &yi, &pi), SB_OK);
+      size_t per = nt <= 65536 ? 2 : 4;
+      assert_int_equal(sb_net_proj_bytes(net, pi), (size_t)threads * 11 * 4 + 2 * nt * per);
+      assert_int_equal(sb_net_run(net, 5.0), SB_OK);
+      const double *ts;
+      const uint32_t *ids;
+      size_t n;
+      assert_int_equal(sb_net_spikes(net, big, &ts, &ids, &n), SB_OK);
+      assert_int_equal(n, 5);
+      int seen[5] = {0};
+      for (size_t i = 0; i < n; i++) {
+        check_abs(ts[i], 2.0, 1e-12, "spike of target %u (nt %zu, threads %d)", ids[i], nt, threads);
+        int hit = 0;
+        for (int j = 0; j < 5; j++)
+          if (ids[i] == tg[j]) seen[j]++, hit = 1;
+        assert_true(hit);
+      }
+      for (int j = 0; j < 5; j++) assert_int_equal(seen[j], 1);
+      sb_net_free(net);
+    }
+}
+
 /* ---- Poisson input ---- */
 
 static void test_poisson_rate_and_independence(void **state) {
@@ -574,6 +623,7 @@ int main(void) {
       cmocka_unit_test(test_distributions),
       cmocka_unit_test(test_truncated_normal),
       cmocka_unit_test(test_dense_and_conv),
+      cmocka_unit_test(test_target_index_width),
       cmocka_unit_test(test_poisson_rate_and_independence),
       cmocka_unit_test(test_api_errors),
       cmocka_unit_test(test_alloc_failures),
