@@ -99,6 +99,12 @@ static void init(const void *pv, const void *dv, void *sv) {
  * expm1 (exprel form: exact through tau_s == tau_m, where x = 0 and P = (h/C) em). */
 static inline void syn_step(double h, double em, double tau_m, double tau_s, double C, double *I, double *dy) {
   double x = h * (1.0 / tau_m - 1.0 / tau_s);
+  if (x > 64.0) {   /* tau_m far below tau_s and h: expm1(x) would overflow (x > 709); no cancellation here */
+    double es = exp(-h / tau_s);
+    *dy += *I * (h / C) * ((es - em) / x);
+    *I *= es;
+    return;
+  }
   double e1 = x == 0.0 ? 0.0 : expm1(x);
   double rel = x == 0.0 ? 1.0 : fabs(x) < 1e-5 ? 1.0 + x / 2.0 + x * x / 6.0 + x * x * x / 24.0 : e1 / x;
   *dy += *I * (h / C) * em * rel;

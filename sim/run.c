@@ -160,6 +160,9 @@ int sb_part_of_(const sb_net *net, size_t gid) {
 }
 
 /* Frame origin of window b for population tp: the start of its epoch of tp->frame_m windows. */
+/* Largest rate x window (frame factor e^x within one window) of a population on the fast path. */
+#define SB_FRAME_MAX_EXP 32.0
+
 static inline double frame_origin(const sb_net *net, const sb_pop *tp, uint64_t b) {
   return (double)(b - b % tp->frame_m) * net->W;
 }
@@ -446,6 +449,13 @@ int sb_net_prepare_(sb_net *net) {
     if (p->n_rates) {   /* epochs of windows with frame factors up to e^8 */
       double rmax = 0;
       for (int j = 0; j < p->n_rates; j++) rmax = p->rates[j] > rmax ? p->rates[j] : rmax;
+      /* time constants far below the window (tau_m = 0.007 ms in 5 ms windows: factors beyond
+       * e^709, inf) take the generic exact path */
+      if (!(rmax * net->W <= SB_FRAME_MAX_EXP)) p->n_rates = 0;
+    }
+    if (p->n_rates) {
+      double rmax = p->rates[0];
+      for (int j = 1; j < p->n_rates; j++) rmax = p->rates[j] > rmax ? p->rates[j] : rmax;
       double m = floor(8.0 / (rmax * net->W));
       p->frame_m = m > 1 ? (m < 1e6 ? (uint64_t)m : 1000000u) : 1u;
       p->rate_max = rmax;

@@ -130,6 +130,49 @@ static void psp_sum(double tau_ex, double tau_in, double tol) {
   sb_net_free(net);
 }
 
+/* tau_m far below tau_syn (0.04 against 2 ms) and long steps between reads: the membrane
+ * follows the current, V - E_L = w psp(t); with h (1/tau_m - 1/tau_syn) beyond 709 the exprel
+ * form overflowed (V_m = inf after 29 ms without input). The closed form within 1e-12 mV, from
+ * 0.5 to 40 ms after the input (V - E_L from 0.2 mV down to 1e-9 and below), read after steps of
+ * up to 30 ms (the fast path is off: rate x window > 32). */
+static void test_psc_exp_tiny_tau_m(void **state) {
+  (void)state;
+  const double E_L = -70.0, C = 250.0, tau_m = 0.04, tau_s = 2.0, w = 50.0, t_in = 1.0;
+  sb_net *net = sb_net_alloc(3, 1);
+  int a;
+  assert_int_equal(sb_net_add_population(net, "a", sb_neuron_iaf_psc_exp, 1, &a), SB_OK);
+  assert_int_equal(sb_net_set_param(net, a, "tau_m", tau_m), SB_OK);
+  assert_int_equal(sb_net_set_param(net, a, "tau_syn_ex", tau_s), SB_OK);
+  assert_int_equal(sb_net_add_spike_train(net, a, NULL, 0, &t_in, 1, w, 1.0), SB_OK);   /* arrives at 2 ms */
+  const double reads[] = {2.5, 5.0, 12.0, 42.0, 45.0};
+  for (int k = 0; k < 5; k++) {
+    assert_int_equal(sb_net_run(net, reads[k]), SB_OK);
+    double V;
+    sb_net_get_state(net, a, "V_m", &V);
+    double want = w * psp(reads[k] - 2.0, tau_m, tau_s, C);
+    check_abs(V, E_L + want, 1e-12, "V_m at t = %g ms", reads[k]);   /* V_m's own rounding: 1.4e-14 */
+  }
+  sb_net_free(net);
+}
+
+/* iaf_psc_delta with tau_m = 0.007 ms under 8 kHz Poisson input in 5 ms windows: the window's
+ * frame factors (e^{W/tau_m} = e^714) overflowed and the run ended with V_m = NaN. Such a
+ * population now takes the generic path: the run succeeds and V_m stays within the inputs' reach
+ * (E_L plus a few 0.5 mV jumps). */
+static void test_psc_delta_tiny_tau_m(void **state) {
+  (void)state;
+  sb_net *net = sb_net_alloc(3, 1);
+  int a;
+  assert_int_equal(sb_net_add_population(net, "a", sb_neuron_iaf_psc_delta, 2, &a), SB_OK);
+  assert_int_equal(sb_net_set_param(net, a, "tau_m", 0.007), SB_OK);
+  assert_int_equal(sb_net_add_poisson(net, a, NULL, 0, 8000.0, 0.0, INFINITY, 0.5, 1.0), SB_OK);
+  assert_int_equal(sb_net_run(net, 50.0), SB_OK);
+  double V[2];
+  sb_net_get_state(net, a, "V_m", V);
+  for (int i = 0; i < 2; i++) assert_true(V[i] >= -70.0 && V[i] < -65.0);
+  sb_net_free(net);
+}
+
 /* iaf_psc_exp firing through its synaptic currents (I_e drives V_inf = -53 mV above V_th = -55 mV;
  * exc and inh spike trains keep both currents non-zero at most crossings, so the threshold search
  * runs on rising, falling and turning trajectories): every spike time against an independent
@@ -375,6 +418,8 @@ int main(void) {
       cmocka_unit_test(test_psc_delta_constant_current),
       cmocka_unit_test(test_psc_exp_constant_current),
       cmocka_unit_test(test_psc_exp_psp_sum),
+      cmocka_unit_test(test_psc_exp_tiny_tau_m),
+      cmocka_unit_test(test_psc_delta_tiny_tau_m),
       cmocka_unit_test(test_psc_exp_spikes_with_currents),
       cmocka_unit_test(test_psc_exp_singularity_sweep),
       cmocka_unit_test(test_psc_delta_psp_sum_and_refractory_discard),
