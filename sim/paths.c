@@ -280,9 +280,28 @@ size_t sb_mem_limit(const char **what) {
   return best;
 }
 
+/* The last pipe or FIFO read (a model given as <(...) or /dev/stdin can be read only once, and
+ * `run` reads its model twice: fingerprint, then load). Freed at exit. */
+static char *pipe_path, *pipe_text;
+static size_t pipe_len;
+static void pipe_cache_free(void) {
+  free(pipe_path);
+  sb_free(pipe_text);
+}
+
 int sb_read_file(const char *path, char **buf, size_t *len) {
   *buf = NULL;
   *len = 0;
+  struct stat st;
+  int is_pipe = stat(path, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISSOCK(st.st_mode));
+  if (is_pipe && pipe_path && !strcmp(pipe_path, path)) {   /* read before: a copy */
+    char *b = sb_malloc(pipe_len + 1);
+    if (!b) return SB_ENOMEM;
+    memcpy(b, pipe_text, pipe_len + 1);
+    *buf = b;
+    *len = pipe_len;
+    return SB_OK;
+  }
   FILE *f = fopen(path, "rb");
   if (!f) SB_ERROR(SB_EIO, "%s: cannot read: %s", path, strerror(errno));
   size_t cap = 65536, n = 0, r;
@@ -300,5 +319,19 @@ int sb_read_file(const char *path, char **buf, size_t *len) {
   b[n] = '\0';
   *buf = b;
   *len = n;
+  if (is_pipe) {   /* keep a copy for the next read of the same path */
+    char *c = sb_malloc(n + 1), *pth = strdup(path);
+    if (c && pth) {
+      memcpy(c, b, n + 1);
+      if (!pipe_path) atexit(pipe_cache_free);
+      pipe_cache_free();
+      pipe_path = pth;
+      pipe_text = c;
+      pipe_len = n;
+    } else {
+      sb_free(c);
+      free(pth);
+    }
+  }
   return SB_OK;
 }
