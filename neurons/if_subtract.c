@@ -40,6 +40,8 @@ static int validate(const void *pv) {
     SB_ERROR(SB_EINVAL, "V_reset: must be < V_th = %g (got %g)", p->V_th, p->V_reset);
   if (p->reset_mode != 0.0 && p->reset_mode != 1.0)
     SB_ERROR(SB_EINVAL, "reset_mode: must be 0 (subtract) or 1 (zero) (got %g)", p->reset_mode);
+  if (!(p->V_min < p->V_th))   /* a floor at or above threshold fires without end */
+    SB_ERROR(SB_EINVAL, "V_min: must be < V_th = %g (got %g)", p->V_th, p->V_min);
   return SB_OK;
 }
 

@@ -721,6 +721,20 @@ static int load_projection(const ctx *c, size_t idx, const json_t *j) {
       snprintf(p2, sizeof p2, "%s.%s", path, own[q].key);
       FAIL(c, p2, "a parameter of rule %s, not of rule %s", own[q].owner, json_string_value(json_object_get(j, "rule")));
     }
+  /* keys a rule would ignore: conv's weights are its kernel's, explicit and conv connect exactly
+   * the listed or computed pairs */
+  static const struct { int rule; const char *key, *why; } unused[] = {
+      {7, "weight", "a conv projection's weights are its kernel's (scale the kernel instead)"},
+      {7, "receptor", "a conv projection's kernel values carry their signs (negate the kernel instead)"},
+      {7, "allow_autapses", "rule conv connects the pairs its kernel defines"},
+      {7, "allow_multapses", "rule conv connects the pairs its kernel defines"},
+      {SB_RULE_EXPLICIT, "allow_autapses", "rule explicit connects the listed pairs as given (remove the pairs instead)"},
+      {SB_RULE_EXPLICIT, "allow_multapses", "rule explicit connects the listed pairs as given (remove the pairs instead)"}};
+  for (size_t q = 0; q < sizeof unused / sizeof *unused; q++)
+    if (rule == unused[q].rule && json_object_get(j, unused[q].key)) {
+      snprintf(p2, sizeof p2, "%s.%s", path, unused[q].key);
+      FAIL(c, p2, "not a key of rule %s: %s", json_string_value(json_object_get(j, "rule")), unused[q].why);
+    }
   /* explicit lists replace the single value: both would leave one of them unused */
   static const char *const lists[][2] = {{"weights", "weight"}, {"delays", "delay"}};
   for (int q = 0; q < 2; q++)

@@ -346,6 +346,9 @@ static void test_if_subtract(void **state) {
   double tin = 10.0;
   uint32_t two = 2;
   assert_int_equal(sb_net_add_spike_train(net, a, &two, 1, &tin, 1, 2.3 * 0.85, 0.0), SB_OK);
+  /* a floor at or above threshold is refused (it fired without end: "more than 1e6 spikes") */
+  assert_int_equal(sb_net_set_param(net, z, "V_min", 1.0), SB_EINVAL);
+  check_contains(sb_last_error(), "V_min: must be < V_th = 1 (got 1)");
   /* reset to zero: the remainder is lost */
   assert_int_equal(sb_net_set_param(net, z, "reset_mode", 1.0), SB_OK);
   assert_int_equal(sb_net_add_spike_train(net, z, NULL, 0, &tin, 1, 2.3, 0.0), SB_OK);

@@ -548,15 +548,26 @@ static void test_set_paths(void **state) {
   /* explicit projections: the list and the single value (the single value was ignored); no targets
    * (a NULL dereference: exit 139 and no message) */
   static const struct { const char *proj, *want; } explicit_cases[] = {
-      {"\"sources\": [0, 1], \"targets\": [1, 2], \"weights\": [1, 2], \"weight\": 7",
+      {"\"rule\": \"explicit\", \"sources\": [0, 1], \"targets\": [1, 2], \"weights\": [1, 2], \"weight\": 7",
        "x.json: projections[0].weight: give either weights (one per synapse) or weight, not both"},
-      {"\"sources\": [0, 1]", "x.json: projections[0].targets: expected an array of integers (got nothing: the key is missing)"},
+      {"\"rule\": \"explicit\", \"sources\": [0, 1]",
+       "x.json: projections[0].targets: expected an array of integers (got nothing: the key is missing)"},
+      /* keys the rule ignored (3 synapses were made despite allow_multapses false) */
+      {"\"rule\": \"explicit\", \"sources\": [0, 0, 0], \"targets\": [1, 1, 1], \"allow_multapses\": false",
+       "x.json: projections[0].allow_multapses: not a key of rule explicit: rule explicit connects the listed pairs as given"},
+      {"\"rule\": \"explicit\", \"sources\": [2], \"targets\": [2], \"allow_autapses\": false",
+       "x.json: projections[0].allow_autapses: not a key of rule explicit"},
+      /* conv: the kernel's values are the weights (weight and receptor changed nothing) */
+      {"\"rule\": \"conv\", \"in_shape\": [1, 1, 3], \"kernel_shape\": [1, 1, 1, 1], \"kernel\": [5.0], \"weight\": 1000",
+       "x.json: projections[0].weight: not a key of rule conv: a conv projection's weights are its kernel's"},
+      {"\"rule\": \"conv\", \"in_shape\": [1, 1, 3], \"kernel_shape\": [1, 1, 1, 1], \"kernel\": [5.0], \"receptor\": \"inhibitory\"",
+       "x.json: projections[0].receptor: not a key of rule conv"},
   };
   for (size_t i = 0; i < sizeof explicit_cases / sizeof *explicit_cases; i++) {
     char m2[700], text[600];
     snprintf(m2, sizeof m2, "%s/x.json", dir);
     snprintf(text, sizeof text, "{\"simulation\": {\"t_stop\": 5},\n \"populations\": {\"a\": {\"model\": \"iaf_psc_delta\", "
-             "\"n\": 3}},\n \"projections\": [{\"source\": \"a\", \"target\": \"a\", \"rule\": \"explicit\", %s}]}",
+             "\"n\": 3}},\n \"projections\": [{\"source\": \"a\", \"target\": \"a\", %s}]}",
              explicit_cases[i].proj);
     write_text(m2, text);
     assert_int_equal(run_t("run %s -o %s --quiet", m2, o), 2);
