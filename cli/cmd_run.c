@@ -352,6 +352,11 @@ int sb_cmd_run(int argc, char **argv) {
   }
   char ck_default[4200];
   if (!ck_path) checkpoint_default_path(ck_default, sizeof ck_default, out);
+  if (!multi && !ck_path && sb_output_check(out)) {   /* the output's own error, not a warning about its checkpoint */
+    sb_snn_model_free(&m);
+    rc = sb_cli_fail(SB_EINVAL);
+    goto done;
+  }
   if (!multi && sb_output_check(ck_path ? ck_path : ck_default)) {   /* before any output exists */
     if (ck_every > 0) {
       sb_snn_model_free(&m);

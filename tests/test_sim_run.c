@@ -284,6 +284,18 @@ static void test_model_from_pipe(void **state) {
   unlink(fifo);
 }
 
+/* An output in a missing directory named by the model file (no -o): one error about the output;
+ * a warning that "a stop signal could not write its checkpoint" came first. */
+static void test_output_dir_missing(void **state) {
+  (void)state;
+  assert_int_equal(sb_test_run(out, sizeof out, "run examples/single_neuron.json --quiet --set simulation.output=%s/no/such/o.h5",
+                               sb_test_tmpdir()),
+                   2);
+  check_contains(out, "no/such/o.h5: directory ");
+  check_contains(out, "does not exist");
+  assert_null(strstr(out, "warning"));
+}
+
 static void test_cli_thread_invariance(void **state) {
   (void)state;
   char o1[600], o2[600];
@@ -366,6 +378,7 @@ int main(void) {
       cmocka_unit_test(test_dc_weight_delay),
       cmocka_unit_test(test_step_current),
       cmocka_unit_test(test_model_from_pipe),
+      cmocka_unit_test(test_output_dir_missing),
       cmocka_unit_test(test_calendar_far_entry),
   };
   return cmocka_run_group_tests_name("sim_run", tests, NULL, NULL);
