@@ -131,6 +131,7 @@ typedef struct {
   size_t sp_n, sp_cap;
   /* output datasets */
   hid_t ds_t, ds_id;
+  uint32_t sp_chunk;   /* rows per chunk of ds_t / ds_id (fewer when many populations record) */
   uint64_t written;
 } sb_pop;
 
