@@ -51,11 +51,14 @@ static const char *type_name(const json_t *j) {
   }
 }
 
+/* Keys every object may carry for its reader: "_..." , "comment", "description". */
+static int note_key(const char *k) { return k[0] == '_' || strcmp(k, "comment") == 0 || strcmp(k, "description") == 0; }
+
 static int check_keys(const ctx *c, const char *path, const json_t *obj, const char *const *allowed) {
   const char *k;
   json_t *v;
   json_object_foreach((json_t *)obj, k, v) {
-    if (k[0] == '_' || strcmp(k, "comment") == 0 || strcmp(k, "description") == 0) continue;
+    if (note_key(k)) continue;
     int ok = 0;
     for (int i = 0; allowed[i]; i++) ok |= strcmp(allowed[i], k) == 0;
     if (!ok) {
@@ -403,6 +406,7 @@ static int load_population(const ctx *c, const char *name, const json_t *j) {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)jp, k, v) {
+      if (note_key(k)) continue;
       double x;
       char p3[700];
       snprintf(p3, sizeof p3, "%s.%s", p2, k);
@@ -445,6 +449,7 @@ static int load_population(const ctx *c, const char *name, const json_t *j) {
     json_t *v;
     int vi = 0;
     json_object_foreach((json_t *)ji, k, v) {
+      if (note_key(k)) continue;
       char p3[700];
       snprintf(p3, sizeof p3, "%s.%s", p2, k);
       if (sb_neuron_recordable(T, k) < 0) {
@@ -614,6 +619,7 @@ static int load_projection(const ctx *c, size_t idx, const json_t *j) {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)spj, k, v) {
+      if (note_key(k)) continue;
       char p3[192];
       double val;
       snprintf(p3, sizeof p3, "%s.%s", p2, k);

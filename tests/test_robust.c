@@ -577,6 +577,11 @@ static void test_set_paths(void **state) {
   /* the unknown-key cases name the key too */
   assert_int_equal(run_t("run %s -o %s --quiet --set simulation.nosuch=1", model, o), 2);
   check_contains(out, "simulation: unknown key 'nosuch'");
+  /* notes ("_..." and comment keys) are ignored in params and init as in every other object (they
+   * were "unknown parameter" and "not a state variable") */
+  assert_int_equal(run_t("run %s -o %s --quiet --t-stop 5 --set populations.exc.params._note=1 --set "
+                         "'populations.exc.params.comment=\"tau from NEST\"' --set populations.exc.init._c=2", model, o), 0);
+  remove(o);
   /* objects a --set may create (a population's init, absent in the file) still work */
   assert_int_equal(run_t("run %s -o %s --quiet --t-stop 5 --set populations.exc.init.V_m=-60.5", model, o), 0);
   remove(o);
