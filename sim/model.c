@@ -6,6 +6,7 @@
 #include "sim/internal.h"
 #include "learning/learning.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -271,7 +272,14 @@ static int apply_set(const char *file, json_t *root, const char *assign) {
   if ((rc = split_set_path(assign, path, pl, toks, 64, &nt))) return rc;
   json_error_t jerr;
   json_t *val = json_loads(eq + 1, JSON_DECODE_ANY, &jerr);
-  if (!val) val = json_string(eq + 1);
+  if (!val) {   /* not JSON: a string, unless it is a number beyond double's range (1e999) */
+    char *end;
+    errno = 0;
+    double x = strtod(eq + 1, &end);
+    if (end != eq + 1 && !*end && errno == ERANGE && fabs(x) > 1.0)
+      SB_ERROR(SB_EINVAL, "%s: --set %s: %s is beyond the range of a double (about 1.8e308)", file, assign, eq + 1);
+    val = json_string(eq + 1);
+  }
   if (!val) return SB_ENOMEM;
   json_t *cur = root;
   for (int k = 0; k < nt; k++) {
@@ -376,6 +384,8 @@ static int load_population(const ctx *c, const char *name, const json_t *j) {
   char path[512], p2[600];
   snprintf(path, sizeof path, "populations.%s", name);
   int rc;
+  if (!*name || strpbrk(name, ".[]="))   /* --set paths and analysis selections split at these */
+    FAIL(c, "populations", "population name '%s': must be non-empty without '.', '[', ']' or '=' (--set paths split at them)", name);
   if ((rc = get_object(c, path, j)) || (rc = check_keys(c, path, j, keys))) return rc;
   const json_t *jm = json_object_get(j, "model");
   snprintf(p2, sizeof p2, "%s.model", path);
@@ -1053,6 +1063,16 @@ int sb_json_load_(const char *path, json_t **root) {
   char *text;
   size_t len;
   if ((chk = sb_read_file(path, &text, &len))) return chk;
+  if (len >= 8 && !memcmp(text, "\x89HDF\r\n\x1a\n", 8)) {
+    sb_free(text);
+    SB_ERROR(SB_EFORMAT, "%s: an HDF5 file, not a JSON model (to continue an interrupted run from its checkpoint: "
+             "spikebridge run --resume FILE)", path);
+  }
+  if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) {   /* a UTF-8 byte-order mark (Windows editors): skip it */
+    memmove(text, text + 3, len - 3);
+    len -= 3;
+    text[len] = 0;
+  }
   const char *z = memchr(text, 0, len);   /* jansson's file reader stopped there and ignored the rest */
   if (z) {
     size_t at = (size_t)(z - text);

@@ -577,6 +577,16 @@ static void test_set_paths(void **state) {
   /* the unknown-key cases name the key too */
   assert_int_equal(run_t("run %s -o %s --quiet --set simulation.nosuch=1", model, o), 2);
   check_contains(out, "simulation: unknown key 'nosuch'");
+  /* a number beyond double's range was taken as a string ("expected a number (got a string)") */
+  assert_int_equal(run_t("run %s -o %s --quiet --set populations.exc.params.tau_m=1e999", model, o), 2);
+  check_contains(out, "--set populations.exc.params.tau_m=1e999: 1e999 is beyond the range of a double");
+  assert_false(sb_test_file_exists(o));
+  /* a population name --set cannot reach (it split "a.b" at the dot) */
+  assert_int_equal(run_t("run %s -o %s --quiet --set 'populations.exc=null' --set 'populations={\"a.b\": "
+                         "{\"model\": \"iaf_psc_delta\", \"n\": 1}}' --set 'projections=[]' --set 'stimuli=[]' --set 'record={}'",
+                         model, o), 2);
+  check_contains(out, "populations: population name 'a.b': must be non-empty without '.', '[', ']' or '='");
+  assert_false(sb_test_file_exists(o));
   /* notes ("_..." and comment keys) are ignored in params and init as in every other object (they
    * were "unknown parameter" and "not a state variable") */
   assert_int_equal(run_t("run %s -o %s --quiet --t-stop 5 --set populations.exc.params._note=1 --set "

@@ -262,7 +262,7 @@ static void test_step_current(void **state) {
   }
 }
 
-/* A model read from a pipe or FIFO (`run <(...)`, `run /dev/stdin < m.json`): `run` reads its
+/* Model files in other forms. A model read from a pipe or FIFO (`run <(...)`, `run /dev/stdin`): `run` reads its
  * model twice (fingerprint, load) and the second read found nothing ("'[' or '{' expected near
  * end of file") or blocked for ever on a FIFO. Both now run as from the file: the same summary. */
 static void test_model_from_pipe(void **state) {
@@ -276,6 +276,17 @@ static void test_model_from_pipe(void **state) {
   snprintf(want, sizeof want, "%s", pop);
   assert_int_equal(sb_test_run(out, sizeof out, "run /dev/stdin -o %s < examples/single_neuron.json", o), 0);
   check_contains(out, want);
+  /* a UTF-8 byte-order mark (Windows editors) is skipped (it was "not valid JSON ... near '\xef\xbb\xbf'") */
+  char bom[600], cmd[1400];
+  snprintf(bom, sizeof bom, "%s/bom.json", sb_test_tmpdir());
+  snprintf(cmd, sizeof cmd, "printf '\\357\\273\\277' > %s && cat examples/single_neuron.json >> %s", bom, bom);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s", bom, o), 0);
+  check_contains(out, want);
+  /* an HDF5 file given as the model: a hint, not "byte 8 is a NUL byte" */
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s/other.h5", o, sb_test_tmpdir()), 2);
+  check_contains(out, "pipe.h5: an HDF5 file, not a JSON model (to continue an interrupted run from its checkpoint: "
+                      "spikebridge run --resume FILE)");
   unlink(fifo);
   assert_int_equal(mkfifo(fifo, 0600), 0);
   snprintf(wrap, sizeof wrap, "(cat examples/single_neuron.json > %s &); timeout 60", fifo);
