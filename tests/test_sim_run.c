@@ -164,26 +164,41 @@ static void test_output_layout_and_set(void **state) {
  * tau_m = 10 ms, C_m = 250 pF (R = 0.04 GOhm), amplitude 100 pA x weight 0.5 on from 20 + 5 to
  * 60 + 5 ms: V = R A w (1 - e^{-(t - 25)/tau_m}) on [25, 65], then decaying; the closed form at
  * every 0.5 ms sample within float32 rounding. */
-static void test_dc_weight_delay(void **state) {
-  (void)state;
-  const char *m = write_model("dc.json",
-      "{\"simulation\": {\"t_stop\": 100},\n"
-      " \"populations\": {\"n\": {\"model\": \"iaf_psc_delta\", \"n\": 1, \"params\": {\"E_L\": 0, \"V_reset\": 0, "
-      "\"V_th\": 1000, \"tau_m\": 10, \"C_m\": 250}}},\n"
-      " \"stimuli\": [{\"model\": \"dc_generator\", \"target\": \"n\", \"weight\": 0.5, \"delay\": 5, "
-      "\"params\": {\"amplitude\": 100, \"start\": 20, \"stop\": 60}}],\n"
-      " \"record\": {\"state\": [{\"population\": \"n\", \"variables\": [\"V_m\"], \"interval\": 0.5}]}}\n");
-  char o[600];
-  snprintf(o, sizeof o, "%s/dc.h5", sb_test_tmpdir());
+/* One non-spiking iaf_psc_delta neuron (E_L = 0, tau_m = 10 ms, C_m = 250 pF: R = 0.04 GOhm)
+ * driven by `stim` (a stimuli[] element), V_m sampled every 0.5 ms for 100 ms: writes NAME.json,
+ * runs it into NAME.h5 and returns the model path; *v the V_m samples (caller frees), *nv their
+ * count. */
+static const char *current_neuron_run(const char *name, const char *stim, float **v, size_t *nv) {
+  char text[2048], file[64], o[600];
+  snprintf(text, sizeof text,
+           "{\"simulation\": {\"t_stop\": 100},\n"
+           " \"populations\": {\"n\": {\"model\": \"iaf_psc_delta\", \"n\": 1, \"params\": {\"E_L\": 0, \"V_reset\": 0, "
+           "\"V_th\": 1000, \"tau_m\": 10, \"C_m\": 250}}},\n"
+           " \"stimuli\": [%s],\n"
+           " \"record\": {\"state\": [{\"population\": \"n\", \"variables\": [\"V_m\"], \"interval\": 0.5}]}}\n",
+           stim);
+  snprintf(file, sizeof file, "%s.json", name);
+  const char *m = write_model(file, text);
+  snprintf(o, sizeof o, "%s/%s.h5", sb_test_tmpdir(), name);
   assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet", m, o), 0);
   hid_t f;
   assert_int_equal(sb_h5_open_read(o, &f), SB_OK);
-  float *v;
-  size_t nv, dims[2];
+  size_t dims[2];
   int rank;
-  assert_int_equal(sb_h5_read(f, "report/n/data", H5T_NATIVE_FLOAT, (void **)&v, &nv, &rank, dims, 2), SB_OK);
+  assert_int_equal(sb_h5_read(f, "report/n/data", H5T_NATIVE_FLOAT, (void **)v, nv, &rank, dims, 2), SB_OK);
   H5Fclose(f);
-  assert_true(nv >= 200);
+  assert_true(*nv >= 200);
+  return m;
+}
+
+static void test_dc_weight_delay(void **state) {
+  (void)state;
+  float *v;
+  size_t nv;
+  const char *m = current_neuron_run("dc", "{\"model\": \"dc_generator\", \"target\": \"n\", \"weight\": 0.5, \"delay\": 5, "
+                                     "\"params\": {\"amplitude\": 100, \"start\": 20, \"stop\": 60}}", &v, &nv);
+  char o[600];
+  snprintf(o, sizeof o, "%s/dc.h5", sb_test_tmpdir());
   const double Vinf = 0.04 * 100 * 0.5, tau = 10.0;
   for (size_t i = 0; i < nv; i++) {
     double t = 0.5 * (double)i, want = 0;
@@ -209,24 +224,13 @@ static void test_dc_weight_delay(void **state) {
  * sample, within float32 rounding. */
 static void test_step_current(void **state) {
   (void)state;
-  const char *m = write_model("step.json",
-      "{\"simulation\": {\"t_stop\": 100},\n"
-      " \"populations\": {\"n\": {\"model\": \"iaf_psc_delta\", \"n\": 1, \"params\": {\"E_L\": 0, \"V_reset\": 0, "
-      "\"V_th\": 1000, \"tau_m\": 10, \"C_m\": 250}}},\n"
-      " \"stimuli\": [{\"model\": \"step_current_generator\", \"target\": \"n\", \"weight\": 0.5, \"delay\": 5, "
-      "\"params\": {\"amplitude_times\": [10, 30, 50], \"amplitude_values\": [100, -50, 200], \"start\": 20, \"stop\": 70}}],\n"
-      " \"record\": {\"state\": [{\"population\": \"n\", \"variables\": [\"V_m\"], \"interval\": 0.5}]}}\n");
+  float *v;
+  size_t nv;
+  const char *m = current_neuron_run("step", "{\"model\": \"step_current_generator\", \"target\": \"n\", \"weight\": 0.5, "
+                                     "\"delay\": 5, \"params\": {\"amplitude_times\": [10, 30, 50], \"amplitude_values\": "
+                                     "[100, -50, 200], \"start\": 20, \"stop\": 70}}", &v, &nv);
   char o[600];
   snprintf(o, sizeof o, "%s/step.h5", sb_test_tmpdir());
-  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet", m, o), 0);
-  hid_t f;
-  assert_int_equal(sb_h5_open_read(o, &f), SB_OK);
-  float *v;
-  size_t nv, dims[2];
-  int rank;
-  assert_int_equal(sb_h5_read(f, "report/n/data", H5T_NATIVE_FLOAT, (void **)&v, &nv, &rank, dims, 2), SB_OK);
-  H5Fclose(f);
-  assert_true(nv >= 200);
   const double tau = 10.0, R = 0.04;
   const double edge[] = {0, 25, 35, 55, 75, INFINITY}, cur[] = {0, 50, -25, 100, 0};
   double V0 = 0.0;   /* V at the start of piece p */
