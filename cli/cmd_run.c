@@ -504,6 +504,7 @@ interrupted:   /* a stop signal: the message is printed; nothing is written but 
   rc = SB_EXIT_INTERRUPTED;
   goto done;
 fail:
+  if (st == SB_EINVAL) st = sb_snn_blame_overrides(st, mo.set, mo.n_set);   /* checks after loading (queue sizes) */
   if (st == SB_EIO && !strstr(sb_last_error(), out) && !strstr(sb_last_error(), ck_path ? ck_path : ck_default))
     st = sb_error_prefix_(st, "%s", out);   /* a recording's write error names the dataset, not the file */
   rc = sb_cli_fail(st);

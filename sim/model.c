@@ -1186,11 +1186,15 @@ int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_mo
 fail:
   json_decref(root);
   sb_snn_model_free(m);
-  /* an error caused by an override says so: the last override of a path wins, and the closest
-   * kind of match over all overrides (set_blames' levels) before a looser one */
+  return sb_snn_blame_overrides(rc, opts->set, opts->n_set);
+}
+
+int sb_snn_blame_overrides(int rc, const char *const *set, int n_set) {
+  /* the last override of a path wins, and the closest kind of match over all overrides
+   * (set_blames' levels) before a looser one */
   for (int level = 0; level < 3 && rc && rc != SB_ENOMEM && !strstr(sb_last_error(), "--set"); level++)
-    for (int i = opts->n_set - 1; i >= 0; i--)
-      if (set_blames(sb_last_error(), opts->set[i], level)) return sb_error_prefix_(rc, "with --set %s", opts->set[i]);
+    for (int i = n_set - 1; i >= 0; i--)
+      if (set_blames(sb_last_error(), set[i], level)) return sb_error_prefix_(rc, "with --set %s", set[i]);
   return rc;
 }
 

@@ -286,6 +286,10 @@ typedef struct {
  * Ownership: `*model` is the caller's (sb_snn_model_free). */
 int sb_snn_model_load(const char *path, const sb_snn_model_opts *opts, sb_snn_model *model);
 void sb_snn_model_free(sb_snn_model *model);
+/* An error (the last one set, returned as rc) caused by one of the overrides `set[n_set]`
+ * ("PATH=VALUE") gets the prefix "with --set PATH=VALUE: " (the loader does this; call it for
+ * errors found after loading, such as the run's size checks). Returns rc. */
+int sb_snn_blame_overrides(int rc, const char *const *set, int n_set);
 
 
 /* ---- parameter sweeps (sim/sweep.c; user guide: docs/clusters.md) ---- */

@@ -419,6 +419,7 @@ static void test_absurd_values(void **state) {
   assert_int_equal(run_t("run %s -o %s --quiet --set projections[0].delay=1e30", model, o), 2);
   check_contains(out, "m.json: projections[0].delay: the longest delay, 1e+30 ms, spans 2e+29 windows of the shortest, 5 ms; their "
                       "event queues for 40 neurons need");
+  check_contains(out, "with --set projections[0].delay=1e30: ");   /* found after loading, blamed like the loader's */
   assert_false(sb_test_file_exists(o));
   assert_int_equal(run_t("run %s -o %s --quiet --set projections[0].delay=1e300", model, o), 2);
   check_contains(out, "m.json: projections[0].delay: 1e+300 ms is beyond the range of the stored float32");
