@@ -1236,7 +1236,7 @@ int sb_net_pop_stats(const sb_net *net, int pop, sb_pop_stats *st) {
     st->spikes = u[0];
     st->n_cv = (size_t)u[1];
   }
-  st->rate = net->t > 0 ? (double)st->spikes / ((double)p->n * net->t / 1000.0) : 0;
+  st->rate = net->t > 0 ? (double)st->spikes * 1000.0 / (double)p->n / net->t : 0;   /* t/1000 underflowed for t = 4.9e-324 ms: 0/0 */
   st->cv = st->n_cv ? cv / (double)st->n_cv : 0;
   return SB_OK;
 }

@@ -582,6 +582,10 @@ static void test_set_paths(void **state) {
   assert_int_equal(run_t("run %s -o %s --quiet --set populations.exc.params.tau_m=1e999", model, o), 2);
   check_contains(out, "--set populations.exc.params.tau_m=1e999: 1e999 is beyond the range of a double");
   assert_false(sb_test_file_exists(o));
+  /* the smallest t_stop: rates 0, not -nan (t / 1000 underflowed: 0 / 0) */
+  assert_int_equal(run_t("run %s -o %s --set simulation.t_stop=4.9e-324", model, o), 0);
+  assert_null(strstr(out, "nan "));
+  remove(o);
   /* a population name --set cannot reach (it split "a.b" at the dot) */
   assert_int_equal(run_t("run %s -o %s --quiet --set 'populations.exc=null' --set 'populations={\"a.b\": "
                          "{\"model\": \"iaf_psc_delta\", \"n\": 1}}' --set 'projections=[]' --set 'stimuli=[]' --set 'record={}'",
