@@ -1156,21 +1156,40 @@ int sb_net_add_step_current(sb_net *net, int pop, const uint32_t *ids, size_t n,
   if (!ids) n = net->pops[pop].n;
   /* the change points: start, each amplitude time inside [start, stop), stop; the current at a
    * change point t is the value of the last amplitude time <= t while active, else 0 */
+  double *ct = sb_malloc((nv + 2) * sizeof *ct), *cd = sb_malloc((nv + 2) * sizeof *cd);
+  if (!ct || !cd) {
+    sb_free(ct);
+    sb_free(cd);
+    return SB_ENOMEM;
+  }
+  size_t nc = 0, j = 0;   /* j: amplitude times before the change point */
+  double prev = 0.0;
+  for (size_t c = 0; c <= nv + 1; c++) {
+    double t = c == 0 ? start : c <= nv ? times[c - 1] : stop;
+    if (c && c <= nv && !(t > start && t < stop)) continue;
+    if (!isfinite(t)) break;
+    while (j < nv && times[j] <= t) j++;
+    double cur = t >= start && t < stop && j ? values[j - 1] * weight : 0.0;
+    if (cur == prev) continue;
+    if (!isfinite(cur - prev)) {
+      sb_free(ct);
+      sb_free(cd);
+      SB_ERROR(SB_EINVAL, "amplitude_values[%zu]: the change from %g to %g pA at %g ms is not finite", j ? j - 1 : 0,
+               prev, cur, t);
+    }
+    ct[nc] = t + delay;
+    cd[nc++] = cur - prev;
+    prev = cur;
+  }
   for (size_t i = 0; i < n; i++) {
     uint32_t gid = (uint32_t)(net->pops[pop].first + (ids ? ids[i] : i));
-    double prev = 0.0;
-    size_t j = 0;   /* amplitude times before the change point */
-    for (size_t c = 0; c <= nv + 1; c++) {
-      double t = c == 0 ? start : c <= nv ? times[c - 1] : stop;
-      if (c && c <= nv && !(t > start && t < stop)) continue;
-      if (!isfinite(t)) break;
-      while (j < nv && times[j] <= t) j++;
-      double cur = t >= start && t < stop && j ? values[j - 1] * weight : 0.0;
-      if (cur != prev && (rc = push_stim(net, gid, t + delay, cur - prev, SB_RCPT_CURRENT))) return rc;
-      prev = cur;
-    }
+    for (size_t c = 0; c < nc; c++)
+      if ((rc = push_stim(net, gid, ct[c], cd[c], SB_RCPT_CURRENT))) break;
+    if (rc) break;
   }
-  return SB_OK;
+  sb_free(ct);
+  sb_free(cd);
+  return rc;
 }
 
 int sb_net_add_spike_train(sb_net *net, int pop, const uint32_t *ids, size_t n, const double *times, size_t nt,

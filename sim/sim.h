@@ -167,9 +167,9 @@ int sb_net_add_dc(sb_net *net, int pop, const uint32_t *ids, size_t n, double am
  * times[j + 1] (0 before times[0]), output only in [start, stop); times >= 0, strictly
  * increasing, all finite; nv may be 0. The connection's `weight` scales it and `delay` (ms) shifts
  * it, as for sb_net_add_dc. Applied as changes of the neuron's stimulus current at the change
- * points (start, the times inside [start, stop), stop), so the current is the sum of the changes
- * so far (exact when the values are; otherwise within a few ulps). Errors: SB_EINVAL naming the
- * field and index (checked as given). */
+ * points (start, the times inside [start, stop), stop), so the current is the running sum of the
+ * changes (within a few ulps; a value after one ~1e15 times larger loses its digits). Errors:
+ * SB_EINVAL naming the field and index (checked as given), also for a change that is not finite. */
 int sb_net_add_step_current(sb_net *net, int pop, const uint32_t *ids, size_t n, const double *times,
                             const double *values, size_t nv, double start, double stop, double weight, double delay);
 /* Explicit spike times `times[nt]` (ms) to every listed neuron, with `weight`, arriving `delay`

@@ -257,6 +257,9 @@ static void test_step_current(void **state) {
       {"stimuli[0].params.stop=10", "step.json: stimuli[0].params.stop: must be >= start = 20 ms (got 10)"},
       {"stimuli[0].params.amplitude=1", "step.json: stimuli[0].params: unknown key 'amplitude'"},
       {"stimuli[0].weight=1e308", "step.json: stimuli[0].weight: 1e+308 times amplitude_values[0] = 100 is not finite"},
+      /* each value is finite, the change between them is not (it ran into V_m = -nan, exit 1) */
+      {"stimuli[0].weight=1' --set 'stimuli[0].params.amplitude_values=[1e308,-1e308,0]",
+       "step.json: stimuli[0].params.amplitude_values[1]: the change from 1e+308 to -1e+308 pA at 30 ms is not finite"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     unlink(o);
