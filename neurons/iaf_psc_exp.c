@@ -198,7 +198,10 @@ static int crossing_rec(const par *p, const der *d, const st *s, double h, doubl
   if (upper_bound(p, d, s, h) < p->V_th) return SB_NOSPIKE;
   st sb = *s;
   evolve(p, d, &sb, h);
-  if (h < 1e-3 || depth > 60) {
+  /* the smallest interval: 1 us, or less for time constants below 1 ms (a PSP of tau = 1e-4 ms
+   * peaks and falls inside 1 us: its crossing was missed) */
+  double tau_min = fmin(p->tau_m, fmin(p->tau_syn_ex, p->tau_syn_in));
+  if (h < 1e-3 * fmin(1.0, tau_min) || depth > 60) {
     if (sb.V_m >= p->V_th) return polish(p, d, s, h, x, r);
     return SB_NOSPIKE;   /* the bound touches the threshold but V does not reach it */
   }

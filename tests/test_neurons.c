@@ -173,6 +173,35 @@ static void test_psc_delta_tiny_tau_m(void **state) {
   sb_net_free(net);
 }
 
+/* A PSP far narrower than 1 us (tau_m = tau_syn_ex = 1e-4 ms) crosses threshold: the threshold
+ * search stopped subdividing at 1 us and missed it (no spike). One input of w = 3e8 pA at 6 ms:
+ * V - E_L = w t / C e^{-t/tau} peaks at 44 mV; the spike lies at the first root of that minus
+ * 15 mV (bisection here in long double), within 1e-12 ms. */
+static void test_psc_exp_narrow_psp_spike(void **state) {
+  (void)state;
+  const double tau = 1e-4, C = 250.0, w = 3e8, t_in = 5.0;
+  sb_net *net = sb_net_alloc(3, 1);
+  int a;
+  assert_int_equal(sb_net_add_population(net, "a", sb_neuron_iaf_psc_exp, 1, &a), SB_OK);
+  assert_int_equal(sb_net_set_param(net, a, "tau_m", tau), SB_OK);
+  assert_int_equal(sb_net_set_param(net, a, "tau_syn_ex", tau), SB_OK);
+  assert_int_equal(sb_net_add_spike_train(net, a, NULL, 0, &t_in, 1, w, 1.0), SB_OK);
+  assert_int_equal(sb_net_run(net, 20.0), SB_OK);
+  const double *ts;
+  const uint32_t *ids;
+  size_t n;
+  assert_int_equal(sb_net_spikes(net, a, &ts, &ids, &n), SB_OK);
+  assert_int_equal(n, 1);
+  long double lo = 0, hi = tau;   /* rising part: f(0) < 0 < f(tau) */
+  for (int it = 0; it < 200; it++) {
+    long double mid = 0.5L * (lo + hi), f = (long double)w * mid / C * expl(-mid / tau) - 15.0L;
+    if (f >= 0) hi = mid;
+    else lo = mid;
+  }
+  check_abs(ts[0], 6.0 + (double)hi, 1e-12, "spike time");
+  sb_net_free(net);
+}
+
 /* iaf_psc_exp firing through its synaptic currents (I_e drives V_inf = -53 mV above V_th = -55 mV;
  * exc and inh spike trains keep both currents non-zero at most crossings, so the threshold search
  * runs on rising, falling and turning trajectories): every spike time against an independent
@@ -423,6 +452,7 @@ int main(void) {
       cmocka_unit_test(test_psc_exp_psp_sum),
       cmocka_unit_test(test_psc_exp_tiny_tau_m),
       cmocka_unit_test(test_psc_delta_tiny_tau_m),
+      cmocka_unit_test(test_psc_exp_narrow_psp_spike),
       cmocka_unit_test(test_psc_exp_spikes_with_currents),
       cmocka_unit_test(test_psc_exp_singularity_sweep),
       cmocka_unit_test(test_psc_delta_psp_sum_and_refractory_discard),
