@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include <signal.h>
@@ -115,13 +116,16 @@ static const char *shell_quote(const char *s, char *buf, size_t cap) {
 
 /* "  continue with: BINARY run --resume CKPT -o OUT", shell-quoted (the line is meant to be
  * pasted), naming the binary that runs rather than a bare name off PATH. */
-static void print_resume_hint(const char *ckpt, const char *out) {
+static void print_resume_hint(const char *ckpt, const char *out, const char *model) {
   char qc[8400], qo[8400], exe[4096], qe[8400];
   ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (el > 0) exe[el] = '\0';
   else snprintf(exe, sizeof exe, "spikebridge");
-  fprintf(stderr, "  continue with: %s run --resume %s -o %s\n", shell_quote(exe, qe, sizeof qe),
-          shell_quote(ckpt, qc, sizeof qc), shell_quote(out, qo, sizeof qo));
+  struct stat mst;   /* a model read from a pipe cannot be read again: the user gives it */
+  int piped = model && stat(model, &mst) == 0 && !S_ISREG(mst.st_mode);
+  fprintf(stderr, "  continue with: %s run %s--resume %s -o %s\n", shell_quote(exe, qe, sizeof qe),
+          piped ? "MODEL.json " : "", shell_quote(ckpt, qc, sizeof qc), shell_quote(out, qo, sizeof qo));
+  if (piped) fprintf(stderr, "  (the model was read from %s, a pipe: give it again as MODEL.json)\n", model);
 }
 
 static void checkpoint_default_path(char *buf, size_t cap, const char *out) {
@@ -286,6 +290,12 @@ int sb_cmd_run(int argc, char **argv) {
       goto done;
     }
     if (optind == argc) {
+      struct stat mst;
+      if (stat(rinfo.model_file, &mst) == 0 && !S_ISREG(mst.st_mode)) {   /* a FIFO would block here, deaf to signals */
+        rc = sb_cli_usage_error("run", "--resume %s: the model it names, %s, was read from a pipe and cannot be read "
+                                "again; give the model file as MODEL.json", resume, rinfo.model_file);
+        goto done;
+      }
       if (access(rinfo.model_file, R_OK)) {
         rc = sb_cli_usage_error("run", "--resume %s: the model file it names, %s, cannot be read (%s); give the model "
                                 "file as MODEL.json", resume, rinfo.model_file, strerror(errno));
@@ -497,7 +507,7 @@ attached:;
   rc = 0;
   goto done;
 interrupted:   /* a stop signal: the message is printed; nothing is written but the checkpoint */
-  print_resume_hint(hint_ckpt, out_abs);
+  print_resume_hint(hint_ckpt, out_abs, file);
   sb_net_attach_output(m.net, -1, 0);
   sb_h5_abort(&o);
   sb_snn_model_free(&m);
