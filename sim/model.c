@@ -549,6 +549,7 @@ static int precheck_size(const ctx *c, const json_t *pops, const json_t *projs, 
          n_rec, n_rec * SB_SPIKE_REC_BYTES / 1e9, SB_SPIKE_REC_BYTES / 1024, have / 1e9, what);
   need += n_rec * SB_SPIKE_REC_BYTES;
   json_object_foreach((json_t *)pops, k, v) {
+    if (note_key(k)) continue;
     const json_t *jm = json_object_get(v, "model");
     const sb_neuron_type *T = json_is_string(jm) ? sb_neuron_find(json_string_value(jm)) : NULL;
     double n = num_or_neg(json_object_get(v, "n"));
@@ -764,6 +765,10 @@ static int load_projection(const ctx *c, size_t idx, const json_t *j) {
       snprintf(p2, sizeof p2, "%s.%s", path, unused[q].key);
       FAIL(c, p2, "not a key of rule %s: %s", json_string_value(json_object_get(j, "rule")), unused[q].why);
     }
+  if (rule == SB_RULE_ONE_TO_ONE && src == tgt && !cs.allow_autapses) {   /* NEST would make no synapse at all */
+    snprintf(p2, sizeof p2, "%s.allow_autapses", path);
+    FAIL(c, p2, "false with rule one_to_one within one population leaves no synapse (every pair i -> i is an autapse)");
+  }
   /* explicit lists replace the single value: both would leave one of them unused */
   static const char *const lists[][2] = {{"weights", "weight"}, {"delays", "delay"}};
   for (int q = 0; q < 2; q++)
@@ -1164,12 +1169,19 @@ int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_mo
   const json_t *pops = json_object_get(root, "populations");
   if (!pops) { rc = fail_(&c, "populations", "missing (an object of named populations)"); goto fail; }
   if ((rc = get_object(&c, "populations", pops))) goto fail;
-  if (!json_object_size(pops)) { rc = fail_(&c, "populations", "must define at least one population"); goto fail; }
+  size_t n_pops = 0;
+  {
+    const char *pk;
+    json_t *pv;
+    json_object_foreach((json_t *)pops, pk, pv) n_pops += !note_key(pk);
+  }
+  if (!n_pops) { rc = fail_(&c, "populations", "must define at least one population"); goto fail; }
   const json_t *pr = json_object_get(root, "projections");
   if ((rc = precheck_size(&c, pops, pr, json_object_get(root, "record")))) goto fail;
   const char *k;
   json_t *v;
   json_object_foreach((json_t *)pops, k, v) {
+    if (note_key(k)) continue;   /* "_..." / comment / description: notes, as in every object */
     if ((rc = load_population(&c, k, v))) goto fail;
   }
   if (pr) {

@@ -577,6 +577,9 @@ static void test_set_paths(void **state) {
        "x.json: projections[0].allow_multapses: not a key of rule explicit: rule explicit connects the listed pairs as given"},
       {"\"rule\": \"explicit\", \"sources\": [2], \"targets\": [2], \"allow_autapses\": false",
        "x.json: projections[0].allow_autapses: not a key of rule explicit"},
+      /* one_to_one within a population made its autapses despite allow_autapses false */
+      {"\"rule\": \"one_to_one\", \"allow_autapses\": false",
+       "x.json: projections[0].allow_autapses: false with rule one_to_one within one population leaves no synapse"},
       /* conv: the kernel's values are the weights (weight and receptor changed nothing) */
       {"\"rule\": \"conv\", \"in_shape\": [1, 1, 3], \"kernel_shape\": [1, 1, 1, 1], \"kernel\": [5.0], \"weight\": 1000",
        "x.json: projections[0].weight: not a key of rule conv: a conv projection's weights are its kernel's"},
@@ -614,7 +617,10 @@ static void test_set_paths(void **state) {
   /* notes ("_..." and comment keys) are ignored in params and init as in every other object (they
    * were "unknown parameter" and "not a state variable") */
   assert_int_equal(run_t("run %s -o %s --quiet --t-stop 5 --set populations.exc.params._note=1 --set "
-                         "'populations.exc.params.comment=\"tau from NEST\"' --set populations.exc.init._c=2", model, o), 0);
+                         "'populations.exc.params.comment=\"tau from NEST\"' --set populations.exc.init._c=2 --set "
+                         "'populations._old={\"model\": \"nosuch\"}' --set 'populations.comment=\"x\"'", model, o), 0);
+  check_contains(out, "exc ");
+  assert_null(strstr(out, "_old"));
   remove(o);
   /* objects a --set may create (a population's init, absent in the file) still work */
   assert_int_equal(run_t("run %s -o %s --quiet --t-stop 5 --set populations.exc.init.V_m=-60.5", model, o), 0);
