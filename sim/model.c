@@ -1160,6 +1160,11 @@ int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_mo
                "docs/ann.md), not a spiking model; `run` takes populations and projections (docs/engine.md)");
     goto fail;
   }
+  if (json_object_get(root, "base") && !json_object_get(root, "populations")) {   /* examples/sweeps/ */
+    rc = fail_(&c, "(top level)", "has 'base' and no 'populations': a sweep file (for `spikebridge sweep`, "
+               "docs/clusters.md), not a spiking model; `run` takes populations and projections (docs/engine.md)");
+    goto fail;
+  }
   if ((rc = check_keys(&c, "(top level)", root, keys))) goto fail;
   if ((rc = load_simulation(&c, json_object_get(root, "simulation"), opts, m, &min_delay))) goto fail;
   m->net = c.net = sb_net_alloc(m->seed, m->threads);

@@ -290,6 +290,9 @@ static void test_model_from_pipe(void **state) {
   assert_int_equal(system(cmd), 0);
   assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s", bom, o), 0);
   check_contains(out, want);
+  /* a sweep file given to run: what it is, not "unknown key 'base'" */
+  assert_int_equal(sb_test_run(out, sizeof out, "run examples/sweeps/brunel_g_eta.json -o %s/other.h5", sb_test_tmpdir()), 2);
+  check_contains(out, "brunel_g_eta.json: (top level): has 'base' and no 'populations': a sweep file (for `spikebridge sweep`");
   /* an HDF5 file given as the model: a hint, not "byte 8 is a NUL byte" */
   assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s/other.h5", o, sb_test_tmpdir()), 2);
   check_contains(out, "pipe.h5: an HDF5 file, not a JSON model (to continue an interrupted run from its checkpoint: "
