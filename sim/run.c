@@ -159,10 +159,10 @@ int sb_part_of_(const sb_net *net, size_t gid) {
   return lo;
 }
 
-/* Frame origin of window b for population tp: the start of its epoch of tp->frame_m windows. */
 /* Largest rate x window (frame factor e^x within one window) of a population on the fast path. */
 #define SB_FRAME_MAX_EXP 32.0
 
+/* Frame origin of window b for population tp: the start of its epoch of tp->frame_m windows. */
 static inline double frame_origin(const sb_net *net, const sb_pop *tp, uint64_t b) {
   return (double)(b - b % tp->frame_m) * net->W;
 }
@@ -446,16 +446,12 @@ int sb_net_prepare_(sb_net *net) {
     sb_pop *p = &net->pops[i];
     p->n_rates = p->type->run_frame && p->pstride == 0 ? p->type->frame_rates(p->params, p->rates) : 0;
     p->frame_m = 1;
+    double rmax = 0;
+    for (int j = 0; j < p->n_rates; j++) rmax = p->rates[j] > rmax ? p->rates[j] : rmax;
+    /* time constants far below the window (tau_m = 0.007 ms in 5 ms windows: factors beyond e^709,
+     * inf) take the generic exact path */
+    if (!(rmax * net->W <= SB_FRAME_MAX_EXP)) p->n_rates = 0;
     if (p->n_rates) {   /* epochs of windows with frame factors up to e^8 */
-      double rmax = 0;
-      for (int j = 0; j < p->n_rates; j++) rmax = p->rates[j] > rmax ? p->rates[j] : rmax;
-      /* time constants far below the window (tau_m = 0.007 ms in 5 ms windows: factors beyond
-       * e^709, inf) take the generic exact path */
-      if (!(rmax * net->W <= SB_FRAME_MAX_EXP)) p->n_rates = 0;
-    }
-    if (p->n_rates) {
-      double rmax = p->rates[0];
-      for (int j = 1; j < p->n_rates; j++) rmax = p->rates[j] > rmax ? p->rates[j] : rmax;
       double m = floor(8.0 / (rmax * net->W));
       p->frame_m = m > 1 ? (m < 1e6 ? (uint64_t)m : 1000000u) : 1u;
       p->rate_max = rmax;
@@ -1187,13 +1183,14 @@ static void eager_setup(sb_net *net) {
   }
 }
 
-/* One source spike's row [a, e) of a sparse projection c (partition k) with a constant delay into
- * tp (first neuron tf): arrival ta ms, weight w_const unless c has per-synapse weights. Inputs are
- * taken at once where possible (see "inputs at delivery"), else queued. Exactly one of tg32 and
- * tg16 is set (c's targets); deliver_partition inlines this at two call sites with a constant
- * NULL, so each index width gets its own loop. */
+/* One source spike's row [a, e) of a sparse projection (partition k) with a constant delay into
+ * tp (first neuron tf): arrival ta ms, weight w_const, or per synapse cw[] when cw is set (then one
+ * shared arrival and a weighted event, sb_warr, per queued target). Inputs are taken at once where
+ * possible (see "inputs at delivery"), else queued. Exactly one of tg32 and tg16 is set (the
+ * targets); deliver_partition inlines this at four call sites with constant NULLs, so each index
+ * width and weight kind gets its own loop. */
 static inline __attribute__((always_inline)) int deliver_row(sb_net *net, int k, const sb_pop *tp, size_t tf,
-                                                             const sb_csr *c, const uint32_t *tg32, const uint16_t *tg16,
+                                                             const uint32_t *tg32, const uint16_t *tg16, const float *cw,
                                                              uint32_t a, uint32_t e, double ta, double w_const) {
   uint64_t bb = sb_bin_(net, ta);
   size_t sl = (size_t)(bb % (uint64_t)net->S);
@@ -1203,45 +1200,27 @@ static inline __attribute__((always_inline)) int deliver_row(sb_net *net, int k,
   sb_arena *qa = &net->qarena[k];
   sb_u32v *al = &net->act[sl * (size_t)net->threads + (size_t)k];
   uint32_t idx = 0;
-  int eager = tp->eager && bb == net->k && ta < net->w_t1, rc;
+  int eager = tp->eager && bb == net->k && ta < net->w_t1, rc, have = 0;
   double t_f = eager ? frame_origin(net, tp, bb) : 0.0, ig[3] = {1.0, 1.0, 1.0};
   for (int r = 0; eager && r < tp->n_rates; r++) ig[r] = 1.0 / x.g[r];
   const uint8_t *eok = net->eager_ok + tf;
   const int psc_exp = tp->type == sb_neuron_iaf_psc_exp;
   const double *tsafe = net->t_safe + tf;
-  if (!c->w) {   /* one shared arrival entry for all targets */
-    int have = 0;
-    for (uint32_t y = a; y < e; y++) {
-      uint32_t l = tg16 ? tg16[y] : tg32[y];
-      sb_evvec *v = &base[l];
-      if (eager && !v->n && eok[l] && ta <= tsafe[l]) {
-        rc = psc_exp ? eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 1)
-                     : eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 0);
-        if (rc > 0) continue;
-        if (rc < 0) return SB_ENOMEM;
-      }
-      if (!have && arr_add(tab, &x, &idx)) return SB_ENOMEM;
-      have = 1;
-      if ((!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, idx)) return SB_ENOMEM;
+  for (uint32_t y = a; y < e; y++) {
+    uint32_t l = tg16 ? tg16[y] : tg32[y];
+    sb_evvec *v = &base[l];
+    if (eager && !v->n && eok[l] && ta <= tsafe[l]) {
+      if (cw) x.w = (double)cw[y];
+      rc = psc_exp ? eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 1)
+                   : eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 0);
+      if (rc > 0) continue;
+      if (rc < 0) return SB_ENOMEM;
     }
-  } else {   /* per-synapse weights: one shared arrival, a weighted event (sb_warr) per target */
-    int have = 0;
-    uint32_t widx;
-    for (uint32_t y = a; y < e; y++) {
-      uint32_t l = tg16 ? tg16[y] : tg32[y];
-      sb_evvec *v = &base[l];
-      if (eager && !v->n && eok[l] && ta <= tsafe[l]) {
-        x.w = (double)c->w[y];
-        rc = psc_exp ? eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 1)
-                     : eager_input(net, tp, k, (uint32_t)(tf + l), &x, ig, t_f, 0);
-        if (rc > 0) continue;
-        if (rc < 0) return SB_ENOMEM;
-      }
-      if (!have && arr_add(tab, &x, &idx)) return SB_ENOMEM;
-      have = 1;
-      if (warr_add(tab, idx, c->w[y], &widx) || (!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, widx))
-        return SB_ENOMEM;
-    }
+    if (!have && arr_add(tab, &x, &idx)) return SB_ENOMEM;   /* the shared arrival, once */
+    have = 1;
+    uint32_t entry = idx;
+    if (cw && warr_add(tab, idx, cw[y], &entry)) return SB_ENOMEM;
+    if ((!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, entry)) return SB_ENOMEM;
   }
   return SB_OK;
 }
@@ -1270,8 +1249,11 @@ static int deliver_partition(sb_net *net, int k) {
           if (a == e) break;
           nev += e - a;
           if (!c->d) {
-            int rc = c->tgt16 ? deliver_row(net, k, tp, tf, c, NULL, c->tgt16, a, e, ts + pr->d_const, pr->w_const)
-                              : deliver_row(net, k, tp, tf, c, c->tgt, NULL, a, e, ts + pr->d_const, pr->w_const);
+            double ta = ts + pr->d_const;
+            int rc = c->tgt16 ? (c->w ? deliver_row(net, k, tp, tf, NULL, c->tgt16, c->w, a, e, ta, pr->w_const)
+                                      : deliver_row(net, k, tp, tf, NULL, c->tgt16, NULL, a, e, ta, pr->w_const))
+                              : (c->w ? deliver_row(net, k, tp, tf, c->tgt, NULL, c->w, a, e, ta, pr->w_const)
+                                      : deliver_row(net, k, tp, tf, c->tgt, NULL, NULL, a, e, ta, pr->w_const));
             if (rc) return rc;
           } else {
             for (uint32_t x = a; x < e; x++)
