@@ -1114,14 +1114,20 @@ int sb_net_add_poisson(sb_net *net, int pop, const uint32_t *ids, size_t n, doub
   return SB_OK;
 }
 
+/* A current generator's activity window [start, stop) and delay (ms), checked as given. */
+static int check_current_window(double start, double stop, double delay) {
+  if (!(start >= 0) || !isfinite(start)) SB_ERROR(SB_EINVAL, "start: must be >= 0 ms (got %g)", start);
+  if (!(stop >= start)) SB_ERROR(SB_EINVAL, "stop: must be >= start = %g ms (got %g)", start, stop);
+  if (!(delay >= 0) || !isfinite(delay)) SB_ERROR(SB_EINVAL, "delay: must be >= 0 ms (got %g)", delay);
+  return SB_OK;
+}
+
 int sb_net_add_dc(sb_net *net, int pop, const uint32_t *ids, size_t n, double amplitude, double start, double stop,
                   double weight, double delay) {
   int rc;
   if ((rc = check_ids(net, pop, ids, n))) return rc;
   if (!isfinite(amplitude)) SB_ERROR(SB_EINVAL, "amplitude: must be finite (got %g)", amplitude);
-  if (!(start >= 0) || !isfinite(start)) SB_ERROR(SB_EINVAL, "start: must be >= 0 ms (got %g)", start);
-  if (!(stop >= start)) SB_ERROR(SB_EINVAL, "stop: must be >= start = %g ms (got %g)", start, stop);
-  if (!(delay >= 0) || !isfinite(delay)) SB_ERROR(SB_EINVAL, "delay: must be >= 0 ms (got %g)", delay);
+  if ((rc = check_current_window(start, stop, delay))) return rc;
   if (!isfinite(weight * amplitude))
     SB_ERROR(SB_EINVAL, "weight: %g times the amplitude %g is not finite", weight, amplitude);
   amplitude *= weight;
@@ -1150,18 +1156,12 @@ int sb_net_add_step_current(sb_net *net, int pop, const uint32_t *ids, size_t n,
     if (!isfinite(weight * values[j]))
       SB_ERROR(SB_EINVAL, "weight: %g times amplitude_values[%zu] = %g is not finite", weight, j, values[j]);
   }
-  if (!(start >= 0) || !isfinite(start)) SB_ERROR(SB_EINVAL, "start: must be >= 0 ms (got %g)", start);
-  if (!(stop >= start)) SB_ERROR(SB_EINVAL, "stop: must be >= start = %g ms (got %g)", start, stop);
-  if (!(delay >= 0) || !isfinite(delay)) SB_ERROR(SB_EINVAL, "delay: must be >= 0 ms (got %g)", delay);
+  if ((rc = check_current_window(start, stop, delay))) return rc;
   if (!ids) n = net->pops[pop].n;
   /* the change points: start, each amplitude time inside [start, stop), stop; the current at a
    * change point t is the value of the last amplitude time <= t while active, else 0 */
-  double *ct = sb_malloc((nv + 2) * sizeof *ct), *cd = sb_malloc((nv + 2) * sizeof *cd);
-  if (!ct || !cd) {
-    sb_free(ct);
-    sb_free(cd);
-    return SB_ENOMEM;
-  }
+  struct { double t, d; } *ch = sb_malloc((nv + 2) * sizeof *ch);   /* arrival time, change pA */
+  if (!ch) return SB_ENOMEM;
   size_t nc = 0, j = 0;   /* j: amplitude times before the change point */
   double prev = 0.0;
   for (size_t c = 0; c <= nv + 1; c++) {
@@ -1172,23 +1172,19 @@ int sb_net_add_step_current(sb_net *net, int pop, const uint32_t *ids, size_t n,
     double cur = t >= start && t < stop && j ? values[j - 1] * weight : 0.0;
     if (cur == prev) continue;
     if (!isfinite(cur - prev)) {
-      sb_free(ct);
-      sb_free(cd);
+      sb_free(ch);
       SB_ERROR(SB_EINVAL, "amplitude_values[%zu]: the change from %g to %g pA at %g ms is not finite", j ? j - 1 : 0,
                prev, cur, t);
     }
-    ct[nc] = t + delay;
-    cd[nc++] = cur - prev;
+    ch[nc].t = t + delay;
+    ch[nc++].d = cur - prev;
     prev = cur;
   }
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n && !rc; i++) {
     uint32_t gid = (uint32_t)(net->pops[pop].first + (ids ? ids[i] : i));
-    for (size_t c = 0; c < nc; c++)
-      if ((rc = push_stim(net, gid, ct[c], cd[c], SB_RCPT_CURRENT))) break;
-    if (rc) break;
+    for (size_t c = 0; c < nc && !rc; c++) rc = push_stim(net, gid, ch[c].t, ch[c].d, SB_RCPT_CURRENT);
   }
-  sb_free(ct);
-  sb_free(cd);
+  sb_free(ch);
   return rc;
 }
 
