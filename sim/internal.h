@@ -75,7 +75,6 @@ typedef struct { uint32_t gid; double rate, start, stop, w; } sb_pois;
 enum { SB_PROJ_SPARSE, SB_PROJ_DENSE, SB_PROJ_ONE_TO_ONE, SB_PROJ_CONV,
        SB_PROJ_PLASTIC /* sparse CSR + per-synapse STDP state (sim/plastic.c) */ };
 
-/* Sparse storage of one thread partition: CSR by source local index. */
 /* A thread partition's synapses of a projection, by source (CSR). The targets are stored as
  * 16-bit indices when the target population has at most 65536 neurons (static projections:
  * 2 bytes a synapse instead of 4; delivery streams them from memory, one row per spike), else

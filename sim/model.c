@@ -524,17 +524,18 @@ static double num_or_neg(const json_t *j) {
   return json_is_number(j) && json_number_value(j) >= 0 ? json_number_value(j) : -1.0;
 }
 
-/* Before anything is built: the whole model's smallest footprint (every population's neurons as
- * sb_net_add_population counts them, every sparse projection's synapses as its size check counts
- * them, 76 bytes for a plastic one) against the memory the process may use. A network whose
- * populations fit but whose projections do not is refused here, naming the first projection
- * that does not fit, instead of after its populations were built (1e8 neurons took 20 s and
- * 3.1 GB before their projection was refused). Entries the loader would refuse are skipped. */
 /* HDF5's memory for one population's spike recording (group, two chunked datasets, attributes,
  * metadata cache): 48-67 kB measured with 2000-10000 one-neuron populations. */
 #define SB_SPIKE_REC_BYTES 65536.0
 
-static int precheck_size(const ctx *c, const json_t *pops, const json_t *projs, const json_t *record) {
+/* Before anything is built: the whole model's smallest footprint (every population's neurons as
+ * sb_net_add_population counts them, every sparse projection's synapses as its size check counts
+ * them, 76 bytes for a plastic one, and the spike recordings' HDF5 structures) against the memory
+ * the process may use. A network whose
+ * populations fit but whose projections do not is refused here, naming the first projection
+ * that does not fit, instead of after its populations were built (1e8 neurons took 20 s and
+ * 3.1 GB before their projection was refused). Entries the loader would refuse are skipped. */
+static int precheck_size(const ctx *c, const json_t *pops, size_t n_pops, const json_t *projs, const json_t *record) {
   const char *what;
   double have = (double)sb_mem_limit(&what), need = 0;
   const char *k;
@@ -542,7 +543,7 @@ static int precheck_size(const ctx *c, const json_t *pops, const json_t *projs, 
   /* populations whose spikes are recorded (all by default): under a tight limit HDF5 ran out of
    * memory creating 10000 of them and crashed while closing the file */
   const json_t *rs = json_object_get(record, "spikes");
-  double n_rec = json_is_false(rs) ? 0.0 : json_is_array(rs) ? (double)json_array_size(rs) : (double)json_object_size(pops);
+  double n_rec = json_is_false(rs) ? 0.0 : json_is_array(rs) ? (double)json_array_size(rs) : (double)n_pops;
   if (n_rec * SB_SPIKE_REC_BYTES > have)
     FAIL(c, "record.spikes", "recording the spikes of %.0f populations needs about %.3g GB for the HDF5 file's structures "
          "(%.0f kB each), more than the %.3g GB of %s; record fewer populations (record.spikes: a list) or merge them",
@@ -1182,7 +1183,7 @@ int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_mo
   }
   if (!n_pops) { rc = fail_(&c, "populations", "must define at least one population"); goto fail; }
   const json_t *pr = json_object_get(root, "projections");
-  if ((rc = precheck_size(&c, pops, pr, json_object_get(root, "record")))) goto fail;
+  if ((rc = precheck_size(&c, pops, n_pops, pr, json_object_get(root, "record")))) goto fail;
   const char *k;
   json_t *v;
   json_object_foreach((json_t *)pops, k, v) {
