@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <math.h>
 #include <sched.h>
-#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include <signal.h>
@@ -121,8 +120,7 @@ static void print_resume_hint(const char *ckpt, const char *out, const char *mod
   ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (el > 0) exe[el] = '\0';
   else snprintf(exe, sizeof exe, "spikebridge");
-  struct stat mst;   /* a model read from a pipe cannot be read again: the user gives it */
-  int piped = model && stat(model, &mst) == 0 && !S_ISREG(mst.st_mode);
+  int piped = model && sb_is_stream(model);   /* a model read from a pipe cannot be read again: the user gives it */
   fprintf(stderr, "  continue with: %s run %s--resume %s -o %s\n", shell_quote(exe, qe, sizeof qe),
           piped ? "MODEL.json " : "", shell_quote(ckpt, qc, sizeof qc), shell_quote(out, qo, sizeof qo));
   if (piped) fprintf(stderr, "  (the model was read from %s, a pipe: give it again as MODEL.json)\n", model);
@@ -290,8 +288,7 @@ int sb_cmd_run(int argc, char **argv) {
       goto done;
     }
     if (optind == argc) {
-      struct stat mst;
-      if (stat(rinfo.model_file, &mst) == 0 && !S_ISREG(mst.st_mode)) {   /* a FIFO would block here, deaf to signals */
+      if (sb_is_stream(rinfo.model_file)) {   /* a FIFO would block here, deaf to signals */
         rc = sb_cli_usage_error("run", "--resume %s: the model it names, %s, was read from a pipe and cannot be read "
                                 "again; give the model file as MODEL.json", resume, rinfo.model_file);
         goto done;
@@ -418,7 +415,6 @@ attached:;
   if (resume && stop_requested) {   /* stopped while the checkpoint was read: it is unchanged */
     fprintf(stderr, "spikebridge run: stopped by signal %d before the simulation resumed; %s is unchanged\n",
             (int)stop_requested, resume);
-    hint_ckpt = rs_abs;
     goto interrupted;
   }
   if (!multi && !handlers) {   /* MPI ranks keep the default (temporary files removed, the rank ends): a

@@ -72,6 +72,9 @@ const char *sb_space_note(const char *path);
 /* The whole file at `path` into a new buffer (*buf, NUL-appended, *len bytes without it; free
  * with sb_free). Errors: SB_EIO "PATH: cannot read: <reason>", SB_ENOMEM. */
 int sb_read_file(const char *path, char **buf, size_t *len);
+/* 1 when path names a pipe, FIFO, socket or character device (readable once, and opening a FIFO
+ * blocks until a writer comes), 0 for a regular file or one that does not exist. */
+int sb_is_stream(const char *path);
 /* The longest file name the file system of directory `dir` allows (pathconf; "." when `dir`
  * does not exist yet; 255 when unknown). */
 long sb_name_max(const char *dir);

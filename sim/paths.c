@@ -289,11 +289,15 @@ static void pipe_cache_free(void) {
   sb_free(pipe_text);
 }
 
+int sb_is_stream(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISSOCK(st.st_mode));
+}
+
 int sb_read_file(const char *path, char **buf, size_t *len) {
   *buf = NULL;
   *len = 0;
-  struct stat st;
-  int is_pipe = stat(path, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISSOCK(st.st_mode));
+  int is_pipe = sb_is_stream(path);
   if (is_pipe && pipe_path && !strcmp(pipe_path, path)) {   /* read before: a copy */
     char *b = sb_malloc(pipe_len + 1);
     if (!b) return SB_ENOMEM;
