@@ -123,6 +123,7 @@ typedef struct {
   double rates[3];         /* 1/ms */
   uint64_t frame_m;        /* windows per frame epoch: (t - origin) * rate <= 8 */
   double rate_max;         /* largest of rates */
+  int pois_direct;         /* one rate and W * rate <= 1/8: Poisson frame factors by pois_factors */
   int eager;               /* takes arrivals at delivery when safe (sim/run.c, "inputs at delivery") */
   /* in-memory spikes (by time) */
   double *sp_t;
@@ -230,6 +231,7 @@ struct sb_net {
   size_t *merged_cap;
   sb_input **pin;               /* per-thread Poisson inputs of a neuron's window (fast path) */
   size_t *pin_cap;
+  double **pin_t;               /* per-thread Poisson times, then factors (pois_factors; pin_cap + 4) */
   uint64_t spikes_total;
   /* errors from worker threads */
   int err;

@@ -78,8 +78,10 @@ static void free_run_state(sb_net *net) {
   sb_free(net->merged); sb_free(net->merged_cap);
   if (net->pin)
     for (int k = 0; k < net->threads; k++) sb_free(net->pin[k]);
-  sb_free(net->pin); sb_free(net->pin_cap);
-  net->pin = NULL; net->pin_cap = NULL;
+  if (net->pin_t)
+    for (int k = 0; k < net->threads; k++) sb_free(net->pin_t[k]);
+  sb_free(net->pin); sb_free(net->pin_cap); sb_free(net->pin_t);
+  net->pin = NULL; net->pin_cap = NULL; net->pin_t = NULL;
   if (net->act)
     for (size_t i = 0; i < (size_t)net->S * (size_t)net->threads; i++) sb_free(net->act[i].a);
   if (net->cal)
