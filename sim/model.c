@@ -108,23 +108,32 @@ static int get_dist(const ctx *c, const char *path, const json_t *j, sb_dist *d)
   snprintf(p2, sizeof p2, "%s.distribution", path);
   if (!json_is_string(dn)) FAIL(c, p2, "expected a string naming a distribution (uniform, normal, normal_clipped, lognormal)");
   const char *name = json_string_value(dn);
-  static const char *const ku[] = {"distribution", "min", "max", NULL};
-  static const char *const kn[] = {"distribution", "mean", "std", NULL};
-  static const char *const kc[] = {"distribution", "mean", "std", "min", "max", NULL};
-  static const char *const kl[] = {"distribution", "mu", "sigma", NULL};
-  const char *const *keys;
-  if (strcmp(name, "uniform") == 0) { d->kind = SB_DIST_UNIFORM; keys = ku; }
-  else if (strcmp(name, "normal") == 0) { d->kind = SB_DIST_NORMAL; keys = kn; }
-  else if (strcmp(name, "normal_clipped") == 0) { d->kind = SB_DIST_NORMAL_CLIPPED; keys = kc; }
-  else if (strcmp(name, "lognormal") == 0) { d->kind = SB_DIST_LOGNORMAL; keys = kl; }
+  /* each parameter also under its other NEST version's name (alias): NEST 2's low/high and mu/sigma
+   * for uniform and normal; NEST 3's mean/std (of the underlying normal) for lognormal */
+  static const char *const ku[] = {"distribution", "min", "max", NULL}, *const au[] = {NULL, "low", "high"};
+  static const char *const kn[] = {"distribution", "mean", "std", NULL}, *const an[] = {NULL, "mu", "sigma"};
+  static const char *const kc[] = {"distribution", "mean", "std", "min", "max", NULL},
+                           *const ac[] = {NULL, "mu", "sigma", "low", "high"};
+  static const char *const kl[] = {"distribution", "mu", "sigma", NULL}, *const al[] = {NULL, "mean", "std"};
+  const char *const *keys, *const *alias;
+  if (strcmp(name, "uniform") == 0) { d->kind = SB_DIST_UNIFORM; keys = ku; alias = au; }
+  else if (strcmp(name, "normal") == 0) { d->kind = SB_DIST_NORMAL; keys = kn; alias = an; }
+  else if (strcmp(name, "normal_clipped") == 0) { d->kind = SB_DIST_NORMAL_CLIPPED; keys = kc; alias = ac; }
+  else if (strcmp(name, "lognormal") == 0) { d->kind = SB_DIST_LOGNORMAL; keys = kl; alias = al; }
   else FAIL(c, p2, "unknown distribution '%s' (expected uniform, normal, normal_clipped or lognormal)", name);
-  int rc;
-  if ((rc = check_keys(c, path, j, keys))) return rc;
+  int rc, n = 0;
+  const char *all[12];
+  for (int i = 0; keys[i]; i++) all[n++] = keys[i];
+  for (int i = 1; keys[i]; i++) all[n++] = alias[i];
+  all[n] = NULL;
+  if ((rc = check_keys(c, path, j, all))) return rc;
   double *slot[4] = {&d->a, &d->b, &d->c, &d->d};
   for (int i = 1; keys[i]; i++) {
-    const json_t *x = json_object_get(j, keys[i]);
+    const json_t *x = json_object_get(j, keys[i]), *y = json_object_get(j, alias[i]);
     snprintf(p2, sizeof p2, "%s.%s", path, keys[i]);
-    if (!x) FAIL(c, p2, "missing (a %s distribution needs it)", name);
+    if (x && y) FAIL(c, p2, "given twice, also as '%s' (its other NEST name): give one", alias[i]);
+    if (y) snprintf(p2, sizeof p2, "%s.%s", path, alias[i]), x = y;
+    if (!x) FAIL(c, p2, "missing (a %s distribution needs it, or '%s')", name, alias[i]);
     if ((rc = get_number(c, p2, x, slot[i - 1]))) return rc;
   }
   if ((rc = sb_dist_check(d))) return relay(c, rc, path);
@@ -1221,11 +1230,27 @@ fail:
 }
 
 int sb_snn_blame_overrides(int rc, const char *const *set, int n_set) {
-  /* the last override of a path wins, and the closest kind of match over all overrides
-   * (set_blames' levels) before a looser one */
-  for (int level = 0; level < 3 && rc && rc != SB_ENOMEM && !strstr(sb_last_error(), "--set"); level++)
-    for (int i = n_set - 1; i >= 0; i--)
-      if (set_blames(sb_last_error(), set[i], level)) return sb_error_prefix_(rc, "with --set %s", set[i]);
+  /* the closest kind of match over all overrides (set_blames' levels) before a looser one; every
+   * path that matches at that level is named (`rule=` and `p=` are both siblings of the `storage`
+   * an error names), each by its last override, in command-line order */
+  for (int level = 0; level < 3 && rc && rc != SB_ENOMEM && !strstr(sb_last_error(), "--set"); level++) {
+    char msg[1024] = "with";
+    size_t len = strlen(msg);
+    int named = 0;
+    for (int i = 0; i < n_set; i++) {
+      if (!set_blames(sb_last_error(), set[i], level)) continue;
+      char pi[512], pj[512];
+      int later = 0;   /* a later override of the same path wins */
+      for (int j = i + 1; j < n_set && !later; j++)
+        later = set_path(set[i], pi, sizeof pi) && set_path(set[j], pj, sizeof pj) && !strcmp(pi, pj);
+      if (later) continue;
+      int w = snprintf(msg + len, sizeof msg - len, "%s --set %s", named ? " and" : "", set[i]);
+      if (w < 0 || (size_t)w >= sizeof msg - len) break;   /* the ones that fit */
+      len += (size_t)w;
+      named++;
+    }
+    if (named) return sb_error_prefix_(rc, "%s", msg);
+  }
   return rc;
 }
 

@@ -797,10 +797,9 @@ int sb_net_connect_sized_(sb_net *net, int src, int tgt, const sb_conn_spec *c, 
       if (cand_t == 0 && c->outdegree) SB_ERROR(SB_EINVAL, "outdegree: no candidate targets");
       break;
     case SB_RULE_FIXED_TOTAL_NUMBER:
-      if (!c->allow_multapses && c->N > cand_s * nt)
-        SB_ERROR(SB_EINVAL, "N: must be <= %zu pairs without multapses (got %zu)", cand_s * nt, c->N);
-      if (!c->allow_multapses)
-        SB_ERROR(SB_EUNSUPPORTED, "N: fixed_total_number needs allow_multapses = true here");
+      if (!c->allow_multapses)   /* NEST 3 refuses it too (NotImplemented) */
+        SB_ERROR(SB_EUNSUPPORTED, "allow_multapses: fixed_total_number draws its N pairs with replacement and "
+                 "needs allow_multapses = true (got false)");
       break;
     case SB_RULE_EXPLICIT:
       for (size_t i = 0; i < c->n; i++) {

@@ -288,7 +288,9 @@ int sb_snn_model_load(const char *path, const sb_snn_model_opts *opts, sb_snn_mo
 void sb_snn_model_free(sb_snn_model *model);
 /* An error (the last one set, returned as rc) caused by one of the overrides `set[n_set]`
  * ("PATH=VALUE") gets the prefix "with --set PATH=VALUE: " (the loader does this; call it for
- * errors found after loading, such as the run's size checks). Returns rc. */
+ * errors found after loading, such as the run's size checks). When several paths match equally
+ * well (siblings of the field the error names), all are named: "with --set A and --set B: ".
+ * Returns rc. */
 int sb_snn_blame_overrides(int rc, const char *const *set, int n_set);
 
 

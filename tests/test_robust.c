@@ -565,6 +565,11 @@ static void test_set_paths(void **state) {
   /* two overrides of one path: the last one, whose value is in error, is blamed */
   assert_int_equal(run_t("run %s -o %s --quiet --set projections[0].delay=5 --set projections[0].delay=0.01", model, o), 2);
   check_contains(out, "with --set projections[0].delay=0.01: ");
+  /* two overrides that are siblings of the field an error names: both are named (the last one,
+   * innocent here, was blamed alone) */
+  assert_int_equal(run_t("run %s -o %s --quiet --set projections[0].rule=all_to_all --set projections[0].weight=2", model, o), 2);
+  check_contains(out, "with --set projections[0].rule=all_to_all and --set projections[0].weight=2: ");
+  assert_false(sb_test_file_exists(o));
   /* explicit projections: the list and the single value (the single value was ignored); no targets
    * (a NULL dereference: exit 139 and no message) */
   static const struct { const char *proj, *want; } explicit_cases[] = {
@@ -578,6 +583,9 @@ static void test_set_paths(void **state) {
       {"\"rule\": \"explicit\", \"sources\": [2], \"targets\": [2], \"allow_autapses\": false",
        "x.json: projections[0].allow_autapses: not a key of rule explicit"},
       /* one_to_one within a population made its autapses despite allow_autapses false */
+      /* fixed_total_number without multapses: one message whatever N (N > pairs read as if fewer would do) */
+      {"\"rule\": \"fixed_total_number\", \"N\": 100, \"allow_multapses\": false",
+       "x.json: projections[0].allow_multapses: fixed_total_number draws its N pairs with replacement and needs allow_multapses = true"},
       {"\"rule\": \"one_to_one\", \"allow_autapses\": false",
        "x.json: projections[0].allow_autapses: false with rule one_to_one within one population leaves no synapse"},
       /* conv: the kernel's values are the weights (weight and receptor changed nothing) */

@@ -424,6 +424,52 @@ static sb_snn_model load(const char *file, double t_stop, int threads) {
   return m;
 }
 
+/* Distribution parameters under their other NEST version's names (NEST 2's low/high, mu/sigma;
+ * NEST 3's mean/std of lognormal's underlying normal) give the same weights as the canonical ones,
+ * bit for bit (same seed), and lognormal's sample mean is e^{mu + sigma^2/2} (closed form);
+ * a parameter given under both names is refused. */
+static void test_dist_param_aliases(void **state) {
+  (void)state;
+  static const char *const pairs[][2] = {
+      {"\"distribution\": \"uniform\", \"min\": 1, \"max\": 3", "\"distribution\": \"uniform\", \"low\": 1, \"high\": 3"},
+      {"\"distribution\": \"normal\", \"mean\": 2, \"std\": 0.5", "\"distribution\": \"normal\", \"mu\": 2, \"sigma\": 0.5"},
+      {"\"distribution\": \"normal_clipped\", \"mean\": 0, \"std\": 1, \"min\": 0, \"max\": 10",
+       "\"distribution\": \"normal_clipped\", \"mu\": 0, \"sigma\": 1, \"low\": 0, \"high\": 10"},
+      {"\"distribution\": \"lognormal\", \"mu\": 0.5, \"sigma\": 0.4", "\"distribution\": \"lognormal\", \"mean\": 0.5, \"std\": 0.4"},
+  };
+  char text[1024];
+  for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+    syns x[2];
+    for (int v = 0; v < 2; v++) {
+      snprintf(text, sizeof text,
+               "{\"simulation\": {\"t_stop\": 1, \"seed\": 7}, \"populations\": {\"a\": {\"model\": \"iaf_psc_delta\", \"n\": 100}},\n"
+               " \"projections\": [{\"source\": \"a\", \"target\": \"a\", \"rule\": \"all_to_all\", \"weight\": {%s}}]}",
+               pairs[i][v]);
+      sb_snn_model m = load(sb_test_write_tmp("alias.json", text), 1.0, 1);
+      x[v] = get(m.net, 0);
+      sb_snn_model_free(&m);
+    }
+    assert_int_equal(x[0].n, 10000);
+    assert_int_equal(x[1].n, x[0].n);
+    assert_memory_equal(x[0].w, x[1].w, x[0].n * sizeof *x[0].w);
+    if (i == 3) {
+      double s = 0;
+      for (size_t k = 0; k < x[0].n; k++) s += x[0].w[k];
+      double mean = exp(0.5 + 0.4 * 0.4 / 2), sd = mean * sqrt(exp(0.4 * 0.4) - 1);
+      check_abs(s / (double)x[0].n, mean, 5 * sd / 100, "lognormal sample mean");
+    }
+    syns_free(&x[0]);
+    syns_free(&x[1]);
+  }
+  snprintf(text, sizeof text,
+           "{\"populations\": {\"a\": {\"model\": \"iaf_psc_delta\", \"n\": 2}},\n \"projections\": [{\"source\": \"a\", \"target\": "
+           "\"a\", \"rule\": \"all_to_all\", \"weight\": {\"distribution\": \"normal\", \"mean\": 1, \"mu\": 1, \"std\": 1}}]}");
+  sb_snn_model_opts o = {NULL, 0, 1.0, -1, 1};
+  sb_snn_model m;
+  assert_int_equal(sb_snn_model_load(sb_test_write_tmp("alias2.json", text), &o, &m), SB_EINVAL);
+  if (!strstr(sb_last_error(), "projections[0].weight.mean: given twice, also as 'mu'")) fail_msg("%s", sb_last_error());
+}
+
 static void test_thread_invariance_api(void **state) {
   (void)state;
   const char *files[] = {"models/snn/cuba.json", "models/snn/brunel_small.json"};
@@ -628,6 +674,7 @@ int main(void) {
       cmocka_unit_test(test_api_errors),
       cmocka_unit_test(test_alloc_failures),
       cmocka_unit_test(test_params_between_runs),
+      cmocka_unit_test(test_dist_param_aliases),
       cmocka_unit_test(test_thread_invariance_api),
       cmocka_unit_test(test_cuba_vs_brian2),
       cmocka_unit_test(test_brunel_small_vs_brian2),
