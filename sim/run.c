@@ -1095,7 +1095,8 @@ static int process_partition(sb_net *net, int k, double t0, double t1, int full)
       sb_pop *pop = &net->pops[pi];
       size_t a = pop->first > lo ? pop->first : lo, b = pop->first + pop->n < hi ? pop->first + pop->n : hi;
       for (size_t g = a; g < b; g++) {
-        if (g + 4 < b && q[g + 4].n) __builtin_prefetch(q[g + 4].e);   /* the queue was written a window ago */
+        if (g + 4 < b)   /* the queue was written a window ago */
+          for (uint32_t o = 0; o < q[g + 4].n; o += 16) __builtin_prefetch(q[g + 4].e + o);
         if (t1 <= due[g] && !q[g].n) {   /* nothing happens to it in this window */
           if (mode == 2 && cal_insert(net, k, (uint32_t)g, due[g], kmin)) return SB_ENOMEM;
           continue;
