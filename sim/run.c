@@ -569,6 +569,18 @@ static inline __attribute__((always_inline)) int integrate_to(sb_net *net, const
   return SB_OK;
 }
 
+/* A processed, emptied queue (slot, neuron gid) trades its block with the next slot's queue when that
+ * one is empty and smaller: the block just read (warm in cache) takes the next window's events, so a
+ * neuron's events cycle through one block instead of one per slot (Brunel: 3 slots). Both queues
+ * are the neuron's, owned by its partition's thread. */
+static inline void queue_pass_on(sb_net *net, size_t slot, size_t gid) {
+  sb_evvec *v = &net->ev[slot * net->n + gid], *nx = &net->ev[((slot + 1) % (size_t)net->S) * net->n + gid];
+  if (nx->n || nx->cap >= v->cap) return;
+  uint32_t *e = v->e, cap = v->cap;
+  v->e = nx->e, v->cap = nx->cap;
+  nx->e = e, nx->cap = cap;
+}
+
 static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0, double t1, int full) {
   const sb_neuron_type *T = pop->type;
   const void *p = pop->params + i * pop->pstride, *d = pop->derived + i * pop->dstride;
@@ -656,7 +668,10 @@ done:
   net->t_safe[gid] = wake;
   net->stim_pos[gid] = sp;
   net->t_ext[(size_t)(tid) * SB_TSTRIDE] += n_ext;
-  if (full) v->n = 0;
+  if (full) {
+    v->n = 0;
+    queue_pass_on(net, slot, gid);
+  }
   else if (ie) {
     memmove(v->e, v->e + ie, (v->n - ie) * sizeof *v->e);
     v->n -= ie;
@@ -1019,7 +1034,10 @@ finish:
   if (pn < wake) wake = pn;
   net->t_safe[gid] = wake;
   net->t_ext[(size_t)(tid) * SB_TSTRIDE] += n_ext;
-  if (full) v->n = 0;
+  if (full) {
+    v->n = 0;
+    queue_pass_on(net, slot, gid);
+  }
   else if (nq) {
     memmove(v->e, v->e + nq, (v->n - nq) * sizeof *v->e);
     v->n -= nq;
