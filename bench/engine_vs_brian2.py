@@ -9,7 +9,8 @@ distribution (sd 10% of the mean) in both simulators.
 --base also times another spikebridge binary (e.g. a build of an older commit) in the same loop,
 for before/after figures on the same machine state.
 Prints, per network: wall time per biological second for both (median of R runs; Brian2's is
-the generated binary's whole run, ours the simulation phase and the whole command), their ratio,
+the generated binary's whole run, ours the simulation phase and the whole command), their ratio
+(also of the fastest runs: this machine's speed is bimodal),
 synaptic events per second, bytes per synapse and peak RSS (ours from the summary, Brian2's
 from getrusage of the child), and the mean excitatory and inhibitory rates of both."""
 import argparse, os, re, resource, shutil, statistics, subprocess, sys, tempfile, time
@@ -158,6 +159,11 @@ def main():
             be, bi = brian_rates(mon, n_exc, n, T)
             print('        rates (Hz): Brian2 exc %.2f inh %.2f | ours exc %.2f inh %.2f (over %g s)'
                   % (be, bi, RATES['ours'][0], RATES['ours'][1], T))
+            # the machine's speed is bimodal (runs of one binary differ by up to 1.6x within minutes):
+            # the fastest run of each is its time in the machine's fast state, a second estimate
+            print('        fastest runs: Brian2 %.3f s/bio-s, ours %.3f s/bio-s simulation, ratio %.2f%s'
+                  % (min(bt) / T, min(ot) / T, min(bt) / min(ot),
+                     ('; base %.3f s/bio-s, ratio Brian2/base %.2f' % (min(old) / T, min(bt) / min(old))) if a.base else ''))
             print('        runs (s): Brian2 %s | ours sim %s%s' % (' '.join('%.2f' % x for x in bt),
                   ' '.join('%.2f' % x for x in ot), (' | base sim ' + ' '.join('%.2f' % x for x in old)) if a.base else ''))
             sys.stdout.flush()
