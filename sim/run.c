@@ -775,12 +775,6 @@ static int ordered_part(sb_net *net, sb_pop *pop, size_t i, int tid, void *w, co
   return SB_OK;
 }
 
-/* The window-frame fast path (DESIGN: docs/engine.md): a neuron without state recordings, without
- * static stimuli in the window and with at most one Poisson source, of a model with run_frame.
- * Its queued events and its Poisson arrivals of the window are merged in time order (queued
- * first on ties, as in process_neuron) with their frame factors (the queued ones computed once
- * per source spike at delivery); run_frame consumes runs of them with one multiply-add each;
- * threshold crossings, resets and what run_frame declines go through the generic steps. */
 /* e^{(t_w - t_f) rate}: the same for every neuron of a population in a window, so each thread keeps
  * the last one (one exp per population and window instead of one per neuron). */
 static inline double pois_base(double t_w, double t_f, double rate) {
@@ -792,6 +786,12 @@ static inline double pois_base(double t_w, double t_f, double rate) {
   return c_b;
 }
 
+/* The window-frame fast path (DESIGN: docs/engine.md): a neuron without state recordings, without
+ * static stimuli in the window and with at most one Poisson source, of a model with run_frame.
+ * Its queued events and its Poisson arrivals of the window are merged in time order (queued
+ * first on ties, as in process_neuron) with their frame factors (the queued ones computed once
+ * per source spike at delivery); run_frame consumes runs of them with one multiply-add each;
+ * threshold crossings, resets and what run_frame declines go through the generic steps. */
 static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, double t1, int full) {
   const sb_neuron_type *T = pop->type;
   const void *p = pop->params, *d = pop->derived;
