@@ -213,6 +213,7 @@ int sb_cmd_run(int argc, char **argv) {
   if (!sets) return 1;
   int n_set = 0, quiet = sb_quiet;
   sb_snn_model_opts mo = {NULL, 0, NAN, -1, 0};
+  int t_stop_given = 0;   /* --t-stop, not the file or a --set, sets t_stop: errors about it name --t-stop */
   double ck_every = 0;
   int ck_every_given = 0;
   const char *ck_path = NULL, *resume = NULL;
@@ -238,6 +239,7 @@ int sb_cmd_run(int argc, char **argv) {
         if ((rc = sb_cli_double("run", "--t-stop", optarg, &v))) goto done;
         if (!(v > 0)) { rc = sb_cli_usage_error("run", "--t-stop: must be > 0 ms (got %s)", optarg); goto done; }
         mo.t_stop = v;
+        t_stop_given = 1;
         break;
       case 2:
         if ((rc = sb_cli_long("run", "--seed", optarg, 0, 0x7fffffffffffffffL, &l))) goto done;
@@ -434,8 +436,9 @@ attached:;
     goto fail;
   }
   if (m.t_stop > t_max) {
-    st = sb_error_set_(__FILE__, __LINE__, SB_EINVAL, "%s: simulation.t_stop (or --t-stop): %.10g ms is beyond the engine's "
-                       "limit for this network, %.10g ms (2^32 windows of the minimum delay)", file, m.t_stop, t_max);
+    st = sb_error_set_(__FILE__, __LINE__, SB_EINVAL, "%s: %s: %.10g ms is beyond the engine's limit for this network, %.10g ms "
+                       "(2^32 windows of the minimum delay)", file, t_stop_given ? "--t-stop" : "simulation.t_stop", m.t_stop,
+                       t_max);
     goto fail;
   }
   if ((st = run_checks(&m, file, out, r0))) goto fail;   /* every MPI rank: none may run alone */

@@ -33,6 +33,7 @@ typedef enum {
  * expected versus what was found: "brunel.json: populations.exc.params.tau_m: must be > 0 (got -20)".
  * `src_file`/`src_line` are the C source location, kept for debugging (sb_last_error_where).
  * Thread-safe: each thread has its own slot. This is the place for a breakpoint. */
+#define SB_ERRMSG_MAX 2048   /* the last error's message buffer, bytes */
 int sb_error_set_(const char *src_file, int src_line, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 #define SB_ERROR(code, ...) return sb_error_set_(__FILE__, __LINE__, (code), __VA_ARGS__)
@@ -41,6 +42,9 @@ int sb_error_set_(const char *src_file, int src_line, int code, const char *fmt,
 /* Prefix the current thread's message with "prefix: " (adds context on the way up, e.g. the
  * file name a lower layer did not know). Returns `code` unchanged. */
 int sb_error_prefix_(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sets the last error's message and source location back to saved copies (after calls that may
+ * have replaced them). */
+void sb_error_restore_(const char *msg, const char *where);
 
 /* The calling thread's last message ("" if none). Borrowed; valid until the next error. */
 const char *sb_last_error(void);

@@ -5,7 +5,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-#define SB_ERRMSG_MAX 2048
+
 
 static _Thread_local char err_msg[SB_ERRMSG_MAX];
 static _Thread_local char err_where[256];
@@ -28,6 +28,11 @@ int sb_error_prefix_(int code, const char *fmt, ...) {
   memcpy(old, err_msg, sizeof old);
   snprintf(err_msg, sizeof err_msg, "%.1000s: %.1000s", prefix, old);
   return code;
+}
+
+void sb_error_restore_(const char *msg, const char *where) {
+  snprintf(err_msg, sizeof err_msg, "%s", msg);
+  snprintf(err_where, sizeof err_where, "%s", where);
 }
 
 const char *sb_last_error(void) { return err_msg; }

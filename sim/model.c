@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 
 typedef struct {
@@ -128,15 +129,35 @@ static int get_dist(const ctx *c, const char *path, const json_t *j, sb_dist *d)
   all[n] = NULL;
   if ((rc = check_keys(c, path, j, all))) return rc;
   double *slot[4] = {&d->a, &d->b, &d->c, &d->d};
+  int as_alias[6] = {0};
   for (int i = 1; keys[i]; i++) {
     const json_t *x = json_object_get(j, keys[i]), *y = json_object_get(j, alias[i]);
     snprintf(p2, sizeof p2, "%s.%s", path, keys[i]);
     if (x && y) FAIL(c, p2, "given twice, also as '%s' (its other NEST name): give one", alias[i]);
-    if (y) snprintf(p2, sizeof p2, "%s.%s", path, alias[i]), x = y;
+    if (y) snprintf(p2, sizeof p2, "%s.%s", path, alias[i]), x = y, as_alias[i] = 1;
     if (!x) FAIL(c, p2, "missing (a %s distribution needs it, or '%s')", name, alias[i]);
     if ((rc = get_number(c, p2, x, slot[i - 1]))) return rc;
   }
-  if ((rc = sb_dist_check(d))) return relay(c, rc, path);
+  if ((rc = sb_dist_check(d))) {   /* its message uses the first names: the file's own instead */
+    char msg[SB_ERRMSG_MAX];
+    size_t o = 0;
+    for (const char *e = sb_last_error(); *e && o + 1 < sizeof msg;) {
+      int hit = 0;
+      for (int i = 1; keys[i] && !hit; i++) {
+        size_t L = strlen(keys[i]);
+        if (as_alias[i] && !strncmp(e, keys[i], L) && !isalnum((unsigned char)e[L]) && e[L] != '_' &&
+            (e == sb_last_error() || (!isalnum((unsigned char)e[-1]) && e[-1] != '_'))) {
+          o += (size_t)snprintf(msg + o, sizeof msg - o, "%s", alias[i]);
+          e += L;
+          hit = 1;
+        }
+      }
+      if (!hit) msg[o++] = *e++;
+    }
+    msg[o < sizeof msg ? o : sizeof msg - 1] = '\0';
+    sb_error_restore_(msg, sb_last_error_where());
+    return relay(c, rc, path);
+  }
   return SB_OK;
 }
 
@@ -1150,6 +1171,72 @@ static int set_blames(const char *err, const char *set, int level) {
   }
 }
 
+/* Which --set overrides caused a load error: the model is loaded again without each override in
+ * turn (up to SB_BLAME_MAX of them); an override is named when the error goes away or changes
+ * without it, unless it changes to an error at the override's own path while it was elsewhere
+ * (the file's error there, which the override repaired), and unless a later override sets the
+ * same path. An error that stays without any one override is the file's own (no prefix); two
+ * overrides that cause it only together are both named. The message is restored afterwards. More
+ * overrides, or a retry out of memory: set_blames' guesses from the paths instead. */
+#define SB_BLAME_MAX 8
+static _Thread_local int blame_depth;
+
+/* Whether msg names path or a field below it ("projections[0].weight" in "...weight.std: ...",
+ * not "...tau" in "...tau_m"). */
+static int mentions_path(const char *msg, const char *path) {
+  size_t L = strlen(path);
+  for (const char *q = strstr(msg, path); q; q = strstr(q + 1, path))
+    if (strchr(".[: ", q[L]) || q[L] == '\0') return 1;
+  return 0;
+}
+
+static int blame_by_removal(const char *file, const sb_snn_model_opts *opts, int rc) {
+  if (!rc || rc == SB_ENOMEM || opts->n_set == 0 || blame_depth || strstr(sb_last_error(), "--set")) return rc;
+  if (opts->n_set > SB_BLAME_MAX) return sb_snn_blame_overrides(rc, opts->set, opts->n_set);
+  char saved[SB_ERRMSG_MAX], where[SB_ERRMSG_MAX];
+  snprintf(saved, sizeof saved, "%s", sb_last_error());
+  snprintf(where, sizeof where, "%s", sb_last_error_where());
+  const char *rest[SB_BLAME_MAX];
+  int involved[SB_BLAME_MAX] = {0}, unknown = 0;
+  blame_depth++;
+  for (int i = 0; i < opts->n_set && !unknown; i++) {
+    int n = 0;
+    for (int j = 0; j < opts->n_set; j++)
+      if (j != i) rest[n++] = opts->set[j];
+    sb_snn_model_opts o = *opts;
+    o.set = rest;
+    o.n_set = n;
+    sb_snn_model m2;
+    int r2 = sb_snn_model_load(file, &o, &m2);
+    if (r2 == SB_OK) sb_snn_model_free(&m2);
+    if (r2 == SB_ENOMEM) unknown = 1;
+    char path[512];
+    int has = set_path(opts->set[i], path, sizeof path), later = 0;
+    for (int j = i + 1; j < opts->n_set && has && !later; j++) {   /* a later override of the same path wins */
+      char pj[512];
+      later = set_path(opts->set[j], pj, sizeof pj) && !strcmp(path, pj);
+    }
+    /* the error goes away or changes without it; not when it changes to an error at its own path
+     * while the error was elsewhere (one of the file's errors, which the override repaired) */
+    int changed = r2 != rc || strcmp(sb_last_error(), saved) != 0;
+    involved[i] = !later && (r2 == SB_OK || (changed && !(has && mentions_path(sb_last_error(), path) && !mentions_path(saved, path))));
+  }
+  blame_depth--;
+  sb_error_restore_(saved, where);
+  if (unknown) return sb_snn_blame_overrides(rc, opts->set, opts->n_set);
+  char msg[1024] = "with";
+  size_t len = strlen(msg);
+  int named = 0;
+  for (int i = 0; i < opts->n_set; i++) {
+    if (!involved[i]) continue;
+    int w = snprintf(msg + len, sizeof msg - len, "%s --set %s", named ? " and" : "", opts->set[i]);
+    if (w < 0 || (size_t)w >= sizeof msg - len) break;   /* the ones that fit */
+    len += (size_t)w;
+    named++;
+  }
+  return named ? sb_error_prefix_(rc, "%s", msg) : rc;
+}
+
 int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_model *m) {
   memset(m, 0, sizeof *m);
   json_t *root = NULL;
@@ -1226,7 +1313,7 @@ int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_mo
 fail:
   json_decref(root);
   sb_snn_model_free(m);
-  return sb_snn_blame_overrides(rc, opts->set, opts->n_set);
+  return blame_by_removal(file, opts, rc);
 }
 
 int sb_snn_blame_overrides(int rc, const char *const *set, int n_set) {

@@ -368,8 +368,15 @@ static void test_size_limits(void **state) {
   assert_false(sb_test_file_exists(o));
   /* t_stop beyond 2^32 windows (1.5 ms: the minimum delay of the projections): refused before the run, nothing left */
   assert_int_equal(run_t("run %s -o %s --quiet --t-stop 7e9", model, o), 2);
-  check_contains(out, "m.json: simulation.t_stop (or --t-stop): 7000000000 ms is beyond the engine's limit for this network, "
-                      "6442450557 ms");
+  check_contains(out, "m.json: --t-stop: 7000000000 ms is beyond the engine's limit for this network, 6442450557 ms");
+  assert_false(sb_test_file_exists(o));
+  /* the same from the file (by --set): named as the file's field; --t-stop wins over a harmless --set (that was blamed) */
+  assert_int_equal(run_t("run %s -o %s --quiet --set simulation.t_stop=7e9", model, o), 2);
+  check_contains(out, "with --set simulation.t_stop=7e9: ");
+  check_contains(out, "m.json: simulation.t_stop: 7000000000 ms is beyond the engine's limit");
+  assert_int_equal(run_t("run %s -o %s --quiet --set simulation.t_stop=5 --t-stop 7e9", model, o), 2);
+  check_contains(out, "m.json: --t-stop: 7000000000 ms");
+  assert_null(strstr(out, "with --set"));
   assert_false(sb_test_file_exists(o));
   /* more threads than processors: a warning, and the run goes on */
   cpu_set_t cs;
@@ -565,11 +572,44 @@ static void test_set_paths(void **state) {
   /* two overrides of one path: the last one, whose value is in error, is blamed */
   assert_int_equal(run_t("run %s -o %s --quiet --set projections[0].delay=5 --set projections[0].delay=0.01", model, o), 2);
   check_contains(out, "with --set projections[0].delay=0.01: ");
-  /* two overrides that are siblings of the field an error names: both are named (the last one,
-   * innocent here, was blamed alone) */
+  /* Blame by removal: the overrides without which the error goes away or changes are named, and
+   * only they. Two siblings of the field the error names: the innocent one (blamed alone before) is
+   * not named. */
   assert_int_equal(run_t("run %s -o %s --quiet --set projections[0].rule=all_to_all --set projections[0].weight=2", model, o), 2);
-  check_contains(out, "with --set projections[0].rule=all_to_all and --set projections[0].weight=2: ");
+  check_contains(out, "with --set projections[0].rule=all_to_all: ");
+  assert_null(strstr(out, "weight=2"));
   assert_false(sb_test_file_exists(o));
+  /* the cause, not a no-op override at the field the error names (V_reset=-70 is the default) */
+  assert_int_equal(run_t("run %s -o %s --quiet --set populations.exc.params.V_th=-75 --set populations.exc.params.V_reset=-70",
+                         model, o), 2);
+  check_contains(out, "with --set populations.exc.params.V_th=-75: ");
+  assert_null(strstr(out, "V_reset=-70"));
+  /* an override of a distribution's name makes the old parameters unknown keys: it is named (with
+   * the override that wrote them: the file's weight is a number) */
+  assert_int_equal(run_t("run %s -o %s --quiet --set 'projections[0].weight={\"distribution\": \"lognormal\", \"mu\": 0, "
+                         "\"sigma\": 1}' --set projections[0].weight.distribution=uniform", model, o), 2);
+  check_contains(out, "\"sigma\": 1} and --set projections[0].weight.distribution=uniform: ");
+  check_contains(out, "projections[0].weight: unknown key 'mu'");
+  /* two overrides that cause an error only together: both */
+  assert_int_equal(run_t("run %s -o %s --quiet --set 'stimuli[0].params.start=50' --set 'stimuli[0].params.stop=10'", model, o), 2);
+  check_contains(out, "with --set stimuli[0].params.start=50 and --set stimuli[0].params.stop=10: ");
+  assert_false(sb_test_file_exists(o));
+  /* errors of the file itself: an unrelated override is not named (it was, as a sibling), nor one
+   * that repairs another of the file's errors */
+  {
+    char m3[700];
+    snprintf(m3, sizeof m3, "%s/filebad.json", dir);
+    write_text(m3, "{\"simulation\": {\"t_stop\": 10}, \"populations\": {\"a\": {\"model\": \"iaf_psc_delta\", \"n\": 3, "
+                   "\"params\": {\"tau_m\": -1}}},\n \"stimuli\": [{\"model\": \"poisson_generator\", \"target\": \"a\", "
+                   "\"params\": {\"rate\": 10, \"start\": 50, \"stop\": 10}}]}");
+    assert_int_equal(run_t("run %s -o %s --quiet --set populations.a.params.t_ref=3", m3, o), 2);
+    check_contains(out, "filebad.json: populations.a.params.tau_m: must be > 0 (got -1)");
+    assert_null(strstr(out, "with --set"));
+    assert_int_equal(run_t("run %s -o %s --quiet --set populations.a.params.tau_m=10 --set stimuli[0].params.rate=20", m3, o), 2);
+    check_contains(out, "filebad.json: stimuli[0].params.stop: must be >= start = 50 ms (got 10)");
+    assert_null(strstr(out, "with --set"));
+    assert_false(sb_test_file_exists(o));
+  }
   /* explicit projections: the list and the single value (the single value was ignored); no targets
    * (a NULL dereference: exit 139 and no message) */
   static const struct { const char *proj, *want; } explicit_cases[] = {

@@ -468,6 +468,22 @@ static void test_dist_param_aliases(void **state) {
   sb_snn_model m;
   assert_int_equal(sb_snn_model_load(sb_test_write_tmp("alias2.json", text), &o, &m), SB_EINVAL);
   if (!strstr(sb_last_error(), "projections[0].weight.mean: given twice, also as 'mu'")) fail_msg("%s", sb_last_error());
+  /* a range error names the keys as the file wrote them (it named the first names) */
+  static const char *const bad[][2] = {
+      {"\"distribution\": \"normal\", \"mu\": 0.5, \"sigma\": -1", "projections[0].weight.sigma: must be >= 0 (got -1)"},
+      {"\"distribution\": \"uniform\", \"low\": 2, \"high\": 1", "projections[0].weight.high: must be > low = 2 (got 1)"},
+      {"\"distribution\": \"uniform\", \"min\": 2, \"high\": 1", "projections[0].weight.high: must be > min = 2 (got 1)"},
+      {"\"distribution\": \"lognormal\", \"mean\": 0, \"std\": -1", "projections[0].weight.std: must be >= 0 (got -1)"},
+      {"\"distribution\": \"normal_clipped\", \"mu\": 0, \"sigma\": 0, \"low\": 1, \"high\": 2",
+       "projections[0].weight.mu: with sigma 0 must be inside [low, high] = [1, 2] (got 0)"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    snprintf(text, sizeof text,
+             "{\"populations\": {\"a\": {\"model\": \"iaf_psc_delta\", \"n\": 2}},\n \"projections\": [{\"source\": \"a\", "
+             "\"target\": \"a\", \"rule\": \"all_to_all\", \"weight\": {%s}}]}", bad[i][0]);
+    assert_int_equal(sb_snn_model_load(sb_test_write_tmp("alias3.json", text), &o, &m), SB_EINVAL);
+    if (!strstr(sb_last_error(), bad[i][1])) fail_msg("%s", sb_last_error());
+  }
 }
 
 static void test_thread_invariance_api(void **state) {
