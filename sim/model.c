@@ -6,12 +6,12 @@
 #include "sim/internal.h"
 #include "learning/learning.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
-#include <ctype.h>
 #include <string.h>
 
 typedef struct {
@@ -1171,6 +1171,22 @@ static int set_blames(const char *err, const char *set, int level) {
   }
 }
 
+/* Prefixes the last error with "with --set A and --set B" for the overrides set[i] with named[i]
+ * (in command-line order, as many as fit); returns rc. */
+static int name_overrides(int rc, const char *const *set, int n_set, const int *named) {
+  char msg[1024] = "with";
+  size_t len = strlen(msg);
+  int k = 0;
+  for (int i = 0; i < n_set; i++) {
+    if (!named[i]) continue;
+    int w = snprintf(msg + len, sizeof msg - len, "%s --set %s", k ? " and" : "", set[i]);
+    if (w < 0 || (size_t)w >= sizeof msg - len) break;
+    len += (size_t)w;
+    k++;
+  }
+  return k ? sb_error_prefix_(rc, "%s", msg) : rc;
+}
+
 /* Which --set overrides caused a load error: the model is loaded again without each override in
  * turn (up to SB_BLAME_MAX of them); an override is named when the error goes away or changes
  * without it, unless it changes to an error at the override's own path while it was elsewhere
@@ -1224,17 +1240,7 @@ static int blame_by_removal(const char *file, const sb_snn_model_opts *opts, int
   blame_depth--;
   sb_error_restore_(saved, where);
   if (unknown) return sb_snn_blame_overrides(rc, opts->set, opts->n_set);
-  char msg[1024] = "with";
-  size_t len = strlen(msg);
-  int named = 0;
-  for (int i = 0; i < opts->n_set; i++) {
-    if (!involved[i]) continue;
-    int w = snprintf(msg + len, sizeof msg - len, "%s --set %s", named ? " and" : "", opts->set[i]);
-    if (w < 0 || (size_t)w >= sizeof msg - len) break;   /* the ones that fit */
-    len += (size_t)w;
-    named++;
-  }
-  return named ? sb_error_prefix_(rc, "%s", msg) : rc;
+  return name_overrides(rc, opts->set, opts->n_set, involved);
 }
 
 int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_model *m) {
@@ -1318,26 +1324,24 @@ fail:
 
 int sb_snn_blame_overrides(int rc, const char *const *set, int n_set) {
   /* the closest kind of match over all overrides (set_blames' levels) before a looser one; every
-   * path that matches at that level is named (`rule=` and `p=` are both siblings of the `storage`
-   * an error names), each by its last override, in command-line order */
+   * path that matches at that level is named, each by its last override */
+  int *named = n_set > 0 ? sb_calloc((size_t)n_set, sizeof *named) : NULL;
+  if (!named) return rc;
   for (int level = 0; level < 3 && rc && rc != SB_ENOMEM && !strstr(sb_last_error(), "--set"); level++) {
-    char msg[1024] = "with";
-    size_t len = strlen(msg);
-    int named = 0;
+    int any = 0;
     for (int i = 0; i < n_set; i++) {
-      if (!set_blames(sb_last_error(), set[i], level)) continue;
       char pi[512], pj[512];
       int later = 0;   /* a later override of the same path wins */
       for (int j = i + 1; j < n_set && !later; j++)
         later = set_path(set[i], pi, sizeof pi) && set_path(set[j], pj, sizeof pj) && !strcmp(pi, pj);
-      if (later) continue;
-      int w = snprintf(msg + len, sizeof msg - len, "%s --set %s", named ? " and" : "", set[i]);
-      if (w < 0 || (size_t)w >= sizeof msg - len) break;   /* the ones that fit */
-      len += (size_t)w;
-      named++;
+      any |= named[i] = !later && set_blames(sb_last_error(), set[i], level);
     }
-    if (named) return sb_error_prefix_(rc, "%s", msg);
+    if (any) {
+      rc = name_overrides(rc, set, n_set, named);
+      break;
+    }
   }
+  sb_free(named);
   return rc;
 }
 
