@@ -558,6 +558,10 @@ static double num_or_neg(const json_t *j) {
  * metadata cache): 48-67 kB measured with 2000-10000 one-neuron populations. */
 #define SB_SPIKE_REC_BYTES 65536.0
 
+/* The last precheck_size's estimate of the model's memory, bytes (0: none): blame_by_removal
+ * loads a model again only when this is small. */
+static _Thread_local double build_bytes;
+
 /* Before anything is built: the whole model's smallest footprint (every population's neurons as
  * sb_net_add_population counts them, every sparse projection's synapses as its size check counts
  * them, 76 bytes for a plastic one, and the spike recordings' HDF5 structures) against the memory
@@ -626,6 +630,7 @@ static int precheck_size(const ctx *c, const json_t *pops, size_t n_pops, const 
            "built)", syn, ns, nt, syn * per / 1e9, per, (need - syn * per) / 1e9, neurons / 1e9, have / 1e9, what);
     }
   }
+  build_bytes = need;
   return SB_OK;
 }
 
@@ -1193,8 +1198,10 @@ static int name_overrides(int rc, const char *const *set, int n_set, const int *
  * (the file's error there, which the override repaired), and unless a later override sets the
  * same path. An error that stays without any one override is the file's own (no prefix); two
  * overrides that cause it only together are both named. The message is restored afterwards. More
- * overrides, or a retry out of memory: set_blames' guesses from the paths instead. */
+ * overrides, a model estimated beyond SB_BLAME_BYTES, or a retry out of memory: set_blames'
+ * guesses from the paths instead. */
 #define SB_BLAME_MAX 8
+#define SB_BLAME_BYTES 1e9   /* larger models: guesses (a load of 1 GB takes seconds) */
 static _Thread_local int blame_depth;
 
 /* Whether msg names path or a field below it ("projections[0].weight" in "...weight.std: ...",
@@ -1208,7 +1215,7 @@ static int mentions_path(const char *msg, const char *path) {
 
 static int blame_by_removal(const char *file, const sb_snn_model_opts *opts, int rc) {
   if (!rc || rc == SB_ENOMEM || opts->n_set == 0 || blame_depth || strstr(sb_last_error(), "--set")) return rc;
-  if (opts->n_set > SB_BLAME_MAX) return sb_snn_blame_overrides(rc, opts->set, opts->n_set);
+  if (opts->n_set > SB_BLAME_MAX || build_bytes > SB_BLAME_BYTES) return sb_snn_blame_overrides(rc, opts->set, opts->n_set);
   char saved[SB_ERRMSG_MAX], where[SB_ERRMSG_MAX];
   snprintf(saved, sizeof saved, "%s", sb_last_error());
   snprintf(where, sizeof where, "%s", sb_last_error_where());
@@ -1245,6 +1252,7 @@ static int blame_by_removal(const char *file, const sb_snn_model_opts *opts, int
 
 int sb_snn_model_load(const char *file, const sb_snn_model_opts *opts, sb_snn_model *m) {
   memset(m, 0, sizeof *m);
+  if (!blame_depth) build_bytes = 0;
   json_t *root = NULL;
   int chk = sb_json_load_(file, &root);
   if (chk) return chk;
