@@ -526,6 +526,8 @@ out:
   return rc;
 }
 
+#define RULE_CONV 7   /* rule_of's index of "conv": built apart from the sb_conn_rule rules */
+
 static int rule_of(const ctx *c, const char *path, const json_t *j, int *rule) {
   static const char *const names[] = {"all_to_all", "one_to_one", "pairwise_bernoulli", "fixed_indegree",
                                       "fixed_outdegree", "fixed_total_number", "explicit", "conv", NULL};
@@ -770,7 +772,7 @@ static int load_projection(const ctx *c, size_t idx, const json_t *j) {
   }
   size_t ns = c->net->pops[src].n, nt = c->net->pops[tgt].n;
   int proj;
-  if (plastic && (rule == 7 || rule == SB_RULE_ONE_TO_ONE || !strcmp(storage, "dense"))) {
+  if (plastic && (rule == RULE_CONV || rule == SB_RULE_ONE_TO_ONE || !strcmp(storage, "dense"))) {
     snprintf(p2, sizeof p2, "%s.synapse_model", path);
     FAIL(c, p2, "plastic synapses need sparse storage (not conv, one_to_one or dense; write one_to_one as explicit)");
   }
@@ -780,8 +782,8 @@ static int load_projection(const ctx *c, size_t idx, const json_t *j) {
       {"outdegree", SB_RULE_FIXED_OUTDEGREE, "fixed_outdegree"}, {"N", SB_RULE_FIXED_TOTAL_NUMBER, "fixed_total_number"},
       {"sources", SB_RULE_EXPLICIT, "explicit"}, {"targets", SB_RULE_EXPLICIT, "explicit"},
       {"weights", SB_RULE_EXPLICIT, "explicit"}, {"delays", SB_RULE_EXPLICIT, "explicit"},
-      {"in_shape", 7, "conv"}, {"kernel_shape", 7, "conv"}, {"kernel", 7, "conv"}, {"stride", 7, "conv"},
-      {"padding", 7, "conv"}};
+      {"in_shape", RULE_CONV, "conv"}, {"kernel_shape", RULE_CONV, "conv"}, {"kernel", RULE_CONV, "conv"},
+      {"stride", RULE_CONV, "conv"}, {"padding", RULE_CONV, "conv"}};
   for (size_t q = 0; q < sizeof own / sizeof *own; q++)
     if (rule != own[q].rule && json_object_get(j, own[q].key)) {
       snprintf(p2, sizeof p2, "%s.%s", path, own[q].key);
@@ -790,10 +792,10 @@ static int load_projection(const ctx *c, size_t idx, const json_t *j) {
   /* keys a rule would ignore: conv's weights are its kernel's, explicit and conv connect exactly
    * the listed or computed pairs */
   static const struct { int rule; const char *key, *why; } unused[] = {
-      {7, "weight", "a conv projection's weights are its kernel's (scale the kernel instead)"},
-      {7, "receptor", "a conv projection's kernel values carry their signs (negate the kernel instead)"},
-      {7, "allow_autapses", "rule conv connects the pairs its kernel defines"},
-      {7, "allow_multapses", "rule conv connects the pairs its kernel defines"},
+      {RULE_CONV, "weight", "a conv projection's weights are its kernel's (scale the kernel instead)"},
+      {RULE_CONV, "receptor", "a conv projection's kernel values carry their signs (negate the kernel instead)"},
+      {RULE_CONV, "allow_autapses", "rule conv connects the pairs its kernel defines"},
+      {RULE_CONV, "allow_multapses", "rule conv connects the pairs its kernel defines"},
       {SB_RULE_EXPLICIT, "allow_autapses", "rule explicit connects the listed pairs as given (remove the pairs instead)"},
       {SB_RULE_EXPLICIT, "allow_multapses", "rule explicit connects the listed pairs as given (remove the pairs instead)"}};
   for (size_t q = 0; q < sizeof unused / sizeof *unused; q++)
@@ -812,7 +814,7 @@ static int load_projection(const ctx *c, size_t idx, const json_t *j) {
       snprintf(p2, sizeof p2, "%s.%s", path, lists[q][1]);
       FAIL(c, p2, "give either %s (one per synapse) or %s, not both", lists[q][0], lists[q][1]);
     }
-  if (rule == 7) {   /* conv: shared kernel */
+  if (rule == RULE_CONV) {   /* conv: shared kernel */
     sb_net_conv_shape sh = {0};
     long v[4];
     const char *names[2] = {"in_shape", "kernel_shape"};
@@ -1176,6 +1178,15 @@ static int set_blames(const char *err, const char *set, int level) {
   }
 }
 
+/* Whether a later override than set[i] writes the same path (the last one wins). */
+static int overridden_later(const char *const *set, int n_set, int i) {
+  char pi[512], pj[512];
+  if (!set_path(set[i], pi, sizeof pi)) return 0;
+  for (int j = i + 1; j < n_set; j++)
+    if (set_path(set[j], pj, sizeof pj) && !strcmp(pi, pj)) return 1;
+  return 0;
+}
+
 /* Prefixes the last error with "with --set A and --set B" for the overrides set[i] with named[i]
  * (in command-line order, as many as fit); returns rc. */
 static int name_overrides(int rc, const char *const *set, int n_set, const int *named) {
@@ -1223,6 +1234,7 @@ static int blame_by_removal(const char *file, const sb_snn_model_opts *opts, int
   int involved[SB_BLAME_MAX] = {0}, unknown = 0;
   blame_depth++;
   for (int i = 0; i < opts->n_set && !unknown; i++) {
+    if (overridden_later(opts->set, opts->n_set, i)) continue;   /* never in effect: no load needed */
     int n = 0;
     for (int j = 0; j < opts->n_set; j++)
       if (j != i) rest[n++] = opts->set[j];
@@ -1233,16 +1245,11 @@ static int blame_by_removal(const char *file, const sb_snn_model_opts *opts, int
     int r2 = sb_snn_model_load(file, &o, &m2);
     if (r2 == SB_OK) sb_snn_model_free(&m2);
     if (r2 == SB_ENOMEM) unknown = 1;
-    char path[512];
-    int has = set_path(opts->set[i], path, sizeof path), later = 0;
-    for (int j = i + 1; j < opts->n_set && has && !later; j++) {   /* a later override of the same path wins */
-      char pj[512];
-      later = set_path(opts->set[j], pj, sizeof pj) && !strcmp(path, pj);
-    }
     /* the error goes away or changes without it; not when it changes to an error at its own path
      * while the error was elsewhere (one of the file's errors, which the override repaired) */
-    int changed = r2 != rc || strcmp(sb_last_error(), saved) != 0;
-    involved[i] = !later && (r2 == SB_OK || (changed && !(has && mentions_path(sb_last_error(), path) && !mentions_path(saved, path))));
+    char path[512];
+    int has = set_path(opts->set[i], path, sizeof path), changed = r2 != rc || strcmp(sb_last_error(), saved) != 0;
+    involved[i] = r2 == SB_OK || (changed && !(has && mentions_path(sb_last_error(), path) && !mentions_path(saved, path)));
   }
   blame_depth--;
   sb_error_restore_(saved, where);
@@ -1337,13 +1344,7 @@ int sb_snn_blame_overrides(int rc, const char *const *set, int n_set) {
   if (!named) return rc;
   for (int level = 0; level < 3 && rc && rc != SB_ENOMEM && !strstr(sb_last_error(), "--set"); level++) {
     int any = 0;
-    for (int i = 0; i < n_set; i++) {
-      char pi[512], pj[512];
-      int later = 0;   /* a later override of the same path wins */
-      for (int j = i + 1; j < n_set && !later; j++)
-        later = set_path(set[i], pi, sizeof pi) && set_path(set[j], pj, sizeof pj) && !strcmp(pi, pj);
-      any |= named[i] = !later && set_blames(sb_last_error(), set[i], level);
-    }
+    for (int i = 0; i < n_set; i++) any |= named[i] = !overridden_later(set, n_set, i) && set_blames(sb_last_error(), set[i], level);
     if (any) {
       rc = name_overrides(rc, set, n_set, named);
       break;

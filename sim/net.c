@@ -436,10 +436,15 @@ static int new_proj(sb_net *net, int src, int tgt, int kind, sb_proj **out) {
   return SB_OK;
 }
 
+/* A CSR partition's arrays (either target width). */
+static void csr_free(sb_csr *c) {
+  sb_free(c->row); sb_free(c->tgt); sb_free(c->tgt16); sb_free(c->w); sb_free(c->d);
+}
+
 static void free_proj_storage(const sb_net *net, sb_proj *pr) {
   if (pr->part) {
     for (int k = 0; k < net->threads; k++) {
-      sb_free(pr->part[k].row); sb_free(pr->part[k].tgt); sb_free(pr->part[k].tgt16); sb_free(pr->part[k].w); sb_free(pr->part[k].d);
+      csr_free(&pr->part[k]);
     }
     sb_free(pr->part);
   }
@@ -922,7 +927,7 @@ int sb_net_connect_sized_(sb_net *net, int src, int tgt, const sb_conn_spec *c, 
   else if (err == SB_ENOMEM) SB_SET_ERROR(SB_ENOMEM, "out of memory building a projection");
   if (err) {
     for (int k = 0; k < net->threads; k++) {
-      sb_free(p->part[k].row); sb_free(p->part[k].tgt); sb_free(p->part[k].tgt16); sb_free(p->part[k].w); sb_free(p->part[k].d);
+      csr_free(&p->part[k]);
     }
     sb_free(p->part);
     p->part = NULL;

@@ -832,7 +832,8 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
         net->pin_t[tid] = pt = nt;
         net->pin_cap[tid] = pcap = cap;
       }
-      if (direct) {   /* times only; factors after the loop */
+      if (direct) {   /* times only; factors after the loop (its own short loop body: sharing the
+                       * body below with a test on direct was 4% slower on Brunel) */
         P[nP].t = pt[nP] = pn;
         P[nP++].w = w_p;
         double pn2 = pn + zig_exp(&rs) * scale;   /* as pois_draw_st */
