@@ -687,7 +687,7 @@ done:
  * truncation below 3e-18 relative; each factor is direct (no chain of products along the
  * arrivals), so the arrivals are independent and go four at a time. The AVX2 clone keeps
  * separate multiplies and adds (no FMA; C17 mode does not contract), so every clone gives the
- * same bits. Brunel: Poisson generation 20% faster than the product chain (microbenchmark). */
+ * same bits. Microbenchmark: 6.75 ns per Poisson event with the product chain, 5.4-5.8 with the AVX2 clone. */
 typedef double sb_v4d __attribute__((vector_size(32)));
 __attribute__((target_clones("avx2", "default"))) static void pois_factors(double *t, uint32_t n, double t_w, double rate,
                                                                             double base) {
