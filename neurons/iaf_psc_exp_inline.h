@@ -72,8 +72,11 @@ static inline void sb_psc_exp_store_at_input(sb_psc_exp_st *s, double V, double 
  * cached or by exp) to the input at t_k: e_j = e^{-(t_k - t) r_j} = G_j / g_j(t_k) = G_j ig_j, then
  * the propagator u(t_k) = u e_m + sum_r kap_r I_r (e_m - e_r), I_r *= e_r (the frame solution of
  * run_frame evaluated at t_k; multiplies only), the input added to its current, and the quiet
- * bound. Returns 1, or 0 without any change in the singular case tau_syn == tau_m, when refractory, at
- * or above threshold or when the input is beyond the quiet bound (the caller then uses run_frame).
+ * bound. An input inside the refractory period (t_k <= t_ref_end) decays and adds to the currents
+ * only, with V_m held at V_reset (NEST's iaf_psc_exp; CUBA: about 2 inputs per spike, which were
+ * queued and cost a visit each in the next window). Returns 1, or 0 without any change in the
+ * singular case tau_syn == tau_m, at or above threshold, when the input is beyond the quiet bound
+ * or after the end of a refractory period that began before t (the caller then uses run_frame).
  * Inline so that the engine's delivery loop (sim/run.c, inputs at delivery) can take CUBA's events
  * without two calls through the type table. */
 static inline __attribute__((always_inline)) int sb_psc_exp_take_input(const void *pv, const void *dv, void *sv, double *tp,
@@ -83,18 +86,23 @@ static inline __attribute__((always_inline)) int sb_psc_exp_take_input(const voi
   const sb_psc_exp_der *d = dv;
   sb_psc_exp_st *s = sv;
   double t = *tp;
-  if (d->sing[0] || d->sing[1] || t < s->t_ref_end || !(s->V_m < p->V_th) || !(in->t <= *quiet))
+  int refr = t < s->t_ref_end;
+  if (d->sing[0] || d->sing[1] || !(s->V_m < p->V_th) || !(in->t <= *quiet) || (refr && !(in->t <= s->t_ref_end)))
     return 0;
   double G[3];
   sb_psc_exp_frame_factors(p, s, t, t_f, G);
-  double e0 = G[0] * ig[0], e1 = G[1] * ig[1], e2 = G[2] * ig[2];
-  double V_inf = p->E_L + d->R * (p->I_e + s->I_dc), Ie = s->I_syn_ex, Ii = s->I_syn_in;
-  double u = (s->V_m - V_inf) * e0 + d->kap[0] * Ie * (e0 - e1) + d->kap[1] * Ii * (e0 - e2);
+  double e1 = G[1] * ig[1], e2 = G[2] * ig[2];
+  double Ie = s->I_syn_ex, Ii = s->I_syn_in, V = s->V_m;   /* refractory: V_m stays V_reset */
+  if (!refr) {
+    double e0 = G[0] * ig[0];
+    double V_inf = p->E_L + d->R * (p->I_e + s->I_dc);
+    V = V_inf + ((V - V_inf) * e0 + d->kap[0] * Ie * (e0 - e1) + d->kap[1] * Ii * (e0 - e2));
+  }
   Ie *= e1;
   Ii *= e2;
   if (in->w >= 0) Ie += in->w;
   else Ii += in->w;
-  sb_psc_exp_store_at_input(s, V_inf + u, Ie, Ii, in, t_f, tp);
+  sb_psc_exp_store_at_input(s, V, Ie, Ii, in, t_f, tp);
   *quiet = sb_psc_exp_safe_until(p, d, s, in->t);
   return 1;
 }
