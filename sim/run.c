@@ -1061,16 +1061,16 @@ finish:
  * changed between runs). */
 /* Enter neuron g (partition k) with due time `due` into the bucket of its window (at least kmin),
  * unless it is there already; beyond SB_CAL_R windows into the far list. */
-static inline __attribute__((always_inline)) int cal_insert(sb_net *net, int k, uint32_t g, double due, uint64_t kmin) {
+static inline __attribute__((always_inline)) int cal_insert_at(sb_net *net, int k, uint32_t g, double due, uint64_t kmin,
+                                                               double W, double inv_W, uint64_t kcur) {
   if (!(due < INFINITY)) {
     net->cal_at[g] = SB_CAL_NONE;
     return SB_OK;
   }
-  double W = net->W;
   uint64_t w = kmin;
   if (due >= (double)kmin * W) {
-    double x = due * net->inv_W;
-    if (x >= (double)(net->k + SB_CAL_R + 1)) w = net->k + SB_CAL_R;
+    double x = due * inv_W;
+    if (x >= (double)(kcur + SB_CAL_R + 1)) w = kcur + SB_CAL_R;
     else {
       w = (uint64_t)x;   /* then exactly (double)w * W <= due < (double)(w + 1) * W, as the run loop's t1 */
       if (w > 0 && (double)w * W > due) w--;
@@ -1078,7 +1078,7 @@ static inline __attribute__((always_inline)) int cal_insert(sb_net *net, int k, 
       if (w < kmin) w = kmin;
     }
   }
-  if (w - net->k >= SB_CAL_R) {
+  if (w - kcur >= SB_CAL_R) {
     if (net->cal_at[g] == SB_CAL_FAR) return SB_OK;
     net->cal_at[g] = SB_CAL_FAR;
     return u32_push_inl(&net->far_[k], g);
@@ -1086,6 +1086,9 @@ static inline __attribute__((always_inline)) int cal_insert(sb_net *net, int k, 
   if (net->cal_at[g] == (uint32_t)w) return SB_OK;
   net->cal_at[g] = (uint32_t)w;
   return u32_push_inl(&net->cal[(size_t)k * SB_CAL_R + w % SB_CAL_R], g);
+}
+static inline __attribute__((always_inline)) int cal_insert(sb_net *net, int k, uint32_t g, double due, uint64_t kmin) {
+  return cal_insert_at(net, k, g, due, kmin, net->W, net->inv_W, net->k);
 }
 
 static inline int process_one(sb_net *net, sb_pop *pop, size_t g, int k, double t0, double t1, int full) {
@@ -1261,6 +1264,60 @@ static void eager_setup(sb_net *net) {
  * possible (see "inputs at delivery"), else queued. Exactly one of tg32 and tg16 is set (the
  * targets); deliver_partition inlines this at four call sites with constant NULLs, so each index
  * width and weight kind gets its own loop. */
+/* deliver_row's loop for iaf_psc_exp targets when the row may be taken at delivery (CUBA): the
+ * decisions and arithmetic of eager_input and sb_psc_exp_take_input, with the parameters, arrays
+ * and counters held in locals (the generic loop reloads them from memory after every store, which
+ * might alias them: about 230 instructions per event). Arguments as deliver_row's, plus the
+ * shared arrival x, its reciprocal frame factors ig and the frame origin t_f. */
+static inline __attribute__((always_inline)) int deliver_row_exp(sb_net *net, int k, const sb_pop *tp, size_t tf,
+                                                                 const uint32_t *tg32, const uint16_t *tg16, const float *cw,
+                                                                 uint32_t a, uint32_t e, sb_arr x, const double ig[3],
+                                                                 double t_f, sb_arrtab *tab, sb_evvec *base, sb_u32v *al) {
+  const sb_psc_exp_par P = *(const sb_psc_exp_par *)tp->params;
+  const sb_psc_exp_der D = *(const sb_psc_exp_der *)tp->derived;
+  sb_psc_exp_st *st = (sb_psc_exp_st *)tp->state;   /* type checked by the caller: state_size is sizeof *st */
+  double *restrict tst = net->t_state + tf, *restrict tsf = net->t_safe + tf, *restrict due = net->ev_due + tf;
+  const uint8_t *eok = net->eager_ok + tf;
+  sb_arena *qa = &net->qarena[k];
+  const int calm = net->pmode[k] == 1;
+  const double W = net->W, inv_W = net->inv_W, ta = x.t, igl[3] = {ig[0], ig[1], ig[2]};
+  const uint64_t kcur = net->k;
+  uint64_t n_eager = 0;
+  uint32_t idx = 0;
+  int have = 0, rc = SB_OK;
+  for (uint32_t y = a; y < e; y++) {
+    uint32_t l = tg16 ? tg16[y] : tg32[y];
+    sb_evvec *v = &base[l];
+    if (!v->n && eok[l]) {
+      double t = tst[l], quiet = tsf[l];
+      if (cw) x.w = (double)cw[y];
+      if (ta <= quiet && sb_psc_exp_take_input(&P, &D, st + l, &t, t_f, &x, igl, &quiet)) {
+        tst[l] = t;
+        tsf[l] = quiet;
+        due[l] = quiet;
+        n_eager++;
+        if (calm && cal_insert_at(net, k, (uint32_t)(tf + l), quiet, kcur, W, inv_W, kcur)) {
+          rc = SB_ENOMEM;
+          break;
+        }
+        continue;
+      }
+    }
+    if (!have && arr_add(tab, &x, &idx)) {   /* the shared arrival, once */
+      rc = SB_ENOMEM;
+      break;
+    }
+    have = 1;
+    uint32_t entry = idx;
+    if ((cw && warr_add(tab, idx, cw[y], &entry)) || (!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, entry)) {
+      rc = SB_ENOMEM;
+      break;
+    }
+  }
+  net->t_eager[(size_t)k * SB_TSTRIDE] += n_eager;
+  return rc;
+}
+
 static inline __attribute__((always_inline)) int deliver_row(sb_net *net, int k, const sb_pop *tp, size_t tf,
                                                              const uint32_t *tg32, const uint16_t *tg16, const float *cw,
                                                              uint32_t a, uint32_t e, double ta, double w_const) {
@@ -1275,6 +1332,9 @@ static inline __attribute__((always_inline)) int deliver_row(sb_net *net, int k,
   int eager = tp->eager && bb == net->k && ta < net->w_t1, rc, have = 0;
   double t_f = eager ? frame_origin(net, tp, bb) : 0.0, ig[3] = {1.0, 1.0, 1.0};
   for (int r = 0; eager && r < tp->n_rates; r++) ig[r] = 1.0 / x.g[r];
+  if (eager && tp->type == sb_neuron_iaf_psc_exp && !((const sb_psc_exp_der *)tp->derived)->sing[0] &&
+      !((const sb_psc_exp_der *)tp->derived)->sing[1])
+    return deliver_row_exp(net, k, tp, tf, tg32, tg16, cw, a, e, x, ig, t_f, tab, base, al);
   const uint8_t *eok = net->eager_ok + tf;
   const int psc_exp = tp->type == sb_neuron_iaf_psc_exp;
   const double *tsafe = net->t_safe + tf;
