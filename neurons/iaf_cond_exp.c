@@ -257,5 +257,5 @@ static void *work_alloc(const void *p) {
 
 const sb_neuron_type sb_iaf_cond_exp_type = {
     "iaf_cond_exp", sizeof(par), sizeof(der), sizeof(st), params, recs, validate, derive, init,
-    advance, receive, next_crossing, reset, work_alloc, work_free, NULL, NULL, NULL, NULL, NULL};
+    advance, receive, next_crossing, reset, work_alloc, work_free, NULL, NULL, NULL, NULL, NULL, NULL};
 const sb_neuron_type *const sb_neuron_iaf_cond_exp = &sb_iaf_cond_exp_type;

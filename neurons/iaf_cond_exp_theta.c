@@ -360,5 +360,5 @@ static void work_free(void *w) {
 
 const sb_neuron_type sb_iaf_cond_exp_theta_type = {
     "iaf_cond_exp_theta", sizeof(par), sizeof(der), sizeof(st), params, recs, validate, derive, init,
-    advance, receive, next_crossing, reset, work_alloc, work_free, safe_until, NULL, NULL, NULL, NULL};
+    advance, receive, next_crossing, reset, work_alloc, work_free, safe_until, NULL, NULL, NULL, NULL, NULL};
 const sb_neuron_type *const sb_neuron_iaf_cond_exp_theta = &sb_iaf_cond_exp_theta_type;

@@ -198,5 +198,5 @@ static void reset(const void *pv, const void *dv, void *sv, double t_spike) {
 
 const sb_neuron_type sb_iaf_psc_delta_type = {
     "iaf_psc_delta", sizeof(par), sizeof(der), sizeof(st), params, recs, validate, derive, init,
-    advance, receive, next_crossing, reset, NULL, NULL, safe_until, frame_rates, run_frame, frame_sum, NULL};
+    advance, receive, next_crossing, reset, NULL, NULL, safe_until, frame_rates, run_frame, frame_sum, NULL, NULL};
 const sb_neuron_type *const sb_neuron_iaf_psc_delta = &sb_iaf_psc_delta_type;

@@ -234,7 +234,8 @@ static inline double exp_sum(const double c[3], const double r[3], double x, dou
   return c[0] * e0 + c[1] * e1 + c[2] * e2;
 }
 
-static int crossing_monotone(const par *p, const der *d, const st *s, double h, double *x_out) {
+/* end, when not NULL, receives on SB_NOSPIKE the state at h: {u(h), e^{-h/tau_syn_ex}, e^{-h/tau_syn_in}}. */
+static int crossing_monotone(const par *p, const der *d, const st *s, double h, double *x_out, double end[3]) {
   if (d->sing[0] || d->sing[1] || fabs(p->tau_syn_ex - p->tau_m) < 0.1 * p->tau_m || fabs(p->tau_syn_in - p->tau_m) < 0.1 * p->tau_m)
     return CM_FALLBACK;
   double y_inf = d->R * (p->I_e + s->I_dc), theta = p->V_th - p->E_L - y_inf;   /* u must reach theta */
@@ -247,10 +248,14 @@ static int crossing_monotone(const par *p, const der *d, const st *s, double h, 
     dmin += a0 < a1 ? a0 : a1;
     dmax += a0 > a1 ? a0 : a1;
   }
-  if (dmax < 0) return SB_NOSPIKE;   /* decreasing from u(0) < theta (next_crossing checked V < V_th) */
-  if (!(dmin > 0)) return CM_FALLBACK;
+  if (!(dmax < 0) && !(dmin > 0)) return CM_FALLBACK;
   double u0 = c[0] + c[1] + c[2], uh = c[0] * eh[0] + c[1] * eh[1] + c[2] * eh[2];
-  if (!(uh >= theta)) return SB_NOSPIKE;   /* increasing, below threshold at the end */
+  /* decreasing from u(0) < theta (next_crossing checked V < V_th), or increasing and below
+   * threshold at the end */
+  if (dmax < 0 || !(uh >= theta)) {
+    if (end) end[0] = uh, end[1] = eh[1], end[2] = eh[2];
+    return SB_NOSPIKE;
+  }
   if (!(u0 < theta)) {
     *x_out = 0.0;
     return SB_OK;
@@ -303,9 +308,39 @@ static int next_crossing(const void *pv, const void *dv, const void *sv, double 
     return SB_NOSPIKE;
   }
   double x = 0;
-  int rc = crossing_monotone(p, d, &s, h, &x);
+  int rc = crossing_monotone(p, d, &s, h, &x, NULL);
   if (rc == CM_FALLBACK) rc = crossing_rec(p, d, &s, h, &x, 0, w);
   if (rc == SB_OK) *t_spike = t + x;
+  return rc;
+}
+
+/* next_crossing, then advance to t_limit when there is none (sb_neuron_type.cross_or_advance):
+ * when the monotone test decides there is no crossing, the state at t_limit comes from the
+ * exponentials it computed (u(h) and the currents' decay factors) instead of evolve's exp and two
+ * expm1s (CUBA: a neuron visited near threshold). */
+static int cross_or_advance(const void *pv, const void *dv, void *sv, double t, double t_limit, double *t_spike, void *w) {
+  const par *p = pv;
+  const der *d = dv;
+  st *s = sv;
+  int rc;
+  if (!(t < s->t_ref_end) && t < t_limit && s->V_m < p->V_th && !(s->I_syn_ex == 0.0 && s->I_syn_in == 0.0)) {
+    /* next_crossing's last case, keeping crossing_monotone's end state */
+    double x = 0, end[3], h = t_limit - t;
+    rc = crossing_monotone(p, d, s, h, &x, end);
+    if (rc == SB_NOSPIKE) {
+      s->V_m = p->E_L + d->R * (p->I_e + s->I_dc) + end[0];
+      s->I_syn_ex *= end[1];
+      s->I_syn_in *= end[2];
+      return SB_NOSPIKE;
+    }
+    if (rc == CM_FALLBACK) rc = crossing_rec(p, d, s, h, &x, 0, w);
+    if (rc == SB_OK) *t_spike = t + x;
+  } else
+    rc = next_crossing(pv, dv, sv, t, t_limit, t_spike, w);
+  if (rc == SB_NOSPIKE && t_limit > t) {
+    int ra = advance(pv, dv, sv, t, t_limit, w);
+    if (ra) return ra;
+  }
   return rc;
 }
 
@@ -413,5 +448,6 @@ static void work_free(void *w) {
 
 const sb_neuron_type sb_iaf_psc_exp_type = {
     "iaf_psc_exp", sizeof(par), sizeof(der), sizeof(st), params, recs, validate, derive, init,
-    advance, receive, next_crossing, reset, work_alloc, work_free, sb_psc_exp_safe_until, frame_rates, run_frame, NULL, take_input};
+    advance, receive, next_crossing, reset, work_alloc, work_free, sb_psc_exp_safe_until, frame_rates, run_frame, NULL, take_input,
+    cross_or_advance};
 const sb_neuron_type *const sb_neuron_iaf_psc_exp = &sb_iaf_psc_exp_type;

@@ -133,5 +133,5 @@ static void reset(const void *pv, const void *dv, void *sv, double t_spike) {
 
 const sb_neuron_type sb_if_subtract_type = {
     "if_subtract", sizeof(par), sizeof(der), sizeof(st), params, recs, validate, derive, init,
-    advance, receive, next_crossing, reset, NULL, NULL, safe_until, NULL, NULL, NULL, NULL};
+    advance, receive, next_crossing, reset, NULL, NULL, safe_until, NULL, NULL, NULL, NULL, NULL};
 const sb_neuron_type *const sb_neuron_if_subtract = &sb_if_subtract_type;

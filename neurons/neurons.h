@@ -103,6 +103,10 @@ typedef struct sb_neuron_type {
    * when the input was taken, 0 when not (s untouched). Used for inputs taken at delivery. */
   int (*take_input)(const void *p, const void *d, void *s, double *t, double t_f, const sb_input *in, const double ig[3],
                     double *quiet);
+  /* Optional: next_crossing, and when it returns SB_NOSPIKE also advance(t, t_limit), in one call
+   * that may share their arithmetic. Same results as the two calls up to rounding; on SB_OK the
+   * state is unchanged. */
+  int (*cross_or_advance)(const void *p, const void *d, void *s, double t, double t_limit, double *t_spike, void *w);
 } sb_neuron_type;
 
 /* The models (one exported pointer per model file; the structs are for static tables). */

@@ -552,7 +552,8 @@ static inline __attribute__((always_inline)) int integrate_to(sb_net *net, const
   } else if (te > *t) {
     long guard = 0;
     double ts;
-    while ((rc = T->next_crossing(p, d, s, *t, te, &ts, w)) == SB_OK) {
+    /* cross_or_advance: next_crossing, and on SB_NOSPIKE the advance to te, in one call */
+    while ((rc = T->cross_or_advance ? T->cross_or_advance(p, d, s, *t, te, &ts, w) : T->next_crossing(p, d, s, *t, te, &ts, w)) == SB_OK) {
       if (ts < *t) ts = *t;
       if ((rc = T->advance(p, d, s, *t, ts, w))) return rc;
       *t = ts;
@@ -562,7 +563,8 @@ static inline __attribute__((always_inline)) int integrate_to(sb_net *net, const
         SB_ERROR(SB_ENOCONV, "%s: neuron %zu: more than 1e6 spikes at t = %.17g ms", pop->name, i, ts);
     }
     if (rc != SB_NOSPIKE) return sb_error_prefix_(rc, "%s: neuron %zu at t = %g ms", pop->name, i, *t);
-    if ((rc = T->advance(p, d, s, *t, te, w))) return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
+    if (!T->cross_or_advance && (rc = T->advance(p, d, s, *t, te, w)))
+      return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
     *t = te;
     if (guard) *quiet = -INFINITY;
   }
