@@ -234,8 +234,9 @@ static inline double exp_sum(const double c[3], const double r[3], double x, dou
   return c[0] * e0 + c[1] * e1 + c[2] * e2;
 }
 
-/* end, when not NULL, receives on SB_NOSPIKE the state at h: {u(h), e^{-h/tau_syn_ex}, e^{-h/tau_syn_in}}. */
-static int crossing_monotone(const par *p, const der *d, const st *s, double h, double *x_out, double end[3]) {
+/* end, when not NULL, receives on SB_NOSPIKE the state at h: {u(h), e^{-h/tau_m}, e^{-h/tau_syn_ex},
+ * e^{-h/tau_syn_in}}. */
+static int crossing_monotone(const par *p, const der *d, const st *s, double h, double *x_out, double end[4]) {
   if (d->sing[0] || d->sing[1] || fabs(p->tau_syn_ex - p->tau_m) < 0.1 * p->tau_m || fabs(p->tau_syn_in - p->tau_m) < 0.1 * p->tau_m)
     return CM_FALLBACK;
   double y_inf = d->R * (p->I_e + s->I_dc), theta = p->V_th - p->E_L - y_inf;   /* u must reach theta */
@@ -253,7 +254,7 @@ static int crossing_monotone(const par *p, const der *d, const st *s, double h, 
   /* decreasing from u(0) < theta (next_crossing checked V < V_th), or increasing and below
    * threshold at the end */
   if (dmax < 0 || !(uh >= theta)) {
-    if (end) end[0] = uh, end[1] = eh[1], end[2] = eh[2];
+    if (end) end[0] = uh, end[1] = eh[0], end[2] = eh[1], end[3] = eh[2];
     return SB_NOSPIKE;
   }
   if (!(u0 < theta)) {
@@ -325,12 +326,16 @@ static int cross_or_advance(const void *pv, const void *dv, void *sv, double t, 
   int rc;
   if (!(t < s->t_ref_end) && t < t_limit && s->V_m < p->V_th && !(s->I_syn_ex == 0.0 && s->I_syn_in == 0.0)) {
     /* next_crossing's last case, keeping crossing_monotone's end state */
-    double x = 0, end[3], h = t_limit - t;
+    double x = 0, end[4], h = t_limit - t;
     rc = crossing_monotone(p, d, s, h, &x, end);
     if (rc == SB_NOSPIKE) {
       s->V_m = p->E_L + d->R * (p->I_e + s->I_dc) + end[0];
-      s->I_syn_ex *= end[1];
-      s->I_syn_in *= end[2];
+      s->I_syn_ex *= end[2];
+      s->I_syn_in *= end[3];
+      if (s->f_t == t) {   /* the frame factors of t_limit from those of t: no exp at the next input */
+        s->fg[0] /= end[1], s->fg[1] /= end[2], s->fg[2] /= end[3];
+        s->f_t = t_limit;
+      }
       return SB_NOSPIKE;
     }
     if (rc == CM_FALLBACK) rc = crossing_rec(p, d, s, h, &x, 0, w);
@@ -386,7 +391,7 @@ static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, 
   if (n == 0 || t < s->t_ref_end || !(s->V_m < p->V_th) || !(in[0].t <= *quiet)) return 0;
   double y_inf = d->R * (p->I_e + s->I_dc), V_inf = p->E_L + y_inf, iC = 1.0 / p->C_m;
   double G[3];
-  sb_psc_exp_frame_factors(p, s, t, t_f, G);
+  sb_psc_exp_frame_factors(p, s, t, t_f, NULL, G);
   double u = s->V_m - V_inf, Ie = s->I_syn_ex, Ii = s->I_syn_in;
   /* X = (u + sum kap_r I_r) g_m - sum_singular (t - t_f) A_r / C_m */
   double A0 = Ie * G[1], A1 = Ii * G[2];
@@ -424,7 +429,7 @@ static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, 
  * it declines. */
 static int take_input(const void *pv, const void *dv, void *sv, double *tp, double t_f, const sb_input *in, const double ig[3],
                       double *quiet) {
-  if (sb_psc_exp_take_input(pv, dv, sv, tp, t_f, in, ig, quiet)) return 1;
+  if (sb_psc_exp_take_input(pv, dv, sv, tp, t_f, NULL, in, ig, quiet)) return 1;
   return run_frame(pv, dv, sv, tp, t_f, in, 1, quiet) == 1;
 }
 

@@ -52,10 +52,15 @@ static inline double sb_psc_exp_safe_until(const void *pv, const void *dv, const
   return t + (p->V_th - V) / m * (1.0 - 1e-12);
 }
 
-/* Frame factors G[j] = e^{(t - t_f) rate_j} of the state time t: the cache when it is for (t, t_f). */
-static inline void sb_psc_exp_frame_factors(const sb_psc_exp_par *p, const sb_psc_exp_st *s, double t, double t_f, double G[3]) {
+/* Frame factors G[j] = e^{(t - t_f) rate_j} of the state time t: the cache when it is for (t, t_f);
+ * when it is for t and the previous epoch's origin carry[0], the cache times carry[1 + j] =
+ * e^{-(t_f - carry[0]) rate_j} (carry may be NULL); else three exps. */
+static inline void sb_psc_exp_frame_factors(const sb_psc_exp_par *p, const sb_psc_exp_st *s, double t, double t_f,
+                                            const double *carry, double G[3]) {
   if (s->f_t == t && s->f_o == t_f) {
     G[0] = s->fg[0], G[1] = s->fg[1], G[2] = s->fg[2];
+  } else if (carry && s->f_t == t && s->f_o == carry[0]) {
+    G[0] = s->fg[0] * carry[1], G[1] = s->fg[1] * carry[2], G[2] = s->fg[2] * carry[3];
   } else {
     G[0] = exp((t - t_f) / p->tau_m);
     G[1] = exp((t - t_f) / p->tau_syn_ex);
@@ -86,17 +91,17 @@ static inline void sb_psc_exp_store_at_input(sb_psc_exp_st *s, double V, double 
  * case tau_syn == tau_m, at or above threshold, or when the input is beyond the quiet bound (the
  * caller then uses run_frame).
  * Inline so that the engine's delivery loop (sim/run.c, inputs at delivery) can take CUBA's events
- * without two calls through the type table. */
+ * without two calls through the type table. carry: see sb_psc_exp_frame_factors (NULL: none). */
 static inline __attribute__((always_inline)) int sb_psc_exp_take_input(const void *pv, const void *dv, void *sv, double *tp,
-                                                                       double t_f, const sb_input *in, const double ig[3],
-                                                                       double *quiet) {
+                                                                       double t_f, const double *carry, const sb_input *in,
+                                                                       const double ig[3], double *quiet) {
   const sb_psc_exp_par *p = pv;
   const sb_psc_exp_der *d = dv;
   sb_psc_exp_st *s = sv;
   double t = *tp;
   if (d->sing[0] || d->sing[1] || !(s->V_m < p->V_th) || !(in->t <= *quiet)) return 0;
   double G[3];
-  sb_psc_exp_frame_factors(p, s, t, t_f, G);
+  sb_psc_exp_frame_factors(p, s, t, t_f, carry, G);
   double e1 = G[1] * ig[1], e2 = G[2] * ig[2];
   double Ie = s->I_syn_ex, Ii = s->I_syn_in, V = s->V_m;   /* refractory: V_m stays V_reset */
   if (t < s->t_ref_end) {
