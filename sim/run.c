@@ -1068,22 +1068,19 @@ finish:
 /* Enter neuron g (partition k) with due time `due` into the bucket of its window (at least kmin),
  * unless it is there already; beyond SB_CAL_R windows into the far list. */
 static inline __attribute__((always_inline)) int cal_insert_at(sb_net *net, int k, uint32_t g, double due, uint64_t kmin,
-                                                               double W, double inv_W, uint64_t kcur) {
+                                                               double inv_W, uint64_t kcur) {
   if (!(due < INFINITY)) {
     net->cal_at[g] = SB_CAL_NONE;
     return SB_OK;
   }
+  /* the window of due, or the one before when due lies within ~1e-9 windows of its start (rounding:
+   * a visit one window early only enters the neuron again): one multiply, no exact correction
+   * (this runs after every input taken at delivery) */
+  double x = due * inv_W;
+  x -= 1e-9 + 1e-15 * x;
   uint64_t w = kmin;
-  if (due >= (double)kmin * W) {
-    double x = due * inv_W;
-    if (x >= (double)(kcur + SB_CAL_R + 1)) w = kcur + SB_CAL_R;
-    else {
-      w = (uint64_t)x;   /* then exactly (double)w * W <= due < (double)(w + 1) * W, as the run loop's t1 */
-      if (w > 0 && (double)w * W > due) w--;
-      if ((double)(w + 1) * W <= due) w++;
-      if (w < kmin) w = kmin;
-    }
-  }
+  if (x >= (double)(kcur + SB_CAL_R)) w = kcur + SB_CAL_R;
+  else if (x > (double)kmin) w = (uint64_t)x;
   if (w - kcur >= SB_CAL_R) {
     if (net->cal_at[g] == SB_CAL_FAR) return SB_OK;
     net->cal_at[g] = SB_CAL_FAR;
@@ -1094,7 +1091,7 @@ static inline __attribute__((always_inline)) int cal_insert_at(sb_net *net, int 
   return u32_push_inl(&net->cal[(size_t)k * SB_CAL_R + w % SB_CAL_R], g);
 }
 static inline __attribute__((always_inline)) int cal_insert(sb_net *net, int k, uint32_t g, double due, uint64_t kmin) {
-  return cal_insert_at(net, k, g, due, kmin, net->W, net->inv_W, net->k);
+  return cal_insert_at(net, k, g, due, kmin, net->inv_W, net->k);
 }
 
 static inline int process_one(sb_net *net, sb_pop *pop, size_t g, int k, double t0, double t1, int full) {
@@ -1287,7 +1284,7 @@ static inline __attribute__((always_inline)) int deliver_row_exp(sb_net *net, in
   const uint8_t *eok = net->eager_ok + tf;
   sb_arena *qa = &net->qarena[k];
   const int calm = net->pmode[k] == 1;
-  const double W = net->W, inv_W = net->inv_W, ta = x.t, igl[3] = {ig[0], ig[1], ig[2]};
+  const double inv_W = net->inv_W, ta = x.t, igl[3] = {ig[0], ig[1], ig[2]};
   const uint64_t kcur = net->k;
   /* the epoch carry of sb_psc_exp_frame_factors, per thread and population: a state whose factors
    * were cached in the previous epoch enters this one with three multiplies instead of three exps
@@ -1313,7 +1310,7 @@ static inline __attribute__((always_inline)) int deliver_row_exp(sb_net *net, in
         tsf[l] = quiet;
         due[l] = quiet;
         n_eager++;
-        if (calm && cal_insert_at(net, k, (uint32_t)(tf + l), quiet, kcur, W, inv_W, kcur)) {
+        if (calm && cal_insert_at(net, k, (uint32_t)(tf + l), quiet, kcur, inv_W, kcur)) {
           rc = SB_ENOMEM;
           break;
         }
