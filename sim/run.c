@@ -1305,14 +1305,17 @@ static inline __attribute__((always_inline)) int deliver_row_exp(sb_net *net, in
     if (!v->n && eok[l]) {
       double t = tst[l], quiet = tsf[l];
       if (cw) x.w = (double)cw[y];
+      double q0 = quiet;
       if (ta <= quiet && sb_psc_exp_take_input(&P, &D, st + l, &t, t_f, carry, &x, igl, &quiet)) {
         tst[l] = t;
-        tsf[l] = quiet;
-        due[l] = quiet;
         n_eager++;
-        if (calm && cal_insert_at(net, k, (uint32_t)(tf + l), quiet, kcur, inv_W, kcur)) {
-          rc = SB_ENOMEM;
-          break;
+        if (quiet != q0) {   /* an inhibitory input keeps the bound */
+          tsf[l] = quiet;
+          due[l] = quiet;
+          if (calm && cal_insert_at(net, k, (uint32_t)(tf + l), quiet, kcur, inv_W, kcur)) {
+            rc = SB_ENOMEM;
+            break;
+          }
         }
         continue;
       }
