@@ -875,6 +875,11 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
   }
   uint64_t n_ext = nP;
   uint32_t nq = 0, pos = 0, nM = 0;
+  if (v->n == 0 && nP == 0) {   /* no input in the window (CUBA: most visits, at a wake time): the free evolution only */
+    int rc = integrate_to(net, pop, i, tid, p, d, s, w, &t, t1, 1, &quiet);
+    if (rc) return rc;
+    goto finish;
+  }
   sb_input *M = NULL;
   /* Sub-windows (one frame factor, queue in time order): the window is cut into SB_SUBWIN equal
    * parts and each part's inputs are taken at once (frame_sum: no sort, no merge, no per-input
