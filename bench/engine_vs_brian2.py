@@ -8,6 +8,11 @@ Not a test. Usage (Debian python3 with python3-brian and g++):
 distribution (sd 10% of the mean) in both simulators.
 --base also times another spikebridge binary (e.g. a build of an older commit) in the same loop,
 for before/after figures on the same machine state.
+--paired R (1 thread only) also runs R swapped pairs: Brian2's binary and ours at the same time,
+each pinned to one of the two cores (taskset), then with the cores swapped. On this VM the two
+vCPUs run at different speeds that change over minutes (the same binary: 0.85 s on one, 1.15 s
+on the other, then the reverse), which sequential runs cannot separate from the simulators; a
+swapped pair sees both cores, and sqrt(r1 r2) of its two ratios cancels their speeds.
 Prints, per network: wall time per biological second for both (median of R runs; Brian2's is
 the generated binary's whole run, ours the simulation phase and the whole command), their ratio
 (also of the fastest runs: this machine's speed is bimodal),
@@ -81,16 +86,24 @@ def cpu_children():
     return r.ru_utime + r.ru_stime
 
 
+def brian_run_phase(d):
+    """Brian2's own timing of network.run (results/last_run_info.txt: duration and completed fraction)."""
+    with open(os.path.join(d, 'results', 'last_run_info.txt')) as f:
+        return float(f.read().split()[0])
+
+
 def brian_time(d):
     t0 = time.time()
     c0 = cpu_children()
     subprocess.run(['./main'], cwd=d, check=True, stdout=subprocess.DEVNULL)
     CPU['brian'] = cpu_children() - c0
+    RUNPH['brian'] = brian_run_phase(d)
     return time.time() - t0, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
 
 CPU = {}
 RATES = {}
+RUNPH = {}
 
 
 # brunel_w: the same normal weights as Brian2's (sd 10% of the mean)
@@ -116,6 +129,29 @@ def ours(model, T, threads, binary=BIN, extra=()):
     return sim, total, syn + ext, bps, rss
 
 
+def paired_once(d, model, T, cores):
+    """Brian2's binary on cores[0] and ours on cores[1], started together: (Brian2 wall s, Brian2's run
+    phase s, our simulation s)."""
+    o = tempfile.mktemp(suffix='.h5')
+    t0 = time.time()
+    pb = subprocess.Popen(['taskset', '-c', str(cores[0]), './main'], cwd=d, stdout=subprocess.DEVNULL)
+    po = subprocess.Popen(['taskset', '-c', str(cores[1]), BIN, 'run', model, '--t-stop', str(T * 1000), '--threads', '1',
+                           '-o', o, '-q'], stdout=subprocess.PIPE, text=True)
+    end, ok = {}, True
+    for _ in range(2):   # each child's own end time (our summary fits in the pipe's buffer)
+        pid, status, _ru = os.wait4(-1, 0)
+        end[pid] = time.time()
+        ok = ok and status == 0
+    pb.returncode = po.returncode = 0   # reaped above
+    out = po.stdout.read()
+    po.stdout.close()
+    if not ok:
+        sys.exit('paired run failed')
+    wb = end[pb.pid] - t0
+    os.unlink(o)
+    return wb, brian_run_phase(d), float(re.search(r'simulation\s+([\d.]+) s', out).group(1))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--t-stop', type=float, default=10.0, help='CUBA biological seconds')
@@ -124,6 +160,8 @@ def main():
     ap.add_argument('--reps', type=int, default=3)
     ap.add_argument('--only', choices=['cuba', 'brunel', 'brunel_w'])
     ap.add_argument('--base', help='another spikebridge binary to time in the same loop (before/after)')
+    ap.add_argument('--paired', type=int, default=0, metavar='R',
+                    help='also R swapped pairs of concurrent runs pinned to the two cores (1 thread only)')
     a = ap.parse_args()
     print('spikebridge engine vs Brian2 %s cpp_standalone, %d thread(s), OMP/OpenBLAS threads pinned; '
           'machine load at start: %s' % (__import__('brian2').__version__, a.threads, os.getloadavg()))
@@ -136,10 +174,10 @@ def main():
         d = tempfile.mkdtemp(prefix='sb_brian_%s_' % net)
         try:
             mon, n_exc, n = brian_build(net, T, a.threads, d)
-            bt, ot, ots, old, bc, oc = [], [], [], [], [], []
+            bt, ot, ots, old, bc, oc, brp = [], [], [], [], [], [], []
             for r in range(a.reps):
                 w, brss = brian_time(d)
-                bt.append(w); bc.append(CPU['brian'])
+                bt.append(w); bc.append(CPU['brian']); brp.append(RUNPH['brian'])
                 sim, total, ev, bps, rss = ours(os.path.join(ROOT, model), T, a.threads, extra=extra)
                 ot.append(sim); ots.append(total); oc.append(CPU['ours'])
                 if a.base:
@@ -153,6 +191,8 @@ def main():
                 o = statistics.median(old)
                 print('%-7s base binary %s: %.3f s/bio-s simulation (ratio Brian2/base %.2f; base/now %.2f)'
                       % (net, a.base, o / T, b / o, o / s))
+            print('        run phases: Brian2 network.run %.3f s/bio-s (its last_run_info.txt), ours simulation %.3f s/bio-s, '
+                  'ratio %.2f' % (statistics.median(brp) / T, s / T, statistics.median(brp) / s))
             print('        CPU time (user+sys, whole commands; robust on a loaded machine): Brian2 %.3f s/bio-s, '
                   'ours %.3f s/bio-s, ratio %.2f' % (statistics.median(bc) / T, statistics.median(oc) / T,
                                                      statistics.median(bc) / statistics.median(oc)))
@@ -166,6 +206,19 @@ def main():
                      ('; base %.3f s/bio-s, ratio Brian2/base %.2f' % (min(old) / T, min(bt) / min(old))) if a.base else ''))
             print('        runs (s): Brian2 %s | ours sim %s%s' % (' '.join('%.2f' % x for x in bt),
                   ' '.join('%.2f' % x for x in ot), (' | base sim ' + ' '.join('%.2f' % x for x in old)) if a.base else ''))
+            if a.paired and a.threads == 1:
+                g, gr, runs = [], [], []
+                for r in range(a.paired):
+                    b0, r0, o0 = paired_once(d, os.path.join(ROOT, model), T, (0, 1))
+                    b1, r1, o1 = paired_once(d, os.path.join(ROOT, model), T, (1, 0))
+                    g.append(((b0 / o0) * (b1 / o1)) ** 0.5)
+                    gr.append(((r0 / o0) * (r1 / o1)) ** 0.5)
+                    runs.append('%.2f(%.2f)/%.2f %.2f(%.2f)/%.2f' % (b0, r0, o0, b1, r1, o1))
+                print('        paired (Brian2 and ours at the same time on the two cores, then swapped), ratio per swapped '
+                      'pair: Brian2 whole binary / our simulation %s, median %.2f; Brian2 network.run / our simulation %s, '
+                      'median %.2f' % (' '.join('%.2f' % x for x in g), statistics.median(g),
+                                       ' '.join('%.2f' % x for x in gr), statistics.median(gr)))
+                print('        paired runs (s, Brian2 whole(run)/ours sim: cores 0/1, then 1/0): %s' % ' | '.join(runs))
             sys.stdout.flush()
         finally:
             shutil.rmtree(d, ignore_errors=True)
