@@ -32,6 +32,15 @@ void *sb_realloc(void *old, size_t size) {
   return p;
 }
 
+void *sb_calloc_aligned(size_t n, size_t size, size_t align) {
+  size_t bytes = (n ? n : 1) * (size ? size : 1);
+  bytes = (bytes + align - 1) / align * align;   /* aligned_alloc wants a multiple of align */
+  void *p = should_fail() ? NULL : aligned_alloc(align, bytes);
+  if (!p) SB_SET_ERROR(SB_ENOMEM, "out of memory allocating %zu x %zu bytes", n, size);
+  else memset(p, 0, bytes);
+  return p;
+}
+
 void sb_free(void *p) { free(p); }
 
 char *sb_strdup(const char *s) {

@@ -114,6 +114,8 @@ int sb_output_not_input(const char *out, const char *in);
 void *sb_malloc(size_t size);
 void *sb_calloc(size_t n, size_t size);
 void *sb_realloc(void *p, size_t size);
+/* Zeroed n x size bytes at a multiple of align (a power of two, >= sizeof(void *)); free with sb_free. */
+void *sb_calloc_aligned(size_t n, size_t size, size_t align);
 void sb_free(void *p);
 char *sb_strdup(const char *s);
 /* Test hook: the n-th allocation from now fails (n >= 1); n = 0 disables. Not thread-safe. */

@@ -62,6 +62,7 @@ typedef struct { uint32_t *e; uint32_t n, cap; } sb_evvec;
 /* A growable list of neuron ids (activation lists of the window scan, sim/run.c). */
 typedef struct { uint32_t *a; uint32_t n, cap; char pad_[48]; } sb_u32v;
 #define SB_TSTRIDE 8   /* uint64 per thread in per-thread counter arrays: 64 bytes apart */
+#define SB_TSTRIDE32 16   /* the same for 32-bit per-thread values (pass, pmode) */
 #define SB_MAX_WINDOW 5.0   /* ms: longest window (progress and flush granularity) */
 #define SB_CAL_R 256   /* wake calendar: buckets of one window each */
 #define SB_CAL_FAR 0xfffffffeu
@@ -160,7 +161,19 @@ typedef struct { uint32_t rec, col; } sb_recmap;
 typedef struct { double t; uint32_t gid; } sb_spike;
 
 struct sb_net {
-  uint64_t seed;
+  /* written once per window (between_windows) and read by every thread: on cache lines of their
+   * own, so that the writes do not evict the read-only fields beside them from the other cores
+   * (every thread read them again after each window) */
+  _Alignas(64) uint64_t k;      /* current window index */
+  double t;                     /* current time */
+  uint64_t k_emit;              /* window whose spikes are being delivered */
+  double w_t0, w_t1;            /* the window being processed */
+  size_t gsp_n;                 /* spikes in gsp */
+  int done;
+  int hook_now;                 /* call the hook after this window's delivery */
+  uint64_t spikes_total;
+  double next_flush;
+  _Alignas(64) uint64_t seed;
   int threads;
   double min_delay;
   sb_pop *pops;
@@ -181,8 +194,6 @@ struct sb_net {
   int prepared;
   double W;                     /* window, ms */
   int S;                        /* slots */
-  uint64_t k;                   /* current window index */
-  double t;                     /* current time */
   sb_evvec *ev;                 /* (S, n) */
   sb_arrtab *arr;               /* (S, threads) arrival tables */
   sb_arena *qarena;             /* (threads) queue storage */
@@ -203,9 +214,10 @@ struct sb_net {
   uint64_t *count;              /* (n) spikes */
   double *last, *isi_sum, *isi_sq;  /* (n) for CV */
   sb_spike **tsp;               /* per-thread spikes of the window */
-  size_t *tsp_n, *tsp_cap;
+  size_t *tsp_n, *tsp_cap;      /* [k * SB_TSTRIDE] */
   sb_spike *gsp;                /* concatenated */
-  size_t gsp_n, gsp_cap;
+  size_t gsp_cap;
+  double flush_interval;
   uint64_t *t_events;           /* per-thread delivered events, [k * SB_TSTRIDE] (own cache lines) */
   uint64_t *t_ext;              /* per-thread stimulus events, [k * SB_TSTRIDE] */
   uint64_t *t_eager;            /* per-thread events taken at delivery, [k * SB_TSTRIDE] */
@@ -213,10 +225,7 @@ struct sb_net {
   double *ep_carry_tf;          /* (threads x n_pops) the frame origin each carry is for (NAN: none) */
   uint8_t *eager_ok;            /* (n) no recordings, Poisson or static stimuli: may take inputs at delivery */
   int eager_off;                /* tests: never take inputs at delivery */
-  uint64_t k_emit;              /* window whose spikes are being delivered */
-  double w_t0, w_t1;            /* the window being processed */
   double inv_W;                 /* 1 / W */
-  int done;
   /* Activation lists (sim/run.c "window scan"): a partition with few active neurons processes
    * only the ids whose slot queue became non-empty (act, appended by the pushes) and those due
    * in the window (a calendar of SB_CAL_R one-window buckets plus a far list); others scan. */
@@ -225,8 +234,8 @@ struct sb_net {
   sb_u32v *far_, *cand;         /* (threads) */
   uint32_t *stamp;              /* (n) pass of the last look at a neuron (dedupe) */
   uint32_t *cal_at;             /* (n) window (mod 2^32) of a neuron's calendar entry; SB_CAL_FAR, SB_CAL_NONE */
-  uint32_t *pass;               /* (threads) */
-  int *pmode;                   /* (threads) 0 scan, 1 lists, 2 scan and rebuild the calendar */
+  uint32_t *pass;               /* (threads) [k * SB_TSTRIDE32] */
+  int *pmode;                   /* (threads) [k * SB_TSTRIDE32] 0 scan, 1 lists, 2 scan and rebuild the calendar */
   uint32_t **scratch;           /* per-thread sort scratch */
   size_t *scratch_cap;
   sb_input **merged;            /* per-thread merged inputs of a neuron's window (fast path) */
@@ -234,13 +243,11 @@ struct sb_net {
   sb_input **pin;               /* per-thread Poisson inputs of a neuron's window (fast path) */
   size_t *pin_cap;
   double **pin_t;               /* per-thread Poisson times, then factors (pois_factors; pin_cap + 4) */
-  uint64_t spikes_total;
   /* errors from worker threads */
   int err;
   char err_msg[512];
   /* output */
   hid_t file;
-  double flush_interval, next_flush;
   sb_net_progress_fn progress;
   void *progress_ctx;
   int n_plastic;                /* projections of kind SB_PROJ_PLASTIC (sim/plastic.c) */
@@ -248,7 +255,6 @@ struct sb_net {
   sb_net_window_fn hook;
   void *hook_ctx;
   int (*hook_due)(void *ctx, double t);   /* optional: 0 = skip the hook after the window ending at t */
-  int hook_now;                 /* call the hook after this window's delivery */
   int stopped;                  /* the hook stopped the last run before t_stop */
   /* MPI (sim/mpi.c): this rank owns partitions [p_lo, p_hi) of `threads` (= ranks x threads per rank) */
   int rank, nranks, p_lo, p_hi;

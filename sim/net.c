@@ -22,7 +22,7 @@ sb_net *sb_net_alloc(uint64_t seed, int threads) {
   threads = 1;
 #endif
   if (threads < 1) threads = 1;
-  sb_net *net = sb_calloc(1, sizeof *net);
+  sb_net *net = sb_calloc_aligned(1, sizeof *net, _Alignof(sb_net));   /* its per-window fields have lines of their own */
   if (!net) return NULL;
   net->seed = seed;
   /* MPI (sim/mpi.c): `threads` per rank, partitions [rank T, (rank+1) T) of ranks x T */

@@ -326,8 +326,9 @@ int sb_net_prepare_(sb_net *net) {
   net->S = (int)slots;
   pthread_once(&zig_once, zig_setup);
   net->ev = sb_calloc((size_t)net->S * n, sizeof *net->ev);
-  net->arr = sb_calloc((size_t)net->S * (size_t)net->threads, sizeof *net->arr);
-  net->qarena = sb_calloc((size_t)net->threads, sizeof *net->qarena);
+  /* per-partition structures written in every window: 64-byte elements on lines of their own */
+  net->arr = sb_calloc_aligned((size_t)net->S * (size_t)net->threads, sizeof *net->arr, 64);
+  net->qarena = sb_calloc_aligned((size_t)net->threads, sizeof *net->qarena, 64);
   net->pois_first = sb_calloc(n + 1, sizeof *net->pois_first);
   net->pois_next = sb_malloc((net->n_pois + 1) * sizeof *net->pois_next);
   net->pois_s = sb_malloc((net->n_pois + 1) * sizeof *net->pois_s);
@@ -345,8 +346,8 @@ int sb_net_prepare_(sb_net *net) {
   net->isi_sq = sb_calloc(n, sizeof *net->isi_sq);
   int T = net->threads;
   net->tsp = sb_calloc((size_t)T, sizeof *net->tsp);
-  net->tsp_n = sb_calloc((size_t)T, sizeof *net->tsp_n);
-  net->tsp_cap = sb_calloc((size_t)T, sizeof *net->tsp_cap);
+  net->tsp_n = sb_calloc_aligned((size_t)T * SB_TSTRIDE, sizeof *net->tsp_n, 64);
+  net->tsp_cap = sb_calloc_aligned((size_t)T * SB_TSTRIDE, sizeof *net->tsp_cap, 64);
   net->scratch = sb_calloc((size_t)T, sizeof *net->scratch);
   net->scratch_cap = sb_calloc((size_t)T, sizeof *net->scratch_cap);
   net->merged = sb_calloc((size_t)T, sizeof *net->merged);
@@ -355,25 +356,25 @@ int sb_net_prepare_(sb_net *net) {
   net->pin_cap = sb_calloc((size_t)T, sizeof *net->pin_cap);
   net->pin_t = sb_calloc((size_t)T, sizeof *net->pin_t);
   if (!net->pin || !net->pin_cap || !net->pin_t) return SB_ENOMEM;
-  net->t_events = sb_calloc((size_t)T * SB_TSTRIDE, sizeof *net->t_events);
-  net->t_ext = sb_calloc((size_t)T * SB_TSTRIDE, sizeof *net->t_ext);
-  net->t_eager = sb_calloc((size_t)T * SB_TSTRIDE, sizeof *net->t_eager);
+  net->t_events = sb_calloc_aligned((size_t)T * SB_TSTRIDE, sizeof *net->t_events, 64);
+  net->t_ext = sb_calloc_aligned((size_t)T * SB_TSTRIDE, sizeof *net->t_ext, 64);
+  net->t_eager = sb_calloc_aligned((size_t)T * SB_TSTRIDE, sizeof *net->t_eager, 64);
   net->ep_carry = sb_calloc((size_t)T * (size_t)net->n_pops * 4 + 1, sizeof *net->ep_carry);
   net->ep_carry_tf = sb_malloc(((size_t)T * (size_t)net->n_pops + 1) * sizeof *net->ep_carry_tf);
   if (!net->ep_carry || !net->ep_carry_tf) return SB_ENOMEM;
   for (size_t j = 0; j < (size_t)T * (size_t)net->n_pops; j++) net->ep_carry_tf[j] = NAN;
   net->eager_ok = sb_calloc(n, sizeof *net->eager_ok);
-  net->act = sb_calloc((size_t)net->S * (size_t)T, sizeof *net->act);
-  net->cal = sb_calloc((size_t)T * SB_CAL_R, sizeof *net->cal);
-  net->far_ = sb_calloc((size_t)T, sizeof *net->far_);
-  net->cand = sb_calloc((size_t)T, sizeof *net->cand);
+  net->act = sb_calloc_aligned((size_t)net->S * (size_t)T, sizeof *net->act, 64);
+  net->cal = sb_calloc_aligned((size_t)T * SB_CAL_R, sizeof *net->cal, 64);
+  net->far_ = sb_calloc_aligned((size_t)T, sizeof *net->far_, 64);
+  net->cand = sb_calloc_aligned((size_t)T, sizeof *net->cand, 64);
   net->stamp = sb_calloc(n, sizeof *net->stamp);
   net->cal_at = sb_malloc(n * sizeof *net->cal_at);
   if (net->cal_at) memset(net->cal_at, 0xff, n * sizeof *net->cal_at);
-  net->pass = sb_calloc((size_t)T, sizeof *net->pass);
-  net->pmode = sb_calloc((size_t)T, sizeof *net->pmode);
+  net->pass = sb_calloc_aligned((size_t)T * SB_TSTRIDE32, sizeof *net->pass, 64);
+  net->pmode = sb_calloc_aligned((size_t)T * SB_TSTRIDE32, sizeof *net->pmode, 64);
   if (!net->act || !net->cal || !net->far_ || !net->cand || !net->stamp || !net->cal_at || !net->pass || !net->pmode) return SB_ENOMEM;
-  for (int k = 0; k < T; k++) net->pmode[k] = 2;
+  for (int k = 0; k < T; k++) net->pmode[(size_t)(k) * SB_TSTRIDE32] = 2;
   if (!net->ev || !net->arr || !net->qarena || !net->pois_first || !net->pois_next || !net->pois_s || !net->pois_rng || !net->stim_first ||
       !net->stim_s || !net->stim_pos || !net->rec_first || !net->t_state || !net->t_safe || !net->ev_due || !net->count || !net->last || !net->isi_sum ||
       !net->isi_sq || !net->tsp || !net->tsp_n || !net->tsp_cap || !net->scratch || !net->scratch_cap || !net->merged || !net->merged_cap ||
@@ -512,14 +513,14 @@ static void sort_events(uint32_t *e, uint32_t n, uint32_t *tmp, const sb_arrtab 
 }
 
 static int emit(sb_net *net, int tid, uint32_t gid, double t) {
-  if (net->tsp_n[tid] == net->tsp_cap[tid]) {
-    size_t cap = net->tsp_cap[tid] ? 2 * net->tsp_cap[tid] : 1024;
+  if (net->tsp_n[(size_t)(tid) * SB_TSTRIDE] == net->tsp_cap[(size_t)(tid) * SB_TSTRIDE]) {
+    size_t cap = net->tsp_cap[(size_t)(tid) * SB_TSTRIDE] ? 2 * net->tsp_cap[(size_t)(tid) * SB_TSTRIDE] : 1024;
     sb_spike *s = sb_realloc(net->tsp[tid], cap * sizeof *s);
     if (!s) return SB_ENOMEM;
     net->tsp[tid] = s;
-    net->tsp_cap[tid] = cap;
+    net->tsp_cap[(size_t)(tid) * SB_TSTRIDE] = cap;
   }
-  net->tsp[tid][net->tsp_n[tid]++] = (sb_spike){t, gid};
+  net->tsp[tid][net->tsp_n[(size_t)(tid) * SB_TSTRIDE]++] = (sb_spike){t, gid};
   if (net->count[gid]) {
     double isi = t - net->last[gid];
     net->isi_sum[gid] += isi;
@@ -1113,7 +1114,7 @@ static int process_partition(sb_net *net, int k, double t0, double t1, int full)
   const sb_evvec *q = net->ev + slot * net->n;
   sb_u32v *al = &net->act[slot * (size_t)net->threads + (size_t)k];
   uint64_t kmin = full ? net->k + 1 : net->k;
-  int mode = net->pmode[k], rc;
+  int mode = net->pmode[(size_t)(k) * SB_TSTRIDE32], rc;
   size_t done = 0;
   if (mode != 1) {   /* scan every neuron (mode 2: and rebuild the calendar) */
     if (mode == 2) {
@@ -1137,7 +1138,7 @@ static int process_partition(sb_net *net, int k, double t0, double t1, int full)
       }
     }
   } else {
-    uint32_t pass = ++net->pass[k];
+    uint32_t pass = ++net->pass[(size_t)(k) * SB_TSTRIDE32];
     if (net->k % SB_CAL_R == 0) {   /* far entries due within SB_CAL_R windows into their buckets */
       sb_u32v *f = &net->far_[k];
       uint32_t nf = f->n;
@@ -1181,7 +1182,7 @@ static int process_partition(sb_net *net, int k, double t0, double t1, int full)
   }
   if (full) al->n = 0;   /* every queue of the slot is empty now */
   size_t nk = hi - lo;
-  net->pmode[k] = mode == 1 ? (done > nk / 8 ? 0 : 1) : mode == 0 ? (done < nk / 16 ? 2 : 0) : (done > nk / 8 ? 0 : 1);
+  net->pmode[(size_t)(k) * SB_TSTRIDE32] = mode == 1 ? (done > nk / 8 ? 0 : 1) : mode == 0 ? (done < nk / 16 ? 2 : 0) : (done > nk / 8 ? 0 : 1);
   return SB_OK;
 }
 
@@ -1233,7 +1234,7 @@ static inline __attribute__((always_inline)) int eager_input(sb_net *net, const 
   net->t_safe[g] = quiet;
   net->ev_due[g] = quiet;
   net->t_eager[(size_t)k * SB_TSTRIDE]++;
-  if (net->pmode[k] == 1 && cal_insert(net, k, g, quiet, net->k)) return -1;   /* the next window's lists */
+  if (net->pmode[(size_t)(k) * SB_TSTRIDE32] == 1 && cal_insert(net, k, g, quiet, net->k)) return -1;   /* the next window's lists */
   return 1;
 }
 
@@ -1288,7 +1289,7 @@ static inline __attribute__((always_inline)) int deliver_row_exp(sb_net *net, in
   double *restrict tst = net->t_state + tf, *restrict tsf = net->t_safe + tf, *restrict due = net->ev_due + tf;
   const uint8_t *eok = net->eager_ok + tf;
   sb_arena *qa = &net->qarena[k];
-  const int calm = net->pmode[k] == 1;
+  const int calm = net->pmode[(size_t)(k) * SB_TSTRIDE32] == 1;
   const double inv_W = net->inv_W, ta = x.t, igl[3] = {ig[0], ig[1], ig[2]};
   const uint64_t kcur = net->k;
   /* the epoch carry of sb_psc_exp_frame_factors, per thread and population: a state whose factors
@@ -1574,7 +1575,7 @@ static void thread_error(sb_net *net, int rc) {
 /* Master-side work between windows: gather spikes, record, move time on. */
 static void between_windows(sb_net *net, double t_stop) {
   size_t total = 0;
-  for (int k = 0; k < net->threads; k++) total += net->tsp_n[k];
+  for (int k = 0; k < net->threads; k++) total += net->tsp_n[(size_t)(k) * SB_TSTRIDE];
   if (total > net->gsp_cap) {
     size_t cap = total * 2;
     sb_spike *g = sb_realloc(net->gsp, cap * sizeof *g);
@@ -1588,9 +1589,10 @@ static void between_windows(sb_net *net, double t_stop) {
   }
   net->gsp_n = 0;
   for (int k = 0; k < net->threads; k++) {   /* thread order = neuron id order */
-    if (net->tsp_n[k]) memcpy(net->gsp + net->gsp_n, net->tsp[k], net->tsp_n[k] * sizeof *net->gsp);
-    net->gsp_n += net->tsp_n[k];
-    net->tsp_n[k] = 0;
+    size_t nk = net->tsp_n[(size_t)(k) * SB_TSTRIDE];
+    if (nk) memcpy(net->gsp + net->gsp_n, net->tsp[k], nk * sizeof *net->gsp);
+    net->gsp_n += nk;
+    net->tsp_n[(size_t)(k) * SB_TSTRIDE] = 0;
   }
   if (net->nranks > 1) {   /* every rank's spikes of the window, in rank (= id block) order */
     int rc = sb_mpi_exchange_spikes_(net, net->gsp_n);
@@ -1658,7 +1660,7 @@ int sb_net_run(sb_net *net, double t_stop) {
     if (nr != p->n_rates) p->n_rates = 0;
   }
   for (int k = 0; k < net->threads; k++)   /* due times may have changed between runs */
-    if (net->pmode[k] == 1) net->pmode[k] = 2;
+    if (net->pmode[(size_t)(k) * SB_TSTRIDE32] == 1) net->pmode[(size_t)(k) * SB_TSTRIDE32] = 2;
   eager_setup(net);
   net->err = 0;
   net->done = 0;
@@ -1768,7 +1770,7 @@ int sb_net_reset(sb_net *net) {
   if (net->n_plastic) sb_plastic_reset_(net);
   for (size_t i = 0; i < (size_t)net->S * net->n; i++) net->ev[i].n = 0;
   for (size_t i = 0; i < (size_t)net->S * (size_t)net->threads; i++) net->arr[i].n = net->arr[i].wn = 0, net->arr[i].unsorted = 0, net->act[i].n = 0;
-  for (int k = 0; k < net->threads; k++) net->pmode[k] = 2;
+  for (int k = 0; k < net->threads; k++) net->pmode[(size_t)(k) * SB_TSTRIDE32] = 2;
   for (size_t g = 0; g < net->n; g++) net->stim_pos[g] = net->stim_first[g];
   memset(net->count, 0, net->n * sizeof *net->count);
   memset(net->t_state, 0, net->n * sizeof *net->t_state);
