@@ -1358,6 +1358,17 @@ static inline __attribute__((always_inline)) int deliver_row(sb_net *net, int k,
   if (eager && tp->type == sb_neuron_iaf_psc_exp && !((const sb_psc_exp_der *)tp->derived)->sing[0] &&
       !((const sb_psc_exp_der *)tp->derived)->sing[1])
     return deliver_row_exp(net, k, tp, tf, tg32, tg16, cw, a, e, x, ig, bb, t_f, tab, base, al);
+  if (!eager) {   /* every event queued (Brunel): the loop without the per-event test */
+    if (a < e && arr_add(tab, &x, &idx)) return SB_ENOMEM;   /* the shared arrival */
+    for (uint32_t y = a; y < e; y++) {
+      uint32_t l = tg16 ? tg16[y] : tg32[y];
+      sb_evvec *v = &base[l];
+      uint32_t entry = idx;
+      if (cw && warr_add(tab, idx, cw[y], &entry)) return SB_ENOMEM;
+      if ((!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, entry)) return SB_ENOMEM;
+    }
+    return SB_OK;
+  }
   const uint8_t *eok = net->eager_ok + tf;
   const int psc_exp = tp->type == sb_neuron_iaf_psc_exp;
   const double *tsafe = net->t_safe + tf;
