@@ -1267,12 +1267,6 @@ static void eager_setup(sb_net *net) {
   }
 }
 
-/* One source spike's row [a, e) of a sparse projection (partition k) with a constant delay into
- * tp (first neuron tf): arrival ta ms, weight w_const, or per synapse cw[] when cw is set (then one
- * shared arrival and a weighted event, sb_warr, per queued target). Inputs are taken at once where
- * possible (see "inputs at delivery"), else queued. Exactly one of tg32 and tg16 is set (the
- * targets); deliver_partition inlines this at four call sites with constant NULLs, so each index
- * width and weight kind gets its own loop. */
 /* deliver_row's loop for iaf_psc_exp targets when the row may be taken at delivery (CUBA): the
  * decisions and arithmetic of eager_input and sb_psc_exp_take_input, with the parameters, arrays
  * and counters held in locals (the generic loop reloads them from memory after every store, which
@@ -1341,6 +1335,13 @@ static inline __attribute__((always_inline)) int deliver_row_exp(sb_net *net, in
   return rc;
 }
 
+/* One source spike's row [a, e) of a sparse projection (partition k) with a constant delay into
+ * tp (first neuron tf): arrival ta ms, weight w_const, or per synapse cw[] when cw is set (then one
+ * shared arrival and a weighted event, sb_warr, per queued target). Inputs are taken at once where
+ * possible (see "inputs at delivery"), else queued: iaf_psc_exp rows in deliver_row_exp, rows that
+ * cannot be taken at delivery in a loop that only queues. Exactly one of tg32 and tg16 is set (the
+ * targets); deliver_partition inlines this at four call sites with constant NULLs, so each index
+ * width and weight kind gets its own loop. */
 static inline __attribute__((always_inline)) int deliver_row(sb_net *net, int k, const sb_pop *tp, size_t tf,
                                                              const uint32_t *tg32, const uint16_t *tg16, const float *cw,
                                                              uint32_t a, uint32_t e, double ta, double w_const) {
