@@ -99,8 +99,11 @@ typedef struct sb_neuron_type {
                    const double sum_wg[3], double wpos, double g_t, double *quiet);
   /* Optional (with run_frame): run_frame on one input, given also ig[j] = 1 / in->g[j] (the engine
    * computes them once per source spike), so that moving the state to the input needs no
-   * division. Same contract and result as run_frame(..., in, 1, quiet) up to rounding; returns 1
-   * when the input was taken, 0 when not (s untouched). Used for inputs taken at delivery. */
+   * division. Same contract and result as run_frame(..., in, 1, quiet) up to rounding, except
+   * that it may also take an input that run_frame declines (iaf_psc_exp: one in or after a
+   * refractory period) and that *quiet may stay the bound before the input when the input cannot
+   * make a crossing earlier (an inhibitory one); returns 1 when the input was taken, 0 when not
+   * (s untouched). Used for inputs taken at delivery. */
   int (*take_input)(const void *p, const void *d, void *s, double *t, double t_f, const sb_input *in, const double ig[3],
                     double *quiet);
   /* Optional: next_crossing, and when it returns SB_NOSPIKE also advance(t, t_limit), in one call
