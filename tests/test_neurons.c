@@ -202,6 +202,42 @@ static void test_psc_exp_narrow_psp_spike(void **state) {
   sb_net_free(net);
 }
 
+/* A PSP whose peak barely crosses the threshold: one iaf_psc_exp neuron at rest (NEST defaults),
+ * one 3000 pA input, V_th = E_L + the exact peak (closed form in long double) - d. d = +1e-9 mV must
+ * fire, d = -1e-9 mV must not, for tau_syn_ex = 2 ms and = tau_m (the singular kernel), with and
+ * without a V_m recording (two code paths). Overshoots below ~1e-7 mV were missed when the peak
+ * fell inside the threshold search's smallest (1 us) interval (a fresh-user trial's report). */
+static void test_psc_exp_barely_crossing_peak(void **state) {
+  (void)state;
+  const long double E_L = -70, C = 250, tau_m = 10, w = 3000;
+  for (int c = 0; c < 2; c++)
+    for (int rec = 0; rec < 2; rec++)
+      for (int sgn = -1; sgn <= 1; sgn += 2) {
+        long double ts = c == 0 ? 2 : tau_m, peak;
+        if (c == 0) {
+          long double tp = logl(tau_m / ts) * tau_m * ts / (tau_m - ts);
+          peak = w * tau_m * ts / (C * (tau_m - ts)) * (expl(-tp / tau_m) - expl(-tp / ts));
+        } else
+          peak = w * tau_m / C * expl(-1.0L);
+        double d = sgn * 1e-9, V_th = (double)(E_L + peak) - d, t_in = 10.0;
+        sb_net *net = sb_net_alloc(4, 1);
+        int a;
+        assert_int_equal(sb_net_add_population(net, "a", sb_neuron_iaf_psc_exp, 1, &a), SB_OK);
+        assert_int_equal(sb_net_set_param(net, a, "tau_syn_ex", (double)ts), SB_OK);
+        assert_int_equal(sb_net_set_param(net, a, "V_th", V_th), SB_OK);
+        assert_int_equal(sb_net_add_spike_train(net, a, NULL, 0, &t_in, 1, (double)w, 1.0), SB_OK);
+        if (rec) assert_int_equal(sb_net_record_state(net, a, "V_m", NULL, 0, 0.37), SB_OK);
+        assert_int_equal(sb_net_run(net, 60.0), SB_OK);
+        const double *tsp;
+        const uint32_t *ids;
+        size_t n;
+        assert_int_equal(sb_net_spikes(net, a, &tsp, &ids, &n), SB_OK);
+        if (n != (sgn > 0 ? 1u : 0u))
+          fail_msg("tau_syn_ex %g, recorded %d, V_th %.17g (peak %+g mV above it): %zu spikes", (double)ts, rec, V_th, d, n);
+        sb_net_free(net);
+      }
+}
+
 /* iaf_psc_exp firing through its synaptic currents (I_e drives V_inf = -53 mV above V_th = -55 mV;
  * exc and inh spike trains keep both currents non-zero at most crossings, so the threshold search
  * runs on rising, falling and turning trajectories): every spike time against an independent
@@ -453,6 +489,7 @@ int main(void) {
       cmocka_unit_test(test_psc_exp_tiny_tau_m),
       cmocka_unit_test(test_psc_delta_tiny_tau_m),
       cmocka_unit_test(test_psc_exp_narrow_psp_spike),
+      cmocka_unit_test(test_psc_exp_barely_crossing_peak),
       cmocka_unit_test(test_psc_exp_spikes_with_currents),
       cmocka_unit_test(test_psc_exp_singularity_sweep),
       cmocka_unit_test(test_psc_delta_psp_sum_and_refractory_discard),
