@@ -13,13 +13,18 @@ each pinned to one of the two cores (taskset), then with the cores swapped. On t
 vCPUs run at different speeds that change over minutes (the same binary: 0.85 s on one, 1.15 s
 on the other, then the reverse), which sequential runs cannot separate from the simulators; a
 swapped pair sees both cores, and sqrt(r1 r2) of its two ratios cancels their speeds.
-Prints, per network: wall time per biological second for both (median of R runs; Brian2's is
-the generated binary's whole run, ours the simulation phase and the whole command), their ratio
-(also of the fastest runs: this machine's speed is bimodal),
-synaptic events per second, bytes per synapse and peak RSS (ours from the summary, Brian2's
-from getrusage of the child), and the mean excitatory and inhibitory rates of both."""
-import argparse, os, re, resource, shutil, statistics, subprocess, sys, tempfile, time
+Prints, per network: wall time per biological second for both (median of R runs): Brian2's
+network.run (its own timing, results/last_run_info.txt) and whole binary, our simulation phase and
+whole command, and the like-for-like ratios (run phase against simulation phase, whole against
+whole; earlier sessions' headline, Brian2's whole binary against our simulation phase, follows on
+its own line), also of the fastest runs; synaptic events per second, bytes per synapse and peak
+RSS (ours from the summary, Brian2's from getrusage of the child), and the mean excitatory and
+inhibitory rates of both. With 1 thread Brian2 runs its plain code (no OpenMP), with N > 1 OpenMP
+with N threads."""
+import argparse, os, re, resource, shutil, statistics, subprocess, sys, tempfile, time, warnings
 import numpy as np
+
+warnings.filterwarnings('ignore', category=FutureWarning)   # pythran's, when Brian2 loads
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -31,7 +36,8 @@ def brian_build(net, T, threads, d):
     from brian2 import (ms, mV, Hz, NeuronGroup, Synapses, PoissonInput, SpikeMonitor, run,
                         set_device, device, prefs, seed)
     set_device('cpp_standalone', directory=d, build_on_run=False)
-    prefs.devices.cpp_standalone.openmp_threads = threads
+    if threads > 1:   # 1 thread: Brian2's plain single-threaded code, without OpenMP
+        prefs.devices.cpp_standalone.openmp_threads = threads
     seed(1)
     weighted = net == 'brunel_w'
     if net == 'cuba':
@@ -183,16 +189,17 @@ def main():
                 if a.base:
                     old.append(ours(os.path.join(ROOT, model), T, a.threads, a.base, extra)[0])
             b, s, st = statistics.median(bt), statistics.median(ot), statistics.median(ots)
-            print('%-7s T=%gs  Brian2 %.3f s/bio-s (whole binary, peak RSS %.0f MB) | spikebridge %.3f s/bio-s '
-                  'simulation, %.3f s/bio-s whole command | ratio Brian2/ours %.2f (sim), %.2f (whole) | '
+            rp = statistics.median(brp)
+            # like for like: Brian2's network.run against our simulation phase, whole against whole
+            print('%-7s T=%gs  Brian2 %.3f s/bio-s network.run (%.3f whole binary, peak RSS %.0f MB) | spikebridge %.3f '
+                  's/bio-s simulation (%.3f whole command) | ratio Brian2/ours %.2f (run phases), %.2f (whole commands) | '
                   '%.3g events/s | %.2f bytes/synapse | peak RSS %.0f MB'
-                  % (net, T, b / T, brss / 1024.0, s / T, st / T, b / s, b / st, ev / s, bps, rss))
+                  % (net, T, rp / T, b / T, brss / 1024.0, s / T, st / T, rp / s, b / st, ev / s, bps, rss))
+            print('        Brian2 whole binary / our simulation phase (earlier sessions\' headline): %.2f' % (b / s))
             if a.base:
                 o = statistics.median(old)
-                print('%-7s base binary %s: %.3f s/bio-s simulation (ratio Brian2/base %.2f; base/now %.2f)'
-                      % (net, a.base, o / T, b / o, o / s))
-            print('        run phases: Brian2 network.run %.3f s/bio-s (its last_run_info.txt), ours simulation %.3f s/bio-s, '
-                  'ratio %.2f' % (statistics.median(brp) / T, s / T, statistics.median(brp) / s))
+                print('%-7s base binary %s: %.3f s/bio-s simulation (ratio Brian2 run phase/base %.2f; base/now %.2f)'
+                      % (net, a.base, o / T, rp / o, o / s))
             print('        CPU time (user+sys, whole commands; robust on a loaded machine): Brian2 %.3f s/bio-s, '
                   'ours %.3f s/bio-s, ratio %.2f' % (statistics.median(bc) / T, statistics.median(oc) / T,
                                                      statistics.median(bc) / statistics.median(oc)))
@@ -201,10 +208,11 @@ def main():
                   % (be, bi, RATES['ours'][0], RATES['ours'][1], T))
             # the machine's speed is bimodal (runs of one binary differ by up to 1.6x within minutes):
             # the fastest run of each is its time in the machine's fast state, a second estimate
-            print('        fastest runs: Brian2 %.3f s/bio-s, ours %.3f s/bio-s simulation, ratio %.2f%s'
-                  % (min(bt) / T, min(ot) / T, min(bt) / min(ot),
-                     ('; base %.3f s/bio-s, ratio Brian2/base %.2f' % (min(old) / T, min(bt) / min(old))) if a.base else ''))
-            print('        runs (s): Brian2 %s | ours sim %s%s' % (' '.join('%.2f' % x for x in bt),
+            print('        fastest runs: Brian2 network.run %.3f s/bio-s, ours %.3f s/bio-s simulation, ratio %.2f%s'
+                  % (min(brp) / T, min(ot) / T, min(brp) / min(ot),
+                     ('; base %.3f s/bio-s, ratio Brian2/base %.2f' % (min(old) / T, min(brp) / min(old))) if a.base else ''))
+            print('        runs (s): Brian2 network.run %s (whole %s) | ours sim %s%s' % (
+                  ' '.join('%.2f' % x for x in brp), ' '.join('%.2f' % x for x in bt),
                   ' '.join('%.2f' % x for x in ot), (' | base sim ' + ' '.join('%.2f' % x for x in old)) if a.base else ''))
             if a.paired and a.threads == 1:
                 g, gr, runs = [], [], []
@@ -215,9 +223,9 @@ def main():
                     gr.append(((r0 / o0) * (r1 / o1)) ** 0.5)
                     runs.append('%.2f(%.2f)/%.2f %.2f(%.2f)/%.2f' % (b0, r0, o0, b1, r1, o1))
                 print('        paired (Brian2 and ours at the same time on the two cores, then swapped), ratio per swapped '
-                      'pair: Brian2 whole binary / our simulation %s, median %.2f; Brian2 network.run / our simulation %s, '
-                      'median %.2f' % (' '.join('%.2f' % x for x in g), statistics.median(g),
-                                       ' '.join('%.2f' % x for x in gr), statistics.median(gr)))
+                      'pair: Brian2 network.run / our simulation %s, median %.2f (Brian2 whole binary / our simulation %s, '
+                      'median %.2f)' % (' '.join('%.2f' % x for x in gr), statistics.median(gr),
+                                        ' '.join('%.2f' % x for x in g), statistics.median(g)))
                 print('        paired runs (s, Brian2 whole(run)/ours sim: cores 0/1, then 1/0): %s' % ' | '.join(runs))
             sys.stdout.flush()
         finally:
