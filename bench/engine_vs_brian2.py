@@ -3,7 +3,7 @@
 spikebridge vs Brian2's C++ standalone mode, same thread count, same machine, same run.
 Not a test. Usage (Debian python3 with python3-brian and g++):
     /usr/bin/python3 bench/engine_vs_brian2.py [--t-stop S] [--brunel-t-stop S] [--threads N] [--reps R]
-        [--only cuba|brunel|brunel_w] [--base OLD_BINARY]
+        [--only cuba|brunel|brunel_w] [--base OLD_BINARY] [--paired R]
 --only brunel_w (not in the default set) runs Brunel with per-synapse weights drawn from a normal
 distribution (sd 10% of the mean) in both simulators.
 --base also times another spikebridge binary (e.g. a build of an older commit) in the same loop,
