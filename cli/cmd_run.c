@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include <signal.h>
@@ -338,6 +339,13 @@ int sb_cmd_run(int argc, char **argv) {
   if (resume && !ck_path && rinfo.checkpoint) ck_path = rinfo.checkpoint;   /* and its checkpoint settings */
   if (resume && !ck_every_given) ck_every = rinfo.every;
   if (!out) out = m.output;
+  struct stat fst;
+  if (!out && (stat(file, &fst) || !S_ISREG(fst.st_mode))) {   /* `run <(...)` would write ./63.h5 */
+    sb_snn_model_free(&m);
+    rc = sb_cli_usage_error("run", "%s: the model comes from a pipe and names no output (simulation.output): give the "
+                            "output file with -o", file);
+    goto done;
+  }
   if (!out) {
     const char *b = strrchr(file, '/');
     b = b ? b + 1 : file;

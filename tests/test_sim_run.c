@@ -274,7 +274,7 @@ static void test_step_current(void **state) {
  * end of file") or blocked for ever on a FIFO. Both now run as from the file: the same summary. */
 static void test_model_from_pipe(void **state) {
   (void)state;
-  char o[600], fifo[600], want[4096], wrap[1400];
+  char o[600], fifo[600], want[4096], wrap[1400], cmd0[700];
   snprintf(o, sizeof o, "%s/pipe.h5", sb_test_tmpdir());
   snprintf(fifo, sizeof fifo, "%s/model.fifo", sb_test_tmpdir());
   assert_int_equal(sb_test_run(out, sizeof out, "run examples/single_neuron.json -o %s", o), 0);
@@ -283,6 +283,17 @@ static void test_model_from_pipe(void **state) {
   snprintf(want, sizeof want, "%s", pop);
   assert_int_equal(sb_test_run(out, sizeof out, "run /dev/stdin -o %s < examples/single_neuron.json", o), 0);
   check_contains(out, want);
+  /* no -o and no simulation.output: an error naming -o, not an output named after the pipe
+   * (`run <(...)` wrote ./63.h5) */
+  const char *noout = write_model("noout.json", "{" GOOD_POP "}");
+  char here[1300];
+  snprintf(here, sizeof here, "cd %s && cat %s |", sb_test_tmpdir(), noout);
+  assert_int_equal(sb_test_run_wrapped(here, out, sizeof out, "run /dev/stdin --t-stop 10"), 2);
+  check_contains(out, "/dev/stdin: the model comes from a pipe and names no output (simulation.output): give the output "
+                      "file with -o");
+  snprintf(cmd0, sizeof cmd0, "%s/stdin.h5", sb_test_tmpdir());
+  assert_int_equal(access(cmd0, F_OK), -1);
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s --t-stop 10 -o %s", noout, o), 0);   /* a file: as before */
   /* a UTF-8 byte-order mark (Windows editors) is skipped (it was "not valid JSON ... near '\xef\xbb\xbf'") */
   char bom[600], cmd[1400];
   snprintf(bom, sizeof bom, "%s/bom.json", sb_test_tmpdir());
