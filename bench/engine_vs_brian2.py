@@ -117,6 +117,11 @@ WEIGHTED = [a for k, m in ((0, 0.1), (1, 0.1), (2, -0.5), (3, -0.5))
             for a in ('--set', 'projections[%d].weight={"distribution":"normal","mean":%g,"std":%g}' % (k, m, abs(m) / 10))]
 
 
+def sim_seconds(out):
+    """Our summary's simulation phase, s."""
+    return float(re.search(r'simulation\s+([\d.]+) s', out).group(1))
+
+
 def ours(model, T, threads, binary=BIN, extra=()):
     o = tempfile.mktemp(suffix='.h5')
     t0 = time.time()
@@ -126,7 +131,7 @@ def ours(model, T, threads, binary=BIN, extra=()):
     total = time.time() - t0
     CPU['ours'] = cpu_children() - c0
     os.unlink(o)
-    sim = float(re.search(r'simulation\s+([\d.]+) s', out).group(1))
+    sim = sim_seconds(out)
     syn = int(re.search(r'events\s+(\d+) synaptic, (\d+) stimulus', out).group(1))
     ext = int(re.search(r'events\s+(\d+) synaptic, (\d+) stimulus', out).group(2))
     bps = float(re.search(r'([\d.]+) bytes/synapse', out).group(1))
@@ -155,7 +160,7 @@ def paired_once(d, model, T, cores):
         sys.exit('paired run failed')
     wb = end[pb.pid] - t0
     os.unlink(o)
-    return wb, brian_run_phase(d), float(re.search(r'simulation\s+([\d.]+) s', out).group(1))
+    return wb, brian_run_phase(d), sim_seconds(out)
 
 
 def main():

@@ -314,6 +314,13 @@ static int crossing_monotone(const par *p, const der *d, const st *s, double h, 
   return SB_OK;
 }
 
+/* The first crossing in [0, h] from a non-refractory state below threshold with a current: the
+ * monotone test, else the bisection (end: see crossing_monotone). */
+static int crossing_search(const par *p, const der *d, const st *s, double h, double *x, double end[4], void *w) {
+  int rc = crossing_monotone(p, d, s, h, x, end);
+  return rc == CM_FALLBACK ? crossing_rec(p, d, s, h, x, 0, w) : rc;
+}
+
 static int next_crossing(const void *pv, const void *dv, const void *sv, double t, double t_limit,
                          double *t_spike, void *w) {
   const par *p = pv;
@@ -339,8 +346,7 @@ static int next_crossing(const void *pv, const void *dv, const void *sv, double 
     return SB_NOSPIKE;
   }
   double x = 0;
-  int rc = crossing_monotone(p, d, &s, h, &x, NULL);
-  if (rc == CM_FALLBACK) rc = crossing_rec(p, d, &s, h, &x, 0, w);
+  int rc = crossing_search(p, d, &s, h, &x, NULL, w);
   if (rc == SB_OK) *t_spike = t + x;
   return rc;
 }
@@ -356,9 +362,9 @@ static int cross_or_advance(const void *pv, const void *dv, void *sv, double t, 
   int rc;
   if (!(t < s->t_ref_end) && t < t_limit && s->V_m < p->V_th && !(s->I_syn_ex == 0.0 && s->I_syn_in == 0.0)) {
     /* next_crossing's last case, keeping crossing_monotone's end state */
-    double x = 0, end[4], h = t_limit - t;
-    rc = crossing_monotone(p, d, s, h, &x, end);
-    if (rc == SB_NOSPIKE) {
+    double x = 0, end[4] = {NAN, NAN, NAN, NAN}, h = t_limit - t;
+    rc = crossing_search(p, d, s, h, &x, end, w);
+    if (rc == SB_NOSPIKE && !isnan(end[0])) {   /* decided by the monotone test: its end state */
       s->V_m = p->E_L + d->R * (p->I_e + s->I_dc) + end[0];
       s->I_syn_ex *= end[2];
       s->I_syn_in *= end[3];
@@ -368,7 +374,6 @@ static int cross_or_advance(const void *pv, const void *dv, void *sv, double t, 
       }
       return SB_NOSPIKE;
     }
-    if (rc == CM_FALLBACK) rc = crossing_rec(p, d, s, h, &x, 0, w);
     if (rc == SB_OK) *t_spike = t + x;
   } else
     rc = next_crossing(pv, dv, sv, t, t_limit, t_spike, w);

@@ -5,8 +5,6 @@
 #include <stdarg.h>
 #include <string.h>
 
-
-
 static _Thread_local char err_msg[SB_ERRMSG_MAX];
 static _Thread_local char err_where[256];
 

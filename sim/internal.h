@@ -221,8 +221,8 @@ struct sb_net {
   uint64_t *t_events;           /* per-thread delivered events, [k * SB_TSTRIDE] (own cache lines) */
   uint64_t *t_ext;              /* per-thread stimulus events, [k * SB_TSTRIDE] */
   uint64_t *t_eager;            /* per-thread events taken at delivery, [k * SB_TSTRIDE] */
-  double *ep_carry;             /* (threads x n_pops x 4) epoch carry of iaf_psc_exp's frame factors (deliver_row_exp) */
-  double *ep_carry_tf;          /* (threads x n_pops) the frame origin each carry is for (NAN: none) */
+  double *ep_carry;             /* (threads x n_pops x 5) epoch carry of iaf_psc_exp's frame factors (deliver_row_exp):
+                                   the origin it is for (NAN: none), the previous origin, three factors */
   uint8_t *eager_ok;            /* (n) no recordings, Poisson or static stimuli: may take inputs at delivery */
   int eager_off;                /* tests: never take inputs at delivery */
   double inv_W;                 /* 1 / W */

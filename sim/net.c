@@ -98,8 +98,8 @@ static void free_run_state(sb_net *net) {
   net->merged = NULL; net->merged_cap = NULL;
   sb_free(net->tsp); sb_free(net->tsp_n); sb_free(net->tsp_cap);
   sb_free(net->scratch); sb_free(net->scratch_cap); sb_free(net->t_events); sb_free(net->t_ext); sb_free(net->t_eager); sb_free(net->eager_ok);
-  sb_free(net->ep_carry); sb_free(net->ep_carry_tf);
-  net->ep_carry = net->ep_carry_tf = NULL;
+  sb_free(net->ep_carry);
+  net->ep_carry = NULL;
   sb_free(net->gsp);
   net->tsp = NULL; net->tsp_n = net->tsp_cap = NULL; net->scratch = NULL; net->scratch_cap = NULL;
   net->t_events = NULL; net->t_ext = NULL; net->t_eager = NULL; net->eager_ok = NULL; net->gsp = NULL; net->gsp_n = net->gsp_cap = 0;
