@@ -1258,11 +1258,14 @@ static void eager_setup(sb_net *net) {
       memset(net->eager_ok + p->first, 0, p->n);
       continue;
     }
+    size_t n_ok = 0;
     for (size_t j = 0; j < p->n; j++) {
       size_t g = p->first + j;
       net->eager_ok[g] = net->rec_first[g] == net->rec_first[g + 1] && net->pois_first[g] == net->pois_first[g + 1] &&
                          net->stim_first[g] == net->stim_first[g + 1];
+      n_ok += net->eager_ok[g];
     }
+    if (!n_ok) p->eager = 0;   /* no neuron may take inputs at delivery (Brunel: Poisson input): the queue-only loop */
   }
 }
 
