@@ -9,40 +9,39 @@
 #include <jansson.h>
 
 /* An arrival: exact time (ms) and weight. One entry serves every target of a source spike
- * through a projection with a constant delay (per-synapse weights add a weighted event per target,
- * sb_warr; per-synapse delays: one entry per event). */
+ * through a projection with a constant delay (per-synapse weights: the queue entry carries its
+ * synapse's weight, SB_EV_W; per-synapse delays: one entry per event). */
 typedef sb_input sb_arr;   /* t, w, g[3]: frame factors for the target population (neurons/neurons.h) */
 /* The arrivals of one (window slot, partition): appended by the partition's own delivery, emptied
  * when the partition has processed the slot's window (grown, never shrunk). */
 /* Per-(slot, partition) and per-partition structures below are padded to 64 bytes: neighbours in
  * their arrays belong to different threads, and their counters change on every push (false
  * sharing made 2 threads slower than 1 on CUBA). */
-/* A weighted event: the index of its source spike's shared arrival in the table and its synapse's
- * weight. A projection with per-synapse weights and a constant delay queues one of these (8 bytes)
- * per event instead of a whole arrival (40 bytes: 3.3x slower and 3x the memory on Brunel with
- * normally distributed weights). A queue entry with SB_EV_W set is an index into wa; the tables
- * hold fewer than 2^31 entries (vec_grow), so the bit is free. */
-typedef struct { uint32_t arr; float w; } sb_warr;
+/* A weighted event: a projection with per-synapse weights and a constant delay queues the index
+ * of its source spike's shared arrival with SB_EV_W set, and its synapse's float weight at the
+ * same position in the queue block's second half (queues are "wide", sb_arena.wide, when the
+ * network has such a projection). Before, the pair (arrival, weight) went to a table of the slot
+ * and the queue held its index: each processed event was then a cache miss (Brunel with normally
+ * distributed weights 1.65x slower than with constant ones), and before that a whole 40-byte
+ * arrival per event (3.3x slower). The tables hold fewer than 2^31 entries (vec_grow), so the
+ * bit is free. */
 #define SB_EV_W 0x80000000u
 typedef struct {
   sb_arr *a;
-  sb_warr *wa;     /* weighted events of this slot and partition */
-  uint32_t n, cap, wn, wcap;
+  uint32_t n, cap;
   int unsorted;   /* some arrival earlier than its predecessor */
-  char pad_[28];
+  char pad_[44];
 } sb_arrtab;
-/* The input of queue entry e of table at: its arrival, with its own weight when weighted. */
-static inline sb_input sb_ev_in_(const sb_arrtab *at, uint32_t e) {
-  if (e & SB_EV_W) {
-    const sb_warr *q = &at->wa[e & ~SB_EV_W];
-    sb_input x = at->a[q->arr];
-    x.w = (double)q->w;
-    return x;
-  }
-  return at->a[e];
+/* The input of entry j of queue e (weights qw: sb_evvec_w_) of table at: its arrival, with its
+ * own weight when weighted. */
+static inline sb_input sb_ev_in_(const sb_arrtab *at, const uint32_t *e, const float *qw, uint32_t j) {
+  uint32_t x = e[j];
+  sb_input r = at->a[x & ~SB_EV_W];
+  if (x & SB_EV_W) r.w = (double)qw[j];
+  return r;
 }
 /* The arrival time of queue entry e. */
-static inline double sb_ev_t_(const sb_arrtab *at, uint32_t e) { return at->a[e & SB_EV_W ? at->wa[e & ~SB_EV_W].arr : e].t; }
+static inline double sb_ev_t_(const sb_arrtab *at, uint32_t e) { return at->a[e & ~SB_EV_W].t; }
 /* Queue storage of one partition: power-of-two blocks carved from large chunks mapped with
  * transparent huge pages (the queues of all neurons are written at random: with 4 KiB pages
  * every push missed the TLB), recycled through per-size free lists. Touched only by the
@@ -53,12 +52,15 @@ typedef struct {
   void **chunks;
   size_t *chunk_len;
   int n_chunks, cap_chunks;
-  char pad_[64];
+  int wide;   /* queue blocks hold cap entries and then cap float weights (SB_EV_W) */
+  char pad_[60];
 } sb_arena;
 /* One neuron's events for one window slot: 4-byte indices into the arrival table of the slot and
  * of the neuron's partition (grown, never shrunk). Indices are pushed in increasing order, so a
  * queue is in time order whenever its table is. */
 typedef struct { uint32_t *e; uint32_t n, cap; } sb_evvec;
+/* The weights of a wide queue's entries (only those with SB_EV_W are set); NULL without a block. */
+static inline float *sb_evvec_w_(const sb_evvec *v) { return v->e ? (float *)(v->e + v->cap) : NULL; }
 /* A growable list of neuron ids (activation lists of the window scan, sim/run.c). */
 typedef struct { uint32_t *a; uint32_t n, cap; char pad_[48]; } sb_u32v;
 #define SB_TSTRIDE 8   /* uint64 per thread in per-thread counter arrays: 64 bytes apart */

@@ -68,14 +68,15 @@ void sb_arena_free_(sb_arena *a) {
 }
 
 /* Grows a queue (the rare path of the pushes; kept out of line). Capacities are powers of two
- * from 8 entries (32 bytes). */
+ * from 8 entries (32 bytes; twice that in a wide arena, whose blocks hold the weights too). */
 static int ev_grow(sb_arena *a, sb_evvec *v) {
-  if (v->cap > UINT32_MAX / 4) return SB_ENOMEM;
+  if (v->cap > UINT32_MAX / 8) return SB_ENOMEM;
   uint32_t cap = v->cap ? 2 * v->cap : 8;
-  int cls = 2 + __builtin_ctz(cap);
+  int cls = 2 + a->wide + __builtin_ctz(cap);
   uint32_t *e = arena_alloc(a, cls);
   if (!e) return SB_ENOMEM;
   if (v->n) memcpy(e, v->e, v->n * sizeof *e);
+  if (v->n && a->wide) memcpy(e + cap, sb_evvec_w_(v), v->n * sizeof(float));
   if (v->cap) arena_release(a, v->e, cls - 1);
   v->e = e;
   v->cap = cap;
@@ -96,13 +97,6 @@ static int arr_grow(sb_arrtab *a) {
   sb_arr *e = vec_grow(a->a, &a->cap, sizeof *e, 256);
   if (!e) return SB_ENOMEM;
   a->a = e;
-  return SB_OK;
-}
-
-static int warr_grow(sb_arrtab *a) {
-  sb_warr *e = vec_grow(a->wa, &a->wcap, sizeof *e, 256);
-  if (!e) return SB_ENOMEM;
-  a->wa = e;
   return SB_OK;
 }
 
@@ -132,11 +126,11 @@ static inline int ev_push(sb_arena *a, sb_evvec *v, uint32_t idx) {
   return SB_OK;
 }
 
-/* A weighted event (shared arrival arr, weight w) in table a; its queue entry in *idx. */
-static inline int warr_add(sb_arrtab *a, uint32_t arr, float w, uint32_t *idx) {
-  if (__builtin_expect(a->wn == a->wcap, 0) && warr_grow(a)) return SB_ENOMEM;
-  a->wa[a->wn] = (sb_warr){arr, w};
-  *idx = a->wn++ | SB_EV_W;
+/* A weighted event: shared arrival idx with its synapse's weight w, in a wide arena's queue. */
+static inline int ev_push_w(sb_arena *a, sb_evvec *v, uint32_t idx, float w) {
+  if (__builtin_expect(v->n == v->cap, 0) && ev_grow(a, v)) return SB_ENOMEM;
+  sb_evvec_w_(v)[v->n] = w;
+  v->e[v->n++] = idx | SB_EV_W;
   return SB_OK;
 }
 
@@ -189,7 +183,8 @@ int sb_ev_push_(sb_net *net, size_t slot, size_t gid, double t, double w) {
 }
 
 void sb_ev_get_(const sb_net *net, size_t slot, size_t gid, uint32_t j, double *t, double *w) {
-  sb_input a = sb_ev_in_(&net->arr[slot * (size_t)net->threads + (size_t)sb_part_of_(net, gid)], net->ev[slot * net->n + gid].e[j]);
+  const sb_evvec *v = &net->ev[slot * net->n + gid];
+  sb_input a = sb_ev_in_(&net->arr[slot * (size_t)net->threads + (size_t)sb_part_of_(net, gid)], v->e, sb_evvec_w_(v), j);
   *t = a.t;
   *w = a.w;
 }
@@ -329,6 +324,13 @@ int sb_net_prepare_(sb_net *net) {
   /* per-partition structures written in every window: 64-byte elements on lines of their own */
   net->arr = sb_calloc_aligned((size_t)net->S * (size_t)net->threads, sizeof *net->arr, 64);
   net->qarena = sb_calloc_aligned((size_t)net->threads, sizeof *net->qarena, 64);
+  if (net->qarena) {   /* wide queues (weights beside the entries) when a projection has weighted events */
+    int wide = 0;
+    for (int j = 0; j < net->n_projs; j++)
+      for (int k = net->p_lo; k < net->p_hi && net->projs[j].kind == SB_PROJ_SPARSE; k++)
+        if (net->projs[j].part[k].w && !net->projs[j].part[k].d) wide = 1;
+    for (int k = 0; k < net->threads; k++) net->qarena[k].wide = wide;
+  }
   net->pois_first = sb_calloc(n + 1, sizeof *net->pois_first);
   net->pois_next = sb_malloc((net->n_pois + 1) * sizeof *net->pois_next);
   net->pois_s = sb_malloc((net->n_pois + 1) * sizeof *net->pois_s);
@@ -483,32 +485,64 @@ int sb_net_prepare_(sb_net *net) {
 
 /* ---- per-neuron processing ---- */
 
-/* Stable sort of queue entries by arrival time (sb_ev_t_). */
-static void sort_events(uint32_t *e, uint32_t n, uint32_t *tmp, const sb_arrtab *tab) {
-  if (n <= 48) {   /* stable insertion sort: the lists are short and nearly sorted */
-    for (uint32_t i = 1; i < n; i++) {
-      uint32_t x = e[i];
-      double tx = sb_ev_t_(tab, x);
-      uint32_t j = i;
-      while (j > 0 && sb_ev_t_(tab, e[j - 1]) > tx) { e[j] = e[j - 1]; j--; }
-      e[j] = x;
-    }
-    return;
+/* Stable sort of queue entries (type TYPE, the entry in its low 32 bits) by arrival time
+ * (sb_ev_t_): insertion sort for short lists (nearly sorted), else a bottom-up merge sort on runs
+ * of 32 with tmp (n entries). */
+#define SB_DEFINE_SORT_EVENTS(NAME, TYPE)                                                               \
+  static void NAME(TYPE *e, uint32_t n, TYPE *tmp, const sb_arrtab *tab) {                              \
+    if (n <= 48) {                                                                                      \
+      for (uint32_t i = 1; i < n; i++) {                                                                \
+        TYPE x = e[i];                                                                                  \
+        double tx = sb_ev_t_(tab, (uint32_t)x);                                                         \
+        uint32_t j = i;                                                                                 \
+        while (j > 0 && sb_ev_t_(tab, (uint32_t)e[j - 1]) > tx) { e[j] = e[j - 1]; j--; }               \
+        e[j] = x;                                                                                       \
+      }                                                                                                 \
+      return;                                                                                           \
+    }                                                                                                   \
+    for (uint32_t s = 0; s < n; s += 32) NAME(e + s, n - s < 32 ? n - s : 32, NULL, tab);               \
+    TYPE *a = e, *b = tmp;                                                                              \
+    for (uint32_t w = 32; w < n; w *= 2) {                                                              \
+      for (uint32_t lo = 0; lo < n; lo += 2 * w) {                                                      \
+        uint32_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;                   \
+        uint32_t i = lo, j = mid, k = lo;                                                               \
+        while (i < mid && j < hi)                                                                       \
+          b[k++] = sb_ev_t_(tab, (uint32_t)a[j]) < sb_ev_t_(tab, (uint32_t)a[i]) ? a[j++] : a[i++];     \
+        while (i < mid) b[k++] = a[i++];                                                                \
+        while (j < hi) b[k++] = a[j++];                                                                 \
+      }                                                                                                 \
+      TYPE *t = a; a = b; b = t;                                                                        \
+    }                                                                                                   \
+    if (a != e) memcpy(e, a, n * sizeof *e);                                                            \
   }
-  /* stable bottom-up merge sort on runs of 32 */
-  for (uint32_t s = 0; s < n; s += 32) sort_events(e + s, n - s < 32 ? n - s : 32, NULL, tab);
-  uint32_t *a = e, *b = tmp;
-  for (uint32_t w = 32; w < n; w *= 2) {
-    for (uint32_t lo = 0; lo < n; lo += 2 * w) {
-      uint32_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
-      uint32_t i = lo, j = mid, k = lo;
-      while (i < mid && j < hi) b[k++] = sb_ev_t_(tab, a[j]) < sb_ev_t_(tab, a[i]) ? a[j++] : a[i++];
-      while (i < mid) b[k++] = a[i++];
-      while (j < hi) b[k++] = a[j++];
-    }
-    uint32_t *t = a; a = b; b = t;
+SB_DEFINE_SORT_EVENTS(sort_events32, uint32_t)
+SB_DEFINE_SORT_EVENTS(sort_events64, uint64_t)
+
+/* Sorts queue v by arrival time, stably; a wide queue's weights move with their entries (each
+ * entry keeps its old position in the high 32 bits while sorting). *scratch (per thread, *cap
+ * uint32s) is grown as needed. */
+static int sort_queue(sb_evvec *v, int wide, uint32_t **scratch, size_t *cap, const sb_arrtab *at) {
+  size_t need = wide ? 5 * (size_t)v->n : v->n;   /* wide: 2 n uint64 keys and n floats */
+  if (need > *cap) {
+    uint32_t *sc = sb_realloc(*scratch, need * sizeof *sc);
+    if (!sc) return SB_ENOMEM;
+    *scratch = sc;
+    *cap = need;
   }
-  if (a != e) memcpy(e, a, n * sizeof *e);
+  if (!wide) {
+    sort_events32(v->e, v->n, *scratch, at);
+    return SB_OK;
+  }
+  uint64_t *k = (uint64_t *)(void *)*scratch;
+  float *wq = sb_evvec_w_(v), *w0 = (float *)(void *)(k + 2 * (size_t)v->n);
+  for (uint32_t j = 0; j < v->n; j++) k[j] = (uint64_t)j << 32 | v->e[j];
+  sort_events64(k, v->n, k + v->n, at);
+  memcpy(w0, wq, v->n * sizeof *w0);
+  for (uint32_t j = 0; j < v->n; j++) {
+    v->e[j] = (uint32_t)k[j];
+    wq[j] = w0[k[j] >> 32];
+  }
+  return SB_OK;
 }
 
 static int emit(sb_net *net, int tid, uint32_t gid, double t) {
@@ -601,15 +635,7 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
   size_t rf = net->rec_first[gid], rl = net->rec_first[gid + 1];
   uint32_t unsorted = 0;   /* constant-delay arrivals are usually pushed in time order already */
   for (uint32_t j = 1; at->unsorted && j < v->n && !unsorted; j++) unsorted = sb_ev_t_(at, v->e[j]) < sb_ev_t_(at, v->e[j - 1]);
-  if (unsorted) {
-    if (v->n > net->scratch_cap[tid]) {
-      uint32_t *sc = sb_realloc(net->scratch[tid], v->n * sizeof *sc);
-      if (!sc) return SB_ENOMEM;
-      net->scratch[tid] = sc;
-      net->scratch_cap[tid] = v->n;
-    }
-    sort_events(v->e, v->n, net->scratch[tid], at);
-  }
+  if (unsorted && sort_queue(v, net->qarena[tid].wide, &net->scratch[tid], &net->scratch_cap[tid], at)) return SB_ENOMEM;
   uint32_t ie = 0;
   uint64_t kc[MAX_RECS_PER_NEURON];
   for (size_t j = rf; j < rl; j++) kc[j - rf] = net->recs[net->recmap[j].rec].k_next;
@@ -649,7 +675,7 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
         sp++;
         break;
       case SRC_EV:
-        T->receive(p, d, s, te, SB_RCPT_SPIKE, sb_ev_in_(at, v->e[ie]).w);
+        T->receive(p, d, s, te, SB_RCPT_SPIKE, sb_ev_in_(at, v->e, sb_evvec_w_(v), ie).w);
         ie++;
         break;
       case SRC_POIS:
@@ -732,7 +758,8 @@ static int merged_reserve(sb_net *net, int tid, size_t n) {
  * on ties) and consumed by run_frame and the generic steps, as the whole-window path does. Then the
  * state is integrated (with threshold search) to te: the window's end when at_end, else the next
  * input, and left at the last input when no crossing is possible before te (lazy). */
-static int ordered_part(sb_net *net, sb_pop *pop, size_t i, int tid, void *w, const sb_arrtab *tab, const uint32_t *e, uint32_t iq,
+static int ordered_part(sb_net *net, sb_pop *pop, size_t i, int tid, void *w, const sb_arrtab *tab, const uint32_t *e,
+                        const float *qw, uint32_t iq,
                         uint32_t jq, const sb_input *P, uint32_t ip, uint32_t jp, double *t, double t_f, double te_end, int at_end,
                         double *quiet) {
   const sb_neuron_type *T = pop->type;
@@ -746,7 +773,7 @@ static int ordered_part(sb_net *net, sb_pop *pop, size_t i, int tid, void *w, co
     sb_input qin;
     const sb_input *src = &P[ip];
     if (fq) {
-      qin = sb_ev_in_(tab, e[iq++]);
+      qin = sb_ev_in_(tab, e, qw, iq++);
       src = &qin;
     } else
       ip++;
@@ -890,6 +917,7 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
    * 2 and 4 parts about the same, 8 and 16 slower). */
   if (T->frame_sum && full && v->n + nP > 0 && nr == 1 && !at->unsorted) {
     const uint32_t *e = v->e, nqv = v->n;
+    const float *qw = sb_evvec_w_(v);
     const double tw0 = (double)net->k * net->W;
     double g_t = 0.0;   /* frame factor of the state time, once known */
     uint32_t iq = 0, ip = 0;
@@ -900,7 +928,7 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
       sb_input last_q;
       uint32_t jq = iq, jp = ip;
       for (; jq < nqv; jq++) {
-        const sb_input a = sb_ev_in_(at, e[jq]);
+        const sb_input a = sb_ev_in_(at, e, qw, jq);
         if (!(a.t < cut)) break;
         sw[0] += a.w * a.g[0];
         wpos += 0.5 * (a.w + fabs(a.w));   /* max(w, 0) exactly, without a branch */
@@ -909,7 +937,7 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
       if (jq == iq && jp == ip) continue;
       double tmin = INFINITY;
       if (jq > iq) {
-        last_q = sb_ev_in_(at, e[jq - 1]);
+        last_q = sb_ev_in_(at, e, qw, jq - 1);
         last = &last_q;
         tmin = sb_ev_t_(at, e[iq]);
       }
@@ -925,7 +953,7 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
         int more = jq < nqv || jp < nP;
         if (jq < nqv) tn = sb_ev_t_(at, e[jq]);
         if (jp < nP && P[jp].t < tn) tn = P[jp].t;
-        int rc = ordered_part(net, pop, i, tid, w, at, e, iq, jq, P, ip, jp, &t, t_f, more ? tn : t1, !more, &quiet);
+        int rc = ordered_part(net, pop, i, tid, w, at, e, qw, iq, jq, P, ip, jp, &t, t_f, more ? tn : t1, !more, &quiet);
         if (rc) return rc;
         g_t = 0.0;
       }
@@ -939,16 +967,17 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
     const sb_input *last = NULL;
     sb_input last_q;
     const uint32_t *e = v->e;
+    const float *qw = sb_evvec_w_(v);
     if (nr == 1) {
       for (uint32_t j = 0; j < v->n; j++) {
-        const sb_input a = sb_ev_in_(at, e[j]);
+        const sb_input a = sb_ev_in_(at, e, qw, j);
         sw[0] += a.w * a.g[0];
         wpos += 0.5 * (a.w + fabs(a.w));   /* max(w, 0) exactly, without a branch */
       }
       for (uint32_t j = 0; j < nP; j++) sw[0] += P[j].w * P[j].g[0];
     } else {
       for (uint32_t j = 0; j < v->n; j++) {
-        const sb_input a = sb_ev_in_(at, e[j]);
+        const sb_input a = sb_ev_in_(at, e, qw, j);
         for (int r = 0; r < nr; r++) sw[r] += a.w * a.g[r];
         wpos += 0.5 * (a.w + fabs(a.w));
       }
@@ -957,12 +986,12 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
     }
     if (v->n && !at->unsorted) {   /* the queue is in time order */
       tmin = sb_ev_t_(at, e[0]);
-      last_q = sb_ev_in_(at, e[v->n - 1]);
+      last_q = sb_ev_in_(at, e, qw, v->n - 1);
       tl = last_q.t;
       last = &last_q;
     } else
       for (uint32_t j = 0; j < v->n; j++) {
-        const sb_input a = sb_ev_in_(at, e[j]);
+        const sb_input a = sb_ev_in_(at, e, qw, j);
         tmin = a.t < tmin ? a.t : tmin;
         if (a.t >= tl) { tl = a.t; last_q = a; last = &last_q; }
       }
@@ -978,15 +1007,7 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
   }
   uint32_t unsorted = 0;   /* a queue of a time-ordered table is in time order */
   for (uint32_t j = 1; at->unsorted && j < v->n && !unsorted; j++) unsorted = sb_ev_t_(at, v->e[j]) < sb_ev_t_(at, v->e[j - 1]);
-  if (unsorted) {
-    if (v->n > net->scratch_cap[tid]) {
-      uint32_t *sc = sb_realloc(net->scratch[tid], v->n * sizeof *sc);
-      if (!sc) return SB_ENOMEM;
-      net->scratch[tid] = sc;
-      net->scratch_cap[tid] = v->n;
-    }
-    sort_events(v->e, v->n, net->scratch[tid], at);
-  }
+  if (unsorted && sort_queue(v, net->qarena[tid].wide, &net->scratch[tid], &net->scratch_cap[tid], at)) return SB_ENOMEM;
   /* merge, queued first on ties (as process_neuron), without a branch on the source: both
    * lists end in an infinite time (the Poisson list in its spare slot) */
   if (merged_reserve(net, tid, (size_t)v->n + nP + 1)) return SB_ENOMEM;
@@ -994,7 +1015,8 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
   {
     static const sb_input inf_in = {INFINITY, 0.0, {1.0, 1.0, 1.0}};
     const uint32_t *e = v->e, nqv = v->n;
-    sb_input qcur = nqv ? sb_ev_in_(at, e[0]) : inf_in;
+    const float *qw = sb_evvec_w_(v);
+    sb_input qcur = nqv ? sb_ev_in_(at, e, qw, 0) : inf_in;
     const sb_input *pp = nP ? P : &inf_in, *qa = &qcur;
     uint32_t ip = 0;
     if (nP) P[nP] = inf_in;
@@ -1011,7 +1033,7 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
         M[nM] = *src;
       nq += fq;
       ip += 1 - fq;
-      if (fq) qcur = nq < nqv ? sb_ev_in_(at, e[nq]) : inf_in;
+      if (fq) qcur = nq < nqv ? sb_ev_in_(at, e, qw, nq) : inf_in;
       if (M[nM].t < t) {   /* rounded just below the state time */
         M[nM].t = t;
         for (int j = 0; j < nr; j++) M[nM].g[j] = exp((t - t_f) * rates[j]);
@@ -1328,8 +1350,7 @@ static inline __attribute__((always_inline)) int deliver_row_exp(sb_net *net, in
       break;
     }
     have = 1;
-    uint32_t entry = idx;
-    if ((cw && warr_add(tab, idx, cw[y], &entry)) || (!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, entry)) {
+    if ((!v->n && u32_push(al, (uint32_t)(tf + l))) || (cw ? ev_push_w(qa, v, idx, cw[y]) : ev_push(qa, v, idx))) {
       rc = SB_ENOMEM;
       break;
     }
@@ -1340,7 +1361,7 @@ static inline __attribute__((always_inline)) int deliver_row_exp(sb_net *net, in
 
 /* One source spike's row [a, e) of a sparse projection (partition k) with a constant delay into
  * tp (first neuron tf): arrival ta ms, weight w_const, or per synapse cw[] when cw is set (then one
- * shared arrival and a weighted event, sb_warr, per queued target). Inputs are taken at once where
+ * shared arrival, and each queued target's entry carries its weight: ev_push_w). Inputs are taken at once where
  * possible (see "inputs at delivery"), else queued: iaf_psc_exp rows in deliver_row_exp, rows that
  * cannot be taken at delivery in a loop that only queues (the three loops' queueing lines are
  * written out: one always_inline helper for them, with the row's arrival index and flag passed by
@@ -1369,9 +1390,8 @@ static inline __attribute__((always_inline)) int deliver_row(sb_net *net, int k,
     for (uint32_t y = a; y < e; y++) {
       uint32_t l = tg16 ? tg16[y] : tg32[y];
       sb_evvec *v = &base[l];
-      uint32_t entry = idx;
-      if (cw && warr_add(tab, idx, cw[y], &entry)) return SB_ENOMEM;
-      if ((!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, entry)) return SB_ENOMEM;
+      if ((!v->n && u32_push(al, (uint32_t)(tf + l))) || (cw ? ev_push_w(qa, v, idx, cw[y]) : ev_push(qa, v, idx)))
+        return SB_ENOMEM;
     }
     return SB_OK;
   }
@@ -1390,9 +1410,7 @@ static inline __attribute__((always_inline)) int deliver_row(sb_net *net, int k,
     }
     if (!have && arr_add(tab, &x, &idx)) return SB_ENOMEM;   /* the shared arrival, once */
     have = 1;
-    uint32_t entry = idx;
-    if (cw && warr_add(tab, idx, cw[y], &entry)) return SB_ENOMEM;
-    if ((!v->n && u32_push(al, (uint32_t)(tf + l))) || ev_push(qa, v, entry)) return SB_ENOMEM;
+    if ((!v->n && u32_push(al, (uint32_t)(tf + l))) || (cw ? ev_push_w(qa, v, idx, cw[y]) : ev_push(qa, v, idx))) return SB_ENOMEM;
   }
   return SB_OK;
 }
@@ -1705,7 +1723,7 @@ int sb_net_run(sb_net *net, double t_stop) {
         if (r) thread_error(net, r);
         if (full) {   /* slot consumed */
           sb_arrtab *a = &net->arr[(size_t)(net->k % (uint64_t)net->S) * (size_t)net->threads + (size_t)k];
-          a->n = a->wn = 0;
+          a->n = 0;
           a->unsorted = 0;
         }
       }
@@ -1786,7 +1804,7 @@ int sb_net_reset(sb_net *net) {
   if (!net->prepared) return SB_OK;
   if (net->n_plastic) sb_plastic_reset_(net);
   for (size_t i = 0; i < (size_t)net->S * net->n; i++) net->ev[i].n = 0;
-  for (size_t i = 0; i < (size_t)net->S * (size_t)net->threads; i++) net->arr[i].n = net->arr[i].wn = 0, net->arr[i].unsorted = 0, net->act[i].n = 0;
+  for (size_t i = 0; i < (size_t)net->S * (size_t)net->threads; i++) net->arr[i].n = 0, net->arr[i].unsorted = 0, net->act[i].n = 0;
   for (int k = 0; k < net->threads; k++) net->pmode[(size_t)(k) * SB_TSTRIDE32] = 2;
   for (size_t g = 0; g < net->n; g++) net->stim_pos[g] = net->stim_first[g];
   memset(net->count, 0, net->n * sizeof *net->count);

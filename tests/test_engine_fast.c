@@ -65,7 +65,7 @@ static void test_frame_psp_sum(void **state) {
  * and final potentials within 1e-9 mV, for 1 and 2 threads. drawn: 0 constant weights and
  * delays; 1 per-synapse weights and delays (an arrival per event); 2 per-synapse weights (normal
  * with sd 0: every synapse stores the constant's value, exact in float) and a constant delay
- * (weighted events, sb_warr); 3 as 2 with the inhibitory delay 2.0 ms (arrivals of a slot out of
+ * (weighted events: queue entries with their weights, SB_EV_W); 3 as 2 with the inhibitory delay 2.0 ms (arrivals of a slot out of
  * time order: weighted and plain entries sorted together); 4 as 0 with that delay. */
 static sb_net *brunel(int threads, int record, int drawn) {
   sb_net *net = sb_net_alloc(11, threads);
