@@ -227,6 +227,7 @@ struct sb_net {
                                    the origin it is for (NAN: none), the previous origin, three factors */
   uint8_t *eager_ok;            /* (n) no recordings, Poisson or static stimuli: may take inputs at delivery */
   int eager_off;                /* tests: never take inputs at delivery */
+  int eager_any;                /* some population may take inputs at delivery (replay_queued) */
   double inv_W;                 /* 1 / W */
   /* Activation lists (sim/run.c "window scan"): a partition with few active neurons processes
    * only the ids whose slot queue became non-empty (act, appended by the pushes) and those due

@@ -1128,7 +1128,10 @@ static inline int process_one(sb_net *net, sb_pop *pop, size_t g, int k, double 
   return process_neuron(net, pop, g - pop->first, k, t0, t1, full);
 }
 
+static int replay_queued(sb_net *net, int k, double t1);
+
 static int process_partition(sb_net *net, int k, double t0, double t1, int full) {
+  if (net->eager_any && replay_queued(net, k, t1)) return SB_ENOMEM;
   size_t lo = net->bound[k], hi = net->bound[k + 1];
   const double *due = net->ev_due;
   size_t slot = (size_t)(net->k % (uint64_t)net->S);
@@ -1261,6 +1264,7 @@ static inline __attribute__((always_inline)) int eager_input(sb_net *net, const 
 
 /* Population-level eagerness (see "inputs at delivery") and the per-neuron flags, at each run. */
 static void eager_setup(sb_net *net) {
+  net->eager_any = 0;
   for (int i = 0; i < net->n_pops; i++) {
     sb_pop *p = &net->pops[i];
     int ok = p->n_rates > 0 && !net->eager_off, any = 0;
@@ -1288,6 +1292,7 @@ static void eager_setup(sb_net *net) {
       n_ok += net->eager_ok[g];
     }
     if (!n_ok) p->eager = 0;   /* no neuron may take inputs at delivery (Brunel: Poisson input): the queue-only loop */
+    net->eager_any |= p->eager;
   }
 }
 
@@ -1296,6 +1301,20 @@ static void eager_setup(sb_net *net) {
  * and counters held in locals (the generic loop reloads them from memory after every store, which
  * might alias them: about 230 instructions per event). Arguments as deliver_row's, plus the
  * shared arrival x, its reciprocal frame factors ig and the frame origin t_f. */
+/* The epoch carry of sb_psc_exp_frame_factors for partition k and population tp in the epoch of
+ * window bb (origin t_f): {the previous origin, three factors}; kept per partition and population
+ * as {the origin it is for, the previous origin, three factors}. */
+static inline const double *epoch_carry(sb_net *net, int k, const sb_pop *tp, uint64_t bb, double t_f) {
+  double *ec = net->ep_carry + ((size_t)k * (size_t)net->n_pops + (size_t)(tp - net->pops)) * 5;
+  if (ec[0] != t_f) {
+    double prev = bb >= tp->frame_m ? frame_origin(net, tp, bb - tp->frame_m) : -INFINITY;
+    ec[0] = t_f;
+    ec[1] = prev;
+    for (int j = 0; j < 3; j++) ec[2 + j] = exp(-(t_f - prev) * tp->rates[j]);
+  }
+  return ec + 1;
+}
+
 static inline __attribute__((always_inline)) int deliver_row_exp(sb_net *net, int k, const sb_pop *tp, size_t tf,
                                                                  const uint32_t *tg32, const uint16_t *tg16, const float *cw,
                                                                  uint32_t a, uint32_t e, sb_arr x, const double ig[3],
@@ -1313,14 +1332,7 @@ static inline __attribute__((always_inline)) int deliver_row_exp(sb_net *net, in
   /* the epoch carry of sb_psc_exp_frame_factors, per thread and population: a state whose factors
    * were cached in the previous epoch enters this one with three multiplies instead of three exps
    * (CUBA: every neuron once per 40 ms epoch, most of the exps at delivery) */
-  double *ec = net->ep_carry + ((size_t)k * (size_t)net->n_pops + (size_t)(tp - net->pops)) * 5;
-  if (ec[0] != t_f) {   /* {the origin it is for, the previous origin, three factors} */
-    double prev = bb >= tp->frame_m ? frame_origin(net, tp, bb - tp->frame_m) : -INFINITY;
-    ec[0] = t_f;
-    ec[1] = prev;
-    for (int j = 0; j < 3; j++) ec[2 + j] = exp(-(t_f - prev) * tp->rates[j]);
-  }
-  const double *carry = ec + 1;
+  const double *carry = epoch_carry(net, k, tp, bb, t_f);
   uint64_t n_eager = 0;
   uint32_t idx = 0;
   int have = 0, rc = SB_OK;
@@ -1411,6 +1423,63 @@ static inline __attribute__((always_inline)) int deliver_row(sb_net *net, int k,
     if (!have && arr_add(tab, &x, &idx)) return SB_ENOMEM;   /* the shared arrival, once */
     have = 1;
     if ((!v->n && u32_push(al, (uint32_t)(tf + l))) || (cw ? ev_push_w(qa, v, idx, cw[y]) : ev_push(qa, v, idx))) return SB_ENOMEM;
+  }
+  return SB_OK;
+}
+
+/* Queued entries of the window about to be processed (slot of window net->k, partition k) that
+ * the delivery would have taken at once had they been delivered now: those queued because they
+ * lay at or after the t_stop of the run that delivered them (its states must refer to its t_stop),
+ * including those restored from a checkpoint written then, or because they were delivered before
+ * their window was the next one (a delay longer than the window, a run ending inside a window).
+ * Each neuron's entries are offered in queue (= delivery) order with deliver_row's decisions and
+ * arithmetic (deliver_row_exp's for iaf_psc_exp) until one is declined, so that a run continued
+ * from a checkpoint or in pieces takes the same inputs at delivery as one run: bit-identical
+ * spikes. Entries taken leave the queue. Returns SB_OK or SB_ENOMEM. */
+static int replay_queued(sb_net *net, int k, double t1) {
+  size_t slot = (size_t)(net->k % (uint64_t)net->S);
+  const sb_u32v *al = &net->act[slot * (size_t)net->threads + (size_t)k];
+  const sb_arrtab *tab = &net->arr[slot * (size_t)net->threads + (size_t)k];
+  const int calm = net->pmode[(size_t)(k) * SB_TSTRIDE32] == 1;
+  for (uint32_t j = 0; j < al->n; j++) {
+    uint32_t g = al->a[j];
+    sb_evvec *v = &net->ev[slot * net->n + g];
+    if (!v->n || !net->eager_ok[g]) continue;   /* eager_ok: 0 outside eager populations */
+    const sb_pop *tp = &net->pops[sb_pop_of_(net, g)];
+    const int exp_row = tp->type == sb_neuron_iaf_psc_exp && !((const sb_psc_exp_der *)tp->derived)->sing[0] &&
+                        !((const sb_psc_exp_der *)tp->derived)->sing[1];
+    const double t_f = frame_origin(net, tp, net->k);
+    const double *carry = exp_row ? epoch_carry(net, k, tp, net->k, t_f) : NULL;
+    const float *qw = sb_evvec_w_(v);
+    uint32_t m = 0;
+    for (; m < v->n; m++) {
+      sb_arr x = sb_ev_in_(tab, v->e, qw, m);
+      if (!(x.t < t1)) break;
+      double ig[3] = {1.0, 1.0, 1.0};
+      for (int r = 0; r < tp->n_rates; r++) ig[r] = 1.0 / x.g[r];
+      if (exp_row) {   /* as deliver_row_exp */
+        double t = net->t_state[g], quiet = net->t_safe[g], q0 = quiet;
+        sb_psc_exp_st *st = (sb_psc_exp_st *)tp->state + (g - tp->first);
+        if (!(x.t <= quiet && sb_psc_exp_take_input(tp->params, tp->derived, st, &t, t_f, carry, &x, ig, &quiet))) break;
+        net->t_state[g] = t;
+        net->t_eager[(size_t)k * SB_TSTRIDE]++;
+        if (quiet != q0) {
+          net->t_safe[g] = quiet;
+          net->ev_due[g] = quiet;
+          if (calm && cal_insert(net, k, g, quiet, net->k)) return SB_ENOMEM;
+        }
+      } else {   /* as deliver_row's generic loop */
+        if (!(x.t <= net->t_safe[g])) break;
+        int rc = eager_input(net, tp, k, g, &x, ig, t_f, tp->type == sb_neuron_iaf_psc_exp);
+        if (rc < 0) return SB_ENOMEM;
+        if (!rc) break;
+      }
+    }
+    if (m) {
+      memmove(v->e, v->e + m, (v->n - m) * sizeof *v->e);
+      if (net->qarena[k].wide) memmove(sb_evvec_w_(v), qw + m, (v->n - m) * sizeof *qw);
+      v->n -= m;
+    }
   }
   return SB_OK;
 }
