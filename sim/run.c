@@ -1296,11 +1296,6 @@ static void eager_setup(sb_net *net) {
   }
 }
 
-/* deliver_row's loop for iaf_psc_exp targets when the row may be taken at delivery (CUBA): the
- * decisions and arithmetic of eager_input and sb_psc_exp_take_input, with the parameters, arrays
- * and counters held in locals (the generic loop reloads them from memory after every store, which
- * might alias them: about 230 instructions per event). Arguments as deliver_row's, plus the
- * shared arrival x, its reciprocal frame factors ig and the frame origin t_f. */
 /* The epoch carry of sb_psc_exp_frame_factors for partition k and population tp in the epoch of
  * window bb (origin t_f): {the previous origin, three factors}; kept per partition and population
  * as {the origin it is for, the previous origin, three factors}. */
@@ -1315,6 +1310,11 @@ static inline const double *epoch_carry(sb_net *net, int k, const sb_pop *tp, ui
   return ec + 1;
 }
 
+/* deliver_row's loop for iaf_psc_exp targets when the row may be taken at delivery (CUBA): the
+ * decisions and arithmetic of eager_input and sb_psc_exp_take_input, with the parameters, arrays
+ * and counters held in locals (the generic loop reloads them from memory after every store, which
+ * might alias them: about 230 instructions per event). Arguments as deliver_row's, plus the
+ * shared arrival x, its reciprocal frame factors ig and the frame origin t_f. */
 static inline __attribute__((always_inline)) int deliver_row_exp(sb_net *net, int k, const sb_pop *tp, size_t tf,
                                                                  const uint32_t *tg32, const uint16_t *tg16, const float *cw,
                                                                  uint32_t a, uint32_t e, sb_arr x, const double ig[3],
@@ -1433,9 +1433,10 @@ static inline __attribute__((always_inline)) int deliver_row(sb_net *net, int k,
  * including those restored from a checkpoint written then, or because they were delivered before
  * their window was the next one (a delay longer than the window, a run ending inside a window).
  * Each neuron's entries are offered in queue (= delivery) order with deliver_row's decisions and
- * arithmetic (deliver_row_exp's for iaf_psc_exp) until one is declined, so that a run continued
- * from a checkpoint or in pieces takes the same inputs at delivery as one run: bit-identical
- * spikes. Entries taken leave the queue. Returns SB_OK or SB_ENOMEM. */
+ * arithmetic (deliver_row_exp's for iaf_psc_exp) until one is declined, so that a run resumed
+ * from a checkpoint takes the same inputs at delivery as one run: bit-identical spikes (a run
+ * continued through the API still differs in the last bits: every neuron is advanced to each
+ * run's t_stop). Entries taken leave the queue. Returns SB_OK or SB_ENOMEM. */
 static int replay_queued(sb_net *net, int k, double t1) {
   size_t slot = (size_t)(net->k % (uint64_t)net->S);
   const sb_u32v *al = &net->act[slot * (size_t)net->threads + (size_t)k];
