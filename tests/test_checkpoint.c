@@ -65,21 +65,24 @@ static void read_spikes(const char *file, const char *pop, spikes *s) {
 
 static void free_spikes(spikes *s) { sb_free(s->t); sb_free(s->id); }
 
+/* population pop's spikes of two files bit-identical (and more than 100) */
+static void assert_same_spikes(const char *x, const char *y, const char *pop) {
+  spikes a, b;
+  read_spikes(x, pop, &a);
+  read_spikes(y, pop, &b);
+  if (a.n != b.n) fprintf(stderr, "%s vs %s: %s has %zu vs %zu spikes\n", x, y, pop, a.n, b.n);
+  assert_int_equal(a.n, b.n);
+  assert_true(a.n > 100);
+  assert_memory_equal(a.t, b.t, a.n * sizeof *a.t);
+  assert_memory_equal(a.id, b.id, a.n * sizeof *a.id);
+  free_spikes(&a);
+  free_spikes(&b);
+}
+
 /* spikes and V_m samples of two files bit-identical */
 static void assert_same_output(const char *x, const char *y) {
-  const char *pops[] = {"exc", "inh"};
-  for (int p = 0; p < 2; p++) {
-    spikes a, b;
-    read_spikes(x, pops[p], &a);
-    read_spikes(y, pops[p], &b);
-    if (a.n != b.n) fprintf(stderr, "%s vs %s: %s has %zu vs %zu spikes\n", x, y, pops[p], a.n, b.n);
-    assert_int_equal(a.n, b.n);
-    assert_true(a.n > 100);
-    assert_memory_equal(a.t, b.t, a.n * sizeof *a.t);
-    assert_memory_equal(a.id, b.id, a.n * sizeof *a.id);
-    free_spikes(&a);
-    free_spikes(&b);
-  }
+  assert_same_spikes(x, y, "exc");
+  assert_same_spikes(x, y, "inh");
   hid_t fx, fy;
   float *dx, *dy;
   size_t nx, ny;
@@ -181,15 +184,7 @@ static void test_resume_near_t_stop(void **state) {
       assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet --t-stop %s --checkpoint-every %s", m, part,
                                    cuts[c][1], cuts[c][0]), 0);
       assert_int_equal(sb_test_run(out, sizeof out, "run --resume %s -o %s --quiet --t-stop 40", cp, res), 0);
-      spikes a, b;
-      read_spikes(full, "inh", &a);
-      read_spikes(res, "inh", &b);
-      assert_int_equal(a.n, b.n);
-      assert_true(a.n > 100);
-      assert_memory_equal(a.t, b.t, a.n * sizeof *a.t);
-      assert_memory_equal(a.id, b.id, a.n * sizeof *a.id);
-      free_spikes(&a);
-      free_spikes(&b);
+      assert_same_spikes(full, res, "inh");
     }
   }
 }
