@@ -518,10 +518,14 @@ int sb_net_prepare_(sb_net *net) {
 SB_DEFINE_SORT_EVENTS(sort_events32, uint32_t)
 SB_DEFINE_SORT_EVENTS(sort_events64, uint64_t)
 
-/* Sorts queue v by arrival time, stably; a wide queue's weights move with their entries (each
- * entry keeps its old position in the high 32 bits while sorting). *scratch (per thread, *cap
- * uint32s) is grown as needed. */
-static int sort_queue(sb_evvec *v, int wide, uint32_t **scratch, size_t *cap, const sb_arrtab *at) {
+/* Puts queue v in arrival-time order, stably, when its table is out of time order and the queue
+ * too (a queue of a time-ordered table is in time order: constant-delay arrivals are pushed so); a
+ * wide queue's weights move with their entries (each entry keeps its old position in the high 32
+ * bits while sorting). *scratch (per thread, *cap uint32s) is grown as needed. */
+static int order_queue(sb_evvec *v, int wide, uint32_t **scratch, size_t *cap, const sb_arrtab *at) {
+  uint32_t unsorted = 0;
+  for (uint32_t j = 1; at->unsorted && j < v->n && !unsorted; j++) unsorted = sb_ev_t_(at, v->e[j]) < sb_ev_t_(at, v->e[j - 1]);
+  if (!unsorted) return SB_OK;
   size_t need = wide ? 5 * (size_t)v->n : v->n;   /* wide: 2 n uint64 keys and n floats */
   if (need > *cap) {
     uint32_t *sc = sb_realloc(*scratch, need * sizeof *sc);
@@ -633,9 +637,7 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
   size_t sp = net->stim_pos[gid], se = net->stim_first[gid + 1];
   size_t pf = net->pois_first[gid], pl = net->pois_first[gid + 1];
   size_t rf = net->rec_first[gid], rl = net->rec_first[gid + 1];
-  uint32_t unsorted = 0;   /* constant-delay arrivals are usually pushed in time order already */
-  for (uint32_t j = 1; at->unsorted && j < v->n && !unsorted; j++) unsorted = sb_ev_t_(at, v->e[j]) < sb_ev_t_(at, v->e[j - 1]);
-  if (unsorted && sort_queue(v, net->qarena[tid].wide, &net->scratch[tid], &net->scratch_cap[tid], at)) return SB_ENOMEM;
+  if (order_queue(v, net->qarena[tid].wide, &net->scratch[tid], &net->scratch_cap[tid], at)) return SB_ENOMEM;
   uint32_t ie = 0;
   uint64_t kc[MAX_RECS_PER_NEURON];
   for (size_t j = rf; j < rl; j++) kc[j - rf] = net->recs[net->recmap[j].rec].k_next;
@@ -1005,9 +1007,7 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
       goto finish;
     }
   }
-  uint32_t unsorted = 0;   /* a queue of a time-ordered table is in time order */
-  for (uint32_t j = 1; at->unsorted && j < v->n && !unsorted; j++) unsorted = sb_ev_t_(at, v->e[j]) < sb_ev_t_(at, v->e[j - 1]);
-  if (unsorted && sort_queue(v, net->qarena[tid].wide, &net->scratch[tid], &net->scratch_cap[tid], at)) return SB_ENOMEM;
+  if (order_queue(v, net->qarena[tid].wide, &net->scratch[tid], &net->scratch_cap[tid], at)) return SB_ENOMEM;
   /* merge, queued first on ties (as process_neuron), without a branch on the source: both
    * lists end in an infinite time (the Poisson list in its spare slot) */
   if (merged_reserve(net, tid, (size_t)v->n + nP + 1)) return SB_ENOMEM;
@@ -1310,6 +1310,34 @@ static inline const double *epoch_carry(sb_net *net, int k, const sb_pop *tp, ui
   return ec + 1;
 }
 
+/* Inputs at delivery into tp go through deliver_row_exp's step: iaf_psc_exp, not singular. */
+static inline int exp_rows(const sb_pop *tp) {
+  return tp->type == sb_neuron_iaf_psc_exp && !((const sb_psc_exp_der *)tp->derived)->sing[0] &&
+         !((const sb_psc_exp_der *)tp->derived)->sing[1];
+}
+
+/* One input x at delivery into iaf_psc_exp neuron l of a population (state st, time *ts, bound
+ * *tsf, due time *due; global id g of partition k): sb_psc_exp_take_input with the epoch carry,
+ * then the bound and the calendar entry (calm: the partition uses lists; kcur the next window).
+ * Returns 1 when taken, 0 when declined (beyond the bound, or take_input's refusal), -1 when out
+ * of memory. Shared by deliver_row_exp and replay_queued so that both make the same decisions
+ * with the same arithmetic. */
+static inline __attribute__((always_inline)) int exp_step(sb_net *net, int k, uint32_t g, const sb_psc_exp_par *P,
+                                                          const sb_psc_exp_der *D, sb_psc_exp_st *st, double *ts,
+                                                          double *tsf, double *due, const sb_arr *x, const double ig[3],
+                                                          double t_f, const double *carry, int calm, double inv_W,
+                                                          uint64_t kcur) {
+  double t = *ts, quiet = *tsf, q0 = quiet;
+  if (!(x->t <= quiet && sb_psc_exp_take_input(P, D, st, &t, t_f, carry, x, ig, &quiet))) return 0;
+  *ts = t;
+  if (quiet != q0) {   /* an inhibitory input keeps the bound */
+    *tsf = quiet;
+    *due = quiet;
+    if (calm && cal_insert_at(net, k, g, quiet, kcur, inv_W, kcur)) return -1;
+  }
+  return 1;
+}
+
 /* deliver_row's loop for iaf_psc_exp targets when the row may be taken at delivery (CUBA): the
  * decisions and arithmetic of eager_input and sb_psc_exp_take_input, with the parameters, arrays
  * and counters held in locals (the generic loop reloads them from memory after every store, which
@@ -1327,7 +1355,7 @@ static inline __attribute__((always_inline)) int deliver_row_exp(sb_net *net, in
   const uint8_t *eok = net->eager_ok + tf;
   sb_arena *qa = &net->qarena[k];
   const int calm = net->pmode[(size_t)(k) * SB_TSTRIDE32] == 1;
-  const double inv_W = net->inv_W, ta = x.t, igl[3] = {ig[0], ig[1], ig[2]};
+  const double inv_W = net->inv_W, igl[3] = {ig[0], ig[1], ig[2]};
   const uint64_t kcur = net->k;
   /* the epoch carry of sb_psc_exp_frame_factors, per thread and population: a state whose factors
    * were cached in the previous epoch enters this one with three multiplies instead of three exps
@@ -1340,20 +1368,15 @@ static inline __attribute__((always_inline)) int deliver_row_exp(sb_net *net, in
     uint32_t l = tg16 ? tg16[y] : tg32[y];
     sb_evvec *v = &base[l];
     if (!v->n && eok[l]) {
-      double t = tst[l], quiet = tsf[l];
       if (cw) x.w = (double)cw[y];
-      double q0 = quiet;
-      if (ta <= quiet && sb_psc_exp_take_input(&P, &D, st + l, &t, t_f, carry, &x, igl, &quiet)) {
-        tst[l] = t;
+      int r = exp_step(net, k, (uint32_t)(tf + l), &P, &D, st + l, tst + l, tsf + l, due + l, &x, igl, t_f, carry, calm,
+                       inv_W, kcur);
+      if (r < 0) {
+        rc = SB_ENOMEM;
+        break;
+      }
+      if (r) {
         n_eager++;
-        if (quiet != q0) {   /* an inhibitory input keeps the bound */
-          tsf[l] = quiet;
-          due[l] = quiet;
-          if (calm && cal_insert_at(net, k, (uint32_t)(tf + l), quiet, kcur, inv_W, kcur)) {
-            rc = SB_ENOMEM;
-            break;
-          }
-        }
         continue;
       }
     }
@@ -1394,8 +1417,7 @@ static inline __attribute__((always_inline)) int deliver_row(sb_net *net, int k,
   int eager = tp->eager && bb == net->k && ta < net->w_t1, rc, have = 0;
   double t_f = eager ? frame_origin(net, tp, bb) : 0.0, ig[3] = {1.0, 1.0, 1.0};
   for (int r = 0; eager && r < tp->n_rates; r++) ig[r] = 1.0 / x.g[r];
-  if (eager && tp->type == sb_neuron_iaf_psc_exp && !((const sb_psc_exp_der *)tp->derived)->sing[0] &&
-      !((const sb_psc_exp_der *)tp->derived)->sing[1])
+  if (eager && exp_rows(tp))
     return deliver_row_exp(net, k, tp, tf, tg32, tg16, cw, a, e, x, ig, bb, t_f, tab, base, al);
   if (!eager) {   /* every event queued (Brunel): the loop without the per-event test */
     if (a < e && arr_add(tab, &x, &idx)) return SB_ENOMEM;   /* the shared arrival */
@@ -1447,8 +1469,7 @@ static int replay_queued(sb_net *net, int k, double t1) {
     sb_evvec *v = &net->ev[slot * net->n + g];
     if (!v->n || !net->eager_ok[g]) continue;   /* eager_ok: 0 outside eager populations */
     const sb_pop *tp = &net->pops[sb_pop_of_(net, g)];
-    const int exp_row = tp->type == sb_neuron_iaf_psc_exp && !((const sb_psc_exp_der *)tp->derived)->sing[0] &&
-                        !((const sb_psc_exp_der *)tp->derived)->sing[1];
+    const int exp_row = exp_rows(tp);
     const double t_f = frame_origin(net, tp, net->k);
     const double *carry = exp_row ? epoch_carry(net, k, tp, net->k, t_f) : NULL;
     const float *qw = sb_evvec_w_(v);
@@ -1459,16 +1480,12 @@ static int replay_queued(sb_net *net, int k, double t1) {
       double ig[3] = {1.0, 1.0, 1.0};
       for (int r = 0; r < tp->n_rates; r++) ig[r] = 1.0 / x.g[r];
       if (exp_row) {   /* as deliver_row_exp */
-        double t = net->t_state[g], quiet = net->t_safe[g], q0 = quiet;
-        sb_psc_exp_st *st = (sb_psc_exp_st *)tp->state + (g - tp->first);
-        if (!(x.t <= quiet && sb_psc_exp_take_input(tp->params, tp->derived, st, &t, t_f, carry, &x, ig, &quiet))) break;
-        net->t_state[g] = t;
+        int r = exp_step(net, k, g, (const sb_psc_exp_par *)tp->params, (const sb_psc_exp_der *)tp->derived,
+                         (sb_psc_exp_st *)tp->state + (g - tp->first), net->t_state + g,
+                         net->t_safe + g, net->ev_due + g, &x, ig, t_f, carry, calm, net->inv_W, net->k);
+        if (r < 0) return SB_ENOMEM;
+        if (!r) break;
         net->t_eager[(size_t)k * SB_TSTRIDE]++;
-        if (quiet != q0) {
-          net->t_safe[g] = quiet;
-          net->ev_due[g] = quiet;
-          if (calm && cal_insert(net, k, g, quiet, net->k)) return SB_ENOMEM;
-        }
       } else {   /* as deliver_row's generic loop */
         if (!(x.t <= net->t_safe[g])) break;
         int rc = eager_input(net, tp, k, g, &x, ig, t_f, tp->type == sb_neuron_iaf_psc_exp);
