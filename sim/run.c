@@ -1093,7 +1093,8 @@ finish:
  * by (time, id)). A run starts with a scan that rebuilds the calendar (due times may have been
  * changed between runs). */
 /* Enter neuron g (partition k) with due time `due` into the bucket of its window (at least kmin),
- * unless it is there already; beyond SB_CAL_R windows into the far list. */
+ * unless it has an entry at or before that window still to be visited; beyond SB_CAL_R windows
+ * into the far list. */
 static inline __attribute__((always_inline)) int cal_insert_at(sb_net *net, int k, uint32_t g, double due, uint64_t kmin,
                                                                double inv_W, uint64_t kcur) {
   if (!(due < INFINITY)) {
@@ -1108,12 +1109,17 @@ static inline __attribute__((always_inline)) int cal_insert_at(sb_net *net, int 
   uint64_t w = kmin;
   if (x >= (double)(kcur + SB_CAL_R)) w = kcur + SB_CAL_R;
   else if (x > (double)kmin) w = (uint64_t)x;
+  /* an entry still to be visited (window c >= kmin) at or before w stays: that visit finds the
+   * neuron not yet due and enters it again with its due time then (CUBA: most new bounds after an
+   * input lie later than the neuron's entry; 2% faster) */
+  uint32_t c = net->cal_at[g];
+  int pending = c < SB_CAL_FAR && c >= (uint32_t)kmin;
   if (w - kcur >= SB_CAL_R) {
-    if (net->cal_at[g] == SB_CAL_FAR) return SB_OK;
+    if (c == SB_CAL_FAR || pending) return SB_OK;
     net->cal_at[g] = SB_CAL_FAR;
     return u32_push_inl(&net->far_[k], g);
   }
-  if (net->cal_at[g] == (uint32_t)w) return SB_OK;
+  if (pending && c <= (uint32_t)w) return SB_OK;
   net->cal_at[g] = (uint32_t)w;
   return u32_push_inl(&net->cal[(size_t)k * SB_CAL_R + w % SB_CAL_R], g);
 }
