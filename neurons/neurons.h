@@ -87,7 +87,11 @@ typedef struct sb_neuron_type {
                         double *quiet);
   /* Optional (with run_frame): a whole window's spike inputs at once, in any order, for a neuron
    * that provably cannot reach threshold in the window. sum_wg[j] = sum of w g[j] over the inputs
-   * (j < the number of frame rates), wpos = sum of max(w, 0), last = an input with the latest time;
+   * (j < the number of frame rates), last = an input with the latest time, and wpos bounds from
+   * above, at every time up to last->t, the summed response of the inputs received by then (an
+   * input's response decays from w with the frame rates: the sum of max(w, 0) is such a bound; the
+   * engine passes a tighter one when that fails: the largest prefix sum in time order with each
+   * negative w taken at its least remaining factor e^{-(last->t - first input time) rate_max});
    * every input time is >= *t. Returns 1 after leaving s at last->t (*t = last->t, *quiet as
    * run_frame would), equal to run_frame on the time-ordered inputs up to rounding; returns 0 with s
    * untouched when it cannot exclude a crossing (or refractoriness, or anything order-dependent):

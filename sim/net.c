@@ -49,6 +49,7 @@ static void free_run_state(sb_net *net) {
   if (net->arr) {
     for (size_t i = 0; i < (size_t)net->S * (size_t)net->threads; i++) {
       sb_free(net->arr[i].a);
+      sb_free(net->arr[i].wg);
     }
     sb_free(net->arr);
     net->arr = NULL;

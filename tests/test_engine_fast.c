@@ -60,6 +60,87 @@ static void test_frame_psp_sum(void **state) {
   sb_net_free(net);
 }
 
+/* The order-free input sums' tighter bound (process_neuron_frame: the largest prefix sum in time
+ * order, negative weights at their least remaining factor) must not hide a crossing that the
+ * decay of an inhibitory input lets through. Two iaf_psc_delta targets at V_m = E_L = 19 mV
+ * (V_th 20) get, within one third of a 1.5 ms window, a -40 mV input and then five excitatory
+ * ones of w_e each (source neurons made to fire by spike trains). w_e = 8.18: the prefix sums
+ * without decay peak at 0.9 mV, but the inhibition has decayed by 2.2% at the last input, which
+ * reaches threshold (closed form: 20.43 mV); w_e = 8.0 stays below (19.54 mV). Asserted: the
+ * spike at the first input where the closed-form V_m reaches V_th, none for the other, and its
+ * final V_m (frame path: no recordings) equal to the closed form within 1e-9 mV. Run with the
+ * targets' inputs queued (eager_off: as for Brunel's neurons, which have Poisson input; the
+ * sub-window sums) and taken at delivery. With the negative weights taken undecayed in the bound,
+ * the first target's spike is lost. */
+static void decaying_inhibition(int eager_off) {
+  sb_net *net = sb_net_alloc(5, 1);
+  assert_non_null(net);
+  net->eager_off = eager_off;
+  int inh, exc, hit, miss;
+  assert_int_equal(sb_net_add_population(net, "inh", sb_neuron_iaf_psc_delta, 1, &inh), SB_OK);
+  assert_int_equal(sb_net_add_population(net, "exc", sb_neuron_iaf_psc_delta, 5, &exc), SB_OK);
+  assert_int_equal(sb_net_add_population(net, "hit", sb_neuron_iaf_psc_delta, 1, &hit), SB_OK);
+  assert_int_equal(sb_net_add_population(net, "miss", sb_neuron_iaf_psc_delta, 1, &miss), SB_OK);
+  const double d = 1.5, arrive[6] = {15.02, 15.10, 15.20, 15.30, 15.40, 15.47}, w_e[2] = {8.18, 8.0};
+  set_delta(net, inh, 0.0, 0.5);
+  set_delta(net, exc, 0.0, 0.5);
+  for (int k = 0; k < 6; k++) {   /* each source fires when its train's input arrives: at arrive - d */
+    uint32_t id = k ? (uint32_t)(k - 1) : 0;
+    double g = arrive[k] - 2 * d;
+    assert_int_equal(sb_net_add_spike_train(net, k ? exc : inh, &id, 1, &g, 1, 100.0, d), SB_OK);
+  }
+  int tg[2] = {hit, miss};
+  sb_conn_spec c = {.rule = SB_RULE_ALL_TO_ALL, .allow_autapses = 1, .allow_multapses = 1};
+  for (int j = 0; j < 2; j++) {
+    set_delta(net, tg[j], 10.0, 2.0);
+    assert_int_equal(sb_net_set_param(net, tg[j], "E_L", 19.0), SB_OK);
+    const double v0 = 19.0;
+    assert_int_equal(sb_net_set_state(net, tg[j], "V_m", &v0), SB_OK);
+    sb_syn_spec si = syn_const(-40.0, d), se = syn_const(w_e[j], d);
+    assert_int_equal(sb_net_connect(net, inh, tg[j], &c, &si, NULL), SB_OK);
+    assert_int_equal(sb_net_connect(net, exc, tg[j], &c, &se, NULL), SB_OK);
+  }
+  const double T = 30.0;
+  assert_int_equal(sb_net_run(net, T), SB_OK);
+  double a[6];   /* the arrivals as the engine computes them: the sources' spikes plus d */
+  const double *ts;
+  const uint32_t *ids;
+  size_t n;
+  assert_int_equal(sb_net_spikes(net, inh, &ts, &ids, &n), SB_OK);
+  assert_int_equal(n, 1);
+  a[0] = ts[0] + d;
+  assert_int_equal(sb_net_spikes(net, exc, &ts, &ids, &n), SB_OK);
+  assert_int_equal(n, 5);
+  for (size_t k = 0; k < 5; k++) a[1 + ids[k]] = ts[k] + d;
+  for (int k = 0; k < 6; k++) check_abs(a[k], arrive[k], 1e-9, "arrival %d", k);
+  for (int j = 0; j < 2; j++) {
+    int first = -1;   /* the first input after which V_m = E_L + sum of responses >= V_th */
+    for (int k = 0; k < 6 && first < 0; k++) {
+      double u = 0;
+      for (int i = 0; i <= k; i++) u += (i ? w_e[j] : -40.0) * exp(-(a[k] - a[i]) / 20.0);
+      if (19.0 + u >= 20.0) first = k;
+    }
+    assert_int_equal(first, j == 0 ? 5 : -1);
+    assert_int_equal(sb_net_spikes(net, tg[j], &ts, &ids, &n), SB_OK);
+    assert_int_equal(n, first < 0 ? 0 : 1);
+    if (first >= 0) {
+      check_abs(ts[0], a[first], 1e-9, "spike time of the target with w_e = %g", w_e[j]);
+    } else {
+      double u = 0, v;
+      for (int i = 0; i < 6; i++) u += (i ? w_e[j] : -40.0) * exp(-(T - a[i]) / 20.0);
+      assert_int_equal(sb_net_get_state(net, tg[j], "V_m", &v), SB_OK);
+      check_abs(v, 19.0 + u, 1e-9, "final V_m of the target with w_e = %g", w_e[j]);
+    }
+  }
+  sb_net_free(net);
+}
+
+static void test_frame_sum_decaying_inhibition(void **state) {
+  (void)state;
+  decaying_inhibition(1);
+  decaying_inhibition(0);
+}
+
 /* A small Brunel network (delta synapses, Poisson input, delay 1.5 ms): the frame path (no
  * recordings) and the generic path (a state recording on every neuron) give the same spikes
  * and final potentials within 1e-9 mV, for 1 and 2 threads. drawn: 0 constant weights and
@@ -409,6 +490,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_frame_psp_sum),
       cmocka_unit_test(test_frame_equals_generic),
+      cmocka_unit_test(test_frame_sum_decaying_inhibition),
       cmocka_unit_test(test_exp_frame_psp_sum),
       cmocka_unit_test(test_exp_frame_equals_generic),
       cmocka_unit_test(test_exp_inputs_at_delivery),
