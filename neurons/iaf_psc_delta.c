@@ -138,17 +138,37 @@ static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, 
     t = tr;
   }
   if (!(V < p->V_th)) return 0;
-  double X = (V - V_inf) * exp((t - t_f) / p->tau_m), thr = p->V_th - V_inf, lim = thr * (1.0 - 1e-12);
+  /* eps: a band around the threshold wider than the rounding of the frame sums; a membrane that
+   * lands inside it (a tie such as 10 simultaneous 2 mV inputs from 0 mV to V_th = 20 mV) is left
+   * to the generic step, so that the fast and the generic path decide it alike */
+  const uint32_t i0 = i;
+  double X = (V - V_inf) * exp((t - t_f) / p->tau_m), thr = p->V_th - V_inf;
+  const double eps = 1e-12 * (1.0 + fabs(p->V_th) + fabs(V_inf)), lo = thr - eps;
+  uint32_t j0 = i;   /* the first input at the current input time, and X before it */
+  double Xg = X;
   for (; i < n; i++) {
     double g = in[i].g[0];
+    if (i > j0 && in[i].t != in[i - 1].t) j0 = i, Xg = X;
     X += in[i].w * g;
-    if (X >= lim * g && (i + 1 == n || in[i + 1].t != in[i].t)) {   /* simultaneous inputs first */
-      V = V_inf + X / g;
-      if (V >= p->V_th) {   /* at threshold after input i: the engine emits the spike */
-        s->V_m = V;
+    if (X >= lo * g && (i + 1 == n || in[i + 1].t != in[i].t)) {   /* simultaneous inputs first */
+      double u = X / g;
+      if (u >= thr + eps) {   /* at threshold after input i: the engine emits the spike */
+        s->V_m = V_inf + u;
         *tp = in[i].t;
         *quiet = in[i].t;
         return i + 1;
+      }
+      if (u > lo) {   /* within eps of V_th: the inputs at this time through the generic step */
+        if (j0 > i0) {   /* the state before them */
+          s->V_m = V_inf + Xg / in[j0 - 1].g[0];
+          *tp = in[j0 - 1].t;
+          *quiet = INFINITY;
+        } else if (i0 > 0) {   /* after inputs discarded in the refractory period */
+          s->V_m = p->V_reset;
+          *tp = in[i0 - 1].t;
+          *quiet = tr;
+        }
+        return j0;
       }
     }
   }
@@ -171,6 +191,9 @@ static int frame_sum(const void *pv, const void *dv, void *sv, double *tp, doubl
   const der *d = dv;
   st *s = sv;
   double t = *tp, V_inf = p->E_L + d->R * (p->I_e + s->I_dc);
+  /* V_inf >= V_th: the membrane crosses without input (also right after a refractory period that
+   * ends in the window, which the engine would then only see in a later window): ordered path */
+  if (!(V_inf < p->V_th)) return 0;
   if (t < s->t_ref_end) {   /* refractory: inputs before its end are discarded (run_frame's rule) */
     if (!(last->t < s->t_ref_end)) return 0;
     s->V_m = p->V_reset;
@@ -178,7 +201,6 @@ static int frame_sum(const void *pv, const void *dv, void *sv, double *tp, doubl
     *quiet = s->t_ref_end;
     return 1;
   }
-  if (!(V_inf < p->V_th)) return 0;
   double top = (s->V_m > V_inf ? s->V_m : V_inf) + wpos;
   if (!(top < p->V_th - 1e-9 * (1.0 + fabs(p->V_th) + fabs(V_inf)))) return 0;
   double X = (s->V_m - V_inf) * (g_t > 0 ? g_t : exp((t - t_f) / p->tau_m)) + sum_wg[0];

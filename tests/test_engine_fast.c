@@ -141,6 +141,121 @@ static void test_frame_sum_decaying_inhibition(void **state) {
   decaying_inhibition(0);
 }
 
+/* A neuron driven above threshold by its own current (V_inf > V_th) whose refractory period ends
+ * inside a window in which its only input came before that end (the order-free sum path discards
+ * such inputs) must still fire in that window: a regression test for a fast-path hole where the
+ * crossing just after the refractory period was found one window late, so that the spike was
+ * emitted out of order and delivered after its targets had passed the arrival time. Source A
+ * (V_inf = 22, V_th = 20, V_reset = 19.9, tau_m = 2, t_ref = 2) fires at t0 from V_m = 19.99 and
+ * again t_ref + tau_m ln(2.1 / 2) later, and so on; B gives A one input inside the refractory
+ * period. A and B drive C (never firing; its V_m recorded, so that it takes its inputs in time
+ * order through the generic path): B's second spike reaches C just after A's second spike does,
+ * so that a late A spike would find C already past its arrival time. Asserted
+ * against the closed form: A's spike times within 1e-9 ms, the spike list in time order, and C's
+ * final V_m (the sum of A's and B's PSPs) within 1e-9 mV. */
+static void test_frame_refractory_end_suprathreshold(void **state) {
+  (void)state;
+  sb_net *net = sb_net_alloc(7, 1);
+  assert_non_null(net);
+  int a, b, c;
+  assert_int_equal(sb_net_add_population(net, "A", sb_neuron_iaf_psc_delta, 1, &a), SB_OK);
+  assert_int_equal(sb_net_add_population(net, "B", sb_neuron_iaf_psc_delta, 1, &b), SB_OK);
+  assert_int_equal(sb_net_add_population(net, "C", sb_neuron_iaf_psc_delta, 1, &c), SB_OK);
+  set_delta(net, a, 19.9, 2.0);
+  assert_int_equal(sb_net_set_param(net, a, "tau_m", 2.0), SB_OK);
+  assert_int_equal(sb_net_set_param(net, a, "I_e", 11.0), SB_OK);   /* R = tau_m / C_m = 2: V_inf = 22 */
+  const double v0 = 19.99;
+  assert_int_equal(sb_net_set_state(net, a, "V_m", &v0), SB_OK);
+  set_delta(net, b, 0.0, 0.5);
+  set_delta(net, c, 0.0, 2.0);
+  assert_int_equal(sb_net_set_param(net, c, "V_th", 1000.0), SB_OK);
+  assert_int_equal(sb_net_record_state(net, c, "V_m", NULL, 0, 1.0), SB_OK);
+  const double d = 1.0, t0 = 2.0 * log(2.01 / 2.0), period = 2.0 + 2.0 * log(2.1 / 2.0);
+  uint32_t id0 = 0;
+  /* B fires at g[j] + d: its first input reaches A 4 us before A's refractory end, its second
+   * reaches C at 3.5 ms, 0.39 ms after A's second spike does (and A inside its refractory period) */
+  const double g[2] = {t0 + 2.0 - 0.004 - 2 * d, 3.5 - 2 * d};
+  assert_int_equal(sb_net_add_spike_train(net, b, &id0, 1, g, 2, 100.0, d), SB_OK);
+  sb_conn_spec cc = {.rule = SB_RULE_ALL_TO_ALL, .allow_autapses = 1, .allow_multapses = 1};
+  sb_syn_spec sba = syn_const(5.0, d), sac = syn_const(1.0, d), sbc = syn_const(0.5, d);
+  assert_int_equal(sb_net_connect(net, b, a, &cc, &sba, NULL), SB_OK);
+  assert_int_equal(sb_net_connect(net, a, c, &cc, &sac, NULL), SB_OK);
+  assert_int_equal(sb_net_connect(net, b, c, &cc, &sbc, NULL), SB_OK);
+  const double T = 20.0;
+  assert_int_equal(sb_net_run(net, T), SB_OK);
+  const double *ts;
+  const uint32_t *ids;
+  size_t n;
+  assert_int_equal(sb_net_spikes(net, a, &ts, &ids, &n), SB_OK);
+  size_t want_n = (size_t)floor((T - t0) / period) + 1;
+  assert_int_equal(n, want_n);
+  double v_want = 0;
+  for (size_t k = 0; k < n; k++) {
+    check_abs(ts[k], t0 + (double)k * period, 1e-9, "A's spike %zu", k);
+    if (k) assert_true(ts[k] >= ts[k - 1]);
+    if (ts[k] + d < T) v_want += exp(-(T - ts[k] - d) / 20.0);
+  }
+  assert_int_equal(sb_net_spikes(net, b, &ts, &ids, &n), SB_OK);
+  assert_int_equal(n, 2);
+  for (size_t k = 0; k < n; k++) v_want += 0.5 * exp(-(T - ts[k] - d) / 20.0);
+  double v;
+  assert_int_equal(sb_net_get_state(net, c, "V_m", &v), SB_OK);
+  check_abs(v, v_want, 1e-9, "C's final V_m = the sum of A's and B's PSPs");
+  sb_net_free(net);
+}
+
+/* A tie at threshold: ten simultaneous 2 mV inputs take an iaf_psc_delta neuron from 0 mV
+ * exactly to V_th = 20 mV, which fires it (NEST: V_m >= V_th), from rest (T) and at the exact end
+ * of a refractory period (T2: fired by a 30 mV input 1 ms before, t_ref = 1 ms). All times are
+ * binary fractions, so the generic per-event path reaches 20 mV exactly; the frame path's
+ * rounding of its sums could land a few ulps below, and leaves inputs within 1e-12 mV of V_th to
+ * the generic step. Asserted for the inputs queued (eager_off), taken at delivery, and through
+ * the generic path (V_m recorded): T fires at 2.25 ms, T2 at 1.25 and 2.25 ms. */
+static void threshold_tie(int eager_off, int record) {
+  sb_net *net = sb_net_alloc(9, 1);
+  assert_non_null(net);
+  net->eager_off = eager_off;
+  int src, drv, t, t2;
+  assert_int_equal(sb_net_add_population(net, "src", sb_neuron_iaf_psc_delta, 10, &src), SB_OK);
+  assert_int_equal(sb_net_add_population(net, "drv", sb_neuron_iaf_psc_delta, 1, &drv), SB_OK);
+  assert_int_equal(sb_net_add_population(net, "T", sb_neuron_iaf_psc_delta, 1, &t), SB_OK);
+  assert_int_equal(sb_net_add_population(net, "T2", sb_neuron_iaf_psc_delta, 1, &t2), SB_OK);
+  const double d = 0.5, g_src = 1.25, g_drv = 0.25;   /* src fires at 1.75, drv at 0.75 */
+  uint32_t ids[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  set_delta(net, src, 0.0, 0.5);
+  set_delta(net, drv, 0.0, 0.5);
+  assert_int_equal(sb_net_add_spike_train(net, src, ids, 10, &g_src, 1, 100.0, d), SB_OK);
+  assert_int_equal(sb_net_add_spike_train(net, drv, ids, 1, &g_drv, 1, 100.0, d), SB_OK);
+  sb_conn_spec c = {.rule = SB_RULE_ALL_TO_ALL, .allow_autapses = 1, .allow_multapses = 1};
+  sb_syn_spec s2 = syn_const(2.0, d), s30 = syn_const(30.0, d);
+  for (int j = 0; j < 2; j++) {
+    int tg = j ? t2 : t;
+    set_delta(net, tg, 0.0, 1.0);
+    assert_int_equal(sb_net_connect(net, src, tg, &c, &s2, NULL), SB_OK);
+    if (record) assert_int_equal(sb_net_record_state(net, tg, "V_m", NULL, 0, 0.25), SB_OK);
+  }
+  assert_int_equal(sb_net_connect(net, drv, t2, &c, &s30, NULL), SB_OK);
+  assert_int_equal(sb_net_run(net, 5.0), SB_OK);
+  const double *ts;
+  const uint32_t *id;
+  size_t n;
+  assert_int_equal(sb_net_spikes(net, t, &ts, &id, &n), SB_OK);
+  assert_int_equal(n, 1);
+  check_abs(ts[0], 2.25, 0.0, "T fires at the tie (eager_off %d, record %d)", eager_off, record);
+  assert_int_equal(sb_net_spikes(net, t2, &ts, &id, &n), SB_OK);
+  assert_int_equal(n, 2);
+  check_abs(ts[0], 1.25, 0.0, "T2's first spike");
+  check_abs(ts[1], 2.25, 0.0, "T2 fires at the tie at its refractory end (eager_off %d, record %d)", eager_off, record);
+  sb_net_free(net);
+}
+
+static void test_frame_threshold_tie(void **state) {
+  (void)state;
+  threshold_tie(1, 0);
+  threshold_tie(0, 0);
+  threshold_tie(0, 1);
+}
+
 /* A small Brunel network (delta synapses, Poisson input, delay 1.5 ms): the frame path (no
  * recordings) and the generic path (a state recording on every neuron) give the same spikes
  * and final potentials within 1e-9 mV, for 1 and 2 threads. drawn: 0 constant weights and
@@ -491,6 +606,8 @@ int main(void) {
       cmocka_unit_test(test_frame_psp_sum),
       cmocka_unit_test(test_frame_equals_generic),
       cmocka_unit_test(test_frame_sum_decaying_inhibition),
+      cmocka_unit_test(test_frame_refractory_end_suprathreshold),
+      cmocka_unit_test(test_frame_threshold_tie),
       cmocka_unit_test(test_exp_frame_psp_sum),
       cmocka_unit_test(test_exp_frame_equals_generic),
       cmocka_unit_test(test_exp_inputs_at_delivery),
