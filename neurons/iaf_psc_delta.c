@@ -143,12 +143,9 @@ static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, 
    * to the generic step, so that the fast and the generic path decide it alike */
   const uint32_t i0 = i;
   double X = (V - V_inf) * exp((t - t_f) / p->tau_m), thr = p->V_th - V_inf;
-  const double eps = 1e-12 * (1.0 + fabs(p->V_th) + fabs(V_inf)), lo = thr - eps;
-  uint32_t j0 = i;   /* the first input at the current input time, and X before it */
-  double Xg = X;
+  const double X0 = X, eps = 1e-12 * (1.0 + fabs(p->V_th) + fabs(V_inf)), lo = thr - eps;
   for (; i < n; i++) {
     double g = in[i].g[0];
-    if (i > j0 && in[i].t != in[i - 1].t) j0 = i, Xg = X;
     X += in[i].w * g;
     if (X >= lo * g && (i + 1 == n || in[i + 1].t != in[i].t)) {   /* simultaneous inputs first */
       double u = X / g;
@@ -159,7 +156,11 @@ static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, 
         return i + 1;
       }
       if (u > lo) {   /* within eps of V_th: the inputs at this time through the generic step */
-        if (j0 > i0) {   /* the state before them */
+        uint32_t j0 = i;   /* the first of them */
+        while (j0 > i0 && in[j0 - 1].t == in[i].t) j0--;
+        if (j0 > i0) {   /* the state before them: X summed again to there, in the same order */
+          double Xg = X0;
+          for (uint32_t k = i0; k < j0; k++) Xg += in[k].w * in[k].g[0];
           s->V_m = V_inf + Xg / in[j0 - 1].g[0];
           *tp = in[j0 - 1].t;
           *quiet = INFINITY;
