@@ -182,7 +182,8 @@ static uint32_t run_frame(const void *pv, const void *dv, void *sv, double *tp, 
 /* A window's inputs at once, when no crossing is possible: with u = V - V_inf and V_inf < V_th,
  * u(t) = u(t0) e^{-(t - t0)/tau_m} + (the responses of the inputs received by t) <= max(u(t0), 0)
  * + wpos (wpos bounds those responses: sb_neuron_type.frame_sum), so max(V, V_inf) + wpos < V_th
- * excludes a crossing in the window (with a margin far above the rounding of either order). The end state is the frame sum at the last input:
+ * excludes a crossing in the window (with a margin far above the rounding of either order). The
+ * end state is the frame sum at the last input:
  * X = (V - V_inf) e^{(t - t_f)/tau_m} + sum w g, V = V_inf + X / g_last, as run_frame computes it
  * input by input. A refractory neuron whose inputs all come before the end of its refractory
  * period discards them (NEST), as run_frame does; otherwise it takes the ordered path. */

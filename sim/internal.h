@@ -42,6 +42,7 @@ typedef struct {
   uint32_t cut_ix[SB_SUBWIN - 1];
   char pad_[64 - 8 - 8 - 8 - 4 - 4 - 8 - 4 * (SB_SUBWIN - 1)];
 } sb_arrtab;
+_Static_assert(sizeof(sb_arrtab) == 64, "sb_arrtab: one cache line per (slot, partition)");
 /* The input of entry j of queue e (weights qw: sb_evvec_w_) of table at: its arrival, with its
  * own weight when weighted. */
 static inline sb_input sb_ev_in_(const sb_arrtab *at, const uint32_t *e, const float *qw, uint32_t j) {

@@ -1154,8 +1154,8 @@ static inline __attribute__((always_inline)) int cal_insert_at(sb_net *net, int 
   if (x >= (double)(kcur + SB_CAL_R)) w = kcur + SB_CAL_R;
   else if (x > (double)kmin) w = (uint64_t)x;
   /* an entry still to be visited (window c >= kmin) at or before w stays: that visit finds the
-   * neuron not yet due and enters it again with its due time then (CUBA: most new bounds after an
-   * input lie later than the neuron's entry; 2% faster) */
+   * neuron not yet due and enters it again with its due time then (CUBA: 2.6 of 6.9 million new
+   * bounds after an input lay later than the neuron's entry; 1-2% faster) */
   uint32_t c = net->cal_at[g];
   int pending = c < SB_CAL_FAR && c >= (uint32_t)kmin;
   if (w - kcur >= SB_CAL_R) {
