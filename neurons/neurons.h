@@ -93,7 +93,9 @@ typedef struct sb_neuron_type {
    * engine passes a tighter one when that fails: the largest prefix sum in time order with each
    * negative w taken at its least remaining factor e^{-(last->t - first input time) rate_max});
    * every input time is >= *t. Returns 1 after leaving s at last->t (*t = last->t, *quiet as
-   * run_frame would), equal to run_frame on the time-ordered inputs up to rounding; returns 0 with s
+   * run_frame would; the engine does not look at the neuron again in this window, so 1 also
+   * promises no crossing without input up to the window's end, e.g. after a refractory period
+   * that ends in it), equal to run_frame on the time-ordered inputs up to rounding; returns 0 with s
    * untouched when it cannot exclude a crossing (or refractoriness, or anything order-dependent):
    * the engine then merges the inputs in time order for run_frame. Saves the merge and the
    * per-input threshold tests of the many inputs that only move a neuron below threshold. g_t > 0:
