@@ -58,14 +58,27 @@ static inline double sb_ev_t_(const sb_arrtab *at, uint32_t e) { return at->a[e 
  * every push missed the TLB), recycled through per-size free lists. Touched only by the
  * partition's own thread. */
 typedef struct {
-  char *cur, *end;
+  _Alignas(64) char *cur, *end;
   void *free_[40];
   void **chunks;
   size_t *chunk_len;
   int n_chunks, cap_chunks;
   int wide;   /* queue blocks hold cap entries and then cap float weights (SB_EV_W) */
-  char pad_[60];
+  /* Flat home blocks (docs/engine.md, "flat queues"): once the partition's deliveries are busy,
+   * each of its neurons [g0, g0 + nk) has one block of fcap entries (fstride with the weights) at
+   * a computed address, held by one of its slot queues at a time (sb_net.home_slot) */
+  uint32_t *flat;   /* NULL until enabled */
+  size_t flat_len, g0, nk;
+  uint32_t fcap, fstride;
+  uint8_t *home;    /* sb_net.home_slot */
+  int32_t fslot;    /* the slot whose lengths sb_net.fcnt mirrors during a delivery, -1 for none */
+  uint32_t busy;    /* consecutive busy deliveries (enables the blocks at SB_FLAT_AFTER) */
+  int flat_off;     /* not to be enabled */
+  uint32_t spills;  /* tests: home blocks outgrown (ev_grow) */
+  uint64_t elig;    /* events of the current delivery that the mirror's loop can take */
+  int loads;        /* mirrors loaded in the current delivery (at most one) */
 } sb_arena;
+_Static_assert(sizeof(sb_arena) % 64 == 0, "sb_arena: whole cache lines per partition");
 /* One neuron's events for one window slot: 4-byte indices into the arrival table of the slot and
  * of the neuron's partition (grown, never shrunk). Indices are pushed in increasing order, so a
  * queue is in time order whenever its table is. */
@@ -208,6 +221,8 @@ struct sb_net {
   double W;                     /* window, ms */
   int S;                        /* slots */
   sb_evvec *ev;                 /* (S, n) */
+  uint16_t *fcnt;               /* (n) a delivery's mirror of the flat home blocks' lengths (sb_arena.fslot) */
+  uint8_t *home_slot;           /* (n) the slot whose queue holds the neuron's home block; 0xFF: none */
   sb_arrtab *arr;               /* (S, threads) arrival tables */
   sb_arena *qarena;             /* (threads) queue storage */
   size_t *pois_first;           /* (n + 1) */
@@ -238,6 +253,7 @@ struct sb_net {
                                    the origin it is for (NAN: none), the previous origin, three factors */
   uint8_t *eager_ok;            /* (n) no recordings, Poisson or static stimuli: may take inputs at delivery */
   int eager_off;                /* tests: never take inputs at delivery */
+  int flat_off;                 /* tests: 1 never maps home blocks (sb_arena.flat), -1 maps them however few the events */
   int eager_any;                /* some population may take inputs at delivery (replay_queued) */
   double inv_W;                 /* 1 / W */
   /* Activation lists (sim/run.c "window scan"): a partition with few active neurons processes

@@ -41,6 +41,10 @@ static void free_run_state(sb_net *net) {
     sb_free(net->ev);
     net->ev = NULL;
   }
+  sb_free(net->fcnt);
+  net->fcnt = NULL;
+  sb_free(net->home_slot);
+  net->home_slot = NULL;
   if (net->qarena) {
     for (int k = 0; k < net->threads; k++) sb_arena_free_(&net->qarena[k]);
     sb_free(net->qarena);

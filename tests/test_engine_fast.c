@@ -339,9 +339,11 @@ static void test_exp_near_singular(void **state) {
  * with sd 0: every synapse stores the constant's value, exact in float) and a constant delay
  * (weighted events: queue entries with their weights, SB_EV_W); 3 as 2 with the inhibitory delay 2.0 ms (arrivals of a slot out of
  * time order: weighted and plain entries sorted together); 4 as 0 with that delay. */
+static int brunel_flat_off, brunel_step;   /* options of the next brunel() */
 static sb_net *brunel(int threads, int record, int drawn) {
   sb_net *net = sb_net_alloc(11, threads);
   assert_non_null(net);
+  net->flat_off = brunel_flat_off;
   int e, i;
   assert_int_equal(sb_net_add_population(net, "e", sb_neuron_iaf_psc_delta, 400, &e), SB_OK);
   assert_int_equal(sb_net_add_population(net, "i", sb_neuron_iaf_psc_delta, 100, &i), SB_OK);
@@ -363,11 +365,16 @@ static sb_net *brunel(int threads, int record, int drawn) {
     si.weight = (sb_dist){SB_DIST_NORMAL, -2.5, 0.0, 0, 0};
   }
   if (drawn == 3 || drawn == 4) si.delay.a = 2.0;
+  if (drawn == 5) se.weight = (sb_dist){SB_DIST_NORMAL, 0.5, 0.0, 0, 0};   /* weighted and constant rows */
   for (int t = 0; t < 2; t++) {
     int tgt = t ? i : e;
-    assert_int_equal(sb_net_connect(net, e, tgt, &ce, &se, NULL), SB_OK);
+    sb_syn_spec s6 = se;
+    if (drawn == 6 && t == 0) s6.delay = (sb_dist){SB_DIST_UNIFORM, 1.5, 3.0, 0, 0};   /* pushes beside constant rows */
+    assert_int_equal(sb_net_connect(net, e, tgt, &ce, &s6, NULL), SB_OK);
     assert_int_equal(sb_net_connect(net, i, tgt, &ci, &si, NULL), SB_OK);
     assert_int_equal(sb_net_add_poisson(net, tgt, NULL, 0, 4000.0, 0.0, INFINITY, 0.5, 1.5), SB_OK);
+    if (brunel_step)   /* more input from 150 ms on: longer queues than the home blocks were sized for */
+      assert_int_equal(sb_net_add_poisson(net, tgt, NULL, 0, 12000.0, 150.0, INFINITY, 0.5, 1.5), SB_OK);
   }
   if (record) {
     assert_int_equal(sb_net_record_state(net, e, "V_m", NULL, 0, 1000.0), SB_OK);
@@ -419,6 +426,43 @@ static void test_frame_equals_generic(void **state) {
     sb_net_free(gen);
     sb_net_free(fast2);
   }
+}
+
+/* Flat home blocks (sim/run.c, "flat queues"): they change where queue entries are stored, not
+ * what the queues hold, so spikes and V_m are bit-identical with and without them (1 and 2
+ * threads): constant weights (the mirror's loop), per-synapse delays (pushes between the mirror's
+ * rows), two delays (two slots delivered in one window), weighted rows beside constant ones (wide
+ * blocks), and input stepped up after the blocks were sized (queues outgrow them into the arena
+ * and take them back). */
+static void test_flat_queues(void **state) {
+  (void)state;
+  const int drawn[] = {0, 1, 4, 5, 6, 0, 4};
+  for (int c = 0; c < 7; c++) {
+    brunel_step = c >= 5;
+    brunel_flat_off = 1;
+    sb_net *ref = brunel(1, 0, drawn[c]);
+    brunel_flat_off = 0;   /* mapped where deliveries are busy (here: constant weights and delay) */
+    sb_net *flat = brunel(1, 0, drawn[c]);
+    brunel_flat_off = -1;   /* mapped whatever the number of events */
+    sb_net *flat2 = brunel(2, 0, drawn[c]);
+    brunel_flat_off = 0;
+    size_t total = 0;
+    compare(ref, flat, &total, 0.0);
+    compare(ref, flat2, &total, 0.0);
+    assert_true(total > 3000);
+    assert_null(ref->qarena[0].flat);
+    if (drawn[c] == 0) assert_non_null(flat->qarena[0].flat);
+    uint32_t spills = 0;
+    for (int k = 0; k < 2; k++) {
+      assert_non_null(flat2->qarena[k].flat);
+      spills += flat2->qarena[k].spills;
+    }
+    if (c == 5) assert_true(spills > 1000);   /* the blocks were outgrown */
+    sb_net_free(ref);
+    sb_net_free(flat);
+    sb_net_free(flat2);
+  }
+  brunel_step = 0;
 }
 
 /* iaf_psc_exp's window frame. A regularly firing source drives a silent target through an
@@ -681,6 +725,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_frame_psp_sum),
       cmocka_unit_test(test_frame_equals_generic),
+      cmocka_unit_test(test_flat_queues),
       cmocka_unit_test(test_frame_sum_decaying_inhibition),
       cmocka_unit_test(test_frame_refractory_end_suprathreshold),
       cmocka_unit_test(test_frame_threshold_tie),
