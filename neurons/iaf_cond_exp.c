@@ -21,9 +21,10 @@
  *   tau_syn_in   2      ms    inhibitory conductance time constant
  *   I_e          0      pA    constant input current
  * State: V_m (mV), g_ex, g_in (nS), I_dc (pA), t_ref_end (ms).
- * Threshold crossings are detected at the ODE's step ends (steps are at most 0.05 ms), then
- * located to 1e-12 ms inside that step. References: NEST models/iaf_cond_exp.{h,cpp};
- * Kuhn, Aertsen, Rotter 2004. */
+ * Threshold crossings are detected at the ODE's step ends (steps are at most 0.05 ms) and, in a
+ * step that ends below threshold, by bisection wherever sb_cond_v_max cannot rule out a rise
+ * above threshold and back (graze), then located to 1e-12 ms by Brent's method. References: NEST
+ * models/iaf_cond_exp.{h,cpp}; Kuhn, Aertsen, Rotter 2004. */
 #include "neurons/neurons.h"
 
 #include <gsl/gsl_errno.h>
@@ -97,6 +98,8 @@ static void init(const void *pv, const void *dv, void *sv) {
 /* Integrate V over [0, h] from the free state s (segment-relative time). If `cross` is set,
  * stop at the first step end where V >= V_th and return its bracket [*ta, *tb] (SB_OK) with
  * V at ta in *Va; otherwise SB_NOSPIKE after integrating to h (V in s). */
+static int graze(const par *p, const st *sa, double h, double Vb, work *w, int *budget, double *x);
+
 static int integrate(const par *p, st *s, double h, work *w, int cross, double *ta, double *tb, double *Va) {
   w->ctx.p = p;
   w->ctx.g_ex0 = s->g_ex;
@@ -106,6 +109,15 @@ static int integrate(const par *p, st *s, double h, work *w, int cross, double *
   gsl_odeiv2_evolve_reset(w->ev);
   gsl_odeiv2_step_reset(w->step);
   double t = 0, y[1] = {s->V_m}, dt = h < H_MAX ? h : H_MAX;
+  const double thr = p->V_th - 1e-12 * (1.0 + fabs(p->V_th));
+  /* a rise above threshold and back inside a step: ruled out for the whole segment when V_m
+   * cannot reach the threshold in it, else step by step with the segment's conductance box */
+  sb_cond_box box = {0, 0, 0};
+  if (cross) {
+    box = sb_cond_veff_box(p->g_L, p->E_L, p->C_m, w->ctx.I, s->g_ex * exp(-h / p->tau_syn_ex), s->g_ex, p->E_ex,
+                           s->g_in * exp(-h / p->tau_syn_in), s->g_in, p->E_in);
+    cross = 1 + !(sb_cond_v_max(&box, s->V_m, INFINITY, h) < thr);
+  }
   while (t < h) {
     double t_prev = t, y_prev = y[0];
     double lim = t + H_MAX < h ? t + H_MAX : h;
@@ -119,6 +131,25 @@ static int integrate(const par *p, st *s, double h, work *w, int cross, double *
       *Va = y_prev;
       return SB_OK;
     }
+    if (cross == 2 && !(sb_cond_v_max(&box, y_prev, y[0], t - t_prev) < thr)) {   /* above threshold and back? */
+      st sa = *s;
+      sa.V_m = y_prev;
+      sa.g_ex *= exp(-t_prev / p->tau_syn_ex);
+      sa.g_in *= exp(-t_prev / p->tau_syn_in);
+      ode_ctx keep = w->ctx;   /* graze runs its own integrations */
+      double x;
+      int budget = 400, gr = graze(p, &sa, t - t_prev, y[0], w, &budget, &x);
+      if (gr == SB_OK) {
+        *ta = t_prev;
+        *tb = t_prev + x;
+        *Va = y_prev;
+        return SB_OK;
+      }
+      if (gr != SB_NOSPIKE) return gr;
+      w->ctx = keep;
+      gsl_odeiv2_evolve_reset(w->ev);
+      gsl_odeiv2_step_reset(w->step);
+    }
   }
   s->V_m = y[0];
   return SB_NOSPIKE;
@@ -127,6 +158,29 @@ static int integrate(const par *p, st *s, double h, work *w, int cross, double *
 static void decay_g(const par *p, st *s, double h) {
   s->g_ex *= exp(-h / p->tau_syn_ex);
   s->g_in *= exp(-h / p->tau_syn_in);
+}
+
+/* A rise above threshold and back inside [0, h] from free state sa (V(h) = Vb below threshold):
+ * SB_OK with *x the first bisection point found at or above V_th (V(0) < V_th <= V(x) brackets a
+ * crossing); SB_NOSPIKE when sb_cond_v_max rules every part out, or the parts are shorter than
+ * 1e-13 ms, or `budget` bisections are spent (the residual risk); an error from the ODE. */
+static int graze(const par *p, const st *sa, double h, double Vb, work *w, int *budget, double *x) {
+  sb_cond_box box = sb_cond_veff_box(p->g_L, p->E_L, p->C_m, p->I_e + sa->I_dc, sa->g_ex * exp(-h / p->tau_syn_ex), sa->g_ex,
+                                     p->E_ex, sa->g_in * exp(-h / p->tau_syn_in), sa->g_in, p->E_in);
+  if (sb_cond_v_max(&box, sa->V_m, Vb, h) < p->V_th - 1e-12 * (1.0 + fabs(p->V_th)) || h < 1e-13 || --*budget < 0)
+    return SB_NOSPIKE;
+  st sm = *sa;
+  double a, b, Va;
+  int rc = integrate(p, &sm, 0.5 * h, w, 0, &a, &b, &Va);
+  if (rc != SB_NOSPIKE) return rc;
+  decay_g(p, &sm, 0.5 * h);
+  if (sm.V_m >= p->V_th) {
+    *x = 0.5 * h;
+    return SB_OK;
+  }
+  if ((rc = graze(p, sa, 0.5 * h, sm.V_m, w, budget, x)) != SB_NOSPIKE) return rc;
+  if ((rc = graze(p, &sm, 0.5 * h, Vb, w, budget, x)) == SB_OK) *x += 0.5 * h;
+  return rc;
 }
 
 static int advance(const void *pv, const void *dv, void *sv, double t0, double t1, void *wv) {

@@ -38,9 +38,10 @@
  * conductances' total remaining effect is below 1e-13 mV the free LIF closed form is used.
  * Threshold: a rigorous upper bound of V on [0, h] (comparison with a current-based membrane
  * whose excitatory drive uses the lowest reachable V) rules intervals out and gives safe_until;
- * where it cannot (V within reach of the threshold), V is checked at steps of 0.01 ms and a
- * crossing polished by GSL's Brent solver to 1e-14 ms (the same residual risk as iaf_cond_exp:
- * a rise above and back below threshold inside one 0.01 ms step would be missed).
+ * where it cannot (V within reach of the threshold), V is checked at steps of 0.01 ms, a step
+ * that ends below threshold is bisected wherever sb_cond_v_max cannot rule out a rise above the
+ * threshold and back inside it (graze, as iaf_cond_exp), and a crossing is polished by GSL's
+ * Brent solver to 1e-14 ms.
  * References: NEST models/iaf_cond_exp.{h,cpp}; Diehl & Cook 2015, Front. Comput. Neurosci.
  * 9:99, and their Brian code (github.com/peter-u-diehl/stdp-mnist, theta, theta_plus_e,
  * tc_theta). */
@@ -287,6 +288,30 @@ static int polish(const par *p, const der *d, const st *s, double h, double *x, 
   SB_ERROR(SB_ENOCONV, "iaf_cond_exp_theta: threshold root did not converge in [0, %g] ms", h);
 }
 
+/* A rise above threshold and back inside [0, h] from free state sa (V(h) = Vb below threshold):
+ * SB_OK with *x the first bisection point found at or above threshold, SB_NOSPIKE when
+ * sb_cond_v_max (against the lower of the threshold's values at both ends: theta decays
+ * monotonically) rules every part out, the parts are shorter than 1e-13 ms or `budget`
+ * bisections are spent (the residual risk). As iaf_cond_exp's graze. */
+static int graze(const par *p, const der *d, const st *sa, double h, double Vb, int *budget, double *x) {
+  sb_cond_box box = sb_cond_veff_box(p->g_L, p->E_L, p->C_m, p->I_e + sa->I_dc, sa->g_ex * exp(-h / p->tau_syn_ex), sa->g_ex,
+                                     p->E_ex, sa->g_in * exp(-h / p->tau_syn_in), sa->g_in, p->E_in);
+  double top = sb_cond_v_max(&box, sa->V_m, Vb, h);
+  double thr0 = thr_at(p, sa, 0.0), thr1 = thr_at(p, sa, h), lo = thr0 < thr1 ? thr0 : thr1;
+  if (top < lo - 1e-12 * (1.0 + fabs(lo)) || h < 1e-13 || --*budget < 0) return SB_NOSPIKE;
+  st sm = *sa;
+  evolve(p, d, &sm, 0.5 * h);
+  if (sm.V_m >= thr_at(p, sa, 0.5 * h)) {
+    *x = 0.5 * h;
+    return SB_OK;
+  }
+  sm.theta *= exp_neg(0.5 * h / p->tau_theta);
+  int rc = graze(p, d, sa, 0.5 * h, sm.V_m, budget, x);
+  if (rc != SB_NOSPIKE) return rc;
+  if ((rc = graze(p, d, &sm, 0.5 * h, Vb, budget, x)) == SB_OK) *x += 0.5 * h;
+  return rc;
+}
+
 static int next_crossing(const void *pv, const void *dv, const void *sv, double t, double t_limit,
                          double *t_spike, void *w) {
   const par *p = pv;
@@ -316,9 +341,11 @@ static int next_crossing(const void *pv, const void *dv, const void *sv, double 
     }
     h = DT_CHECK < rem ? DT_CHECK : rem;
     evolve(p, d, &sn, h);
-    if (sn.V_m >= thr_at(p, &s, h)) {
+    double hb = h;   /* the bracket [0, hb] of a crossing */
+    int budget = 400, found = sn.V_m >= thr_at(p, &s, h) ? SB_OK : graze(p, d, &s, h, sn.V_m, &budget, &hb);
+    if (found == SB_OK) {
       double x = 0;
-      int rc = polish(p, d, &s, h, &x, w);
+      int rc = polish(p, d, &s, hb, &x, w);
       if (rc) return rc;
       *t_spike = t + x;
       return SB_OK;

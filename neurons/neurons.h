@@ -157,6 +157,24 @@ int sb_neuron_cond_check(const char *model, double g_total);
  * may carry: SB_COND_G_MAX for iaf_cond_exp and iaf_cond_exp_theta, INFINITY for the others. */
 double sb_neuron_weight_max(const sb_neuron_type *type);
 
+/* Bounds for the conductance-based membrane without input (iaf_cond_exp, iaf_cond_exp_theta)
+ *   C_m dV/dt = -g_L (V - E_L) - g_ex(s) (V - E_ex) - g_in(s) (V - E_in) + I
+ * over an interval where g_ex(s) stays in [ge_lo, ge_hi] and g_in(s) in [gi_lo, gi_hi] (nS;
+ * C_m pF, I pA, mV). Written dV/dt = G(s) (V_eff(s) - V)/C_m, V_eff is a weighted mean of E_L,
+ * E_ex, E_in (plus I/G), linear-fractional in (g_ex, g_in): its extremes over the box lie at the
+ * corners (sb_cond_box: lo, hi mV; rate = (g_L + ge_hi + gi_hi)/C_m, 1/ms, bounds G/C_m; hi =
+ * INFINITY when g_L + g <= 0). Used to rule out a rise above threshold and back inside an
+ * integration step; V_eff: Kuhn, Aertsen, Rotter 2004 (the comparison argument of
+ * iaf_cond_exp_theta's upper_bound). */
+typedef struct { double lo, hi, rate; } sb_cond_box;
+sb_cond_box sb_cond_veff_box(double g_L, double E_L, double C_m, double I, double ge_lo, double ge_hi, double E_ex,
+                             double gi_lo, double gi_hi, double E_in);
+/* Upper bound (mV) of V on [0, h] (ms) from V(0) = Va to V(h) = Vb (Vb may be INFINITY) with the
+ * conductances in box b: V stays within [min(Va, b.lo), max(Va, b.hi)], so its slope within
+ * [-Ld, Lu] (Lu = rate (hi - Vmin), Ld = rate (Vmax - lo)), and V(s) <= min(Va + Lu s,
+ * Vb + Ld (h - s)); the least of these. */
+double sb_cond_v_max(const sb_cond_box *b, double Va, double Vb, double h);
+
 /* ---- closed forms shared by the LIF models (sb_lif_) ---- */
 
 /* expm1(x)/x, 1 at x = 0: the stable factor of the exponential-current propagator. */

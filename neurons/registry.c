@@ -82,6 +82,35 @@ double sb_lif_time_to_threshold(double V0, double V_inf, double V_th, double tau
   return tau_m * log1p((V_th - V0) / (V_inf - V_th));
 }
 
+sb_cond_box sb_cond_veff_box(double g_L, double E_L, double C_m, double I, double ge_lo, double ge_hi, double E_ex,
+                             double gi_lo, double gi_hi, double E_in) {
+  double ge[2] = {ge_lo, ge_hi}, gi[2] = {gi_lo, gi_hi};
+  sb_cond_box b = {INFINITY, -INFINITY, (g_L + ge_hi + gi_hi) / C_m};
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 2; j++) {
+      double G = g_L + ge[i] + gi[j];
+      if (!(G > 0)) return (sb_cond_box){-INFINITY, INFINITY, INFINITY};
+      double v = (g_L * E_L + ge[i] * E_ex + gi[j] * E_in + I) / G;
+      b.lo = v < b.lo ? v : b.lo;
+      b.hi = v > b.hi ? v : b.hi;
+    }
+  return b;
+}
+
+double sb_cond_v_max(const sb_cond_box *b, double Va, double Vb, double h) {
+  double vmax = Va > b->hi ? Va : b->hi, vmin = Va < b->lo ? Va : b->lo;
+  if (!(vmax < INFINITY) || !(Vb < INFINITY)) return vmax;
+  double Lu = b->rate * (b->hi - vmin), Ld = b->rate * (vmax - b->lo);   /* both >= 0 */
+  if (Lu + Ld > 0) {
+    double s = (Vb - Va + Ld * h) / (Lu + Ld);
+    s = s < 0 ? 0 : s > h ? h : s;
+    double tent = Va + Lu * s, back = Vb + Ld * (h - s);
+    tent = tent > back ? tent : back;   /* rounding: the larger of the two lines at s */
+    if (tent < vmax) vmax = tent;
+  }
+  return vmax;
+}
+
 double sb_neuron_weight_max(const sb_neuron_type *type) {
   return strncmp(type->name, "iaf_cond_exp", 12) ? INFINITY : SB_COND_G_MAX;
 }

@@ -326,10 +326,15 @@ int sb_net_set_state(sb_net *net, int pop, const char *var, const double *values
   size_t off;
   if ((rc = check_pop(net, pop)) || (rc = find_var(&net->pops[pop], var, &off))) return rc;
   sb_pop *p = &net->pops[pop];
+  /* a conductance (nS: iaf_cond_exp's g_ex, g_in) is >= 0, and within what the integration steps
+   * through (sb_neuron_cond_check, which would otherwise refuse it only when the run starts) */
+  int cond = !strcmp(p->type->recordables[sb_neuron_recordable(p->type, var)].unit, "nS");
   for (size_t i = 0; i < p->n; i++) {
     if (!isfinite(values[i])) SB_ERROR(SB_EINVAL, "%s: neuron %zu: must be finite (got %g)", var, i, values[i]);
-    memcpy(p->state + i * p->type->state_size + off, &values[i], sizeof(double));
+    if (cond && !(values[i] >= 0 && values[i] <= SB_COND_G_MAX))
+      SB_ERROR(SB_EINVAL, "%s: neuron %zu: a conductance must be in [0, %g] nS (got %g)", var, i, SB_COND_G_MAX, values[i]);
   }
+  for (size_t i = 0; i < p->n; i++) memcpy(p->state + i * p->type->state_size + off, &values[i], sizeof(double));
   wake_pop(net, p);
   return SB_OK;
 }

@@ -478,6 +478,39 @@ static void test_cond_exp_vs_brian2(void **state) {
   sb_free(ref); sb_free(ex); sb_free(in);
 }
 
+/* ---- iaf_cond_exp: crossings shorter than an ODE step ----
+ * At rest, 2000 nS of inhibition and w nS of excitation arrive at 10 ms; V_m peaks 0.01 mV and
+ * 0.001 mV above V_th (above it for 8.8 and 2.8 us, inside one 0.05 ms step) and 0.001 mV below
+ * it. Fresh-user trial 10 found the first two spikes lost, and found when V_m was recorded (the
+ * samples cut the steps). Reference: scipy's DOP853 with steps of at most 1e-5 ms
+ * (tests/ref/make_cond_graze_ref.py): the crossing times within 1e-9 ms, no spike for the third;
+ * the same with V_m recorded every 0.1 ms, and for iaf_cond_exp_theta with theta_plus = 0. */
+static void test_cond_exp_grazing(void **state) {
+  (void)state;
+  const double w[3] = {1833.762642, 1832.857496, 1832.656}, ref[2] = {10.109958889242, 10.112922335719}, t9 = 9.0;
+  for (int m = 0; m < 2; m++)
+    for (int rec = 0; rec < 2; rec++) {
+      sb_net *net = sb_net_alloc(1, 1);
+      int a;
+      assert_int_equal(sb_net_add_population(net, "a", m ? sb_neuron_iaf_cond_exp_theta : sb_neuron_iaf_cond_exp, 3, &a), SB_OK);
+      if (m) assert_int_equal(sb_net_set_param(net, a, "theta_plus", 0.0), SB_OK);   /* theta starts at 0 */
+      for (uint32_t i = 0; i < 3; i++) assert_int_equal(sb_net_add_spike_train(net, a, &i, 1, &t9, 1, w[i], 1.0), SB_OK);
+      assert_int_equal(sb_net_add_spike_train(net, a, NULL, 0, &t9, 1, -2000.0, 1.0), SB_OK);
+      if (rec) assert_int_equal(sb_net_record_state(net, a, "V_m", NULL, 0, 0.1), SB_OK);
+      assert_int_equal(sb_net_run(net, 20.0), SB_OK);
+      const double *t;
+      const uint32_t *id;
+      size_t n;
+      sb_net_spikes(net, a, &t, &id, &n);
+      assert_int_equal(n, 2);
+      for (size_t k = 0; k < n; k++) {
+        assert_int_equal(id[k], k);
+        check_abs(t[k], ref[k], 1e-9, "model %d, recording %d: spike of neuron %zu", m, rec, k);
+      }
+      sb_net_free(net);
+    }
+}
+
 int main(void) {
   gsl_set_error_handler_off();
   sb_h5_quiet();
@@ -495,6 +528,7 @@ int main(void) {
       cmocka_unit_test(test_psc_delta_psp_sum_and_refractory_discard),
       cmocka_unit_test(test_if_subtract),
       cmocka_unit_test(test_cond_exp_vs_brian2),
+      cmocka_unit_test(test_cond_exp_grazing),
   };
   return cmocka_run_group_tests_name("neurons", tests, NULL, NULL);
 }

@@ -269,6 +269,27 @@ static void test_step_current(void **state) {
   }
 }
 
+/* Initial conductances (nS) of iaf_cond_exp: a negative one was accepted and one beyond 1e7 nS was
+ * refused only when the run started (exit 1; fresh-user trial 10). Both are exit 2 naming the
+ * field now, with no output left; a valid one runs. */
+static void test_bad_init_conductance(void **state) {
+  (void)state;
+  const char *m = write_model("cond_init.json", "{\"populations\": {\"n\": {\"model\": \"iaf_cond_exp\", \"n\": 2}}}");
+  char o[600];
+  snprintf(o, sizeof o, "%s/cond_init.h5", sb_test_tmpdir());
+  static const struct { const char *set, *msg; } bad[] = {
+      {"populations.n.init.g_in=-100", "cond_init.json: populations.n.init.g_in: neuron 0: a conductance must be in [0, 1e+07] nS (got -100)"},
+      {"populations.n.init.g_ex=1e8", "cond_init.json: populations.n.init.g_ex: neuron 0: a conductance must be in [0, 1e+07] nS (got 1e+08)"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    unlink(o);
+    assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet --t-stop 10 --set '%s'", m, o, bad[i].set), 2);
+    check_contains(out, bad[i].msg);
+    assert_int_equal(access(o, F_OK), -1);
+  }
+  assert_int_equal(sb_test_run(out, sizeof out, "run %s -o %s --quiet --t-stop 10 --set populations.n.init.g_ex=5", m, o), 0);
+}
+
 /* Model files in other forms. A model read from a pipe or FIFO (`run <(...)`, `run /dev/stdin`): `run` reads its
  * model twice (fingerprint, load) and the second read found nothing ("'[' or '{' expected near
  * end of file") or blocked for ever on a FIFO. Both now run as from the file: the same summary. */
@@ -456,6 +477,7 @@ int main(void) {
       cmocka_unit_test(test_cli_thread_invariance),
       cmocka_unit_test(test_dc_weight_delay),
       cmocka_unit_test(test_step_current),
+      cmocka_unit_test(test_bad_init_conductance),
       cmocka_unit_test(test_model_from_pipe),
       cmocka_unit_test(test_output_dir_missing),
       cmocka_unit_test(test_many_populations_chunks),
