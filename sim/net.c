@@ -332,7 +332,7 @@ int sb_net_set_state(sb_net *net, int pop, const char *var, const double *values
   for (size_t i = 0; i < p->n; i++) {
     if (!isfinite(values[i])) SB_ERROR(SB_EINVAL, "%s: neuron %zu: must be finite (got %g)", var, i, values[i]);
     if (cond && !(values[i] >= 0 && values[i] <= SB_COND_G_MAX))
-      SB_ERROR(SB_EINVAL, "%s: neuron %zu: a conductance must be in [0, %g] nS (got %g)", var, i, SB_COND_G_MAX, values[i]);
+      SB_ERROR(SB_EINVAL, "%s: neuron %zu: a conductance must be in [0, %g] nS (got %.17g)", var, i, SB_COND_G_MAX, values[i]);
   }
   for (size_t i = 0; i < p->n; i++) memcpy(p->state + i * p->type->state_size + off, &values[i], sizeof(double));
   wake_pop(net, p);

@@ -279,7 +279,8 @@ static void test_bad_init_conductance(void **state) {
   snprintf(o, sizeof o, "%s/cond_init.h5", sb_test_tmpdir());
   static const struct { const char *set, *msg; } bad[] = {
       {"populations.n.init.g_in=-100", "cond_init.json: populations.n.init.g_in: neuron 0: a conductance must be in [0, 1e+07] nS (got -100)"},
-      {"populations.n.init.g_ex=1e8", "cond_init.json: populations.n.init.g_ex: neuron 0: a conductance must be in [0, 1e+07] nS (got 1e+08)"},
+      {"populations.n.init.g_ex=1e8", "cond_init.json: populations.n.init.g_ex: neuron 0: a conductance must be in [0, 1e+07] nS (got 100000000)"},
+      {"populations.n.init.g_ex=1.0000001e7", "cond_init.json: populations.n.init.g_ex: neuron 0: a conductance must be in [0, 1e+07] nS (got 10000001)"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     unlink(o);
