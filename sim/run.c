@@ -754,8 +754,8 @@ static inline uint16_t *flat_mirror(sb_net *net, int k, size_t sl) {
  * deliveries in a row brought at least 4 such events per neuron, with room for twice the last one's
  * mean plus 16, as 16 m + 8 entries (a block is not a multiple of 128 bytes, so that the blocks'
  * ends spread over the cache sets: 256 entries were 1.7x slower to fill in a microbenchmark).
- * Refused for good (the arena alone, as before) beyond 4088 entries, 254 slots or when the
- * mapping fails. The home blocks start orphaned: each queue takes its block when it is next
+ * Refused for good (the arena alone, as before) beyond 4088 entries, 254 slots, an eighth of
+ * sb_mem_limit for all partitions' blocks, or when the mapping fails. The home blocks start orphaned: each queue takes its block when it is next
  * emptied (queue_done). */
 static void flat_enable(sb_net *net, int k, uint64_t nev) {
   sb_arena *a = &net->qarena[k];
@@ -774,6 +774,12 @@ static void flat_enable(sb_net *net, int k, uint64_t nev) {
   a->fcap = (uint32_t)cap;
   a->fstride = a->wide ? 2 * a->fcap : a->fcap;
   a->flat_len = nk * a->fstride * sizeof(uint32_t);
+  /* an optimisation only: not where the blocks of all partitions would take an eighth of the
+   * memory this process may use (a large busy network stays with the arena) */
+  if ((double)a->flat_len * (double)net->threads > (double)sb_mem_limit(NULL) / 8) {
+    a->flat_off = 1;
+    return;
+  }
   void *m = mmap(NULL, a->flat_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) {
     a->flat_off = 1;
