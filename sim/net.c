@@ -307,7 +307,8 @@ int sb_net_set_param_array(sb_net *net, int pop, const char *key, const double *
   return SB_OK;
 }
 
-static int find_var(const sb_pop *p, const char *var, size_t *off) {
+/* The recordable `var` of p's model (*off: its offset in the state). */
+static int find_var(const sb_pop *p, const char *var, size_t *off, const sb_recordable **rec) {
   int r = sb_neuron_recordable(p->type, var);
   if (r < 0) {
     char names[256] = "";
@@ -318,17 +319,19 @@ static int find_var(const sb_pop *p, const char *var, size_t *off) {
     SB_ERROR(SB_EINVAL, "%s: not a state variable of %s (expected one of %s)", var, p->type->name, names);
   }
   *off = p->type->recordables[r].offset;
+  if (rec) *rec = &p->type->recordables[r];
   return SB_OK;
 }
 
 int sb_net_set_state(sb_net *net, int pop, const char *var, const double *values) {
   int rc;
-  size_t off;
-  if ((rc = check_pop(net, pop)) || (rc = find_var(&net->pops[pop], var, &off))) return rc;
+  size_t off = 0;
+  const sb_recordable *rec = NULL;
+  if ((rc = check_pop(net, pop)) || (rc = find_var(&net->pops[pop], var, &off, &rec))) return rc;
   sb_pop *p = &net->pops[pop];
   /* a conductance (nS: iaf_cond_exp's g_ex, g_in) is >= 0, and within what the integration steps
    * through (sb_neuron_cond_check, which would otherwise refuse it only when the run starts) */
-  int cond = !strcmp(p->type->recordables[sb_neuron_recordable(p->type, var)].unit, "nS");
+  int cond = !strcmp(rec->unit, "nS");
   for (size_t i = 0; i < p->n; i++) {
     if (!isfinite(values[i])) SB_ERROR(SB_EINVAL, "%s: neuron %zu: must be finite (got %g)", var, i, values[i]);
     if (cond && !(values[i] >= 0 && values[i] <= SB_COND_G_MAX))
@@ -341,8 +344,8 @@ int sb_net_set_state(sb_net *net, int pop, const char *var, const double *values
 
 int sb_net_get_state(const sb_net *net, int pop, const char *var, double *values) {
   int rc;
-  size_t off;
-  if ((rc = check_pop(net, pop)) || (rc = find_var(&net->pops[pop], var, &off))) return rc;
+  size_t off = 0;
+  if ((rc = check_pop(net, pop)) || (rc = find_var(&net->pops[pop], var, &off, NULL))) return rc;
   const sb_pop *p = &net->pops[pop];
   for (size_t i = 0; i < p->n; i++) memcpy(&values[i], p->state + i * p->type->state_size + off, sizeof(double));
   return SB_OK;

@@ -68,6 +68,9 @@ void sb_arena_free_(sb_arena *a) {
   memset(a, 0, sizeof *a);
 }
 
+/* The size class of an arena block of cap entries (a power of two; twice the bytes when wide). */
+static inline int arena_cls(const sb_arena *a, uint32_t cap) { return 2 + a->wide + __builtin_ctz(cap); }
+
 /* Whether p lies in partition a's flat home blocks. */
 static inline int in_flat(const sb_arena *a, const uint32_t *p) {
   return a->flat && p >= a->flat && p < a->flat + a->nk * a->fstride;
@@ -81,7 +84,7 @@ static int ev_grow(sb_arena *a, sb_evvec *v) {
   if (v->cap > UINT32_MAX / 8) return SB_ENOMEM;
   uint32_t cap = v->cap ? 1u << (32 - __builtin_clz(2 * v->cap - 1)) : 8;
   int home = in_flat(a, v->e);
-  int cls = 2 + a->wide + __builtin_ctz(cap);
+  int cls = arena_cls(a, cap);
   uint32_t *e = arena_alloc(a, cls);
   if (!e) return SB_ENOMEM;
   if (v->n) memcpy(e, v->e, v->n * sizeof *e);
@@ -699,7 +702,7 @@ static inline void queue_done(sb_net *net, int k, size_t slot, size_t gid) {
   sb_evvec *v = &net->ev[slot * net->n + gid];
   uint8_t *hs = &net->home_slot[gid];
   if (*hs == 0xFF) {
-    if (v->cap) arena_release(a, v->e, 2 + a->wide + __builtin_ctz(v->cap));
+    if (v->cap) arena_release(a, v->e, arena_cls(a, v->cap));
     v->e = flat_block(a, gid);
     v->cap = a->fcap;
     *hs = (uint8_t)slot;
@@ -712,7 +715,7 @@ static inline void queue_done(sb_net *net, int k, size_t slot, size_t gid) {
     if (nx->n > cap) return;
     memcpy(e, nx->e, nx->n * sizeof *e);
     if (a->wide) memcpy(e + cap, sb_evvec_w_(nx), nx->n * sizeof(float));
-    arena_release(a, nx->e, 2 + a->wide + __builtin_ctz(nx->cap));
+    arena_release(a, nx->e, arena_cls(a, nx->cap));
     v->e = NULL, v->cap = 0;
   } else
     v->e = nx->e, v->cap = nx->cap;
