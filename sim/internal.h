@@ -74,7 +74,10 @@ typedef struct {
   int32_t fslot;    /* the slot whose lengths sb_net.fcnt mirrors during a delivery, -1 for none */
   uint32_t busy;    /* consecutive busy deliveries (enables the blocks at SB_FLAT_AFTER) */
   int flat_off;     /* not to be enabled */
-  uint32_t spills;  /* tests: home blocks outgrown (ev_grow) */
+  uint32_t spills;  /* home blocks outgrown (ev_grow) */
+  uint32_t spill_mark, strikes;   /* spills and deliveries counted since the last check */
+  uint32_t fcap_min;  /* the next mapping's least block size (after an unmapping) */
+  uint32_t remaps;    /* tests: unmappings of outgrown home blocks */
   uint64_t elig;    /* events of the current delivery that the mirror's loop can take */
   int loads;        /* mirrors loaded in the current delivery (at most one) */
 } sb_arena;

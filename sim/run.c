@@ -752,27 +752,70 @@ static inline uint16_t *flat_mirror(sb_net *net, int k, size_t sl) {
   return net->fcnt;
 }
 
+/* Partition k's home blocks, outgrown (activity rose after they were sized: Brunel's fast
+ * oscillation, Fig. 8 B, had 59% of its queues spill in every window), go back to the arena: each
+ * queue holding one moves its events into an arena block, and the blocks are unmapped. The next
+ * mapping (flat_enable, after SB_FLAT_AFTER busy deliveries again) takes at least twice the size;
+ * beyond 4088 entries the partition stays with the arena. Called between deliveries (no mirror
+ * loaded). SB_ENOMEM leaves the blocks mapped and every queue valid (those already moved are
+ * ordinary arena queues). */
+static int flat_unmap(sb_net *net, int k) {
+  sb_arena *a = &net->qarena[k];
+  for (size_t g = a->g0; g < a->g0 + a->nk; g++) {
+    uint8_t hs = net->home_slot[g];
+    if (hs == 0xFF) continue;
+    sb_evvec *v = &net->ev[(size_t)hs * net->n + g];
+    if (v->n) {
+      uint32_t cap = 8;
+      while (cap < v->n) cap *= 2;
+      uint32_t *e = arena_alloc(a, arena_cls(a, cap));
+      if (!e) return SB_ENOMEM;
+      memcpy(e, v->e, v->n * sizeof *e);
+      if (a->wide) memcpy(e + cap, sb_evvec_w_(v), v->n * sizeof(float));
+      v->e = e, v->cap = cap;
+    } else
+      v->e = NULL, v->cap = 0;
+    net->home_slot[g] = 0xFF;
+  }
+  munmap(a->flat, a->flat_len);
+  a->flat = NULL;
+  a->fcap_min = 2 * a->fcap + 8;   /* 16 m + 8 again */
+  a->busy = a->strikes = 0;
+  a->remaps++;
+  return SB_OK;
+}
+
 /* After a delivery by partition k of nev events that the mirror's loop can take (queued, with
  * the row's weight: not weighted, not taken at delivery): maps its home blocks once SB_FLAT_AFTER
  * deliveries in a row brought at least 4 such events per neuron, with room for twice the last one's
- * mean plus 16, as 16 m + 8 entries (a block is not a multiple of 128 bytes, so that the blocks'
- * ends spread over the cache sets: 256 entries were 1.7x slower to fill in a microbenchmark).
- * Refused for good (the arena alone, as before) beyond 4088 entries, 254 slots, an eighth of
- * sb_mem_limit for all partitions' blocks, or when the mapping fails. The home blocks start orphaned: each queue takes its block when it is next
- * emptied (queue_done). */
-static void flat_enable(sb_net *net, int k, uint64_t nev) {
+ * mean plus 16 (at least twice the previous size after flat_unmap), as 16 m + 8 entries (a block
+ * is not a multiple of 128 bytes, so that the blocks' ends spread over the cache sets: 256 entries
+ * were 1.7x slower to fill in a microbenchmark). Refused for good (the arena alone, as before)
+ * beyond 4088 entries, 254 slots, an eighth of sb_mem_limit for all partitions' blocks, or when the
+ * mapping fails. The home blocks start orphaned: each queue takes its block when it is next emptied
+ * (queue_done). While mapped: unmapped (flat_unmap) when the last SB_FLAT_AFTER deliveries spilled
+ * more often than there are blocks. SB_ENOMEM only from flat_unmap. */
+static int flat_enable(sb_net *net, int k, uint64_t nev) {
   sb_arena *a = &net->qarena[k];
   size_t nk = net->bound[k + 1] - net->bound[k];
-  if (a->flat || a->flat_off || net->flat_off > 0 || !nk) return;
+  if (a->flat) {   /* outgrown: more spills than blocks in SB_FLAT_AFTER deliveries (an oscillation's peaks count) */
+    if (++a->strikes < SB_FLAT_AFTER) return SB_OK;
+    uint32_t sp = a->spills - a->spill_mark;
+    a->spill_mark = a->spills;
+    a->strikes = 0;
+    return sp > nk ? flat_unmap(net, k) : SB_OK;
+  }
+  if (a->flat_off || net->flat_off > 0 || !nk) return SB_OK;
   if (nev < 4 * (uint64_t)nk && !(net->flat_off < 0 && nev)) {
     a->busy = 0;
-    return;
+    return SB_OK;
   }
-  if (++a->busy < SB_FLAT_AFTER) return;
+  if (++a->busy < SB_FLAT_AFTER) return SB_OK;
   uint64_t cap = (2 * nev / nk + 16 + 15) / 16 * 16 + 8;
+  if (cap < a->fcap_min) cap = a->fcap_min;
   if (cap > 4088 || net->S > 254) {
     a->flat_off = 1;
-    return;
+    return SB_OK;
   }
   a->fcap = (uint32_t)cap;
   a->fstride = a->wide ? 2 * a->fcap : a->fcap;
@@ -781,19 +824,22 @@ static void flat_enable(sb_net *net, int k, uint64_t nev) {
    * memory this process may use (a large busy network stays with the arena) */
   if ((double)a->flat_len * (double)net->threads > (double)sb_mem_limit(NULL) / 8) {
     a->flat_off = 1;
-    return;
+    return SB_OK;
   }
   void *m = mmap(NULL, a->flat_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) {
     a->flat_off = 1;
-    return;
+    return SB_OK;
   }
   madvise(m, a->flat_len, MADV_HUGEPAGE);   /* written at random, as the arena */
   a->flat = m;
   a->g0 = net->bound[k];
   a->nk = nk;
   a->home = net->home_slot;
+  a->spill_mark = a->spills;
+  a->strikes = 0;
   memset(net->home_slot + a->g0, 0xFF, nk);
+  return SB_OK;
 }
 
 static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0, double t1, int full) {
@@ -1822,9 +1868,10 @@ static int deliver_partition(sb_net *net, int k) {
   }
   net->t_events[(size_t)(k) * SB_TSTRIDE] += nev;
   flat_flush(net, k);
-  flat_enable(net, k, net->qarena[k].elig);
-  net->qarena[k].elig = 0;
   net->qarena[k].loads = 0;
+  uint64_t elig = net->qarena[k].elig;
+  net->qarena[k].elig = 0;
+  if (flat_enable(net, k, elig)) return SB_ENOMEM;
   if (net->n_plastic) {
     sb_plastic_snapshots_(net, k, net->t);
     sb_plastic_window_end_(net, k);

@@ -433,7 +433,8 @@ static void test_frame_equals_generic(void **state) {
  * threads): constant weights (the mirror's loop), per-synapse delays (pushes between the mirror's
  * rows), two delays (two slots delivered in one window), weighted rows beside constant ones (wide
  * blocks), and input stepped up after the blocks were sized (queues outgrow them into the arena
- * and take them back). */
+ * and take them back; then the blocks are unmapped, their queues moved into the arena, and mapped
+ * again larger: flat_unmap). */
 static void test_flat_queues(void **state) {
   (void)state;
   const int drawn[] = {0, 1, 4, 5, 6, 0, 4};
@@ -452,12 +453,20 @@ static void test_flat_queues(void **state) {
     assert_true(total > 3000);
     assert_null(ref->qarena[0].flat);
     if (drawn[c] == 0) assert_non_null(flat->qarena[0].flat);
-    uint32_t spills = 0;
+    uint32_t spills = 0, remaps = 0;
     for (int k = 0; k < 2; k++) {
       assert_non_null(flat2->qarena[k].flat);
       spills += flat2->qarena[k].spills;
+      remaps += flat2->qarena[k].remaps;
     }
-    if (c == 5) assert_true(spills > 1000);   /* the blocks were outgrown */
+    if (c == 5) {   /* the blocks were outgrown, then unmapped and mapped again larger: few spills since
+                     * (16,708 when the blocks were sized once) */
+      assert_true(spills > 500 && spills < 4000);
+      assert_int_equal(remaps, 2);
+      assert_int_equal(flat->qarena[0].remaps, 1);
+      assert_true(flat->qarena[0].fcap >= 2 * 40 + 8);
+    }
+    if (c == 3) assert_true(remaps >= 1);   /* wide blocks (weighted rows) moved back into the arena */
     sb_net_free(ref);
     sb_net_free(flat);
     sb_net_free(flat2);
