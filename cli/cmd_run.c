@@ -500,6 +500,9 @@ attached:;
     if (ct.eager_events)
       printf("; %.1f%% of the synaptic events taken at delivery", 100.0 * (double)ct.eager_events / (double)ct.syn_events);
     printf("\n");
+    if (ct.home_bytes)   /* docs/engine.md, "flat queues" */
+      printf("  queues        home blocks of %u entries, %.1f MB; outgrown %llu times, remapped %llu times\n", ct.home_cap,
+             (double)ct.home_bytes / 1e6, (unsigned long long)ct.home_spills, (unsigned long long)ct.home_remaps);
     printf("  %-16s %10s %12s %10s %8s\n", "population", "neurons", "spikes", "rate/Hz", "CV ISI");
     for (int i = 0; i < sb_net_n_populations(m.net); i++) {
       sb_pop_stats ps;

@@ -1289,9 +1289,21 @@ void sb_net_get_counters(const sb_net *net, sb_net_counters *c) {
     c->synapses += net->projs[i].nsyn;
     c->syn_bytes += net->projs[i].bytes;
   }
+  if (net->qarena)
+    for (int k = 0; k < net->threads; k++) {
+      const sb_arena *a = &net->qarena[k];
+      if (a->flat) c->home_bytes += a->flat_len;
+      if (a->flat && a->fcap > c->home_cap) c->home_cap = a->fcap;
+      c->home_spills += a->spills;
+      c->home_remaps += a->remaps;
+    }
   {   /* sums over MPI ranks (collective; a no-op with one rank) */
-    uint64_t u[5] = {c->syn_events, c->ext_events, c->synapses, c->syn_bytes, c->eager_events};
-    sb_mpi_sum_u64_(net, u, 5);
+    uint64_t u[8] = {c->syn_events, c->ext_events, c->synapses, c->syn_bytes, c->eager_events, c->home_bytes, c->home_spills,
+                     c->home_remaps};
+    sb_mpi_sum_u64_(net, u, 8);
+    c->home_bytes = (size_t)u[5];
+    c->home_spills = u[6];
+    c->home_remaps = u[7];
     c->eager_events = u[4];
     c->syn_events = u[0];
     c->ext_events = u[1];

@@ -254,6 +254,11 @@ typedef struct {
   size_t syn_bytes;        /* bytes used by synapse storage */
   double window;           /* window length, ms */
   int threads;
+  /* flat queue home blocks (docs/engine.md, "flat queues"), summed over partitions (and ranks) */
+  size_t home_bytes;       /* mapped now; 0 when no partition was busy enough */
+  uint32_t home_cap;       /* largest block, entries (this rank) */
+  uint64_t home_spills;    /* queues that outgrew their home block */
+  uint64_t home_remaps;    /* unmappings of outgrown blocks (each mapped again larger) */
 } sb_net_counters;
 void sb_net_get_counters(const sb_net *net, sb_net_counters *c);
 

@@ -465,6 +465,14 @@ static void test_flat_queues(void **state) {
       assert_int_equal(remaps, 2);
       assert_int_equal(flat->qarena[0].remaps, 1);
       assert_true(flat->qarena[0].fcap >= 2 * 40 + 8);
+      sb_net_counters ct;   /* as the run's summary reports them */
+      sb_net_get_counters(flat2, &ct);
+      assert_int_equal(ct.home_remaps, 2);
+      assert_int_equal(ct.home_spills, spills);
+      assert_int_equal(ct.home_bytes, flat2->qarena[0].flat_len + flat2->qarena[1].flat_len);
+      assert_int_equal(ct.home_cap, flat2->qarena[0].fcap > flat2->qarena[1].fcap ? flat2->qarena[0].fcap : flat2->qarena[1].fcap);
+      sb_net_get_counters(ref, &ct);
+      assert_true(ct.home_bytes == 0 && ct.home_spills == 0 && ct.home_cap == 0);
     }
     if (c == 3) assert_true(remaps >= 1);   /* wide blocks (weighted rows) moved back into the arena */
     sb_net_free(ref);
