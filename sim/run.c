@@ -18,6 +18,7 @@
 #endif
 
 #define MAX_RECS_PER_NEURON 8
+#define SB_SAMPLE_STATE_MAX 512   /* bytes: a neuron state that sample_segment copies */
 
 /* ---- queue storage (sb_arena) ---- */
 #define ARENA_CHUNK ((size_t)32 << 20)
@@ -474,9 +475,13 @@ int sb_net_prepare_(sb_net *net) {
   (void)cmp_stim;
   for (size_t g = 0; g < n; g++) net->stim_pos[g] = net->stim_first[g];
   /* recording membership */
-  for (int r = 0; r < net->n_recs; r++)
+  for (int r = 0; r < net->n_recs; r++) {
+    if (net->pops[net->recs[r].pop].type->state_size > SB_SAMPLE_STATE_MAX)   /* sample_segment's copy */
+      SB_ERROR(SB_EINVAL, "record: %s's state (%zu bytes) is larger than the %d bytes a sample's copy holds",
+               net->pops[net->recs[r].pop].type->name, net->pops[net->recs[r].pop].type->state_size, SB_SAMPLE_STATE_MAX);
     for (size_t c = 0; c < net->recs[r].n; c++)
       net->rec_first[net->pops[net->recs[r].pop].first + net->recs[r].ids[c] + 1]++;
+  }
   for (size_t g = 0; g < n; g++) {
     if (net->rec_first[g + 1] > MAX_RECS_PER_NEURON)
       SB_ERROR(SB_EINVAL, "record: neuron %zu is in more than %d state recordings", g, MAX_RECS_PER_NEURON);
@@ -626,17 +631,65 @@ static int cmp_spike(const void *a, const void *b) {
   return (x->gid > y->gid) - (x->gid < y->gid);
 }
 
-enum { SRC_END, SRC_REC, SRC_STIM, SRC_EV, SRC_POIS };
+enum { SRC_END, SRC_STIM, SRC_EV, SRC_POIS };
+
+/* A neuron's state recordings during process_neuron: recmap entries [rf, rl), their next sample
+ * indices kc, and the window's end t1 (samples at or after it belong to the next window). */
+typedef struct {
+  size_t rf, rl;
+  uint64_t *kc;
+  double t1;
+} sb_sampler;
+
+/* The samples of sm due in the piece [ta, tb] of neuron i's trajectory (tb excluded unless incl;
+ * a sample time before ta is taken at ta) whose state at ta is s: taken from a copy of s advanced
+ * from sample to sample, so that the neuron's own trajectory is never cut at a sample time (a step
+ * cut in two rounds differently: recording V_m of iaf_cond_exp_theta had moved later spikes by up
+ * to 1.9e-9 ms). A sample at the time of an input comes before it; at a spike time, after the
+ * reset. Ties between recordings: the one listed first first. Returns SB_OK or the model's error. */
+static int sample_segment(sb_net *net, const sb_pop *pop, size_t i, const void *p, const void *d, const void *s, void *w,
+                          double ta, double tb, int incl, sb_sampler *sm) {
+  const sb_neuron_type *T = pop->type;
+  _Alignas(64) unsigned char c[SB_SAMPLE_STATE_MAX];
+  int have = 0;
+  double tc = ta;
+  for (;;) {
+    double ts = INFINITY;
+    size_t which = 0;
+    for (size_t j = sm->rf; j < sm->rl; j++) {
+      double x = (double)sm->kc[j - sm->rf] * net->recs[net->recmap[j].rec].interval;
+      if (x < ts) { ts = x; which = j; }
+    }
+    if (!(ts < sm->t1) || !(ts < tb || (incl && ts == tb))) return SB_OK;
+    if (!have) {
+      memcpy(c, s, T->state_size);
+      have = 1;
+    }
+    if (ts > tc) {
+      int rc = T->advance(p, d, c, tc, ts, w);
+      if (rc) return sb_error_prefix_(rc, "%s: neuron %zu (sample at t = %g ms)", pop->name, i, ts);
+      tc = ts;
+    }
+    sb_rec *r = &net->recs[net->recmap[which].rec];
+    double val;
+    memcpy(&val, c + r->var_off, sizeof val);
+    r->buf[(sm->kc[which - sm->rf] - r->k_next) * r->n + net->recmap[which].col] = (float)val;
+    sm->kc[which - sm->rf]++;
+  }
+}
 
 /* Take neuron i of `pop` from *t to te (>= *t) exactly. Inside the quiet interval (no
  * threshold crossing possible before *quiet) it is one step, skipped at the window's end
- * (lazy: the next event or sample advances it). Otherwise every crossing is found, emitted and
- * reset; a spike voids *quiet (the bound was for the trajectory before the reset). */
+ * (lazy: the next event advances it). Otherwise every crossing is found, emitted and
+ * reset; a spike voids *quiet (the bound was for the trajectory before the reset). With sm (state
+ * recordings), the samples due up to te (included) are taken from copies (sample_segment). */
 static inline __attribute__((always_inline)) int integrate_to(sb_net *net, const sb_pop *pop, size_t i, int tid, const void *p, const void *d, void *s,
-                        void *w, double *t, double te, int at_end, double *quiet) {
+                        void *w, double *t, double te, int at_end, double *quiet, sb_sampler *sm) {
   const sb_neuron_type *T = pop->type;
   uint32_t gid = (uint32_t)(pop->first + i);
   int rc;
+  if (sm && (rc = sm->rl > sm->rf && (te <= *quiet || !(te > *t)) ? sample_segment(net, pop, i, p, d, s, w, *t, te, 1, sm) : SB_OK))
+    return rc;
   if (te > *t && te <= *quiet) {
     if (!at_end) {
       if ((rc = T->advance(p, d, s, *t, te, w))) return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
@@ -645,9 +698,15 @@ static inline __attribute__((always_inline)) int integrate_to(sb_net *net, const
   } else if (te > *t) {
     long guard = 0;
     double ts;
+    _Alignas(64) unsigned char c0[SB_SAMPLE_STATE_MAX];
+    const int smp = sm && sm->rl > sm->rf;
     /* cross_or_advance: next_crossing, and on SB_NOSPIKE the advance to te, in one call */
-    while ((rc = T->cross_or_advance ? T->cross_or_advance(p, d, s, *t, te, &ts, w) : T->next_crossing(p, d, s, *t, te, &ts, w)) == SB_OK) {
+    for (;;) {
+      if (smp) memcpy(c0, s, T->state_size);   /* the piece's start, for its samples */
+      rc = T->cross_or_advance ? T->cross_or_advance(p, d, s, *t, te, &ts, w) : T->next_crossing(p, d, s, *t, te, &ts, w);
+      if (rc != SB_OK) break;
       if (ts < *t) ts = *t;
+      if (smp && (rc = sample_segment(net, pop, i, p, d, c0, w, *t, ts, 0, sm))) return rc;
       if ((rc = T->advance(p, d, s, *t, ts, w))) return rc;
       *t = ts;
       if ((rc = emit(net, tid, gid, ts))) return rc;
@@ -656,6 +715,7 @@ static inline __attribute__((always_inline)) int integrate_to(sb_net *net, const
         SB_ERROR(SB_ENOCONV, "%s: neuron %zu: more than 1e6 spikes at t = %.17g ms", pop->name, i, ts);
     }
     if (rc != SB_NOSPIKE) return sb_error_prefix_(rc, "%s: neuron %zu at t = %g ms", pop->name, i, *t);
+    if (smp && (rc = sample_segment(net, pop, i, p, d, c0, w, *t, te, 1, sm))) return rc;
     if (!T->cross_or_advance && (rc = T->advance(p, d, s, *t, te, w)))
       return sb_error_prefix_(rc, "%s: neuron %zu", pop->name, i);
     *t = te;
@@ -854,10 +914,16 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
   size_t sp = net->stim_pos[gid], se = net->stim_first[gid + 1];
   size_t pf = net->pois_first[gid], pl = net->pois_first[gid + 1];
   size_t rf = net->rec_first[gid], rl = net->rec_first[gid + 1];
-  if (order_queue(v, net->qarena[tid].wide, &net->scratch[tid], &net->scratch_cap[tid], at)) return SB_ENOMEM;
-  uint32_t ie = 0;
   uint64_t kc[MAX_RECS_PER_NEURON];
   for (size_t j = rf; j < rl; j++) kc[j - rf] = net->recs[net->recmap[j].rec].k_next;
+  sb_sampler sm = {rf, rl, kc, t1};
+  /* A recorded neuron is looked at in every window for its samples, but its trajectory is only
+   * touched where an unrecorded one's would be (no input and its wake time not reached: samples
+   * only), so that recording leaves its spikes as they are. */
+  if (rl > rf && !v->n && t1 <= net->t_safe[gid])
+    return sample_segment(net, pop, i, p, d, s, w, net->t_state[gid], t1, 0, &sm);
+  if (order_queue(v, net->qarena[tid].wide, &net->scratch[tid], &net->scratch_cap[tid], at)) return SB_ENOMEM;
+  uint32_t ie = 0;
   uint64_t n_ext = 0;
   double t = net->t_state[gid];
   /* no threshold crossing is possible before the wake time computed with no input since */
@@ -868,26 +934,15 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
     double te = t1;
     int src = SRC_END;
     size_t which = 0;
-    for (size_t j = rf; j < rl; j++) {
-      double ts = (double)kc[j - rf] * net->recs[net->recmap[j].rec].interval;
-      if (ts < te) { te = ts; src = SRC_REC; which = j; }
-    }
     if (sp < se && net->stim_s[sp].t < te) { te = net->stim_s[sp].t; src = SRC_STIM; }
     if (ie < v->n && sb_ev_t_(at, v->e[ie]) < te) { te = sb_ev_t_(at, v->e[ie]); src = SRC_EV; }
     for (size_t q = pf; q < pl; q++)
       if (net->pois_next[q] < te) { te = net->pois_next[q]; src = SRC_POIS; which = q; }
     if (te < t) te = t;   /* an arrival rounded just below the window start */
-    if ((rc = integrate_to(net, pop, i, tid, p, d, s, w, &t, te, src == SRC_END, &quiet_until))) return rc;
+    if ((rc = integrate_to(net, pop, i, tid, p, d, s, w, &t, te, src == SRC_END, &quiet_until, rl > rf ? &sm : NULL)))
+      return rc;
     switch (src) {
       case SRC_END: goto done;
-      case SRC_REC: {
-        sb_rec *r = &net->recs[net->recmap[which].rec];
-        double val;
-        memcpy(&val, (char *)s + r->var_off, sizeof val);
-        r->buf[(kc[which - rf] - r->k_next) * r->n + net->recmap[which].col] = (float)val;
-        kc[which - rf]++;
-        break;
-      }
       case SRC_STIM:
         T->receive(p, d, s, te, net->stim_s[sp].rcpt, net->stim_s[sp].w);
         n_ext += net->stim_s[sp].rcpt == SB_RCPT_SPIKE;
@@ -905,14 +960,14 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
     }
     /* After an input, a bound on the next crossing without further input: the following
      * intervals up to it need no threshold search, and at the window's end it is the wake time. */
-    if (src != SRC_REC) quiet_until = T->safe_until ? T->safe_until(p, d, s, te) : -INFINITY;
+    quiet_until = T->safe_until ? T->safe_until(p, d, s, te) : -INFINITY;
   }
 done:
   net->t_state[gid] = t;
   /* the next time this neuron must be looked at without new events (lazy update); a bound
    * computed after the last input (or carried over) is still valid */
   double wake = -INFINITY;
-  if (T->safe_until && rf == rl) wake = quiet_until > t ? quiet_until : T->safe_until(p, d, s, t);
+  if (T->safe_until) wake = quiet_until > t ? quiet_until : T->safe_until(p, d, s, t);
   if (sp < se && net->stim_s[sp].t < wake) wake = net->stim_s[sp].t;
   for (size_t q = pf; q < pl; q++)
     if (net->pois_next[q] < wake) wake = net->pois_next[q];
@@ -927,8 +982,9 @@ done:
     memmove(v->e, v->e + ie, (v->n - ie) * sizeof *v->e);
     v->n -= ie;
   }
-  /* queued events need no due time: the window scan looks at the slot's queue itself */
-  net->ev_due[gid] = wake;
+  /* queued events need no due time: the window scan looks at the slot's queue itself; a recorded
+   * neuron is due in every window (its samples), t_safe says whether for more than them */
+  net->ev_due[gid] = rl > rf ? -INFINITY : wake;
   return SB_OK;
 }
 
@@ -1015,7 +1071,7 @@ static int ordered_part(sb_net *net, sb_pop *pop, size_t i, int tid, void *w, co
     double te = end ? te_end : M[pos].t;
     if (te < *t) te = *t;
     if (end && !at_end && te <= *quiet) break;   /* nothing can happen before the next input */
-    if ((rc = integrate_to(net, pop, i, tid, p, d, s, w, t, te, end && at_end, quiet))) return rc;
+    if ((rc = integrate_to(net, pop, i, tid, p, d, s, w, t, te, end && at_end, quiet, NULL))) return rc;
     if (end) break;
     if (c == 0) {   /* declined by run_frame: one generic input */
       T->receive(p, d, s, te, SB_RCPT_SPIKE, M[pos].w);
@@ -1121,7 +1177,7 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
   uint64_t n_ext = nP;
   uint32_t nq = 0, pos = 0, nM = 0;
   if (v->n == 0 && nP == 0) {   /* no input in the window (CUBA: most visits, at a wake time): the free evolution only */
-    int rc = integrate_to(net, pop, i, tid, p, d, s, w, &t, t1, 1, &quiet);
+    int rc = integrate_to(net, pop, i, tid, p, d, s, w, &t, t1, 1, &quiet, NULL);
     if (rc) return rc;
     goto finish;
   }
@@ -1290,7 +1346,7 @@ static int process_neuron_frame(sb_net *net, sb_pop *pop, size_t i, int tid, dou
     int end = pos >= nM;
     double te = end ? t1 : M[pos].t;
     if (te < t) te = t;
-    if ((rc = integrate_to(net, pop, i, tid, p, d, s, w, &t, te, end, &quiet))) return rc;
+    if ((rc = integrate_to(net, pop, i, tid, p, d, s, w, &t, te, end, &quiet, NULL))) return rc;
     if (end) break;
     if (c == 0) {   /* declined by run_frame: one generic input */
       T->receive(p, d, s, te, SB_RCPT_SPIKE, M[pos].w);
