@@ -500,9 +500,14 @@ attached:;
     if (ct.eager_events)
       printf("; %.1f%% of the synaptic events taken at delivery", 100.0 * (double)ct.eager_events / (double)ct.syn_events);
     printf("\n");
-    if (ct.home_bytes)   /* docs/engine.md, "flat queues" */
-      printf("  queues        home blocks of %u entries, %.1f MB; outgrown %llu times, remapped %llu times\n", ct.home_cap,
-             (double)ct.home_bytes / 1e6, (unsigned long long)ct.home_spills, (unsigned long long)ct.home_remaps);
+    if (ct.home_bytes || ct.home_spills || ct.home_unmaps) {   /* docs/engine.md, "flat queues" */
+      if (ct.home_bytes)
+        printf("  queues        home blocks of up to %u entries, %.1f MB mapped", ct.home_cap, (double)ct.home_bytes / 1e6);
+      else
+        printf("  queues        no home blocks mapped at the end");
+      printf("; outgrown %llu time%s, unmapped %llu time%s (all thread partitions)\n", (unsigned long long)ct.home_spills,
+             ct.home_spills == 1 ? "" : "s", (unsigned long long)ct.home_unmaps, ct.home_unmaps == 1 ? "" : "s");
+    }
     printf("  %-16s %10s %12s %10s %8s\n", "population", "neurons", "spikes", "rate/Hz", "CV ISI");
     for (int i = 0; i < sb_net_n_populations(m.net); i++) {
       sb_pop_stats ps;

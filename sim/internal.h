@@ -77,7 +77,7 @@ typedef struct {
   uint32_t spills;  /* home blocks outgrown (ev_grow) */
   uint32_t spill_mark, strikes;   /* spills and deliveries counted since the last check */
   uint32_t fcap_min;  /* the next mapping's least block size (after an unmapping) */
-  uint32_t remaps;    /* tests: unmappings of outgrown home blocks */
+  uint32_t unmaps;    /* unmappings of outgrown home blocks */
   uint64_t elig;    /* events of the current delivery that the mirror's loop can take */
   int loads;        /* mirrors loaded in the current delivery (at most one) */
 } sb_arena;

@@ -1295,15 +1295,15 @@ void sb_net_get_counters(const sb_net *net, sb_net_counters *c) {
       if (a->flat) c->home_bytes += a->flat_len;
       if (a->flat && a->fcap > c->home_cap) c->home_cap = a->fcap;
       c->home_spills += a->spills;
-      c->home_remaps += a->remaps;
+      c->home_unmaps += a->unmaps;
     }
   {   /* sums over MPI ranks (collective; a no-op with one rank) */
     uint64_t u[8] = {c->syn_events, c->ext_events, c->synapses, c->syn_bytes, c->eager_events, c->home_bytes, c->home_spills,
-                     c->home_remaps};
+                     c->home_unmaps};
     sb_mpi_sum_u64_(net, u, 8);
     c->home_bytes = (size_t)u[5];
     c->home_spills = u[6];
-    c->home_remaps = u[7];
+    c->home_unmaps = u[7];
     c->eager_events = u[4];
     c->syn_events = u[0];
     c->ext_events = u[1];

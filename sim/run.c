@@ -841,7 +841,7 @@ static int flat_unmap(sb_net *net, int k) {
   a->flat = NULL;
   a->fcap_min = 2 * a->fcap + 8;   /* 16 m + 8 again */
   a->busy = a->strikes = 0;
-  a->remaps++;
+  a->unmaps++;
   return SB_OK;
 }
 

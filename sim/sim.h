@@ -254,11 +254,12 @@ typedef struct {
   size_t syn_bytes;        /* bytes used by synapse storage */
   double window;           /* window length, ms */
   int threads;
-  /* flat queue home blocks (docs/engine.md, "flat queues"), summed over partitions (and ranks) */
-  size_t home_bytes;       /* mapped now; 0 when no partition was busy enough */
-  uint32_t home_cap;       /* largest block, entries (this rank) */
-  uint64_t home_spills;    /* queues that outgrew their home block */
-  uint64_t home_remaps;    /* unmappings of outgrown blocks (each mapped again larger) */
+  /* flat queue home blocks (docs/engine.md, "flat queues"): summed over the thread partitions
+   * (and ranks), counted since this process built or restored the network */
+  size_t home_bytes;       /* mapped now (0: none, e.g. no partition busy enough, or unmapped at the end) */
+  uint32_t home_cap;       /* largest block mapped now, entries (this rank) */
+  uint64_t home_spills;    /* times a queue outgrew its home block */
+  uint64_t home_unmaps;    /* unmappings of outgrown blocks (each may be mapped again, larger) */
 } sb_net_counters;
 void sb_net_get_counters(const sb_net *net, sb_net_counters *c);
 

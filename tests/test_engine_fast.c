@@ -453,28 +453,28 @@ static void test_flat_queues(void **state) {
     assert_true(total > 3000);
     assert_null(ref->qarena[0].flat);
     if (drawn[c] == 0) assert_non_null(flat->qarena[0].flat);
-    uint32_t spills = 0, remaps = 0;
+    uint32_t spills = 0, unmaps = 0;
     for (int k = 0; k < 2; k++) {
       assert_non_null(flat2->qarena[k].flat);
       spills += flat2->qarena[k].spills;
-      remaps += flat2->qarena[k].remaps;
+      unmaps += flat2->qarena[k].unmaps;
     }
     if (c == 5) {   /* the blocks were outgrown, then unmapped and mapped again larger: few spills since
                      * (16,708 when the blocks were sized once) */
       assert_true(spills > 500 && spills < 4000);
-      assert_int_equal(remaps, 2);
-      assert_int_equal(flat->qarena[0].remaps, 1);
+      assert_int_equal(unmaps, 2);
+      assert_int_equal(flat->qarena[0].unmaps, 1);
       assert_true(flat->qarena[0].fcap >= 2 * 40 + 8);
       sb_net_counters ct;   /* as the run's summary reports them */
       sb_net_get_counters(flat2, &ct);
-      assert_int_equal(ct.home_remaps, 2);
+      assert_int_equal(ct.home_unmaps, 2);
       assert_int_equal(ct.home_spills, spills);
       assert_int_equal(ct.home_bytes, flat2->qarena[0].flat_len + flat2->qarena[1].flat_len);
       assert_int_equal(ct.home_cap, flat2->qarena[0].fcap > flat2->qarena[1].fcap ? flat2->qarena[0].fcap : flat2->qarena[1].fcap);
       sb_net_get_counters(ref, &ct);
       assert_true(ct.home_bytes == 0 && ct.home_spills == 0 && ct.home_cap == 0);
     }
-    if (c == 3) assert_true(remaps >= 1);   /* wide blocks (weighted rows) moved back into the arena */
+    if (c == 3) assert_true(unmaps >= 1);   /* wide blocks (weighted rows) moved back into the arena */
     sb_net_free(ref);
     sb_net_free(flat);
     sb_net_free(flat2);
