@@ -237,6 +237,11 @@ struct sb_net {
   size_t *stim_pos;             /* (n) cursor */
   size_t *rec_first;            /* (n + 1) */
   sb_recmap *recmap;
+  /* a recorded neuron's sample copy between windows where only its samples were taken (sim/run.c,
+   * sample_segment): smp_sz bytes and its time at index rec_first[g]; NAN: none */
+  char *smp_state;
+  double *smp_t;
+  size_t smp_sz;
   double *t_state;              /* (n) time each neuron's state refers to (lazy update) */
   double *t_safe;               /* (n) wake time: nothing (spike, stimulus, sample) before it without new events */
   double *ev_due;               /* (n) wake time (t_safe) for the window scan, which skips a neuron

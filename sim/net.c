@@ -66,12 +66,12 @@ static void free_run_state(sb_net *net) {
   }
   sb_free(net->pois_first); sb_free(net->pois_next); sb_free(net->pois_s);
   sb_free(net->stim_first); sb_free(net->stim_s); sb_free(net->stim_pos);
-  sb_free(net->rec_first); sb_free(net->recmap);
+  sb_free(net->rec_first); sb_free(net->recmap); sb_free(net->smp_state); sb_free(net->smp_t);
   sb_free(net->ev_due); net->ev_due = NULL;
   sb_free(net->t_state); sb_free(net->t_safe); sb_free(net->count); sb_free(net->last); sb_free(net->isi_sum); sb_free(net->isi_sq);
   net->pois_first = NULL; net->pois_next = NULL; net->pois_s = NULL;
   net->stim_first = NULL; net->stim_s = NULL; net->stim_pos = NULL;
-  net->rec_first = NULL; net->recmap = NULL;
+  net->rec_first = NULL; net->recmap = NULL; net->smp_state = NULL; net->smp_t = NULL;
   net->t_state = net->t_safe = NULL; net->count = NULL; net->last = net->isi_sum = net->isi_sq = NULL;
   if (net->tsp)
     for (int k = 0; k < net->threads; k++) sb_free(net->tsp[k]);
