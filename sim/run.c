@@ -81,20 +81,26 @@ static inline int in_flat(const sb_arena *a, const uint32_t *p) {
  * from 8 entries (32 bytes; twice that in a wide arena, whose blocks hold the weights too); a full
  * home block (fcap entries, not a power of two) moves to the next power of two at least twice its
  * size and is orphaned until its queue's next queue_done. */
+/* A new arena block of cap entries (a power of two >= v->n) holding v's entries (and weights when
+ * wide); the old block is neither released nor changed. NULL when memory runs out. */
+static uint32_t *ev_copy_out(sb_arena *a, const sb_evvec *v, uint32_t cap) {
+  uint32_t *e = arena_alloc(a, arena_cls(a, cap));
+  if (!e) return NULL;
+  if (v->n) memcpy(e, v->e, v->n * sizeof *e);
+  if (v->n && a->wide) memcpy(e + cap, sb_evvec_w_(v), v->n * sizeof(float));
+  return e;
+}
+
 static int ev_grow(sb_arena *a, sb_evvec *v) {
   if (v->cap > UINT32_MAX / 8) return SB_ENOMEM;
   uint32_t cap = v->cap ? 1u << (32 - __builtin_clz(2 * v->cap - 1)) : 8;
-  int home = in_flat(a, v->e);
-  int cls = arena_cls(a, cap);
-  uint32_t *e = arena_alloc(a, cls);
+  uint32_t *e = ev_copy_out(a, v, cap);
   if (!e) return SB_ENOMEM;
-  if (v->n) memcpy(e, v->e, v->n * sizeof *e);
-  if (v->n && a->wide) memcpy(e + cap, sb_evvec_w_(v), v->n * sizeof(float));
-  if (home) {
+  if (in_flat(a, v->e)) {
     a->home[a->g0 + (size_t)(v->e - a->flat) / a->fstride] = 0xFF;
     a->spills++;
   }
-  else if (v->cap) arena_release(a, v->e, cls - 1);
+  else if (v->cap) arena_release(a, v->e, arena_cls(a, v->cap));
   v->e = e;
   v->cap = cap;
   return SB_OK;
@@ -695,14 +701,15 @@ static int sample_segment(sb_net *net, const sb_pop *pop, size_t i, const void *
 /* Take neuron i of `pop` from *t to te (>= *t) exactly. Inside the quiet interval (no
  * threshold crossing possible before *quiet) it is one step, skipped at the window's end
  * (lazy: the next event advances it). Otherwise every crossing is found, emitted and
- * reset; a spike voids *quiet (the bound was for the trajectory before the reset). With sm (state
- * recordings), the samples due up to te (included) are taken from copies (sample_segment). */
+ * reset; a spike voids *quiet (the bound was for the trajectory before the reset). With sm (only
+ * for a neuron with state recordings), the samples due up to te (included) are taken from copies
+ * (sample_segment). */
 static inline __attribute__((always_inline)) int integrate_to(sb_net *net, const sb_pop *pop, size_t i, int tid, const void *p, const void *d, void *s,
                         void *w, double *t, double te, int at_end, double *quiet, sb_sampler *sm) {
   const sb_neuron_type *T = pop->type;
   uint32_t gid = (uint32_t)(pop->first + i);
   int rc;
-  if (sm && (rc = sm->rl > sm->rf && (te <= *quiet || !(te > *t)) ? sample_segment(net, pop, i, p, d, s, w, *t, te, 1, sm, NULL, NULL) : SB_OK))
+  if (sm && (te <= *quiet || !(te > *t)) && (rc = sample_segment(net, pop, i, p, d, s, w, *t, te, 1, sm, NULL, NULL)))
     return rc;
   if (te > *t && te <= *quiet) {
     if (!at_end) {
@@ -713,7 +720,7 @@ static inline __attribute__((always_inline)) int integrate_to(sb_net *net, const
     long guard = 0;
     double ts;
     _Alignas(64) unsigned char c0[SB_SAMPLE_STATE_MAX];
-    const int smp = sm && sm->rl > sm->rf;
+    const int smp = sm != NULL;
     /* a sample at the state's own time shows the state as it is, before a crossing found there
      * (t = 0 with V_m initialised above threshold: the initial V_m, as Brian2's StateMonitor) */
     if (smp && (rc = sample_segment(net, pop, i, p, d, s, w, *t, *t, 1, sm, NULL, NULL))) return rc;
@@ -843,12 +850,9 @@ static int flat_unmap(sb_net *net, int k) {
     if (hs == 0xFF) continue;
     sb_evvec *v = &net->ev[(size_t)hs * net->n + g];
     if (v->n) {
-      uint32_t cap = 8;
-      while (cap < v->n) cap *= 2;
-      uint32_t *e = arena_alloc(a, arena_cls(a, cap));
+      uint32_t cap = v->n <= 8 ? 8 : 1u << (32 - __builtin_clz(v->n - 1));
+      uint32_t *e = ev_copy_out(a, v, cap);
       if (!e) return SB_ENOMEM;
-      memcpy(e, v->e, v->n * sizeof *e);
-      if (a->wide) memcpy(e + cap, sb_evvec_w_(v), v->n * sizeof(float));
       v->e = e, v->cap = cap;
     } else
       v->e = NULL, v->cap = 0;
@@ -943,8 +947,8 @@ static int process_neuron(sb_net *net, sb_pop *pop, size_t i, int tid, double t0
      * every window, 2.4x slower in fresh-user trial 13) */
     char *keep = net->smp_state + rf * net->smp_sz;
     double *keep_t = &net->smp_t[rf];
-    if (*keep_t >= net->t_state[gid]) return sample_segment(net, pop, i, p, d, keep, w, *keep_t, t1, 0, &sm, keep, keep_t);
-    return sample_segment(net, pop, i, p, d, s, w, net->t_state[gid], t1, 0, &sm, keep, keep_t);
+    int kept = *keep_t >= net->t_state[gid];   /* NAN: none */
+    return sample_segment(net, pop, i, p, d, kept ? keep : s, w, kept ? *keep_t : net->t_state[gid], t1, 0, &sm, keep, keep_t);
   }
   if (rl > rf) net->smp_t[rf] = NAN;   /* the state changes: the copy is stale */
   if (order_queue(v, net->qarena[tid].wide, &net->scratch[tid], &net->scratch_cap[tid], at)) return SB_ENOMEM;
